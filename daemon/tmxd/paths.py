@@ -1,0 +1,60 @@
+"""Where tmxd keeps its per-user files (XDG on Linux, ~/Library on macOS).
+
+Every location can be moved with an environment variable, which is how tests
+keep tmxd away from the real home directory:
+
+``TMXD_STATE_DIR``   database, spool fallback, registered projects, logs
+``TMXD_RUNTIME_DIR`` control socket, pid and lock files
+``TMXD_DB``          the metrics database file itself
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def _home() -> Path:
+    return Path(os.environ.get("HOME") or Path.home())
+
+
+def state_dir() -> Path:
+    """Persistent per-user state; created private (0700) on first use."""
+    override = os.environ.get("TMXD_STATE_DIR")
+    if override:
+        base = Path(override)
+    elif sys.platform == "darwin":
+        base = _home() / "Library" / "Application Support" / "tmxd"
+    else:
+        xdg = os.environ.get("XDG_STATE_HOME")
+        base = (Path(xdg) if xdg else _home() / ".local" / "state") / "tmxd"
+    return ensure_private_dir(base)
+
+
+def runtime_dir() -> Path:
+    """Sockets, pid and lock files: ``$XDG_RUNTIME_DIR/tmxd`` or the state dir."""
+    override = os.environ.get("TMXD_RUNTIME_DIR")
+    if override:
+        base = Path(override)
+    else:
+        xdg = os.environ.get("XDG_RUNTIME_DIR")
+        base = Path(xdg) / "tmxd" if xdg and Path(xdg).is_dir() else state_dir() / "run"
+    return ensure_private_dir(base)
+
+
+def db_path() -> Path:
+    """The metrics database: ``$TMXD_DB`` or ``<state dir>/metrics.db``."""
+    override = os.environ.get("TMXD_DB")
+    return Path(override) if override else state_dir() / "metrics.db"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the user alone."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError:
+        pass
+    return path

@@ -1,0 +1,112 @@
+"""Shared test helpers: real git repositories, real tmxd processes, the corpus."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SOURCE_ROOT = REPO_ROOT / "daemon"
+
+
+def find_shared() -> Path:
+    """``../shared`` beside the checkout (or any ancestor's ``shared/``); ``TMXD_SHARED`` wins."""
+    override = os.environ.get("TMXD_SHARED")
+    if override:
+        return Path(override)
+    for parent in REPO_ROOT.parents:
+        candidate = parent / "shared"
+        if (candidate / "DESIGN.md").is_file():
+            return candidate
+    return REPO_ROOT.parent / "shared"
+
+
+SHARED = find_shared()
+CORPUS = SHARED / "corpus" / "taskmaster"
+EXPECTED = CORPUS / "expected"
+ORACLE = SHARED / "oracle"
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada Tester",
+    "GIT_AUTHOR_EMAIL": "ada@example.invalid",
+    "GIT_COMMITTER_NAME": "Ada Tester",
+    "GIT_COMMITTER_EMAIL": "ada@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> str:
+    """Run git in ``cwd`` and return its stdout."""
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        input=input,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+    return proc.stdout
+
+
+def init_repo(path: Path, *, commit: bool = True) -> Path:
+    """A fresh repository on ``main`` with (optionally) one root commit."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    if commit:
+        (path / "README.md").write_text("# test project\n")
+        git(path, "add", "README.md")
+        git(path, "commit", "-q", "-m", "initial commit")
+    return path
+
+
+def tmxd_argv(*args: str) -> list[str]:
+    """argv that runs this checkout's tmxd in a subprocess."""
+    return [sys.executable, "-m", "tmxd", *args]
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def run_tmxd(
+    *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run tmxd as a real process and capture its output."""
+    return subprocess.run(
+        tmxd_argv(*args),
+        cwd=cwd,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def copy_corpus(name: str, project: Path, *, layout: str = ".taskmaster") -> Path:
+    """Copy corpus file ``name`` (e.g. ``"001"``) into a Task Master project; return tasks.json."""
+    tasks_dir = project / layout / "tasks" if layout == ".taskmaster" else project / "tasks"
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    target = tasks_dir / "tasks.json"
+    shutil.copyfile(CORPUS / f"{name}.json", target)
+    state = CORPUS / f"{name}.state.json"
+    if state.exists() and layout == ".taskmaster":
+        shutil.copyfile(state, project / ".taskmaster" / "state.json")
+    config = CORPUS / f"{name}.config.json"
+    if config.exists() and layout == ".taskmaster":
+        shutil.copyfile(config, project / ".taskmaster" / "config.json")
+    return target

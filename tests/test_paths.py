@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from tmxd import paths
+
+
+def test_state_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMXD_STATE_DIR", str(tmp_path / "s"))
+    d = paths.state_dir()
+    assert d == tmp_path / "s"
+    assert stat.S_IMODE(d.stat().st_mode) == 0o700
+
+
+def test_xdg_state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMXD_STATE_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert paths.state_dir() == tmp_path / "xdg" / "tmxd"
+
+
+def test_runtime_dir_prefers_xdg_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMXD_RUNTIME_DIR")
+    (tmp_path / "rt").mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
+    assert paths.runtime_dir() == tmp_path / "rt" / "tmxd"
+
+
+def test_db_path_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TMXD_DB", str(tmp_path / "x.db"))
+    assert paths.db_path() == tmp_path / "x.db"
