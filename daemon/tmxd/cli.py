@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=args, prog_name="tmxd", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of ``Exit``.
+        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False)
     except TmxdError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code
@@ -63,4 +64,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) else 0

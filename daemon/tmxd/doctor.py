@@ -51,6 +51,7 @@ class Context:
     root_error: str = ""
     project: Any = None  # tmxd.taskmaster.project.Project once found
     tasks_ok: bool = False
+    inotify_dir: Path = Path("/proc/sys/fs/inotify")
 
     def which(self, name: str) -> str | None:
         return shutil.which(name, path=self.env.get("PATH"))
@@ -59,11 +60,9 @@ class Context:
 Check = Callable[[Context], CheckResult]
 
 
-def run_checks(
-    explicit: Path | None = None, env: dict[str, str] | None = None
-) -> list[CheckResult]:
+def run_checks(explicit: Path | None = None, ctx: Context | None = None) -> list[CheckResult]:
     """Run every check in order; a crashing check is reported, never raised."""
-    ctx = Context(explicit=explicit, env=dict(os.environ) if env is None else env)
+    ctx = ctx or Context(explicit=explicit)
     results = []
     for name, check in CHECKS:
         try:
@@ -246,6 +245,13 @@ def check_metrics(ctx: Context) -> CheckResult:
         recorder_mod = importlib.import_module("tmxd.metrics.recorder")
     except ImportError:
         return _skipped(name, "metrics are not part of this tmxd")
+    if not path.exists():
+        folder = next((p for p in path.parents if p.exists()), path.parent)
+        if os.access(folder, os.W_OK):
+            return CheckResult(name, OK, f"{path}: not created yet (created on first use)")
+        return CheckResult(
+            name, FAIL, f"{folder}: not writable", f"fix the permissions of {folder}"
+        )
     try:
         with recorder_mod.Recorder.open(path):
             pass  # opening applies pending migrations and refuses newer schemas
@@ -271,7 +277,10 @@ def check_mcp_json(ctx: Context) -> CheckResult:
     path = ctx.root / ".mcp.json"
     if not path.is_file():
         return CheckResult(name, WARN, f"{path}: absent", "run `tmxd init`")
-    data = loads(path.read_text(encoding="utf-8"), path)
+    try:
+        data = loads(path.read_text(encoding="utf-8"), path)
+    except TmxdError as exc:
+        return CheckResult(name, FAIL, exc.message, "fix the JSON, then run `tmxd init`")
     servers = data.get("mcpServers") if isinstance(data, dict) else None
     if not isinstance(servers, dict):
         return CheckResult(name, FAIL, f"{path}: no mcpServers object", "run `tmxd init`")
@@ -334,7 +343,12 @@ def check_claude_settings(ctx: Context) -> CheckResult:
     path = ctx.root / ".claude" / "settings.json"
     if not path.is_file():
         return CheckResult(name, WARN, f"{path}: absent", "run `tmxd init`")
-    data = loads(path.read_text(encoding="utf-8"), path)
+    try:
+        data = loads(path.read_text(encoding="utf-8"), path)
+    except TmxdError as exc:
+        return CheckResult(
+            name, FAIL, exc.message, "fix the JSON (Claude Code ignores the whole file)"
+        )
     problems = scaffold.settings_problems(data)
     if problems:
         return CheckResult(
@@ -376,7 +390,7 @@ def check_inotify(ctx: Context) -> CheckResult:
     name = "inotify"
     if not sys.platform.startswith("linux"):
         return CheckResult(name, OK, f"not used on {sys.platform}")
-    base = Path(ctx.env.get("TMXD_PROC_INOTIFY", "/proc/sys/fs/inotify"))
+    base = ctx.inotify_dir
     try:
         watches = int((base / "max_user_watches").read_text().strip())
         instances = int((base / "max_user_instances").read_text().strip())

@@ -57,10 +57,7 @@ def loads(text: str, path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(
-            f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}; "
-            "fix the JSON by hand (tmxd left the file untouched)"
-        ) from exc
+        raise InputError(f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
 
 
 class _Parser:
@@ -119,7 +116,12 @@ class JsonEditor:
     def __init__(self, text: str, path: Path) -> None:
         self.path = path
         self.text = text
-        self.data: Any = loads(text, path)
+        try:
+            self.data: Any = loads(text, path)
+        except InputError as exc:
+            raise InputError(
+                f"{exc.message}; fix the JSON by hand (tmxd left the file untouched)"
+            ) from exc
         self.root = _Parser(text).value(0)
         self.unit = _indent_unit(text)
         self.nl = "\r\n" if "\r\n" in text else "\n"

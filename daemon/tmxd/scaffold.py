@@ -448,7 +448,7 @@ def render_section(sec: Section[Any], header: bool = True) -> list[str]:
     lines = [f"[{sec.name}]\n"] if header else []
     lines.append(f"# {sec.doc}\n")
     for fld in dataclasses.fields(sec.cls):
-        lines.extend(render_option(sec, fld))
+        lines.extend(["\n", *render_option(sec, fld)])
     return lines
 
 
@@ -502,7 +502,7 @@ def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, An
         missing: list[str] = []
         for fld in dataclasses.fields(sec.cls):
             if not re.search(rf"^\s*#?\s*{re.escape(fld.name)}\s*=", region, re.M):
-                missing += render_option(sec, fld)
+                missing += ["\n", *render_option(sec, fld)]
         while end > start + 1 and not lines[end - 1].strip():
             end -= 1
         if missing:
