@@ -98,9 +98,9 @@ def hook_claude_command() -> None:
     Installed by `tmxd init` for PostToolUse, PostToolUseFailure, Stop and
     SessionEnd. Always exits 0 and prints nothing on stdout.
     """
-    from tmxd import claude_hook
+    from tmxd.claude_hook import main
 
-    raise click.exceptions.Exit(claude_hook.main(sys.stdin.buffer))
+    raise click.exceptions.Exit(main(sys.stdin.buffer))
 
 
 @click.command("doctor")
@@ -111,9 +111,9 @@ def doctor_command(project: Path | None, fmt: str) -> None:
 
     Exit 1 when any check fails (warnings do not count).
     """
-    from tmxd import doctor
+    from tmxd.doctor import run_checks
 
-    results = doctor.run_checks(project)
+    results = run_checks(project)
     if fmt == "json":
         echo_json(
             {
