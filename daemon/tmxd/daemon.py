@@ -56,6 +56,11 @@ STOP_TIMEOUT = 15.0
 # --------------------------------------------------------------------------- logging
 
 
+def log_path() -> Path:
+    """Where ``tmxd start`` makes the daemon log (under a service manager: its journal)."""
+    return paths.state_dir() / LOG_NAME
+
+
 def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> logging.Handler:
     """Log to stderr (journald adds its own timestamps) or to a rotating file."""
     handler: logging.Handler
@@ -508,9 +513,9 @@ def start_background(
     with contextlib.suppress(DaemonNotRunning, control.ControlError):
         return int(control.request("ping", timeout=5)["pid"])
     state = paths.state_dir()
-    log_path = log_file or state / LOG_NAME
+    log_file = log_file or log_path()
     stderr_path = state / STDERR_NAME
-    argv = [sys.executable, "-m", "tmxd", "run", "--log-file", str(log_path), *(extra_args or [])]
+    argv = [sys.executable, "-m", "tmxd", "run", "--log-file", str(log_file), *(extra_args or [])]
     with open(stderr_path, "wb") as err, open(os.devnull, "rb") as devnull:
         os.chmod(stderr_path, 0o600)
         proc = subprocess.Popen(
@@ -522,13 +527,13 @@ def start_background(
         if code is not None:
             raise TmxdError(
                 f"the daemon exited with code {code} while starting: {_last_line(stderr_path)} "
-                f"(log: {log_path})"
+                f"(log: {log_file})"
             )
         with contextlib.suppress(DaemonNotRunning, control.ControlError):
             return int(control.request("ping", timeout=2)["pid"])
         time.sleep(0.1)
     raise TmxdError(
-        f"the daemon (pid {proc.pid}) did not answer within {timeout:g} s; see {log_path}"
+        f"the daemon (pid {proc.pid}) did not answer within {timeout:g} s; see {log_file}"
     )
 
 
