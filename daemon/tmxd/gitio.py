@@ -207,8 +207,7 @@ def commit_info(cwd: Path, sha: str) -> CommitInfo:
     if len(parts) < 6:
         raise GitError(f"git show {sha}: unexpected output")
     full, parents, author, ctime, subject, message = parts
-    if message.endswith(b"\n"):
-        message = message[:-1]
+    message = message.rstrip(b"\n")
     parent_list = tuple(decode(parents).split())
     files, ins, dels = diff_stats(cwd, decode(full), parent_list[0] if parent_list else None)
     return CommitInfo(

@@ -101,7 +101,7 @@ def parse_line(line: str) -> SpoolRecord:
         ref=None if ref in ("-", "") else ref,
         args=tuple(argv.split()),
         rewrites=tuple(pairs),
-        common_dir=Path(common),
+        common_dir=Path(os.path.normpath(common)),
     )
 
 
@@ -151,7 +151,7 @@ class Spool:
     """The spool of one repository (identified by its git common dir)."""
 
     def __init__(self, common_dir: Path) -> None:
-        self.common_dir = common_dir
+        self.common_dir = common_dir.resolve()
         self.dir = spool_dir(common_dir)
         self.active = self.dir / ACTIVE_NAME
 
@@ -263,14 +263,17 @@ class Spool:
             count += _count_lines(batch, _read_pos(batch))
         fallback = fallback_path()
         if fallback.is_file():
-            mine = "\t" + str(self.common_dir)
             with contextlib.suppress(OSError):
-                count += sum(
-                    1
-                    for line in fallback.read_bytes().decode("utf-8", "replace").splitlines()
-                    if line.endswith(mine)
-                )
+                count += sum(1 for line in fallback.read_bytes().splitlines() if self.owns(line))
         return count
+
+    def owns(self, line: bytes) -> bool:
+        """Whether a fallback-spool line belongs to this repository."""
+        try:
+            record = parse_line(line.decode("utf-8", "surrogateescape"))
+        except SpoolLineError:
+            return False
+        return record.common_dir.resolve() == self.common_dir
 
 
 def import_fallback(spool: Spool) -> int:
@@ -300,9 +303,8 @@ def import_fallback(spool: Spool) -> int:
             done = len(data)
             mine: list[bytes] = []
             others: list[bytes] = []
-            suffix = b"\t" + os.fsencode(str(spool.common_dir))
             for line in chunk.splitlines():
-                (mine if line.endswith(suffix) else others).append(line)
+                (mine if spool.owns(line) else others).append(line)
             if mine:
                 try:
                     spool.ensure()
