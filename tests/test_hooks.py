@@ -253,6 +253,11 @@ def test_status_reports_foreign_missing_outdated_and_pending(tmp_path: Path) -> 
         "prepare-commit-msg": "missing",
     }
     assert st.pending == 2
+    assert st.problem == f"{st.hooks_dir}: post-commit outdated"
+    hooks.install(repo)
+    fixed = hooks.status(repo)
+    assert fixed.problem is None
+    assert fixed.summary.endswith("(post-merge chained with the previous hook)")
 
 
 def test_hostile_message_is_spooled_without_running_anything(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_entries_ack_and_cleanup(tmp_path: Path) -> None:
         assert first[1].error is not None
         assert not queue.active.exists()  # rotated into a batch
         queue.ack(first[0])
-    assert queue.pending() == 1
+    assert queue.pending().lines == 1
     append(queue.active, spool.format_line(record(tmp_path, head=B)))
     with queue.lock():
         again = queue.entries()
@@ -87,7 +87,7 @@ def test_entries_ack_and_cleanup(tmp_path: Path) -> None:
         for batch in queue.batches():
             age(batch, spool.GRACE_SECONDS + 1)
         assert len(queue.cleanup()) == 2
-    assert queue.pending() == 0
+    assert queue.pending() == (0, None)
     assert sorted(p.name for p in queue.dir.iterdir()) == ["lock"]
 
 
@@ -125,7 +125,7 @@ def test_fallback_lines_move_home_and_others_stay(tmp_path: Path) -> None:
         spool.format_line(record(other, head=B)),
     )
     queue = spool.Spool(mine)
-    assert queue.pending() == 1
+    assert queue.pending().lines == 1
     with queue.lock():
         assert [e.record.head for e in queue.entries() if e.record] == [A]
     assert spool.parse_line(fallback.read_text().strip()).common_dir == other

@@ -30,6 +30,7 @@ TEMPLATE_NAME = "tmxd-hook.sh"
 SUGGEST_NAME = "suggest"
 STATE_NAME = "hooks.json"
 HOOK_MODE = 0o755
+BAD = ("missing", "outdated", "foreign")
 
 
 def template_dirs() -> list[Path]:
@@ -195,6 +196,18 @@ class HooksStatus:
     pending: int
     fallback: Path
 
+    @property
+    def problem(self) -> str | None:
+        """What keeps commits from reaching tmxd, or None when every hook is in place."""
+        bad = [f"{h.hook} {h.state}" for h in self.hooks if not h.optional and h.state in BAD]
+        return f"{self.hooks_dir}: " + ", ".join(bad) if bad else None
+
+    @property
+    def summary(self) -> str:
+        chained = [h.hook for h in self.hooks if h.state == "chained"]
+        extra = f" ({', '.join(chained)} chained with the previous hook)" if chained else ""
+        return f"installed in {self.hooks_dir}{extra}"
+
 
 def status(cwd: Path) -> HooksStatus:
     where = locate(cwd)
@@ -212,7 +225,7 @@ def status(cwd: Path) -> HooksStatus:
         shared=where.shared,
         hooks=states,
         spool_dir=queue.dir,
-        pending=queue.pending(),
+        pending=queue.pending().lines,
         fallback=spool.fallback_path(),
     )
 

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from tmxd import paths
 from tmxd.errors import TmxdError
@@ -134,6 +135,11 @@ def spool_dir(common_dir: Path) -> Path:
 def fallback_path() -> Path:
     """The per-user spool the hooks use when the repository's cannot be written."""
     return paths.state_dir() / "spool"
+
+
+class Pending(NamedTuple):
+    lines: int
+    oldest: datetime | None  # when the oldest waiting line arrived (approximately)
 
 
 @dataclass(frozen=True)
@@ -256,16 +262,25 @@ class Spool:
             _fsync_dir(self.dir)
         return removed
 
-    def pending(self) -> int:
-        """Lines waiting to be processed (no lock needed; a snapshot)."""
-        count = _count_lines(self.active, 0)
-        for batch in self.batches():
-            count += _count_lines(batch, _read_pos(batch))
+    def pending(self) -> Pending:
+        """Lines waiting to be processed and when the oldest arrived (a snapshot, no lock)."""
+        count = 0
+        oldest: float | None = None
+        for path, start in [*((b, _read_pos(b)) for b in self.batches()), (self.active, 0)]:
+            lines, first = _scan(path, start)
+            count += lines
+            if first is not None and (oldest is None or first < oldest):
+                oldest = first
         fallback = fallback_path()
         if fallback.is_file():
             with contextlib.suppress(OSError):
-                count += sum(1 for line in fallback.read_bytes().splitlines() if self.owns(line))
-        return count
+                mine = [ln for ln in fallback.read_bytes().splitlines() if self.owns(ln)]
+                if mine:
+                    count += len(mine)
+                    mtime = fallback.stat().st_mtime
+                    oldest = mtime if oldest is None else min(oldest, mtime)
+        when = None if oldest is None else datetime.fromtimestamp(oldest, tz=UTC)
+        return Pending(count, when)
 
     def owns(self, line: bytes) -> bool:
         """Whether a fallback-spool line belongs to this repository."""
@@ -353,13 +368,24 @@ def _write_pos(batch: Path, pos: int) -> None:
     _fsync_dir(target.parent)
 
 
-def _count_lines(path: Path, start: int) -> int:
+def _scan(path: Path, start: int) -> tuple[int, float | None]:
+    """(unprocessed lines, epoch of the oldest) from ``start``; the file's mtime stands in
+    for lines that carry no time (post-commit)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(start)
-            return sum(1 for line in fh if line.strip())
+            lines = [line for line in fh if line.strip()]
+            mtime = os.fstat(fh.fileno()).st_mtime
     except FileNotFoundError:
-        return 0
+        return 0, None
+    if not lines:
+        return 0, None
+    first: float = mtime
+    with contextlib.suppress(SpoolLineError, UnicodeDecodeError):
+        at = parse_line(lines[0].rstrip(b"\n").decode("utf-8")).at
+        if at is not None:
+            first = min(first, at.timestamp())
+    return len(lines), first
 
 
 def _fsync_dir(path: Path) -> None:
