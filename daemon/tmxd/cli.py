@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "init",
     "metrics",
     "report",
+    "hooks",
 )
 
 
