@@ -10,7 +10,7 @@ import pytest
 
 from daemonproc import DaemonProcess
 from helpers import copy_corpus, init_repo, run_tmxd
-from tmxd import doctor, scaffold
+from tmxd import doctor, hooks, scaffold
 from tmxd.doctor import Context
 
 
@@ -30,6 +30,7 @@ def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     copy_corpus("001", root)
     plan = scaffold.plan(root)
     scaffold.apply(plan.changes)
+    hooks.install(root)  # a healthy project has tmxd's git hooks
     # a healthy setup has a daemon watching the project (its own metrics file, so the
     # faults below break only what doctor reads)
     daemon = DaemonProcess(
