@@ -300,19 +300,27 @@ def observe(
 
 @contextlib.contextmanager
 def attributed(
-    project_root: Path, tasks_path: Path, source: str, recorder: Recorder | None
+    project_root: Path,
+    tasks_path: Path,
+    source: str,
+    recorder: Recorder | None,
+    *,
+    record: bool = True,
 ) -> Iterator[list[Observation]]:
-    """Wrap a write to ``tasks.json`` so its transitions are recorded as ``source``.
+    """Wrap a write to ``tasks.json`` so the daemon does not take it for an outside edit.
 
-    Yields a list that receives the two observations (before: external edits;
-    after: the writer's own). Other observers wait on the ledger lock meanwhile.
+    Edits made by anyone before are recorded first (as ``external``); after the
+    block, the writer's own changes are recorded as ``source`` — or, with
+    ``record=False``, only absorbed into the snapshot, for a writer that records
+    its transitions itself. Observers in other processes wait on the ledger
+    lock meanwhile. Yields a list that receives the two observations.
     """
     ledger = Ledger(project_root)
     found: list[Observation] = []
     with ledger.locked():
         found.append(observe(tasks_path, ledger, recorder, source="external"))
         yield found
-        found.append(observe(tasks_path, ledger, recorder, source=source))
+        found.append(observe(tasks_path, ledger, recorder if record else None, source=source))
 
 
 # --------------------------------------------------------------------------- the daemon's engine
@@ -325,10 +333,12 @@ class ProjectState:
     ledger: Ledger
     config: DaemonConfig
     error: str | None = None
+    sync_error: str | None = None
     last_change: datetime | None = None
     transitions: int = 0
     syncs: int = 0
     notes: int = 0
+    announced_stale: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Engine:
@@ -337,7 +347,6 @@ class Engine:
     def __init__(self, recorder: Recorder | None = None) -> None:
         self._recorder = recorder
         self._projects: dict[Path, ProjectState] = {}
-        self._sync_missing_logged = False
 
     # -- resources ------------------------------------------------------
 
@@ -380,7 +389,7 @@ class Engine:
             if known is not None:
                 known.error = exc.message
             return known.spec if known else None
-        spec = WatchSpec.for_project(root, project.tasks_path, spool_path=_spool_path(project))
+        spec = WatchSpec.for_project(root, project.tasks_path)
         state = self._projects.get(root)
         if state is None:
             state = ProjectState(project, spec, Ledger(root), config)
@@ -435,53 +444,104 @@ class Engine:
             "notes": state.notes,
         }
 
-    def jobs(
-        self, on_engine: Callable[[Callable[[], object]], object]
-    ) -> list[tuple[str, Callable[[], object], str, dict[str, Any]]]:
-        """Scheduled jobs as ``(name, func, trigger, trigger args)``."""
+    def jobs(self) -> list[tuple[str, Callable[[], object], str, dict[str, Any], bool]]:
+        """Scheduled jobs: ``(name, func, trigger, trigger args, record the run)``.
+
+        The metrics jobs record their own runs (per project for the report).
+        """
         return [
-            ("stale-in-progress", lambda: on_engine(self.stale_check), "interval", {"hours": 1}),
+            ("stale-in-progress", self.stale_check, "interval", {"hours": 1}, True),
+            ("daily-report", self.daily_reports, "interval", {"hours": 1}, False),
+            ("retention", self.retention, "cron", {"hour": 3, "minute": 17}, False),
         ]
 
+    def _states(self) -> list[ProjectState]:
+        return list(self._projects.values())
+
     def stale_check(self) -> str:
-        """Report tasks in progress for longer than ``[daemon] stale_hours``."""
+        """Announce tasks in progress for longer than ``[metrics] stale_hours`` (once each)."""
+        from tmxd.metrics.settings import METRICS
+
         now = clock.now()
-        stale = 0
-        for root, state in self._projects.items():
+        found = 0
+        for state in self._states():
             data = state.ledger.load()
             if data is None:
                 continue
-            for tag, tasks in data.snapshot.items():
-                for task_id, task in tasks.items():
-                    if task.status != "in-progress":
-                        continue
-                    entered = data.since.get(f"{tag}\t{task_id}")
-                    if entered is None:
-                        continue
-                    hours = now - datetime.fromisoformat(entered.replace("Z", "+00:00"))
-                    age = hours.total_seconds() / 3600
-                    if age < state.config.stale_hours:
-                        continue
-                    stale += 1
-                    log.warning(
-                        "%s: task %s (%s) has been in progress for %.1f h",
-                        root,
-                        task_id,
-                        task.title,
-                        age,
+            try:
+                limit = METRICS.load(state.project.root).stale_hours
+            except TmxdError as exc:
+                log.error("%s", exc.message)
+                continue
+            for key, entered in data.since.items():
+                tag, task_id = key.split("\t", 1)
+                task = data.snapshot.get(tag, {}).get(task_id)
+                if task is None or task.status != "in-progress":
+                    continue
+                age = (now - _parse_time(entered)).total_seconds() / 3600
+                if age < limit:
+                    continue
+                found += 1
+                if (key, entered) in state.announced_stale:
+                    continue
+                state.announced_stale.add((key, entered))
+                log.warning(
+                    "%s: task %s (%s) has been in progress for %.1f h",
+                    state.project.root,
+                    task_id,
+                    task.title,
+                    age,
+                )
+                if self.recorder is not None:
+                    self.recorder.event(
+                        state.project.root,
+                        "task-stale",
+                        {
+                            "task_id": task_id,
+                            "tag": tag,
+                            "title": task.title,
+                            "hours": round(age, 1),
+                        },
                     )
-                    if self.recorder is not None:
-                        self.recorder.event(
-                            root,
-                            "task-stale",
-                            {
-                                "task_id": task_id,
-                                "tag": tag,
-                                "title": task.title,
-                                "hours": round(age, 1),
-                            },
-                        )
-        return f"{stale} stale task(s)"
+        return f"{found} stale task(s)"
+
+    def daily_reports(self) -> str:
+        """Write each project's daily report once per local day (metrics decides the content)."""
+        from tmxd.metrics import jobs
+
+        recorder = self.recorder
+        if recorder is None:
+            return "no metrics database"
+        written = []
+        for state in self._states():
+            root = state.project.root
+            try:
+                if jobs.daily_report_due(root, recorder):
+                    path = jobs.daily_report_job(root, recorder)
+                    if path is not None:
+                        written.append(str(path))
+                        log.info("%s: daily report written to %s", root, path)
+            except Exception as exc:
+                log.error("%s: the daily report failed: %s", root, exc)
+        return ", ".join(written) or "nothing due"
+
+    def retention(self) -> str:
+        """Prune old metrics rows; the longest retention of the watched projects wins."""
+        from tmxd.metrics import jobs
+        from tmxd.metrics.settings import METRICS
+
+        recorder = self.recorder
+        if recorder is None:
+            return "no metrics database"
+        days: list[int] = []
+        for state in self._states():
+            try:
+                days.append(METRICS.load(state.project.root).retention_days)
+            except TmxdError as exc:
+                log.error("%s", exc.message)
+        keep = 0 if not days or 0 in days else max(days)
+        deleted = jobs.retention_job(recorder, keep)
+        return ", ".join(f"{t} {n}" for t, n in deleted.items() if n) or "nothing deleted"
 
     # -- internals ------------------------------------------------------
 
@@ -530,25 +590,76 @@ class Engine:
                 log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
 
     def _sync(self, state: ProjectState) -> None:
-        """Drain the hook spool; the notes and closes it writes are attributed to commits."""
+        """Drain the hook spool: notes and closes written for commits.
+
+        ``sync_project`` records its own transitions (source ``commit``); the
+        write is absorbed into the snapshot so it is not seen again as an edit.
+        """
+        from tmxd.sync import sync_project
+
         try:
-            from tmxd.sync import sync_project
-        except ImportError:
-            if not self._sync_missing_logged:
-                log.info("commit linking is not available in this build")
-                self._sync_missing_logged = True
+            with attributed(
+                state.project.root,
+                state.project.tasks_path,
+                "commit",
+                self.recorder,
+                record=False,
+            ) as found:
+                result = sync_project(state.project, self.recorder)
+        except TmxdError as exc:
+            if exc.message != state.sync_error:
+                log.error("%s (commits stay in the spool until this is fixed)", exc.message)
+            state.sync_error = exc.message
             return
-        with attributed(
-            state.project.root, state.project.tasks_path, "commit", self.recorder
-        ) as found:
-            result = sync_project(state.project, self.recorder)
-        for obs in found:
-            self._report(state, obs, "external" if obs is found[0] else "commit")
+        if state.sync_error:
+            log.info("%s: commit linking works again", state.project.root)
+            state.sync_error = None
+        self._report(state, found[0], "external")
         state.syncs += 1
-        notes = getattr(result, "notes_added", 0)
-        state.notes += notes if isinstance(notes, int) else len(notes)
-        if notes:
-            log.info("%s: %s", state.project.root, result)
+        state.notes += len(result.notes_added)
+        for note in result.notes_added:
+            log.info(
+                "%s: note for commit %s added to task %s",
+                state.project.root,
+                note.sha[:7],
+                note.task_id,
+            )
+        for moved in result.notes_moved:
+            log.info(
+                "%s: note of task %s moved from %s to %s",
+                state.project.root,
+                moved.task_id,
+                moved.old_sha[:7],
+                moved.new_sha[:7],
+            )
+        for closed in result.closed:
+            state.transitions += 1
+            log.info(
+                "%s: task %s %s -> %s (commit %s)",
+                state.project.root,
+                closed.task_id,
+                closed.old_status,
+                closed.new_status,
+                closed.sha[:7],
+            )
+        for unknown in result.unknown_ids:
+            log.warning(
+                "%s: commit %s names task %s, which does not exist",
+                state.project.root,
+                unknown.sha[:7],
+                unknown.task_id,
+            )
+        for error in result.errors:
+            log.warning("%s: %s", state.project.root, error)
+        if len(found) > 1 and state.config.announce_unblocked:
+            for item in found[1].unblocked:
+                log.info(
+                    "%s: task %s is now unblocked: %s", state.project.root, item.task_id, item.title
+                )
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _age(path: Path) -> float:
@@ -556,8 +667,3 @@ def _age(path: Path) -> float:
         return time.time() - path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _spool_path(project: Project) -> Path | None:
-    del project
-    return None
