@@ -410,12 +410,14 @@ class Daemon:
             self.engine.handle(root, kinds)
         elif kind == "open":
             spec = self.engine.open(payload)
-            if spec is not None and not self._stopping:
-                if payload in self.watcher.specs():
-                    self.watcher.refresh(spec)
-                else:
-                    mode = self.watcher.watch(spec)
-                    log.info("watching %s (%s)", payload, mode)
+            if spec is None or self._stopping:
+                return
+            if payload in self.watcher.specs():
+                self.watcher.refresh(spec)
+            else:
+                mode = self.watcher.watch(spec)
+                log.info("watching %s (%s)", payload, mode)
+            self.engine.catch_up(payload)
         elif kind == "forget":
             self.engine.forget(payload)
             log.info("no longer watching %s", payload)

@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -222,6 +222,7 @@ class Observation:
     error: str | None = None  # the file does not parse (message names file, line, column)
     first: bool = False  # no earlier snapshot: this one is the baseline
     changed: bool = False
+    recorded_by_writer: list[Transition] = field(default_factory=list)  # skipped here
 
 
 def read_tasks(tasks_path: Path) -> tuple[str, TasksFile]:
@@ -244,15 +245,26 @@ def observe(
     *,
     source: str = "external",
     at: datetime | None = None,
+    recorded: Collection[tuple[str, str]] = (),
 ) -> Observation:
     """Diff ``tasks.json`` against the ledger, record the changes as ``source``.
 
     The caller holds ``ledger.locked()``. A first look (no ledger yet) only
-    takes the baseline; it records nothing.
+    takes the baseline; it records nothing. Changes listed in ``recorded``
+    (``(task id, new status)``) were recorded by their writer and are skipped.
+    A file that does not parse and was written a moment ago may be half
+    written: it is read once more after :data:`HALF_WRITTEN_GRACE`.
     """
     result = Observation()
     try:
-        text, tasks_file = read_tasks(tasks_path)
+        try:
+            text, tasks_file = read_tasks(tasks_path)
+        except TmxdError:
+            young = HALF_WRITTEN_GRACE - _age(tasks_path)
+            if young <= 0:
+                raise
+            time.sleep(young)
+            text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
         return result
@@ -275,8 +287,12 @@ def observe(
         since[f"{change.tag}\t{change.task_id}"] = clock.iso_ms(moment)
     live = {f"{tag}\t{tid}" for tag, s in snap.items() for tid in s}
     since = {k: v for k, v in since.items() if k in live}
+    skip = set(recorded)
+    result.recorded_by_writer = [c for c in result.transitions if (c.task_id, c.new) in skip]
     if recorder is not None:
         for change in result.transitions:
+            if (change.task_id, change.new) in skip:
+                continue
             recorder.transition(
                 ledger.root,
                 change.task_id,
@@ -298,6 +314,15 @@ def observe(
     return result
 
 
+@dataclass
+class Attribution:
+    """What :func:`attributed` saw; the writer lists here what it recorded itself."""
+
+    before: Observation | None = None
+    after: Observation | None = None
+    recorded: set[tuple[str, str]] = field(default_factory=set)
+
+
 @contextlib.contextmanager
 def attributed(
     project_root: Path,
@@ -305,22 +330,25 @@ def attributed(
     source: str,
     recorder: Recorder | None,
     *,
-    record: bool = True,
-) -> Iterator[list[Observation]]:
+    others: str | None = None,
+) -> Iterator[Attribution]:
     """Wrap a write to ``tasks.json`` so the daemon does not take it for an outside edit.
 
-    Edits made by anyone before are recorded first (as ``external``); after the
-    block, the writer's own changes are recorded as ``source`` — or, with
-    ``record=False``, only absorbed into the snapshot, for a writer that records
-    its transitions itself. Observers in other processes wait on the ledger
-    lock meanwhile. Yields a list that receives the two observations.
+    Edits made by anyone before are recorded first (as ``external``). After the
+    block, changes the writer put in ``Attribution.recorded`` (``(task id, new
+    status)``, because it recorded them itself) are skipped and every other
+    change is recorded as ``others`` (default: ``source``). A writer that knows
+    exactly what it changed passes ``others="external"``. Observers in other
+    processes wait on the ledger lock meanwhile.
     """
     ledger = Ledger(project_root)
-    found: list[Observation] = []
+    scope = Attribution()
     with ledger.locked():
-        found.append(observe(tasks_path, ledger, recorder, source="external"))
-        yield found
-        found.append(observe(tasks_path, ledger, recorder if record else None, source=source))
+        scope.before = observe(tasks_path, ledger, recorder, source="external")
+        yield scope
+        scope.after = observe(
+            tasks_path, ledger, recorder, source=others or source, recorded=scope.recorded
+        )
 
 
 # --------------------------------------------------------------------------- the daemon's engine
@@ -375,7 +403,10 @@ class Engine:
     # -- projects -------------------------------------------------------
 
     def open(self, root: Path) -> WatchSpec | None:
-        """Start (or refresh) a project: catch up on edits and commits made while we were away."""
+        """Load (or refresh) a project; returns what to watch, None when it cannot be loaded.
+
+        Call :meth:`catch_up` once the watch is in place, so nothing falls between.
+        """
         from tmxd.taskmaster.project import find_project
         from tmxd.watch import WatchSpec
 
@@ -396,9 +427,14 @@ class Engine:
             self._projects[root] = state
         else:
             state.project, state.spec, state.config = project, spec, config
-        self._observe(state, "external")
-        self._sync(state)
         return spec
+
+    def catch_up(self, root: Path) -> None:
+        """Record edits and drain commits made while nobody was watching."""
+        state = self._projects.get(root)
+        if state is not None:
+            self._observe(state, "external")
+            self._sync(state)
 
     def forget(self, root: Path) -> None:
         self._projects.pop(root, None)
@@ -418,18 +454,15 @@ class Engine:
             except TmxdError as exc:
                 log.error("%s (keeping the previous [daemon] settings)", exc.message)
         if kinds & {"tasks", "state"}:
-            self._observe(state, "external", retry_young=True)
+            self._observe(state, "external")
         if kinds & {"spool", "git"}:
             self._sync(state)
 
     def reconcile(self, root: Path) -> None:
         """The periodic safety net: anything the OS failed to tell us gets picked up here."""
-        state = self._projects.get(root)
-        if state is None:
-            self.open(root)
+        if root not in self._projects and self.open(root) is None:
             return
-        self._observe(state, "external")
-        self._sync(state)
+        self.catch_up(root)
 
     def describe(self, root: Path) -> dict[str, Any]:
         state = self._projects.get(root)
@@ -437,7 +470,9 @@ class Engine:
             return {"error": "not loaded (see the daemon log)"}
         return {
             "tasks_path": str(state.project.tasks_path),
+            "baseline": state.ledger.path.exists(),
             "error": state.error,
+            "sync_error": state.sync_error,
             "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
             "transitions": state.transitions,
             "syncs": state.syncs,
@@ -545,14 +580,9 @@ class Engine:
 
     # -- internals ------------------------------------------------------
 
-    def _observe(self, state: ProjectState, source: str, *, retry_young: bool = False) -> None:
+    def _observe(self, state: ProjectState, source: str) -> None:
         with state.ledger.locked():
             result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
-            if result.error and retry_young and _age(state.project.tasks_path) < HALF_WRITTEN_GRACE:
-                time.sleep(HALF_WRITTEN_GRACE)
-                result = observe(
-                    state.project.tasks_path, state.ledger, self.recorder, source=source
-                )
         self._report(state, result, source)
 
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
@@ -575,6 +605,8 @@ class Engine:
         if result.first:
             log.info("%s: baseline snapshot taken", state.project.tasks_path)
         for change in result.transitions:
+            if change in result.recorded_by_writer:
+                continue  # logged by the writer (e.g. a commit's Closes-Task)
             state.transitions += 1
             log.info(
                 "%s: task %s%s %s -> %s (%s)",
@@ -603,9 +635,10 @@ class Engine:
                 state.project.tasks_path,
                 "commit",
                 self.recorder,
-                record=False,
-            ) as found:
+                others="external",
+            ) as scope:
                 result = sync_project(state.project, self.recorder)
+                scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
         except TmxdError as exc:
             if exc.message != state.sync_error:
                 log.error("%s (commits stay in the spool until this is fixed)", exc.message)
@@ -614,7 +647,9 @@ class Engine:
         if state.sync_error:
             log.info("%s: commit linking works again", state.project.root)
             state.sync_error = None
-        self._report(state, found[0], "external")
+        for obs in (scope.before, scope.after):
+            if obs is not None:
+                self._report(state, obs, "external")
         state.syncs += 1
         state.notes += len(result.notes_added)
         for note in result.notes_added:
@@ -651,11 +686,6 @@ class Engine:
             )
         for error in result.errors:
             log.warning("%s: %s", state.project.root, error)
-        if len(found) > 1 and state.config.announce_unblocked:
-            for item in found[1].unblocked:
-                log.info(
-                    "%s: task %s is now unblocked: %s", state.project.root, item.task_id, item.title
-                )
 
 
 def _parse_time(text: str) -> datetime:
