@@ -248,7 +248,7 @@ class _Run:
                 self.link(new, rec.branch)  # e.g. `rebase --apply`: no post-commit ran
 
     def on_checkout(self, rec: spool.SpoolRecord) -> None:
-        args = list(rec.args) + ["", "", ""]
+        args = [*rec.args, "", "", ""]
         self.event(
             "checkout",
             {
