@@ -442,5 +442,4 @@ def _replace_note(raw: dict[str, Any], old_note: str, new_note: str) -> bool:
         raw["details"] = _block_re(old_note).sub("", details, count=1)
     else:
         raw["details"] = details.replace(old_note, new_note, 1)
-    return raw["details"] != details
-
+    return bool(raw["details"] != details)
