@@ -434,3 +434,9 @@ def test_replace_note_in_text_and_list_details_and_squash() -> None:
     listed: dict[str, Any] = {"details": ["x", block.format(old)]}
     assert sync._replace_note(listed, old, new)
     assert listed["details"] == ["x", block.format(new)]
+
+
+def test_watch_dir_is_the_spool_folder_shared_by_worktrees(project: Path) -> None:
+    wt = project.parent / "wt2"
+    git(project, "worktree", "add", "-q", str(wt), "-b", "w2")
+    assert sync.watch_dir(project) == sync.watch_dir(wt) == (project / ".git" / "tmxd").resolve()

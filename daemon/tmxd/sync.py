@@ -172,6 +172,17 @@ def sync_project(
     return run.result
 
 
+def watch_dir(project_root: Path) -> Path:
+    """The folder whose changes mean work for :func:`sync_project` (the daemon watches it).
+
+    Hooks append to ``spool`` there; a late line can also land in a ``batch-*``
+    file, so watch the whole folder. It is created if missing.
+    """
+    queue = spool.Spool(gitio.repo_paths(project_root).common_dir)
+    queue.ensure()
+    return queue.dir
+
+
 def refresh_suggestion(project: Project, common_dir: Path, tag: str | None = None) -> str | None:
     """Keep the prepare-commit-msg hook's suggestion (the one subtask in progress) current."""
     try:
