@@ -18,7 +18,12 @@ from tmxd import __version__
 from tmxd.errors import EXIT_USAGE, TmxdError
 
 # One line per area; each module defines ``register(group: click.Group) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "init",
+    "metrics",
+    "report",
+    "hooks",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors become one line on stderr and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=args, prog_name="tmxd", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of ``Exit``.
+        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False)
     except TmxdError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code
@@ -63,4 +69,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return code if isinstance(code, int) else 0

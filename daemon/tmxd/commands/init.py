@@ -1,0 +1,132 @@
+"""``tmxd init``, ``tmxd hook claude`` and ``tmxd doctor``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from tmxd.commands.common import echo_json, format_option, project_option, style
+from tmxd.errors import EXIT_FAILED, InputError
+
+if TYPE_CHECKING:
+    from tmxd.scaffold import Plan
+
+
+def register(group: click.Group) -> None:
+    group.add_command(init_command)
+    group.add_command(hook_group)
+    group.add_command(doctor_command)
+
+
+@click.command("init")
+@project_option
+@click.option("-y", "--yes", is_flag=True, help="Write without asking.")
+@click.option("--dry-run", is_flag=True, help="Print a diff of every file init would touch.")
+@click.option("--force", is_flag=True, help="Replace slash command files that differ from tmxd's.")
+@click.option(
+    "--with",
+    "with_servers",
+    multiple=True,
+    type=click.Choice(["filesystem", "git"]),
+    help="Also add this MCP server to .mcp.json (repeatable).",
+)
+def init_command(
+    project: Path | None, yes: bool, dry_run: bool, force: bool, with_servers: tuple[str, ...]
+) -> None:
+    """Wire this Task Master project to Claude Code, MCP and tmxd.
+
+    Merges the Task Master MCP server into .mcp.json, permissions and
+    recording hooks into .claude/settings.json, adds the /taskmaster-workflow
+    and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml,
+    then installs the git hooks and registers the project with the daemon.
+    Existing content is kept; running init twice changes nothing.
+    """
+    from tmxd import scaffold
+
+    root = scaffold.find_root(project)
+    plan = scaffold.plan(root, scaffold.Options(with_servers=with_servers, force=force))
+    for warning in plan.warnings:
+        click.echo(style(f"warning: {warning}", fg="yellow"), err=True)
+    if dry_run:
+        for change in plan.pending:
+            click.echo(change.diff(root), nl=False)
+        _summary(plan, root, prefix="would ")
+        for step in (scaffold.install_git_hooks(root, True), scaffold.register_project(root, True)):
+            click.echo(f"{step.name}: {step.message}")
+        return
+    if plan.pending and not yes:
+        if not sys.stdin.isatty():
+            raise InputError(
+                "tmxd init: not asking on a non-interactive input; pass --yes to write, "
+                "or --dry-run to see the changes"
+            )
+        _summary(plan, root, prefix="will ")
+        click.confirm("Write these files?", abort=True)
+    scaffold.apply(plan.changes)
+    _summary(plan, root)
+    failed = False
+    for step in (scaffold.install_git_hooks(root), scaffold.register_project(root)):
+        mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
+        click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
+        failed = failed or step.ok is False
+    if failed:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _summary(plan: Plan, root: Path, prefix: str = "") -> None:
+    verbs = {"create": "create", "update": "update", "unchanged": "unchanged"}
+    for change in plan.changes:
+        rel = change.path.relative_to(root).as_posix()
+        action = "kept (yours differs)" if change.note == "kept" else verbs[change.action]
+        if action in ("create", "update"):
+            action = prefix + action if prefix else action + "d"
+        click.echo(f"{rel}: {action}")
+
+
+@click.group("hook")
+def hook_group() -> None:
+    """Entry points called by other tools' hooks (not for interactive use)."""
+
+
+@hook_group.command("claude")
+def hook_claude_command() -> None:
+    """Record one Claude Code hook event read as JSON from stdin.
+
+    Installed by `tmxd init` for PostToolUse, PostToolUseFailure, Stop and
+    SessionEnd. Always exits 0 and prints nothing on stdout.
+    """
+    from tmxd.claude_hook import main
+
+    raise click.exceptions.Exit(main(sys.stdin.buffer))
+
+
+@click.command("doctor")
+@project_option
+@format_option("text", "json")
+def doctor_command(project: Path | None, fmt: str) -> None:
+    """Check this project's tmxd setup; print a one-line fix for each problem.
+
+    Exit 1 when any check fails (warnings do not count).
+    """
+    from tmxd.doctor import run_checks
+
+    results = run_checks(project)
+    if fmt == "json":
+        echo_json(
+            {
+                "ok": not any(r.status == "fail" for r in results),
+                "checks": [r.as_dict() for r in results],
+            }
+        )
+    else:
+        colours = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for r in results:
+            mark = style(f"{r.status:<4}", fg=colours[r.status])
+            click.echo(f"{mark} {r.name}: {r.summary}")
+            if r.status != "ok" and r.fix:
+                click.echo(f"     fix: {r.fix}")
+    if any(r.status == "fail" for r in results):
+        raise click.exceptions.Exit(EXIT_FAILED)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import copy_corpus, init_repo, subprocess_env, tmxd_argv
+
+SECRETS = {
+    "ANTHROPIC_API_KEY": "sk-test-secret-123",
+    "PERPLEXITY_API_KEY": "pplx-test-secret-456",
+    "OPENAI_API_KEY": "sk-openai-test-789",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    return root
+
+
+def tmxd(project: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        tmxd_argv(*args),
+        cwd=project,
+        env=subprocess_env(SECRETS),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def snapshot(root: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".git" not in p.parts}
+
+
+def test_init_writes_files_and_never_a_secret(project: Path) -> None:
+    proc = tmxd(project, "init", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    for name in (".mcp.json", ".claude/settings.json", ".taskmaster/tmxd.toml"):
+        assert f"{name}: created" in proc.stdout
+    written = snapshot(project)
+    assert len(written) >= 6
+    for path, data in written.items():
+        for value in SECRETS.values():
+            assert value.encode() not in data, f"{path} contains a secret"
+    mcp = json.loads((project / ".mcp.json").read_text())
+    assert mcp["mcpServers"]["task-master-ai"]["env"]["ANTHROPIC_API_KEY"] == "${ANTHROPIC_API_KEY}"
+
+
+def test_second_init_changes_nothing(project: Path) -> None:
+    assert tmxd(project, "init", "--yes").returncode == 0
+    before = snapshot(project)
+    proc = tmxd(project, "init")  # nothing to change: no --yes needed
+    assert proc.returncode == 0, proc.stderr
+    assert "created" not in proc.stdout and "updated" not in proc.stdout
+    assert ".mcp.json: unchanged" in proc.stdout
+    assert snapshot(project) == before
+
+
+def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:
+    before = snapshot(project)
+    proc = tmxd(project, "init", "--dry-run", "--with", "git")
+    assert proc.returncode == 0, proc.stderr
+    for name in (
+        ".mcp.json",
+        ".claude/settings.json",
+        ".claude/commands/taskmaster-workflow.md",
+        ".claude/commands/taskmaster-debug.md",
+        ".taskmaster/tmxd.toml",
+    ):
+        assert f"+++ b/{name}\n" in proc.stdout
+        assert f"{name}: would create" in proc.stdout
+    assert '+  "mcpServers": {' in proc.stdout
+    assert '"mcp-server-git"' in proc.stdout
+    assert snapshot(project) == before
+
+
+def test_invalid_settings_is_reported_and_nothing_written(project: Path) -> None:
+    settings = project / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text('{"hooks": {"Stop": [}}\n')
+    before = snapshot(project)
+    proc = tmxd(project, "init", "--yes")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: {settings}: line 1 column 21: Expecting value")
+    assert "Traceback" not in proc.stderr
+    assert snapshot(project) == before
+
+
+def test_without_yes_on_a_pipe_refuses(project: Path) -> None:
+    proc = tmxd(project, "init")
+    assert proc.returncode == 2
+    assert "pass --yes" in proc.stderr
+    assert not (project / ".mcp.json").exists()
+
+
+def test_outside_a_project_is_usage_error(tmp_path: Path) -> None:
+    proc = tmxd(tmp_path, "init", "--yes")
+    assert proc.returncode == 2
+    assert "not a Task Master project" in proc.stderr

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from helpers import copy_corpus, init_repo, run_tmxd
+from tmxd import doctor, hooks, scaffold
+from tmxd.doctor import Context
+
+
+def make_shims(folder: Path, *names: str) -> str:
+    """A PATH holding executables with these names (doctor only looks them up)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        exe = folder / name
+        exe.write_text("#!/bin/sh\nexit 0\n")
+        exe.chmod(exe.stat().st_mode | stat.S_IXUSR)
+    return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+@pytest.fixture
+def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    plan = scaffold.plan(root)
+    scaffold.apply(plan.changes)
+    hooks.install(root)  # a healthy project has tmxd's git hooks
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PATH", make_shims(tmp_path / "bin", "tmxd", "claude", "task-master", "npx"))
+    return root
+
+
+def context(root: Path, tmp_path: Path) -> Context:
+    inotify = tmp_path / "inotify"
+    inotify.mkdir(exist_ok=True)
+    (inotify / "max_user_watches").write_text("524288\n")
+    (inotify / "max_user_instances").write_text("512\n")
+    return Context(explicit=root, inotify_dir=inotify)
+
+
+def failing(results: list[doctor.CheckResult]) -> list[str]:
+    return [r.name for r in results if r.status == "fail"]
+
+
+def test_healthy_project_has_no_failures(healthy: Path, tmp_path: Path) -> None:
+    results = doctor.run_checks(ctx=context(healthy, tmp_path))
+    assert failing(results) == []
+    by_name = {r.name: r for r in results}
+    assert set(by_name) == {name for name, _ in doctor.CHECKS}
+    for name in ("config", ".mcp.json", ".claude/settings.json", "tools on PATH", "inotify", "log"):
+        assert by_name[name].status == "ok", by_name[name]
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def break_config(root: Path) -> None:
+    write(root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
+
+
+def break_mcp_json(root: Path) -> None:
+    write(root / ".mcp.json", '{"mcpServers": {"task-master-ai": {"command": "npx",}}}')
+
+
+def break_mcp_shape(root: Path) -> None:
+    write(root / ".mcp.json", '{"mcpServers": {"remote": {"url": "http://127.0.0.1:9/mcp"}}}')
+
+
+def break_settings_json(root: Path) -> None:
+    write(root / ".claude" / "settings.json", "{\n  hooks: {}\n}\n")
+
+
+def break_settings_shape(root: Path) -> None:
+    path = root / ".claude" / "settings.json"
+    data = json.loads(path.read_text())
+    data["permissions"]["allow"] = "Write"
+    write(path, json.dumps(data))
+
+
+def remove_tasks(root: Path) -> None:
+    (root / ".taskmaster" / "tasks" / "tasks.json").unlink()
+
+
+def break_metrics(root: Path) -> None:
+    write(Path(os.environ["TMXD_DB"]), "this is not a database, just text " * 200)
+
+
+FAULTS: list[tuple[Callable[[Path], None], str, str]] = [
+    (remove_tasks, "project", "task-master init"),
+    (break_config, "config", "tmxd.toml"),
+    (break_mcp_json, ".mcp.json", "line 1 column 53"),
+    (break_mcp_shape, ".mcp.json", '"type": "http"'),
+    (break_settings_json, ".claude/settings.json", "line 2 column 3"),
+    (break_settings_shape, ".claude/settings.json", "permissions.allow must be a list"),
+    (break_metrics, "metrics", "metrics.db"),
+]
+
+
+@pytest.mark.parametrize(("fault", "check", "detail"), FAULTS, ids=[f[0].__name__ for f in FAULTS])
+def test_each_fault_fails_exactly_its_check(
+    healthy: Path, tmp_path: Path, fault: Callable[[Path], None], check: str, detail: str
+) -> None:
+    fault(healthy)
+    results = doctor.run_checks(ctx=context(healthy, tmp_path))
+    assert failing(results) == [check], [r for r in results if r.status != "ok"]
+    result = next(r for r in results if r.name == check)
+    assert detail in result.summary + result.fix
+    assert result.fix
+
+
+def test_unknown_hook_names_and_legacy_keys_warn(healthy: Path, tmp_path: Path) -> None:
+    path = healthy / ".claude" / "settings.json"
+    data = json.loads(path.read_text())
+    data["hooks"]["afterCommit"] = [{"hooks": [{"type": "command", "command": "true"}]}]
+    path.write_text(json.dumps(data))
+    result = doctor.check_claude_settings(_found(healthy, tmp_path))
+    assert result.status == "warn"
+    assert "afterCommit is not a Claude Code hook event" in result.summary
+
+
+def _found(root: Path, tmp_path: Path) -> Context:
+    ctx = context(root, tmp_path)
+    ctx.root = root
+    return ctx
+
+
+def test_low_inotify_limits_warn(tmp_path: Path) -> None:
+    ctx = context(tmp_path, tmp_path)
+    (ctx.inotify_dir / "max_user_watches").write_text("8192\n")
+    result = doctor.check_inotify(ctx)
+    assert result.status == "warn"
+    assert "max_user_watches=8192" in result.summary
+    assert "sysctl" in result.fix
+
+
+def test_recent_log_errors_warn(tmp_path: Path) -> None:
+    log = doctor.log_path()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(
+        "2020-01-01T00:00:00+00:00 ERROR old problem\n"
+        f"{doctor.clock.now().isoformat()} ERROR tmxd.engine: cannot read tasks.json\n"
+    )
+    result = doctor.check_log(context(tmp_path, tmp_path))
+    assert result.status == "warn"
+    assert result.summary.startswith("1 error(s) in the last 24 h")
+    assert "cannot read tasks.json" in result.summary
+
+
+def test_missing_tools_only_warn(tmp_path: Path) -> None:
+    ctx = context(tmp_path, tmp_path)
+    ctx.env = {"PATH": str(tmp_path / "empty")}
+    result = doctor.check_tools(ctx)
+    assert result.status == "warn"
+    assert "claude, task-master, npx" in result.summary
+
+
+def test_cli_json_format_and_exit_code(healthy: Path) -> None:
+    (healthy / ".mcp.json").write_text("{")
+    proc = run_tmxd("doctor", "--format", "json", cwd=healthy)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is False
+    mcp = next(c for c in report["checks"] if c["name"] == ".mcp.json")
+    assert mcp["status"] == "fail"
+    assert set(mcp) == {"name", "status", "summary", "fix"}
+
+
+def test_cli_text_prints_fix_lines(healthy: Path) -> None:
+    break_config(healthy)
+    proc = run_tmxd("doctor", cwd=healthy)
+    assert proc.returncode == 1
+    assert "fail config: " in proc.stdout
+    assert "     fix: edit " in proc.stdout

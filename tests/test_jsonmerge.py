@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tmxd.errors import InputError
+from tmxd.jsonmerge import JsonEditor, new_text
+
+P = Path("x.json")
+
+
+def only_insertions(old: str, new: str) -> bool:
+    """True when ``new`` is ``old`` with text inserted and nothing removed."""
+    i = 0
+    for char in new:
+        if i < len(old) and char == old[i]:
+            i += 1
+    return i == len(old)
+
+
+def test_adds_member_in_the_files_own_style() -> None:
+    old = '{\n    "a" : 1,\n    "b" : {"x": [1,2]}\n}\n'
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("c",), {"k": "v"})
+    assert (
+        ed.text
+        == '{\n    "a" : 1,\n    "b" : {"x": [1,2]},\n    "c" : {\n        "k": "v"\n    }\n}\n'
+    )
+    assert only_insertions(old, ed.text)
+
+
+def test_compact_one_line_file_stays_on_one_line() -> None:
+    ed = JsonEditor('{"a":1,"b":{}}', P)
+    ed.ensure(("b", "c"), {"d": [1, 2]})
+    ed.ensure(("a",), 2)
+    assert ed.text == '{"a":2,"b":{"c": {"d": [1, 2]}}}'
+
+
+def test_tabs_and_crlf_are_kept() -> None:
+    old = '{\r\n\t"a": {\r\n\t\t"x": 1\r\n\t}\r\n}\r\n'
+    ed = JsonEditor(old, P)
+    ed.ensure(("a", "y"), [1])
+    assert (
+        ed.text == '{\r\n\t"a": {\r\n\t\t"x": 1,\r\n\t\t"y": [\r\n\t\t\t1\r\n\t\t]\r\n\t}\r\n}\r\n'
+    )
+    assert "\n" not in ed.text.replace("\r\n", "")
+
+
+def test_ensure_merges_objects_and_keeps_foreign_keys() -> None:
+    old = '{\n  "s": {\n    "mine": {"command": "old", "extra": true}\n  }\n}'
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("s", "mine"), {"command": "new", "args": ["-y"]})
+    assert json.loads(ed.text) == {"s": {"mine": {"command": "new", "extra": True, "args": ["-y"]}}}
+    assert not ed.ensure(("s", "mine"), {"command": "new", "args": ["-y"]})
+    assert not ed.text.endswith("\n")  # no trailing newline added
+
+
+def test_ensure_items_appends_only_missing() -> None:
+    ed = JsonEditor('{"allow": ["A", "B"]}', P)
+    assert ed.ensure_items(("allow",), ["B", "C"])
+    assert ed.text == '{"allow": ["A", "B", "C"]}'
+    assert not ed.ensure_items(("allow",), ["C", "A"])
+
+
+def test_ensure_items_creates_missing_array_and_parents() -> None:
+    ed = JsonEditor("{}\n", P)
+    ed.ensure_items(("permissions", "allow"), ["A"])
+    assert json.loads(ed.text) == {"permissions": {"allow": ["A"]}}
+
+
+def test_empty_array_in_pretty_file_becomes_pretty() -> None:
+    ed = JsonEditor('{\n  "l": []\n}\n', P)
+    ed.append(("l",), {"a": 1})
+    assert ed.text == '{\n  "l": [\n    {\n      "a": 1\n    }\n  ]\n}\n'
+
+
+def test_ensure_default_keeps_existing_value() -> None:
+    ed = JsonEditor('{"env": {"K": "${MINE}"}}', P)
+    assert not ed.ensure_default(("env", "K"), "${K}")
+    assert ed.ensure_default(("env", "J"), "${J}")
+    assert json.loads(ed.text) == {"env": {"K": "${MINE}", "J": "${J}"}}
+
+
+def test_escaped_and_unicode_keys_are_found() -> None:
+    old = '{"a\\"b": 1, "é": {"x": "y\\u00e9"}}'
+    ed = JsonEditor(old, P)
+    ed.ensure(("é", "z"), "ü")
+    assert json.loads(ed.text) == {'a"b': 1, "é": {"x": "yé", "z": "ü"}}
+    assert only_insertions(old, ed.text)
+
+
+def test_invalid_json_names_file_line_and_column() -> None:
+    with pytest.raises(InputError, match=r"^x\.json: line 2 column 8: Expecting"):
+        JsonEditor('{\n  "a": ,\n}', P)
+
+
+def test_wrong_shape_is_input_error() -> None:
+    ed = JsonEditor('{"hooks": []}', P)
+    with pytest.raises(InputError, match=r"x\.json: hooks is not an object"):
+        ed.ensure(("hooks", "Stop"), [])
+    ed2 = JsonEditor('{"allow": "Write"}', P)
+    with pytest.raises(InputError, match="allow is not an array"):
+        ed2.ensure_items(("allow",), ["Read"])
+
+
+def test_replacing_scalar_with_container_in_pretty_file() -> None:
+    ed = JsonEditor('{\n  "a": 1\n}\n', P)
+    ed.ensure(("a",), {"b": 2})
+    assert ed.text == '{\n  "a": {\n    "b": 2\n  }\n}\n'
+
+
+def test_new_text_is_two_space_json_with_newline() -> None:
+    assert new_text({"a": ["é"]}) == '{\n  "a": [\n    "é"\n  ]\n}\n'
+
+
+def test_duplicate_keys_edit_the_last_one_like_json_loads() -> None:
+    ed = JsonEditor('{"a": 1, "a": 2}', P)
+    ed.ensure(("a",), 3)
+    assert ed.text == '{"a": 1, "a": 3}'
