@@ -44,7 +44,7 @@ class TaskStore:
         except FileNotFoundError:
             raise InputError(
                 f"{display_path(self.path)} does not exist; create tasks with Task Master "
-                "(`task-master parse-prd` or `task-master add-task`)"
+                "(`task-master init`, then `task-master parse-prd` or `task-master add-task`)"
             ) from None
         except IsADirectoryError:
             raise InputError(f"{display_path(self.path)} is a folder, not a tasks file") from None
