@@ -20,8 +20,10 @@ from tmxd.errors import EXIT_USAGE, TmxdError
 # One line per area; each module defines ``register(group: click.Group) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "init",
+    "metrics",
     "report",
     "hooks",
+    "daemon",
 )
 
 
