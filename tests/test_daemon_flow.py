@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from daemon_project import make_project, transitions, write_plain, write_renamed
 from daemonproc import DaemonProcess, wait_for
-
 from helpers import git, oracle_missing, run_oracle
 from tmxd import control, hooks
 
@@ -131,9 +131,7 @@ def test_kill_9_mid_burst_then_restart_notes_every_commit_once(
         second.stop()
 
 
-def test_corrupt_tasks_json_is_logged_once_and_recovers(
-    daemon: DaemonProcess, tasks: Path
-) -> None:
+def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, tasks: Path) -> None:
     good = tasks.read_text()
     broken = good[: len(good) // 2]
     tasks.write_text(broken)

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_project import make_project, render, tasks_doc, transitions, write_plain
 
+from daemon_project import make_project, render, tasks_doc, transitions, write_plain
 from tmxd import engine
 from tmxd.engine import Ledger, TaskState, Transition, Unblocked, attributed, observe
 from tmxd.metrics.recorder import Recorder
@@ -75,7 +75,9 @@ def test_observe_baseline_then_transitions(tmp_path: Path, recorder: Recorder) -
     assert transitions() == [("1", "pending", "in-progress", "external")]
 
 
-def test_invalid_file_is_reported_with_position_and_kept(tmp_path: Path, recorder: Recorder) -> None:
+def test_invalid_file_is_reported_with_position_and_kept(
+    tmp_path: Path, recorder: Recorder
+) -> None:
     tasks = make_project(tmp_path / "p", git=False)
     ledger = Ledger(tmp_path / "p")
     observe(tasks, ledger, recorder)

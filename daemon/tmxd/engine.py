@@ -420,7 +420,7 @@ class Engine:
             if known is not None:
                 known.error = exc.message
             return known.spec if known else None
-        spec = WatchSpec.for_project(root, project.tasks_path)
+        spec = WatchSpec.for_project(root, project.tasks_path, spool_path=_spool_path(root))
         state = self._projects.get(root)
         if state is None:
             state = ProjectState(project, spec, Ledger(root), config)
@@ -686,6 +686,16 @@ class Engine:
             )
         for error in result.errors:
             log.warning("%s: %s", state.project.root, error)
+
+
+def _spool_path(root: Path) -> Path | None:
+    """The hook spool of the project's repository (its folder is created), None without git."""
+    from tmxd.sync import watch_dir
+
+    try:
+        return watch_dir(root) / "spool"
+    except TmxdError:
+        return None
 
 
 def _parse_time(text: str) -> datetime:
