@@ -3,11 +3,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from daemonproc import DaemonProcess
 from helpers import copy_corpus, init_repo, run_tmxd
 from tmxd import doctor, hooks, scaffold
 from tmxd.doctor import Context
@@ -24,15 +25,24 @@ def make_shims(folder: Path, *names: str) -> str:
 
 
 @pytest.fixture
-def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = init_repo(tmp_path / "proj")
     copy_corpus("001", root)
     plan = scaffold.plan(root)
     scaffold.apply(plan.changes)
     hooks.install(root)  # a healthy project has tmxd's git hooks
+    # a healthy setup has a daemon watching the project (its own metrics file, so the
+    # faults below break only what doctor reads)
+    daemon = DaemonProcess(
+        tmp_path / "daemon.log",
+        "--project",
+        str(root),
+        env={"TMXD_DB": str(tmp_path / "daemon-metrics.db")},
+    ).start()
     monkeypatch.chdir(root)
     monkeypatch.setenv("PATH", make_shims(tmp_path / "bin", "tmxd", "claude", "task-master", "npx"))
-    return root
+    yield root
+    daemon.stop()
 
 
 def context(root: Path, tmp_path: Path) -> Context:

@@ -224,7 +224,7 @@ def check_daemon(ctx: Context) -> CheckResult:
         return CheckResult(
             name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
         )
-    watched = [Path(p) for p in status.get("projects", [])]
+    watched = [Path(p["root"] if isinstance(p, dict) else p) for p in status.get("projects", [])]
     if ctx.root is not None and ctx.root.resolve() not in [p.resolve() for p in watched]:
         return CheckResult(
             name,
