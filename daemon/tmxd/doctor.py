@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_INOTIFY_WATCHES = 65536
 MIN_INOTIFY_INSTANCES = 128
 RECENT_LOG_WINDOW = timedelta(hours=24)
-SPOOL_GRACE = timedelta(minutes=2)
+SPOOL_WAIT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,9 @@ class Context:
     project: Any = None  # tmxd.taskmaster.project.Project once found
     tasks_ok: bool = False
     inotify_dir: Path = Path("/proc/sys/fs/inotify")
+    hooks_status: Any = None
+    daemon_running: bool = False
+    log_file: Path | None = None
 
     def which(self, name: str) -> str | None:
         return shutil.which(name, path=self.env.get("PATH"))
@@ -166,47 +170,61 @@ def check_config(ctx: Context) -> CheckResult:
 # -- git hooks and spool --------------------------------------------------------------
 
 
+def _hooks_status(ctx: Context) -> Any:
+    """``tmxd.hooks.status`` for the project, or None when hooks are not part of this tmxd."""
+    if ctx.hooks_status is None:
+        try:
+            hooks_mod = importlib.import_module("tmxd.hooks")
+        except ImportError:
+            return None
+        ctx.hooks_status = hooks_mod.status(ctx.root)
+    return ctx.hooks_status
+
+
 def check_git_hooks(ctx: Context) -> CheckResult:
     name = "git hooks"
     if ctx.root is None:
         return _skipped(name, "no project")
-    try:
-        hooks_mod = importlib.import_module("tmxd.hooks")
-        status_fn = hooks_mod.status
-    except (ImportError, AttributeError):
+    status = _hooks_status(ctx)
+    if status is None:
         return _skipped(name, "git hook support is not part of this tmxd")
-    status = status_fn(ctx.root)
-    problem = getattr(status, "problem", None)
-    if problem:
-        return CheckResult(name, FAIL, str(problem), "run `tmxd hooks install`")
-    return CheckResult(name, OK, str(getattr(status, "summary", "installed")))
+    bad = [h for h in status.hooks if not h.optional and h.state not in ("installed", "chained")]
+    configured = status.hooks_path
+    if bad:
+        states = ", ".join(f"{h.hook} {h.state}" for h in bad)
+        where = f"{status.hooks_dir}"
+        if configured is not None:
+            where += f" (core.hooksPath={configured.value!r} in the {configured.scope} config)"
+            fix = (
+                "run `tmxd hooks install` to install there, or `git config --unset "
+                "core.hooksPath` to use .git/hooks again"
+            )
+        else:
+            fix = "run `tmxd hooks install`"
+        return CheckResult(name, FAIL, f"{states} in {where}", fix)
+    return CheckResult(name, OK, f"installed in {status.hooks_dir}")
 
 
 def check_spool(ctx: Context) -> CheckResult:
     name = "spool"
     if ctx.root is None:
         return _skipped(name, "no project")
-    try:
-        spool_mod = importlib.import_module("tmxd.spool")
-        gitio = importlib.import_module("tmxd.gitio")
-    except ImportError:
+    status = _hooks_status(ctx)
+    if status is None:
         return _skipped(name, "git hook support is not part of this tmxd")
-    try:
-        common_dir = gitio.repo_paths(ctx.root).common_dir
-    except TmxdError as exc:
-        return CheckResult(name, WARN, f"not a git repository: {exc.message}", "run `git init`")
-    pending, oldest = spool_mod.Spool(common_dir).pending()
-    if not pending:
-        return CheckResult(name, OK, "drained: no hook events waiting")
-    age = clock.now() - oldest if oldest is not None else timedelta(0)
-    if age < SPOOL_GRACE:
-        return CheckResult(name, OK, f"{pending} hook event(s) arrived just now")
-    return CheckResult(
-        name,
-        FAIL,
-        f"{pending} hook event(s) waiting for {int(age.total_seconds())} s",
-        "run `tmxd sync` (and check `tmxd status`: the daemon should drain it)",
-    )
+    pending = int(status.pending)
+    deadline = clock.monotonic() + SPOOL_WAIT_S
+    while pending and ctx.daemon_running and clock.monotonic() < deadline:
+        time.sleep(0.1)  # a running daemon drains a fresh commit within moments
+        pending = int(importlib.import_module("tmxd.hooks").status(ctx.root).pending)
+    if pending:
+        return CheckResult(
+            name,
+            FAIL,
+            f"{pending} hook event(s) waiting in {status.spool_dir}",
+            "run `tmxd sync` (a running daemon watching this project drains it by itself)",
+        )
+    return CheckResult(name, OK, "drained: no hook events waiting")
 
 
 # -- daemon ---------------------------------------------------------------------------
@@ -224,15 +242,29 @@ def check_daemon(ctx: Context) -> CheckResult:
         return CheckResult(
             name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
         )
-    watched = [Path(p) for p in status.get("projects", [])]
-    if ctx.root is not None and ctx.root.resolve() not in [p.resolve() for p in watched]:
+    ctx.daemon_running = True
+    if status.get("log_file"):
+        ctx.log_file = Path(status["log_file"])
+    pid = status.get("pid", "?")
+    if ctx.root is None:
+        return CheckResult(name, OK, f"running (pid {pid})")
+    watch = _watch_mode(status.get("projects", []), ctx.root)
+    if watch is None or watch == "not watched":
         return CheckResult(
             name,
             FAIL,
-            f"running (pid {status.get('pid', '?')}) but not watching {ctx.root}",
+            f"running (pid {pid}) but not watching {ctx.root}",
             f"run `tmxd watch add {ctx.root}`",
         )
-    return CheckResult(name, OK, f"running (pid {status.get('pid', '?')}), watching this project")
+    return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+
+
+def _watch_mode(projects: list[Any], root: Path) -> str | None:
+    for entry in projects:
+        where = entry.get("root") if isinstance(entry, dict) else entry
+        if where and Path(str(where)).resolve() == root.resolve():
+            return str(entry.get("watch", "watched")) if isinstance(entry, dict) else "watched"
+    return None
 
 
 # -- metrics ---------------------------------------------------------------------------
@@ -409,19 +441,20 @@ def check_inotify(ctx: Context) -> CheckResult:
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 
 
-def log_path() -> Path:
-    """The daemon's log file."""
+def log_path(ctx: Context | None = None) -> Path:
+    """The daemon's log file: what the running daemon reports, else its default."""
+    if ctx is not None and ctx.log_file is not None:
+        return ctx.log_file
     try:
-        daemon_mod = importlib.import_module("tmxd.daemon")
-        found: Path = daemon_mod.log_path()
-        return found
+        name = str(importlib.import_module("tmxd.daemon").LOG_NAME)
     except (ImportError, AttributeError):
-        return paths.state_dir() / "tmxd.log"
+        name = "daemon.log"
+    return paths.state_dir() / name
 
 
 def check_log(ctx: Context) -> CheckResult:
     name = "log"
-    path = log_path()
+    path = log_path(ctx)
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:

@@ -31,6 +31,7 @@ import pkgutil
 import re
 import tempfile
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -566,10 +567,12 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     if dry_run:
         return StepResult(name, None, "would install the git hooks")
     try:
-        result = install(root)
+        changes = install(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
-    return StepResult(name, True, str(result) if result else "git hooks installed")
+    actions = Counter(str(getattr(change, "action", "installed")) for change in changes or [])
+    done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
+    return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
 
 
 def register_project(root: Path, dry_run: bool = False) -> StepResult:
