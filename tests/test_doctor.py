@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from helpers import copy_corpus, init_repo, run_tmxd
-from tmxd import doctor, scaffold
+from tmxd import doctor, hooks, scaffold
 from tmxd.doctor import Context
 
 
@@ -29,6 +29,7 @@ def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     copy_corpus("001", root)
     plan = scaffold.plan(root)
     scaffold.apply(plan.changes)
+    hooks.install(root)  # a healthy project has tmxd's git hooks
     monkeypatch.chdir(root)
     monkeypatch.setenv("PATH", make_shims(tmp_path / "bin", "tmxd", "claude", "task-master", "npx"))
     return root

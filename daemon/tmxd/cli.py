@@ -18,7 +18,12 @@ from tmxd import __version__
 from tmxd.errors import EXIT_USAGE, TmxdError
 
 # One line per area; each module defines ``register(group: click.Group) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("init",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "init",
+    "metrics",
+    "report",
+    "hooks",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

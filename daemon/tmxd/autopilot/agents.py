@@ -1,0 +1,335 @@
+"""Agent adapters: how a task's prompt becomes an argv, and its output a verdict.
+
+Two adapters:
+
+- ``ClaudeCodeAgent`` runs ``claude -p --output-format stream-json --verbose`` with the
+  allowed tools, ``--max-turns``, ``--max-budget-usd`` and a fresh ``--session-id``;
+- ``CommandAgent`` runs any program from an argv template; the placeholders
+  ``{task_id}``, ``{prompt_file}``, ``{workdir}``, ``{session_id}`` and ``{tag}`` are
+  replaced inside each argument. Nothing is ever handed to a shell.
+
+Both read stdout as Claude Code ``stream-json`` when it is: tool calls are counted
+from ``tool_use`` blocks, turns, tokens and cost come from the final ``result``
+event. A run has failed when the exit code is not 0, when the result says
+``is_error`` or a ``subtype`` other than ``success``, or when it timed out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tmxd.errors import InputError
+
+PLACEHOLDERS = ("task_id", "prompt_file", "workdir", "session_id", "tag")
+
+# Variables that make a nested Claude Code run behave like a child session.
+_STRIP_ENV = ("CLAUDE_CODE_CHILD_SESSION", "CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT")
+
+
+@dataclass
+class StreamStats:
+    """What the agent's stream-json output said about the run."""
+
+    tool_calls: int = 0
+    tool_errors: int = 0
+    events: int = 0
+    malformed_lines: int = 0
+    result: dict[str, Any] | None = None
+    session_id: str | None = None
+    texts: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        """Take one stdout line; anything that is not a JSON object is counted as malformed."""
+        text = line.strip()
+        if not text:
+            return
+        try:
+            event = json.loads(text)
+        except ValueError:
+            self.malformed_lines += 1
+            return
+        if not isinstance(event, dict):
+            self.malformed_lines += 1
+            return
+        self.events += 1
+        kind = event.get("type")
+        if kind == "system" and event.get("subtype") == "init":
+            sid = event.get("session_id")
+            self.session_id = sid if isinstance(sid, str) else self.session_id
+        elif kind == "assistant":
+            for block in _content(event):
+                if block.get("type") == "tool_use":
+                    self.tool_calls += 1
+                elif block.get("type") == "text" and isinstance(block.get("text"), str):
+                    self.texts.append(block["text"])
+        elif kind == "user":
+            for block in _content(event):
+                if block.get("type") == "tool_result" and block.get("is_error") is True:
+                    self.tool_errors += 1
+        elif kind == "result":
+            self.result = event
+
+    @property
+    def is_stream(self) -> bool:
+        return self.events > 0
+
+
+def _content(event: dict[str, Any]) -> list[dict[str, Any]]:
+    message = event.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return []
+    return [block for block in content if isinstance(block, dict)]
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    """The verdict on one agent run plus what it cost."""
+
+    success: bool
+    error: str | None
+    tool_calls: int
+    turns: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    session_id: str | None
+    permission_denials: int = 0
+
+
+def judge(
+    stats: StreamStats,
+    exit_code: int | None,
+    *,
+    timed_out: bool = False,
+    cancelled: bool = False,
+    failure_text: str = "",
+) -> AgentOutcome:
+    """Decide success from the exit code and the final result event (if any)."""
+    result = stats.result or {}
+    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+    assert isinstance(usage, dict)
+    input_tokens = _int(usage.get("input_tokens"))
+    if input_tokens is not None:
+        input_tokens += sum(
+            _int(usage.get(k)) or 0
+            for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
+        )
+    cost = result.get("total_cost_usd")
+    denials = result.get("permission_denials")
+    error: str | None = None
+    if cancelled:
+        error = "interrupted"
+    elif timed_out:
+        error = "timed out"
+    elif exit_code != 0:
+        error = f"exit code {exit_code}"
+    if error is None and stats.result is not None:
+        if result.get("is_error") is True:
+            error = "is_error"
+        elif result.get("subtype") not in (None, "success"):
+            error = str(result.get("subtype"))
+    if error is not None:
+        detail = _result_detail(result) or failure_text
+        if detail:
+            error = f"{error}: {detail}"
+    elif stats.malformed_lines and stats.result is None and stats.is_stream:
+        # The stream started but ended without its result: it was cut short.
+        error = f"no result event ({stats.malformed_lines} malformed lines)"
+    session = result.get("session_id")
+    return AgentOutcome(
+        success=error is None,
+        error=error,
+        tool_calls=stats.tool_calls,
+        turns=_int(result.get("num_turns")),
+        input_tokens=input_tokens,
+        output_tokens=_int(usage.get("output_tokens")),
+        cost_usd=float(cost)
+        if isinstance(cost, int | float) and not isinstance(cost, bool)
+        else None,
+        session_id=session if isinstance(session, str) else stats.session_id,
+        permission_denials=len(denials) if isinstance(denials, list) else 0,
+    )
+
+
+def _result_detail(result: dict[str, Any]) -> str:
+    errors = result.get("errors")
+    if isinstance(errors, list) and errors:
+        return "; ".join(str(e) for e in errors)[:500]
+    text = result.get("result")
+    if isinstance(text, str) and text.strip():
+        return text.strip()[:500]
+    return ""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """Everything needed to start one agent run."""
+
+    argv: list[str]
+    env: dict[str, str]
+    stdin_text: str | None
+    session_id: str
+
+
+class Agent(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def invocation(
+        self,
+        *,
+        task_id: str,
+        tag: str,
+        prompt: str,
+        prompt_file: Path,
+        workdir: Path,
+        base_env: Mapping[str, str],
+    ) -> Invocation: ...
+
+
+def _clean_env(base_env: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in base_env.items() if k not in _STRIP_ENV}
+    env.setdefault("DISABLE_AUTOUPDATER", "1")
+    env.setdefault("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+    return env
+
+
+@dataclass(frozen=True)
+class ClaudeCodeAgent:
+    """Claude Code headless: ``claude -p`` with stream-json output and hard caps."""
+
+    binary: str = "claude"
+    allowed_tools: tuple[str, ...] = ()
+    permission_mode: str = "acceptEdits"
+    max_turns: int = 40
+    max_budget_usd: float = 0.0
+    model: str = ""
+    extra_args: tuple[str, ...] = ()
+    name: str = "claude"
+
+    def invocation(
+        self,
+        *,
+        task_id: str,
+        tag: str,
+        prompt: str,
+        prompt_file: Path,
+        workdir: Path,
+        base_env: Mapping[str, str],
+    ) -> Invocation:
+        session_id = str(uuid.uuid4())
+        argv = [
+            self.binary,
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--session-id",
+            session_id,
+            "--permission-mode",
+            self.permission_mode,
+        ]
+        if self.max_turns > 0:
+            argv += ["--max-turns", str(self.max_turns)]
+        if self.max_budget_usd > 0:
+            argv += ["--max-budget-usd", f"{self.max_budget_usd:g}"]
+        if self.allowed_tools:
+            argv += ["--allowedTools", ",".join(self.allowed_tools)]
+        if self.model:
+            argv += ["--model", self.model]
+        argv += list(self.extra_args)
+        # The prompt goes on stdin: no length limit from argv, nothing visible in ps.
+        return Invocation(argv, _clean_env(base_env), prompt, session_id)
+
+
+def expand_template(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Replace ``{name}`` placeholders inside each argument; unknown ``{...}`` are kept."""
+    argv = []
+    for arg in template:
+        out = arg
+        for key in PLACEHOLDERS:
+            if key in values:
+                out = out.replace("{" + key + "}", values[key])
+        argv.append(out)
+    return argv
+
+
+@dataclass(frozen=True)
+class CommandAgent:
+    """Any program, from an argv template; the prompt also arrives on stdin."""
+
+    template: tuple[str, ...]
+    name: str = "command"
+
+    def invocation(
+        self,
+        *,
+        task_id: str,
+        tag: str,
+        prompt: str,
+        prompt_file: Path,
+        workdir: Path,
+        base_env: Mapping[str, str],
+    ) -> Invocation:
+        session_id = str(uuid.uuid4())
+        values = {
+            "task_id": task_id,
+            "prompt_file": str(prompt_file),
+            "workdir": str(workdir),
+            "session_id": session_id,
+            "tag": tag,
+        }
+        env = dict(base_env)
+        env.update(
+            {
+                "TMXD_TASK_ID": task_id,
+                "TMXD_PROMPT_FILE": str(prompt_file),
+                "TMXD_SESSION_ID": session_id,
+                "TMXD_TAG": tag,
+            }
+        )
+        return Invocation(expand_template(self.template, values), env, prompt, session_id)
+
+
+def make_agent(
+    kind: str,
+    *,
+    command: Sequence[str],
+    claude_bin: str,
+    allowed_tools: Sequence[str],
+    permission_mode: str,
+    max_turns: int,
+    max_budget_usd: float,
+    model: str,
+    extra_args: Sequence[str],
+) -> Agent:
+    """The adapter named by ``[autopilot] agent``."""
+    if kind == "claude":
+        return ClaudeCodeAgent(
+            binary=claude_bin,
+            allowed_tools=tuple(allowed_tools),
+            permission_mode=permission_mode,
+            max_turns=max_turns,
+            max_budget_usd=max_budget_usd,
+            model=model,
+            extra_args=tuple(extra_args),
+        )
+    if kind == "command":
+        if not command:
+            raise InputError(
+                'autopilot.agent = "command" needs autopilot.command, an argv list such as '
+                '["my-agent", "--task", "{task_id}", "{prompt_file}"]'
+            )
+        return CommandAgent(template=tuple(command), name=os.path.basename(command[0]) or "command")
+    raise InputError(f'autopilot.agent = {kind!r} is unknown; use "claude" or "command"')

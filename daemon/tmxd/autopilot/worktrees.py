@@ -1,0 +1,171 @@
+"""One git worktree per task, merged back after validation.
+
+A task runs in ``<git-common-dir>/tmxd/worktrees/task-<id>`` on branch
+``tmxd/task-<id>``, created from the main worktree's HEAD. After the agent and the
+validation succeeded, its changes are committed (``Task: <id>`` trailer) and merged
+into the main worktree with ``--no-ff``. A merge that does not go through cleanly is
+aborted, so the main worktree is never left half-merged; the branch is kept and the
+task goes to review.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tmxd.errors import TmxdError
+
+BRANCH_PREFIX = "tmxd/task-"
+
+# Merges into the main worktree happen one at a time.
+_merge_lock = threading.Lock()
+
+
+def _git_env() -> dict[str, str]:
+    keep = {
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_TERMINAL_PROMPT",
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in keep}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run git with a clean ``GIT_*`` environment (no leaked hook variables)."""
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            env=_git_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TmxdError(f"git {args[0]} in {cwd} failed: {exc}") from exc
+    if check and result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        detail = lines[-1] if lines else f"exit code {result.returncode}"
+        raise TmxdError(f"git {' '.join(args[:2])} in {cwd} failed: {detail}")
+    return result
+
+
+def branch_name(task_id: str) -> str:
+    return f"{BRANCH_PREFIX}{task_id}"
+
+
+def common_dir(root: Path) -> Path:
+    out = git(root, "rev-parse", "--git-common-dir").stdout.strip()
+    path = Path(out)
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def worktree_base(root: Path) -> Path:
+    return common_dir(root) / "tmxd" / "worktrees"
+
+
+def require_repo(root: Path) -> None:
+    """Parallel runs need a git repository with at least one commit."""
+    probe = git(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
+    if probe.returncode != 0:
+        raise TmxdError(
+            f"{root}: parallel autopilot needs a git repository with a commit; "
+            "run `git init` and commit, or run without --parallel"
+        )
+
+
+@dataclass(frozen=True)
+class Worktree:
+    task_id: str
+    path: Path
+    branch: str
+    base: str
+
+
+def create(root: Path, task_id: str) -> Worktree:
+    """A fresh worktree for ``task_id`` at the main worktree's HEAD (leftovers removed)."""
+    path = worktree_base(root) / f"task-{task_id}"
+    branch = branch_name(task_id)
+    discard(root, path)
+    head = git(root, "rev-parse", "HEAD").stdout.strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
+    return Worktree(task_id, path, branch, head)
+
+
+def discard(root: Path, path: Path) -> None:
+    """Remove a worktree directory and its registration, whatever state it is in."""
+    if path.exists():
+        git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    git(root, "worktree", "prune", check=False)
+
+
+def has_changes(wt: Worktree) -> bool:
+    status = git(wt.path, "status", "--porcelain", "--untracked-files=all").stdout
+    return bool(status.strip())
+
+
+def commit_all(wt: Worktree, subject: str) -> bool:
+    """Commit everything the agent left uncommitted; False when there was nothing."""
+    if not has_changes(wt):
+        return False
+    git(wt.path, "add", "-A")
+    message = f"{subject}\n\nTask: {wt.task_id}\n"
+    git(wt.path, "commit", "-q", "--no-verify", "-m", message)
+    return True
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merged: bool
+    commits: int
+    detail: str
+
+
+def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
+    """Merge the task branch into the main worktree's current branch, or abort cleanly."""
+    with _merge_lock:
+        count = git(root, "rev-list", "--count", f"HEAD..{wt.branch}").stdout.strip()
+        commits = int(count or "0")
+        if commits == 0:
+            return MergeResult(True, 0, "no commits to merge")
+        message = f"{subject}\n\nTask: {wt.task_id}\n"
+        result = git(root, "merge", "--no-ff", "--no-edit", "-m", message, wt.branch, check=False)
+        if result.returncode == 0:
+            return MergeResult(True, commits, f"merged {commits} commit(s) from {wt.branch}")
+        detail = (result.stdout + result.stderr).strip()
+        if git(root, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).returncode == 0:
+            git(root, "merge", "--abort", check=False)
+        conflicted = [
+            line.split()[-1]
+            for line in detail.splitlines()
+            if line.startswith("CONFLICT") or line.startswith("\t")
+        ]
+        summary = ", ".join(conflicted[:5]) or (detail.splitlines()[-1] if detail else "")
+        return MergeResult(False, commits, f"merge of {wt.branch} failed: {summary}")
+
+
+def finish(root: Path, wt: Worktree, *, keep_branch: bool) -> None:
+    """Remove the worktree; delete its branch unless it holds work to keep."""
+    discard(root, wt.path)
+    if not keep_branch:
+        git(root, "branch", "-D", wt.branch, check=False)
+
+
+def reset(wt: Worktree) -> None:
+    """Back to the base commit with no leftovers, before another attempt."""
+    git(wt.path, "reset", "-q", "--hard", wt.base)
+    git(wt.path, "clean", "-q", "-f", "-d", "-x")

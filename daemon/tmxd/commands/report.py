@@ -1,0 +1,99 @@
+"""``tmxd report``: how the work really went, from the metrics database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tmxd.commands.common import format_option, tag_option
+
+
+def db_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="TMXD_DB",
+        help="Metrics database (default: $TMXD_DB or metrics.db in the state dir).",
+    )(func)
+
+
+@click.command("report")
+@click.option("--since", default=None, help="Start: a span back from now (7d, 12h) or a date.")
+@click.option("--until", default=None, help="End (default: now); a date includes that day.")
+@click.option(
+    "-p",
+    "--project",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Only this project (default: every project recorded).",
+)
+@tag_option
+@click.option("--task", "task", default=None, help="Only this task and its subtasks.")
+@format_option("text", "json", "markdown", "html")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@click.option(
+    "--stale-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="In progress this long without a commit counts as stale.",
+)
+@db_option
+def report_command(
+    since: str | None,
+    until: str | None,
+    project: Path | None,
+    tag: str | None,
+    task: str | None,
+    fmt: str,
+    output: Path | None,
+    stale_hours: float,
+    db: Path | None,
+) -> None:
+    """Summarise transitions, commits and agent runs.
+
+    Shows the summary (total tasks, success rate, average execution time,
+    average tool calls, total time), tasks done per day, status now vs at
+    --since, lead and cycle time, time per status, slowest and most-retried
+    tasks, failure reasons, commits per task, stale work, tokens and cost.
+    Times are shown in local time.
+    """
+    from tmxd import clock
+    from tmxd.metrics.files import write_atomic
+    from tmxd.metrics.render import render_report
+    from tmxd.metrics.report import ReportQuery, load_report
+    from tmxd.metrics.timespec import parse_when
+
+    now = clock.now()
+    start = parse_when(since, now=now, option="--since") if since else None
+    end = parse_when(until, now=now, option="--until", end=True) if until else None
+    query = ReportQuery(
+        since=start,
+        until=end,
+        project=project,
+        tag=tag,
+        task=task,
+        stale_hours=stale_hours,
+        now=now,
+    )
+    text = render_report(load_report(db, query), fmt)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+        click.echo(f"wrote {output}", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(report_command)

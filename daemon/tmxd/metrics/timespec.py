@@ -1,0 +1,60 @@
+"""Parsing ``--since``/``--until``/``--older-than`` values: ``7d``, ``12h``, ``2026-11-01``."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from tmxd.errors import InputError
+
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w)\s*$")
+
+
+def parse_span(text: str, option: str = "--older-than") -> timedelta:
+    """``90m``, ``12h``, ``7d``, ``2w`` → a timedelta (``m`` means minutes)."""
+    match = _SPAN.match(text)
+    if not match:
+        raise InputError(
+            f"{option} {text!r}: expected an amount and a unit, like 30m, 12h, 7d or 2w"
+        )
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def parse_when(
+    text: str,
+    *,
+    now: datetime,
+    tz: tzinfo | None = None,
+    option: str = "--since",
+    end: bool = False,
+) -> datetime:
+    """A point in time: a span back from ``now`` (``7d``), a date or an ISO time.
+
+    A date means local midnight at its start (with ``end=True``, at its end,
+    so ``--until 2026-11-07`` includes that day); naive times are local.
+    """
+    if _SPAN.match(text):
+        return now - parse_span(text, option)
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        day = None
+    if day is not None:
+        if end:
+            day += timedelta(days=1)
+        midnight = datetime.combine(day, time())
+        return _localize(midnight, tz)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            f"{option} {text!r}: expected a span like 7d or 12h, a date like 2026-11-01 "
+            "or a time like 2026-11-01T09:00"
+        ) from None
+    return moment.astimezone(UTC) if moment.tzinfo else _localize(moment, tz)
+
+
+def _localize(naive: datetime, tz: tzinfo | None) -> datetime:
+    local = naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
+    return local.astimezone(UTC)

@@ -1,0 +1,217 @@
+"""A loopback stand-in for the Anthropic Messages API, for driving the real ``claude`` CLI.
+
+The stub plays the model: the first request of a conversation is answered with the
+canned ``tool_use`` blocks, and any request whose messages already carry a
+``tool_result`` is answered with a final text block and ``end_turn``. It binds to
+127.0.0.1 only and records every request it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from helpers import REPO_ROOT
+
+
+def claude_binary() -> Path | None:
+    """The cached Claude Code CLI installed by ``scripts/install-claude-code``, if present."""
+    override = os.environ.get("TMXD_CLAUDE_BIN")
+    if override:
+        return Path(override)
+    base = Path(os.environ.get("TMXD_CLAUDE_DIR", Path.home() / ".cache" / "tmxd-claude-code"))
+    candidates = [base / "node_modules" / ".bin" / "claude"]
+    real_home = os.environ.get("TMXD_REAL_HOME")
+    if real_home:
+        candidates.append(
+            Path(real_home) / ".cache" / "tmxd-claude-code" / "node_modules" / ".bin" / "claude"
+        )
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate
+    found = shutil.which("claude")
+    return Path(found) if found else None
+
+
+INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-claude-code"
+
+
+@dataclass
+class Script:
+    """What the fake model answers: tool calls first, then a final text."""
+
+    tool_uses: list[dict[str, Any]]
+    final_text: str = "Done."
+    input_tokens: int = 1200
+    output_tokens: int = 42
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
+        ):
+            return True
+    return False
+
+
+def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
+    return b"".join(
+        f"event: {name}\ndata: {json.dumps(data)}\n\n".encode() for name, data in events
+    )
+
+
+def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[Any], str]:
+    messages = body.get("messages", [])
+    if script.tool_uses and not _has_tool_result(messages):
+        blocks = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{counter:04d}_{i}",
+                "name": t["name"],
+                "input": t["input"],
+            }
+            for i, t in enumerate(script.tool_uses)
+        ]
+        return blocks, "tool_use"
+    return [{"type": "text", "text": script.final_text}], "end_turn"
+
+
+def _stream(script: Script, body: dict[str, Any], counter: int) -> bytes:
+    blocks, stop = _answer(script, body, counter)
+    msg_id = f"msg_stub_{counter:04d}"
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": msg_id,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body.get("model", "claude-stub"),
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": script.input_tokens, "output_tokens": 1},
+                },
+            },
+        )
+    ]
+    for index, block in enumerate(blocks):
+        if block["type"] == "text":
+            start = {"type": "text", "text": ""}
+            delta = {"type": "text_delta", "text": block["text"]}
+        else:
+            start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": start},
+            )
+        )
+        events.append(
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "usage": {"output_tokens": script.output_tokens},
+            },
+        )
+    )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return _sse(events)
+
+
+@contextmanager
+def messages_stub(script: Script) -> Iterator[str]:
+    """Serve ``script`` on 127.0.0.1; yield the base URL for ``ANTHROPIC_BASE_URL``."""
+    lock = threading.Lock()
+    counter = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _empty(self, code: int) -> None:
+            self.send_response(code)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_HEAD(self) -> None:
+            self._empty(200)
+
+        def do_GET(self) -> None:
+            self._empty(404)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            if "count_tokens" in self.path:
+                payload = json.dumps({"input_tokens": 100}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            with lock:
+                counter[0] += 1
+                n = counter[0]
+                script.requests.append(body)
+            if body.get("stream"):
+                payload = _stream(script, body, n)
+                ctype = "text/event-stream"
+            else:
+                blocks, stop = _answer(script, body, n)
+                payload = json.dumps(
+                    {
+                        "id": f"msg_stub_{n:04d}",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": body.get("model", "claude-stub"),
+                        "content": blocks,
+                        "stop_reason": stop,
+                        "stop_sequence": None,
+                        "usage": {
+                            "input_tokens": script.input_tokens,
+                            "output_tokens": script.output_tokens,
+                        },
+                    }
+                ).encode()
+                ctype = "application/json"
+            self.send_response(200)
+            self.send_header("content-type", ctype)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import run_tmxd, subprocess_env, tmxd_argv
+from metrics_fixture import build
+from tmxd.metrics.recorder import Recorder
+
+WINDOW = ["--since", "2026-11-10T00:00Z", "--until", "2026-11-15T00:00Z"]
+
+
+@pytest.fixture()
+def fixture_db(tmp_path: Path) -> tuple[Path, Path]:
+    p, q = tmp_path / "proj", tmp_path / "other"
+    p.mkdir()
+    q.mkdir()
+    db = tmp_path / "fixture.db"
+    with Recorder.open(db) as rec:
+        build(rec, p, q)
+    return db, p
+
+
+def run_in_zone(tz: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        tmxd_argv(*args),
+        env=subprocess_env({"TZ": tz}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_empty_database_is_friendly(hermetic_env: Path) -> None:
+    proc = run_tmxd("report")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("nothing recorded yet — run `tmxd hooks install`")
+    assert (hermetic_env / "state" / "metrics.db").exists()  # TMXD_DB is honoured
+
+
+def test_json_in_a_local_zone(fixture_db: tuple[Path, Path]) -> None:
+    db, project = fixture_db
+    # POSIX TZ "XYZ-2" is UTC+2 without needing the tz database.
+    proc = run_in_zone(
+        "XYZ-2", "report", "--db", str(db), "-p", str(project), *WINDOW, "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    s = out["summary"]
+    assert (s["total_tasks"], s["success_rate"], s["avg_execution_time"]) == (5, 0.4, 120.0)
+    assert (s["avg_tool_calls"], s["total_time"]) == (10.0, 600.0)
+    assert [d["done"] for d in out["throughput"]] == [0, 2, 2, 1, 1, 0]
+    utc = run_in_zone(
+        "UTC0", "report", "--db", str(db), "-p", str(project), *WINDOW, "--format", "json"
+    )
+    assert [d["done"] for d in json.loads(utc.stdout)["throughput"]] == [0, 2, 2, 2, 0]
+
+
+def test_text_shows_local_times(fixture_db: tuple[Path, Path]) -> None:
+    db, project = fixture_db
+    proc = run_in_zone("XYZ-2", "report", "--db", str(db), "-p", str(project), *WINDOW)
+    assert proc.returncode == 0, proc.stderr
+    assert "2026-11-14 01:30" in proc.stdout  # task 5's done, stored as 23:30Z
+    assert "total tasks         5" in proc.stdout
+
+
+def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _project = fixture_db
+    for fmt, name in (("html", "r.html"), ("markdown", "r.md")):
+        target = tmp_path / "out" / name
+        proc = run_tmxd("report", "--db", str(db), *WINDOW, "--format", fmt, "-o", str(target))
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout == ""
+        assert f"wrote {target}" in proc.stderr
+        assert target.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
+    db, _project = fixture_db
+    proc = run_tmxd("report", "--db", str(db), *WINDOW, "--tag", "feat", "--format", "json")
+    assert json.loads(proc.stdout)["summary"]["total_tasks"] == 1
+    proc = run_tmxd("report", "--db", str(db), *WINDOW, "--task", "3", "--format", "json")
+    assert json.loads(proc.stdout)["summary"]["executions"] == 3
+
+
+def test_bad_since_is_a_usage_error() -> None:
+    proc = run_tmxd("report", "--since", "yesterday")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --since 'yesterday': expected a span like 7d")
+    assert "Traceback" not in proc.stderr
+
+
+def test_newer_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "new.db"
+    Recorder.open(db).close()
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+        "VALUES ('tmxd', 'm999_future', 'x')"
+    )
+    conn.commit()
+    conn.close()
+    proc = run_tmxd("report", "--db", str(db))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"error: {db}: written by a newer tmxd")
+    assert "Traceback" not in proc.stderr
+
+
+def test_external_sqlite3_reads_the_database(fixture_db: tuple[Path, Path]) -> None:
+    db, _project = fixture_db
+    script = (
+        "import sqlite3, sys, json\n"
+        "c = sqlite3.connect(f'file:{sys.argv[1]}?mode=ro', uri=True)\n"
+        "rows = c.execute('SELECT p.name, t.task_id, count(*) FROM transitions t "
+        "JOIN projects p ON p.id = t.project_id GROUP BY 1, 2 ORDER BY 1, 2').fetchall()\n"
+        "ok = c.execute('SELECT sum(success), count(*) FROM executions').fetchone()\n"
+        "print(json.dumps([rows, ok]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(db)], capture_output=True, text=True, check=True
+    )
+    rows, ok = json.loads(proc.stdout)
+    assert rows == [
+        ["other", "1", 1],
+        ["proj", "1", 3],
+        ["proj", "2", 2],
+        ["proj", "3", 5],
+        ["proj", "4", 4],
+        ["proj", "5", 2],
+    ]
+    assert ok == [3, 7]

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from metrics_fixture import NOW, PLUS2, SINCE, build
+from tmxd.metrics.recorder import Recorder
+from tmxd.metrics.render import (
+    EMPTY_MESSAGE,
+    Table,
+    duration,
+    layout_text,
+    local_time,
+    render_report,
+    sparkline,
+)
+from tmxd.metrics.report import ReportQuery, build_report
+
+
+@pytest.fixture()
+def data(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    p, q = tmp_path / "proj", tmp_path / "other"
+    p.mkdir()
+    q.mkdir()
+    with Recorder.open(tmp_path / "m.db") as rec:
+        build(rec, p, q)
+        yield build_report(
+            rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2, project=p)
+        )
+
+
+def test_duration_forms() -> None:
+    assert duration(None) == "–"
+    assert duration(0) == "0s"
+    assert duration(45) == "45s"
+    assert duration(125) == "2m 5s"
+    assert duration(3600 * 3 + 60 * 20) == "3h 20m"
+    assert duration(86400 * 2 + 3600 * 4) == "2d 4h"
+    assert duration(86400) == "1d"
+
+
+def test_local_time_and_sparkline() -> None:
+    assert local_time("2026-11-13T23:30:00.000Z", PLUS2) == "2026-11-14 01:30"
+    assert sparkline([0, 1, 2, 4]) == "▁▂▄█"
+    assert sparkline([0, 0]) == "▁▁"
+
+
+def test_text_layout_aligns_columns() -> None:
+    t = Table("T", ["name", "n"], [["a", "1"], ["longer", "100"]], right={1})
+    assert layout_text(t) == [
+        "T",
+        "  name      n",
+        "  ──────  ───",
+        "  a         1",
+        "  longer  100",
+    ]
+
+
+def test_text_report(data: dict[str, Any]) -> None:
+    text = render_report(data, "text", PLUS2)
+    assert "total tasks" in text and "40.0% (2/5 executions)" in text
+    assert "avg execution time  2m" in text
+    assert "done per day  ▁██▄▄▁  6 in 6 days (2026-11-10 → 2026-11-15)" in text
+    assert "open tasks    █▅▃▃▂▂  5 → 1" in text
+    assert "tests failed: test_parse" in text
+    # Times are local (UTC+2): task 5's done shows as the 14th, 01:30.
+    assert "2026-11-14 01:30" in text
+    assert "$0.30" in text
+
+
+def test_markdown_report(data: dict[str, Any]) -> None:
+    md = render_report(data, "markdown", PLUS2)
+    assert md.startswith("# tmxd report: ")
+    assert "## Summary" in md and "## Failure reasons" in md
+    assert "|---|---:|---:|" in md  # status table: right-aligned numbers
+    assert "| 3 | Retry logic | 3 | 2 | yes |" in md
+
+
+def test_json_report_has_the_seed_keys(data: dict[str, Any]) -> None:
+    out = json.loads(render_report(data, "json"))
+    assert {
+        "total_tasks",
+        "success_rate",
+        "avg_execution_time",
+        "avg_tool_calls",
+        "total_time",
+    } <= set(out["summary"])
+    assert "message" not in out
+
+
+def test_empty_report_is_friendly(tmp_path: Path) -> None:
+    with Recorder.open(tmp_path / "e.db") as rec:
+        empty = build_report(rec.db.conn, ReportQuery(now=NOW))
+    assert render_report(empty, "text") == EMPTY_MESSAGE + "\n"
+    assert "tmxd hooks install" in render_report(empty, "markdown")
+    assert json.loads(render_report(empty, "json"))["message"] == EMPTY_MESSAGE
+    assert "tmxd hooks install" in render_report(empty, "html")
+
+
+def test_html_is_self_contained(data: dict[str, Any]) -> None:
+    page = render_report(data, "html", PLUS2)
+    assert page.startswith("<!DOCTYPE html>")
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page and "<script" not in page
+    assert page.count('class="throughput-bar"') == 6
+    assert page.count('class="burndown-point"') == 6
+    assert page.count('class="cycle-bar"') == 9
+    assert "<title>Retry logic" not in page  # titles are escaped text, not markup

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tmxd.errors import InputError
+from tmxd.metrics.timespec import parse_span, parse_when
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PLUS2 = timezone(timedelta(hours=2))
+
+
+def test_spans() -> None:
+    assert parse_span("180d") == timedelta(days=180)
+    assert parse_span("12h") == timedelta(hours=12)
+    assert parse_span("90m") == timedelta(minutes=90)
+    assert parse_span("2w") == timedelta(weeks=2)
+    assert parse_span("1.5d") == timedelta(hours=36)
+    with pytest.raises(InputError, match="--older-than 'soon'"):
+        parse_span("soon")
+
+
+def test_when_relative_date_and_time() -> None:
+    assert parse_when("7d", now=NOW) == NOW - timedelta(days=7)
+    # A date is local midnight; --until takes the end of that day.
+    assert parse_when("2026-11-01", now=NOW, tz=PLUS2) == datetime(2026, 10, 31, 22, tzinfo=UTC)
+    assert parse_when("2026-11-01", now=NOW, tz=PLUS2, end=True) == datetime(
+        2026, 11, 1, 22, tzinfo=UTC
+    )
+    assert parse_when("2026-11-01T09:30Z", now=NOW) == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    assert parse_when("2026-11-01T09:30", now=NOW, tz=PLUS2) == datetime(
+        2026, 11, 1, 7, 30, tzinfo=UTC
+    )
+    with pytest.raises(InputError, match="--until 'later'"):
+        parse_when("later", now=NOW, option="--until")
