@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +27,7 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_INOTIFY_WATCHES = 65536
 MIN_INOTIFY_INSTANCES = 128
 RECENT_LOG_WINDOW = timedelta(hours=24)
-SPOOL_WAIT_S = 3.0
+SPOOL_GRACE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,6 @@ class Context:
     tasks_ok: bool = False
     inotify_dir: Path = Path("/proc/sys/fs/inotify")
     hooks_status: Any = None
-    daemon_running: bool = False
     log_file: Path | None = None
 
     def which(self, name: str) -> str | None:
@@ -171,13 +169,11 @@ def check_config(ctx: Context) -> CheckResult:
 
 
 def _hooks_status(ctx: Context) -> Any:
-    """``tmxd.hooks.status`` for the project, or None when hooks are not part of this tmxd."""
+    """``tmxd.hooks.status`` for the project (computed once)."""
     if ctx.hooks_status is None:
-        try:
-            hooks_mod = importlib.import_module("tmxd.hooks")
-        except ImportError:
-            return None
-        ctx.hooks_status = hooks_mod.status(ctx.root)
+        from tmxd import hooks
+
+        ctx.hooks_status = hooks.status(ctx.root or Path.cwd())
     return ctx.hooks_status
 
 
@@ -186,45 +182,43 @@ def check_git_hooks(ctx: Context) -> CheckResult:
     if ctx.root is None:
         return _skipped(name, "no project")
     status = _hooks_status(ctx)
-    if status is None:
-        return _skipped(name, "git hook support is not part of this tmxd")
-    bad = [h for h in status.hooks if not h.optional and h.state not in ("installed", "chained")]
+    problem = status.problem
+    if problem is None:
+        return CheckResult(name, OK, status.summary)
     configured = status.hooks_path
-    if bad:
-        states = ", ".join(f"{h.hook} {h.state}" for h in bad)
-        where = f"{status.hooks_dir}"
-        if configured is not None:
-            where += f" (core.hooksPath={configured.value!r} in the {configured.scope} config)"
-            fix = (
-                "run `tmxd hooks install` to install there, or `git config --unset "
-                "core.hooksPath` to use .git/hooks again"
-            )
-        else:
-            fix = "run `tmxd hooks install`"
-        return CheckResult(name, FAIL, f"{states} in {where}", fix)
-    return CheckResult(name, OK, f"installed in {status.hooks_dir}")
+    if configured is not None:
+        return CheckResult(
+            name,
+            FAIL,
+            f"{problem} (core.hooksPath={configured.value!r} in the {configured.scope} git config)",
+            "run `tmxd hooks install` to install there, or `git config --unset core.hooksPath` "
+            "to use .git/hooks again",
+        )
+    return CheckResult(name, FAIL, problem, "run `tmxd hooks install`")
 
 
 def check_spool(ctx: Context) -> CheckResult:
     name = "spool"
     if ctx.root is None:
         return _skipped(name, "no project")
-    status = _hooks_status(ctx)
-    if status is None:
-        return _skipped(name, "git hook support is not part of this tmxd")
-    pending = int(status.pending)
-    deadline = clock.monotonic() + SPOOL_WAIT_S
-    while pending and ctx.daemon_running and clock.monotonic() < deadline:
-        time.sleep(0.1)  # a running daemon drains a fresh commit within moments
-        pending = int(importlib.import_module("tmxd.hooks").status(ctx.root).pending)
-    if pending:
-        return CheckResult(
-            name,
-            FAIL,
-            f"{pending} hook event(s) waiting in {status.spool_dir}",
-            "run `tmxd sync` (a running daemon watching this project drains it by itself)",
-        )
-    return CheckResult(name, OK, "drained: no hook events waiting")
+    from tmxd import gitio, spool
+
+    try:
+        queue = spool.Spool(gitio.repo_paths(ctx.root).common_dir)
+    except TmxdError as exc:
+        return _skipped(name, exc.message)
+    waiting = queue.pending()
+    if not waiting.lines:
+        return CheckResult(name, OK, "drained: no hook events waiting")
+    age = (clock.now() - waiting.oldest).total_seconds() if waiting.oldest else 0.0
+    if age < SPOOL_GRACE_S:
+        return CheckResult(name, OK, f"{waiting.lines} hook event(s) arrived in the last minute")
+    return CheckResult(
+        name,
+        FAIL,
+        f"{waiting.lines} hook event(s) waiting in {queue.dir} for {int(age)} s",
+        "run `tmxd sync` (a running daemon watching this project drains it by itself)",
+    )
 
 
 # -- daemon ---------------------------------------------------------------------------
@@ -242,7 +236,6 @@ def check_daemon(ctx: Context) -> CheckResult:
         return CheckResult(
             name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
         )
-    ctx.daemon_running = True
     if status.get("log_file"):
         ctx.log_file = Path(status["log_file"])
     pid = status.get("pid", "?")
@@ -273,10 +266,8 @@ def _watch_mode(projects: list[Any], root: Path) -> str | None:
 def check_metrics(ctx: Context) -> CheckResult:
     name = "metrics"
     path = paths.db_path()
-    try:
-        recorder_mod = importlib.import_module("tmxd.metrics.recorder")
-    except ImportError:
-        return _skipped(name, "metrics are not part of this tmxd")
+    from tmxd.metrics.recorder import Recorder
+
     if not path.exists():
         folder = next((p for p in path.parents if p.exists()), path.parent)
         if os.access(folder, os.W_OK):
@@ -285,7 +276,7 @@ def check_metrics(ctx: Context) -> CheckResult:
             name, FAIL, f"{folder}: not writable", f"fix the permissions of {folder}"
         )
     try:
-        with recorder_mod.Recorder.open(path):
+        with Recorder.open(path):
             pass  # opening applies pending migrations and refuses newer schemas
     except TmxdError as exc:
         return CheckResult(name, FAIL, exc.message, "move the file away or set TMXD_DB")

@@ -558,19 +558,16 @@ class StepResult:
 
 def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd hooks install`` for the project's repository."""
+    from tmxd import hooks
+
     name = "tmxd hooks install"
-    try:
-        hooks_mod = importlib.import_module("tmxd.hooks")
-        install = hooks_mod.install
-    except (ImportError, AttributeError):
-        return StepResult(name, None, "skipped: git hook support is not part of this tmxd")
     if dry_run:
         return StepResult(name, None, "would install the git hooks")
     try:
-        changes = install(root)
+        changes = hooks.install(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
-    actions = Counter(str(getattr(change, "action", "installed")) for change in changes or [])
+    actions = Counter(change.action for change in changes)
     done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
     return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
 
