@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ MIN_INOTIFY_WATCHES = 65536
 MIN_INOTIFY_INSTANCES = 128
 RECENT_LOG_WINDOW = timedelta(hours=24)
 SPOOL_GRACE_S = 60.0
+WATCH_SETTLE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,10 @@ def check_daemon(ctx: Context) -> CheckResult:
     if ctx.root is None:
         return CheckResult(name, OK, f"running (pid {pid})")
     watch = _watch_mode(status.get("projects", []), ctx.root)
+    deadline = clock.monotonic() + WATCH_SETTLE_S
+    while watch == "not watched" and clock.monotonic() < deadline:
+        time.sleep(0.1)  # a daemon that just started or reloaded sets its watches up
+        watch = _watch_mode(control.request("status", timeout=5.0).get("projects", []), ctx.root)
     if watch is None or watch == "not watched":
         return CheckResult(
             name,

@@ -574,16 +574,13 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
 
 def register_project(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd watch add <root>``: the daemon watches this project from now on."""
+    from tmxd import registry
+
     name = f"tmxd watch add {root}"
-    try:
-        registry = importlib.import_module("tmxd.registry")
-        add_project = registry.add_project
-    except (ImportError, AttributeError):
-        return StepResult(name, None, "skipped: the project registry is not part of this tmxd")
     if dry_run:
         return StepResult(name, None, "would register the project with the daemon")
     try:
-        add_project(root)
+        registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
     return StepResult(name, True, "project registered with the daemon")
