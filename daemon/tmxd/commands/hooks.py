@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, style
+from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
 
 
 def _where(project: Path | None) -> Path:
@@ -107,5 +107,53 @@ def _status_json(st: Any) -> dict[str, Any]:
     }
 
 
+@click.command("sync")
+@project_option
+@tag_option
+@click.option("--no-metrics", is_flag=True, help="Do not record commits and events in metrics.db.")
+@format_option("text", "json")
+def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) -> None:
+    """Process pending hook events now: commits become task notes (no daemon needed).
+
+    Closes-Task:/Fixes-Task: trailers also set the tasks done. Ids that do not
+    exist are reported, never created. Safe to run any time: each commit counts once.
+    """
+    from tmxd.sync import sync_project
+    from tmxd.taskmaster.project import find_project
+
+    found = find_project(project)
+    if no_metrics:
+        result = sync_project(found, tag=tag)
+    else:
+        from tmxd.metrics.recorder import Recorder
+
+        with Recorder.open() as recorder:
+            result = sync_project(found, recorder, tag=tag)
+    if fmt == "json":
+        echo_json(result.to_json())
+        return
+    _print_sync(result)
+
+
+def _print_sync(result: Any) -> None:
+    if not result.lines:
+        click.echo("nothing to sync: no hook events waiting")
+        return
+    click.echo(f"{result.lines} hook event(s); {len(result.commits)} new commit(s)")
+    for n in result.notes_added:
+        click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
+    for m in result.notes_moved:
+        click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
+    for c in result.closed:
+        click.echo(f"  {c.new_status:<6} {c.task_id:<8} (was {c.old_status}; {c.sha[:7]})")
+    for u in result.unknown_ids:
+        click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
+    for e in result.events:
+        click.echo(f"  event  {e['kind']}" + (f" ({e['branch']})" if e.get("branch") else ""))
+    for err in result.errors:
+        click.echo(f"warning: {err}", err=True)
+
+
 def register(group: click.Group) -> None:
     group.add_command(hooks_group)
+    group.add_command(sync_cmd)
