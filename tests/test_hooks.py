@@ -233,6 +233,17 @@ def test_foreign_hook_replacing_ours_is_not_clobbered(tmp_path: Path) -> None:
     assert "another tool" in (repo / ".git" / "hooks" / "post-commit").read_text()
 
 
+def test_a_tool_rewriting_the_saved_hook_is_chained_again(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    hook = repo / ".git" / "hooks" / "post-commit"
+    write_hook(hook, "echo stub\n")
+    hooks.install(repo)
+    write_hook(hook, "echo stub\n")  # e.g. husky regenerating its stubs
+    assert {c.hook: c.action for c in hooks.install(repo)}["post-commit"] == "chained"
+    assert hooks.is_ours(hook)
+    assert hook.with_name("post-commit.pre-tmxd").read_text() == "#!/bin/sh\necho stub\n"
+
+
 def test_status_reports_foreign_missing_outdated_and_pending(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     write_hook(repo / ".git" / "hooks" / "post-merge", "exit 0\n")

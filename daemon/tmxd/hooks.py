@@ -129,6 +129,8 @@ def install(cwd: Path, *, force: bool = False, suggest_trailer: bool = False) ->
 
 def _check_installable(path: Path) -> None:
     saved = _chained(path)
+    if _same_file_content(path, saved):
+        return  # a tool rewrote the hook we had saved (husky does): chain it again
     if (path.exists() or path.is_symlink()) and not is_ours(path) and saved.exists():
         raise TmxdError(
             f"{path} is not tmxd's and {saved.name} (a hook tmxd saved earlier) is there too; "
@@ -144,7 +146,8 @@ def _install_one(path: Path, script: str) -> HookChange:
                 return HookChange(path.name, "unchanged", path)
             action = "updated"
         else:
-            os.rename(path, _chained(path))
+            # Same content as the hook saved earlier: that copy stays, this one is ours now.
+            os.replace(path, _chained(path))
             action = "chained"
     _write_executable(path, script)
     return HookChange(path.name, action, path)
@@ -257,6 +260,13 @@ def write_suggestion(common_dir: Path, task_id: str | None, tasks_path: Path) ->
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
     return True
+
+
+def _same_file_content(a: Path, b: Path) -> bool:
+    try:
+        return a.is_file() and b.is_file() and not is_ours(a) and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def _chained(path: Path) -> Path:
