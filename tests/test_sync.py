@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import git, init_repo, run_tmxd
+from helpers import git, init_repo, run_tmxd, subprocess_env, tmxd_argv
 from tmxd import hooks, spool, sync
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
@@ -440,3 +443,30 @@ def test_watch_dir_is_the_spool_folder_shared_by_worktrees(project: Path) -> Non
     wt = project.parent / "wt2"
     git(project, "worktree", "add", "-q", str(wt), "-b", "w2")
     assert sync.watch_dir(project) == sync.watch_dir(wt) == (project / ".git" / "tmxd").resolve()
+
+
+def test_killed_syncs_never_lose_or_double_a_note(project: Path) -> None:
+    """kill -9 `tmxd sync` at random moments during a burst of commits."""
+    rng = random.Random(20261126)
+    shas: list[str] = []
+    lock = tasks_path(project).with_name("tasks.json.lock")
+    for burst in range(6):
+        shas += [
+            commit(project, f"Work {burst}.{i} [2]", name=f"w{burst}{i}.txt") for i in range(3)
+        ]
+        proc = subprocess.Popen(
+            tmxd_argv("sync", "--no-metrics", "-p", str(project)),
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.05, 0.8))  # a random moment to kill it, not a timing assertion
+        proc.kill()
+        proc.wait()
+        if lock.exists():
+            os.utime(lock, (0, 0))  # the killed writer's lock: let it be as stale as it will be
+    run_sync(project)
+    noted = notes(project, "2")
+    for sha in shas:
+        assert sum(f"({sha[:7]})" in note for note in noted) == 1, sha
+    assert len(noted) == len(shas)
