@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from pathlib import Path
 from typing import Any
 
 from tmxd.metrics.recorder import from_db_time
@@ -87,7 +88,8 @@ def heading(report: dict[str, Any], tz: tzinfo | None) -> str:
     filters = report["filters"]
     for key in ("project", "tag", "task"):
         if filters.get(key):
-            parts.append(f"{key} {filters[key]}")
+            value = Path(filters[key]).name if key == "project" else filters[key]
+            parts.append(f"{key} {value}")
     return " · ".join(parts)
 
 
