@@ -8,6 +8,7 @@ from helpers import run_tmxd
 from tmxd import clock
 from tmxd.metrics.prometheus import parse_samples
 from tmxd.metrics.recorder import Recorder
+from tmxd.metrics.schema import schema_version
 
 
 def test_counts_text_and_json(tmp_path: Path) -> None:
@@ -17,7 +18,7 @@ def test_counts_text_and_json(tmp_path: Path) -> None:
     proc = run_tmxd("metrics", "--db", str(db), "--format", "json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert (out["events"], out["projects"], out["schema"]) == (1, 1, 1)
+    assert (out["events"], out["projects"], out["schema"]) == (1, 1, schema_version())
     text = run_tmxd("metrics", "--db", str(db)).stdout
     assert text.startswith(f"database  {db}")
     assert "  events" in text
