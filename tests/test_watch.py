@@ -69,6 +69,9 @@ def test_classify(spec: WatchSpec) -> None:
         == "complexity"
     )
     assert spec.classify(git_dir / "tmxd" / "spool") == "spool"
+    assert spec.classify(git_dir / "tmxd" / "batch-123") == "spool"  # a late hook line
+    assert spec.classify(git_dir / "tmxd" / "batch-123.pos") is None  # the reader's progress
+    assert spec.classify(git_dir / "tmxd" / "ledger.jsonl") is None
     assert spec.classify(git_dir / "HEAD") == "git"
     assert spec.classify(git_dir / "logs" / "HEAD") == "git"
     assert spec.classify(git_dir / "refs" / "heads" / "main") == "git"

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -374,18 +373,8 @@ class Daemon:
             seconds=self.options.reconcile_seconds,
             catch_up=False,
         )
-        for name, func, trigger, args in self.engine.jobs(self._call_on_engine):
-            self.scheduler.add_job(name, func, trigger, **args)
-
-    def _call_on_engine(self, func: Callable[[], object]) -> object:
-        """Run ``func`` on the engine thread (the one writer) and wait for its result."""
-        done = threading.Event()
-        box: dict[str, object] = {}
-        self._queue.put(("call", (func, done, box)))
-        done.wait()
-        if "error" in box:
-            raise box["error"]  # type: ignore[misc]
-        return box.get("result")
+        for name, func, trigger, args, record in self.engine.jobs():
+            self.scheduler.add_job(name, func, trigger, record=record, **args)
 
     # ------------------------------------------------------------------ engine thread
 
@@ -409,7 +398,7 @@ class Daemon:
                 kind, payload = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if kind in ("change", "call"):
+            if kind == "change":
                 try:
                     self._dispatch(kind, payload)
                 except Exception:
@@ -421,12 +410,14 @@ class Daemon:
             self.engine.handle(root, kinds)
         elif kind == "open":
             spec = self.engine.open(payload)
-            if spec is not None and not self._stopping:
-                if payload in self.watcher.specs():
-                    self.watcher.refresh(spec)
-                else:
-                    mode = self.watcher.watch(spec)
-                    log.info("watching %s (%s)", payload, mode)
+            if spec is None or self._stopping:
+                return
+            if payload in self.watcher.specs():
+                self.watcher.refresh(spec)
+            else:
+                mode = self.watcher.watch(spec)
+                log.info("watching %s (%s)", payload, mode)
+            self.engine.catch_up(payload)
         elif kind == "forget":
             self.engine.forget(payload)
             log.info("no longer watching %s", payload)
@@ -434,14 +425,6 @@ class Daemon:
             for root, spec in self.watcher.specs().items():
                 self.watcher.refresh(self.engine.spec(root) or spec)
                 self.engine.reconcile(root)
-        elif kind == "call":
-            func, done, box = payload
-            try:
-                box["result"] = func()
-            except Exception as exc:
-                box["error"] = exc
-            finally:
-                done.set()
 
     # ------------------------------------------------------------------ control requests
 

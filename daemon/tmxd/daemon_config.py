@@ -12,9 +12,6 @@ class DaemonConfig:
     announce_unblocked: bool = option(
         True, "log and record tasks whose dependencies just became done"
     )
-    stale_hours: float = option(
-        24.0, "report a task that has been in progress for longer than this many hours"
-    )
 
 
 DAEMON = section(

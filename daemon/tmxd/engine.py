@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -222,6 +222,7 @@ class Observation:
     error: str | None = None  # the file does not parse (message names file, line, column)
     first: bool = False  # no earlier snapshot: this one is the baseline
     changed: bool = False
+    recorded_by_writer: list[Transition] = field(default_factory=list)  # skipped here
 
 
 def read_tasks(tasks_path: Path) -> tuple[str, TasksFile]:
@@ -244,15 +245,26 @@ def observe(
     *,
     source: str = "external",
     at: datetime | None = None,
+    recorded: Collection[tuple[str, str]] = (),
 ) -> Observation:
     """Diff ``tasks.json`` against the ledger, record the changes as ``source``.
 
     The caller holds ``ledger.locked()``. A first look (no ledger yet) only
-    takes the baseline; it records nothing.
+    takes the baseline; it records nothing. Changes listed in ``recorded``
+    (``(task id, new status)``) were recorded by their writer and are skipped.
+    A file that does not parse and was written a moment ago may be half
+    written: it is read once more after :data:`HALF_WRITTEN_GRACE`.
     """
     result = Observation()
     try:
-        text, tasks_file = read_tasks(tasks_path)
+        try:
+            text, tasks_file = read_tasks(tasks_path)
+        except TmxdError:
+            young = HALF_WRITTEN_GRACE - _age(tasks_path)
+            if young <= 0:
+                raise
+            time.sleep(young)
+            text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
         return result
@@ -275,8 +287,12 @@ def observe(
         since[f"{change.tag}\t{change.task_id}"] = clock.iso_ms(moment)
     live = {f"{tag}\t{tid}" for tag, s in snap.items() for tid in s}
     since = {k: v for k, v in since.items() if k in live}
+    skip = set(recorded)
+    result.recorded_by_writer = [c for c in result.transitions if (c.task_id, c.new) in skip]
     if recorder is not None:
         for change in result.transitions:
+            if (change.task_id, change.new) in skip:
+                continue
             recorder.transition(
                 ledger.root,
                 change.task_id,
@@ -298,21 +314,41 @@ def observe(
     return result
 
 
+@dataclass
+class Attribution:
+    """What :func:`attributed` saw; the writer lists here what it recorded itself."""
+
+    before: Observation | None = None
+    after: Observation | None = None
+    recorded: set[tuple[str, str]] = field(default_factory=set)
+
+
 @contextlib.contextmanager
 def attributed(
-    project_root: Path, tasks_path: Path, source: str, recorder: Recorder | None
-) -> Iterator[list[Observation]]:
-    """Wrap a write to ``tasks.json`` so its transitions are recorded as ``source``.
+    project_root: Path,
+    tasks_path: Path,
+    source: str,
+    recorder: Recorder | None,
+    *,
+    others: str | None = None,
+) -> Iterator[Attribution]:
+    """Wrap a write to ``tasks.json`` so the daemon does not take it for an outside edit.
 
-    Yields a list that receives the two observations (before: external edits;
-    after: the writer's own). Other observers wait on the ledger lock meanwhile.
+    Edits made by anyone before are recorded first (as ``external``). After the
+    block, changes the writer put in ``Attribution.recorded`` (``(task id, new
+    status)``, because it recorded them itself) are skipped and every other
+    change is recorded as ``others`` (default: ``source``). A writer that knows
+    exactly what it changed passes ``others="external"``. Observers in other
+    processes wait on the ledger lock meanwhile.
     """
     ledger = Ledger(project_root)
-    found: list[Observation] = []
+    scope = Attribution()
     with ledger.locked():
-        found.append(observe(tasks_path, ledger, recorder, source="external"))
-        yield found
-        found.append(observe(tasks_path, ledger, recorder, source=source))
+        scope.before = observe(tasks_path, ledger, recorder, source="external")
+        yield scope
+        scope.after = observe(
+            tasks_path, ledger, recorder, source=others or source, recorded=scope.recorded
+        )
 
 
 # --------------------------------------------------------------------------- the daemon's engine
@@ -325,10 +361,12 @@ class ProjectState:
     ledger: Ledger
     config: DaemonConfig
     error: str | None = None
+    sync_error: str | None = None
     last_change: datetime | None = None
     transitions: int = 0
     syncs: int = 0
     notes: int = 0
+    announced_stale: set[tuple[str, str]] = field(default_factory=set)
 
 
 class Engine:
@@ -337,7 +375,6 @@ class Engine:
     def __init__(self, recorder: Recorder | None = None) -> None:
         self._recorder = recorder
         self._projects: dict[Path, ProjectState] = {}
-        self._sync_missing_logged = False
 
     # -- resources ------------------------------------------------------
 
@@ -366,7 +403,10 @@ class Engine:
     # -- projects -------------------------------------------------------
 
     def open(self, root: Path) -> WatchSpec | None:
-        """Start (or refresh) a project: catch up on edits and commits made while we were away."""
+        """Load (or refresh) a project; returns what to watch, None when it cannot be loaded.
+
+        Call :meth:`catch_up` once the watch is in place, so nothing falls between.
+        """
         from tmxd.taskmaster.project import find_project
         from tmxd.watch import WatchSpec
 
@@ -380,16 +420,21 @@ class Engine:
             if known is not None:
                 known.error = exc.message
             return known.spec if known else None
-        spec = WatchSpec.for_project(root, project.tasks_path, spool_path=_spool_path(project))
+        spec = WatchSpec.for_project(root, project.tasks_path, spool_path=_spool_path(root))
         state = self._projects.get(root)
         if state is None:
             state = ProjectState(project, spec, Ledger(root), config)
             self._projects[root] = state
         else:
             state.project, state.spec, state.config = project, spec, config
-        self._observe(state, "external")
-        self._sync(state)
         return spec
+
+    def catch_up(self, root: Path) -> None:
+        """Record edits and drain commits made while nobody was watching."""
+        state = self._projects.get(root)
+        if state is not None:
+            self._observe(state, "external")
+            self._sync(state)
 
     def forget(self, root: Path) -> None:
         self._projects.pop(root, None)
@@ -409,18 +454,15 @@ class Engine:
             except TmxdError as exc:
                 log.error("%s (keeping the previous [daemon] settings)", exc.message)
         if kinds & {"tasks", "state"}:
-            self._observe(state, "external", retry_young=True)
+            self._observe(state, "external")
         if kinds & {"spool", "git"}:
             self._sync(state)
 
     def reconcile(self, root: Path) -> None:
         """The periodic safety net: anything the OS failed to tell us gets picked up here."""
-        state = self._projects.get(root)
-        if state is None:
-            self.open(root)
+        if root not in self._projects and self.open(root) is None:
             return
-        self._observe(state, "external")
-        self._sync(state)
+        self.catch_up(root)
 
     def describe(self, root: Path) -> dict[str, Any]:
         state = self._projects.get(root)
@@ -428,71 +470,119 @@ class Engine:
             return {"error": "not loaded (see the daemon log)"}
         return {
             "tasks_path": str(state.project.tasks_path),
+            "baseline": state.ledger.path.exists(),
             "error": state.error,
+            "sync_error": state.sync_error,
             "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
             "transitions": state.transitions,
             "syncs": state.syncs,
             "notes": state.notes,
         }
 
-    def jobs(
-        self, on_engine: Callable[[Callable[[], object]], object]
-    ) -> list[tuple[str, Callable[[], object], str, dict[str, Any]]]:
-        """Scheduled jobs as ``(name, func, trigger, trigger args)``."""
+    def jobs(self) -> list[tuple[str, Callable[[], object], str, dict[str, Any], bool]]:
+        """Scheduled jobs: ``(name, func, trigger, trigger args, record the run)``.
+
+        The metrics jobs record their own runs (per project for the report).
+        """
         return [
-            ("stale-in-progress", lambda: on_engine(self.stale_check), "interval", {"hours": 1}),
+            ("stale-in-progress", self.stale_check, "interval", {"hours": 1}, True),
+            ("daily-report", self.daily_reports, "interval", {"hours": 1}, False),
+            ("retention", self.retention, "cron", {"hour": 3, "minute": 17}, False),
         ]
 
+    def _states(self) -> list[ProjectState]:
+        return list(self._projects.values())
+
     def stale_check(self) -> str:
-        """Report tasks in progress for longer than ``[daemon] stale_hours``."""
+        """Announce tasks in progress for longer than ``[metrics] stale_hours`` (once each)."""
+        from tmxd.metrics.settings import METRICS
+
         now = clock.now()
-        stale = 0
-        for root, state in self._projects.items():
+        found = 0
+        for state in self._states():
             data = state.ledger.load()
             if data is None:
                 continue
-            for tag, tasks in data.snapshot.items():
-                for task_id, task in tasks.items():
-                    if task.status != "in-progress":
-                        continue
-                    entered = data.since.get(f"{tag}\t{task_id}")
-                    if entered is None:
-                        continue
-                    hours = now - datetime.fromisoformat(entered.replace("Z", "+00:00"))
-                    age = hours.total_seconds() / 3600
-                    if age < state.config.stale_hours:
-                        continue
-                    stale += 1
-                    log.warning(
-                        "%s: task %s (%s) has been in progress for %.1f h",
-                        root,
-                        task_id,
-                        task.title,
-                        age,
+            try:
+                limit = METRICS.load(state.project.root).stale_hours
+            except TmxdError as exc:
+                log.error("%s", exc.message)
+                continue
+            for key, entered in data.since.items():
+                tag, task_id = key.split("\t", 1)
+                task = data.snapshot.get(tag, {}).get(task_id)
+                if task is None or task.status != "in-progress":
+                    continue
+                age = (now - _parse_time(entered)).total_seconds() / 3600
+                if age < limit:
+                    continue
+                found += 1
+                if (key, entered) in state.announced_stale:
+                    continue
+                state.announced_stale.add((key, entered))
+                log.warning(
+                    "%s: task %s (%s) has been in progress for %.1f h",
+                    state.project.root,
+                    task_id,
+                    task.title,
+                    age,
+                )
+                if self.recorder is not None:
+                    self.recorder.event(
+                        state.project.root,
+                        "task-stale",
+                        {
+                            "task_id": task_id,
+                            "tag": tag,
+                            "title": task.title,
+                            "hours": round(age, 1),
+                        },
                     )
-                    if self.recorder is not None:
-                        self.recorder.event(
-                            root,
-                            "task-stale",
-                            {
-                                "task_id": task_id,
-                                "tag": tag,
-                                "title": task.title,
-                                "hours": round(age, 1),
-                            },
-                        )
-        return f"{stale} stale task(s)"
+        return f"{found} stale task(s)"
+
+    def daily_reports(self) -> str:
+        """Write each project's daily report once per local day (metrics decides the content)."""
+        from tmxd.metrics import jobs
+
+        recorder = self.recorder
+        if recorder is None:
+            return "no metrics database"
+        written = []
+        for state in self._states():
+            root = state.project.root
+            try:
+                if jobs.daily_report_due(root, recorder):
+                    path = jobs.daily_report_job(root, recorder)
+                    if path is not None:
+                        written.append(str(path))
+                        log.info("%s: daily report written to %s", root, path)
+            except Exception as exc:
+                log.error("%s: the daily report failed: %s", root, exc)
+        return ", ".join(written) or "nothing due"
+
+    def retention(self) -> str:
+        """Prune old metrics rows; the longest retention of the watched projects wins."""
+        from tmxd.metrics import jobs
+        from tmxd.metrics.settings import METRICS
+
+        recorder = self.recorder
+        if recorder is None:
+            return "no metrics database"
+        days: list[int] = []
+        for state in self._states():
+            try:
+                days.append(METRICS.load(state.project.root).retention_days)
+            except TmxdError as exc:
+                log.error("%s", exc.message)
+        keep = 0 if not days or 0 in days else max(days)
+        deleted = jobs.retention_job(recorder, keep)
+        return ", ".join(f"{t} {n}" for t, n in deleted.items() if n) or "nothing deleted"
 
     # -- internals ------------------------------------------------------
 
-    def _observe(self, state: ProjectState, source: str, *, retry_young: bool = False) -> None:
+    def _observe(self, state: ProjectState, source: str) -> None:
         with state.ledger.locked():
             result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
-            if result.error and retry_young and _age(state.project.tasks_path) < HALF_WRITTEN_GRACE:
-                time.sleep(HALF_WRITTEN_GRACE)
-                result = observe(
-                    state.project.tasks_path, state.ledger, self.recorder, source=source
-                )
         self._report(state, result, source)
 
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
@@ -515,6 +605,8 @@ class Engine:
         if result.first:
             log.info("%s: baseline snapshot taken", state.project.tasks_path)
         for change in result.transitions:
+            if change in result.recorded_by_writer:
+                continue  # logged by the writer (e.g. a commit's Closes-Task)
             state.transitions += 1
             log.info(
                 "%s: task %s%s %s -> %s (%s)",
@@ -530,25 +622,84 @@ class Engine:
                 log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
 
     def _sync(self, state: ProjectState) -> None:
-        """Drain the hook spool; the notes and closes it writes are attributed to commits."""
+        """Drain the hook spool: notes and closes written for commits.
+
+        ``sync_project`` records its own transitions (source ``commit``); the
+        write is absorbed into the snapshot so it is not seen again as an edit.
+        """
+        from tmxd.sync import sync_project
+
         try:
-            from tmxd.sync import sync_project
-        except ImportError:
-            if not self._sync_missing_logged:
-                log.info("commit linking is not available in this build")
-                self._sync_missing_logged = True
+            with attributed(
+                state.project.root,
+                state.project.tasks_path,
+                "commit",
+                self.recorder,
+                others="external",
+            ) as scope:
+                result = sync_project(state.project, self.recorder)
+                scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
+        except TmxdError as exc:
+            if exc.message != state.sync_error:
+                log.error("%s (commits stay in the spool until this is fixed)", exc.message)
+            state.sync_error = exc.message
             return
-        with attributed(
-            state.project.root, state.project.tasks_path, "commit", self.recorder
-        ) as found:
-            result = sync_project(state.project, self.recorder)
-        for obs in found:
-            self._report(state, obs, "external" if obs is found[0] else "commit")
+        if state.sync_error:
+            log.info("%s: commit linking works again", state.project.root)
+            state.sync_error = None
+        for obs in (scope.before, scope.after):
+            if obs is not None:
+                self._report(state, obs, "external")
         state.syncs += 1
-        notes = getattr(result, "notes_added", 0)
-        state.notes += notes if isinstance(notes, int) else len(notes)
-        if notes:
-            log.info("%s: %s", state.project.root, result)
+        state.notes += len(result.notes_added)
+        for note in result.notes_added:
+            log.info(
+                "%s: note for commit %s added to task %s",
+                state.project.root,
+                note.sha[:7],
+                note.task_id,
+            )
+        for moved in result.notes_moved:
+            log.info(
+                "%s: note of task %s moved from %s to %s",
+                state.project.root,
+                moved.task_id,
+                moved.old_sha[:7],
+                moved.new_sha[:7],
+            )
+        for closed in result.closed:
+            state.transitions += 1
+            log.info(
+                "%s: task %s %s -> %s (commit %s)",
+                state.project.root,
+                closed.task_id,
+                closed.old_status,
+                closed.new_status,
+                closed.sha[:7],
+            )
+        for unknown in result.unknown_ids:
+            log.warning(
+                "%s: commit %s names task %s, which does not exist",
+                state.project.root,
+                unknown.sha[:7],
+                unknown.task_id,
+            )
+        for error in result.errors:
+            log.warning("%s: %s", state.project.root, error)
+
+
+def _spool_path(root: Path) -> Path | None:
+    """The hook spool of the project's repository (its folder is created), None without git."""
+    from tmxd.sync import watch_dir
+
+    try:
+        return watch_dir(root) / "spool"
+    except TmxdError:
+        return None
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _age(path: Path) -> float:
@@ -556,8 +707,3 @@ def _age(path: Path) -> float:
         return time.time() - path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def _spool_path(project: Project) -> Path | None:
-    del project
-    return None

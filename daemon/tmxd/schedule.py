@@ -79,12 +79,14 @@ class Scheduler:
         trigger: str = "interval",
         *,
         catch_up: bool = True,
+        record: bool = True,
         **trigger_args: Any,
     ) -> None:
         """Run ``func`` on ``trigger`` (``"interval"`` or ``"cron"`` with APScheduler's args).
 
         With ``catch_up``, a job whose last recorded run is older than one period
-        (or that never ran) also runs right after the scheduler starts.
+        (or that never ran) also runs right after the scheduler starts. With
+        ``record=False`` the job records its runs itself (under the same name).
         """
         if trigger == "interval":
             trig: Any = IntervalTrigger(timezone="UTC", **trigger_args)
@@ -95,7 +97,7 @@ class Scheduler:
         else:
             raise ValueError(f"unknown trigger {trigger!r}; use 'interval' or 'cron'")
         self._scheduler.add_job(
-            self._wrap(name, func),
+            self._wrap(name, func, record),
             trig,
             id=name,
             name=name,
@@ -104,7 +106,7 @@ class Scheduler:
         self._triggers[name] = str(trig)
         if catch_up and self._overdue(name, period):
             self._scheduler.add_job(
-                self._wrap(name, func),
+                self._wrap(name, func, record),
                 "date",
                 run_date=clock.now() + timedelta(seconds=1),
                 id=f"{name}:catch-up",
@@ -167,7 +169,7 @@ class Scheduler:
             log.exception("could not open the job log")
             return None
 
-    def _wrap(self, name: str, func: Callable[[], object]) -> Callable[[], None]:
+    def _wrap(self, name: str, func: Callable[[], object], record: bool) -> Callable[[], None]:
         def run() -> None:
             started = clock.now()
             ok, detail = True, ""
@@ -181,7 +183,7 @@ class Scheduler:
             finished = clock.now()
             with self._lock:
                 self._last[name] = (finished, ok)
-            job_log = self._open_log()
+            job_log = self._open_log() if record else None
             if job_log is not None:
                 try:
                     job_log.job_run(name, started, finished, ok, detail)

@@ -154,9 +154,14 @@ class WatchSpec:
         """The kind of change a write to ``path`` means, ``HOLD``, or None to ignore it."""
         if path == self.tasks_path:
             return "tasks"
-        if self.spool_path is not None and path == self.spool_path:
-            return "spool"
         parent = path.parent
+        # the spool, or a batch a late hook line was appended to (not its .pos file)
+        if (
+            self.spool_path is not None
+            and parent == self.spool_path.parent
+            and (path == self.spool_path or _is_batch(path.name))
+        ):
+            return "spool"
         if self.taskmaster_dir is not None:
             if path == self.taskmaster_dir / "state.json":
                 return "state"
@@ -314,6 +319,10 @@ class Debouncer:
         return True
 
 
+def _is_batch(name: str) -> bool:
+    return name.startswith("batch-") and not name.endswith(".pos")
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, spec: WatchSpec, push: Callable[[Path, str], None]) -> None:
         self.spec = spec
@@ -326,7 +335,9 @@ class _Handler(FileSystemEventHandler):
         editor's backup rename) is not a change to process; the write that follows is.
         """
         if event.event_type == "moved":
-            candidates = [(event.dest_path, False), (event.src_path, True)]
+            # the spool's reader renames it aside into a batch: that is its own doing
+            own = _is_batch(Path(os.fsdecode(event.dest_path)).name)
+            candidates = [(event.dest_path, own), (event.src_path, True)]
         else:
             candidates = [(event.src_path, event.event_type == "deleted")]
         for raw, hold_only in candidates:
