@@ -21,6 +21,7 @@ from tmxd.errors import EXIT_USAGE, TmxdError
 COMMAND_MODULES: tuple[str, ...] = (
     "init",
     "report",
+    "autopilot",
 )
 
 
