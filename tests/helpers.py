@@ -110,3 +110,35 @@ def copy_corpus(name: str, project: Path, *, layout: str = ".taskmaster") -> Pat
     if config.exists() and layout == ".taskmaster":
         shutil.copyfile(config, project / ".taskmaster" / "config.json")
     return target
+
+
+# The Task Master oracle installs under the *real* home; conftest later points HOME at a
+# temporary folder, so remember where the CLI lives now.
+ORACLE_DIR = Path(
+    os.environ.get("TMXD_ORACLE_DIR") or Path.home() / ".cache" / "tmxd-oracle"
+).resolve()
+
+
+def oracle_missing() -> str | None:
+    """Why the real Task Master CLI cannot run here, or ``None`` when it can."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (ORACLE_DIR / "node_modules" / "task-master-ai" / "dist" / "task-master.js").is_file():
+        return f"Task Master CLI not installed in {ORACLE_DIR} (run {ORACLE / 'install'})"
+    return None
+
+
+def run_oracle(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run the real ``task-master`` (via ``oracle/tm``) in ``cwd``."""
+    env = dict(os.environ)
+    env["TMXD_ORACLE_DIR"] = str(ORACLE_DIR)
+    return subprocess.run(
+        [str(ORACLE / "tm"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

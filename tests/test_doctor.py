@@ -3,12 +3,15 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from helpers import copy_corpus, init_repo, run_tmxd
+from daemonproc import DaemonProcess
+from helpers import copy_corpus, git, init_repo, run_tmxd
 from tmxd import doctor, scaffold
 from tmxd.doctor import Context
 
@@ -23,15 +26,33 @@ def make_shims(folder: Path, *names: str) -> str:
     return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+@dataclass
+class Setup:
+    root: Path
+    daemon: DaemonProcess
+
+
 @pytest.fixture
-def healthy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+    """A healthy project: `tmxd init` done, hooks installed, a daemon watching it."""
     root = init_repo(tmp_path / "proj")
     copy_corpus("001", root)
-    plan = scaffold.plan(root)
-    scaffold.apply(plan.changes)
+    scaffold.apply(scaffold.plan(root).changes)
+    assert scaffold.install_git_hooks(root).ok
+    assert scaffold.register_project(root).ok
+    # the daemon gets its own metrics file, so the faults below break only what doctor reads
+    daemon = DaemonProcess(
+        tmp_path / "daemon.log", env={"TMXD_DB": str(tmp_path / "daemon-metrics.db")}
+    ).start()
     monkeypatch.chdir(root)
     monkeypatch.setenv("PATH", make_shims(tmp_path / "bin", "tmxd", "claude", "task-master", "npx"))
-    return root
+    yield Setup(root, daemon)
+    daemon.stop()
+
+
+@pytest.fixture
+def healthy(setup: Setup) -> Path:
+    return setup.root
 
 
 def context(root: Path, tmp_path: Path) -> Context:
@@ -60,58 +81,110 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def break_config(root: Path) -> None:
-    write(root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
+def remove_tasks(s: Setup) -> None:
+    (s.root / ".taskmaster" / "tasks" / "tasks.json").unlink()
 
 
-def break_mcp_json(root: Path) -> None:
-    write(root / ".mcp.json", '{"mcpServers": {"task-master-ai": {"command": "npx",}}}')
+def corrupt_tasks(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tasks" / "tasks.json", '{\n  "master": {"tasks": [}\n')
 
 
-def break_mcp_shape(root: Path) -> None:
-    write(root / ".mcp.json", '{"mcpServers": {"remote": {"url": "http://127.0.0.1:9/mcp"}}}')
+def break_config(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
 
 
-def break_settings_json(root: Path) -> None:
-    write(root / ".claude" / "settings.json", "{\n  hooks: {}\n}\n")
+def remove_git_hook(s: Setup) -> None:
+    (s.root / ".git" / "hooks" / "post-commit").unlink()
 
 
-def break_settings_shape(root: Path) -> None:
-    path = root / ".claude" / "settings.json"
+def shadow_git_hooks(s: Setup) -> None:
+    git(s.root, "config", "core.hooksPath", ".githooks")
+
+
+def stop_daemon(s: Setup) -> None:
+    s.daemon.stop()
+
+
+def unwatch_project(s: Setup) -> None:
+    from tmxd import control, registry
+
+    assert registry.remove_project(s.root)
+    control.request("reload", timeout=30)
+
+
+def break_metrics(s: Setup) -> None:
+    write(Path(os.environ["TMXD_DB"]), "this is not a database, just text " * 200)
+
+
+def break_mcp_json(s: Setup) -> None:
+    write(s.root / ".mcp.json", '{"mcpServers": {"task-master-ai": {"command": "npx",}}}')
+
+
+def break_mcp_shape(s: Setup) -> None:
+    write(s.root / ".mcp.json", '{"mcpServers": {"remote": {"url": "http://127.0.0.1:9/mcp"}}}')
+
+
+def break_settings_json(s: Setup) -> None:
+    write(s.root / ".claude" / "settings.json", "{\n  hooks: {}\n}\n")
+
+
+def break_settings_shape(s: Setup) -> None:
+    path = s.root / ".claude" / "settings.json"
     data = json.loads(path.read_text())
     data["permissions"]["allow"] = "Write"
     write(path, json.dumps(data))
 
 
-def remove_tasks(root: Path) -> None:
-    (root / ".taskmaster" / "tasks" / "tasks.json").unlink()
-
-
-def break_metrics(root: Path) -> None:
-    write(Path(os.environ["TMXD_DB"]), "this is not a database, just text " * 200)
-
-
-FAULTS: list[tuple[Callable[[Path], None], str, str]] = [
+FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (remove_tasks, "project", "task-master init"),
+    (corrupt_tasks, "project", "line 2 column 24"),
     (break_config, "config", "tmxd.toml"),
+    (remove_git_hook, "git hooks", "post-commit missing"),
+    (shadow_git_hooks, "git hooks", "core.hooksPath='.githooks'"),
+    (stop_daemon, "daemon", "tmxd start"),
+    (unwatch_project, "daemon", "tmxd watch add"),
+    (break_metrics, "metrics", "metrics.db"),
     (break_mcp_json, ".mcp.json", "line 1 column 53"),
     (break_mcp_shape, ".mcp.json", '"type": "http"'),
     (break_settings_json, ".claude/settings.json", "line 2 column 3"),
     (break_settings_shape, ".claude/settings.json", "permissions.allow must be a list"),
-    (break_metrics, "metrics", "metrics.db"),
 ]
 
 
 @pytest.mark.parametrize(("fault", "check", "detail"), FAULTS, ids=[f[0].__name__ for f in FAULTS])
 def test_each_fault_fails_exactly_its_check(
-    healthy: Path, tmp_path: Path, fault: Callable[[Path], None], check: str, detail: str
+    setup: Setup, tmp_path: Path, fault: Callable[[Setup], None], check: str, detail: str
 ) -> None:
-    fault(healthy)
-    results = doctor.run_checks(ctx=context(healthy, tmp_path))
+    fault(setup)
+    results = doctor.run_checks(ctx=context(setup.root, tmp_path))
     assert failing(results) == [check], [r for r in results if r.status != "ok"]
     result = next(r for r in results if r.name == check)
     assert detail in result.summary + result.fix
     assert result.fix
+
+
+def test_spool_backlog_fails(tmp_path: Path) -> None:
+    from tmxd import gitio, spool
+    from tmxd.clock import now
+
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_spool(ctx).status == "ok"
+    common = gitio.repo_paths(root).common_dir
+    queue = spool.Spool(common)
+    queue.ensure()
+    head = git(root, "rev-parse", "HEAD").strip()
+    record = spool.SpoolRecord(
+        "post-checkout", now() - timedelta(minutes=10), head, "refs/heads/main",
+        ("0" * 40, head, "1"), (), common,
+    )  # fmt: skip
+    with open(queue.active, "a") as fh:
+        fh.write(spool.format_line(record) + "\n")
+    result = doctor.check_spool(ctx)
+    assert result.status == "fail"
+    assert result.summary.startswith("1 hook event(s) waiting in ")
+    assert "tmxd sync" in result.fix
 
 
 def test_unknown_hook_names_and_legacy_keys_warn(healthy: Path, tmp_path: Path) -> None:
@@ -171,9 +244,9 @@ def test_cli_json_format_and_exit_code(healthy: Path) -> None:
     assert set(mcp) == {"name", "status", "summary", "fix"}
 
 
-def test_cli_text_prints_fix_lines(healthy: Path) -> None:
-    break_config(healthy)
-    proc = run_tmxd("doctor", cwd=healthy)
+def test_cli_text_prints_fix_lines(setup: Setup) -> None:
+    break_config(setup)
+    proc = run_tmxd("doctor", cwd=setup.root)
     assert proc.returncode == 1
     assert "fail config: " in proc.stdout
     assert "     fix: edit " in proc.stdout

@@ -110,3 +110,11 @@ def test_html_is_self_contained(data: dict[str, Any]) -> None:
     assert page.count('class="burndown-point"') == 6
     assert page.count('class="cycle-bar"') == 9
     assert "<title>Retry logic" not in page  # titles are escaped text, not markup
+
+
+def test_json_is_one_key_per_line(data: dict[str, Any]) -> None:
+    text = render_report(data, "json")
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert len(lines) == len(data) + 2
+    assert json.loads(text) == json.loads(json.dumps(data))

@@ -4,6 +4,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlite_utils import Database
 
 from tmxd.metrics import schema
 from tmxd.metrics.schema import MetricsError, connect
@@ -39,16 +40,30 @@ def test_new_database_has_every_table_wal_and_settings(tmp_path: Path) -> None:
 
 def test_indexes_cover_report_queries(tmp_path: Path) -> None:
     db = connect(tmp_path / "m.db")
+
+    def plan(sql: str) -> str:
+        return " ".join(str(row) for row in db.execute("EXPLAIN QUERY PLAN " + sql).fetchall())
+
     try:
-        plan = db.execute(
-            "EXPLAIN QUERY PLAN SELECT count(*) FROM executions WHERE started_at >= ?", ["x"]
-        ).fetchall()
-        assert any("executions_started" in str(row) for row in plan)
-        plan = db.execute(
-            "EXPLAIN QUERY PLAN SELECT * FROM transitions WHERE project_id = 1 AND tag = 'm' "
-            "AND task_id = '1' ORDER BY at"
-        ).fetchall()
-        assert any("transitions_project_task" in str(row) for row in plan)
+        assert "executions_started" in plan(
+            "SELECT min(started_at) FROM executions WHERE started_at >= '2026'"
+        )
+        walk = plan(
+            "SELECT project_id, tag, task_id, new_status, at, title FROM transitions "
+            "INDEXED BY transitions_walk ORDER BY project_id, tag, task_id, at"
+        )
+        assert "COVERING INDEX transitions_walk" in walk and "TEMP B-TREE" not in walk
+        per_task = plan(
+            "SELECT project_id, tag, task_id, agent, count(*), sum(duration_ms), sum(cost_usd) "
+            "FROM executions INDEXED BY executions_task_cov WHERE started_at >= '' "
+            "GROUP BY project_id, tag, task_id, agent"
+        )
+        assert "COVERING INDEX executions_task_cov" in per_task and "TEMP B-TREE" not in per_task
+        failures = plan(
+            "SELECT error, exit_code, count(*) FROM executions INDEXED BY executions_failures "
+            "WHERE success = 0 GROUP BY error, exit_code"
+        )
+        assert "COVERING INDEX executions_failures" in failures
     finally:
         db.close()
 
@@ -76,6 +91,24 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path) -> None:
     try:
         assert set(db.table_names()) >= TABLES
         assert db.execute("SELECT x FROM keep_me").fetchone()[0] == 42
+    finally:
+        db.close()
+
+
+def test_database_from_the_first_release_gains_the_report_indexes(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    old = Database(path)
+    schema.migrations.apply(old, stop_before="m002_report_indexes")
+    old["projects"].insert({"root": "/p", "name": "p", "created_at": "2026-11-01T00:00:00.000Z"})
+    assert "executions_task_cov" not in {i.name for i in old["executions"].indexes}
+    old.close()
+    db = connect(path)
+    try:
+        names = {i.name for i in db["executions"].indexes}
+        assert {"executions_task_cov", "executions_failures", "executions_running"} <= names
+        assert "executions_project_task" not in names
+        assert db.execute("SELECT root FROM projects").fetchall() == [("/p",)]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     finally:
         db.close()
 

@@ -19,8 +19,12 @@ from tmxd.errors import EXIT_USAGE, TmxdError
 
 # One line per area; each module defines ``register(group: click.Group) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "tasks",
     "init",
+    "metrics",
     "report",
+    "hooks",
+    "daemon",
     "autopilot",
 )
 

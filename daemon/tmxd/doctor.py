@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,8 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_INOTIFY_WATCHES = 65536
 MIN_INOTIFY_INSTANCES = 128
 RECENT_LOG_WINDOW = timedelta(hours=24)
-SPOOL_GRACE = timedelta(minutes=2)
+SPOOL_GRACE_S = 60.0
+WATCH_SETTLE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,11 @@ class Context:
     explicit: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     root: Path | None = None
-    root_error: str = ""
     project: Any = None  # tmxd.taskmaster.project.Project once found
     tasks_ok: bool = False
     inotify_dir: Path = Path("/proc/sys/fs/inotify")
+    hooks_status: Any = None
+    log_file: Path | None = None
 
     def which(self, name: str) -> str | None:
         return shutil.which(name, path=self.env.get("PATH"))
@@ -85,29 +88,24 @@ def _skipped(name: str, why: str) -> CheckResult:
 
 def check_project(ctx: Context) -> CheckResult:
     name = "project"
-    from tmxd.scaffold import find_root
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
 
     try:
-        ctx.root = find_root(ctx.explicit)
+        ctx.project = find_project(ctx.explicit)
     except TmxdError as exc:
-        ctx.root_error = exc.message
         return CheckResult(
             name, FAIL, exc.message, "run `task-master init` here, or pass -p <project dir>"
         )
+    ctx.root = ctx.project.root
     try:
-        project_mod = importlib.import_module("tmxd.taskmaster.project")
-        store_mod = importlib.import_module("tmxd.taskmaster.store")
-    except ImportError:
-        return CheckResult(name, WARN, f"{ctx.root}: tasks.json not validated (no task store)")
-    ctx.project = project_mod.find_project(ctx.root)
-    try:
-        tasks_file = store_mod.TaskStore(ctx.project).read()
+        tasks_file = TaskStore(ctx.project).read()
     except TmxdError as exc:
         return CheckResult(
             name, FAIL, exc.message, f"fix {ctx.project.tasks_path} (tmxd leaves it untouched)"
         )
     tag = ctx.project.active_tag()
-    count = len(tasks_file.tasks(tag)) if tag in tasks_file.tag_names() else 0
+    count = len(tasks_file.tasks(tag)) if tasks_file.has_tag(tag) else 0
     ctx.tasks_ok = True
     return CheckResult(name, OK, f"{ctx.project.tasks_path}: valid, {count} tasks in tag {tag!r}")
 
@@ -166,46 +164,56 @@ def check_config(ctx: Context) -> CheckResult:
 # -- git hooks and spool --------------------------------------------------------------
 
 
+def _hooks_status(ctx: Context) -> Any:
+    """``tmxd.hooks.status`` for the project (computed once)."""
+    if ctx.hooks_status is None:
+        from tmxd import hooks
+
+        ctx.hooks_status = hooks.status(ctx.root or Path.cwd())
+    return ctx.hooks_status
+
+
 def check_git_hooks(ctx: Context) -> CheckResult:
     name = "git hooks"
     if ctx.root is None:
         return _skipped(name, "no project")
-    try:
-        hooks_mod = importlib.import_module("tmxd.hooks")
-        status_fn = hooks_mod.status
-    except (ImportError, AttributeError):
-        return _skipped(name, "git hook support is not part of this tmxd")
-    status = status_fn(ctx.root)
-    problem = getattr(status, "problem", None)
-    if problem:
-        return CheckResult(name, FAIL, str(problem), "run `tmxd hooks install`")
-    return CheckResult(name, OK, str(getattr(status, "summary", "installed")))
+    status = _hooks_status(ctx)
+    problem = status.problem
+    if problem is None:
+        return CheckResult(name, OK, status.summary)
+    configured = status.hooks_path
+    if configured is not None:
+        return CheckResult(
+            name,
+            FAIL,
+            f"{problem} (core.hooksPath={configured.value!r} in the {configured.scope} git config)",
+            "run `tmxd hooks install` to install there, or `git config --unset core.hooksPath` "
+            "to use .git/hooks again",
+        )
+    return CheckResult(name, FAIL, problem, "run `tmxd hooks install`")
 
 
 def check_spool(ctx: Context) -> CheckResult:
     name = "spool"
     if ctx.root is None:
         return _skipped(name, "no project")
+    from tmxd import gitio, spool
+
     try:
-        spool_mod = importlib.import_module("tmxd.spool")
-        gitio = importlib.import_module("tmxd.gitio")
-    except ImportError:
-        return _skipped(name, "git hook support is not part of this tmxd")
-    try:
-        common_dir = gitio.repo_paths(ctx.root).common_dir
+        queue = spool.Spool(gitio.repo_paths(ctx.root).common_dir)
     except TmxdError as exc:
-        return CheckResult(name, WARN, f"not a git repository: {exc.message}", "run `git init`")
-    pending, oldest = spool_mod.Spool(common_dir).pending()
-    if not pending:
+        return _skipped(name, exc.message)
+    waiting = queue.pending()
+    if not waiting.lines:
         return CheckResult(name, OK, "drained: no hook events waiting")
-    age = clock.now() - oldest if oldest is not None else timedelta(0)
-    if age < SPOOL_GRACE:
-        return CheckResult(name, OK, f"{pending} hook event(s) arrived just now")
+    age = (clock.now() - waiting.oldest).total_seconds() if waiting.oldest else 0.0
+    if age < SPOOL_GRACE_S:
+        return CheckResult(name, OK, f"{waiting.lines} hook event(s) arrived in the last minute")
     return CheckResult(
         name,
         FAIL,
-        f"{pending} hook event(s) waiting for {int(age.total_seconds())} s",
-        "run `tmxd sync` (and check `tmxd status`: the daemon should drain it)",
+        f"{waiting.lines} hook event(s) waiting in {queue.dir} for {int(age)} s",
+        "run `tmxd sync` (a running daemon watching this project drains it by itself)",
     )
 
 
@@ -224,15 +232,32 @@ def check_daemon(ctx: Context) -> CheckResult:
         return CheckResult(
             name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
         )
-    watched = [Path(p) for p in status.get("projects", [])]
-    if ctx.root is not None and ctx.root.resolve() not in [p.resolve() for p in watched]:
+    if status.get("log_file"):
+        ctx.log_file = Path(status["log_file"])
+    pid = status.get("pid", "?")
+    if ctx.root is None:
+        return CheckResult(name, OK, f"running (pid {pid})")
+    watch = _watch_mode(status.get("projects", []), ctx.root)
+    deadline = clock.monotonic() + WATCH_SETTLE_S
+    while watch == "not watched" and clock.monotonic() < deadline:
+        time.sleep(0.1)  # a daemon that just started or reloaded sets its watches up
+        watch = _watch_mode(control.request("status", timeout=5.0).get("projects", []), ctx.root)
+    if watch is None or watch == "not watched":
         return CheckResult(
             name,
             FAIL,
-            f"running (pid {status.get('pid', '?')}) but not watching {ctx.root}",
+            f"running (pid {pid}) but not watching {ctx.root}",
             f"run `tmxd watch add {ctx.root}`",
         )
-    return CheckResult(name, OK, f"running (pid {status.get('pid', '?')}), watching this project")
+    return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+
+
+def _watch_mode(projects: list[Any], root: Path) -> str | None:
+    for entry in projects:
+        where = entry.get("root") if isinstance(entry, dict) else entry
+        if where and Path(str(where)).resolve() == root.resolve():
+            return str(entry.get("watch", "watched")) if isinstance(entry, dict) else "watched"
+    return None
 
 
 # -- metrics ---------------------------------------------------------------------------
@@ -241,10 +266,8 @@ def check_daemon(ctx: Context) -> CheckResult:
 def check_metrics(ctx: Context) -> CheckResult:
     name = "metrics"
     path = paths.db_path()
-    try:
-        recorder_mod = importlib.import_module("tmxd.metrics.recorder")
-    except ImportError:
-        return _skipped(name, "metrics are not part of this tmxd")
+    from tmxd.metrics.recorder import Recorder
+
     if not path.exists():
         folder = next((p for p in path.parents if p.exists()), path.parent)
         if os.access(folder, os.W_OK):
@@ -253,7 +276,7 @@ def check_metrics(ctx: Context) -> CheckResult:
             name, FAIL, f"{folder}: not writable", f"fix the permissions of {folder}"
         )
     try:
-        with recorder_mod.Recorder.open(path):
+        with Recorder.open(path):
             pass  # opening applies pending migrations and refuses newer schemas
     except TmxdError as exc:
         return CheckResult(name, FAIL, exc.message, "move the file away or set TMXD_DB")
@@ -409,19 +432,20 @@ def check_inotify(ctx: Context) -> CheckResult:
 _LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 
 
-def log_path() -> Path:
-    """The daemon's log file."""
+def log_path(ctx: Context | None = None) -> Path:
+    """The daemon's log file: what the running daemon reports, else its default."""
+    if ctx is not None and ctx.log_file is not None:
+        return ctx.log_file
     try:
-        daemon_mod = importlib.import_module("tmxd.daemon")
-        found: Path = daemon_mod.log_path()
-        return found
+        name = str(importlib.import_module("tmxd.daemon").LOG_NAME)
     except (ImportError, AttributeError):
-        return paths.state_dir() / "tmxd.log"
+        name = "daemon.log"
+    return paths.state_dir() / name
 
 
 def check_log(ctx: Context) -> CheckResult:
     name = "log"
-    path = log_path()
+    path = log_path(ctx)
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except FileNotFoundError:

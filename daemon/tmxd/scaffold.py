@@ -31,6 +31,7 @@ import pkgutil
 import re
 import tempfile
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -523,27 +524,9 @@ def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, An
 
 def find_root(explicit: Path | None = None, cwd: Path | None = None) -> Path:
     """The Task Master project root, found the way Task Master finds it."""
-    try:
-        project_mod = importlib.import_module("tmxd.taskmaster.project")
-    except ImportError:
-        return _walk_up(explicit, cwd)
-    root: Path = project_mod.find_project(explicit, cwd).root
-    return root
+    from tmxd.taskmaster.project import find_project
 
-
-def _walk_up(explicit: Path | None, cwd: Path | None) -> Path:
-    start = (explicit or cwd or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / ".taskmaster" / "tasks" / "tasks.json").is_file() or (
-            folder / "tasks" / "tasks.json"
-        ).is_file():
-            return folder
-        if explicit is not None:
-            break
-    raise InputError(
-        f"{start}: not a Task Master project (no .taskmaster/tasks/tasks.json); "
-        "run `task-master init` first"
-    )
+    return find_project(explicit, cwd).root
 
 
 @dataclass(frozen=True)
@@ -557,33 +540,29 @@ class StepResult:
 
 def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd hooks install`` for the project's repository."""
+    from tmxd import hooks
+
     name = "tmxd hooks install"
-    try:
-        hooks_mod = importlib.import_module("tmxd.hooks")
-        install = hooks_mod.install
-    except (ImportError, AttributeError):
-        return StepResult(name, None, "skipped: git hook support is not part of this tmxd")
     if dry_run:
         return StepResult(name, None, "would install the git hooks")
     try:
-        result = install(root)
+        changes = hooks.install(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
-    return StepResult(name, True, str(result) if result else "git hooks installed")
+    actions = Counter(change.action for change in changes)
+    done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
+    return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
 
 
 def register_project(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd watch add <root>``: the daemon watches this project from now on."""
+    from tmxd import registry
+
     name = f"tmxd watch add {root}"
-    try:
-        registry = importlib.import_module("tmxd.registry")
-        add_project = registry.add_project
-    except (ImportError, AttributeError):
-        return StepResult(name, None, "skipped: the project registry is not part of this tmxd")
     if dry_run:
         return StepResult(name, None, "would register the project with the daemon")
     try:
-        add_project(root)
+        registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
     return StepResult(name, True, "project registered with the daemon")

@@ -71,7 +71,7 @@ def _bars(title: str, items: list[tuple[str, int]], css: str, every: int = 1) ->
             f'height="{h:.1f}" data-label="{escape(label)}" data-value="{value}">'
             f"<title>{escape(label)}: {value}</title></rect>"
         )
-        if i % every == 0 or i == len(items) - 1:
+        if _show_label(i, len(items), every):
             parts.append(
                 f'<text class="label" x="{x + slot * 0.4:.1f}" y="{H - PAD + 14}" '
                 f'text-anchor="middle">{escape(label)}</text>'
@@ -99,7 +99,7 @@ def _line(title: str, items: list[tuple[str, int]], every: int) -> str:
             f'data-label="{escape(label)}" data-value="{value}">'
             f"<title>{escape(label)}: {value} open</title></circle>"
         )
-        if i % every == 0 or i == n - 1:
+        if _show_label(i, n, every):
             parts.append(
                 f'<text class="label" x="{x:.1f}" y="{H - PAD + 14}" '
                 f'text-anchor="middle">{escape(label)}</text>'
@@ -107,6 +107,13 @@ def _line(title: str, items: list[tuple[str, int]], every: int) -> str:
     parts.append(_axes(top))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _show_label(i: int, n: int, every: int) -> bool:
+    """Every ``every``-th label, and the last one unless it would touch its neighbour."""
+    if i % every == 0:
+        return True
+    return i == n - 1 and (n - 1) % every > every // 2
 
 
 def _svg_open(title: str) -> str:

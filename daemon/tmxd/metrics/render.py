@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from pathlib import Path
 from typing import Any
 
 from tmxd.metrics.recorder import from_db_time
@@ -87,7 +88,8 @@ def heading(report: dict[str, Any], tz: tzinfo | None) -> str:
     filters = report["filters"]
     for key in ("project", "tag", "task"):
         if filters.get(key):
-            parts.append(f"{key} {filters[key]}")
+            value = Path(filters[key]).name if key == "project" else filters[key]
+            parts.append(f"{key} {value}")
     return " · ".join(parts)
 
 
@@ -342,10 +344,19 @@ def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
 
 
 def render_json(report: dict[str, Any]) -> str:
+    """One top-level key per line, each value compact.
+
+    Readable with ``jq`` or by eye, and fast: without ``indent`` the json
+    module uses its C encoder, which matters for reports with 10,000s of tasks.
+    """
     out = dict(report)
     if report["empty"]:
         out["message"] = EMPTY_MESSAGE
-    return json.dumps(out, indent=2, ensure_ascii=False) + "\n"
+    lines = [
+        f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in out.items()
+    ]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 FORMATS = ("text", "json", "markdown", "html")

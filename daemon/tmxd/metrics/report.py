@@ -58,20 +58,55 @@ class ReportQuery:
 
 @dataclass
 class _Task:
+    """One task's timeline, reduced while walking its transitions (times as stored text)."""
+
     key: tuple[int, str, str]
+    created_s: str
     title: str | None = None
-    created: datetime | None = None
-    first_in_progress: datetime | None = None
-    entered_current: datetime | None = None
-    final_done: datetime | None = None
+    first_in_progress_s: str | None = None
+    entered_current_s: str | None = None
+    final_done_s: str | None = None
     status_now: str | None = None
     status_at_since: str | None = None
-    last_at: datetime | None = None
+    last_f: float = 0.0
     is_open: bool = False
     reopened: int = 0
     in_window: bool = False
-    time_in_status: dict[str, float] = field(default_factory=dict)
-    done_days: set[date] = field(default_factory=set)
+    done_stamps: list[str] = field(default_factory=list)
+
+    @property
+    def created(self) -> datetime:
+        return from_db_time(self.created_s)
+
+    @property
+    def first_in_progress(self) -> datetime | None:
+        return _opt_time(self.first_in_progress_s)
+
+    @property
+    def entered_current(self) -> datetime | None:
+        return _opt_time(self.entered_current_s)
+
+    @property
+    def final_done(self) -> datetime | None:
+        return _opt_time(self.final_done_s)
+
+    def cycle_time(self) -> float | None:
+        start, end = self.first_in_progress_s, self.final_done_s
+        if start is None or end is None or start > end:
+            return None
+        return _seconds(start, end)
+
+
+def _opt_time(stamp: str | None) -> datetime | None:
+    return None if stamp is None else from_db_time(stamp)
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def _seconds(start: str, end: str) -> float:
+    return round(_epoch(end) - _epoch(start), 3)
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -125,8 +160,9 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
     until_s = to_db_time(until)
 
     open_deltas: list[tuple[str, int]] = []
-    tasks = _walk_transitions(conn, flt, q, until, until_s, open_deltas)
-    execs = _execution_rows(conn, flt, since_s, until_s)
+    spent: dict[str, float] = {}
+    tasks = _walk_transitions(conn, flt, since_s, until_s, open_deltas, spent)
+    execs, per_agent = _execution_stats(conn, flt, since_s, until_s)
     last_commit = _last_commit_per_task(conn, flt, until_s)
     multi_project = project_id is None and len(projects) > 1
 
@@ -156,19 +192,22 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
         "summary": summary,
     }
     days = _days(since_eff, until, q.tz)
-    report["throughput"] = _throughput(tasks, days)
+    report["throughput"] = _throughput(tasks, days, q.tz)
     report["burndown"] = _burndown(open_deltas, days, q.tz)
     report["status"] = _status_counts(tasks, q.since is not None)
     report["lead_cycle"] = _lead_cycle(tasks, label)
     summary["tasks_done"] = len(report["lead_cycle"]["tasks"])
-    report["time_in_status"] = _time_in_status(tasks)
+    report["time_in_status"] = {
+        status: round(seconds, 3)
+        for status, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
+    }
     report["slowest_tasks"] = _slowest(tasks, execs, label, titles)
     report["most_retried"] = _most_retried(execs, label, titles)
     report["failure_reasons"] = _failure_reasons(conn, flt, since_s, until_s, label)
     report["commits"] = _commits(conn, flt, since_s, until_s, label, titles)
     report["stale_in_progress"] = _stale(tasks, last_commit, now, q.stale_hours, label)
     report["running_executions"] = _running(conn, flt, since_s, until_s, now, label)
-    report["agents"] = _agents(conn, flt, since_s, until_s)
+    report["agents"] = _agents(per_agent)
     report["projects"] = [
         {"root": root, "name": name}
         for pid, (root, name) in projects.items()
@@ -185,129 +224,181 @@ def _tz_name(tz: tzinfo | None, now: datetime) -> str:
 def _walk_transitions(
     conn: sqlite3.Connection,
     flt: _Filter,
-    q: ReportQuery,
-    until: datetime,
+    since_s: str,
     until_s: str,
     open_deltas: list[tuple[str, int]],
+    time_in_status: dict[str, float],
 ) -> dict[tuple[int, str, str], _Task]:
-    """Each task's timeline; ``open_deltas`` gets (time, ±1) whenever a task opens/closes."""
+    """Each task's timeline, from one ordered scan of a covering index.
+
+    ``open_deltas`` gets (time, ±1) whenever a task opens or closes;
+    ``time_in_status`` sums the seconds spent per status inside the window.
+    """
     where, params = flt.where()
     cur = conn.execute(
-        "SELECT project_id, tag, task_id, title, old_status, new_status, at FROM transitions "
-        f"WHERE {where} AND at <= ? ORDER BY project_id, tag, task_id, at, id",
+        "SELECT project_id, tag, task_id, new_status, at, title FROM transitions "
+        f"INDEXED BY transitions_walk WHERE {where} AND at <= ? "
+        "ORDER BY project_id, tag, task_id, at",
         [*params, until_s],
     )
-    since = q.since
+    since_f = _epoch(since_s) if since_s else float("-inf")
+    until_f = _epoch(until_s)
+    spent = time_in_status
     tasks: dict[tuple[int, str, str], _Task] = {}
     task: _Task | None = None
-    for pid, tag, task_id, title, _old, new, at_s in cur:
-        key = (pid, tag, task_id)
-        at = from_db_time(at_s)
-        if task is None or task.key != key:
+    key: tuple[int, str, str] | None = None
+    fromiso = datetime.fromisoformat
+    for pid, tag, task_id, new, at_s, title in cur:
+        at_f = fromiso(at_s).timestamp()
+        if task is None or task_id != key[2] or tag != key[1] or pid != key[0]:  # type: ignore[index]
             if task is not None:
-                _close_task(task, since, until)
-            task = _Task(key, created=at)
+                _close_task(task, since_s, since_f, until_f, spent)
+            key = (pid, tag, task_id)
+            task = _Task(key, at_s)
             tasks[key] = task
-        elif task.status_now is not None and task.last_at is not None:
-            _add_interval(task, task.status_now, task.last_at, at, since, until)
+        else:
+            prev = task.status_now
+            lo = task.last_f if task.last_f > since_f else since_f
+            if at_f > lo and prev is not None:
+                spent[prev] = spent.get(prev, 0.0) + (at_f - lo)
         if title:
             task.title = title
-        if since is not None and at <= since:
-            task.status_at_since = new
-        if since is None or at >= since:
+        if at_s >= since_s:
             task.in_window = True
-        if task.status_now == "done" and new != "done":
-            task.reopened += 1
-        if new == "in-progress" and task.first_in_progress is None:
-            task.first_in_progress = at
-        if new == "done":
-            if task.status_now != "done":
-                task.final_done = at
-            if since is None or at >= since:
-                task.done_days.add(at.astimezone(q.tz).date())
-        if new != task.status_now:
-            task.entered_current = at
+        elif since_s:
+            task.status_at_since = new
+        if since_s and at_s == since_s:
+            task.status_at_since = new
+        status = task.status_now
+        if new != status:
+            task.entered_current_s = at_s
+            if status == "done":
+                task.reopened += 1
+            if new == "done":
+                task.final_done_s = at_s
+            elif new == "in-progress" and task.first_in_progress_s is None:
+                task.first_in_progress_s = at_s
+            now_open = new not in CLOSED_STATUSES
+            if now_open != task.is_open:
+                open_deltas.append((at_s, 1 if now_open else -1))
+                task.is_open = now_open
+        if new == "done" and at_s >= since_s:
+            task.done_stamps.append(at_s)
         task.status_now = new
-        task.last_at = at
-        now_open = new not in CLOSED_STATUSES
-        if now_open != task.is_open:
-            open_deltas.append((at_s, 1 if now_open else -1))
-            task.is_open = now_open
+        task.last_f = at_f
     if task is not None:
-        _close_task(task, since, until)
+        _close_task(task, since_s, since_f, until_f, spent)
     return tasks
 
 
-def _add_interval(
-    task: _Task,
-    status: str,
-    start: datetime,
-    end: datetime,
-    since: datetime | None,
-    until: datetime,
+def _close_task(
+    task: _Task, since_s: str, since_f: float, until_f: float, spent: dict[str, float]
 ) -> None:
-    lo = max(start, since) if since else start
-    hi = min(end, until)
-    if hi > lo:
-        task.time_in_status[status] = task.time_in_status.get(status, 0.0) + (
-            (hi - lo).total_seconds()
-        )
-
-
-def _close_task(task: _Task, since: datetime | None, until: datetime) -> None:
-    if task.status_now is not None and task.last_at is not None:
+    status = task.status_now
+    if status is not None:
         # The last status lasts until the end of the window.
-        _add_interval(task, task.status_now, task.last_at, until, since, until)
-    if task.status_now != "done" or (
-        since is not None and task.final_done is not None and task.final_done < since
-    ):
-        task.final_done = None
+        lo = task.last_f if task.last_f > since_f else since_f
+        if until_f > lo:
+            spent[status] = spent.get(status, 0.0) + (until_f - lo)
+    if status != "done" or (task.final_done_s is not None and task.final_done_s < since_s):
+        task.final_done_s = None
 
 
-def _execution_rows(
+@dataclass
+class _Runs:
+    """Executions of one task (or one agent) in the window."""
+
+    runs: int = 0
+    ok: int = 0
+    failed: int = 0
+    finished: int = 0
+    dur_ms: float = 0.0
+    tool_calls: int = 0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+
+    def add(self, row: Sequence[Any]) -> None:
+        runs, ok, failed, finished, dur, calls, tin, tout, cost = row
+        self.runs += runs
+        self.ok += ok or 0
+        self.failed += failed or 0
+        self.finished += finished or 0
+        self.dur_ms += dur or 0.0
+        self.tool_calls += calls or 0
+        self.input_tokens = _add_known(self.input_tokens, tin)
+        self.output_tokens = _add_known(self.output_tokens, tout)
+        self.cost_usd = _add_known(self.cost_usd, cost)
+
+
+def _add_known(total: Any, value: Any) -> Any:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def _execution_stats(
     conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str
-) -> list[tuple[Any, ...]]:
+) -> tuple[dict[tuple[int, str, str], _Runs], dict[str, _Runs]]:
+    """Per-task and per-agent execution totals from one scan of a covering index."""
     where, params = flt.where()
-    return conn.execute(
-        "SELECT project_id, tag, task_id, count(*), "
-        "sum(success = 1), sum(success = 0), sum(finished_at IS NULL), "
-        "sum(duration_ms), max(duration_ms), sum(tool_calls), "
-        "sum(CASE WHEN finished_at IS NOT NULL THEN 1 ELSE 0 END), "
-        "sum(input_tokens), sum(output_tokens), sum(cost_usd), max(attempt) "
-        f"FROM executions WHERE {where} AND started_at >= ? AND started_at <= ? "
-        "GROUP BY project_id, tag, task_id",
+    cur = conn.execute(
+        "SELECT project_id, tag, task_id, agent, count(*), sum(success = 1), sum(success = 0), "
+        "count(success), sum(duration_ms), sum(tool_calls), sum(input_tokens), "
+        "sum(output_tokens), sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
+        f"WHERE {where} AND started_at >= ? AND started_at <= ? "
+        "GROUP BY project_id, tag, task_id, agent",
         [*params, since_s, until_s],
-    ).fetchall()
+    )
+    per_task: dict[tuple[int, str, str], _Runs] = {}
+    per_agent: dict[str, _Runs] = {}
+    for row in cur:
+        key = (row[0], row[1], row[2])
+        stats = per_task.get(key)
+        if stats is None:
+            stats = per_task[key] = _Runs()
+        stats.add(row[4:])
+        agent = per_agent.get(row[3])
+        if agent is None:
+            agent = per_agent[row[3]] = _Runs()
+        agent.add(row[4:])
+    return per_task, per_agent
 
 
 def _summary(
-    tasks: dict[tuple[int, str, str], _Task], execs: list[tuple[Any, ...]]
+    tasks: dict[tuple[int, str, str], _Task], execs: dict[tuple[int, str, str], _Runs]
 ) -> dict[str, Any]:
-    keys = {k for k, t in tasks.items() if t.in_window} | {(r[0], r[1], r[2]) for r in execs}
-    n = sum(r[3] for r in execs)
-    ok = sum(r[4] or 0 for r in execs)
-    failed = sum(r[5] or 0 for r in execs)
-    running = sum(r[6] or 0 for r in execs)
-    finished = sum(r[10] or 0 for r in execs)
-    total_ms = sum(r[7] or 0.0 for r in execs)
-    tool_calls = sum(r[9] or 0 for r in execs)
-    input_tokens = _sum_known(r[11] for r in execs)
-    output_tokens = _sum_known(r[12] for r in execs)
-    cost = _sum_known(r[13] for r in execs)
+    keys = {k for k, t in tasks.items() if t.in_window} | set(execs)
+    total = _Runs()
+    for stats in execs.values():
+        total.add(
+            (
+                stats.runs,
+                stats.ok,
+                stats.failed,
+                stats.finished,
+                stats.dur_ms,
+                stats.tool_calls,
+                stats.input_tokens,
+                stats.output_tokens,
+                stats.cost_usd,
+            )
+        )
+    finished = total.finished
     return {
         "total_tasks": len(keys),
-        "success_rate": _round(ok / finished) if finished else None,
-        "avg_execution_time": _round(total_ms / finished / 1000.0) if finished else None,
-        "avg_tool_calls": _round(tool_calls / finished) if finished else None,
-        "total_time": _round(total_ms / 1000.0),
-        "executions": n,
-        "succeeded": ok,
-        "failed": failed,
-        "running": running,
+        "success_rate": _round(total.ok / finished) if finished else None,
+        "avg_execution_time": _round(total.dur_ms / finished / 1000.0) if finished else None,
+        "avg_tool_calls": _round(total.tool_calls / finished) if finished else None,
+        "total_time": _round(total.dur_ms / 1000.0),
+        "executions": total.runs,
+        "succeeded": total.ok,
+        "failed": total.failed,
+        "running": total.runs - finished,
         "tasks_done": 0,
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "cost_usd": None if cost is None else round(float(cost), 4),
+        "input_tokens": total.input_tokens,
+        "output_tokens": total.output_tokens,
+        "cost_usd": None if total.cost_usd is None else round(float(total.cost_usd), 4),
     }
 
 
@@ -324,9 +415,10 @@ def _first_record(
     conn: sqlite3.Connection,
     flt: _Filter,
     tasks: dict[tuple[int, str, str], _Task],
-    execs: list[tuple[Any, ...]],
+    execs: dict[tuple[int, str, str], _Runs],
 ) -> datetime | None:
-    candidates = [t.created for t in tasks.values() if t.created is not None]
+    first = min((t.created_s for t in tasks.values()), default=None)
+    candidates = [from_db_time(first)] if first else []
     if execs:
         where, params = flt.where()
         row = conn.execute(
@@ -368,10 +460,14 @@ def _days(since: datetime | None, until: datetime, tz: tzinfo | None) -> list[da
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _throughput(tasks: dict[tuple[int, str, str], _Task], days: list[date]) -> list[dict[str, Any]]:
+def _throughput(
+    tasks: dict[tuple[int, str, str], _Task], days: list[date], tz: tzinfo | None
+) -> list[dict[str, Any]]:
+    """Tasks that became done per local day (a task done twice in a day counts once)."""
     counts: Counter[date] = Counter()
     for t in tasks.values():
-        counts.update(t.done_days)
+        if t.done_stamps:
+            counts.update({from_db_time(s).astimezone(tz).date() for s in t.done_stamps})
     return [{"date": d.isoformat(), "done": counts.get(d, 0)} for d in days]
 
 
@@ -408,19 +504,17 @@ def _status_counts(tasks: dict[tuple[int, str, str], _Task], has_since: bool) ->
 def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for t in tasks.values():
-        if t.final_done is None:
+        if t.final_done_s is None:
             continue
-        lead = (t.final_done - t.created).total_seconds() if t.created else None
-        cycle = None
-        if t.first_in_progress is not None and t.first_in_progress <= t.final_done:
-            cycle = (t.final_done - t.first_in_progress).total_seconds()
+        lead = _seconds(t.created_s, t.final_done_s)
+        cycle = t.cycle_time()
         rows.append(
             {
                 "task": label(t.key),
                 "title": t.title,
-                "created": to_db_time(t.created) if t.created else None,
-                "started": to_db_time(t.first_in_progress) if t.first_in_progress else None,
-                "done": to_db_time(t.final_done),
+                "created": t.created_s,
+                "started": t.first_in_progress_s,
+                "done": t.final_done_s,
                 "lead_time": lead,
                 "cycle_time": cycle,
                 "reopened": t.reopened,
@@ -436,27 +530,17 @@ def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[st
     }
 
 
-def _time_in_status(tasks: dict[tuple[int, str, str], _Task]) -> dict[str, float]:
-    total: dict[str, float] = defaultdict(float)
-    for t in tasks.values():
-        for status, seconds in t.time_in_status.items():
-            total[status] += seconds
-    return {s: round(v, 3) for s, v in sorted(total.items(), key=lambda kv: -kv[1])}
-
-
 def _slowest(
     tasks: dict[tuple[int, str, str], _Task],
-    execs: list[tuple[Any, ...]],
+    execs: dict[tuple[int, str, str], _Runs],
     label: Any,
     titles: dict[tuple[int, str, str], str | None],
 ) -> list[dict[str, Any]]:
-    exec_time = {(r[0], r[1], r[2]): (r[7] or 0.0) / 1000.0 for r in execs}
+    exec_time = {k: r.dur_ms / 1000.0 for k, r in execs.items()}
     rows: list[dict[str, Any]] = []
-    for key in set(exec_time) | {k for k, t in tasks.items() if t.final_done}:
+    for key in set(exec_time) | {k for k, t in tasks.items() if t.final_done_s}:
         t = tasks.get(key)
-        cycle = None
-        if t and t.final_done and t.first_in_progress and t.first_in_progress <= t.final_done:
-            cycle = (t.final_done - t.first_in_progress).total_seconds()
+        cycle = t.cycle_time() if t else None
         rows.append(
             {
                 "task": label(key),
@@ -470,18 +554,23 @@ def _slowest(
 
 
 def _most_retried(
-    execs: list[tuple[Any, ...]], label: Any, titles: dict[tuple[int, str, str], str | None]
+    execs: dict[tuple[int, str, str], _Runs],
+    label: Any,
+    titles: dict[tuple[int, str, str], str | None],
 ) -> list[dict[str, Any]]:
-    ranked = sorted((r for r in execs if r[3] > 1), key=lambda r: (-r[3], -(r[5] or 0)))
+    ranked = sorted(
+        ((k, r) for k, r in execs.items() if r.runs > 1),
+        key=lambda kr: (-kr[1].runs, -kr[1].failed, label(kr[0])),
+    )
     return [
         {
-            "task": label((r[0], r[1], r[2])),
-            "title": titles.get((r[0], r[1], r[2])),
-            "attempts": r[3],
-            "failures": r[5] or 0,
-            "succeeded": bool(r[4]),
+            "task": label(key),
+            "title": titles.get(key),
+            "attempts": r.runs,
+            "failures": r.failed,
+            "succeeded": r.ok > 0,
         }
-        for r in ranked[:TOP_N]
+        for key, r in ranked[:TOP_N]
     ]
 
 
@@ -496,24 +585,33 @@ def failure_reason(error: str | None, exit_code: int | None) -> str:
 def _failure_reasons(
     conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str, label: Any
 ) -> list[dict[str, Any]]:
+    """Failed executions grouped by :func:`failure_reason`, with a few example tasks."""
     where, params = flt.where()
+    window = f"{where} AND success = 0 AND started_at >= ? AND started_at <= ?"
     cur = conn.execute(
-        "SELECT error, exit_code, project_id, tag, task_id, count(*) FROM executions "
-        f"WHERE {where} AND success = 0 AND started_at >= ? AND started_at <= ? "
-        "GROUP BY error, exit_code, project_id, tag, task_id",
+        "SELECT error, exit_code, count(*) FROM executions INDEXED BY executions_failures "
+        f"WHERE {window} GROUP BY error, exit_code",
         [*params, since_s, until_s],
     )
     groups: dict[str, dict[str, Any]] = {}
-    for error, exit_code, pid, tag, task_id, count in cur:
+    raw: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+    for error, exit_code, count in cur:
         reason = failure_reason(error, exit_code)
         g = groups.setdefault(reason, {"reason": reason, "count": 0, "tasks": []})
         g["count"] += count
-        name = label((pid, tag, task_id))
-        if name not in g["tasks"]:
-            g["tasks"].append(name)
+        raw[reason].append((error, exit_code))
     ranked = sorted(groups.values(), key=lambda g: (-g["count"], g["reason"]))[:TOP_N]
     for g in ranked:
-        g["tasks"] = sorted(g["tasks"])[:5]
+        examples: set[str] = set()
+        for error, exit_code in raw[g["reason"]][:20]:
+            for pid, tag, task_id in conn.execute(
+                "SELECT DISTINCT project_id, tag, task_id FROM executions "
+                f"INDEXED BY executions_failures WHERE error IS ? AND exit_code IS ? AND {window} "
+                "LIMIT 5",
+                [error, exit_code, *params, since_s, until_s],
+            ):
+                examples.add(label((pid, tag, task_id)))
+        g["tasks"] = sorted(examples)[:5]
     return ranked
 
 
@@ -612,7 +710,8 @@ def _running(
     where, params = flt.where()
     cur = conn.execute(
         "SELECT project_id, tag, task_id, attempt, agent, started_at FROM executions "
-        f"WHERE {where} AND finished_at IS NULL AND started_at >= ? AND started_at <= ? "
+        f"INDEXED BY executions_running WHERE {where} AND finished_at IS NULL "
+        "AND started_at >= ? AND started_at <= ? "
         "ORDER BY started_at LIMIT ?",
         [*params, since_s, until_s, TOP_N],
     )
@@ -628,27 +727,19 @@ def _running(
     ]
 
 
-def _agents(
-    conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str
-) -> list[dict[str, Any]]:
-    where, params = flt.where()
-    cur = conn.execute(
-        "SELECT agent, count(*), sum(success = 1), sum(input_tokens), sum(output_tokens), "
-        f"sum(cost_usd), sum(duration_ms) FROM executions WHERE {where} "
-        "AND started_at >= ? AND started_at <= ? GROUP BY agent ORDER BY count(*) DESC",
-        [*params, since_s, until_s],
-    )
+def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
+    ranked = sorted(per_agent.items(), key=lambda kv: (-kv[1].runs, kv[0]))
     return [
         {
-            "agent": r[0],
-            "executions": r[1],
-            "succeeded": r[2] or 0,
-            "input_tokens": r[3],
-            "output_tokens": r[4],
-            "cost_usd": None if r[5] is None else round(float(r[5]), 4),
-            "time": round((r[6] or 0.0) / 1000.0, 3),
+            "agent": agent,
+            "executions": r.runs,
+            "succeeded": r.ok,
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cost_usd": None if r.cost_usd is None else round(float(r.cost_usd), 4),
+            "time": round(r.dur_ms / 1000.0, 3),
         }
-        for r in cur
+        for agent, r in ranked
     ]
 
 

@@ -151,6 +151,34 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_report_indexes(db: Database) -> None:
+    """Covering indexes so ``tmxd report`` stays fast over millions of executions.
+
+    Per-task and per-agent totals come from one ordered scan of
+    ``executions_task_cov`` (no table lookups, no sort), task timelines from
+    one of ``transitions_walk``; failures and running executions have
+    partial indexes of their own.
+    """
+    db.executescript(
+        """
+        DROP INDEX IF EXISTS executions_project_task;
+        CREATE INDEX executions_task_cov ON executions(
+            project_id, tag, task_id, agent, started_at, success, duration_ms, tool_calls,
+            input_tokens, output_tokens, cost_usd
+        );
+        CREATE INDEX executions_failures ON executions(
+            error, exit_code, project_id, tag, task_id, started_at, success
+        ) WHERE success = 0;
+        DROP INDEX IF EXISTS transitions_project_task;
+        CREATE INDEX transitions_walk ON transitions(
+            project_id, tag, task_id, at, new_status, title
+        );
+        CREATE INDEX executions_running ON executions(started_at) WHERE finished_at IS NULL;
+        """
+    )
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
     return len(migrations._migrations)

@@ -1,0 +1,159 @@
+"""``tmxd hooks install|uninstall|status`` and ``tmxd sync``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+
+
+def _where(project: Path | None) -> Path:
+    return project if project is not None else Path.cwd()
+
+
+@click.group("hooks")
+def hooks_group() -> None:
+    """Git hooks that put every commit on its task.
+
+    post-commit, post-merge, post-checkout and post-rewrite append one line to
+    a spool in the repository's git dir and exit 0; `tmxd sync` (or the
+    daemon) turns the lines into task notes. Hooks already there keep running.
+    """
+
+
+@hooks_group.command("install")
+@project_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Install even into a core.hooksPath folder shared with other repositories.",
+)
+@click.option(
+    "--suggest-trailer",
+    is_flag=True,
+    help="Also install prepare-commit-msg: offer a commented `# Task: <id>` line "
+    "for the single subtask in progress.",
+)
+def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> None:
+    """Install the hooks (chaining any hook already there). Safe to repeat."""
+    from tmxd import hooks
+
+    changes = hooks.install(_where(project), force=force, suggest_trailer=suggest_trailer)
+    for change in changes:
+        note = {
+            "chained": f"installed; the previous hook is kept as {change.hook}"
+            f"{hooks.CHAINED_SUFFIX} and runs first",
+        }.get(change.action, change.action)
+        click.echo(f"{change.hook:<19} {note}")
+    if changes:
+        click.echo(f"hooks folder: {changes[0].path.parent}")
+
+
+@hooks_group.command("uninstall")
+@project_option
+def uninstall_cmd(project: Path | None) -> None:
+    """Remove tmxd's hooks and restore the hooks that were there before."""
+    from tmxd import hooks
+
+    for change in hooks.uninstall(_where(project)):
+        note = {
+            "foreign": "not tmxd's; left alone",
+            "restored": "removed; the previous hook is back",
+            "absent": "not installed",
+        }.get(change.action, change.action)
+        click.echo(f"{change.hook:<19} {note}")
+
+
+@hooks_group.command("status")
+@project_option
+@format_option("text", "json")
+def status_cmd(project: Path | None, fmt: str) -> None:
+    """Per hook: installed, chained, outdated, foreign or missing; and pending spool lines."""
+    from tmxd import hooks
+
+    st = hooks.status(_where(project))
+    if fmt == "json":
+        echo_json(_status_json(st))
+        return
+    click.echo(f"hooks folder: {st.hooks_dir}")
+    if st.hooks_path is not None:
+        shared = " (shared with other repositories)" if st.shared else ""
+        click.echo(f"core.hooksPath: {st.hooks_path.value} [{st.hooks_path.scope}]{shared}")
+    colours = {"installed": "green", "chained": "green", "outdated": "yellow", "foreign": "red"}
+    for h in st.hooks:
+        label = style(h.state, fg=colours.get(h.state, "red" if not h.optional else None))
+        extra = " (optional: --suggest-trailer)" if h.optional and h.state == "missing" else ""
+        click.echo(f"{h.hook:<19} {label}{extra}")
+    click.echo(f"spool: {st.spool_dir} — {st.pending} unprocessed line(s)")
+    if st.pending:
+        click.echo("run `tmxd sync` (or start the daemon) to process them")
+    if any(h.state in ("missing", "outdated") and not h.optional for h in st.hooks):
+        click.echo("run `tmxd hooks install` to install or refresh the hooks")
+
+
+def _status_json(st: Any) -> dict[str, Any]:
+    return {
+        "hooks_dir": str(st.hooks_dir),
+        "core_hooks_path": None
+        if st.hooks_path is None
+        else {"value": st.hooks_path.value, "scope": st.hooks_path.scope, "shared": st.shared},
+        "hooks": {h.hook: h.state for h in st.hooks},
+        "spool_dir": str(st.spool_dir),
+        "pending": st.pending,
+        "fallback_spool": str(st.fallback),
+    }
+
+
+@click.command("sync")
+@project_option
+@tag_option
+@click.option("--no-metrics", is_flag=True, help="Do not record commits and events in metrics.db.")
+@format_option("text", "json")
+def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) -> None:
+    """Process pending hook events now: commits become task notes (no daemon needed).
+
+    Closes-Task:/Fixes-Task: trailers also set the tasks done. Ids that do not
+    exist are reported, never created. Safe to run any time: each commit counts once.
+    """
+    from tmxd.sync import sync_project
+    from tmxd.taskmaster.project import find_project
+
+    found = find_project(project)
+    if no_metrics:
+        result = sync_project(found, tag=tag)
+    else:
+        from tmxd.metrics.recorder import Recorder
+
+        with Recorder.open() as recorder:
+            result = sync_project(found, recorder, tag=tag)
+    if fmt == "json":
+        echo_json(result.to_json())
+        return
+    _print_sync(result)
+
+
+def _print_sync(result: Any) -> None:
+    if not result.lines:
+        click.echo("nothing to sync: no hook events waiting")
+        return
+    click.echo(f"{result.lines} hook event(s); {len(result.commits)} new commit(s)")
+    for n in result.notes_added:
+        click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
+    for m in result.notes_moved:
+        click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
+    for c in result.closed:
+        click.echo(f"  {c.new_status:<6} {c.task_id:<8} (was {c.old_status}; {c.sha[:7]})")
+    for u in result.unknown_ids:
+        click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
+    for e in result.events:
+        click.echo(f"  event  {e['kind']}" + (f" ({e['branch']})" if e.get("branch") else ""))
+    for err in result.errors:
+        click.echo(f"warning: {err}", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(hooks_group)
+    group.add_command(sync_cmd)

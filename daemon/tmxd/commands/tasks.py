@@ -1,0 +1,357 @@
+"""``tmxd list / next / show / set-status / update-subtask / validate-dependencies``.
+
+Native versions of the Task Master CLI commands with the same semantics and, with
+``--format json``, the same JSON objects. They need no Node and answer in milliseconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+
+if TYPE_CHECKING:
+    from tmxd.taskmaster.document import TasksFile
+    from tmxd.taskmaster.project import Project
+    from tmxd.taskmaster.store import TaskStore
+
+
+def _open(project: Path | None, tag: str | None) -> tuple[Project, TaskStore, TasksFile, str]:
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    found = find_project(project)
+    store = TaskStore(found)
+    doc = store.read()
+    return found, store, doc, found.active_tag(tag, doc.tag_names())
+
+
+def _paint(status: str, text: str) -> str:
+    from tmxd.taskmaster.status import COLOURS
+
+    colour = COLOURS.get(status)
+    return style(text, fg=colour) if colour else text
+
+
+def _title_limit() -> int:
+    columns = shutil.get_terminal_size((120, 24)).columns
+    return max(20, min(70, columns - 60))
+
+
+def _complexity(found: Project, tag: str) -> dict[str, dict[str, Any]]:
+    from tmxd.taskmaster.cli_json import load_complexity
+
+    return load_complexity(found.complexity_report_path(tag))
+
+
+def _header(found: Project, tag: str) -> str:
+    from tmxd.taskmaster.document import display_path
+
+    return style(f"tag: {tag} · {display_path(found.tasks_path)}", dim=True)
+
+
+@click.command("list")
+@click.argument("status_arg", required=False, metavar="[STATUS]")
+@click.option("-s", "--status", "status", default=None, help="Only these statuses (comma list).")
+@click.option("--with-subtasks", is_flag=True, help="Show subtasks under their tasks.")
+@tag_option
+@project_option
+@format_option("text", "json")
+def list_cmd(
+    status_arg: str | None,
+    status: str | None,
+    with_subtasks: bool,
+    tag: str | None,
+    project: Path | None,
+    fmt: str,
+) -> None:
+    """List tasks, as `task-master list` does (STATUS `all` = every task with subtasks)."""
+    from tmxd.taskmaster import cli_json, text
+    from tmxd.taskmaster.ops import next_task
+
+    found, _store, doc, active = _open(project, tag)
+    wanted = status or status_arg
+    statuses: list[str] | None = None
+    if wanted == "all":
+        with_subtasks = True
+    elif wanted:
+        statuses = [s.strip() for s in wanted.split(",") if s.strip()]
+    if fmt == "json":
+        echo_json(
+            cli_json.list_json(
+                doc,
+                active,
+                statuses=statuses,
+                with_subtasks=with_subtasks,
+                complexity=_complexity(found, active),
+            )
+        )
+        return
+    tasks = [t for t in doc.tasks(active) if statuses is None or t.status in statuses]
+    click.echo(_header(found, active))
+    if not tasks:
+        click.echo("No tasks" + (f" with status {', '.join(statuses)}" if statuses else "") + ".")
+        return
+    for line in text.task_table(
+        tasks, with_subtasks=with_subtasks, title_limit=_title_limit(), paint=_paint
+    ):
+        click.echo(line)
+    click.echo("")
+    click.echo("Progress: " + text.progress_line(doc.tasks(active)))
+    upcoming = next_task(doc, active)
+    if upcoming is not None:
+        click.echo(f"Next:     {upcoming.id} — {upcoming.title}  (tmxd show {upcoming.id})")
+
+
+@click.command("next")
+@tag_option
+@project_option
+@format_option("text", "json")
+def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
+    """The next task to work on, chosen exactly as `task-master next` chooses it."""
+    from tmxd.taskmaster import cli_json, text
+    from tmxd.taskmaster.ops import next_task
+
+    found, _store, doc, active = _open(project, tag)
+    task = next_task(doc, active)
+    has_tasks = bool(doc.task_dicts(active))
+    if fmt == "json":
+        echo_json(cli_json.next_json(task, active, has_tasks, _complexity(found, active)))
+        return
+    click.echo(_header(found, active))
+    if task is None:
+        if not has_tasks:
+            click.echo(f"No tasks in tag '{active}'.")
+        else:
+            click.echo(
+                "No task is ready: every task is done, blocked by its dependencies, or in progress."
+            )
+        return
+    statuses = doc.status_map(active)
+    for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+        click.echo(line)
+    click.echo("")
+    if task.status != "in-progress":
+        click.echo(f"Start it: tmxd set-status {task.id} in-progress")
+    click.echo(f"Finish it: tmxd set-status {task.id} done")
+
+
+@click.command("show")
+@click.argument("ids", required=False)
+@click.option("-i", "--id", "id_option", default=None, help="Task id(s), e.g. 5 or 5.2,7.")
+@tag_option
+@project_option
+@format_option("text", "json")
+def show_cmd(
+    ids: str | None, id_option: str | None, tag: str | None, project: Path | None, fmt: str
+) -> None:
+    """Show one or more tasks or subtasks (ID or ID,ID,...)."""
+    from tmxd.errors import InputError
+    from tmxd.taskmaster import cli_json, text
+    from tmxd.taskmaster.ops import split_ids
+
+    wanted = split_ids([ids or id_option or ""])
+    if not wanted:
+        raise InputError("no task id given; try `tmxd show 5` or `tmxd show 5.2,7`")
+    found, _store, doc, active = _open(project, tag)
+    results = [(task_id, doc.find(task_id, active)) for task_id in wanted]
+    if fmt == "json":
+        echo_json(cli_json.show_json(results))
+    else:
+        statuses = doc.status_map(active)
+        click.echo(_header(found, active))
+        for index, (_task_id, task) in enumerate(results):
+            if task is None:
+                continue
+            if index:
+                click.echo("")
+            for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+                click.echo(line)
+    missing = [task_id for task_id, task in results if task is None]
+    if missing:
+        raise InputError(
+            f"task {', '.join(missing)} not found in tag '{active}'; "
+            "`tmxd list --with-subtasks` shows the ids"
+        )
+
+
+@click.command("set-status")
+@click.argument("args", nargs=-1, metavar="[ID STATUS]")
+@click.option("-i", "--id", "id_option", default=None, help="Task id(s): 5, 5.2 or 5,6.1.")
+@click.option("-s", "--status", "status_option", default=None, help="The new status.")
+@tag_option
+@project_option
+@format_option("text", "json")
+def set_status_cmd(
+    args: tuple[str, ...],
+    id_option: str | None,
+    status_option: str | None,
+    tag: str | None,
+    project: Path | None,
+    fmt: str,
+) -> None:
+    """Set the status of tasks (`--id 5,6.1 --status done` or `5 done`).
+
+    A subtask's change recomputes its parent as Task Master does (all subtasks done →
+    done; any started → in-progress); a task's change never cascades to its subtasks.
+    Statuses: pending, in-progress, done, deferred, cancelled, blocked, review.
+    """
+    from tmxd.taskmaster import cli_json
+    from tmxd.taskmaster.document import display_path
+    from tmxd.taskmaster.ops import set_status, split_ids
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    ids, status = _id_and_status(args, id_option, status_option)
+    found = find_project(project)
+    store = TaskStore(found)
+    wanted = split_ids([ids])
+    changes = set_status(store, wanted, status, tag=tag)
+    requested = changes_for(wanted, changes)
+    if fmt == "json":
+        echo_json(
+            cli_json.set_status_json([(c.task_id, c.old_status, c.new_status) for c in requested])
+        )
+        return
+    for change in changes:
+        is_parent = not any(change is c for c in requested)
+        prefix = "  parent " if is_parent else ""
+        if change.changed:
+            arrow = f"{change.old_status} → {_paint(change.new_status, change.new_status)}"
+            click.echo(f"{prefix}{change.task_id}: {arrow}")
+        else:
+            click.echo(f"{change.task_id}: already {change.new_status} (nothing to change)")
+    if any(c.changed for c in changes):
+        click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
+
+
+def changes_for(wanted: list[str], changes: list[Any]) -> list[Any]:
+    """The changes of the requested ids (one each, in order), without recomputed parents."""
+    out = []
+    index = 0
+    for change in changes:
+        if index < len(wanted) and change.task_id == wanted[index]:
+            out.append(change)
+            index += 1
+    return out
+
+
+def _id_and_status(
+    args: tuple[str, ...], id_option: str | None, status_option: str | None
+) -> tuple[str, str]:
+    positional = list(args)
+    ids = id_option
+    status = status_option
+    if ids is None and positional:
+        ids = positional.pop(0)
+    if status is None and positional:
+        status = positional.pop(0)
+    if positional or not ids or not status:
+        raise click.UsageError(
+            "give an id and a status: `tmxd set-status 5 done` or "
+            "`tmxd set-status --id 5,6.1 --status done`"
+        )
+    return ids, status
+
+
+@click.command("update-subtask")
+@click.option("-i", "--id", "task_id", required=True, help="Subtask id P.S (or a task id).")
+@click.option("--prompt", "prompt", required=True, help="The text to append (taken as is).")
+@tag_option
+@project_option
+@format_option("text", "json")
+def update_subtask_cmd(
+    task_id: str, prompt: str, tag: str | None, project: Path | None, fmt: str
+) -> None:
+    """Append a timestamped note to a subtask's details, in Task Master's format.
+
+    Writes `<info added on ISO>`, the text, `</info added on ISO>` after the existing
+    details, exactly as `task-master update-subtask` does — without calling an AI.
+    """
+    from tmxd import clock
+    from tmxd.taskmaster.document import display_path
+    from tmxd.taskmaster.ops import append_note
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    found = find_project(project)
+    store = TaskStore(found)
+    at = clock.now()
+    append_note(store, task_id.strip(), prompt, tag=tag, at=at)
+    if fmt == "json":
+        echo_json(
+            {
+                "success": True,
+                "taskId": task_id.strip(),
+                "addedAt": clock.iso_ms(at),
+                "text": prompt.strip(),
+            }
+        )
+        return
+    click.echo(f"{task_id.strip()}: note added ({clock.iso_ms(at)})")
+    click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
+
+
+@click.command("validate-dependencies")
+@click.option(
+    "--like-cli",
+    is_flag=True,
+    help="Read a subtask's bare-number dependency as a top-level task id, as the "
+    "Task Master CLI's check does (default: as a sibling subtask, as `next` does).",
+)
+@tag_option
+@project_option
+@format_option("text", "json")
+def validate_dependencies_cmd(
+    like_cli: bool, tag: str | None, project: Path | None, fmt: str
+) -> None:
+    """Report dependencies on missing tasks, on themselves, and cycles (exit 1 if any)."""
+    from tmxd.taskmaster import text
+    from tmxd.taskmaster.dependencies import count_checked, validate_dependencies
+
+    found, _store, doc, active = _open(project, tag)
+    issues = validate_dependencies(doc, active, cli_quirks=like_cli)
+    tasks, subtasks, deps = count_checked(doc, active)
+    if fmt == "json":
+        echo_json(
+            {
+                "valid": not issues,
+                "issues": [
+                    {"type": i.kind, "taskId": i.task_id, "message": i.message}
+                    | ({"dependencyId": i.dependency} if i.dependency is not None else {})
+                    for i in issues
+                ],
+                "tag": active,
+                "tasksChecked": tasks,
+                "subtasksChecked": subtasks,
+                "dependenciesChecked": deps,
+            }
+        )
+    else:
+        click.echo(_header(found, active))
+        summary = f"{tasks} tasks, {subtasks} subtasks, {deps} dependencies checked"
+        if not issues:
+            click.echo(style("✓ ", fg="green") + f"no invalid dependencies ({summary})")
+        else:
+            for line in text.issues_table(issues):
+                click.echo(line)
+            click.echo("")
+            click.echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})")
+    if issues:
+        raise click.exceptions.Exit(1)
+
+
+def register(group: click.Group) -> None:
+    for command in (
+        list_cmd,
+        next_cmd,
+        show_cmd,
+        set_status_cmd,
+        update_subtask_cmd,
+        validate_dependencies_cmd,
+    ):
+        group.add_command(command)

@@ -1,0 +1,19 @@
+"""The ``[daemon]`` table of ``.taskmaster/tmxd.toml``: how the daemon reacts in a project."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tmxd.config import option, section
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    announce_unblocked: bool = option(
+        True, "log and record tasks whose dependencies just became done"
+    )
+
+
+DAEMON = section(
+    "daemon", DaemonConfig, "The background daemon (`tmxd run`): reactions to edits and commits."
+)

@@ -1,0 +1,150 @@
+"""Which tasks a commit names: trailers and bracketed ids in the subject.
+
+``Task: 5.2`` (several trailers, or ``Task: 5.2, 7``) links a commit to
+tasks; ``Closes-Task:`` / ``Fixes-Task:`` link and also mark them done; the
+subject may carry ``[5.2]`` or ``[task 5.2]``. Keys and subject patterns come
+from the ``[links]`` table of ``.taskmaster/tmxd.toml``. This module only
+reads text: whether an id exists is the caller's question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tmxd.config import config_path, option, section
+from tmxd.errors import InputError
+
+ID_RE = re.compile(r"^\d+(?:\.\d+)?$")
+DEFAULT_SUBJECT_PATTERNS = [r"(?i)\[(?:task\s+)?(\d+(?:\.\d+)?)\]"]
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    task_trailers: list[str] = option(
+        ["Task"], "Trailer keys that link a commit to tasks (`Task: 5.2, 7`)."
+    )
+    close_trailers: list[str] = option(
+        ["Closes-Task", "Fixes-Task"], "Trailer keys that link a commit and set the tasks done."
+    )
+    subject_patterns: list[str] = option(
+        DEFAULT_SUBJECT_PATTERNS,
+        "Regular expressions searched in the subject; group 1 is a task id.",
+    )
+    link_unnamed: str = option(
+        "off",
+        'Commits naming no task: "in-progress" links them to the one subtask in progress; "off".',
+    )
+
+
+LINKS = section("links", LinkConfig, "How commits are linked to tasks.")
+LINK_UNNAMED_CHOICES = ("off", "in-progress")
+
+
+@dataclass(frozen=True)
+class Links:
+    """Ids a commit names, in the order they appear, without repeats."""
+
+    tasks: tuple[str, ...]  # every id named (closed ones included)
+    closes: tuple[str, ...]  # ids to set done
+    invalid: tuple[str, ...]  # values under a task trailer that are not ids
+
+
+@dataclass(frozen=True)
+class Matcher:
+    task_keys: frozenset[str]
+    close_keys: frozenset[str]
+    subject_res: tuple[re.Pattern[str], ...]
+    link_unnamed: str
+
+
+def load_matcher(project_root: Path | None) -> Matcher:
+    """The project's ``[links]`` settings, checked (bad regexes are input errors)."""
+    return compile_config(LINKS.load(project_root), project_root)
+
+
+def compile_config(cfg: LinkConfig, project_root: Path | None = None) -> Matcher:
+    where = str(config_path(project_root)) if project_root else "[links]"
+    res: list[re.Pattern[str]] = []
+    for pattern in cfg.subject_patterns:
+        try:
+            compiled = re.compile(pattern)
+        except re.error as exc:
+            raise InputError(
+                f"{where}: links.subject_patterns: {pattern!r} is not a valid regular "
+                f"expression ({exc}); fix it or remove it"
+            ) from exc
+        if compiled.groups < 1:
+            raise InputError(
+                f"{where}: links.subject_patterns: {pattern!r} needs a group around the id, "
+                r"e.g. \[(\d+(?:\.\d+)?)\]"
+            )
+        res.append(compiled)
+    if cfg.link_unnamed not in LINK_UNNAMED_CHOICES:
+        raise InputError(
+            f"{where}: links.link_unnamed = {cfg.link_unnamed!r}; use one of "
+            + ", ".join(repr(c) for c in LINK_UNNAMED_CHOICES)
+        )
+    return Matcher(
+        task_keys=frozenset(k.lower() for k in cfg.task_trailers),
+        close_keys=frozenset(k.lower() for k in cfg.close_trailers),
+        subject_res=tuple(res),
+        link_unnamed=cfg.link_unnamed,
+    )
+
+
+DEFAULT_MATCHER = compile_config(LinkConfig())
+_TRAILER_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*)\s*:\s*(.*)$")
+
+
+def trailers(message: str) -> list[tuple[str, str]]:
+    """``(key, value)`` pairs of the message's trailer block (its last paragraph).
+
+    A one-paragraph message has no trailers (its only paragraph is the subject).
+    """
+    paragraphs = [p for p in re.split(r"\n[ \t]*\n", message.strip("\n")) if p.strip()]
+    if len(paragraphs) < 2:
+        return []
+    found: list[tuple[str, str]] = []
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER_RE.match(line.strip())
+        if match:
+            found.append((match.group(1), match.group(2).strip()))
+    return found
+
+
+def find_links(subject: str, message: str, matcher: Matcher = DEFAULT_MATCHER) -> Links:
+    named: list[str] = []
+    closes: list[str] = []
+    invalid: list[str] = []
+
+    def add(target: list[str], task_id: str) -> None:
+        if task_id not in target:
+            target.append(task_id)
+
+    for key, value in trailers(message):
+        low = key.lower()
+        if low not in matcher.task_keys and low not in matcher.close_keys:
+            continue
+        for token in re.split(r"[\s,;]+", value):
+            token = token.strip().lstrip("#")
+            if not token:
+                continue
+            if not ID_RE.match(token):
+                add(invalid, token)
+                continue
+            add(named, token)
+            if low in matcher.close_keys:
+                add(closes, token)
+    for pattern in matcher.subject_res:
+        for match in pattern.finditer(subject):
+            token = (match.group(1) or "").strip()
+            if ID_RE.match(token):
+                add(named, token)
+    return Links(tuple(named), tuple(closes), tuple(invalid))
+
+
+def note_text(subject: str, short_sha: str, files: int, insertions: int, deletions: int) -> str:
+    """The update-subtask note for one commit."""
+    return f"Committed changes: {subject} ({short_sha}) — {files} files, +{insertions}/-{deletions}"

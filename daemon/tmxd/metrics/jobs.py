@@ -1,0 +1,81 @@
+"""Scheduled metrics jobs, called by the daemon's scheduler (plain functions).
+
+``daily_report_job`` writes the last day's report for one project into
+``.taskmaster/reports/tmxd-YYYY-MM-DD.md`` (local date); ``retention_job``
+prunes old rows and gives the space back. Both record a ``job_runs`` row,
+good or bad, so ``last_job_run`` and the Prometheus export show them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from tmxd import clock
+from tmxd.metrics.files import write_atomic
+from tmxd.metrics.recorder import Recorder
+from tmxd.metrics.render import render_markdown
+from tmxd.metrics.report import ReportQuery, build_report
+from tmxd.metrics.settings import METRICS
+
+DAILY_REPORT = "daily-report"
+RETENTION = "retention"
+
+
+def daily_report_path(project_root: Path, day: datetime | None = None) -> Path:
+    """Where the report for ``day`` (local date of ``day``, default now) goes."""
+    cfg = METRICS.load(project_root)
+    local = (day or clock.now()).astimezone()
+    return project_root / cfg.daily_report_dir / f"tmxd-{local.date().isoformat()}.md"
+
+
+def daily_report_due(project_root: Path, recorder: Recorder, now: datetime | None = None) -> bool:
+    """True when no daily report ran successfully yet on today's local date."""
+    if not METRICS.load(project_root).daily_report:
+        return False
+    last = recorder.last_job_run(DAILY_REPORT, project=project_root)
+    today = (now or clock.now()).astimezone().date()
+    return last is None or last.astimezone().date() < today
+
+
+def daily_report_job(
+    project_root: Path, recorder: Recorder, now: datetime | None = None
+) -> Path | None:
+    """Write the last 24 hours' Markdown report for the project; None if disabled."""
+    cfg = METRICS.load(project_root)
+    if not cfg.daily_report:
+        return None
+    started = clock.now()
+    moment = now or started
+    path = daily_report_path(project_root, moment)
+    try:
+        query = ReportQuery(
+            since=moment - timedelta(days=1),
+            until=moment,
+            project=project_root,
+            stale_hours=cfg.stale_hours,
+            now=moment,
+        )
+        write_atomic(path, render_markdown(build_report(recorder.db.conn, query)))
+    except Exception as exc:
+        recorder.job_run(DAILY_REPORT, started, clock.now(), False, str(exc), project=project_root)
+        raise
+    recorder.job_run(DAILY_REPORT, started, clock.now(), True, str(path), project=project_root)
+    return path
+
+
+def retention_job(
+    recorder: Recorder, older_than_days: float, now: datetime | None = None
+) -> dict[str, int]:
+    """Delete rows older than ``older_than_days`` (≤ 0: keep all); rows deleted per table."""
+    if older_than_days <= 0:
+        return {}
+    started = clock.now()
+    try:
+        deleted = recorder.prune(timedelta(days=older_than_days), now=now)
+    except Exception as exc:
+        recorder.job_run(RETENTION, started, clock.now(), False, str(exc))
+        raise
+    detail = ", ".join(f"{table} {n}" for table, n in deleted.items() if n) or "nothing to delete"
+    recorder.job_run(RETENTION, started, clock.now(), True, detail)
+    return deleted

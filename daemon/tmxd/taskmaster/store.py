@@ -1,0 +1,101 @@
+"""The one writer of ``tasks.json``: Task Master's lock, re-read inside it, atomic replace.
+
+``TaskStore(project).read()`` parses the file as it is now. ``edit()`` is the only way
+tmxd changes it::
+
+    with TaskStore(project).edit() as doc:      # lock taken, file re-read
+        doc.task_dicts("master")[0]["status"] = "done"
+    # only the changed values are spliced into the original text, written to a temp
+    # file, fsynced and renamed over tasks.json; nothing is written if nothing changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tmxd.errors import InputError, TmxdError
+from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
+from tmxd.taskmaster.lock import TaskLock
+from tmxd.taskmaster.project import Project
+
+
+class TaskStore:
+    """Reads and writes one project's ``tasks.json``."""
+
+    def __init__(self, project: Project | Path) -> None:
+        if isinstance(project, Project):
+            self.project: Project | None = project
+            self.path = project.tasks_path
+        else:
+            self.project = None
+            self.path = Path(project)
+
+    def read(self) -> TasksFile:
+        """The file as it is now (no lock: Task Master's writers replace it atomically)."""
+        return parse_tasks(self._read_text(), self.path)
+
+    def _read_text(self) -> str:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(
+                f"{display_path(self.path)} does not exist; create tasks with Task Master "
+                "(`task-master init`, then `task-master parse-prd` or `task-master add-task`)"
+            ) from None
+        except IsADirectoryError:
+            raise InputError(f"{display_path(self.path)} is a folder, not a tasks file") from None
+        except PermissionError:
+            raise InputError(f"{display_path(self.path)}: permission denied") from None
+        return decode(raw, self.path)
+
+    @contextlib.contextmanager
+    def edit(self, *, lock_timeout: float | None = None) -> Iterator[TasksFile]:
+        """Hold the lock, yield the freshly read file, write back only what changed."""
+        with TaskLock(self.path, timeout=lock_timeout):
+            doc = parse_tasks(self._read_text(), self.path)
+            yield doc
+            new_text = doc.render()
+            if new_text != doc.text:
+                self._write(new_text)
+
+    def _write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        directory = self.path.parent
+        try:
+            mode = self.path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp, mode)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise TmxdError(
+                f"could not write {display_path(self.path)}: {exc.strerror or exc}; "
+                "the file was not changed"
+            ) from None
+        _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

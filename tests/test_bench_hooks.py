@@ -1,0 +1,24 @@
+"""scripts/bench_hooks.py runs end to end and prints its ratio (timing is not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO_ROOT
+
+
+def test_bench_runs_and_reports_a_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bench_hooks", REPO_ROOT / "scripts" / "bench_hooks.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--commits", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "ratio tmxd/none:" in out
+    assert "spool lines written  7" in out  # 5 warm-up rounds + 2 measured, one line each
+    assert Path(bench.__file__).name == "bench_hooks.py"

@@ -1,0 +1,209 @@
+"""The task commands end to end: real files, the real CLI entry point, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import copy_corpus, git, init_repo, run_tmxd
+from tmxd.cli import main
+
+TASKS = {
+    "master": {
+        "tasks": [
+            {
+                "id": 1,
+                "title": "Scaffold",
+                "description": "Repo layout",
+                "status": "done",
+                "priority": "high",
+                "dependencies": [],
+                "subtasks": [],
+            },
+            {
+                "id": 2,
+                "title": "Config loader",
+                "description": "Load config",
+                "status": "in-progress",
+                "priority": "high",
+                "dependencies": [1],
+                "subtasks": [
+                    {"id": 1, "title": "Parse", "status": "done", "dependencies": []},
+                    {"id": 2, "title": "Merge defaults", "status": "pending", "dependencies": [1]},
+                ],
+            },
+            {
+                "id": 3,
+                "title": "Graph 図",
+                "description": "Cycle check",
+                "status": "pending",
+                "priority": "medium",
+                "dependencies": [2, 9],
+                "subtasks": [],
+            },
+        ]
+    }
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(TASKS, indent=2, ensure_ascii=False), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def tasks_json(project: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((project / ".taskmaster/tasks/tasks.json").read_text(encoding="utf-8"))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list_text_and_json(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list", "--with-subtasks")
+    assert code == 0
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("ID"))
+    assert header.split() == ["ID", "Title", "Status", "Priority", "Dependencies"]
+    row = next(line for line in lines if line.lstrip().startswith("2.2"))
+    assert "○ pending" in row and row.index("○") == header.index("Status")
+    assert "Next:     2.2" in out
+    code, out, _ = run(capsys, "list", "--format", "json", "--status", "pending")
+    data = json.loads(out)
+    assert [t["id"] for t in data["tasks"]] == ["3"]
+    assert data["metadata"] == {
+        "total": 3,
+        "filtered": 1,
+        "tag": "master",
+        "storageType": "file",
+        "allTags": False,
+    }
+
+
+def test_next_json_shape(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "next", "--format", "json")
+    data = json.loads(out)
+    assert code == 0
+    assert list(data) == ["task", "found", "tag", "storageType", "hasAnyTasks"]
+    assert data["task"]["id"] == "2.2" and data["task"]["parentId"] == "2"
+    assert data["task"]["priority"] == "high"
+
+
+def test_show_found_and_missing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "2.2", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["originalTaskId"] == "2.2"
+    code, out, _ = run(capsys, "show", "2")
+    assert "Subtasks:" in out and "Merge defaults" in out
+    code, out, err = run(capsys, "show", "1,42", "--format", "json")
+    assert code == 2
+    assert json.loads(out)["notFound"] == ["42"]
+    assert "error: task 42 not found in tag 'master'" in err
+
+
+def test_set_status_positional_and_cascade(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    init_repo(project)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "tasks")
+    code, out, _ = run(capsys, "set-status", "2.2", "done")
+    assert code == 0
+    assert "2.2: pending → done" in out and "parent 2: in-progress → done" in out
+    diff = git(project, "diff", "--numstat").split()
+    assert diff[:2] == ["2", "2"]
+    code, out, _ = run(
+        capsys, "set-status", "--id", "3,1", "--status", "review", "--format", "json"
+    )
+    assert json.loads(out)["updatedTasks"] == [
+        {"taskId": "3", "oldStatus": "pending", "newStatus": "review"},
+        {"taskId": "1", "oldStatus": "done", "newStatus": "review"},
+    ]
+
+
+def test_set_status_errors_exit_2_and_leave_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / ".taskmaster/tasks/tasks.json").read_bytes()
+    code, _, err = run(capsys, "set-status", "--id", "7", "--status", "done")
+    assert code == 2 and "task 7 not found in tag 'master'" in err
+    code, _, err = run(capsys, "set-status", "1", "completed")
+    assert code == 2 and "valid statuses: pending, in-progress, done" in err
+    code, _, err = run(capsys, "set-status", "1")
+    assert code == 2 and "give an id and a status" in err
+    assert (project / ".taskmaster/tasks/tasks.json").read_bytes() == before
+
+
+def test_update_subtask_appends_block(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "update-subtask", "--id", "2.2", "--prompt", "Merged with dict union"
+    )
+    assert code == 0 and "2.2: note added" in out
+    details = tasks_json(project)["master"]["tasks"][1]["subtasks"][1]["details"]
+    assert details.startswith("<info added on ")
+    assert "\nMerged with dict union\n</info added on " in details
+
+
+def test_validate_dependencies(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate-dependencies")
+    assert code == 1
+    assert "MISSING" in out and "Task 3 depends on non-existent task 9" in out
+    code, out, _ = run(capsys, "validate-dependencies", "--format", "json")
+    data = json.loads(out)
+    assert data["valid"] is False
+    assert data["issues"] == [
+        {
+            "type": "missing",
+            "taskId": "3",
+            "message": "Task 3 depends on non-existent task 9",
+            "dependencyId": "9",
+        }
+    ]
+
+
+def test_invalid_json_exit_2_no_traceback(tmp_path: Path) -> None:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{\n  "master": {\n    "tasks": [,]\n  }\n}')
+    for args in (("list",), ("next",), ("set-status", "1", "done")):
+        proc = run_tmxd(*args, cwd=tmp_path)
+        assert proc.returncode == 2
+        assert proc.stderr.startswith("error: .taskmaster/tasks/tasks.json: line 3 column 15:"), (
+            proc.stderr
+        )
+        assert "Traceback" not in proc.stderr
+    assert path.read_text() == '{\n  "master": {\n    "tasks": [,]\n  }\n}'
+
+
+def test_not_a_project(tmp_path: Path) -> None:
+    proc = run_tmxd("next", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "not a Task Master project" in proc.stderr and "task-master init" in proc.stderr
+
+
+def test_project_option_and_legacy_layout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy_corpus("072", tmp_path, layout="tasks")
+    code, out, _ = run(capsys, "-h")
+    code, out, _ = run(capsys, "next", "-p", str(tmp_path), "--format", "json")
+    assert code == 0
+    assert json.loads(out)["hasAnyTasks"] is True
+
+
+def test_other_tag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tasks_json(project)
+    data["feat"] = {"tasks": [{"id": 1, "title": "F", "status": "pending", "dependencies": []}]}
+    (project / ".taskmaster/tasks/tasks.json").write_text(json.dumps(data, indent=2))
+    code, out, _ = run(capsys, "next", "--tag", "feat", "--format", "json")
+    assert json.loads(out)["task"]["title"] == "F"
+    code, _, err = run(capsys, "next", "--tag", "nope")
+    assert code == 2 and "tag 'nope'" in err

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tmxd.errors import InputError
+from tmxd.taskmaster.project import find_project
+from tmxd.taskmaster.store import TaskStore
+
+
+def _project(tmp_path: Path, text: str) -> TaskStore:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8")
+    return TaskStore(find_project(tmp_path))
+
+
+def test_edit_writes_only_the_change(tmp_path: Path) -> None:
+    text = (
+        '{\n  "master": {\n    "tasks": [\n'
+        '      {"id": 1, "status": "pending", "dependencies": [1,2]}\n    ]\n  }\n}\n'
+    )
+    store = _project(tmp_path, text)
+    with store.edit() as doc:
+        doc.task_dicts("master")[0]["status"] = "done"
+    assert store.path.read_text() == text.replace('"pending"', '"done"')
+    assert not store.path.with_name("tasks.json.lock").exists()
+
+
+def test_no_change_no_write(tmp_path: Path) -> None:
+    store = _project(tmp_path, '{"tasks": []}')
+    before = store.path.stat().st_mtime_ns
+    os.utime(store.path, ns=(before - 10**9, before - 10**9))
+    with store.edit():
+        pass
+    assert store.path.stat().st_mtime_ns == before - 10**9
+
+
+def test_error_inside_edit_leaves_file(tmp_path: Path) -> None:
+    store = _project(tmp_path, '{"tasks": []}')
+    with pytest.raises(RuntimeError), store.edit() as doc:
+        doc.data["tasks"].append({"id": 1})
+        raise RuntimeError("boom")
+    assert store.path.read_text() == '{"tasks": []}'
+
+
+def test_invalid_json_is_input_error_and_untouched(tmp_path: Path) -> None:
+    store = _project(tmp_path, '{"tasks": [}')
+    with pytest.raises(InputError, match="line 1 column 12") as info, store.edit():
+        pass
+    assert info.value.exit_code == 2
+    assert store.path.read_text() == '{"tasks": [}'
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    (tmp_path / ".taskmaster").mkdir()
+    store = TaskStore(find_project(tmp_path))
+    with pytest.raises(InputError, match="does not exist"):
+        store.read()
+
+
+def test_mode_is_kept(tmp_path: Path) -> None:
+    store = _project(tmp_path, json.dumps({"tasks": [{"id": 1, "status": "pending"}]}))
+    store.path.chmod(0o600)
+    with store.edit() as doc:
+        doc.data["tasks"][0]["status"] = "done"
+    assert store.path.stat().st_mode & 0o777 == 0o600
