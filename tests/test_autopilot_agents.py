@@ -101,7 +101,7 @@ def test_error_subtypes_and_exit_codes_fail() -> None:
     outcome = judge(_feed([json.dumps(RESULT)]), 1)
     assert outcome.error == "exit code 1: Done."
     assert judge(StreamStats(), None, timed_out=True).error == "timed out"
-    assert judge(StreamStats(), -15, cancelled=True).error == "interrupted"
+    assert judge(StreamStats(), -15, cancelled=True, failure_text="x").error == "interrupted"
     assert judge(StreamStats(), 2, failure_text="boom").error == "exit code 2: boom"
 
 

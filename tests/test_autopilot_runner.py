@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import sys
 import threading
@@ -19,7 +18,6 @@ from autopilot_support import (
     executions,
     make_project,
     runs,
-    set_plan,
     statuses,
     task,
 )
@@ -27,6 +25,7 @@ from helpers import git, subprocess_env
 from tmxd import paths
 from tmxd.autopilot import config as ap_config
 from tmxd.autopilot import gate, state
+from tmxd.autopilot.routing import RoutingRules
 from tmxd.autopilot.runner import (
     Autopilot,
     RunOptions,
@@ -36,7 +35,6 @@ from tmxd.autopilot.runner import (
     plan_tasks,
     related,
 )
-from tmxd.autopilot.routing import RoutingRules
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.document import parse_tasks

@@ -139,7 +139,7 @@ def judge(
             error = "is_error"
         elif result.get("subtype") not in (None, "success"):
             error = str(result.get("subtype"))
-    if error is not None:
+    if error is not None and not cancelled:
         detail = _result_detail(result) or failure_text
         if detail:
             error = f"{error}: {detail}"
