@@ -260,15 +260,25 @@ class Autopilot:
         return self.store.read()
 
     def _set_status(self, task_id: str, status: str) -> None:
+        changes = ops.set_status(self.store, [task_id], status, tag=self.tag)
         if self.recorder is None:
-            ops.set_status(self.store, [task_id], status, tag=self.tag)
             return
-        from tmxd.engine import attributed
-
-        # the changes are recorded as source "autopilot" once; a running daemon that
-        # sees the write afterwards does not count it again as an outside edit
-        with attributed(self.root, self.project.tasks_path, "autopilot", self.recorder):
-            ops.set_status(self.store, [task_id], status, tag=self.tag)
+        tasks = None
+        for change in changes:
+            if change.old_status == change.new_status:
+                continue
+            if tasks is None:
+                tasks = self._read()
+            found = tasks.find(change.task_id, self.tag)
+            self.recorder.transition(
+                self.root,
+                change.task_id,
+                change.old_status,
+                change.new_status,
+                "autopilot",
+                tag=self.tag,
+                title=found.title if found else None,
+            )
 
     def _note(self, task_id: str, text: str) -> None:
         ops.append_note(self.store, task_id, text, tag=self.tag)
