@@ -162,3 +162,59 @@ def test_event_data_keeps_only_small_known_fields() -> None:
         {"reason": "clear", "prompt": "secret stuff", "stop_hook_active": True}, "s", None
     )
     assert data == {"session_id": "s", "task_id": None, "reason": "clear", "stop_hook_active": True}
+
+
+def write_tasks(root: Path, tasks: list[dict[str, Any]]) -> None:
+    path = root / ".taskmaster" / "tasks" / "tasks.json"
+    path.write_text(json.dumps({"master": {"tasks": tasks, "metadata": {}}}, indent=2))
+
+
+def task(tid: int, status: str, subtasks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "title": f"Task {tid}",
+        "description": "",
+        "details": "",
+        "testStrategy": "",
+        "status": status,
+        "dependencies": [],
+        "priority": "medium",
+        "subtasks": subtasks or [],
+    }
+
+
+def test_in_progress_subtask_is_the_task(project: Path) -> None:
+    sub = [
+        {"id": 1, "title": "a", "status": "done", "dependencies": []},
+        {"id": 2, "title": "b", "status": "in-progress", "dependencies": [1]},
+    ]
+    write_tasks(project, [task(1, "done"), task(2, "in-progress", sub), task(3, "pending")])
+    assert claude_hook.current_task(project, {}) == "2.2"
+    assert claude_hook.current_task(project, {"TMXD_TASK_ID": "7"}) == "7"
+
+
+def test_in_progress_task_without_subtasks(project: Path) -> None:
+    write_tasks(project, [task(1, "in-progress"), task(2, "pending")])
+    assert claude_hook.current_task(project, {}) == "1"
+
+
+def test_several_in_progress_means_no_task(project: Path) -> None:
+    write_tasks(project, [task(1, "in-progress"), task(2, "in-progress")])
+    assert claude_hook.current_task(project, {}) is None
+
+
+def test_unreadable_tasks_means_no_task(project: Path) -> None:
+    (project / ".taskmaster" / "tasks" / "tasks.json").write_text("{")
+    assert claude_hook.current_task(project, {}) is None
+
+
+def test_in_progress_task_is_recorded_from_a_subfolder(project: Path) -> None:
+    write_tasks(project, [task(1, "in-progress")])
+    sub = project / "src"
+    sub.mkdir()
+    payload = payloads(sub)["PostToolUse.Bash"]
+    env = {"CLAUDE_PROJECT_DIR": str(sub)}
+    assert claude_hook.main(io.BytesIO(json.dumps(payload).encode()), env) == 0
+    assert rows("SELECT tool, task_id FROM tool_calls") == [("Bash", "1")]
+    (root,) = rows("SELECT root FROM projects")[0]
+    assert Path(root) == project.resolve()

@@ -85,6 +85,10 @@ def remove_tasks(s: Setup) -> None:
     (s.root / ".taskmaster" / "tasks" / "tasks.json").unlink()
 
 
+def corrupt_tasks(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tasks" / "tasks.json", '{\n  "master": {"tasks": [}\n')
+
+
 def break_config(s: Setup) -> None:
     write(s.root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
 
@@ -133,6 +137,7 @@ def break_settings_shape(s: Setup) -> None:
 
 FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (remove_tasks, "project", "task-master init"),
+    (corrupt_tasks, "project", "line 2 column 24"),
     (break_config, "config", "tmxd.toml"),
     (remove_git_hook, "git hooks", "post-commit missing"),
     (shadow_git_hooks, "git hooks", "core.hooksPath='.githooks'"),

@@ -19,7 +19,6 @@ stderr, which Claude Code only shows in its debug log.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -52,8 +51,9 @@ def record(payload: Mapping[str, Any], env: Mapping[str, str]) -> None:
     folder = env.get("CLAUDE_PROJECT_DIR") or payload.get("cwd") or os.getcwd()
     root = project_root(Path(str(folder)))
     task_id = current_task(root, env)
-    recorder_mod = importlib.import_module("tmxd.metrics.recorder")
-    with recorder_mod.Recorder.open() as recorder:
+    from tmxd.metrics.recorder import Recorder
+
+    with Recorder.open() as recorder:
         if event in TOOL_EVENTS:
             success = TOOL_EVENTS[event] and not _interrupted(payload)
             recorder.tool_call(
@@ -93,13 +93,14 @@ def current_task(root: Path, env: Mapping[str, str]) -> str | None:
     explicit = env.get("TMXD_TASK_ID", "").strip()
     if explicit:
         return explicit
+    from tmxd.errors import TmxdError
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
     try:
-        project_mod = importlib.import_module("tmxd.taskmaster.project")
-        store_mod = importlib.import_module("tmxd.taskmaster.store")
-        project = project_mod.find_project(root)
-        tasks_file = store_mod.TaskStore(project).read()
-        tasks = tasks_file.tasks(project.active_tag())
-    except Exception:
+        project = find_project(root)
+        tasks = TaskStore(project).read().tasks(project.active_tag())
+    except TmxdError:
         return None
     leaves: list[str] = []
     for task in tasks:

@@ -50,7 +50,6 @@ class Context:
     explicit: Path | None = None
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     root: Path | None = None
-    root_error: str = ""
     project: Any = None  # tmxd.taskmaster.project.Project once found
     tasks_ok: bool = False
     inotify_dir: Path = Path("/proc/sys/fs/inotify")
@@ -89,29 +88,24 @@ def _skipped(name: str, why: str) -> CheckResult:
 
 def check_project(ctx: Context) -> CheckResult:
     name = "project"
-    from tmxd.scaffold import find_root
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
 
     try:
-        ctx.root = find_root(ctx.explicit)
+        ctx.project = find_project(ctx.explicit)
     except TmxdError as exc:
-        ctx.root_error = exc.message
         return CheckResult(
             name, FAIL, exc.message, "run `task-master init` here, or pass -p <project dir>"
         )
+    ctx.root = ctx.project.root
     try:
-        project_mod = importlib.import_module("tmxd.taskmaster.project")
-        store_mod = importlib.import_module("tmxd.taskmaster.store")
-    except ImportError:
-        return CheckResult(name, WARN, f"{ctx.root}: tasks.json not validated (no task store)")
-    ctx.project = project_mod.find_project(ctx.root)
-    try:
-        tasks_file = store_mod.TaskStore(ctx.project).read()
+        tasks_file = TaskStore(ctx.project).read()
     except TmxdError as exc:
         return CheckResult(
             name, FAIL, exc.message, f"fix {ctx.project.tasks_path} (tmxd leaves it untouched)"
         )
     tag = ctx.project.active_tag()
-    count = len(tasks_file.tasks(tag)) if tag in tasks_file.tag_names() else 0
+    count = len(tasks_file.tasks(tag)) if tasks_file.has_tag(tag) else 0
     ctx.tasks_ok = True
     return CheckResult(name, OK, f"{ctx.project.tasks_path}: valid, {count} tasks in tag {tag!r}")
 

@@ -524,27 +524,9 @@ def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, An
 
 def find_root(explicit: Path | None = None, cwd: Path | None = None) -> Path:
     """The Task Master project root, found the way Task Master finds it."""
-    try:
-        project_mod = importlib.import_module("tmxd.taskmaster.project")
-    except ImportError:
-        return _walk_up(explicit, cwd)
-    root: Path = project_mod.find_project(explicit, cwd).root
-    return root
+    from tmxd.taskmaster.project import find_project
 
-
-def _walk_up(explicit: Path | None, cwd: Path | None) -> Path:
-    start = (explicit or cwd or Path.cwd()).resolve()
-    for folder in (start, *start.parents):
-        if (folder / ".taskmaster" / "tasks" / "tasks.json").is_file() or (
-            folder / "tasks" / "tasks.json"
-        ).is_file():
-            return folder
-        if explicit is not None:
-            break
-    raise InputError(
-        f"{start}: not a Task Master project (no .taskmaster/tasks/tasks.json); "
-        "run `task-master init` first"
-    )
+    return find_project(explicit, cwd).root
 
 
 @dataclass(frozen=True)
