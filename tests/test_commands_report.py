@@ -136,3 +136,15 @@ def test_external_sqlite3_reads_the_database(fixture_db: tuple[Path, Path]) -> N
         ["proj", "5", 2],
     ]
     assert ok == [3, 7]
+
+
+def test_stale_hours_default_comes_from_project_config(fixture_db: tuple[Path, Path]) -> None:
+    db, project = fixture_db
+    args = ["report", "--db", str(db), "-p", str(project), *WINDOW, "--format", "json"]
+    # Task 4 has been in progress since 2026-11-13 06:00Z: stale by now under 24 h.
+    assert [r["task"] for r in json.loads(run_tmxd(*args).stdout)["stale_in_progress"]] == ["4"]
+    (project / ".taskmaster").mkdir()
+    (project / ".taskmaster" / "tmxd.toml").write_text("[metrics]\nstale_hours = 1000000.0\n")
+    assert json.loads(run_tmxd(*args).stdout)["stale_in_progress"] == []
+    again = run_tmxd(*args, "--stale-hours", "1")
+    assert [r["task"] for r in json.loads(again.stdout)["stale_in_progress"]] == ["4"]

@@ -97,6 +97,18 @@ def test_checkout_merge_and_detached_head_are_spooled(tmp_path: Path) -> None:
     assert all(r.at is not None for r in recs if r.hook != "post-commit")
 
 
+def test_a_packed_branch_ref_falls_back_to_git(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "r")
+    git(repo, "branch", "other")
+    git(repo, "pack-refs", "--all")  # as after a clone: no loose ref file to read
+    assert not (repo / ".git" / "refs" / "heads" / "other").exists()
+    hooks.install(repo)
+    git(repo, "checkout", "-q", "other")
+    (rec,) = records(repo / ".git")
+    assert rec.head == git(repo, "rev-parse", "other").strip()
+    assert rec.branch == "other" and rec.common_dir == (repo / ".git").resolve()
+
+
 def test_amend_and_rebase_spool_the_rewrite_pairs(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     hooks.install(repo)

@@ -75,3 +75,11 @@ def test_retention_job(rec: Recorder, tmp_path: Path) -> None:
     assert deleted["events"] == 1
     assert [r[0] for r in rec.db.execute("SELECT kind FROM events")] == ["new"]
     assert rec.last_job_run(RETENTION) is not None
+
+
+def test_jobs_can_leave_recording_to_the_scheduler(rec: Recorder, tmp_path: Path) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    assert daily_report_job(project, rec, now=NOW, record=False) is not None
+    retention_job(rec, 30, now=NOW, record=False)
+    assert rec.db.execute("SELECT count(*) FROM job_runs").fetchone()[0] == 0

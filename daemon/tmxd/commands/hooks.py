@@ -55,7 +55,7 @@ def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> Non
 @hooks_group.command("uninstall")
 @project_option
 def uninstall_cmd(project: Path | None) -> None:
-    """Remove tmxd's hooks and restore the hooks that were there before."""
+    """Remove tmxd's hooks; put back the hooks that were there before."""
     from tmxd import hooks
 
     for change in hooks.uninstall(_where(project)):
@@ -71,7 +71,11 @@ def uninstall_cmd(project: Path | None) -> None:
 @project_option
 @format_option("text", "json")
 def status_cmd(project: Path | None, fmt: str) -> None:
-    """Per hook: installed, chained, outdated, foreign or missing; and pending spool lines."""
+    """Show each hook's state and how many events wait in the spool.
+
+    States: installed, chained (a previous hook runs first), outdated (re-run
+    install), foreign (another tool's hook; ours is not installed), missing.
+    """
     from tmxd import hooks
 
     st = hooks.status(_where(project))

@@ -45,9 +45,9 @@ def db_option(func: click.decorators.FC) -> click.decorators.FC:
 @click.option(
     "--stale-hours",
     type=float,
-    default=24.0,
-    show_default=True,
-    help="In progress this long without a commit counts as stale.",
+    default=None,
+    help="In progress this long without a commit counts as stale "
+    "(default: [metrics] stale_hours of --project, else 24).",
 )
 @db_option
 def report_command(
@@ -58,7 +58,7 @@ def report_command(
     task: str | None,
     fmt: str,
     output: Path | None,
-    stale_hours: float,
+    stale_hours: float | None,
     db: Path | None,
 ) -> None:
     """Summarise transitions, commits and agent runs.
@@ -75,6 +75,10 @@ def report_command(
     from tmxd.metrics.report import ReportQuery, load_report
     from tmxd.metrics.timespec import parse_when
 
+    if stale_hours is None:
+        from tmxd.metrics.settings import METRICS
+
+        stale_hours = METRICS.load(project).stale_hours if project else 24.0
     now = clock.now()
     start = parse_when(since, now=now, option="--since") if since else None
     end = parse_when(until, now=now, option="--until", end=True) if until else None

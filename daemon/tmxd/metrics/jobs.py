@@ -39,9 +39,13 @@ def daily_report_due(project_root: Path, recorder: Recorder, now: datetime | Non
 
 
 def daily_report_job(
-    project_root: Path, recorder: Recorder, now: datetime | None = None
+    project_root: Path, recorder: Recorder, now: datetime | None = None, *, record: bool = True
 ) -> Path | None:
-    """Write the last 24 hours' Markdown report for the project; None if disabled."""
+    """Write the last 24 hours' Markdown report for the project; None if disabled.
+
+    With ``record`` (default) the run is written to ``job_runs`` as ``daily-report``
+    for the project; pass False when the caller's scheduler records runs itself.
+    """
     cfg = METRICS.load(project_root)
     if not cfg.daily_report:
         return None
@@ -58,24 +62,33 @@ def daily_report_job(
         )
         write_atomic(path, render_markdown(build_report(recorder.db.conn, query)))
     except Exception as exc:
-        recorder.job_run(DAILY_REPORT, started, clock.now(), False, str(exc), project=project_root)
+        if record:
+            recorder.job_run(
+                DAILY_REPORT, started, clock.now(), False, str(exc), project=project_root
+            )
         raise
-    recorder.job_run(DAILY_REPORT, started, clock.now(), True, str(path), project=project_root)
+    if record:
+        recorder.job_run(DAILY_REPORT, started, clock.now(), True, str(path), project=project_root)
     return path
 
 
 def retention_job(
-    recorder: Recorder, older_than_days: float, now: datetime | None = None
+    recorder: Recorder, older_than_days: float, now: datetime | None = None, *, record: bool = True
 ) -> dict[str, int]:
-    """Delete rows older than ``older_than_days`` (≤ 0: keep all); rows deleted per table."""
+    """Delete rows older than ``older_than_days`` (≤ 0: keep all); rows deleted per table.
+
+    With ``record`` (default) the run is written to ``job_runs`` as ``retention``.
+    """
     if older_than_days <= 0:
         return {}
     started = clock.now()
     try:
         deleted = recorder.prune(timedelta(days=older_than_days), now=now)
     except Exception as exc:
-        recorder.job_run(RETENTION, started, clock.now(), False, str(exc))
+        if record:
+            recorder.job_run(RETENTION, started, clock.now(), False, str(exc))
         raise
     detail = ", ".join(f"{table} {n}" for table, n in deleted.items() if n) or "nothing to delete"
-    recorder.job_run(RETENTION, started, clock.now(), True, detail)
+    if record:
+        recorder.job_run(RETENTION, started, clock.now(), True, detail)
     return deleted
