@@ -101,7 +101,7 @@ def test_error_subtypes_and_exit_codes_fail() -> None:
     outcome = judge(_feed([json.dumps(RESULT)]), 1)
     assert outcome.error == "exit code 1: Done."
     assert judge(StreamStats(), None, timed_out=True).error == "timed out"
-    assert judge(StreamStats(), -15, cancelled=True).error == "interrupted"
+    assert judge(StreamStats(), -15, cancelled=True, failure_text="x").error == "interrupted"
     assert judge(StreamStats(), 2, failure_text="boom").error == "exit code 2: boom"
 
 
@@ -146,6 +146,7 @@ def test_claude_invocation_has_the_headless_flags(tmp_path: Path) -> None:
     assert inv.stdin_text == "do it; rm -rf /"
     assert "CLAUDE_CODE_CHILD_SESSION" not in inv.env
     assert inv.env["DISABLE_AUTOUPDATER"] == "1"
+    assert inv.env["TMXD_TASK_ID"] == "4.2" and inv.env["TMXD_TAG"] == "master"
 
 
 def test_command_template_substitutes_inside_arguments_only(tmp_path: Path) -> None:

@@ -91,3 +91,36 @@ def test_require_repo(tmp_path: Path) -> None:
     with pytest.raises(TmxdError, match="needs a git repository with a commit"):
         worktrees.require_repo(empty)
     worktrees.require_repo(init_repo(tmp_path / "ok"))
+
+
+def test_merge_waits_for_a_busy_index(tmp_path: Path) -> None:
+    import threading
+
+    repo = init_repo(tmp_path / "repo")
+    wt = worktrees.create(repo, "5")
+    (wt.path / "five.txt").write_text("5\n")
+    worktrees.commit_all(wt, "five")
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    timer = threading.Timer(0.5, lock.unlink)
+    timer.start()
+    result = worktrees.merge_back(repo, wt, "merge 5")
+    timer.join()
+    assert result.merged, result.detail
+    worktrees.finish(repo, wt, keep_branch=False)
+
+
+def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    wt = worktrees.create(repo, "8")
+    (wt.path / "eight.txt").write_text("8\n")
+    worktrees.commit_all(wt, "eight")
+    git(
+        repo, "merge", "--no-ff", "--no-commit", "-m", "Merge task 8: eight\n\nTask: 8\n", wt.branch
+    )
+    assert worktrees.abort_stale_merge(repo, {"7"}) is None
+    assert git(repo, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).strip()
+    assert worktrees.abort_stale_merge(repo, {"8"}) == "8"
+    assert git(repo, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).strip() == ""
+    assert git(repo, "status", "--porcelain").strip() == ""
+    worktrees.finish(repo, wt, keep_branch=False)

@@ -89,6 +89,14 @@ def corrupt_tasks(s: Setup) -> None:
     write(s.root / ".taskmaster" / "tasks" / "tasks.json", '{\n  "master": {"tasks": [}\n')
 
 
+def break_dependencies(s: Setup) -> None:
+    path = s.root / ".taskmaster" / "tasks" / "tasks.json"
+    data = json.loads(path.read_text())
+    tasks = next(iter(data.values()))["tasks"] if "tasks" not in data else data["tasks"]
+    tasks[0]["dependencies"] = [*tasks[0].get("dependencies", []), 999]
+    write(path, json.dumps(data, indent=2))
+
+
 def break_config(s: Setup) -> None:
     write(s.root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
 
@@ -138,6 +146,7 @@ def break_settings_shape(s: Setup) -> None:
 FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (remove_tasks, "project", "task-master init"),
     (corrupt_tasks, "project", "line 2 column 24"),
+    (break_dependencies, "dependencies", "depends on non-existent task 999"),
     (break_config, "config", "tmxd.toml"),
     (remove_git_hook, "git hooks", "post-commit missing"),
     (shadow_git_hooks, "git hooks", "core.hooksPath='.githooks'"),
@@ -163,7 +172,7 @@ def test_each_fault_fails_exactly_its_check(
     assert result.fix
 
 
-def test_spool_backlog_fails(tmp_path: Path) -> None:
+def test_spool_backlog_fails_until_synced(tmp_path: Path) -> None:
     from tmxd import gitio, spool
     from tmxd.clock import now
 
@@ -185,6 +194,9 @@ def test_spool_backlog_fails(tmp_path: Path) -> None:
     assert result.status == "fail"
     assert result.summary.startswith("1 hook event(s) waiting in ")
     assert "tmxd sync" in result.fix
+    proc = run_tmxd("sync", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert doctor.check_spool(ctx).status == "ok"
 
 
 def test_unknown_hook_names_and_legacy_keys_warn(healthy: Path, tmp_path: Path) -> None:

@@ -203,3 +203,76 @@ def test_unblocked_tasks_become_events(tmp_path: Path, recorder: Recorder) -> No
     observe(tasks, ledger, recorder)
     kinds = [row[0] for row in query("SELECT kind FROM events ORDER BY id")]
     assert kinds == ["task-unblocked"]
+
+
+def _engine_project(tmp_path: Path, config: str = "") -> tuple[Path, Path]:
+    root = tmp_path / "p"
+    tasks = make_project(root)
+    if config:
+        (root / ".taskmaster" / "tmxd.toml").write_text(config)
+    return root, tasks
+
+
+def test_engine_cascades_external_subtask_edits_when_enabled(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    eng = engine.Engine(recorder)
+    spec = eng.open(root)
+    assert spec is not None and spec.tasks_path == tasks
+    eng.catch_up(root)
+    write_plain(tasks, t1_1="done", t1_2="done")  # an editor: the parent is left pending
+    eng.handle(root, frozenset({"tasks"}))
+    assert '"status": "done"' in tasks.read_text().split('"subtasks"')[0]
+    assert transitions() == [
+        ("1.1", "pending", "done", "external"),
+        ("1.2", "pending", "done", "external"),
+        ("1", "pending", "done", "tmxd"),
+    ]
+    eng.handle(root, frozenset({"tasks"}))  # the daemon sees its own write: nothing new
+    assert len(transitions()) == 3
+    assert eng.describe(root)["transitions"] == 3
+
+
+def test_engine_leaves_external_edits_alone_by_default(tmp_path: Path, recorder: Recorder) -> None:
+    root, tasks = _engine_project(tmp_path)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    write_plain(tasks, t1_1="done", t1_2="done")
+    before = tasks.read_text()
+    eng.handle(root, frozenset({"tasks"}))
+    assert tasks.read_text() == before
+    assert [r[0] for r in transitions()] == ["1.1", "1.2"]
+
+
+def test_engine_reports_a_project_it_cannot_load(tmp_path: Path, recorder: Recorder) -> None:
+    eng = engine.Engine(recorder)
+    assert eng.open(tmp_path / "nothing-here") is None
+    assert eng.describe(tmp_path / "nothing-here")["error"]
+
+
+def test_stale_in_progress_is_announced_once(tmp_path: Path, recorder: Recorder) -> None:
+    from daemon_project import query
+
+    root, tasks = _engine_project(tmp_path, "[metrics]\nstale_hours = 0.0\n")
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    write_plain(tasks, t2="in-progress")
+    eng.handle(root, frozenset({"tasks"}))
+    assert eng.stale_check() == "1 stale task(s)"
+    assert eng.stale_check() == "1 stale task(s)"
+    events = [row[0] for row in query("SELECT kind FROM events WHERE kind = 'task-stale'")]
+    assert events == ["task-stale"]
+
+
+def test_scheduled_jobs_run_against_the_real_database(tmp_path: Path, recorder: Recorder) -> None:
+    root, _ = _engine_project(tmp_path)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    names = [job[0] for job in eng.jobs()]
+    assert names == ["stale-in-progress", "daily-report", "retention"]
+    assert "tmxd-" in eng.daily_reports()
+    assert eng.daily_reports() == "nothing due"  # once per day
+    assert eng.retention() == "nothing deleted"

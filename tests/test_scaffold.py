@@ -268,6 +268,7 @@ def test_toml_lists_every_option_commented_at_its_default(project: Path) -> None
     text = (project / ".taskmaster" / "tmxd.toml").read_text()
     parsed = tomllib.loads(text)
     sections = scaffold.registered_sections()
+    assert {"autopilot", "daemon", "init", "links", "metrics"} <= {sec.name for sec in sections}
     assert "init" in SECTIONS
     for sec in sections:
         assert parsed[sec.name] == {}  # header present, every option commented
@@ -331,3 +332,30 @@ def test_diff_is_unified_and_relative(project: Path) -> None:
 def test_not_a_project_is_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a Task Master project"):
         scaffold.find_root(tmp_path)
+
+
+# Commands of the Task Master CLI 0.43.1 (reference/taskmaster.md §1).
+TASK_MASTER_COMMANDS = {
+    "list", "show", "next", "set-status", "status", "update-subtask", "update-task", "update",
+    "expand", "add-task", "add-subtask", "validate-dependencies", "fix-dependencies",
+    "complexity-report", "analyze-complexity", "generate", "init", "models", "tags",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", scaffold.COMMAND_FILES)
+def test_slash_commands_only_use_commands_that_exist(name: str) -> None:
+    import click
+
+    from tmxd.cli import cli
+
+    text = scaffold.command_text(name)
+    used = re.findall(r"`(tmxd|task-master) ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", text)
+    assert len(used) >= 5
+    for program, command, sub in used:
+        if program == "task-master":
+            assert command in TASK_MASTER_COMMANDS, command
+            continue
+        assert command in cli.commands, f"tmxd {command}"
+        group = cli.commands[command]
+        if isinstance(group, click.Group):
+            assert sub in group.commands, f"tmxd {command} {sub}"

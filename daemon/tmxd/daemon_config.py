@@ -12,6 +12,11 @@ class DaemonConfig:
     announce_unblocked: bool = option(
         True, "log and record tasks whose dependencies just became done"
     )
+    cascade_external: bool = option(
+        False,
+        "when a subtask's status is edited outside tmxd (editor, Task Master's MCP server), "
+        "recompute its parent as `task-master set-status` does",
+    )
 
 
 DAEMON = section(

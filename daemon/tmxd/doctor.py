@@ -9,7 +9,6 @@ warning, so one fault makes exactly one check fail.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import shutil
@@ -114,16 +113,14 @@ def check_dependencies(ctx: Context) -> CheckResult:
     name = "dependencies"
     if not ctx.tasks_ok:
         return _skipped(name, "tasks.json is not readable")
-    try:
-        deps_mod = importlib.import_module("tmxd.taskmaster.dependencies")
-        store_mod = importlib.import_module("tmxd.taskmaster.store")
-    except ImportError:
-        return _skipped(name, "dependency validation is not part of this tmxd")
-    tasks_file = store_mod.TaskStore(ctx.project).read()
+    from tmxd.taskmaster.dependencies import validate_dependencies
+    from tmxd.taskmaster.store import TaskStore
+
+    tasks_file = TaskStore(ctx.project).read()
     tag = ctx.project.active_tag()
-    issues = list(deps_mod.validate_dependencies(tasks_file, tag))
+    issues = validate_dependencies(tasks_file, tag)
     if issues:
-        first = getattr(issues[0], "message", str(issues[0]))
+        first = issues[0].message
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
         return CheckResult(
             name,
@@ -222,10 +219,8 @@ def check_spool(ctx: Context) -> CheckResult:
 
 def check_daemon(ctx: Context) -> CheckResult:
     name = "daemon"
-    try:
-        control = importlib.import_module("tmxd.control")
-    except ImportError:
-        return _skipped(name, "the daemon is not part of this tmxd")
+    from tmxd import control
+
     try:
         status = control.request("status", timeout=5.0)
     except TmxdError as exc:
@@ -436,11 +431,9 @@ def log_path(ctx: Context | None = None) -> Path:
     """The daemon's log file: what the running daemon reports, else its default."""
     if ctx is not None and ctx.log_file is not None:
         return ctx.log_file
-    try:
-        name = str(importlib.import_module("tmxd.daemon").LOG_NAME)
-    except (ImportError, AttributeError):
-        name = "daemon.log"
-    return paths.state_dir() / name
+    from tmxd.daemon import LOG_NAME
+
+    return paths.state_dir() / LOG_NAME
 
 
 def check_log(ctx: Context) -> CheckResult:

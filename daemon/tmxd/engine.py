@@ -351,6 +351,25 @@ def attributed(
         )
 
 
+@contextlib.contextmanager
+def recording(project_root: Path, tasks_path: Path, source: str) -> Iterator[Attribution | None]:
+    """:func:`attributed` for one-shot commands (``tmxd set-status``): opens the database itself.
+
+    Without a usable metrics database it yields None and records nothing; whoever observes
+    the project next (the daemon) then records the change as ``external``.
+    """
+    from tmxd.metrics.recorder import Recorder
+
+    try:
+        recorder = Recorder.open()
+    except TmxdError as exc:
+        log.warning("transitions not recorded: %s", exc.message)
+        yield None
+        return
+    with recorder, attributed(project_root, tasks_path, source, recorder) as scope:
+        yield scope
+
+
 # --------------------------------------------------------------------------- the daemon's engine
 
 
@@ -584,6 +603,24 @@ class Engine:
         with state.ledger.locked():
             result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
         self._report(state, result, source)
+        if state.config.cascade_external and result.transitions:
+            self._cascade(state, result.transitions)
+
+    def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
+        """Recompute the parents of subtasks edited outside tmxd (recorded as ``tmxd``)."""
+        parents = sorted({(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id})
+        if not parents:
+            return
+        try:
+            with attributed(
+                state.project.root, state.project.tasks_path, "tmxd", self.recorder
+            ) as scope:
+                recompute_parents(state.project, parents)
+        except TmxdError as exc:
+            log.error("%s (parent statuses not recomputed)", exc.message)
+            return
+        if scope.after is not None:
+            self._report(state, scope.after, "tmxd")
 
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
         root = state.project.root
@@ -686,6 +723,36 @@ class Engine:
             )
         for error in result.errors:
             log.warning("%s: %s", state.project.root, error)
+
+
+def recompute_parents(project: Project, parents: Collection[tuple[str, str]]) -> int:
+    """Set each ``(tag, parent id)``'s status from its subtasks, as set-status does.
+
+    One locked, minimal write (nothing when no parent changes); returns how many changed.
+    """
+    from tmxd.taskmaster.document import js_string, raw_status, raw_subtasks
+    from tmxd.taskmaster.status import parent_status
+    from tmxd.taskmaster.store import TaskStore
+
+    changed = 0
+    stamp = clock.iso_ms(clock.now())
+    with TaskStore(project).edit() as doc:
+        for tag, parent_id in parents:
+            raw = next(
+                (t for t in doc.task_dicts(tag) if js_string(t.get("id")) == parent_id), None
+            )
+            if raw is None:
+                continue
+            old = raw_status(raw)
+            new = parent_status(old, [raw_status(s) for s in raw_subtasks(raw)])
+            if new == old:
+                continue
+            raw["status"] = new
+            if "updatedAt" in raw:
+                raw["updatedAt"] = stamp
+            changed += 1
+        doc.invalidate()
+    return changed
 
 
 def _spool_path(root: Path) -> Path | None:

@@ -139,7 +139,7 @@ def judge(
             error = "is_error"
         elif result.get("subtype") not in (None, "success"):
             error = str(result.get("subtype"))
-    if error is not None:
+    if error is not None and not cancelled:
         detail = _result_detail(result) or failure_text
         if detail:
             error = f"{error}: {detail}"
@@ -249,8 +249,12 @@ class ClaudeCodeAgent:
         if self.model:
             argv += ["--model", self.model]
         argv += list(self.extra_args)
+        env = _clean_env(base_env)
+        # Claude Code passes its environment to hooks: `tmxd hook claude` reads the task from it.
+        env["TMXD_TASK_ID"] = task_id
+        env["TMXD_TAG"] = tag
         # The prompt goes on stdin: no length limit from argv, nothing visible in ps.
-        return Invocation(argv, _clean_env(base_env), prompt, session_id)
+        return Invocation(argv, env, prompt, session_id)
 
 
 def expand_template(template: Sequence[str], values: Mapping[str, str]) -> list[str]:

@@ -132,6 +132,12 @@ class StateFile:
                 claim["agent_pgid"] = pgid
                 claim["agent_start"] = start
 
+    def set_execution(self, tag: str, task_id: str, execution_id: int | None) -> None:
+        with self.edit() as data:
+            claim = data["claims"].get(task_key(tag, task_id))
+            if isinstance(claim, dict):
+                claim["execution_id"] = execution_id
+
     def release(self, tag: str, task_id: str) -> None:
         with self.edit() as data:
             data["claims"].pop(task_key(tag, task_id), None)

@@ -14,15 +14,19 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tmxd.errors import TmxdError
 
 BRANCH_PREFIX = "tmxd/task-"
+LOCK_RETRIES = 25
+LOCK_WAIT_S = 0.2
 
-# Merges into the main worktree happen one at a time.
-_merge_lock = threading.Lock()
+# Worktree bookkeeping (add, remove, prune) and merges into the main worktree happen
+# one at a time: `git worktree prune` would otherwise drop a worktree being added.
+_repo_lock = threading.RLock()
 
 
 def _git_env() -> dict[str, str]:
@@ -97,20 +101,22 @@ def create(root: Path, task_id: str) -> Worktree:
     """A fresh worktree for ``task_id`` at the main worktree's HEAD (leftovers removed)."""
     path = worktree_base(root) / f"task-{task_id}"
     branch = branch_name(task_id)
-    discard(root, path)
-    head = git(root, "rev-parse", "HEAD").stdout.strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
+    with _repo_lock:
+        discard(root, path)
+        head = git(root, "rev-parse", "HEAD").stdout.strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
     return Worktree(task_id, path, branch, head)
 
 
 def discard(root: Path, path: Path) -> None:
     """Remove a worktree directory and its registration, whatever state it is in."""
-    if path.exists():
-        git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
-    if path.exists():
-        shutil.rmtree(path, ignore_errors=True)
-    git(root, "worktree", "prune", check=False)
+    with _repo_lock:
+        if path.exists():
+            git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        git(root, "worktree", "prune", check=False)
 
 
 def has_changes(wt: Worktree) -> bool:
@@ -137,18 +143,31 @@ class MergeResult:
 
 def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
     """Merge the task branch into the main worktree's current branch, or abort cleanly."""
-    with _merge_lock:
+    with _repo_lock:
         count = git(root, "rev-list", "--count", f"HEAD..{wt.branch}").stdout.strip()
         commits = int(count or "0")
         if commits == 0:
             return MergeResult(True, 0, "no commits to merge")
         message = f"{subject}\n\nTask: {wt.task_id}\n"
-        result = git(root, "merge", "--no-ff", "--no-edit", "-m", message, wt.branch, check=False)
-        if result.returncode == 0:
-            return MergeResult(True, commits, f"merged {commits} commit(s) from {wt.branch}")
+        for _ in range(LOCK_RETRIES):
+            result = git(
+                root, "merge", "--no-ff", "--no-edit", "-m", message, wt.branch, check=False
+            )
+            if result.returncode == 0:
+                return MergeResult(True, commits, f"merged {commits} commit(s) from {wt.branch}")
+            # A busy index also makes git say "Automatic merge failed": only unmerged
+            # paths make it a conflict.
+            if git(root, "ls-files", "--unmerged", check=False).stdout.strip():
+                git(root, "merge", "--abort", check=False)
+                break
+            # No conflict: another git process (the user's, or one left by a killed run)
+            # held the index, so the merge stopped half-way or never started. Undo our
+            # half and try again shortly; if the refusal lasts (local changes in the way),
+            # it is reported like a conflict.
+            if _merging(root) and _merge_head(root) == _rev(root, wt.branch):
+                git(root, "merge", "--abort", check=False)
+            time.sleep(LOCK_WAIT_S)
         detail = (result.stdout + result.stderr).strip()
-        if git(root, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).returncode == 0:
-            git(root, "merge", "--abort", check=False)
         conflicted = [
             line.split()[-1]
             for line in detail.splitlines()
@@ -158,14 +177,50 @@ def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
         return MergeResult(False, commits, f"merge of {wt.branch} failed: {summary}")
 
 
+def _merging(root: Path) -> bool:
+    return git(root, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).returncode == 0
+
+
+def _merge_head(root: Path) -> str:
+    return git(root, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).stdout.strip()
+
+
+def _rev(root: Path, ref: str) -> str:
+    return git(root, "rev-parse", "-q", "--verify", ref, check=False).stdout.strip()
+
+
 def finish(root: Path, wt: Worktree, *, keep_branch: bool) -> None:
     """Remove the worktree; delete its branch unless it holds work to keep."""
-    discard(root, wt.path)
-    if not keep_branch:
-        git(root, "branch", "-D", wt.branch, check=False)
+    with _repo_lock:
+        discard(root, wt.path)
+        if not keep_branch:
+            git(root, "branch", "-D", wt.branch, check=False)
 
 
 def reset(wt: Worktree) -> None:
     """Back to the base commit with no leftovers, before another attempt."""
     git(wt.path, "reset", "-q", "--hard", wt.base)
     git(wt.path, "clean", "-q", "-f", "-d", "-x")
+
+
+def abort_stale_merge(root: Path, task_ids: set[str]) -> str | None:
+    """Abort a merge of one of ``task_ids`` left half-done by a killed run; return its id.
+
+    A merge that git was running when tmxd was killed dies on its closed pipes and
+    leaves MERGE_HEAD behind. Only a merge whose message carries our ``Task:`` trailer
+    for one of the given tasks is touched; anyone else's merge is left alone.
+    """
+    if not task_ids or not _merging(root):
+        return None
+    msg_path = git(root, "rev-parse", "--git-path", "MERGE_MSG").stdout.strip()
+    path = Path(msg_path) if Path(msg_path).is_absolute() else root / msg_path
+    try:
+        message = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    for task_id in task_ids:
+        if f"\nTask: {task_id}\n" in message and message.startswith("Merge task "):
+            with _repo_lock:
+                git(root, "merge", "--abort", check=False)
+            return task_id
+    return None

@@ -1,0 +1,70 @@
+"""The approval gate: ``tmxd approve ID`` and ``tmxd reject ID``.
+
+A task waits in ``review`` for one of three reasons (kept in the autopilot state):
+``critical`` (routed to the gate), ``expand`` (complex, no subtasks) or ``merge``
+(validated work that could not be merged back). Approve lets it go on; reject
+turns it down:
+
+| review   | approve                         | reject                               |
+|----------|---------------------------------|--------------------------------------|
+| critical | pending, approved for autopilot | deferred                             |
+| expand   | pending, run whole              | deferred                             |
+| merge    | done (merge the branch first)   | pending, branch ``tmxd/task-<id>`` deleted |
+"""
+
+from __future__ import annotations
+
+from tmxd import clock
+from tmxd.autopilot import state, worktrees
+from tmxd.errors import InputError
+from tmxd.taskmaster import ops
+from tmxd.taskmaster.project import Project
+from tmxd.taskmaster.store import TaskStore
+
+
+def _review_kind(project: Project, tag: str, task_id: str) -> tuple[str, str]:
+    store = TaskStore(project)
+    task = store.read().find(task_id, tag)
+    if task is None:
+        raise InputError(f"task {task_id} not found in tag {tag}; see `tmxd list`")
+    review = state.StateFile(project.root).review(tag, task_id)
+    if review is None and task.status != "review":
+        raise InputError(
+            f"task {task_id} is {task.status}, not waiting in review; nothing to approve or reject"
+        )
+    kind = str(review.get("kind", "critical")) if review else "critical"
+    return kind, task.status
+
+
+def approve(
+    project: Project, task_id: str, *, tag: str | None = None, note: str | None = None
+) -> str:
+    """Approve ``task_id``; return one line saying what happened."""
+    tag = project.active_tag(tag)
+    kind, _ = _review_kind(project, tag, task_id)
+    store = TaskStore(project)
+    state.StateFile(project.root).decide(tag, task_id, True, clock.iso_ms(clock.now()))
+    status = "done" if kind == "merge" else "pending"
+    ops.set_status(store, [task_id], status, tag=tag)
+    ops.append_note(store, task_id, f"tmxd: approved{': ' + note if note else ''}", tag=tag)
+    if kind == "merge":
+        return f"task {task_id} approved: done"
+    return f"task {task_id} approved: pending; `tmxd autopilot` will run it"
+
+
+def reject(
+    project: Project, task_id: str, *, tag: str | None = None, note: str | None = None
+) -> str:
+    """Reject ``task_id``; return one line saying what happened."""
+    tag = project.active_tag(tag)
+    kind, _ = _review_kind(project, tag, task_id)
+    store = TaskStore(project)
+    state.StateFile(project.root).decide(tag, task_id, False, clock.iso_ms(clock.now()))
+    if kind == "merge":
+        worktrees.git(project.root, "branch", "-D", worktrees.branch_name(task_id), check=False)
+        status = "pending"
+    else:
+        status = "deferred"
+    ops.set_status(store, [task_id], status, tag=tag)
+    ops.append_note(store, task_id, f"tmxd: rejected{': ' + note if note else ''}", tag=tag)
+    return f"task {task_id} rejected: {status}"

@@ -1,0 +1,854 @@
+"""The execution loop: ready task → in progress → agent → validation → done.
+
+Sequential runs work in the project itself, one task at a time. Parallel runs take
+every ready task whose dependencies are met, at most N at once and never two from
+one subtree, each in its own git worktree, merged back after validation.
+
+Each task is routed (see ``routing``); a failed attempt is retried with backoff,
+every attempt is an ``executions`` row, and a circuit breaker pauses dispatch after
+repeated failures. Stopping (SIGINT/SIGTERM → ``stop``) ends the agents' process
+groups and puts their tasks back to the status they had. A run killed outright is
+recovered by the next one: its claimed tasks go back to their old status and any
+agent it left behind is ended.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tmxd import proc
+from tmxd.autopilot import prompt as prompts
+from tmxd.autopilot import routing, state, validation, worktrees
+from tmxd.autopilot.agents import Agent, StreamStats, expand_template, judge, make_agent
+from tmxd.autopilot.config import AutopilotConfig
+from tmxd.autopilot.resilience import (
+    Backoff,
+    BreakerSnapshot,
+    CircuitBreaker,
+    load_snapshot,
+    save_snapshot,
+)
+from tmxd.errors import InputError, TmxdError
+from tmxd.metrics.recorder import Recorder
+from tmxd.taskmaster import ops
+from tmxd.taskmaster.document import Task, TasksFile
+from tmxd.taskmaster.project import Project
+from tmxd.taskmaster.store import TaskStore
+
+PRIORITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
+DONE = "done"
+Outcome = Literal["done", "failed", "review", "interrupted", "paused"]
+
+
+def _num(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (1 << 30, text)
+
+
+def _sort_key(task: Task, top: Task) -> tuple[Any, ...]:
+    sub = task.id.split(".")[-1] if task.parent_id else "0"
+    return (
+        -PRIORITY.get(task.priority or top.priority or "medium", 2),
+        len(task.dependencies),
+        _num(top.id),
+        _num(sub),
+    )
+
+
+def related(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are the same task or one is in the other's subtree."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One thing to hand to the agent: a task without subtasks, or one subtask."""
+
+    task: Task
+    top: Task
+    route: routing.Route
+    reason: str
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A top-level task that needs a person first (approval or expansion)."""
+
+    task: Task
+    kind: Literal["critical", "expand"]
+    reason: str
+
+
+@dataclass
+class Plan:
+    units: list[Unit] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
+
+
+def done_ids(tasks: Sequence[Task]) -> set[str]:
+    done = set()
+    for task in tasks:
+        if task.status == DONE:
+            done.add(task.id)
+        for sub in task.subtasks:
+            if sub.status == DONE:
+                done.add(sub.id)
+    return done
+
+
+def plan_tasks(
+    tasks: Sequence[Task],
+    scores: dict[str, float],
+    rules: routing.RoutingRules,
+    approved: Callable[[str], bool],
+) -> Plan:
+    """What is ready now, routed, in Task Master's order (priority, fewest deps, id)."""
+    done = done_ids(tasks)
+    plan = Plan()
+    for top in tasks:
+        if top.status not in ("pending", "in-progress"):
+            continue
+        if not all(dep in done for dep in top.dependencies):
+            continue
+        decision = routing.decide(
+            [top.title, top.description, top.details], scores.get(top.id), rules
+        )
+        ok = approved(top.id)
+        if decision.route == "critical" and not ok:
+            if top.status == "pending":
+                plan.gates.append(Gate(top, "critical", decision.reason))
+            continue
+        if top.subtasks:
+            sub_route: routing.Route = "medium" if decision.route == "complex" else decision.route
+            for sub in top.subtasks:
+                if sub.status == "pending" and all(dep in done for dep in sub.dependencies):
+                    plan.units.append(Unit(sub, top, sub_route, decision.reason))
+            continue
+        if top.status != "pending":
+            continue  # someone is working on it
+        if decision.route == "complex" and not ok:
+            plan.gates.append(Gate(top, "expand", decision.reason))
+            continue
+        plan.units.append(Unit(top, top, decision.route, decision.reason))
+    plan.units.sort(key=lambda u: _sort_key(u.task, u.top))
+    return plan
+
+
+@dataclass
+class RunOptions:
+    once: bool = False
+    parallel: int | None = None
+    task_id: str | None = None
+    dry_run: bool = False
+    max_cost_usd: float | None = None
+    tag: str | None = None
+
+
+@dataclass
+class UnitResult:
+    unit: Unit
+    outcome: Outcome
+    attempts: int
+    cost_usd: float
+    detail: str
+
+
+@dataclass
+class RunSummary:
+    results: list[UnitResult] = field(default_factory=list)
+    gated: list[Gate] = field(default_factory=list)
+    planned: list[Unit] = field(default_factory=list)
+    stop_reason: str = ""
+    breaker: str = "closed"
+    cost_usd: float = 0.0
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        failed = any(r.outcome in ("failed", "paused") for r in self.results)
+        return not failed and self.breaker != "open"
+
+
+class Autopilot:
+    """Runs a project's ready tasks through an agent."""
+
+    def __init__(
+        self,
+        project: Project,
+        config: AutopilotConfig,
+        recorder: Recorder | None,
+        *,
+        options: RunOptions | None = None,
+        stop: threading.Event | None = None,
+        out: Callable[[str], None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        env: dict[str, str] | None = None,
+        agent: Agent | None = None,
+    ) -> None:
+        self.project = project
+        self.root = project.root
+        self.config = config
+        self.recorder = recorder
+        self.options = options or RunOptions()
+        self.stop = stop or threading.Event()
+        self.out = out or (lambda line: None)
+        self.rng = rng or random.Random()
+        self.env = dict(os.environ if env is None else env)
+        self.tag = project.active_tag(self.options.tag)
+        self.store = TaskStore(project)
+        self.state = state.StateFile(self.root)
+        self.parallel = self.options.parallel
+        self.use_worktrees = self.parallel is not None
+        self.agent = agent or make_agent(
+            config.agent,
+            command=config.command,
+            claude_bin=config.claude_bin,
+            allowed_tools=config.allowed_tools,
+            permission_mode=config.permission_mode,
+            max_turns=config.max_turns,
+            max_budget_usd=config.max_budget_usd,
+            model=config.model,
+            extra_args=config.extra_args,
+        )
+        self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, config.max_attempts)
+        self._breaker_lock = threading.Lock()
+        self.breaker = CircuitBreaker(
+            config.breaker_threshold,
+            config.breaker_cooldown_s,
+            wall_clock,
+            load_snapshot(state.breaker_path(self.root)),
+            on_change=self._breaker_changed,
+        )
+        self.rules = config.routing_rules()
+        self._cost = 0.0
+        self._cost_lock = threading.Lock()
+        self._checks: list[validation.Check] | None = None
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _breaker_changed(self, old: BreakerSnapshot, new: BreakerSnapshot) -> None:
+        save_snapshot(state.breaker_path(self.root), new)
+        if old.state != new.state:
+            self.out(f"circuit breaker {old.state} → {new.state}")
+            if self.recorder is not None:
+                self.recorder.event(
+                    self.root,
+                    "autopilot.breaker",
+                    {
+                        "from": old.state,
+                        "to": new.state,
+                        "failures": new.failures,
+                        "reason": new.reason,
+                    },
+                )
+
+    def _read(self) -> TasksFile:
+        return self.store.read()
+
+    def _set_status(self, task_id: str, status: str) -> None:
+        changes = ops.set_status(self.store, [task_id], status, tag=self.tag)
+        if self.recorder is None:
+            return
+        tasks = None
+        for change in changes:
+            if change.old_status == change.new_status:
+                continue
+            if tasks is None:
+                tasks = self._read()
+            found = tasks.find(change.task_id, self.tag)
+            self.recorder.transition(
+                self.root,
+                change.task_id,
+                change.old_status,
+                change.new_status,
+                "autopilot",
+                tag=self.tag,
+                title=found.title if found else None,
+            )
+
+    def _note(self, task_id: str, text: str) -> None:
+        ops.append_note(self.store, task_id, text, tag=self.tag)
+
+    def checks(self) -> list[validation.Check]:
+        if self._checks is None:
+            cfg = self.config
+            if cfg.validate or cfg.validate_basic:
+                self._checks = validation.configured(cfg.validate, cfg.validate_basic)
+            else:
+                self._checks = validation.detect(self.root)
+        return self._checks
+
+    def _scores(self) -> dict[str, float]:
+        return routing.load_scores(self.project.complexity_report_path(self.tag))
+
+    def plan(self, tasks_file: TasksFile) -> Plan:
+        tasks = tasks_file.tasks(self.tag)
+        approved = self.state.read()["approved"]
+        plan = plan_tasks(
+            tasks,
+            self._scores(),
+            self.rules,
+            lambda tid: state.task_key(self.tag, tid) in approved,
+        )
+        only = self.options.task_id
+        if only is not None:
+            plan.units = [u for u in plan.units if related(u.id, only)]
+            plan.gates = [g for g in plan.gates if related(g.task.id, only)]
+        return plan
+
+    # -- recovery ----------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Undo what a killed run left: claimed tasks back to their status, agents ended."""
+        restored = []
+        data = self.state.read()
+        prefix = f"{self.tag}:"
+        stale = {
+            key[len(prefix) :]
+            for key, claim in data["claims"].items()
+            if key.startswith(prefix)
+            and isinstance(claim, dict)
+            and not (
+                isinstance(claim.get("pid"), int)
+                and _alive(claim["pid"])
+                and claim["pid"] != os.getpid()
+            )
+        }
+        if self.use_worktrees:
+            aborted = worktrees.abort_stale_merge(self.root, stale)
+            if aborted is not None:
+                self.out(f"aborted the half-done merge of task {aborted} left by a killed run")
+        for key, claim in list(data["claims"].items()):
+            if not key.startswith(prefix) or not isinstance(claim, dict):
+                continue
+            pid = claim.get("pid")
+            if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+                continue  # another autopilot is working on it
+            task_id = key[len(prefix) :]
+            pgid, started = claim.get("agent_pgid"), claim.get("agent_start")
+            if isinstance(pgid, int) and proc.kill_stale_group(
+                pgid, started if isinstance(started, int) else None
+            ):
+                self.out(f"ended agent process group {pgid} left by an interrupted run")
+            exec_id = claim.get("execution_id")
+            if self.recorder is not None and isinstance(exec_id, int):
+                self._close_orphan_execution(exec_id)
+            task = self._read().find(task_id, self.tag)
+            previous = str(claim.get("previous") or "pending")
+            if task is not None and task.status == "in-progress":
+                self._set_status(task_id, previous)
+                self._note(
+                    task_id,
+                    "tmxd autopilot: an interrupted run was recovered; "
+                    f"status restored to {previous}",
+                )
+                restored.append(task_id)
+            self.state.release(self.tag, task_id)
+        if restored:
+            self.out("recovered interrupted tasks: " + ", ".join(restored))
+        return restored
+
+    def _close_orphan_execution(self, exec_id: int) -> None:
+        """Finish the row of an attempt whose run was killed (its claim still names it)."""
+        assert self.recorder is not None
+        self.recorder.execution_finished(
+            exec_id,
+            success=False,
+            exit_code=None,
+            tool_calls=0,
+            turns=None,
+            input_tokens=None,
+            output_tokens=None,
+            cost_usd=None,
+            peak_rss_bytes=None,
+            error="interrupted: the run was killed; recovered by a later run",
+        )
+
+    # -- gates -------------------------------------------------------------------
+
+    def _apply_gate(self, gate: Gate) -> None:
+        task = gate.task
+        if gate.kind == "expand" and self.config.expand_command:
+            argv = expand_template(
+                self.config.expand_command,
+                {"task_id": task.id, "tag": self.tag, "workdir": str(self.root)},
+            )
+            self.out(f"task {task.id}: complex without subtasks; running {argv[0]}")
+            res = proc.run(
+                argv, cwd=self.root, timeout_s=self.config.timeout_s, env=self.env, cancel=self.stop
+            )
+            refreshed = self._read().find(task.id, self.tag)
+            if res.ok and refreshed is not None and refreshed.subtasks:
+                return
+            detail = res.describe() if not res.ok else "it produced no subtasks"
+            self._review(task.id, "expand", f"expand command: {detail}")
+            self._note(
+                task.id,
+                f"tmxd autopilot: the expand command failed ({detail}); "
+                f"expand task {task.id} by hand, or run it whole with "
+                f"`tmxd approve {task.id}`",
+            )
+            return
+        self._review(task.id, gate.kind, gate.reason)
+        if gate.kind == "critical":
+            text = (
+                f"tmxd autopilot: critical task ({gate.reason}); waiting for "
+                f"`tmxd approve {task.id}` or `tmxd reject {task.id}`"
+            )
+        else:
+            text = (
+                f"tmxd autopilot: complex task without subtasks ({gate.reason}); expand it "
+                f"(`task-master expand --id={task.id}`), or run it whole with "
+                f"`tmxd approve {task.id}`"
+            )
+        self._note(task.id, text)
+        self.out(f"task {task.id}: review — {text.removeprefix('tmxd autopilot: ')}")
+
+    def _review(self, task_id: str, kind: str, detail: str) -> None:
+        self.state.set_review(self.tag, task_id, kind, detail)
+        self._set_status(task_id, "review")
+
+    # -- one unit ----------------------------------------------------------------
+
+    def _spent(self, cost: float | None) -> None:
+        if cost:
+            with self._cost_lock:
+                self._cost += cost
+
+    @property
+    def cost(self) -> float:
+        with self._cost_lock:
+            return self._cost
+
+    def _allow(self) -> bool:
+        with self._breaker_lock:
+            return self.breaker.allow()
+
+    def _verdict(self, success: bool, reason: str) -> None:
+        with self._breaker_lock:
+            if success:
+                self.breaker.record_success()
+            else:
+                self.breaker.record_failure(reason)
+
+    def run_unit(self, unit: Unit) -> UnitResult:
+        """Claim, run (with retries), validate and settle one unit."""
+        previous = unit.task.status
+        self.state.claim(self.tag, unit.id, previous)
+        self._set_status(unit.id, "in-progress")
+        self.out(f"task {unit.id}: in progress ({unit.route}: {unit.reason}) — {unit.task.title}")
+        wt: worktrees.Worktree | None = None
+        try:
+            if self.use_worktrees:
+                wt = worktrees.create(self.root, unit.id)
+            return self._attempts(unit, previous, wt)
+        except TmxdError as exc:
+            # The environment failed (git, the state dir, an unstartable agent): the task
+            # is not to blame, so it goes back as it was; the breaker counts it.
+            self._verdict(False, str(exc))
+            self._restore(unit, previous, f"tmxd autopilot: could not run the task: {exc}")
+            self.out(f"task {unit.id}: could not run: {exc}")
+            return UnitResult(unit, "failed", 0, 0.0, str(exc))
+        except BaseException:
+            # Never leave a claimed task in progress behind an unexpected error.
+            self._restore(unit, previous, "tmxd autopilot: the run stopped on an internal error")
+            raise
+        finally:
+            self.state.release(self.tag, unit.id)
+
+    def _restore(self, unit: Unit, previous: str, note: str) -> None:
+        task = self._read().find(unit.id, self.tag)
+        if task is not None and task.status == "in-progress":
+            self._set_status(unit.id, previous)
+            self._note(unit.id, note)
+
+    def _attempts(self, unit: Unit, previous: str, wt: worktrees.Worktree | None) -> UnitResult:
+        workdir = wt.path if wt is not None else self.root
+        checks = validation.select(self.checks(), unit.route)
+        spent = 0.0
+        attempt = 0
+        keep_branch = False
+        try:
+            while True:
+                attempt += 1
+                if not self._allow():
+                    self._restore(
+                        unit,
+                        previous,
+                        "tmxd autopilot: dispatch paused by the circuit breaker; status restored",
+                    )
+                    return UnitResult(unit, "paused", attempt - 1, spent, "circuit breaker open")
+                ok, error, cost = self._one_attempt(unit, attempt, workdir, checks)
+                spent += cost or 0.0
+                if error == "interrupted":
+                    with self._breaker_lock:
+                        self.breaker.release_trial()
+                    self._restore(
+                        unit,
+                        previous,
+                        f"tmxd autopilot: attempt {attempt} was "
+                        f"interrupted; status restored to {previous}",
+                    )
+                    return UnitResult(unit, "interrupted", attempt, spent, "interrupted")
+                self._verdict(ok, error or "")
+                if ok:
+                    return self._settle(unit, attempt, spent, wt)
+                retry = self.backoff.should_retry(attempt) and not self._over_budget()
+                if not retry:
+                    final = self.config.on_failure
+                    self._set_status(unit.id, final)
+                    self.out(f"task {unit.id}: failed after {attempt} attempt(s) → {final}")
+                    keep_branch = False
+                    return UnitResult(unit, "failed", attempt, spent, error or "failed")
+                delay = self.backoff.delay(attempt, self.rng)
+                self.out(f"task {unit.id}: attempt {attempt} failed; retrying in {delay:.1f}s")
+                if self.stop.wait(delay):
+                    self._restore(
+                        unit,
+                        previous,
+                        f"tmxd autopilot: stopped before a retry; status restored to {previous}",
+                    )
+                    return UnitResult(unit, "interrupted", attempt, spent, "interrupted")
+                if wt is not None:
+                    worktrees.reset(wt)
+        finally:
+            if wt is not None:
+                review = self.state.review(self.tag, unit.id)
+                keep_branch = keep_branch or (review is not None and review.get("kind") == "merge")
+                worktrees.finish(self.root, wt, keep_branch=keep_branch)
+
+    def _over_budget(self) -> bool:
+        ceiling = self._ceiling()
+        return ceiling is not None and self.cost >= ceiling
+
+    def _ceiling(self) -> float | None:
+        if self.options.max_cost_usd is not None:
+            return self.options.max_cost_usd if self.options.max_cost_usd > 0 else None
+        return self.config.max_cost_usd if self.config.max_cost_usd > 0 else None
+
+    def _one_attempt(
+        self, unit: Unit, attempt: int, workdir: Path, checks: Sequence[validation.Check]
+    ) -> tuple[bool, str | None, float | None]:
+        """Run the agent once and validate; record the execution row. (ok, error, cost)."""
+        tasks_file = self._read()
+        task = tasks_file.find(unit.id, self.tag) or unit.task
+        parent = tasks_file.find(task.parent_id, self.tag) if task.parent_id else None
+        deps = [d for d in (tasks_file.find(i, self.tag) for i in task.dependencies) if d]
+        text = prompts.build(
+            task,
+            parent=parent,
+            dependencies=deps,
+            validation=[c.name for c in checks],
+            tag=self.tag,
+        )
+        prompt_dir = state.prompts_dir(self.root)
+        prompt_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prompt_file = prompt_dir / f"{self.tag}-{unit.id}-{attempt}.md"
+        prompt_file.write_text(text, encoding="utf-8")
+        inv = self.agent.invocation(
+            task_id=unit.id,
+            tag=self.tag,
+            prompt=text,
+            prompt_file=prompt_file,
+            workdir=workdir,
+            base_env=self.env,
+        )
+        exec_id = None
+        if self.recorder is not None:
+            exec_id = self.recorder.execution_started(
+                self.root, unit.id, attempt, unit.route, self.agent.name, tag=self.tag
+            )
+            self.state.set_execution(self.tag, unit.id, exec_id)
+        stats = StreamStats()
+        started = time.monotonic()
+        error: str | None
+        res: proc.ProcResult | None
+        try:
+            res = proc.run(
+                inv.argv,
+                cwd=workdir,
+                timeout_s=self.config.timeout_s,
+                env=inv.env,
+                stdin_text=inv.stdin_text,
+                on_stdout_line=stats.feed,
+                cancel=self.stop,
+                on_start=lambda pgid, ticks: self.state.set_agent(self.tag, unit.id, pgid, ticks),
+            )
+        except TmxdError as exc:
+            outcome = None
+            error = str(exc)
+            res = None
+        else:
+            assert res is not None
+            tail = res.output_tail(self.config.output_tail_lines)
+            outcome = judge(
+                stats,
+                res.exit_code,
+                timed_out=res.timed_out,
+                cancelled=res.cancelled,
+                failure_text=_last_line(tail),
+            )
+            error = outcome.error
+        report = None
+        if outcome is not None and outcome.success:
+            report = validation.run_checks(
+                checks,
+                workdir,
+                timeout_s=self.config.validate_timeout_s,
+                tail_lines=self.config.output_tail_lines,
+                env=self.env,
+                cancel=self.stop,
+            )
+            if self.stop.is_set():
+                error = "interrupted"
+            elif not report.ok:
+                error = "validation failed: " + report.failure_text().splitlines()[0]
+        success = error is None
+        cost = outcome.cost_usd if outcome is not None else None
+        self._spent(cost)
+        if self.recorder is not None and exec_id is not None:
+            self.recorder.execution_finished(
+                exec_id,
+                success=success,
+                exit_code=res.exit_code if res is not None else None,
+                tool_calls=outcome.tool_calls if outcome else 0,
+                turns=outcome.turns if outcome else None,
+                input_tokens=outcome.input_tokens if outcome else None,
+                output_tokens=outcome.output_tokens if outcome else None,
+                cost_usd=cost,
+                peak_rss_bytes=res.peak_rss_bytes if res is not None else None,
+                error=None if success else (error or "")[:2000],
+                duration_ms=(time.monotonic() - started) * 1000.0,
+            )
+            self.state.set_execution(self.tag, unit.id, None)
+        if not success and error != "interrupted":
+            details = ""
+            if report is not None and not report.ok:
+                details = report.failure_text()
+            elif res is not None:
+                details = res.output_tail(self.config.output_tail_lines)
+            note = (
+                f"tmxd autopilot: attempt {attempt}/{self.config.max_attempts} failed "
+                f"({unit.route}, {self.agent.name}): {error}"
+            )
+            if details:
+                note += "\n" + _tail_lines(details, self.config.output_tail_lines)
+            self._note(unit.id, note)
+            self.out(f"task {unit.id}: attempt {attempt} failed: {error}")
+        if error == "interrupted":
+            return False, "interrupted", cost
+        return success, error, cost
+
+    def _settle(
+        self, unit: Unit, attempt: int, spent: float, wt: worktrees.Worktree | None
+    ) -> UnitResult:
+        detail = f"done on attempt {attempt} ({unit.route})"
+        if spent:
+            detail += f", ${spent:.4f}"
+        if wt is not None:
+            subject = f"{unit.task.title} [{unit.id}]"
+            worktrees.commit_all(wt, subject)
+            merged = worktrees.merge_back(self.root, wt, f"Merge task {unit.id}: {unit.task.title}")
+            if not merged.merged:
+                self._review(unit.id, "merge", merged.detail)
+                self._note(
+                    unit.id,
+                    f"tmxd autopilot: the work passed validation but could not "
+                    f"be merged ({merged.detail}); branch {wt.branch} is kept. Merge it, "
+                    f"then `tmxd approve {unit.id}` (or `tmxd reject {unit.id}`)",
+                )
+                self.out(f"task {unit.id}: review — merge conflict, branch {wt.branch} kept")
+                return UnitResult(unit, "review", attempt, spent, merged.detail)
+            detail += f"; {merged.detail}"
+        self._set_status(unit.id, DONE)
+        self._note(unit.id, f"tmxd autopilot: {detail}")
+        self.out(f"task {unit.id}: {detail}")
+        return UnitResult(unit, "done", attempt, spent, detail)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        """Dispatch until nothing is ready, ``--once`` is satisfied, or a stop."""
+        summary = RunSummary()
+        if self.use_worktrees and not self.options.dry_run:
+            worktrees.require_repo(self.root)
+        if not self.options.dry_run:
+            self.recover()
+        if self.options.task_id is not None:
+            self._check_task(self.options.task_id)
+        slots = self.parallel or 1
+        running: dict[Future[UnitResult], Unit] = {}
+        dispatched = 0
+        tried: set[str] = set()
+        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="tmxd-agent") as pool:
+            while True:
+                if self.stop.is_set():
+                    summary.stop_reason = summary.stop_reason or "stopped"
+                    break
+                can_dispatch = not (self.options.once and dispatched)
+                ceiling = self._ceiling()
+                if ceiling is not None and self.cost >= ceiling:
+                    summary.stop_reason = f"cost ceiling ${ceiling:g} reached (${self.cost:.4f})"
+                    can_dispatch = False
+                state_now = self.breaker.state
+                if state_now == "open":
+                    summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
+                    can_dispatch = False
+                started = 0
+                if can_dispatch:
+                    plan = self.plan(self._read())
+                    if self.options.dry_run:
+                        summary.planned = plan.units
+                        summary.gated = plan.gates
+                        summary.stop_reason = "dry run"
+                        break
+                    for gate in plan.gates:
+                        self._apply_gate(gate)
+                        summary.gated.append(gate)
+                    limit = slots
+                    if state_now == "half-open":
+                        limit = 1
+                    for unit in plan.units:
+                        if len(running) >= limit:
+                            break
+                        if unit.id in tried:
+                            continue
+                        if any(related(unit.id, other.id) for other in running.values()):
+                            continue
+                        tried.add(unit.id)
+                        running[pool.submit(self.run_unit, unit)] = unit
+                        started += 1
+                        if self.parallel is None:
+                            break
+                    dispatched += started
+                    if plan.gates and not started and not running:
+                        continue  # gates changed the graph; look again
+                if not running:
+                    if not summary.stop_reason:
+                        summary.stop_reason = "nothing ready" if not dispatched else "all done"
+                    break
+                done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    running.pop(fut)
+                    result = fut.result()
+                    summary.results.append(result)
+                    if result.outcome == "paused":
+                        summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
+        summary.cost_usd = self.cost
+        summary.breaker = self.breaker.state
+        return summary
+
+    def _check_task(self, task_id: str) -> None:
+        task = self._read().find(task_id, self.tag)
+        if task is None:
+            raise InputError(f"task {task_id} not found in tag {self.tag}; see `tmxd list`")
+        if task.status in (DONE, "cancelled"):
+            raise InputError(f"task {task_id} is {task.status}; nothing to run")
+        tasks = self._read().tasks(self.tag)
+        done = done_ids(tasks)
+        waiting = [d for d in task.dependencies if d not in done]
+        if waiting:
+            raise InputError(
+                f"task {task_id} is not ready: it depends on {', '.join(waiting)} (not done)"
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _tail_lines(text: str, limit: int) -> str:
+    return "\n".join(text.splitlines()[-limit:])
+
+
+def breaker_status(root: Path, config: AutopilotConfig | None = None) -> dict[str, Any]:
+    """The circuit breaker as ``tmxd status`` shows it: state, reason, seconds to a trial."""
+    from tmxd.autopilot.config import AutopilotConfig as Cfg
+
+    cfg = config or Cfg()
+    breaker = CircuitBreaker(
+        cfg.breaker_threshold,
+        cfg.breaker_cooldown_s,
+        time.time,
+        load_snapshot(state.breaker_path(root)),
+    )
+    snap = breaker.snap
+    return {
+        "state": breaker.state,
+        "failures": snap.failures,
+        "reason": snap.reason,
+        "retry_in_s": round(breaker.retry_in(), 1),
+        "summary": breaker.describe(),
+    }
+
+
+_dispatch_locks: dict[str, threading.Lock] = {}
+_dispatch_guard = threading.Lock()
+
+
+def dispatch_ready(
+    project: Project,
+    config: AutopilotConfig,
+    recorder: Recorder | None,
+    *,
+    stop: threading.Event | None = None,
+    out: Callable[[str], None] | None = None,
+) -> RunSummary | None:
+    """For the daemon in autopilot mode: run one parallel pass over what is ready now.
+
+    Blocks until the pass ends, so call it from a worker thread. Returns None, doing
+    nothing, when a pass for this project is already running in this process.
+    """
+    key = str(project.root.resolve())
+    with _dispatch_guard:
+        lock = _dispatch_locks.setdefault(key, threading.Lock())
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        pilot = Autopilot(
+            project,
+            config,
+            recorder,
+            options=RunOptions(once=True, parallel=config.parallel),
+            stop=stop,
+            out=out,
+        )
+        return pilot.run()
+    finally:
+        lock.release()
+
+
+def log_lines(summary: RunSummary) -> Iterable[str]:
+    """A short human summary of a run."""
+    yield (
+        f"autopilot: {summary.count('done')} done, {summary.count('failed')} failed, "
+        f"{summary.count('review')} to review, {summary.count('interrupted')} interrupted"
+        + (f", ${summary.cost_usd:.4f}" if summary.cost_usd else "")
+    )
+    if summary.stop_reason:
+        yield f"stopped: {summary.stop_reason}"

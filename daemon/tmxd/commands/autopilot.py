@@ -1,0 +1,189 @@
+"""``tmxd autopilot``, ``tmxd approve`` and ``tmxd reject``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from tmxd.commands.common import echo_json, format_option, project_option, tag_option
+
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "results": [
+            {
+                "task": r.unit.id,
+                "route": r.unit.route,
+                "outcome": r.outcome,
+                "attempts": r.attempts,
+                "cost_usd": round(r.cost_usd, 6),
+                "detail": r.detail,
+            }
+            for r in summary.results
+        ],
+        "planned": [
+            {"task": u.id, "title": u.task.title, "route": u.route, "reason": u.reason}
+            for u in summary.planned
+        ],
+        "review": [{"task": g.task.id, "gate": g.kind, "reason": g.reason} for g in summary.gated],
+        "cost_usd": round(summary.cost_usd, 6),
+        "breaker": summary.breaker,
+        "stop_reason": summary.stop_reason,
+    }
+
+
+@click.command("autopilot")
+@project_option
+@tag_option
+@click.option("--once", is_flag=True, help="Run one task (one batch with --parallel), then exit.")
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Run up to N independent tasks at once, each in its own git worktree.",
+)
+@click.option("--task", "task_id", default=None, help="Run only this task (or its subtasks).")
+@click.option("--dry-run", is_flag=True, help="Show what would run, with routes; change nothing.")
+@click.option(
+    "--max-cost",
+    "max_cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Stop dispatching once this run has cost USD (overrides autopilot.max_cost_usd).",
+)
+@format_option("text", "json")
+def autopilot_command(
+    project: Path | None,
+    tag: str | None,
+    once: bool,
+    parallel: int | None,
+    task_id: str | None,
+    dry_run: bool,
+    max_cost: float | None,
+    fmt: str,
+) -> None:
+    """Run ready tasks through the agent: in progress → agent → validation → done.
+
+    Sequential by default, in the project itself; with --parallel N, up to N
+    tasks whose dependencies are met run at once in git worktrees on
+    tmxd/task-<id> and are merged back after validation. Failed attempts are
+    retried with backoff; repeated failures open a circuit breaker. Critical
+    tasks wait in review for `tmxd approve ID`.
+
+    Exit codes: 0 all runs succeeded (or nothing was ready), 1 a task failed
+    or the breaker is open, 2 bad input, 130/143 stopped by SIGINT/SIGTERM
+    (tasks restored to their previous status).
+    """
+    from tmxd.autopilot import config as ap_config
+    from tmxd.autopilot.runner import Autopilot, RunOptions, log_lines
+    from tmxd.metrics.recorder import Recorder
+    from tmxd.taskmaster.project import find_project
+
+    proj = find_project(project)
+    cfg = ap_config.load(proj.root)
+    stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        stop.set()
+
+    quiet = fmt == "json"
+    options = RunOptions(
+        once=once,
+        parallel=parallel,
+        task_id=task_id,
+        dry_run=dry_run,
+        max_cost_usd=max_cost,
+        tag=tag,
+    )
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        recorder = None if dry_run else Recorder.open()
+        try:
+            pilot = Autopilot(
+                proj,
+                cfg,
+                recorder,
+                options=options,
+                stop=stop,
+                out=(lambda line: None) if quiet else click.echo,
+            )
+            summary = pilot.run()
+        finally:
+            if recorder is not None:
+                recorder.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if fmt == "json":
+        echo_json(_summary_json(summary))
+    elif dry_run:
+        _print_plan(summary)
+    else:
+        for line in log_lines(summary):
+            click.echo(line)
+    if received:
+        raise click.exceptions.Exit(EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM)
+    if not summary.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _print_plan(summary: Any) -> None:
+    if not summary.planned and not summary.gated:
+        click.echo("nothing is ready to run")
+        return
+    for unit in summary.planned:
+        click.echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
+    for gate in summary.gated:
+        what = "approval" if gate.kind == "critical" else "expansion"
+        click.echo(f"review  {gate.task.id:<8} {what:<8} {gate.task.title}  ({gate.reason})")
+
+
+@click.command("approve")
+@project_option
+@tag_option
+@click.argument("task_id")
+@click.option("--note", default=None, help="Text appended to the task's details.")
+def approve_command(project: Path | None, tag: str | None, task_id: str, note: str | None) -> None:
+    """Let a task waiting in review go on.
+
+    A critical (or unexpanded complex) task goes back to pending and the
+    autopilot runs it; a task whose work could not be merged is marked done
+    (merge its tmxd/task-<id> branch first).
+    """
+    from tmxd.autopilot.gate import approve
+    from tmxd.taskmaster.project import find_project
+
+    click.echo(approve(find_project(project), task_id, tag=tag, note=note))
+
+
+@click.command("reject")
+@project_option
+@tag_option
+@click.argument("task_id")
+@click.option("--note", default=None, help="Why; appended to the task's details.")
+def reject_command(project: Path | None, tag: str | None, task_id: str, note: str | None) -> None:
+    """Turn down a task waiting in review.
+
+    A critical (or unexpanded complex) task is deferred; a task whose work
+    could not be merged goes back to pending and its branch is deleted.
+    """
+    from tmxd.autopilot.gate import reject
+    from tmxd.taskmaster.project import find_project
+
+    click.echo(reject(find_project(project), task_id, tag=tag, note=note))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(autopilot_command)
+    group.add_command(approve_command)
+    group.add_command(reject_command)

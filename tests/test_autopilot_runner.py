@@ -1,0 +1,440 @@
+"""The autopilot loop with real subprocesses, a real git repository and a real metrics DB."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autopilot_support import (
+    agent_env,
+    details,
+    executions,
+    make_project,
+    runs,
+    statuses,
+    task,
+)
+from helpers import git, subprocess_env
+from tmxd import paths
+from tmxd.autopilot import config as ap_config
+from tmxd.autopilot import gate, state
+from tmxd.autopilot.routing import RoutingRules
+from tmxd.autopilot.runner import (
+    Autopilot,
+    RunOptions,
+    RunSummary,
+    breaker_status,
+    dispatch_ready,
+    plan_tasks,
+    related,
+)
+from tmxd.errors import InputError
+from tmxd.metrics.recorder import Recorder
+from tmxd.taskmaster.document import parse_tasks
+from tmxd.taskmaster.project import find_project
+
+
+def _run(root: Path, lines: list[str] | None = None, **options: Any) -> RunSummary:
+    project = find_project(root)
+    cfg = ap_config.load(root)
+    with Recorder.open() as recorder:
+        pilot = Autopilot(
+            project,
+            cfg,
+            recorder,
+            options=RunOptions(**options),
+            env=subprocess_env(agent_env(root)),
+            rng=random.Random(1),
+            out=(lines.append if lines is not None else None),
+        )
+        return pilot.run()
+
+
+def test_sequential_run_takes_tasks_in_order_to_done(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [
+            task(1, "Set up the package"),
+            task(2, "Add the list command", [1]),
+            task(3, "Add next", [2], priority="high"),
+        ],
+    )
+    lines: list[str] = []
+    summary = _run(root, lines)
+    assert summary.ok, lines
+    assert [r.unit.id for r in summary.results] == ["1", "2", "3"]
+    assert statuses(root) == {"1": "done", "2": "done", "3": "done"}
+    for tid in "123":
+        assert (root / f"task-{tid}.txt").exists(), "sequential runs work in the project itself"
+        assert "tmxd autopilot: done on attempt 1 (medium)" in details(root, tid)
+    rows = executions(paths.db_path())
+    assert [(r["task_id"], r["attempt"], r["success"], r["route"]) for r in rows] == [
+        ("1", 1, 1, "medium"),
+        ("2", 1, 1, "medium"),
+        ("3", 1, 1, "medium"),
+    ]
+    assert all(r["tool_calls"] == 1 and r["cost_usd"] == pytest.approx(0.01) for r in rows)
+    assert all(r["turns"] == 2 and r["input_tokens"] == 1000 for r in rows)
+    assert all(r["peak_rss_bytes"] and r["peak_rss_bytes"] > 1_000_000 for r in rows)
+    assert all(r["duration_ms"] > 0 and r["finished_at"] for r in rows)
+    with Recorder.open() as rec:
+        moves = rec.db.execute(
+            "SELECT task_id, old_status, new_status, source FROM transitions ORDER BY id"
+        ).fetchall()
+    assert ("1", "pending", "in-progress", "autopilot") in moves
+    assert ("3", "in-progress", "done", "autopilot") in moves
+
+
+def test_prompt_carries_the_task_and_dependency_notes(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [
+            task(1, "Base", status="done", details="Used SQLite for storage."),
+            task(2, "Report", [1], details="Summarise the runs."),
+        ],
+    )
+    assert _run(root, once=True).ok
+    prompt_dir = state.prompts_dir(root)
+    text = (prompt_dir / "master-2-1.md").read_text()
+    assert "# 2: Report" in text and "Summarise the runs." in text
+    assert "- 1 [done] Base" in text and "Used SQLite for storage." in text
+
+
+def test_a_failing_agent_is_retried_with_backoff_and_every_attempt_recorded(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Flaky")], plan={"tasks": {"1": {"action": "edit", "fail_times": 2}}}
+    )
+    lines: list[str] = []
+    summary = _run(root, lines)
+    assert summary.ok
+    assert summary.results[0].attempts == 3
+    assert statuses(root) == {"1": "done"}
+    rows = executions(paths.db_path())
+    assert [(r["attempt"], r["success"], r["exit_code"]) for r in rows] == [
+        (1, 0, 1),
+        (2, 0, 1),
+        (3, 1, 0),
+    ]
+    assert "scripted failure" in rows[0]["error"]
+    notes = details(root, "1")
+    assert notes.count("tmxd autopilot: attempt") == 2
+    assert "attempt 1/3 failed (medium, python" in notes
+    assert "stderr:\nscripted failure for task 1" in notes
+    assert sum("retrying in" in line for line in lines) == 2
+    assert breaker_status(root)["state"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("action", "error"),
+    [("is_error", "is_error: Not logged in"), ("malformed", "no result event")],
+)
+def test_exit_zero_failures_block_the_task(tmp_path: Path, action: str, error: str) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Broken agent")],
+        plan={"default": {"action": action}},
+        config="max_attempts = 2\n",
+    )
+    summary = _run(root)
+    assert not summary.ok
+    assert statuses(root) == {"1": "blocked"}
+    rows = executions(paths.db_path())
+    assert len(rows) == 2 and all(r["success"] == 0 and r["exit_code"] == 0 for r in rows)
+    assert all(error in r["error"] for r in rows)
+    assert "failed after 2" not in details(root, "1")
+    assert details(root, "1").count(error) == 2
+
+
+def test_a_hanging_agent_times_out_and_its_group_is_ended(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    state_dir = make_project(
+        root,
+        [task(1, "Hangs")],
+        plan={"default": {"action": "hang"}},
+        config='max_attempts = 1\ntimeout_s = 2\non_failure = "pending"\n',
+    )
+    summary = _run(root)
+    assert not summary.ok
+    assert statuses(root) == {"1": "pending"}
+    leader, child = map(int, (state_dir / "hang-1.pids").read_text().split())
+    for pid in (leader, child):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    rows = executions(paths.db_path())
+    assert rows[0]["error"].startswith("timed out") and rows[0]["success"] == 0
+
+
+def test_validation_failure_keeps_the_output_tail(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    check = json.dumps(
+        [
+            sys.executable,
+            "-c",
+            "import sys; print('assert 1 == 2'); sys.exit(1)",
+        ]
+    )
+    make_project(root, [task(1, "Feature")], config=f"validate = [{check}]\nmax_attempts = 1\n")
+    summary = _run(root)
+    assert not summary.ok
+    assert statuses(root) == {"1": "blocked"}
+    notes = details(root, "1")
+    assert "validation failed" in notes and "assert 1 == 2" in notes
+    assert executions(paths.db_path())[0]["error"].startswith("validation failed")
+
+
+def test_simple_route_runs_only_basic_checks(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    py = sys.executable
+    basic = json.dumps([py, "-c", "open('basic-ran', 'w')"])
+    full = json.dumps([py, "-c", "open('full-ran', 'w')"])
+    make_project(
+        root,
+        [task(1, "Fix typo in README"), task(2, "Add feature", [1])],
+        config=f"validate = [{full}]\nvalidate_basic = [{basic}]\n",
+    )
+    summary = _run(root)
+    assert [r.unit.route for r in summary.results] == ["simple", "medium"]
+    assert (root / "basic-ran").exists() and (root / "full-ran").exists()
+    rows = executions(paths.db_path())
+    assert [r["route"] for r in rows] == ["simple", "medium"]
+
+
+def test_breaker_opens_and_pauses_dispatch(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(i, f"Task {i}") for i in range(1, 5)],
+        plan={"default": {"action": "fail"}},
+        config="max_attempts = 1\nbreaker_threshold = 2\nbreaker_cooldown_s = 3600\n",
+    )
+    summary = _run(root)
+    assert summary.breaker == "open"
+    assert summary.stop_reason.startswith("circuit breaker open")
+    assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "pending", "4": "pending"}
+    status = breaker_status(root)
+    assert status["state"] == "open" and status["failures"] == 2
+    assert "scripted failure" in status["reason"]
+    again = _run(root)
+    assert again.results == [] and again.stop_reason.startswith("circuit breaker open")
+    with Recorder.open() as rec:
+        rows = rec.db.execute("SELECT kind, data FROM events WHERE kind = 'autopilot.breaker'")
+        assert [json.loads(d)["to"] for _, d in rows] == ["open"]
+
+
+def test_half_open_trial_success_closes_the_breaker(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "A"), task(2, "B")],
+        config="breaker_threshold = 1\nbreaker_cooldown_s = 0.01\n",
+    )
+    from tmxd.autopilot.resilience import BreakerSnapshot, save_snapshot
+
+    save_snapshot(
+        state.breaker_path(root),
+        BreakerSnapshot(state="open", failures=1, opened_at=1.0, reason="old"),
+    )
+    summary = _run(root)
+    assert summary.ok and summary.breaker == "closed"
+    assert statuses(root) == {"1": "done", "2": "done"}
+
+
+def test_critical_task_waits_for_approval(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Rotate production credentials"), task(2, "Docs typo")])
+    summary = _run(root)
+    assert [g.task.id for g in summary.gated] == ["1"]
+    assert statuses(root) == {"1": "review", "2": "done"}
+    assert "waiting for `tmxd approve 1`" in details(root, "1")
+    assert runs(root, "1") == 0
+    project = find_project(root)
+    assert gate.approve(project, "1") == "task 1 approved: pending; `tmxd autopilot` will run it"
+    summary = _run(root)
+    assert [r.unit.id for r in summary.results] == ["1"]
+    assert [r.unit.route for r in summary.results] == ["critical"]
+    assert statuses(root)["1"] == "done"
+    with pytest.raises(InputError, match="not waiting in review"):
+        gate.approve(project, "1")
+
+
+def test_reject_defers_a_critical_task(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Add payment processing")])
+    _run(root)
+    assert gate.reject(find_project(root), "1", note="not now") == "task 1 rejected: deferred"
+    assert statuses(root) == {"1": "deferred"}
+    assert "tmxd: rejected: not now" in details(root, "1")
+    assert _run(root).results == []
+
+
+def test_complex_task_without_subtasks_asks_for_expansion(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Refactor the storage layer")])
+    summary = _run(root)
+    assert summary.gated[0].kind == "expand"
+    assert statuses(root) == {"1": "review"}
+    assert "task-master expand --id=1" in details(root, "1")
+
+
+def test_complex_task_runs_the_expand_command_then_its_subtasks(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    tasks_path = root / ".taskmaster" / "tasks" / "tasks.json"
+    expander = (
+        "import json, sys\n"
+        f"p = {str(tasks_path)!r}\n"
+        "d = json.load(open(p))\n"
+        "t = d['master']['tasks'][0]\n"
+        "t['subtasks'] = [{'id': 1, 'title': 'Split reads', 'status': 'pending',"
+        " 'dependencies': []}, {'id': 2, 'title': 'Split writes', 'status': 'pending',"
+        " 'dependencies': [1]}]\n"
+        "json.dump(d, open(p, 'w'), indent=2)\n"
+    )
+    cmd = json.dumps([sys.executable, "-c", expander, "{task_id}"])
+    make_project(root, [task(1, "Refactor the storage layer")], config=f"expand_command = {cmd}\n")
+    summary = _run(root)
+    assert summary.ok
+    assert [r.unit.id for r in summary.results] == ["1.1", "1.2"]
+    assert [r.unit.route for r in summary.results] == ["medium", "medium"]
+    assert statuses(root) == {"1": "done", "1.1": "done", "1.2": "done"}
+
+
+def test_subtasks_run_one_by_one_and_finish_the_parent(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    subs = [
+        {"id": 1, "title": "Schema", "status": "done", "dependencies": []},
+        {"id": 2, "title": "Writer", "status": "pending", "dependencies": [1]},
+        {"id": 3, "title": "Reader", "status": "pending", "dependencies": [2]},
+    ]
+    make_project(root, [task(1, "Storage", subtasks=subs, status="in-progress")])
+    summary = _run(root, once=True)
+    assert [r.unit.id for r in summary.results] == ["1.2"]
+    assert statuses(root) == {"1": "in-progress", "1.1": "done", "1.2": "done", "1.3": "pending"}
+    _run(root)
+    assert statuses(root) == {"1": "done", "1.1": "done", "1.2": "done", "1.3": "done"}
+    prompt = (state.prompts_dir(root) / "master-1.3-1.md").read_text()
+    assert "## Parent task\n1: Storage" in prompt and "- 1.2 [done] Writer" in prompt
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Fix typo"), task(2, "Payment gateway"), task(3, "Later", [1])])
+    before = (root / ".taskmaster" / "tasks" / "tasks.json").read_text()
+    summary = _run(root, dry_run=True)
+    assert [(u.id, u.route) for u in summary.planned] == [("1", "simple")]
+    assert [(g.task.id, g.kind) for g in summary.gated] == [("2", "critical")]
+    assert (root / ".taskmaster" / "tasks" / "tasks.json").read_text() == before
+    assert runs(root, "1") == 0
+
+
+def test_task_option_runs_only_that_task(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B"), task(3, "C", [1])])
+    summary = _run(root, task_id="2")
+    assert [r.unit.id for r in summary.results] == ["2"]
+    assert statuses(root) == {"1": "pending", "2": "done", "3": "pending"}
+    with pytest.raises(InputError, match="task 3 is not ready: it depends on 1"):
+        _run(root, task_id="3")
+    with pytest.raises(InputError, match="task 2 is done; nothing to run"):
+        _run(root, task_id="2")
+    with pytest.raises(InputError, match="task 9 not found"):
+        _run(root, task_id="9")
+
+
+def test_cost_ceiling_stops_dispatch(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(i, f"T{i}") for i in range(1, 5)],
+        plan={"default": {"action": "edit", "cost": 0.4}},
+    )
+    summary = _run(root, max_cost_usd=1.0)
+    assert summary.count("done") == 3
+    assert summary.cost_usd == pytest.approx(1.2)
+    assert summary.stop_reason.startswith("cost ceiling $1 reached")
+    assert statuses(root)["4"] == "pending"
+
+
+def test_parallel_merge_conflict_goes_to_review(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    plan = {
+        "default": {"action": "edit", "file": "shared.txt", "sleep": 0.5},
+        "tasks": {"1": {"content": "one\n"}, "2": {"content": "two\n"}},
+    }
+    make_project(root, [task(1, "A"), task(2, "B")], plan=plan)
+    summary = _run(root, parallel=2)
+    outcomes = sorted(r.outcome for r in summary.results)
+    assert outcomes == ["done", "review"]
+    loser = next(r.unit.id for r in summary.results if r.outcome == "review")
+    assert statuses(root)[loser] == "review"
+    assert f"branch tmxd/task-{loser} is kept" in details(root, loser)
+    assert git(root, "status", "--porcelain", "--untracked-files=no").strip() == (
+        "M .taskmaster/tasks/tasks.json"
+    )
+    assert f"tmxd/task-{loser}" in git(root, "branch", "--list", "tmxd/*")
+    assert gate.reject(find_project(root), loser) == f"task {loser} rejected: pending"
+    assert git(root, "branch", "--list", "tmxd/*").strip() == ""
+
+
+def test_plan_never_runs_two_tasks_of_one_subtree() -> None:
+    text = json.dumps(
+        {
+            "master": {
+                "tasks": [
+                    task(
+                        1,
+                        "P",
+                        subtasks=[
+                            {"id": 1, "title": "a", "status": "pending", "dependencies": []},
+                            {"id": 2, "title": "b", "status": "pending", "dependencies": []},
+                        ],
+                    ),
+                    task(2, "Q"),
+                    task(3, "R", [2]),
+                ]
+            }
+        }
+    )
+    tasks = parse_tasks(text, Path("tasks.json")).tasks("master")
+    plan = plan_tasks(tasks, {}, RoutingRules(), lambda _: False)
+    assert [u.id for u in plan.units] == ["1.1", "1.2", "2"]
+    assert related("1", "1.2") and related("1.2", "1") and not related("1.1", "1.2")
+    assert not related("1", "10.1")
+
+
+def test_dispatch_ready_is_one_parallel_pass_and_never_reentrant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "A"), task(2, "B"), task(3, "C", [1])],
+        plan={"default": {"action": "edit", "sleep": 1.0}},
+    )
+    for key, value in subprocess_env(agent_env(root)).items():
+        monkeypatch.setenv(key, value)
+    project = find_project(root)
+    cfg = ap_config.load(root)
+    results: list[Any] = []
+    with Recorder.open() as rec:
+        worker = threading.Thread(target=lambda: results.append(dispatch_ready(project, cfg, rec)))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while runs(root, "1") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert dispatch_ready(project, cfg, rec) is None
+        worker.join(120)
+    summary = results[0]
+    assert sorted(r.unit.id for r in summary.results) == ["1", "2"]
+    assert statuses(root) == {"1": "done", "2": "done", "3": "pending"}

@@ -1,0 +1,291 @@
+"""`tmxd autopilot`, `tmxd approve`, `tmxd reject` as real processes: parallel graph,
+kill and resume, signals, the real Claude Code CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from autopilot_support import (
+    agent_env,
+    details,
+    executions,
+    make_project,
+    runs,
+    statuses,
+    task,
+)
+from claude_stub import Script, claude_binary, messages_stub
+from helpers import git, run_tmxd, subprocess_env, tmxd_argv
+from tmxd import paths
+
+
+def _tmxd(
+    root: Path, *args: str, extra: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = subprocess_env({**agent_env(root), **(extra or {})})
+    return subprocess.run(
+        tmxd_argv(*args, "-p", str(root)),
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _wait(predicate, timeout: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def _dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+GRAPH = {
+    1: [],
+    2: [],
+    3: [],
+    4: [1],
+    5: [2],
+    6: [3],
+    7: [4, 5],
+    8: [5, 6],
+    9: [7],
+    10: [8],
+    11: [9, 10],
+    12: [11],
+}
+
+
+def _graph_project(root: Path, sleep: float) -> None:
+    make_project(
+        root,
+        [task(i, f"Build part {i}", deps) for i, deps in GRAPH.items()],
+        plan={"default": {"action": "edit", "sleep": sleep}},
+    )
+
+
+def _parse(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _graph_project(root, sleep=0.4)
+    result = _tmxd(root, "autopilot", "--parallel", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "autopilot: 12 done, 0 failed" in result.stdout
+    assert statuses(root) == {str(i): "done" for i in GRAPH}
+    # Every task's work was merged back with its trailer, in dependency order.
+    merges = git(root, "log", "--merges", "--format=%s").splitlines()
+    assert len(merges) == 12
+    order = [int(s.split()[2].rstrip(":")) for s in reversed(merges)]
+    for i, deps in GRAPH.items():
+        assert all(order.index(d) < order.index(i) for d in deps)
+        assert (root / f"task-{i}.txt").read_text() == f"work for task {i}\n"
+    trailers = git(root, "log", "--no-merges", "--format=%(trailers:key=Task,valueonly)")
+    assert sorted(int(t) for t in trailers.split()) == list(GRAPH)
+    assert git(root, "branch", "--list", "tmxd/*").strip() == ""
+    assert "tmxd/worktrees" not in git(root, "worktree", "list")
+    log = (tmp_path / "proj-agent-state" / "log").read_text().splitlines()
+    assert len(log) == 12 and all("/tmxd/worktrees/task-" in line for line in log)
+    rows = executions(paths.db_path())
+    assert sorted(int(r["task_id"]) for r in rows) == list(GRAPH)
+    assert all(r["success"] == 1 and r["attempt"] == 1 and r["tool_calls"] == 1 for r in rows)
+    # Never more than three at once, and some really did overlap.
+    spans = [(_parse(r["started_at"]), _parse(r["finished_at"])) for r in rows]
+    peak = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    assert 2 <= peak <= 3
+    for i, deps in GRAPH.items():
+        start = next(_parse(r["started_at"]) for r in rows if r["task_id"] == str(i))
+        for d in deps:
+            end = next(_parse(r["finished_at"]) for r in rows if r["task_id"] == str(d))
+            assert end <= start
+
+
+def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _graph_project(root, sleep=1.0)
+    env = subprocess_env(agent_env(root))
+    first = subprocess.Popen(
+        tmxd_argv("autopilot", "--parallel", "3", "-p", str(root)),
+        cwd=root,
+        env=env,
+        stdout=(tmp_path / "first.out").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert _wait(lambda: list(statuses(root).values()).count("done") >= 4), (
+            tmp_path / "first.out"
+        ).read_text()
+        first.kill()
+        first.wait(30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    done_before = {t for t, s in statuses(root).items() if s == "done"}
+    in_flight = {t for t, s in statuses(root).items() if s == "in-progress"}
+    assert 4 <= len(done_before) < 12
+    second = _tmxd(root, "autopilot", "--parallel", "3")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "recovered interrupted tasks" in second.stdout or not in_flight
+    assert statuses(root) == {str(i): "done" for i in GRAPH}
+    for t in done_before:
+        assert runs(root, t) == 1, f"task {t} was finished before the kill and ran again"
+    assert len(git(root, "log", "--merges", "--format=%s").splitlines()) == 12
+    rows = executions(paths.db_path())
+    assert all(r["finished_at"] for r in rows), "a killed attempt's row is closed on recovery"
+    killed = [r for r in rows if r["success"] == 0]
+    assert {r["task_id"] for r in killed} <= in_flight
+    assert all(r["error"].startswith("interrupted: the run was killed") for r in killed)
+    assert {r["task_id"] for r in rows if r["success"] == 1} == {str(i) for i in GRAPH}
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_ends_the_agent_group_and_restores_the_task(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    root = tmp_path / "proj"
+    state_dir = make_project(
+        root, [task(1, "Long job", status="pending")], plan={"default": {"action": "hang"}}
+    )
+    env = subprocess_env(agent_env(root))
+    proc = subprocess.Popen(
+        tmxd_argv("autopilot", "-p", str(root)),
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    pids_file = state_dir / "hang-1.pids"
+    try:
+        assert _wait(pids_file.exists)
+        assert statuses(root) == {"1": "in-progress"}
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, out + err
+    leader, child = map(int, pids_file.read_text().split())
+    assert _wait(lambda: _dead(leader) and _dead(child), timeout=30)
+    assert statuses(root) == {"1": "pending"}
+    assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")
+    rows = executions(paths.db_path())
+    assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
+
+
+def test_approve_and_reject_commands(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Migrate production database"), task(2, "Rotate credentials")])
+    result = _tmxd(root, "autopilot", "--once")
+    assert result.returncode == 0, result.stderr
+    assert statuses(root) == {"1": "review", "2": "review"}
+    ok = _tmxd(root, "approve", "1", "--note", "go ahead")
+    assert ok.returncode == 0 and ok.stdout.strip().startswith("task 1 approved: pending")
+    no = _tmxd(root, "reject", "2")
+    assert no.returncode == 0 and no.stdout.strip() == "task 2 rejected: deferred"
+    again = _tmxd(root, "approve", "2")
+    assert again.returncode == 2
+    assert again.stderr.strip() == (
+        "error: task 2 is deferred, not waiting in review; nothing to approve or reject"
+    )
+    run = _tmxd(root, "autopilot", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert [(r["task"], r["route"], r["outcome"]) for r in data["results"]] == [
+        ("1", "critical", "done")
+    ]
+    assert statuses(root) == {"1": "done", "2": "deferred"}
+    assert "tmxd: approved: go ahead" in details(root, "1")
+
+
+def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Fix typo in docs"), task(2, "Payments"), task(3, "x", [1])])
+    before = (root / ".taskmaster" / "tasks" / "tasks.json").read_text()
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[0].split()[:3] == ["run", "1", "simple"]
+    assert dry.stdout.splitlines()[1].split()[:3] == ["review", "2", "approval"]
+    assert (root / ".taskmaster" / "tasks" / "tasks.json").read_text() == before
+    bad = _tmxd(root, "autopilot", "--task", "3")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: task 3 is not ready: it depends on 1 (not done)"
+    zero = _tmxd(root, "autopilot", "--parallel", "0")
+    assert zero.returncode == 2
+    nowhere = run_tmxd("autopilot", "-p", str(tmp_path / "empty"), cwd=tmp_path)
+    assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: ")
+
+
+def test_failed_run_exits_one(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Broken")], plan={"default": {"action": "fail"}}, config="max_attempts = 1\n"
+    )
+    result = _tmxd(root, "autopilot")
+    assert result.returncode == 1
+    assert "autopilot: 0 done, 1 failed" in result.stdout
+    assert statuses(root) == {"1": "blocked"}
+
+
+CLAUDE = claude_binary()
+
+
+@pytest.mark.skipif(
+    CLAUDE is None,
+    reason="Claude Code CLI not installed (npm @anthropic-ai/claude-code); "
+    "run scripts/install-claude-code — npm was unreachable",
+)
+def test_autopilot_drives_the_real_claude_code_cli(tmp_path: Path) -> None:
+    """tmxd autopilot → real `claude -p` → loopback Messages stub → a real Write, then done."""
+    assert CLAUDE is not None
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Write the greeting file")],
+        config=f'agent = "claude"\nclaude_bin = "{CLAUDE}"\nmax_turns = 5\n',
+    )
+    target = root / "greeting.txt"
+    script = Script(
+        tool_uses=[{"name": "Write", "input": {"file_path": str(target), "content": "hello\n"}}],
+        final_text="Created greeting.txt.",
+    )
+    with messages_stub(script) as url:
+        result = _tmxd(
+            root,
+            "autopilot",
+            "--once",
+            extra={
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "test-key-not-real",
+                "HOME": str(tmp_path / "home"),
+            },
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert target.read_text() == "hello\n"
+    assert statuses(root) == {"1": "done"}
+    prompt_sent = json.dumps(script.requests[0]["messages"])
+    assert "Write the greeting file" in prompt_sent
+    (row,) = executions(paths.db_path())
+    assert row["agent"] == "claude" and row["success"] == 1 and row["exit_code"] == 0
+    assert row["tool_calls"] == 1 and row["turns"] == 2
+    assert row["input_tokens"] == 2400 and row["output_tokens"] == 84
+    assert row["cost_usd"] > 0 and row["peak_rss_bytes"] > 10 * 1024 * 1024
