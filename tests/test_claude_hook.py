@@ -5,13 +5,16 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from claude_stub import Script, claude_binary, messages_stub
+from daemonproc import wait_for
 from helpers import copy_corpus, init_repo, subprocess_env, tmxd_argv
-from tmxd import claude_hook
+from tmxd import claude_hook, scaffold
 
 SESSION = "5f1c7d2e-0000-4000-8000-000000000001"
 
@@ -216,5 +219,59 @@ def test_in_progress_task_is_recorded_from_a_subfolder(project: Path) -> None:
     env = {"CLAUDE_PROJECT_DIR": str(sub)}
     assert claude_hook.main(io.BytesIO(json.dumps(payload).encode()), env) == 0
     assert rows("SELECT tool, task_id FROM tool_calls") == [("Bash", "1")]
+    (root,) = rows("SELECT root FROM projects")[0]
+    assert Path(root) == project.resolve()
+
+
+CLAUDE = claude_binary()
+
+
+@pytest.mark.skipif(
+    CLAUDE is None,
+    reason="Claude Code CLI not installed (npm @anthropic-ai/claude-code); "
+    "run scripts/install-claude-code — npm was unreachable",
+)
+def test_real_claude_code_runs_the_hooks_init_writes(project: Path, tmp_path: Path) -> None:
+    """The real CLI, against a loopback model, fires the generated hooks; rows appear."""
+    assert CLAUDE is not None
+    write_tasks(project, [task(1, "in-progress"), task(2, "pending")])
+    scaffold.apply(scaffold.plan(project).changes)
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    shim = shims / "tmxd"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tmxd "$@"\n')
+    shim.chmod(0o755)
+    target = project / "hello.txt"
+    script = Script(
+        tool_uses=[
+            {"name": "Write", "input": {"file_path": str(target), "content": "hi\n"}},
+            {"name": "Bash", "input": {"command": "echo hooked"}},
+        ],
+        final_text="Done.",
+    )
+    with messages_stub(script) as url:
+        env = subprocess_env(
+            {
+                "PATH": f"{shims}{os.pathsep}{os.environ.get('PATH', '')}",
+                "HOME": str(tmp_path / "claude-home"),
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "test-key-not-real",
+                "DISABLE_AUTOUPDATER": "1",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            }
+        )
+        env.pop("CLAUDE_PROJECT_DIR", None)
+        proc = subprocess.run(
+            [str(CLAUDE), "-p", "Write hello.txt and echo", "--output-format", "json",
+             "--permission-mode", "acceptEdits", "--allowedTools", "Write,Bash(echo *)"],
+            cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert target.read_text() == "hi\n"
+    wait_for(lambda: len(rows("SELECT id FROM events WHERE kind = 'claude.session_end'")) == 1)
+    calls = rows("SELECT tool, success, task_id FROM tool_calls ORDER BY tool")
+    assert calls == [("Bash", 1, "1"), ("Write", 1, "1")]
+    kinds = {kind for (kind,) in rows("SELECT kind FROM events")}
+    assert {"claude.stop", "claude.session_end"} <= kinds
     (root,) = rows("SELECT root FROM projects")[0]
     assert Path(root) == project.resolve()

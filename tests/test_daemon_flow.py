@@ -198,3 +198,23 @@ def test_watch_add_reaches_a_running_daemon(tmp_path: Path, project: Path, tasks
         wait_for(lambda: d.status()["projects"] == [], what="the project to be dropped")
     finally:
         d.stop()
+
+
+def test_tmxd_set_status_is_recorded_once_as_tmxd(
+    daemon: DaemonProcess, project: Path, tasks: Path
+) -> None:
+    from helpers import run_tmxd
+
+    done = run_tmxd("set-status", "--id", "1.1,1.2", "--status", "done", "-p", str(project))
+    assert done.returncode == 0, done.stderr
+    assert sorted(transitions()) == [
+        ("1", "pending", "done", "tmxd"),
+        ("1.1", "pending", "done", "tmxd"),
+        ("1.2", "pending", "done", "tmxd"),
+    ]
+    # a later outside edit shows the daemon has looked since, without counting ours again
+    doc = json.loads(tasks.read_text())
+    doc["master"]["tasks"][2]["status"] = "review"
+    tasks.write_text(json.dumps(doc, indent=2))
+    wait_for(lambda: ("3", "done", "review", "external") in transitions())
+    assert len(transitions()) == 4

@@ -268,6 +268,7 @@ def test_toml_lists_every_option_commented_at_its_default(project: Path) -> None
     text = (project / ".taskmaster" / "tmxd.toml").read_text()
     parsed = tomllib.loads(text)
     sections = scaffold.registered_sections()
+    assert {"autopilot", "daemon", "init", "links", "metrics"} <= {sec.name for sec in sections}
     assert "init" in SECTIONS
     for sec in sections:
         assert parsed[sec.name] == {}  # header present, every option commented

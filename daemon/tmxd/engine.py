@@ -351,6 +351,25 @@ def attributed(
         )
 
 
+@contextlib.contextmanager
+def recording(project_root: Path, tasks_path: Path, source: str) -> Iterator[Attribution | None]:
+    """:func:`attributed` for one-shot commands (``tmxd set-status``): opens the database itself.
+
+    Without a usable metrics database it yields None and records nothing; whoever observes
+    the project next (the daemon) then records the change as ``external``.
+    """
+    from tmxd.metrics.recorder import Recorder
+
+    try:
+        recorder = Recorder.open()
+    except TmxdError as exc:
+        log.warning("transitions not recorded: %s", exc.message)
+        yield None
+        return
+    with recorder, attributed(project_root, tasks_path, source, recorder) as scope:
+        yield scope
+
+
 # --------------------------------------------------------------------------- the daemon's engine
 
 

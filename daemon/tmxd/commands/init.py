@@ -74,6 +74,7 @@ def init_command(
         failed = failed or step.ok is False
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED)
+    click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
 
 
 def _summary(plan: Plan, root: Path, prefix: str = "") -> None:

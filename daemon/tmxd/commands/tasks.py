@@ -200,6 +200,7 @@ def set_status_cmd(
     done; any started → in-progress); a task's change never cascades to its subtasks.
     Statuses: pending, in-progress, done, deferred, cancelled, blocked, review.
     """
+    from tmxd.engine import recording
     from tmxd.taskmaster import cli_json
     from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.ops import set_status, split_ids
@@ -210,7 +211,9 @@ def set_status_cmd(
     found = find_project(project)
     store = TaskStore(found)
     wanted = split_ids([ids])
-    changes = set_status(store, wanted, status, tag=tag)
+    # recorded as source "tmxd"; a running daemon does not count the write again
+    with recording(found.root, found.tasks_path, "tmxd"):
+        changes = set_status(store, wanted, status, tag=tag)
     requested = changes_for(wanted, changes)
     if fmt == "json":
         echo_json(

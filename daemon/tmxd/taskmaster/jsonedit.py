@@ -123,15 +123,19 @@ def apply(text: str, edits: list[Edit]) -> str:
     unit = indent_unit(text)
     ascii_only = escapes_non_ascii(text)
     patches: list[tuple[int, int, str]] = []
+    inserts: dict[Path_, list[tuple[str, Any]]] = {}
     for edit in edits:
+        if isinstance(edit, Insert):
+            inserts.setdefault(edit.path, []).append((edit.key, edit.value))
+            continue
         start, end = locate(text, edit.path)
-        if isinstance(edit, Replace):
-            base = _line_indent(text, start)
-            patches.append(
-                (start, end, dumps(edit.value, indent=unit, base=base, ascii_only=ascii_only))
-            )
-        else:
-            patches.append(_insert_patch(text, start, end, edit, unit, ascii_only))
+        base = _line_indent(text, start)
+        patches.append(
+            (start, end, dumps(edit.value, indent=unit, base=base, ascii_only=ascii_only))
+        )
+    for path, members in inserts.items():
+        start, end = locate(text, path)
+        patches.append(_insert_patch(text, start, end, members, unit, ascii_only))
     patches.sort(key=lambda p: (p[0], p[1]))
     out: list[str] = []
     cursor = 0
@@ -153,25 +157,43 @@ def _line_indent(text: str, pos: int) -> str:
 
 
 def _insert_patch(
-    text: str, start: int, end: int, edit: Insert, unit: str, ascii_only: bool
+    text: str,
+    start: int,
+    end: int,
+    new_members: list[tuple[str, Any]],
+    unit: str,
+    ascii_only: bool,
 ) -> tuple[int, int, str]:
-    close = end - 1  # the object's closing brace
-    members = list(_members(text, start))
+    """Add ``new_members`` at the end of the object spanning ``start``..``end``."""
+    members = _members(text, start)
+
+    def key(name: str) -> str:
+        return json.dumps(name, ensure_ascii=ascii_only)
+
     if not members:
         base = _line_indent(text, start)
-        value = dumps(edit.value, indent=unit, base=base + unit, ascii_only=ascii_only)
-        key = json.dumps(edit.key, ensure_ascii=ascii_only)
-        return (start, end, "{\n" + base + unit + key + ": " + value + "\n" + base + "}")
-    last_key_start, _last_value_start, last_value_end = members[-1]
-    key = json.dumps(edit.key, ensure_ascii=ascii_only)
-    between = text[start + 1 : members[0][0]]
-    if "\n" in between:
-        member_indent = _line_indent(text, last_key_start)
-        value = dumps(edit.value, indent=unit, base=member_indent, ascii_only=ascii_only)
-        return (last_value_end, last_value_end, ",\n" + member_indent + key + ": " + value)
-    value = json.dumps(edit.value, ensure_ascii=ascii_only)
-    assert close >= last_value_end
-    return (last_value_end, last_value_end, ", " + key + ": " + value)
+        inner = base + unit
+        body = ",\n".join(
+            inner + key(k) + ": " + dumps(v, indent=unit, base=inner, ascii_only=ascii_only)
+            for k, v in new_members
+        )
+        return (start, end, "{\n" + body + "\n" + base + "}")
+    last_key_start, _value_start, last_value_end = members[-1]
+    if "\n" in text[start + 1 : members[0][0]]:
+        indent = _line_indent(text, last_key_start)
+        added = "".join(
+            ",\n"
+            + indent
+            + key(k)
+            + ": "
+            + dumps(v, indent=unit, base=indent, ascii_only=ascii_only)
+            for k, v in new_members
+        )
+    else:
+        added = "".join(
+            ", " + key(k) + ": " + json.dumps(v, ensure_ascii=ascii_only) for k, v in new_members
+        )
+    return (last_value_end, last_value_end, added)
 
 
 def _skip_ws(text: str, pos: int) -> int:
