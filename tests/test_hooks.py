@@ -315,19 +315,22 @@ def test_git_keeps_working_when_the_spool_cannot_be_written(tmp_path: Path) -> N
     assert not fallback.exists() or sha not in fallback.read_text()
 
 
-def test_git_keeps_working_when_no_spool_can_be_written_at_all(tmp_path: Path) -> None:
+def test_git_keeps_working_when_the_disk_is_full(tmp_path: Path) -> None:
     repo = init_repo(tmp_path / "r")
     hooks.install(repo)
-    # "Disk full": the spool is a directory (writes fail) and the fallback is unwritable.
-    (repo / ".git" / "tmxd").rename(repo / ".git" / "tmxd-away")
-    (repo / ".git" / "tmxd").mkdir()
-    (repo / ".git" / "tmxd" / "spool").mkdir()
-    spool.fallback_path().mkdir()  # and so can the per-user fallback
+    # Every write to the spool and to the fallback fails with ENOSPC, as on a full disk.
+    full = Path("/dev/full") if Path("/dev/full").exists() else None
+    for target in (repo / ".git" / "tmxd" / "spool", spool.fallback_path()):
+        if full is not None:
+            target.symlink_to(full)
+        else:  # no /dev/full on this system: a directory in the way fails the write too
+            target.mkdir()
     (repo / "a.txt").write_text("a\n")
     git(repo, "add", "a.txt")
-    proc = subprocess.run(["git", "commit", "-m", "works"], cwd=repo, capture_output=True)
-    git(repo, "checkout", "-q", "-b", "other")
-    assert proc.returncode == 0 and proc.stderr == b""
+    commit = subprocess.run(["git", "commit", "-m", "works"], cwd=repo, capture_output=True)
+    switch = subprocess.run(["git", "checkout", "-b", "other"], cwd=repo, capture_output=True)
+    assert commit.returncode == 0 and b"tmxd" not in commit.stderr and commit.stderr == b""
+    assert switch.returncode == 0 and b"space" not in switch.stderr
     assert git(repo, "log", "-1", "--format=%s").strip() == "works"
 
 
