@@ -38,7 +38,10 @@ from typing import Any
 from tmxd.errors import TmxdError
 
 #: Modules whose import registers demo steps (one line per area).
-DEMO_MODULES: tuple[str, ...] = ("tmxd.demo",)
+DEMO_MODULES: tuple[str, ...] = (
+    "tmxd.demo",
+    "tmxd.metrics.demo_steps",
+)
 
 StepFunc = Callable[["DemoContext"], None]
 
