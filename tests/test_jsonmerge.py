@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tmxd.errors import InputError
 from tmxd.jsonmerge import JsonEditor, new_text
@@ -119,3 +121,54 @@ def test_duplicate_keys_edit_the_last_one_like_json_loads() -> None:
     ed = JsonEditor('{"a": 1, "a": 2}', P)
     ed.ensure(("a",), 3)
     assert ed.text == '{"a": 1, "a": 3}'
+
+
+# -- properties: any JSON object, any formatting ---------------------------------------------
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+objects = st.dictionaries(st.text(max_size=4), values, max_size=4)
+styles = st.sampled_from(
+    [
+        {"indent": None, "separators": (",", ":")},
+        {"indent": None, "separators": (", ", " : ")},
+        {"indent": 2},
+        {"indent": 4},
+        {"indent": "\t"},
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(objects, styles, st.text(min_size=1, max_size=4), values, st.sampled_from(["", "\n"]))
+def test_ensure_adds_exactly_one_key_and_keeps_every_byte(
+    data: dict[str, object], style: dict[str, object], key: str, value: object, tail: str
+) -> None:
+    assume("tmxd" not in data)
+    old = json.dumps(data, ensure_ascii=False, **style) + tail  # type: ignore[arg-type]
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("tmxd", key), value)
+    assert json.loads(ed.text) == {**data, "tmxd": {key: value}}
+    assert only_insertions(old, ed.text)
+    assert ed.text.endswith(tail)
+    assert not JsonEditor(ed.text, P).ensure(("tmxd", key), value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(objects, styles, scalars)
+def test_replacing_a_value_changes_only_that_value(
+    data: dict[str, object], style: dict[str, object], value: object
+) -> None:
+    assume(data)
+    key = sorted(data)[0]
+    old = json.dumps(data, ensure_ascii=False, **style)  # type: ignore[arg-type]
+    ed = JsonEditor(old, P)
+    ed.ensure((key,), value)
+    assert json.loads(ed.text) == {**data, key: value}

@@ -359,3 +359,43 @@ def test_slash_commands_only_use_commands_that_exist(name: str) -> None:
         group = cli.commands[command]
         if isinstance(group, click.Group):
             assert sub in group.commands, f"tmxd {command} {sub}"
+
+
+def test_toml_commented_section_header_is_completed_in_place(project: Path) -> None:
+    path = project / ".taskmaster" / "tmxd.toml"
+    path.write_text("# [init]\n# hook_timeout = 10\n")
+    apply_plan(project)
+    text = path.read_text()
+    assert text.startswith("# [init]\n# hook_timeout = 10\n\n# MCP servers")
+    assert text.count("[init]") == 1
+    assert tomllib.loads(text).get("init") is None
+
+
+def test_toml_table_given_by_dotted_keys_gets_a_commented_header(project: Path) -> None:
+    path = project / ".taskmaster" / "tmxd.toml"
+    path.write_text("init.hook_timeout = 4\n")
+    apply_plan(project)
+    text = path.read_text()
+    assert "# [init]\n" in text
+    assert tomllib.loads(text)["init"] == {"hook_timeout": 4}
+
+
+def test_invalid_toml_is_reported_and_left_alone(project: Path) -> None:
+    path = project / ".taskmaster" / "tmxd.toml"
+    path.write_text("[init\n")
+    with pytest.raises(InputError, match=r"tmxd\.toml: invalid TOML"):
+        scaffold.plan(project)
+    assert path.read_text() == "[init\n"
+
+
+def test_foreign_invalid_handler_is_kept_but_warned(project: Path) -> None:
+    path = project / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text('{"hooks": {"Stop": [{"hooks": [{"command": "./notify.sh"}]}]}}')
+    plan = apply_plan(project)
+    assert any(
+        "a handler needs a type" in w and "ignores the whole file" in w for w in plan.warnings
+    )
+    stop = json.loads(path.read_text())["hooks"]["Stop"]
+    assert stop[0] == {"hooks": [{"command": "./notify.sh"}]}
+    assert stop[1]["hooks"][0]["command"] == "tmxd hook claude"

@@ -20,6 +20,7 @@ from tmxd.errors import EXIT_USAGE, TmxdError
 # One line per area; each module defines ``register(group: click.Group) -> None``.
 COMMAND_MODULES: tuple[str, ...] = (
     "tasks",
+    "demo",
     "init",
     "metrics",
     "report",

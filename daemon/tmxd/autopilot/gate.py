@@ -16,10 +16,21 @@ from __future__ import annotations
 
 from tmxd import clock
 from tmxd.autopilot import state, worktrees
+from tmxd.engine import attributed
 from tmxd.errors import InputError
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
+
+
+def _set_status(project: Project, store: TaskStore, task_id: str, status: str, tag: str) -> None:
+    from tmxd.metrics.recorder import Recorder
+
+    with (
+        Recorder.open() as recorder,
+        attributed(project.root, project.tasks_path, "tmxd", recorder),
+    ):
+        ops.set_status(store, [task_id], status, tag=tag)
 
 
 def _review_kind(project: Project, tag: str, task_id: str) -> tuple[str, str]:
@@ -45,7 +56,7 @@ def approve(
     store = TaskStore(project)
     state.StateFile(project.root).decide(tag, task_id, True, clock.iso_ms(clock.now()))
     status = "done" if kind == "merge" else "pending"
-    ops.set_status(store, [task_id], status, tag=tag)
+    _set_status(project, store, task_id, status, tag)
     ops.append_note(store, task_id, f"tmxd: approved{': ' + note if note else ''}", tag=tag)
     if kind == "merge":
         return f"task {task_id} approved: done"
@@ -65,6 +76,6 @@ def reject(
         status = "pending"
     else:
         status = "deferred"
-    ops.set_status(store, [task_id], status, tag=tag)
+    _set_status(project, store, task_id, status, tag)
     ops.append_note(store, task_id, f"tmxd: rejected{': ' + note if note else ''}", tag=tag)
     return f"task {task_id} rejected: {status}"

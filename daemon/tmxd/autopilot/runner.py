@@ -36,6 +36,7 @@ from tmxd.autopilot.resilience import (
     load_snapshot,
     save_snapshot,
 )
+from tmxd.engine import attributed
 from tmxd.errors import InputError, TmxdError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops
@@ -260,25 +261,10 @@ class Autopilot:
         return self.store.read()
 
     def _set_status(self, task_id: str, status: str) -> None:
-        changes = ops.set_status(self.store, [task_id], status, tag=self.tag)
-        if self.recorder is None:
-            return
-        tasks = None
-        for change in changes:
-            if change.old_status == change.new_status:
-                continue
-            if tasks is None:
-                tasks = self._read()
-            found = tasks.find(change.task_id, self.tag)
-            self.recorder.transition(
-                self.root,
-                change.task_id,
-                change.old_status,
-                change.new_status,
-                "autopilot",
-                tag=self.tag,
-                title=found.title if found else None,
-            )
+        # Attributed, so the transition rows say "autopilot" and the daemon's engine
+        # does not record the same change again as an outside edit.
+        with attributed(self.root, self.project.tasks_path, "autopilot", self.recorder):
+            ops.set_status(self.store, [task_id], status, tag=self.tag)
 
     def _note(self, task_id: str, text: str) -> None:
         ops.append_note(self.store, task_id, text, tag=self.tag)

@@ -10,14 +10,13 @@ task goes to review.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tmxd import gitio
 from tmxd.errors import TmxdError
 
 BRANCH_PREFIX = "tmxd/task-"
@@ -29,40 +28,17 @@ LOCK_WAIT_S = 0.2
 _repo_lock = threading.RLock()
 
 
-def _git_env() -> dict[str, str]:
-    keep = {
-        "GIT_AUTHOR_NAME",
-        "GIT_AUTHOR_EMAIL",
-        "GIT_COMMITTER_NAME",
-        "GIT_COMMITTER_EMAIL",
-        "GIT_CONFIG_NOSYSTEM",
-        "GIT_CONFIG_GLOBAL",
-        "GIT_TERMINAL_PROMPT",
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in keep}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    return env
+@dataclass(frozen=True)
+class GitResult:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run git with a clean ``GIT_*`` environment (no leaked hook variables)."""
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            env=_git_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise TmxdError(f"git {args[0]} in {cwd} failed: {exc}") from exc
-    if check and result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        detail = lines[-1] if lines else f"exit code {result.returncode}"
-        raise TmxdError(f"git {' '.join(args[:2])} in {cwd} failed: {detail}")
-    return result
+def git(cwd: Path, *args: str, check: bool = True) -> GitResult:
+    """Run git through ``tmxd.gitio`` (clean ``GIT_*`` environment); decoded output."""
+    proc = gitio.run_git(cwd, args, check=check, timeout=300)
+    return GitResult(proc.returncode, gitio.decode(proc.stdout), gitio.decode(proc.stderr))
 
 
 def branch_name(task_id: str) -> str:

@@ -14,8 +14,9 @@ Definitions (also in docs/metrics.md):
   ``avg_execution_time`` and ``total_time``: mean and sum of finished
   executions' durations, in seconds. ``avg_tool_calls``: mean tool calls per
   finished execution. Executions still running count in ``running`` only.
-* Lead time: first time the task was seen → its final ``done``. Cycle time:
-  first ``in-progress`` → final ``done``. A task reopened after ``done`` and
+* Lead time: the task's creation (its first transition, from nothing) → its
+  final ``done``; unknown when tmxd first saw the task already in a status.
+  Cycle time: first ``in-progress`` → final ``done``. A task reopened after ``done`` and
   not done again has neither; a task done without ever being in progress has
   a lead time but no cycle time. Only tasks whose final ``done`` falls in the
   window count. Median and p90 interpolate linearly between ranks.
@@ -61,7 +62,8 @@ class _Task:
     """One task's timeline, reduced while walking its transitions (times as stored text)."""
 
     key: tuple[int, str, str]
-    created_s: str
+    created_s: str  # first seen
+    created_known: bool = True  # False: its first transition was not from nothing
     title: str | None = None
     first_in_progress_s: str | None = None
     entered_current_s: str | None = None
@@ -192,8 +194,9 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
         "summary": summary,
     }
     days = _days(since_eff, until, q.tz)
-    report["throughput"] = _throughput(tasks, days, q.tz)
-    report["burndown"] = _burndown(open_deltas, days, q.tz)
+    starts = _day_starts(days, q.tz)
+    report["throughput"] = _throughput(tasks, days, starts)
+    report["burndown"] = _burndown(open_deltas, days, starts)
     report["status"] = _status_counts(tasks, q.since is not None)
     report["lead_cycle"] = _lead_cycle(tasks, label)
     summary["tasks_done"] = len(report["lead_cycle"]["tasks"])
@@ -236,7 +239,7 @@ def _walk_transitions(
     """
     where, params = flt.where()
     cur = conn.execute(
-        "SELECT project_id, tag, task_id, new_status, at, title FROM transitions "
+        "SELECT project_id, tag, task_id, new_status, old_status, at, title FROM transitions "
         f"INDEXED BY transitions_walk WHERE {where} AND at <= ? "
         "ORDER BY project_id, tag, task_id, at",
         [*params, until_s],
@@ -248,13 +251,13 @@ def _walk_transitions(
     task: _Task | None = None
     key: tuple[int, str, str] | None = None
     fromiso = datetime.fromisoformat
-    for pid, tag, task_id, new, at_s, title in cur:
+    for pid, tag, task_id, new, old, at_s, title in cur:
         at_f = fromiso(at_s).timestamp()
         if task is None or task_id != key[2] or tag != key[1] or pid != key[0]:  # type: ignore[index]
             if task is not None:
                 _close_task(task, since_s, since_f, until_f, spent)
             key = (pid, tag, task_id)
-            task = _Task(key, at_s)
+            task = _Task(key, at_s, created_known=old is None)
             tasks[key] = task
         else:
             prev = task.status_now
@@ -342,27 +345,48 @@ def _execution_stats(
 ) -> tuple[dict[tuple[int, str, str], _Runs], dict[str, _Runs]]:
     """Per-task and per-agent execution totals from one scan of a covering index."""
     where, params = flt.where()
+    window = _time_window(conn, "executions", "started_at", since_s, until_s)
     cur = conn.execute(
-        "SELECT project_id, tag, task_id, agent, count(*), sum(success = 1), sum(success = 0), "
-        "count(success), sum(duration_ms), sum(tool_calls), sum(input_tokens), "
-        "sum(output_tokens), sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
-        f"WHERE {where} AND started_at >= ? AND started_at <= ? "
-        "GROUP BY project_id, tag, task_id, agent",
-        [*params, since_s, until_s],
+        "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
+        "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
+        "sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
+        f"WHERE {where}{window[0]} GROUP BY project_id, tag, task_id, agent",
+        [*params, *window[1]],
     )
     per_task: dict[tuple[int, str, str], _Runs] = {}
     per_agent: dict[str, _Runs] = {}
-    for row in cur:
-        key = (row[0], row[1], row[2])
+    for pid, tag, task_id, agent_name, runs, ok, finished, *rest in cur:
+        ok = ok or 0
+        row = (runs, ok, finished - ok, finished, *rest)
+        key = (pid, tag, task_id)
         stats = per_task.get(key)
         if stats is None:
             stats = per_task[key] = _Runs()
-        stats.add(row[4:])
-        agent = per_agent.get(row[3])
+        stats.add(row)
+        agent = per_agent.get(agent_name)
         if agent is None:
-            agent = per_agent[row[3]] = _Runs()
-        agent.add(row[4:])
+            agent = per_agent[agent_name] = _Runs()
+        agent.add(row)
     return per_task, per_agent
+
+
+def _time_window(
+    conn: sqlite3.Connection, table: str, column: str, since_s: str, until_s: str
+) -> tuple[str, list[str]]:
+    """`` AND column >= ? AND column <= ?``, leaving out bounds that exclude nothing.
+
+    A bound that every row meets still costs a comparison per row; over a
+    million rows that is worth one indexed min/max lookup to skip.
+    """
+    low, high = conn.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchone()
+    sql, params = "", []
+    if since_s and (low is None or low < since_s):
+        sql += f" AND {column} >= ?"
+        params.append(since_s)
+    if high is not None and high > until_s:
+        sql += f" AND {column} <= ?"
+        params.append(until_s)
+    return sql, params
 
 
 def _summary(
@@ -460,34 +484,48 @@ def _days(since: datetime | None, until: datetime, tz: tzinfo | None) -> list[da
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+def _day_starts(days: list[date], tz: tzinfo | None) -> list[str]:
+    """Stored-form UTC stamps of each local day's midnight, plus the one after the last day.
+
+    A stamp ``s`` falls on ``days[i]`` when ``starts[i] <= s < starts[i + 1]``,
+    so days are found by bisecting strings instead of converting every stamp.
+    """
+    out = []
+    for day in [*days, days[-1] + timedelta(days=1)] if days else []:
+        midnight = datetime.combine(day, datetime.min.time())
+        out.append(to_db_time(midnight.replace(tzinfo=tz) if tz else midnight.astimezone()))
+    return out
+
+
 def _throughput(
-    tasks: dict[tuple[int, str, str], _Task], days: list[date], tz: tzinfo | None
+    tasks: dict[tuple[int, str, str], _Task], days: list[date], starts: list[str]
 ) -> list[dict[str, Any]]:
     """Tasks that became done per local day (a task done twice in a day counts once)."""
-    counts: Counter[date] = Counter()
+    counts = [0] * len(days)
+    last = len(days) - 1
     for t in tasks.values():
         if t.done_stamps:
-            counts.update({from_db_time(s).astimezone(tz).date() for s in t.done_stamps})
-    return [{"date": d.isoformat(), "done": counts.get(d, 0)} for d in days]
+            seen = {bisect.bisect_right(starts, s) - 1 for s in t.done_stamps}
+            for i in seen:
+                if 0 <= i <= last:
+                    counts[i] += 1
+    return [{"date": d.isoformat(), "done": counts[i]} for i, d in enumerate(days)]
 
 
 def _burndown(
-    deltas: list[tuple[str, int]], days: list[date], tz: tzinfo | None
+    deltas: list[tuple[str, int]], days: list[date], starts: list[str]
 ) -> list[dict[str, Any]]:
     """Open tasks (not done/cancelled/deferred) at the end of each day."""
-    deltas.sort()
-    stamps = [d[0] for d in deltas]
-    cumulative: list[int] = []
-    total = 0
-    for _s, delta in deltas:
-        total += delta
-        cumulative.append(total)
+    ends = starts[1:]
+    bucket = [0] * (len(days) + 1)
+    for stamp, delta in deltas:
+        # Counts for every day whose end comes after the change.
+        bucket[bisect.bisect_right(ends, stamp)] += delta
     out: list[dict[str, Any]] = []
-    for day in days:
-        end_local = datetime.combine(day + timedelta(days=1), datetime.min.time())
-        end = to_db_time(end_local.replace(tzinfo=tz) if tz else end_local.astimezone())
-        idx = bisect.bisect_left(stamps, end)
-        out.append({"date": day.isoformat(), "open": cumulative[idx - 1] if idx else 0})
+    total = 0
+    for i, day in enumerate(days):
+        total += bucket[i]
+        out.append({"date": day.isoformat(), "open": total})
     return out
 
 
@@ -506,13 +544,13 @@ def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[st
     for t in tasks.values():
         if t.final_done_s is None:
             continue
-        lead = _seconds(t.created_s, t.final_done_s)
+        lead = _seconds(t.created_s, t.final_done_s) if t.created_known else None
         cycle = t.cycle_time()
         rows.append(
             {
                 "task": label(t.key),
                 "title": t.title,
-                "created": t.created_s,
+                "created": t.created_s if t.created_known else None,
                 "started": t.first_in_progress_s,
                 "done": t.final_done_s,
                 "lead_time": lead,

@@ -31,6 +31,11 @@ _BOM = "\ufeff"
 
 def js_string(value: Any) -> str:
     """``String(value)`` as JavaScript writes it (ids and dependencies)."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, str):
         return value
     if value is None:

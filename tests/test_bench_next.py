@@ -1,0 +1,39 @@
+"""scripts/bench_next.py runs end to end and reports its timings (timing is not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from types import ModuleType
+
+import pytest
+
+from helpers import REPO_ROOT
+from tmxd.taskmaster.document import parse_tasks
+from tmxd.taskmaster.ops import next_task
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "bench_next", REPO_ROOT / "scripts" / "bench_next.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_file_has_a_next_task(tmp_path: object) -> None:
+    data = _bench().generated_tasks(40)
+    doc = parse_tasks(json.dumps(data), REPO_ROOT / "tasks.json")
+    found = next_task(doc, "master")
+    # Ready: 21 (after done 20) and every third task; 27 is the first critical one.
+    assert found is not None and found.id == "27"
+
+
+def test_bench_runs_without_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _bench().main(["--runs", "1", "--tasks", "300", "--no-oracle"]) == 0
+    out = capsys.readouterr().out
+    assert "task-master not run: --no-oracle given" in out
+    assert "300 tasks: tmxd next      median" in out
+    assert "load + status map + next in process" in out
