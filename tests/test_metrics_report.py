@@ -194,3 +194,15 @@ def test_window_excludes_later_history(rec: Recorder, projects: tuple[Path, Path
     assert {x["task"] for x in r["lead_cycle"]["tasks"]} == {"1", "3"}
     assert r["lead_cycle"]["tasks"][1]["cycle_time"] == 1 * D
     assert timedelta(seconds=r["summary"]["total_time"]) == timedelta(seconds=600)
+
+
+def test_lead_time_needs_the_creation(tmp_path: Path) -> None:
+    with Recorder.open(tmp_path / "l.db") as rec:
+        # First seen already pending (created before tmxd watched): no lead time.
+        rec.transition(tmp_path, "7", "pending", "in-progress", "external", at=SINCE)
+        done_at = SINCE + timedelta(hours=5)
+        rec.transition(tmp_path, "7", "in-progress", "done", "external", at=done_at)
+        r = build_report(rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2))
+    (row,) = r["lead_cycle"]["tasks"]
+    assert (row["created"], row["lead_time"], row["cycle_time"]) == (None, None, 5 * H)
+    assert r["lead_cycle"]["lead_time"] == {"median": None, "p90": None}

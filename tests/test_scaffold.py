@@ -386,3 +386,16 @@ def test_invalid_toml_is_reported_and_left_alone(project: Path) -> None:
     with pytest.raises(InputError, match=r"tmxd\.toml: invalid TOML"):
         scaffold.plan(project)
     assert path.read_text() == "[init\n"
+
+
+def test_foreign_invalid_handler_is_kept_but_warned(project: Path) -> None:
+    path = project / ".claude" / "settings.json"
+    path.parent.mkdir()
+    path.write_text('{"hooks": {"Stop": [{"hooks": [{"command": "./notify.sh"}]}]}}')
+    plan = apply_plan(project)
+    assert any(
+        "a handler needs a type" in w and "ignores the whole file" in w for w in plan.warnings
+    )
+    stop = json.loads(path.read_text())["hooks"]["Stop"]
+    assert stop[0] == {"hooks": [{"command": "./notify.sh"}]}
+    assert stop[1]["hooks"][0]["command"] == "tmxd hook claude"

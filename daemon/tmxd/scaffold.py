@@ -218,11 +218,16 @@ def plan_settings(root: Path, cfg: InitConfig, warnings: list[str] | None = None
     editor.ensure_items(("permissions", "allow"), allow_rules(root, cfg))
     for event, group in hook_groups(cfg.hook_timeout).items():
         _ensure_hook(editor, event, group)
-    if warnings is not None and editor.get(("allowedTools",)) is not None:
-        warnings.append(
-            f"{path}: top-level allowedTools is a legacy key Claude Code no longer reads; "
-            "move its rules into permissions.allow"
+    if warnings is not None:
+        warnings.extend(
+            f"{path}: {problem}; Claude Code ignores the whole file until it is fixed"
+            for problem in settings_problems(editor.data)
         )
+        if editor.get(("allowedTools",)) is not None:
+            warnings.append(
+                f"{path}: top-level allowedTools is a legacy key Claude Code no longer reads; "
+                "move its rules into permissions.allow"
+            )
     new = editor.text if old is not None else new_text(editor.data)
     return FileChange(path, old, new)
 

@@ -134,7 +134,7 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
                 "Lead and cycle time",
                 ["", "median", "p90"],
                 [
-                    ["lead (seen → done)", *_med_p90(lc["lead_time"])],
+                    ["lead (created → done)", *_med_p90(lc["lead_time"])],
                     ["cycle (in-progress → done)", *_med_p90(lc["cycle_time"])],
                 ],
                 right={1, 2},

@@ -14,8 +14,9 @@ Definitions (also in docs/metrics.md):
   ``avg_execution_time`` and ``total_time``: mean and sum of finished
   executions' durations, in seconds. ``avg_tool_calls``: mean tool calls per
   finished execution. Executions still running count in ``running`` only.
-* Lead time: first time the task was seen → its final ``done``. Cycle time:
-  first ``in-progress`` → final ``done``. A task reopened after ``done`` and
+* Lead time: the task's creation (its first transition, from nothing) → its
+  final ``done``; unknown when tmxd first saw the task already in a status.
+  Cycle time: first ``in-progress`` → final ``done``. A task reopened after ``done`` and
   not done again has neither; a task done without ever being in progress has
   a lead time but no cycle time. Only tasks whose final ``done`` falls in the
   window count. Median and p90 interpolate linearly between ranks.
@@ -61,7 +62,8 @@ class _Task:
     """One task's timeline, reduced while walking its transitions (times as stored text)."""
 
     key: tuple[int, str, str]
-    created_s: str
+    created_s: str  # first seen
+    created_known: bool = True  # False: its first transition was not from nothing
     title: str | None = None
     first_in_progress_s: str | None = None
     entered_current_s: str | None = None
@@ -237,7 +239,7 @@ def _walk_transitions(
     """
     where, params = flt.where()
     cur = conn.execute(
-        "SELECT project_id, tag, task_id, new_status, at, title FROM transitions "
+        "SELECT project_id, tag, task_id, new_status, old_status, at, title FROM transitions "
         f"INDEXED BY transitions_walk WHERE {where} AND at <= ? "
         "ORDER BY project_id, tag, task_id, at",
         [*params, until_s],
@@ -249,13 +251,13 @@ def _walk_transitions(
     task: _Task | None = None
     key: tuple[int, str, str] | None = None
     fromiso = datetime.fromisoformat
-    for pid, tag, task_id, new, at_s, title in cur:
+    for pid, tag, task_id, new, old, at_s, title in cur:
         at_f = fromiso(at_s).timestamp()
         if task is None or task_id != key[2] or tag != key[1] or pid != key[0]:  # type: ignore[index]
             if task is not None:
                 _close_task(task, since_s, since_f, until_f, spent)
             key = (pid, tag, task_id)
-            task = _Task(key, at_s)
+            task = _Task(key, at_s, created_known=old is None)
             tasks[key] = task
         else:
             prev = task.status_now
@@ -542,13 +544,13 @@ def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[st
     for t in tasks.values():
         if t.final_done_s is None:
             continue
-        lead = _seconds(t.created_s, t.final_done_s)
+        lead = _seconds(t.created_s, t.final_done_s) if t.created_known else None
         cycle = t.cycle_time()
         rows.append(
             {
                 "task": label(t.key),
                 "title": t.title,
-                "created": t.created_s,
+                "created": t.created_s if t.created_known else None,
                 "started": t.first_in_progress_s,
                 "done": t.final_done_s,
                 "lead_time": lead,

@@ -179,6 +179,20 @@ def m002_report_indexes(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_walk_old_status(db: Database) -> None:
+    """The timeline index also carries ``old_status``: a first transition from nothing
+    tells a task's creation apart from the first time tmxd happened to see it."""
+    db.executescript(
+        """
+        DROP INDEX IF EXISTS transitions_walk;
+        CREATE INDEX transitions_walk ON transitions(
+            project_id, tag, task_id, at, new_status, old_status, title
+        );
+        """
+    )
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
     return len(migrations._migrations)
