@@ -37,9 +37,12 @@ def _paint(status: str, text: str) -> str:
     return style(text, fg=colour) if colour else text
 
 
+def _columns() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+
 def _title_limit() -> int:
-    columns = shutil.get_terminal_size((120, 24)).columns
-    return max(20, min(70, columns - 60))
+    return max(20, min(70, _columns() - 60))
 
 
 def _complexity(found: Project, tag: str) -> dict[str, dict[str, Any]]:
@@ -80,6 +83,7 @@ def list_cmd(
         with_subtasks = True
     elif wanted:
         statuses = [s.strip() for s in wanted.split(",") if s.strip()]
+        _check_filter(statuses, doc, active)
     if fmt == "json":
         echo_json(
             cli_json.list_json(
@@ -107,6 +111,19 @@ def list_cmd(
         click.echo(f"Next:     {upcoming.id} — {upcoming.title}  (tmxd show {upcoming.id})")
 
 
+def _check_filter(statuses: list[str], doc: TasksFile, tag: str) -> None:
+    """Statuses Task Master knows, or that the file uses, are fine; others are a typo."""
+    from tmxd.errors import InputError
+    from tmxd.taskmaster.status import VALID_STATUSES
+
+    known = set(VALID_STATUSES) | {"completed"} | {t.status for t in doc.tasks(tag)}
+    unknown = [s for s in statuses if s not in known]
+    if unknown:
+        raise InputError(
+            f"unknown status {', '.join(unknown)}; valid statuses: {', '.join(VALID_STATUSES)}"
+        )
+
+
 @click.command("next")
 @tag_option
 @project_option
@@ -132,7 +149,7 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
             )
         return
     statuses = doc.status_map(active)
-    for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+    for line in text.task_detail(task, status_of=statuses.get, paint=_paint, columns=_columns()):
         click.echo(line)
     click.echo("")
     if task.status != "in-progress":
@@ -169,7 +186,9 @@ def show_cmd(
                 continue
             if index:
                 click.echo("")
-            for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+            for line in text.task_detail(
+                task, status_of=statuses.get, paint=_paint, columns=_columns()
+            ):
                 click.echo(line)
     missing = [task_id for task_id, task in results if task is None]
     if missing:
