@@ -32,11 +32,9 @@ def test_daemon_step_runs_a_real_daemon_end_to_end() -> None:
     assert "$ tmxd stop" in text and "tmxd stopped (pid " in text
 
 
-def test_pick_subtask_prefers_pending_work(tmp_path: Path) -> None:
-    make_project(tmp_path / "a", git=False, t1="in-progress", t1_1="in-progress")
+def test_pick_subtask_prefers_work_in_progress(tmp_path: Path) -> None:
+    make_project(tmp_path / "a", git=False, t1="in-progress", t1_2="in-progress")
     assert daemon_demo.pick_subtask(find_project(explicit=tmp_path / "a")).id == "1.2"
-    make_project(tmp_path / "d", git=False, t1_1="done", t1_2="in-progress")
-    assert daemon_demo.pick_subtask(find_project(explicit=tmp_path / "d")).id == "1.2"
     make_project(tmp_path / "b", git=False)
     assert daemon_demo.pick_subtask(find_project(explicit=tmp_path / "b")).id == "1.1"
     make_project(tmp_path / "c", git=False, t1="done")

@@ -65,7 +65,11 @@ def step_daemon(ctx: DemoContext) -> None:
 
 
 def pick_subtask(project: Project) -> Task:
-    """An open subtask to work on: the first pending one, else one in progress."""
+    """An open subtask to work on: one already in progress, else the first pending one.
+
+    In the full demo that is the subtask the set-status step started, which leaves the
+    pending ones to the autopilot step.
+    """
     doc = TaskStore(project).read()
     tag = project.active_tag(None, doc.tag_names())
     subtasks = [
@@ -74,7 +78,7 @@ def pick_subtask(project: Project) -> Task:
         if task.status not in ("done", "cancelled")
         for sub in task.subtasks
     ]
-    for wanted in ("pending", "in-progress"):
+    for wanted in ("in-progress", "pending"):
         for sub in subtasks:
             if sub.status == wanted:
                 return sub
