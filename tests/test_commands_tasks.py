@@ -79,6 +79,8 @@ def test_list_text_and_json(project: Path, capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, "list", "--format", "json", "--status", "pending")
     data = json.loads(out)
     assert [t["id"] for t in data["tasks"]] == ["3"]
+    code, _, err = run(capsys, "list", "--status", "pendng")
+    assert code == 2 and "unknown status pendng" in err
     assert data["metadata"] == {
         "total": 3,
         "filtered": 1,

@@ -66,3 +66,14 @@ def test_issues_table() -> None:
     lines = issues_table([DependencyIssue("3", "missing", "Task 3 depends on 9", "9")])
     assert lines[0].split() == ["Kind", "Task", "Problem"]
     assert lines[1].split()[:2] == ["MISSING", "3"]
+
+
+def test_long_text_wraps_keeping_indentation() -> None:
+    from tmxd.taskmaster.text import wrap
+
+    lines = wrap("word " * 40 + "\n\n   - nested " + "item " * 30, 40)
+    assert all(width(line) <= 40 for line in lines)
+    assert lines[0].startswith("  word")
+    assert "" in lines
+    nested = [line for line in lines if "item" in line]
+    assert nested[0].startswith("     - nested") and nested[1].startswith("     item")

@@ -502,7 +502,13 @@ def start_background(
     with open(stderr_path, "wb") as err, open(os.devnull, "rb") as devnull:
         os.chmod(stderr_path, 0o600)
         proc = subprocess.Popen(
-            argv, stdin=devnull, stdout=err, stderr=err, start_new_session=True, close_fds=True
+            argv,
+            stdin=devnull,
+            stdout=err,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
+            env=child_env(),
         )
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
@@ -518,6 +524,16 @@ def start_background(
     raise TmxdError(
         f"the daemon (pid {proc.pid}) did not answer within {timeout:g} s; see {log_file}"
     )
+
+
+def child_env() -> dict[str, str]:
+    """This environment, with this tmxd importable by ``python -m tmxd`` (a checkout too)."""
+    env = dict(os.environ)
+    source_root = str(Path(__file__).resolve().parent.parent)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if source_root not in parts:
+        env["PYTHONPATH"] = os.pathsep.join([source_root, *parts])
+    return env
 
 
 def stop_running(*, timeout: float = 30.0) -> int:

@@ -37,9 +37,12 @@ def _paint(status: str, text: str) -> str:
     return style(text, fg=colour) if colour else text
 
 
+def _columns() -> int:
+    return shutil.get_terminal_size((100, 24)).columns
+
+
 def _title_limit() -> int:
-    columns = shutil.get_terminal_size((120, 24)).columns
-    return max(20, min(70, columns - 60))
+    return max(20, min(70, _columns() - 60))
 
 
 def _complexity(found: Project, tag: str) -> dict[str, dict[str, Any]]:
@@ -54,7 +57,7 @@ def _header(found: Project, tag: str) -> str:
     return style(f"tag: {tag} · {display_path(found.tasks_path)}", dim=True)
 
 
-@click.command("list")
+@click.command("list", short_help="List tasks with their status and dependencies.")
 @click.argument("status_arg", required=False, metavar="[STATUS]")
 @click.option("-s", "--status", "status", default=None, help="Only these statuses (comma list).")
 @click.option("--with-subtasks", is_flag=True, help="Show subtasks under their tasks.")
@@ -80,6 +83,7 @@ def list_cmd(
         with_subtasks = True
     elif wanted:
         statuses = [s.strip() for s in wanted.split(",") if s.strip()]
+        _check_filter(statuses, doc, active)
     if fmt == "json":
         echo_json(
             cli_json.list_json(
@@ -107,7 +111,20 @@ def list_cmd(
         click.echo(f"Next:     {upcoming.id} — {upcoming.title}  (tmxd show {upcoming.id})")
 
 
-@click.command("next")
+def _check_filter(statuses: list[str], doc: TasksFile, tag: str) -> None:
+    """Statuses Task Master knows, or that the file uses, are fine; others are a typo."""
+    from tmxd.errors import InputError
+    from tmxd.taskmaster.status import VALID_STATUSES
+
+    known = set(VALID_STATUSES) | {"completed"} | {t.status for t in doc.tasks(tag)}
+    unknown = [s for s in statuses if s not in known]
+    if unknown:
+        raise InputError(
+            f"unknown status {', '.join(unknown)}; valid statuses: {', '.join(VALID_STATUSES)}"
+        )
+
+
+@click.command("next", short_help="The task to work on next (as task-master next).")
 @tag_option
 @project_option
 @format_option("text", "json")
@@ -132,7 +149,7 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
             )
         return
     statuses = doc.status_map(active)
-    for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+    for line in text.task_detail(task, status_of=statuses.get, paint=_paint, columns=_columns()):
         click.echo(line)
     click.echo("")
     if task.status != "in-progress":
@@ -140,7 +157,7 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
     click.echo(f"Finish it: tmxd set-status {task.id} done")
 
 
-@click.command("show")
+@click.command("show", short_help="Show tasks or subtasks in detail.")
 @click.argument("ids", required=False)
 @click.option("-i", "--id", "id_option", default=None, help="Task id(s), e.g. 5 or 5.2,7.")
 @tag_option
@@ -169,7 +186,9 @@ def show_cmd(
                 continue
             if index:
                 click.echo("")
-            for line in text.task_detail(task, status_of=statuses.get, paint=_paint):
+            for line in text.task_detail(
+                task, status_of=statuses.get, paint=_paint, columns=_columns()
+            ):
                 click.echo(line)
     missing = [task_id for task_id, task in results if task is None]
     if missing:
@@ -179,7 +198,7 @@ def show_cmd(
         )
 
 
-@click.command("set-status")
+@click.command("set-status", short_help="Set task statuses; subtasks update their parent.")
 @click.argument("args", nargs=-1, metavar="[ID STATUS]")
 @click.option("-i", "--id", "id_option", default=None, help="Task id(s): 5, 5.2 or 5,6.1.")
 @click.option("-s", "--status", "status_option", default=None, help="The new status.")
@@ -261,7 +280,7 @@ def _id_and_status(
     return ids, status
 
 
-@click.command("update-subtask")
+@click.command("update-subtask", short_help="Append a timestamped note to a subtask.")
 @click.option("-i", "--id", "task_id", required=True, help="Subtask id P.S (or a task id).")
 @click.option("--prompt", "prompt", required=True, help="The text to append (taken as is).")
 @tag_option
@@ -299,7 +318,7 @@ def update_subtask_cmd(
     click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
 
 
-@click.command("validate-dependencies")
+@click.command("validate-dependencies", short_help="Find missing, self and circular dependencies.")
 @click.option(
     "--like-cli",
     is_flag=True,

@@ -6,6 +6,7 @@ passes one that colours only on a terminal), so this module stays free of click.
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -141,10 +142,33 @@ def progress_line(tasks: Sequence[Task]) -> str:
     return " · ".join(parts)
 
 
+def wrap(body: str, columns: int) -> list[str]:
+    """``body`` indented by two spaces, long lines wrapped at ``columns``."""
+    out: list[str] = []
+    for line in body.splitlines():
+        if not line.strip():
+            out.append("")
+            continue
+        lead = " " * (len(line) - len(line.lstrip(" ")))
+        out += textwrap.wrap(
+            line.strip(),
+            width=max(20, columns - 2 - len(lead)),
+            initial_indent="  " + lead,
+            subsequent_indent="  " + lead,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
+    return out
+
+
 def task_detail(
-    task: Task, *, status_of: Callable[[str], str | None], paint: Paint = no_paint
+    task: Task,
+    *,
+    status_of: Callable[[str], str | None],
+    paint: Paint = no_paint,
+    columns: int = 100,
 ) -> list[str]:
-    """``show`` for one task or subtask."""
+    """``show`` for one task or subtask, text wrapped at ``columns``."""
     kind = "Subtask" if task.parent_id else "Task"
     lines = [f"{kind} {task.id}: {task.title}"]
     deps = [
@@ -167,17 +191,17 @@ def task_detail(
         if body.strip():
             lines.append("")
             lines.append(f"{title}:")
-            lines += ["  " + line if line else "" for line in body.splitlines()]
+            lines += wrap(body, columns)
     if task.subtasks:
         lines.append("")
         lines.append("Subtasks:")
-        columns = [Column("ID"), Column("Status"), Column("Title", 70), Column("Deps", 30)]
+        cols = [Column("ID"), Column("Status"), Column("Title", 70), Column("Deps", 30)]
         rows = [
             [sub.id, status_cell(sub.status), sub.title, deps_cell(sub.dependencies)]
             for sub in task.subtasks
         ]
         paints: list[list[str | None]] = [[None, sub.status, None, None] for sub in task.subtasks]
-        lines += ["  " + line for line in table(columns, rows, paints, paint)]
+        lines += ["  " + line for line in table(cols, rows, paints, paint)]
     return lines
 
 
