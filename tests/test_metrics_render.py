@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from metrics_fixture import NOW, PLUS2, SINCE, build
+from metrics_fixture import NOW, PLUS2, fixture_report
 from tmxd.metrics.recorder import Recorder
 from tmxd.metrics.render import (
     EMPTY_MESSAGE,
@@ -22,15 +21,8 @@ from tmxd.metrics.report import ReportQuery, build_report
 
 
 @pytest.fixture()
-def data(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    p, q = tmp_path / "proj", tmp_path / "other"
-    p.mkdir()
-    q.mkdir()
-    with Recorder.open(tmp_path / "m.db") as rec:
-        build(rec, p, q)
-        yield build_report(
-            rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2, project=p)
-        )
+def data(tmp_path: Path) -> dict[str, Any]:
+    return fixture_report(tmp_path)
 
 
 def test_duration_forms() -> None:
