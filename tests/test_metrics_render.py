@@ -110,3 +110,13 @@ def test_json_is_one_key_per_line(data: dict[str, Any]) -> None:
     assert lines[0] == "{" and lines[-1] == "}"
     assert len(lines) == len(data) + 2
     assert json.loads(text) == json.loads(json.dumps(data))
+
+
+def test_long_task_lists_are_capped_outside_json(data: dict[str, Any]) -> None:
+    rows = data["lead_cycle"]["tasks"]
+    many = dict(data, lead_cycle=dict(data["lead_cycle"], tasks=rows * 10))  # 40 rows
+    text = render_report(many, "text", PLUS2)
+    section = text.split("Tasks done\n", 1)[1].split("\n\n", 1)[0]
+    assert section.count("Late night") == 7  # the last 25 rows: 10 blocks of 4, cut at 25
+    assert "(the last 25 of 40; --format json lists every task)" in section
+    assert len(json.loads(render_report(many, "json"))["lead_cycle"]["tasks"]) == 40
