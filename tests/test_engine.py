@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -276,3 +277,30 @@ def test_scheduled_jobs_run_against_the_real_database(tmp_path: Path, recorder: 
     assert "tmxd-" in eng.daily_reports()
     assert eng.daily_reports() == "nothing due"  # once per day
     assert eng.retention() == "nothing deleted"
+
+
+def test_unusable_database_keeps_the_changes_for_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, tasks = _engine_project(tmp_path)
+    with Recorder.open() as good:
+        eng = engine.Engine(good)
+        eng.open(root)
+        eng.catch_up(root)  # baseline taken
+    bad_db = tmp_path / "not-a-db"
+    bad_db.write_text("this is not a database " * 100)
+    good_db = os.environ["TMXD_DB"]
+    monkeypatch.setenv("TMXD_DB", str(bad_db))
+    eng = engine.Engine()
+    eng.open(root)
+    write_plain(tasks, t2="in-progress")
+    eng.handle(root, frozenset({"tasks"}))
+    eng.handle(root, frozenset({"tasks"}))
+    errors = [r for r in caplog.records if "metrics are not recorded" in r.getMessage()]
+    assert len(errors) == 1
+    monkeypatch.setenv("TMXD_DB", good_db)  # the database is back
+    with Recorder.open() as good:
+        eng = engine.Engine(good)
+        eng.open(root)
+        eng.catch_up(root)
+    assert transitions() == [("2", "pending", "in-progress", "external")]

@@ -387,6 +387,8 @@ class Daemon:
             self._busy_since = clock.monotonic()
             try:
                 self._dispatch(kind, payload)
+            except TmxdError as exc:
+                log.error("%s (the daemon keeps running)", exc.message)
             except Exception:
                 log.exception("handling %s failed; the daemon keeps running", kind)
             finally:

@@ -393,22 +393,27 @@ class Engine:
 
     def __init__(self, recorder: Recorder | None = None) -> None:
         self._recorder = recorder
+        self._recorder_error: str | None = None
         self._projects: dict[Path, ProjectState] = {}
 
     # -- resources ------------------------------------------------------
 
     @property
     def recorder(self) -> Recorder | None:
+        """The metrics recorder, opened on first use; None while the database is unusable."""
         if self._recorder is None:
-            try:
-                from tmxd.metrics.recorder import Recorder
+            from tmxd.metrics.recorder import Recorder
 
+            try:
                 self._recorder = Recorder.open()
-            except ImportError:
-                return None
             except TmxdError as exc:
-                log.error("metrics are not recorded: %s", exc.message)
+                if exc.message != self._recorder_error:
+                    log.error("metrics are not recorded until this is fixed: %s", exc.message)
+                self._recorder_error = exc.message
                 return None
+            if self._recorder_error:
+                log.info("the metrics database works again")
+                self._recorder_error = None
         return self._recorder
 
     def job_log(self) -> JobLog | None:
@@ -600,8 +605,11 @@ class Engine:
     # -- internals ------------------------------------------------------
 
     def _observe(self, state: ProjectState, source: str) -> None:
+        recorder = self.recorder
+        if recorder is None and state.ledger.path.exists():
+            return  # keep the snapshot: the changes are recorded once the database works
         with state.ledger.locked():
-            result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
+            result = observe(state.project.tasks_path, state.ledger, recorder, source=source)
         self._report(state, result, source)
         if state.config.cascade_external and result.transitions:
             self._cascade(state, result.transitions)
