@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autopilot_support import details, executions, make_project, statuses, task
+from helpers import run_tmxd
 from tmxd import paths
 from tmxd.autopilot.demo import run_step
 from tmxd.metrics.recorder import Recorder
@@ -26,3 +27,14 @@ def test_demo_step_runs_one_task_to_done(tmp_path: Path) -> None:
     assert lines[0].startswith("autopilot: one task through a scripted agent")
     assert any("task 1: in progress" in line for line in lines)
     assert lines[-2].strip().startswith("autopilot: 1 done, 0 failed")
+
+
+def test_tmxd_demo_shows_the_autopilot_step() -> None:
+    proc = run_tmxd("demo", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    step = out[out.index("Autopilot: a ready task run by an agent") :]
+    assert "run     3.2      medium   Cycle detection" in step
+    assert "task 3.2: done on attempt 1 (medium)" in step
+    assert "?? demo_autopilot.txt" in step
+    assert "tmxd autopilot: done on attempt 1 (medium)" in step

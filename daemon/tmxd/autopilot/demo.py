@@ -18,6 +18,7 @@ from pathlib import Path
 import tmxd
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.runner import Autopilot, RunOptions, RunSummary, log_lines
+from tmxd.demo import DemoContext, demo_step
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.project import find_project
 
@@ -84,3 +85,40 @@ def run_step(
     for line in log_lines(summary):
         out("  " + line)
     return summary
+
+
+def _status(ctx: DemoContext, task_id: str) -> str | None:
+    from tmxd.taskmaster.store import TaskStore
+
+    project = find_project(ctx.root)
+    found = TaskStore(project).read().find(task_id, project.active_tag())
+    return found.status if found else None
+
+
+@demo_step(400, "Autopilot: a ready task run by an agent, validated, done")
+def step_autopilot(ctx: DemoContext) -> None:
+    if _status(ctx, "3.1") not in (None, "done"):
+        ctx.say("Finish subtask 3.1 by hand, so 3.2 (which depends on it) is ready:")
+        ctx.tmxd("set-status", "3.1", "done")
+    ctx.say("The autopilot routes the next ready task, marks it in-progress, hands the agent a")
+    ctx.say("prompt (task, parent, dependencies' notes), validates, and marks it done.")
+    ctx.tmxd("autopilot", "--dry-run")
+    ctx.say("Here the agent is a scripted stand-in for Claude Code (same stream-json output):")
+    ctx.run(
+        [sys.executable, "-m", "tmxd.autopilot.demo"],
+        show="tmxd autopilot --once   # agent: python -m tmxd.autopilot.scripted",
+    )
+    ctx.say("Its work, and the note the run left on the subtask (which also finished task 3):")
+    ctx.git("status", "--short")
+    ctx.tmxd("show", "3.2")
+
+
+def main() -> int:
+    """``python -m tmxd.autopilot.demo``: the step's run, in the current project."""
+    with Recorder.open() as recorder:
+        summary = run_step(Path.cwd(), recorder, print)
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
