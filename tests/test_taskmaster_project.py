@@ -59,3 +59,11 @@ def test_stale_current_tag_falls_back_to_master(tmp_path: Path) -> None:
     _make(tmp_path, {"master": {"tasks": []}})
     (tmp_path / ".taskmaster" / "state.json").write_text('{"currentTag": "gone"}')
     assert find_project(tmp_path).active_tag() == "master"
+
+
+def test_tag_list_follows_file_changes(tmp_path: Path) -> None:
+    path = _make(tmp_path, {"alpha": {"tasks": []}})
+    project = find_project(tmp_path)
+    assert project.active_tag() == "alpha"
+    path.write_text(json.dumps({"beta": {"tasks": []}, "gamma": {"tasks": []}}))
+    assert project.active_tag() == "beta"

@@ -40,6 +40,7 @@ from tmxd.errors import TmxdError
 #: Modules whose import registers demo steps (one line per area).
 DEMO_MODULES: tuple[str, ...] = (
     "tmxd.demo",
+    "tmxd.init_demo",
     "tmxd.hooks_demo",
     "tmxd.metrics.demo_steps",
     "tmxd.autopilot.demo",

@@ -1,40 +1,51 @@
-"""The ``tmxd init`` / ``tmxd doctor`` part of ``tmxd demo``.
+"""The ``tmxd init`` and ``tmxd doctor`` steps of ``tmxd demo``.
 
-:func:`init_and_doctor` shows, on the demo's throwaway project, what
-``tmxd init --dry-run`` would write (one line per file), writes it, installs
-the git hooks, and prints ``tmxd doctor``'s checklist. It never registers the
-throwaway project with the user's daemon and needs no Node, network or key.
+They run first: the throwaway project is wired to Claude Code and MCP the way a
+user would do it (a dry run, the real run, a second run that changes nothing,
+a commit of the new files), then ``tmxd doctor`` shows the checklist.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+import subprocess
+import sys
 
-from tmxd import doctor, scaffold
+from tmxd.demo import DemoContext, demo_step
+
+INIT_FILES = (".mcp.json", ".claude", ".taskmaster/tmxd.toml")
 
 
-def init_and_doctor(root: Path, say: Callable[[str], None]) -> list[doctor.CheckResult]:
-    """Run the step in ``root``; report through ``say``; return doctor's results."""
-    plan = scaffold.plan(root)
-    say("$ tmxd init --dry-run")
-    for change in plan.changes:
-        rel = change.path.relative_to(root).as_posix()
-        added = sum(
-            1
-            for line in change.diff(root).splitlines()
-            if line.startswith("+") and not line.startswith("+++")
-        )
-        say(f"  {rel}: would {change.action} (+{added} lines)")
-    scaffold.apply(plan.changes)
-    step = scaffold.install_git_hooks(root)
-    say(f"$ tmxd init --yes   (files written; {step.name}: {step.message})")
-    again = scaffold.plan(root)
-    say(f"  a second run would change {len(again.pending)} file(s)")
-    say("$ tmxd doctor")
-    results = doctor.run_checks(root)
-    for result in results:
-        say(f"  {result.status:<4} {result.name}: {result.summary}")
-        if result.status != "ok" and result.fix:
-            say(f"       fix: {result.fix}")
-    return results
+@demo_step(5, "Wire the project to Claude Code and MCP: tmxd init")
+def step_init(ctx: DemoContext) -> None:
+    ctx.say("init merges its own entries into .mcp.json and .claude/settings.json, adds two")
+    ctx.say("slash commands and a commented tmxd.toml; --dry-run shows a diff of each file.")
+    ctx.echo("$ tmxd init --dry-run   (its summary; the diff of each file is left out)")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tmxd", "init", "--dry-run"],
+        cwd=ctx.root,
+        env=ctx.env,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    added = sum(
+        1 for line in proc.stdout.splitlines() if line.startswith("+") and "+++" not in line
+    )
+    for line in proc.stdout.splitlines():
+        if ": would " in line or line.startswith("tmxd "):
+            ctx.echo("    " + line)
+    ctx.echo(f"    ({added} lines added in all, no API key value among them)")
+    ctx.tmxd("init", "--yes")
+    ctx.say("A second run changes nothing:")
+    ctx.tmxd("init")
+    ctx.git("add", *INIT_FILES)
+    ctx.git("commit", "-q", "-m", "Wire the project to Claude Code and MCP (tmxd init)")
+
+
+@demo_step(6, "Check the setup: tmxd doctor")
+def step_doctor(ctx: DemoContext) -> None:
+    ctx.say("Every check of the debug checklist, each problem with a one-line fix.")
+    proc = ctx.tmxd("doctor", check=False)
+    if proc.returncode != 0:
+        ctx.say("(doctor exits 1 while a check fails: here the daemon, which a later step starts.)")

@@ -7,7 +7,7 @@ import click
 from tmxd.commands.common import style
 
 
-@click.command("demo")
+@click.command("demo", short_help="A throwaway project that shows the whole loop.")
 @click.option("--keep", is_flag=True, help="Keep the demo project folder and print its path.")
 @click.option(
     "--only",

@@ -57,7 +57,7 @@ def _header(found: Project, tag: str) -> str:
     return style(f"tag: {tag} · {display_path(found.tasks_path)}", dim=True)
 
 
-@click.command("list")
+@click.command("list", short_help="List tasks with their status and dependencies.")
 @click.argument("status_arg", required=False, metavar="[STATUS]")
 @click.option("-s", "--status", "status", default=None, help="Only these statuses (comma list).")
 @click.option("--with-subtasks", is_flag=True, help="Show subtasks under their tasks.")
@@ -124,7 +124,7 @@ def _check_filter(statuses: list[str], doc: TasksFile, tag: str) -> None:
         )
 
 
-@click.command("next")
+@click.command("next", short_help="The task to work on next (as task-master next).")
 @tag_option
 @project_option
 @format_option("text", "json")
@@ -157,7 +157,7 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
     click.echo(f"Finish it: tmxd set-status {task.id} done")
 
 
-@click.command("show")
+@click.command("show", short_help="Show tasks or subtasks in detail.")
 @click.argument("ids", required=False)
 @click.option("-i", "--id", "id_option", default=None, help="Task id(s), e.g. 5 or 5.2,7.")
 @tag_option
@@ -198,7 +198,7 @@ def show_cmd(
         )
 
 
-@click.command("set-status")
+@click.command("set-status", short_help="Set task statuses; subtasks update their parent.")
 @click.argument("args", nargs=-1, metavar="[ID STATUS]")
 @click.option("-i", "--id", "id_option", default=None, help="Task id(s): 5, 5.2 or 5,6.1.")
 @click.option("-s", "--status", "status_option", default=None, help="The new status.")
@@ -280,7 +280,7 @@ def _id_and_status(
     return ids, status
 
 
-@click.command("update-subtask")
+@click.command("update-subtask", short_help="Append a timestamped note to a subtask.")
 @click.option("-i", "--id", "task_id", required=True, help="Subtask id P.S (or a task id).")
 @click.option("--prompt", "prompt", required=True, help="The text to append (taken as is).")
 @tag_option
@@ -318,7 +318,7 @@ def update_subtask_cmd(
     click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
 
 
-@click.command("validate-dependencies")
+@click.command("validate-dependencies", short_help="Find missing, self and circular dependencies.")
 @click.option(
     "--like-cli",
     is_flag=True,

@@ -85,12 +85,27 @@ class Project:
         return tags[0]
 
     def _file_tags(self) -> list[str]:
+        """The tags of tasks.json, remembered while the file is unchanged."""
         from tmxd.taskmaster.store import TaskStore
 
         try:
-            return TaskStore(self).read().tag_names()
+            stat = self.tasks_path.stat()
+        except OSError:
+            return []
+        key = (str(self.tasks_path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = _TAG_CACHE.get(key)
+        if cached is not None:
+            return list(cached)
+        try:
+            tags = TaskStore(self).read().tag_names()
         except InputError:
             return []
+        _TAG_CACHE.clear()
+        _TAG_CACHE[key] = tuple(tags)
+        return tags
+
+
+_TAG_CACHE: dict[tuple[str, int, int, int], tuple[str, ...]] = {}
 
 
 def _project_at(directory: Path) -> Project | None:
