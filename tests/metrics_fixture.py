@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from tmxd.metrics.recorder import Recorder
+from tmxd.metrics.report import ReportQuery, build_report
 
 PLUS2 = timezone(timedelta(hours=2))
 SINCE = datetime(2026, 11, 10, tzinfo=UTC)
@@ -98,3 +100,15 @@ def build(rec: Recorder, project: Path, other: Path) -> None:
     rec.commit(project, "c2", "More [1] [3]", "Ada", at(12, 9), 1, 10, 0, "main", ["1", "3"])
     rec.commit(project, "c3", "Unlinked", "Ada", at(12, 10), 4, 4, 4, "main", [])
     rec.commit(project, "c4", "Old [4]", "Ada", at(8, 9), 1, 1, 1, "main", ["4"])
+
+
+def fixture_report(folder: Path) -> dict[str, Any]:
+    """The report over :func:`build` for the main project, window SINCE..NOW, shown at UTC+2."""
+    p, q = folder / "proj", folder / "other"
+    p.mkdir()
+    q.mkdir()
+    with Recorder.open(folder / "m.db") as rec:
+        build(rec, p, q)
+        return build_report(
+            rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2, project=p)
+        )

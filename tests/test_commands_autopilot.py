@@ -289,3 +289,16 @@ def test_autopilot_drives_the_real_claude_code_cli(tmp_path: Path) -> None:
     assert row["tool_calls"] == 1 and row["turns"] == 2
     assert row["input_tokens"] == 2400 and row["output_tokens"] == 84
     assert row["cost_usd"] > 0 and row["peak_rss_bytes"] > 10 * 1024 * 1024
+
+
+def test_missing_agent_program_is_one_clear_error(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")], config='agent = "claude"\nclaude_bin = "no-such-claude"\n')
+    result = _tmxd(root, "autopilot")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: no-such-claude: agent program not found; install Claude Code "
+        "(npm install -g @anthropic-ai/claude-code) or set autopilot.claude_bin "
+        "in .taskmaster/tmxd.toml"
+    )
+    assert statuses(root) == {"1": "pending"}

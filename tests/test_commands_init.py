@@ -104,3 +104,26 @@ def test_outside_a_project_is_usage_error(tmp_path: Path) -> None:
     proc = tmxd(tmp_path, "init", "--yes")
     assert proc.returncode == 2
     assert "not a Task Master project" in proc.stderr
+
+
+def test_hook_claude_at_a_terminal_explains_itself(project: Path) -> None:
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            tmxd_argv("hook", "claude"),
+            cwd=project,
+            env=subprocess_env(),
+            stdin=slave,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert "reads a Claude Code hook event as JSON on stdin" in proc.stderr

@@ -53,4 +53,4 @@ def test_doctor_step_shows_the_checklist(tmp_path: Path) -> None:
     assert "ok   project: " in out
     assert "ok   git hooks: installed in " in out
     assert "fail daemon: " in out and "fix: start it: `tmxd start`" in out
-    assert "doctor exits 1 while a check fails" in out
+    assert "doctor exits 1 while a check fails; each failure names its fix" in out

@@ -5,16 +5,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from metrics_fixture import NOW, PLUS2, SINCE, build
+from metrics_fixture import PLUS2, fixture_report
 from tmxd.metrics.html import CYCLE_BINS, cycle_histogram, render_html
-from tmxd.metrics.recorder import Recorder
-from tmxd.metrics.report import ReportQuery, build_report
 
 BROWSER = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)),
@@ -48,15 +45,8 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture()
-def data(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    p, q = tmp_path / "proj", tmp_path / "other"
-    p.mkdir()
-    q.mkdir()
-    with Recorder.open(tmp_path / "m.db") as rec:
-        build(rec, p, q)
-        yield build_report(
-            rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2, project=p)
-        )
+def data(tmp_path: Path) -> dict[str, Any]:
+    return fixture_report(tmp_path)
 
 
 def test_cycle_histogram_bins(data: dict[str, Any]) -> None:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from metrics_fixture import NOW, PLUS2, SINCE, build
+from metrics_fixture import NOW, PLUS2, fixture_report
 from tmxd.metrics.recorder import Recorder
 from tmxd.metrics.render import (
     EMPTY_MESSAGE,
@@ -22,15 +21,8 @@ from tmxd.metrics.report import ReportQuery, build_report
 
 
 @pytest.fixture()
-def data(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    p, q = tmp_path / "proj", tmp_path / "other"
-    p.mkdir()
-    q.mkdir()
-    with Recorder.open(tmp_path / "m.db") as rec:
-        build(rec, p, q)
-        yield build_report(
-            rec.db.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2, project=p)
-        )
+def data(tmp_path: Path) -> dict[str, Any]:
+    return fixture_report(tmp_path)
 
 
 def test_duration_forms() -> None:
@@ -118,3 +110,13 @@ def test_json_is_one_key_per_line(data: dict[str, Any]) -> None:
     assert lines[0] == "{" and lines[-1] == "}"
     assert len(lines) == len(data) + 2
     assert json.loads(text) == json.loads(json.dumps(data))
+
+
+def test_long_task_lists_are_capped_outside_json(data: dict[str, Any]) -> None:
+    rows = data["lead_cycle"]["tasks"]
+    many = dict(data, lead_cycle=dict(data["lead_cycle"], tasks=rows * 10))  # 40 rows
+    text = render_report(many, "text", PLUS2)
+    section = text.split("Tasks done\n", 1)[1].split("\n\n", 1)[0]
+    assert section.count("Late night") == 7  # the last 25 rows: 10 blocks of 4, cut at 25
+    assert "(the last 25 of 40; --format json lists every task)" in section
+    assert len(json.loads(render_report(many, "json"))["lead_cycle"]["tasks"]) == 40

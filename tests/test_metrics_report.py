@@ -206,3 +206,34 @@ def test_lead_time_needs_the_creation(tmp_path: Path) -> None:
     (row,) = r["lead_cycle"]["tasks"]
     assert (row["created"], row["lead_time"], row["cycle_time"]) == (None, None, 5 * H)
     assert r["lead_cycle"]["lead_time"] == {"median": None, "p90": None}
+
+
+def test_days_follow_daylight_saving_time(tmp_path: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")  # CEST (+2) until 2026-10-25 01:00Z, then CET (+1)
+    with Recorder.open(tmp_path / "dst.db") as rec:
+        for task, done in (
+            ("1", datetime(2026, 10, 24, 22, 30, tzinfo=UTC)),
+            ("2", datetime(2026, 10, 25, 23, 30, tzinfo=UTC)),
+        ):
+            rec.transition(tmp_path, task, None, "pending", "external", at=done - timedelta(days=1))
+            rec.transition(tmp_path, task, "pending", "done", "external", at=done)
+        since = datetime(2026, 10, 23, 22, 0, tzinfo=UTC)  # Berlin midnight, Oct 24
+        until = datetime(2026, 10, 26, 23, 0, tzinfo=UTC)  # Berlin midnight, Oct 27
+        local = build_report(
+            rec.db.conn, ReportQuery(since=since, until=until, now=until, tz=berlin)
+        )
+        utc = build_report(rec.db.conn, ReportQuery(since=since, until=until, now=until, tz=UTC))
+    assert [(d["date"], d["done"]) for d in local["throughput"]] == [
+        ("2026-10-24", 0),
+        ("2026-10-25", 1),  # 00:30 CEST
+        ("2026-10-26", 1),  # 00:30 CET
+    ]
+    assert [d["open"] for d in local["burndown"]] == [1, 1, 0]
+    assert [(d["date"], d["done"]) for d in utc["throughput"]] == [
+        ("2026-10-23", 0),
+        ("2026-10-24", 1),
+        ("2026-10-25", 1),
+        ("2026-10-26", 0),
+    ]

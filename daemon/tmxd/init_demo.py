@@ -2,7 +2,8 @@
 
 They run first: the throwaway project is wired to Claude Code and MCP the way a
 user would do it (a dry run, the real run, a second run that changes nothing,
-a commit of the new files), then ``tmxd doctor`` shows the checklist.
+a commit of the new files), then ``tmxd doctor`` shows the checklist (with no
+daemon started yet, its daemon check fails and names the fix).
 """
 
 from __future__ import annotations
@@ -48,4 +49,4 @@ def step_doctor(ctx: DemoContext) -> None:
     ctx.say("Every check of the debug checklist, each problem with a one-line fix.")
     proc = ctx.tmxd("doctor", check=False)
     if proc.returncode != 0:
-        ctx.say("(doctor exits 1 while a check fails: here the daemon, which a later step starts.)")
+        ctx.say("(doctor exits 1 while a check fails; each failure names its fix.)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -673,6 +674,7 @@ class Autopilot:
         if self.use_worktrees and not self.options.dry_run:
             worktrees.require_repo(self.root)
         if not self.options.dry_run:
+            self._check_agent()
             self.recover()
         if self.options.task_id is not None:
             self._check_task(self.options.task_id)
@@ -737,6 +739,27 @@ class Autopilot:
         summary.cost_usd = self.cost
         summary.breaker = self.breaker.state
         return summary
+
+    def _check_agent(self) -> None:
+        """A missing agent program is a setup error: say so once instead of failing every task."""
+        probe = self.agent.invocation(
+            task_id="0",
+            tag=self.tag,
+            prompt="",
+            prompt_file=Path(os.devnull),
+            workdir=self.root,
+            base_env=self.env,
+        ).argv[0]
+        search = self.env.get("PATH", os.defpath)
+        found = shutil.which(probe, path=search) if os.sep not in probe else probe
+        if found is None or not os.access(found, os.X_OK):
+            hint = (
+                "install Claude Code (npm install -g @anthropic-ai/claude-code) or set "
+                "autopilot.claude_bin"
+                if self.config.agent == "claude"
+                else "fix autopilot.command"
+            )
+            raise TmxdError(f"{probe}: agent program not found; {hint} in .taskmaster/tmxd.toml")
 
     def _check_task(self, task_id: str) -> None:
         task = self._read().find(task_id, self.tag)

@@ -101,6 +101,13 @@ def hook_claude_command() -> None:
     """
     from tmxd.claude_hook import main
 
+    if sys.stdin.isatty():
+        click.echo(
+            "tmxd hook claude: reads a Claude Code hook event as JSON on stdin; "
+            "it is run by the hooks `tmxd init` installs",
+            err=True,
+        )
+        return
     raise click.exceptions.Exit(main(sys.stdin.buffer))
 
 

@@ -21,6 +21,7 @@ EMPTY_MESSAGE = (
     "(or `tmxd sync` after committing); transitions, commits and agent runs will show up here"
 )
 SPARKS = "▁▂▃▄▅▆▇█"
+MAX_ROWS = 25  # per-task tables in text, Markdown and HTML; JSON has every row
 
 
 @dataclass
@@ -141,7 +142,11 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
             )
         )
         t = Table("Tasks done", ["task", "title", "done", "lead", "cycle", "reopened"], right={5})
-        for r in lc["tasks"]:
+        done = lc["tasks"]
+        if len(done) > MAX_ROWS:
+            t.note = f"the last {MAX_ROWS} of {len(done):,}; --format json lists every task"
+            done = done[-MAX_ROWS:]
+        for r in done:
             t.rows.append(
                 [
                     r["task"],
@@ -195,7 +200,12 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
             "Commits per task",
             ["task", "title", "commits", "files", "+", "-"],
             right={2, 3, 4, 5},
-            note=f"{commits['linked']} of {commits['total']} commits name a task",
+            note=f"{commits['linked']} of {commits['total']} commits name a task"
+            + (
+                f"; the {MAX_ROWS} tasks with most commits shown"
+                if len(commits["per_task"]) > MAX_ROWS
+                else ""
+            ),
         )
         t.rows = [
             [
@@ -206,7 +216,7 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
                 f"+{r['insertions']}",
                 f"-{r['deletions']}",
             ]
-            for r in commits["per_task"][:20]
+            for r in commits["per_task"][:MAX_ROWS]
         ]
         out.append(t)
     if report["stale_in_progress"]:

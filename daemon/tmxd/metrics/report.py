@@ -247,32 +247,36 @@ def _walk_transitions(
     since_f = _epoch(since_s) if since_s else float("-inf")
     until_f = _epoch(until_s)
     spent = time_in_status
+    closed = CLOSED_STATUSES
     tasks: dict[tuple[int, str, str], _Task] = {}
     task: _Task | None = None
-    key: tuple[int, str, str] | None = None
+    # The current task's hottest fields live in locals (this loop sees every transition).
+    cur_pid, cur_tag, cur_tid = None, None, None
+    status: str | None = None
+    last_f = 0.0
     fromiso = datetime.fromisoformat
     for pid, tag, task_id, new, old, at_s, title in cur:
         at_f = fromiso(at_s).timestamp()
-        if task is None or task_id != key[2] or tag != key[1] or pid != key[0]:  # type: ignore[index]
+        if task is None or task_id != cur_tid or tag != cur_tag or pid != cur_pid:
             if task is not None:
+                task.status_now, task.last_f = status, last_f
                 _close_task(task, since_s, since_f, until_f, spent)
+            cur_pid, cur_tag, cur_tid = pid, tag, task_id
             key = (pid, tag, task_id)
-            task = _Task(key, at_s, created_known=old is None)
-            tasks[key] = task
-        else:
-            prev = task.status_now
-            lo = task.last_f if task.last_f > since_f else since_f
-            if at_f > lo and prev is not None:
-                spent[prev] = spent.get(prev, 0.0) + (at_f - lo)
+            task = tasks[key] = _Task(key, at_s, created_known=old is None)
+            status = None
+        elif status is not None:
+            lo = last_f if last_f > since_f else since_f
+            if at_f > lo:
+                spent[status] = spent.get(status, 0.0) + (at_f - lo)
         if title:
             task.title = title
         if at_s >= since_s:
             task.in_window = True
+            if since_s and at_s == since_s:
+                task.status_at_since = new
         elif since_s:
             task.status_at_since = new
-        if since_s and at_s == since_s:
-            task.status_at_since = new
-        status = task.status_now
         if new != status:
             task.entered_current_s = at_s
             if status == "done":
@@ -281,15 +285,16 @@ def _walk_transitions(
                 task.final_done_s = at_s
             elif new == "in-progress" and task.first_in_progress_s is None:
                 task.first_in_progress_s = at_s
-            now_open = new not in CLOSED_STATUSES
+            now_open = new not in closed
             if now_open != task.is_open:
                 open_deltas.append((at_s, 1 if now_open else -1))
                 task.is_open = now_open
         if new == "done" and at_s >= since_s:
             task.done_stamps.append(at_s)
-        task.status_now = new
-        task.last_f = at_f
+        status = new
+        last_f = at_f
     if task is not None:
+        task.status_now, task.last_f = status, last_f
         _close_task(task, since_s, since_f, until_f, spent)
     return tasks
 
@@ -378,7 +383,9 @@ def _time_window(
     A bound that every row meets still costs a comparison per row; over a
     million rows that is worth one indexed min/max lookup to skip.
     """
-    low, high = conn.execute(f"SELECT min({column}), max({column}) FROM {table}").fetchone()
+    # Two queries: min() and max() together would scan instead of using the index.
+    low = conn.execute(f"SELECT min({column}) FROM {table}").fetchone()[0]
+    high = conn.execute(f"SELECT max({column}) FROM {table}").fetchone()[0]
     sql, params = "", []
     if since_s and (low is None or low < since_s):
         sql += f" AND {column} >= ?"
