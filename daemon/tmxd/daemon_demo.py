@@ -41,7 +41,7 @@ def step_daemon(ctx: DemoContext) -> None:
     try:
         with demo_locations(ctx.env):
             wait_until(watching, "the daemon to watch the project")
-            new_status = "in-progress" if sub.status == "pending" else "review"
+            new_status = edited_status(sub.status)
             ctx.say(f'An editor sets {sub.id} "{sub.title}" to {new_status} in tasks.json:')
             seen = transitions_seen()
             edit_status(project.tasks_path, sub.id, new_status)
@@ -65,24 +65,35 @@ def step_daemon(ctx: DemoContext) -> None:
 
 
 def pick_subtask(project: Project) -> Task:
-    """An open subtask to work on: one already in progress, else the first pending one.
+    """An open task to work on that leaves ``tmxd next``'s choice to the later steps.
 
-    In the full demo that is the subtask the set-status step started, which leaves the
-    pending ones to the autopilot step.
+    A subtask in progress, else a pending subtask, else an open top-level task; never
+    the next task nor its parent (the autopilot step runs that one).
     """
+    from tmxd.taskmaster.ops import next_task
+
     doc = TaskStore(project).read()
     tag = project.active_tag(None, doc.tag_names())
-    subtasks = [
-        sub
-        for task in doc.tasks(tag)
-        if task.status not in ("done", "cancelled")
-        for sub in task.subtasks
-    ]
-    for wanted in ("in-progress", "pending"):
-        for sub in subtasks:
-            if sub.status == wanted:
-                return sub
-    raise TmxdError(f"{project.tasks_path}: no open subtask for the daemon demo to work on")
+    upcoming = next_task(doc, tag)
+    reserved = set()
+    if upcoming is not None:
+        reserved = {upcoming.id, upcoming.id.split(".", 1)[0]}
+    open_tasks = [t for t in doc.tasks(tag) if t.status not in ("done", "cancelled")]
+    subtasks = [sub for task in open_tasks for sub in task.subtasks]
+    candidates = [s for s in subtasks if s.status == "in-progress"]
+    candidates += [s for s in subtasks if s.status == "pending"]
+    candidates += [t for t in open_tasks if not t.subtasks]
+    for task in candidates:
+        if task.id not in reserved:
+            return task
+    raise TmxdError(f"{project.tasks_path}: no open task for the daemon demo to work on")
+
+
+def edited_status(current: str) -> str:
+    """What the demo's editor sets: the next status a person would."""
+    return {"pending": "in-progress", "in-progress": "review", "deferred": "pending"}.get(
+        current, "in-progress"
+    )
 
 
 @contextlib.contextmanager
@@ -132,7 +143,9 @@ def edit_status(tasks_path: Path, task_id: str, status: str) -> None:
         for task in container.get("tasks", []):
             if str(task.get("id")) != parent_id:
                 continue
-            for sub in task.get("subtasks", []):
+            if not sub_id:
+                task["status"] = status
+            for sub in task.get("subtasks", []) if sub_id else []:
                 if str(sub.get("id")) == sub_id:
                     sub["status"] = status
     tmp = tasks_path.with_name(".tasks.json.demo~")
