@@ -218,3 +218,27 @@ def test_tmxd_set_status_is_recorded_once_as_tmxd(
     tasks.write_text(json.dumps(doc, indent=2))
     wait_for(lambda: ("3", "done", "review", "external") in transitions())
     assert len(transitions()) == 4
+
+
+def test_tmxd_sync_and_the_daemon_count_a_close_once(
+    tmp_path: Path, project: Path, tasks: Path
+) -> None:
+    from helpers import run_tmxd
+
+    hooks.install(project)
+    d = start(tmp_path, project)
+    d.stop()  # commits land while no daemon runs; `tmxd sync` handles them
+    _commit(project, "gram.py", "Finish the grammar\n\nCloses-Task: 1.2")
+    synced = run_tmxd("sync", "-p", str(project))
+    assert synced.returncode == 0, synced.stderr
+    assert ("1.2", "pending", "done", "commit") in transitions()
+    second = start(tmp_path, project, name="second")  # catches up on anything not recorded
+    try:
+        write_plain(tasks.with_name("unrelated.json"))
+        doc = json.loads(tasks.read_text())
+        doc["master"]["tasks"][2]["status"] = "blocked"
+        tasks.write_text(json.dumps(doc, indent=2))
+        wait_for(lambda: ("3", "done", "blocked", "external") in transitions())
+    finally:
+        second.stop()
+    assert [r for r in transitions() if r[0] == "1.2"] == [("1.2", "pending", "done", "commit")]

@@ -129,10 +129,19 @@ def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) 
     if no_metrics:
         result = sync_project(found, tag=tag)
     else:
+        from tmxd.engine import attributed
         from tmxd.metrics.recorder import Recorder
 
-        with Recorder.open() as recorder:
+        # sync records its own (commit) transitions; attributed() keeps a running daemon
+        # from counting the same write again as an outside edit
+        with (
+            Recorder.open() as recorder,
+            attributed(
+                found.root, found.tasks_path, "commit", recorder, others="external"
+            ) as scope,
+        ):
             result = sync_project(found, recorder, tag=tag)
+            scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
     if fmt == "json":
         echo_json(result.to_json())
         return
