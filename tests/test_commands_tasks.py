@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from helpers import copy_corpus, git, init_repo, run_tmxd
+from helpers import CORPUS, copy_corpus, git, init_repo, run_tmxd
 from tmxd.cli import main
 
 TASKS = {
@@ -209,3 +210,37 @@ def test_other_tag(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(out)["task"]["title"] == "F"
     code, _, err = run(capsys, "next", "--tag", "nope")
     assert code == 2 and "tag 'nope'" in err
+
+
+CORPUS_NAMES = sorted(
+    p.name[: -len(".json")]
+    for p in CORPUS.glob("[0-9]*.json")
+    if p.name.count(".") == 1 or ".invalid." in p.name
+)
+
+
+@pytest.mark.parametrize("name", CORPUS_NAMES)
+def test_every_corpus_file_gets_an_answer_never_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = copy_corpus(name, tmp_path)
+    original = path.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    invalid = ".invalid" in name
+    for args in (
+        ("list", "--with-subtasks"),
+        ("list", "--format", "json"),
+        ("next",),
+        ("next", "--format", "json"),
+        ("validate-dependencies",),
+        ("show", "1"),
+    ):
+        code, out, err = run(capsys, *args)
+        if invalid:
+            assert code == 2 and re.search(r"line \d+ column \d+", err), (args, err)
+        else:
+            assert code in (0, 1, 2), (args, code, err)
+            assert code == 2 or out, args
+            if args[-1] == "json":
+                json.loads(out)
+    assert path.read_bytes() == original

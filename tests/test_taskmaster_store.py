@@ -68,3 +68,18 @@ def test_mode_is_kept(tmp_path: Path) -> None:
     with store.edit() as doc:
         doc.data["tasks"][0]["status"] = "done"
     assert store.path.stat().st_mode & 0o777 == 0o600
+
+
+def test_symlinked_file_keeps_its_link(tmp_path: Path) -> None:
+    real = tmp_path / "shared" / "tasks.json"
+    real.parent.mkdir()
+    real.write_text('{"tasks": [{"id": 1, "status": "pending", "dependencies": []}]}')
+    link = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(real)
+    store = TaskStore(find_project(tmp_path))
+    with store.edit() as doc:
+        assert (tmp_path / "shared" / "tasks.json.lock").is_dir()
+        doc.data["tasks"][0]["status"] = "done"
+    assert link.is_symlink()
+    assert '"status": "done"' in real.read_text()

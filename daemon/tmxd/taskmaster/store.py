@@ -55,21 +55,24 @@ class TaskStore:
     @contextlib.contextmanager
     def edit(self, *, lock_timeout: float | None = None) -> Iterator[TasksFile]:
         """Hold the lock, yield the freshly read file, write back only what changed."""
-        with TaskLock(self.path, timeout=lock_timeout):
+        # A symlinked tasks.json is locked and replaced at its target (as proper-lockfile
+        # does), so the link itself survives.
+        real = self.path.resolve()
+        with TaskLock(real, timeout=lock_timeout):
             doc = parse_tasks(self._read_text(), self.path)
             yield doc
             new_text = doc.render()
             if new_text != doc.text:
-                self._write(new_text)
+                self._write(new_text, real)
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, target: Path) -> None:
         data = text.encode("utf-8")
-        directory = self.path.parent
+        directory = target.parent
         try:
-            mode = self.path.stat().st_mode & 0o7777
+            mode = target.stat().st_mode & 0o7777
         except FileNotFoundError:
             mode = 0o644
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -77,7 +80,7 @@ class TaskStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
+            os.replace(tmp, target)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
