@@ -61,3 +61,20 @@ def test_a_damaged_state_file_says_how_to_reset(tmp_path: Path) -> None:
     sf.path.write_text("{oops")
     with pytest.raises(TmxdError, match="delete the file to reset it"):
         sf.read()
+
+
+def test_a_live_claim_of_another_process_is_refused(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sf = state.StateFile(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with sf.edit() as data:
+            data["claims"]["master:4"] = {"pid": other.pid, "previous": "pending"}
+        assert not sf.claim("master", "4", "pending")
+    finally:
+        other.kill()
+        other.wait()
+    assert sf.claim("master", "4", "pending"), "a dead process's claim is taken over"
+    assert sf.read()["claims"]["master:4"]["pid"] == os.getpid()

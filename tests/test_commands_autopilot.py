@@ -87,7 +87,7 @@ def _parse(ts: str) -> float:
 
 def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Path) -> None:
     root = tmp_path / "proj"
-    _graph_project(root, sleep=0.4)
+    _graph_project(root, sleep=1.0)
     result = _tmxd(root, "autopilot", "--parallel", "3")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "autopilot: 12 done, 0 failed" in result.stdout

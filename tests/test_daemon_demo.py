@@ -1,40 +1,42 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from daemon_project import make_project, transitions
-from helpers import git
-from tmxd import control, daemon_demo
-from tmxd.errors import DaemonNotRunning, TmxdError
+from daemon_project import make_project
+from tmxd import daemon_demo
+from tmxd.demo import run_demo, steps
+from tmxd.errors import TmxdError
 from tmxd.taskmaster.project import find_project
 
 
-def test_demo_step_runs_a_real_daemon_end_to_end(tmp_path: Path, hermetic_env: Path) -> None:
-    root = tmp_path / "demo"
-    make_project(root)
-    git(root, "add", ".")
-    git(root, "commit", "-q", "-m", "demo project")
+def test_daemon_step_is_registered_in_the_daemon_range() -> None:
+    (step,) = [s for s in steps() if s.func is daemon_demo.step_daemon]
+    assert 200 <= step.order < 300
+
+
+def test_daemon_step_runs_a_real_daemon_end_to_end() -> None:
     lines: list[str] = []
-    outcome = daemon_demo.run_step(root, lines.append)
+    run_demo(lines.append, only=["daemon"])
     text = "\n".join(lines)
-    assert outcome.subtask == "1.1"
-    assert outcome.stopped
-    assert len(outcome.notes) == 2 and all("Committed changes" in n for n in outcome.notes)
-    assert any("1.1 pending -> in-progress (external)" in t for t in outcome.transitions)
-    assert any("1.1 in-progress -> done (commit" in t for t in outcome.transitions)
-    assert "an editor sets 1.1" in text and "Closes-Task: 1.1" in text and "stopped cleanly" in text
-    rows = transitions()
-    assert ("1.1", "pending", "in-progress", "external") in rows
-    assert ("1.1", "in-progress", "done", "commit") in rows
-    # the demo daemon had a runtime dir of its own and is gone
-    with pytest.raises(DaemonNotRunning):
-        control.request("ping")
+    assert "$ tmxd start" in text and "tmxd started (pid " in text
+    match = re.search(r"An editor sets (\d+\.\d+) .* to ([a-z-]+) in tasks.json", text)
+    assert match, text
+    sub, status = match.groups()
+    assert f"task {sub} " in text and f" -> {status} (external)" in text
+    assert "note for commit" in text and f"added to task {sub}" in text
+    assert f"task {sub} {status} -> done (commit" in text
+    assert text.count("    Committed changes: ") == 2
+    assert "$ tmxd stop" in text and "tmxd stopped (pid " in text
 
 
-def test_demo_step_needs_a_pending_subtask(tmp_path: Path) -> None:
-    root = tmp_path / "done"
-    make_project(root, git=False, t1="done")
-    with pytest.raises(TmxdError, match="no pending subtask"):
-        daemon_demo.pick_subtask(find_project(explicit=root))
+def test_pick_subtask_prefers_work_in_progress(tmp_path: Path) -> None:
+    make_project(tmp_path / "a", git=False, t1="in-progress", t1_2="in-progress")
+    assert daemon_demo.pick_subtask(find_project(explicit=tmp_path / "a")).id == "1.2"
+    make_project(tmp_path / "b", git=False)
+    assert daemon_demo.pick_subtask(find_project(explicit=tmp_path / "b")).id == "1.1"
+    make_project(tmp_path / "c", git=False, t1="done")
+    with pytest.raises(TmxdError, match="no open subtask"):
+        daemon_demo.pick_subtask(find_project(explicit=tmp_path / "c"))

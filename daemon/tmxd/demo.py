@@ -41,6 +41,8 @@ from tmxd.errors import TmxdError
 DEMO_MODULES: tuple[str, ...] = (
     "tmxd.demo",
     "tmxd.init_demo",
+    "tmxd.hooks_demo",
+    "tmxd.daemon_demo",
     "tmxd.metrics.demo_steps",
     "tmxd.autopilot.demo",
 )

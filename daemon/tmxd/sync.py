@@ -249,7 +249,7 @@ class _Run:
         kind = rec.args[0] if rec.args else "rewrite"
         self.event(
             "rewrite",
-            {"kind": kind, "pairs": [[o, n] for o, n in rec.rewrites], "branch": rec.branch},
+            {"operation": kind, "pairs": [[o, n] for o, n in rec.rewrites], "branch": rec.branch},
             rec.at,
         )
         for old, new in rec.rewrites:

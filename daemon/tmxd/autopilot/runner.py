@@ -47,7 +47,7 @@ from tmxd.taskmaster.store import TaskStore
 
 PRIORITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 DONE = "done"
-Outcome = Literal["done", "failed", "review", "interrupted", "paused"]
+Outcome = Literal["done", "failed", "review", "interrupted", "paused", "skipped"]
 
 
 def _num(text: str) -> tuple[int, str]:
@@ -311,7 +311,7 @@ class Autopilot:
             and isinstance(claim, dict)
             and not (
                 isinstance(claim.get("pid"), int)
-                and _alive(claim["pid"])
+                and state.pid_alive(claim["pid"])
                 and claim["pid"] != os.getpid()
             )
         }
@@ -323,7 +323,7 @@ class Autopilot:
             if not key.startswith(prefix) or not isinstance(claim, dict):
                 continue
             pid = claim.get("pid")
-            if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            if isinstance(pid, int) and pid != os.getpid() and state.pid_alive(pid):
                 continue  # another autopilot is working on it
             task_id = key[len(prefix) :]
             pgid, started = claim.get("agent_pgid"), claim.get("agent_start")
@@ -375,13 +375,23 @@ class Autopilot:
                 {"task_id": task.id, "tag": self.tag, "workdir": str(self.root)},
             )
             self.out(f"task {task.id}: complex without subtasks; running {argv[0]}")
-            res = proc.run(
-                argv, cwd=self.root, timeout_s=self.config.timeout_s, env=self.env, cancel=self.stop
-            )
-            refreshed = self._read().find(task.id, self.tag)
-            if res.ok and refreshed is not None and refreshed.subtasks:
-                return
-            detail = res.describe() if not res.ok else "it produced no subtasks"
+            try:
+                res = proc.run(
+                    argv,
+                    cwd=self.root,
+                    timeout_s=self.config.timeout_s,
+                    env=self.env,
+                    cancel=self.stop,
+                )
+            except TmxdError as exc:
+                detail = str(exc)
+            else:
+                if res.cancelled:
+                    return
+                refreshed = self._read().find(task.id, self.tag)
+                if res.ok and refreshed is not None and refreshed.subtasks:
+                    return
+                detail = res.describe() if not res.ok else "it produced no subtasks"
             self._review(task.id, "expand", f"expand command: {detail}")
             self._note(
                 task.id,
@@ -435,7 +445,13 @@ class Autopilot:
     def run_unit(self, unit: Unit) -> UnitResult:
         """Claim, run (with retries), validate and settle one unit."""
         previous = unit.task.status
-        self.state.claim(self.tag, unit.id, previous)
+        if not self.state.claim(self.tag, unit.id, previous):
+            return UnitResult(unit, "skipped", 0, 0.0, "claimed by another autopilot")
+        current = self._read().find(unit.id, self.tag)
+        if current is None or current.status != previous:
+            # Someone changed it between planning and claiming: it is theirs now.
+            self.state.release(self.tag, unit.id)
+            return UnitResult(unit, "skipped", 0, 0.0, "changed by someone else")
         self._set_status(unit.id, "in-progress")
         self.out(f"task {unit.id}: in progress ({unit.route}: {unit.reason}) — {unit.task.title}")
         wt: worktrees.Worktree | None = None
@@ -774,16 +790,6 @@ class Autopilot:
             raise InputError(
                 f"task {task_id} is not ready: it depends on {', '.join(waiting)} (not done)"
             )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _last_line(text: str) -> str:

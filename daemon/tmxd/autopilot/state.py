@@ -31,6 +31,16 @@ from tmxd.errors import TmxdError
 _thread_lock = threading.Lock()
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def project_key(root: Path) -> str:
     resolved = str(root.resolve())
     digest = hashlib.sha1(resolved.encode("utf-8")).hexdigest()[:12]
@@ -116,14 +126,21 @@ class StateFile:
 
     # -- claims ----------------------------------------------------------------
 
-    def claim(self, tag: str, task_id: str, previous: str) -> None:
+    def claim(self, tag: str, task_id: str, previous: str) -> bool:
+        """Claim a task for this process; False when another live process holds it."""
         with self.edit() as data:
+            held = data["claims"].get(task_key(tag, task_id))
+            if isinstance(held, dict):
+                pid = held.get("pid")
+                if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
+                    return False
             data["claims"][task_key(tag, task_id)] = {
                 "pid": os.getpid(),
                 "previous": previous,
                 "agent_pgid": None,
                 "agent_start": None,
             }
+        return True
 
     def set_agent(self, tag: str, task_id: str, pgid: int | None, start: int | None) -> None:
         with self.edit() as data:

@@ -149,11 +149,12 @@ def _print_sync(result: Any) -> None:
     for m in result.notes_moved:
         click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
     for c in result.closed:
-        click.echo(f"  {c.new_status:<6} {c.task_id:<8} (was {c.old_status}; {c.sha[:7]})")
+        click.echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for u in result.unknown_ids:
         click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
     for e in result.events:
-        click.echo(f"  event  {e['kind']}" + (f" ({e['branch']})" if e.get("branch") else ""))
+        what = e.get("operation") or e["kind"]
+        click.echo(f"  event  {what}" + (f" ({e['branch']})" if e.get("branch") else ""))
     for err in result.errors:
         click.echo(f"warning: {err}", err=True)
 
