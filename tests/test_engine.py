@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -304,3 +305,26 @@ def test_unusable_database_keeps_the_changes_for_later(
         eng.open(root)
         eng.catch_up(root)
     assert transitions() == [("2", "pending", "in-progress", "external")]
+
+
+def test_a_file_emptied_moments_ago_is_not_reported_yet(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, tasks = _engine_project(tmp_path)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    tasks.write_text("")  # truncated by a slow writer
+    eng.handle(root, frozenset({"tasks"}))
+    assert eng.describe(root)["error"]  # status shows it
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    old = time.time() - 60
+    os.utime(tasks, (old, old))  # still empty a minute later: now it is reported, once
+    eng.reconcile(root)
+    eng.reconcile(root)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "the file is empty" in errors[0]
+    write_plain(tasks, t2="review")
+    eng.handle(root, frozenset({"tasks"}))
+    assert eng.describe(root)["error"] is None
+    assert transitions() == [("2", "pending", "review", "external")]

@@ -50,6 +50,8 @@ DONE_LIKE = frozenset({"done", "completed"})
 LEDGER_VERSION = 1
 # A tasks.json younger than this that does not parse may still be being written.
 HALF_WRITTEN_GRACE = 0.3
+# An empty tasks.json younger than this is not reported yet (the reconcile reports it later).
+EMPTY_GRACE = 5.0
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -379,7 +381,8 @@ class ProjectState:
     spec: WatchSpec
     ledger: Ledger
     config: DaemonConfig
-    error: str | None = None
+    error: str | None = None  # the current parse error (shown by `tmxd status`)
+    logged_error: str | None = None  # the last one logged (each is logged once)
     sync_error: str | None = None
     last_change: datetime | None = None
     transitions: int = 0
@@ -633,17 +636,22 @@ class Engine:
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
         root = state.project.root
         if result.error:
-            if result.error != state.error:
-                log.error(
-                    "%s (waiting for the next change; the file is left as it is)", result.error
-                )
-                if self.recorder is not None:
-                    self.recorder.event(root, "tasks-invalid", {"error": result.error})
             state.error = result.error
+            if result.error == state.logged_error:
+                return
+            if _emptied_just_now(state.project.tasks_path):
+                # a writer truncated the file and has not written it yet (a loaded machine);
+                # its write is the next change, and the reconcile reports a file left empty
+                log.debug("%s", result.error)
+                return
+            log.error("%s (waiting for the next change; the file is left as it is)", result.error)
+            if self.recorder is not None:
+                self.recorder.event(root, "tasks-invalid", {"error": result.error})
+            state.logged_error = result.error
             return
-        if state.error:
+        if state.logged_error:
             log.info("%s: readable again", state.project.tasks_path)
-            state.error = None
+        state.error = state.logged_error = None
         if not result.changed:
             return
         state.last_change = clock.now()
@@ -771,6 +779,15 @@ def _spool_path(root: Path) -> Path | None:
         return watch_dir(root) / "spool"
     except TmxdError:
         return None
+
+
+def _emptied_just_now(path: Path) -> bool:
+    """An empty file written in the last few seconds: most likely mid-write."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == 0 and time.time() - st.st_mtime < EMPTY_GRACE
 
 
 def _parse_time(text: str) -> datetime:
