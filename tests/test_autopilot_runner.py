@@ -438,3 +438,14 @@ def test_dispatch_ready_is_one_parallel_pass_and_never_reentrant(
     summary = results[0]
     assert sorted(r.unit.id for r in summary.results) == ["1", "2"]
     assert statuses(root) == {"1": "done", "2": "done", "3": "pending"}
+
+
+def test_a_missing_expand_command_sends_the_task_to_review(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Redesign the scheduler")], config='expand_command = ["no-such-expander"]\n'
+    )
+    summary = _run(root)
+    assert summary.gated[0].kind == "expand"
+    assert statuses(root) == {"1": "review"}
+    assert "no-such-expander: command not found" in details(root, "1")

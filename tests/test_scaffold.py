@@ -399,3 +399,15 @@ def test_foreign_invalid_handler_is_kept_but_warned(project: Path) -> None:
     stop = json.loads(path.read_text())["hooks"]["Stop"]
     assert stop[0] == {"hooks": [{"command": "./notify.sh"}]}
     assert stop[1]["hooks"][0]["command"] == "tmxd hook claude"
+
+
+def test_every_resource_file_is_package_data() -> None:
+    """A wheel (not only an editable checkout) must carry the slash command templates."""
+    from helpers import REPO_ROOT
+
+    config = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["tmxd"]
+    package = REPO_ROOT / "daemon" / "tmxd"
+    shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
+    for name in scaffold.COMMAND_FILES:
+        assert package / "resources" / "claude" / name in shipped

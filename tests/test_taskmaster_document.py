@@ -72,6 +72,9 @@ def test_views_normalise_ids_and_deps() -> None:
     found = d.find("5.2", "master")
     assert found is not None and found.status == "done" and found.parent_id == "5"
     assert d.find("9", "master") is None
+    located = d.locate("5.2", "master")
+    assert located is not None and located[0] is not None and located[0]["id"] == 5
+    assert located[1] is d.task_dicts("master")[0]["subtasks"][1]
     assert d.status_map("master") == {
         "5": "in-progress",
         "5.1": "pending",

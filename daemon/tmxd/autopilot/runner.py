@@ -375,13 +375,23 @@ class Autopilot:
                 {"task_id": task.id, "tag": self.tag, "workdir": str(self.root)},
             )
             self.out(f"task {task.id}: complex without subtasks; running {argv[0]}")
-            res = proc.run(
-                argv, cwd=self.root, timeout_s=self.config.timeout_s, env=self.env, cancel=self.stop
-            )
-            refreshed = self._read().find(task.id, self.tag)
-            if res.ok and refreshed is not None and refreshed.subtasks:
-                return
-            detail = res.describe() if not res.ok else "it produced no subtasks"
+            try:
+                res = proc.run(
+                    argv,
+                    cwd=self.root,
+                    timeout_s=self.config.timeout_s,
+                    env=self.env,
+                    cancel=self.stop,
+                )
+            except TmxdError as exc:
+                detail = str(exc)
+            else:
+                if res.cancelled:
+                    return
+                refreshed = self._read().find(task.id, self.tag)
+                if res.ok and refreshed is not None and refreshed.subtasks:
+                    return
+                detail = res.describe() if not res.ok else "it produced no subtasks"
             self._review(task.id, "expand", f"expand command: {detail}")
             self._note(
                 task.id,

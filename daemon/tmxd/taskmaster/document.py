@@ -269,18 +269,33 @@ class TasksFile:
             yield task
             yield from task.subtasks
 
-    def find(self, task_id: str, tag: str) -> Task | None:
-        """The first task or subtask whose full id is ``task_id`` (compared as strings)."""
+    def locate(self, task_id: str, tag: str) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
+        """``(parent, object)`` stored for ``task_id`` (parent ``None`` for a task), or None.
+
+        Top-level ids win over subtask ids; among equals the first one wins, as in the CLI.
+        """
         wanted = str(task_id).strip()
-        for raw in self.task_dicts(tag):
+        tasks = self.task_dicts(tag)
+        for raw in tasks:
+            if js_string(raw.get("id")) == wanted:
+                return None, raw
+        for raw in tasks:
             tid = js_string(raw.get("id"))
-            if tid == wanted:
-                return build_task(raw)
             if wanted.startswith(tid + "."):
                 for sub in raw_subtasks(raw):
                     if subtask_full_id(tid, sub.get("id")) == wanted:
-                        return build_subtask(sub, tid, _priority(raw) or "medium")
+                        return raw, sub
         return None
+
+    def find(self, task_id: str, tag: str) -> Task | None:
+        """The task or subtask whose full id is ``task_id`` (compared as strings)."""
+        found = self.locate(task_id, tag)
+        if found is None:
+            return None
+        parent, raw = found
+        if parent is None:
+            return build_task(raw)
+        return build_subtask(raw, js_string(parent.get("id")), _priority(parent) or "medium")
 
     def status_map(self, tag: str) -> dict[str, str]:
         """Flat ``{"5": status, "5.2": status}`` for the tag (first occurrence of an id wins)."""

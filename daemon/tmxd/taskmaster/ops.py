@@ -27,7 +27,6 @@ from tmxd.taskmaster.document import (
     raw_status,
     raw_subtasks,
     subtask_dep_id,
-    subtask_full_id,
 )
 from tmxd.taskmaster.status import check_status, parent_status
 from tmxd.taskmaster.store import TaskStore
@@ -75,20 +74,8 @@ def resolve_tag(store: TaskStore, doc: TasksFile, tag: str | None) -> str:
 def locate(
     doc: TasksFile, task_id: str, tag: str
 ) -> tuple[dict[str, Any] | None, dict[str, Any]] | None:
-    """``(parent, task)`` raw objects for ``task_id`` (parent ``None`` for a top-level task)."""
-    wanted = task_id.strip()
-    tasks = doc.task_dicts(tag)
-    for raw in tasks:
-        if js_string(raw.get("id")) == wanted:
-            return None, raw
-    for raw in tasks:
-        tid = js_string(raw.get("id"))
-        if not wanted.startswith(tid + "."):
-            continue
-        for sub in raw_subtasks(raw):
-            if subtask_full_id(tid, sub.get("id")) == wanted:
-                return raw, sub
-    return None
+    """``(parent, task)`` raw objects for ``task_id`` (see :meth:`TasksFile.locate`)."""
+    return doc.locate(task_id, tag)
 
 
 def not_found(task_id: str, tag: str, doc: TasksFile) -> InputError:
