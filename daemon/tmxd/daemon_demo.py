@@ -21,7 +21,6 @@ from typing import Any
 from tmxd import clock, control
 from tmxd.demo import DemoContext, demo_step
 from tmxd.errors import TmxdError
-from tmxd.taskmaster.document import Task
 from tmxd.taskmaster.project import Project, find_project
 from tmxd.taskmaster.store import TaskStore
 
@@ -32,7 +31,6 @@ _LOCATIONS = ("TMXD_STATE_DIR", "TMXD_RUNTIME_DIR", "TMXD_DB")
 @demo_step(200, "The daemon: edits and commits recorded as they happen")
 def step_daemon(ctx: DemoContext) -> None:
     project = find_project(explicit=ctx.root)
-    sub = pick_subtask(project)
     ctx.say("One daemon per user watches registered projects (a few folders each, never the")
     ctx.say("whole repository) and reacts within a fraction of a second.")
     ctx.tmxd("hooks", "install")
@@ -41,59 +39,62 @@ def step_daemon(ctx: DemoContext) -> None:
     try:
         with demo_locations(ctx.env):
             wait_until(watching, "the daemon to watch the project")
-            new_status = edited_status(sub.status)
-            ctx.say(f'An editor sets {sub.id} "{sub.title}" to {new_status} in tasks.json:')
+            ctx.say(f'An editor adds task "{DEMO_TITLE}" to tasks.json, already in progress:')
             seen = transitions_seen()
-            edit_status(project.tasks_path, sub.id, new_status)
+            task_id = add_task(project.tasks_path, project.active_tag(None))
             wait_until(lambda: transitions_seen() > seen, "the edit to be recorded")
             ctx.git("add", "-A")
-            ctx.git("commit", "-q", "-m", f"Start {sub.title}", "-m", f"Task: {sub.id}")
-            wait_until(lambda: len(notes(project, sub.id)) >= 1, "the commit's note")
-            (ctx.root / "demo_daemon.txt").write_text(f"{sub.title}\n", encoding="utf-8")
-            ctx.git("add", "demo_daemon.txt")
-            ctx.git("commit", "-q", "-m", f"Finish {sub.title}", "-m", f"Closes-Task: {sub.id}")
-            wait_until(lambda: status_of(project, sub.id) == "done", "Closes-Task")
+            ctx.git("commit", "-q", "-m", "Outline the daemon docs", "-m", f"Task: {task_id}")
+            wait_until(lambda: len(notes(project, task_id)) >= 1, "the commit's note")
+            (ctx.root / "demo_daemon.md").write_text("# The daemon\n", encoding="utf-8")
+            ctx.git("add", "demo_daemon.md")
+            ctx.git("commit", "-q", "-m", "Write the daemon docs", "-m", f"Closes-Task: {task_id}")
+            wait_until(lambda: status_of(project, task_id) == "done", "Closes-Task")
         ctx.say("What the daemon did (from its log):")
         for line in daemon_log_lines(ctx.env, project.root):
             ctx.say(f"    {line}")
-        ctx.say(f"The notes the two commits left on {sub.id}:")
-        for note in notes(project, sub.id):
+        ctx.say(f"The notes the two commits left on task {task_id}:")
+        for note in notes(project, task_id):
             ctx.say(f"    {note}")
         ctx.tmxd("status")
     finally:
         ctx.tmxd("stop", check=False)
 
 
-def pick_subtask(project: Project) -> Task:
-    """An open task to work on that leaves ``tmxd next``'s choice to the later steps.
+DEMO_TITLE = "Document the daemon"
 
-    A subtask in progress, else a pending subtask, else an open top-level task; never
-    the next task nor its parent (the autopilot step runs that one).
+
+def add_task(tasks_path: Path, tag: str, title: str = DEMO_TITLE) -> str:
+    """What a person does in an editor: add a task, already in progress; returns its id.
+
+    A task of its own, so the work the other demo steps rely on stays untouched.
     """
-    from tmxd.taskmaster.ops import next_task
-
-    doc = TaskStore(project).read()
-    tag = project.active_tag(None, doc.tag_names())
-    upcoming = next_task(doc, tag)
-    reserved = set()
-    if upcoming is not None:
-        reserved = {upcoming.id, upcoming.id.split(".", 1)[0]}
-    open_tasks = [t for t in doc.tasks(tag) if t.status not in ("done", "cancelled")]
-    subtasks = [sub for task in open_tasks for sub in task.subtasks]
-    candidates = [s for s in subtasks if s.status == "in-progress"]
-    candidates += [s for s in subtasks if s.status == "pending"]
-    candidates += [t for t in open_tasks if not t.subtasks]
-    for task in candidates:
-        if task.id not in reserved:
-            return task
-    raise TmxdError(f"{project.tasks_path}: no open task for the daemon demo to work on")
-
-
-def edited_status(current: str) -> str:
-    """What the demo's editor sets: the next status a person would."""
-    return {"pending": "in-progress", "in-progress": "review", "deferred": "pending"}.get(
-        current, "in-progress"
+    data: Any = json.loads(tasks_path.read_text(encoding="utf-8"))
+    if isinstance(data, dict) and isinstance(data.get(tag), dict):
+        tasks = data[tag].setdefault("tasks", [])
+    elif isinstance(data, dict) and isinstance(data.get("tasks"), list):
+        tasks = data["tasks"]
+    else:
+        raise TmxdError(f"{tasks_path}: no tag '{tag}' for the daemon demo to add a task to")
+    ids = [int(t["id"]) for t in tasks if str(t.get("id", "")).isdigit()]
+    new_id = max(ids, default=0) + 1
+    tasks.append(
+        {
+            "id": new_id,
+            "title": title,
+            "description": "Explain what the daemon watches and records",
+            "details": "",
+            "testStrategy": "",
+            "status": "in-progress",
+            "dependencies": [],
+            "priority": "medium",
+            "subtasks": [],
+        }
     )
+    tmp = tasks_path.with_name(".tasks.json.demo~")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, tasks_path)
+    return str(new_id)
 
 
 @contextlib.contextmanager
@@ -132,25 +133,6 @@ def watching() -> bool:
 
 def transitions_seen() -> int:
     return sum(int(p.get("transitions") or 0) for p in _projects())
-
-
-def edit_status(tasks_path: Path, task_id: str, status: str) -> None:
-    """What an editor does: rewrite the file with one status changed (temp file + rename)."""
-    data: Any = json.loads(tasks_path.read_text(encoding="utf-8"))
-    parent_id, _, sub_id = task_id.partition(".")
-    containers = [v for v in data.values() if isinstance(v, dict)] if isinstance(data, dict) else []
-    for container in containers:
-        for task in container.get("tasks", []):
-            if str(task.get("id")) != parent_id:
-                continue
-            if not sub_id:
-                task["status"] = status
-            for sub in task.get("subtasks", []) if sub_id else []:
-                if str(sub.get("id")) == sub_id:
-                    sub["status"] = status
-    tmp = tasks_path.with_name(".tasks.json.demo~")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, tasks_path)
 
 
 def status_of(project: Project, task_id: str) -> str | None:
