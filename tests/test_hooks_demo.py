@@ -19,11 +19,9 @@ def context(tmp_path: Path) -> tuple[DemoContext, list[str]]:
     return DemoContext(root=root, env=env, echo=lines.append), lines
 
 
-def subtask(ctx: DemoContext, task_id: str) -> dict[str, object]:
-    parent, sub = task_id.split(".")
+def task(ctx: DemoContext, task_id: str) -> dict[str, object]:
     data = json.loads(ctx.tasks_path.read_text())
-    task = next(t for t in data["master"]["tasks"] if str(t["id"]) == parent)
-    return next(s for s in task["subtasks"] if str(s["id"]) == sub)
+    return next(t for t in data["master"]["tasks"] if str(t["id"]) == task_id)
 
 
 def test_steps_are_registered_in_the_hooks_range() -> None:
@@ -38,19 +36,20 @@ def test_steps_are_registered_in_the_hooks_range() -> None:
 
 def test_commits_become_notes_amend_moves_and_closes_task_finishes(tmp_path: Path) -> None:
     ctx, lines = context(tmp_path)
+    before = json.loads(ctx.tasks_path.read_text())["master"]["tasks"][2]
     hooks_demo.step_install(ctx)
     hooks_demo.step_commits(ctx)
     out = "\n".join(lines)
     assert "2 unprocessed line(s)" in out
     assert "unknown task id '99'" in out
-    details = str(subtask(ctx, "3.1")["details"])
-    assert details.count("Committed changes: ") == 2
+    assert str(task(ctx, "4")["details"]).count("Committed changes: ") == 2
     hooks_demo.step_rewrite(ctx)
-    sub = subtask(ctx, "3.1")
-    notes = [ln for ln in str(sub["details"]).splitlines() if ln.startswith("Committed")]
+    docs = task(ctx, "4")
+    notes = [ln for ln in str(docs["details"]).splitlines() if ln.startswith("Committed")]
     assert len(notes) == 3  # the amended commit's note was moved, not duplicated
-    assert any(n.startswith("Committed changes: Add edges to the graph (") for n in notes)
-    assert not any(n.startswith("Committed changes: Add edges (") for n in notes)
-    assert sub["status"] == "done"
+    assert any(n.startswith("Committed changes: Document installation (") for n in notes)
+    assert not any(n.startswith("Committed changes: Install (") for n in notes)
+    assert docs["status"] == "done"
+    assert task(ctx, "3") == before  # left as it was for the daemon and autopilot steps
     with sqlite3.connect(ctx.env["TMXD_DB"]) as conn:
         assert conn.execute("SELECT count(*) FROM commits").fetchone() == (4,)

@@ -1,4 +1,8 @@
-"""The git-hooks part of ``tmxd demo``: install the hooks, commit, and watch notes land."""
+"""The git-hooks part of ``tmxd demo``: install the hooks, commit, and watch notes land.
+
+The commits name task 4 ("Write user docs") so that the subtasks of task 3 stay
+as the earlier steps left them for the daemon's and the autopilot's steps.
+"""
 
 from __future__ import annotations
 
@@ -25,29 +29,22 @@ def step_install(ctx: DemoContext) -> None:
 
 @demo_step(110, "Commits land on their tasks: tmxd sync")
 def step_commits(ctx: DemoContext) -> None:
-    ctx.say("A commit names its task with [3.1] in the subject, or a `Task: 3.1` trailer.")
-    _commit(ctx, "graph.py", "GRAPH = {}\n", "Add the graph data structure [3.1]")
-    _commit(
-        ctx,
-        "graph.py",
-        "def add_edge(a, b):\n    GRAPH.setdefault(a, []).append(b)\n",
-        "Add edges",
-        "Task: 3.1, 99",
-    )
+    ctx.say("A commit names its task with [4] in the subject, or a `Task: 4` trailer.")
+    _commit(ctx, "docs.md", "# User guide\n", "Outline the user guide [4]")
+    _commit(ctx, "docs.md", "## Install\n\npipx install tmxd\n", "Install", "Task: 4, 99")
     ctx.tmxd("hooks", "status")
     ctx.say("tmxd sync (the daemon does it by itself) turns each commit into one note, in")
     ctx.say("update-subtask's format; id 99 does not exist, so it is reported, not created.")
     ctx.tmxd("sync")
-    ctx.tmxd("show", "3.1")
+    ctx.tmxd("show", "4")
 
 
-@demo_step(120, "Amend moves the note; Closes-Task finishes the subtask")
+@demo_step(120, "Amend moves the note; Closes-Task finishes the task")
 def step_rewrite(ctx: DemoContext) -> None:
     ctx.say("Amending a commit rewrites its note to the new sha instead of adding another:")
-    ctx.git("commit", "-q", "--amend", "-m", "Add edges to the graph", "-m", "Task: 3.1")
+    ctx.git("commit", "-q", "--amend", "-m", "Document installation", "-m", "Task: 4")
     ctx.tmxd("sync")
-    ctx.tmxd("show", "3.1")
-    ctx.say("A `Closes-Task:` trailer also sets the subtask done (the parent follows):")
-    _commit(ctx, "graph.py", "# adjacency lists\n", "Document the graph", "Closes-Task: 3.1")
+    ctx.tmxd("show", "4")
+    ctx.say("A `Closes-Task:` trailer also sets the task done (a subtask's parent follows):")
+    _commit(ctx, "docs.md", "## Tutorial\n", "Add the tutorial", "Closes-Task: 4")
     ctx.tmxd("sync")
-    ctx.tmxd("show", "3")
