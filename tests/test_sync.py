@@ -470,3 +470,12 @@ def test_killed_syncs_never_lose_or_double_a_note(project: Path) -> None:
     for sha in shas:
         assert sum(f"({sha[:7]})" in note for note in noted) == 1, sha
     assert len(noted) == len(shas)
+
+
+def test_an_unwritable_ledger_is_one_clear_error(project: Path) -> None:
+    commit(project, "One [1.1]")
+    (project / ".git" / "tmxd" / sync.LEDGER_NAME).mkdir()  # writes to it fail, even as root
+    out = run_tmxd("sync", "--no-metrics", cwd=project)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: ") and "cannot process the hook spool" in out.stderr
+    assert "Traceback" not in out.stderr

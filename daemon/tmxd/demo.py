@@ -16,6 +16,10 @@ and lists that module in :data:`DEMO_MODULES`. Steps run in ``order``; the proje
 steps use 10–90 (list, next, set-status and its cascade, update-subtask, the git diff).
 Suggested ranges: init 5, hooks 100s, daemon 200s, metrics 300s, autopilot 400s.
 
+Steps share one project, so each works on its own part of :data:`DEMO_TASKS`: the store's
+steps finish 2.2 (and so task 2) and start 3.1; the hooks' commits close 3.1; the daemon
+takes the subtask in progress by then (5.1); the autopilot runs 3.2.
+
 The demo needs no Node, no network and no AI key. Its subprocesses get their own state,
 runtime and metrics locations inside the demo folder, so it never touches the user's.
 """
@@ -206,6 +210,26 @@ DEMO_TASKS: dict[str, Any] = {
                 "dependencies": [3],
                 "priority": "low",
                 "subtasks": [],
+            },
+            {
+                "id": 5,
+                "title": "Release packaging",
+                "description": "Build and publish the wheel",
+                "details": "",
+                "testStrategy": "Install the wheel in a fresh venv",
+                "status": "in-progress",
+                "dependencies": [1],
+                "priority": "low",
+                "subtasks": [
+                    {
+                        "id": 1,
+                        "title": "Build the wheel",
+                        "description": "python -m build",
+                        "details": "",
+                        "status": "in-progress",
+                        "dependencies": [],
+                    }
+                ],
             },
         ],
         "metadata": {

@@ -150,6 +150,18 @@ def sync_project(
     repo = gitio.repo_paths(project.root)
     queue = spool.Spool(repo.common_dir)
     run = _Run(project, repo, recorder, tag)
+    try:
+        _drain(queue, run)
+    except OSError as exc:
+        raise TmxdError(
+            f"{queue.dir}: cannot process the hook spool: {exc.strerror or exc}; "
+            "check that the folder and its files are yours and writable"
+        ) from exc
+    refresh_suggestion(project, repo.common_dir, tag)
+    return run.result
+
+
+def _drain(queue: spool.Spool, run: _Run) -> None:
     with queue.lock():
         ledger = Ledger(queue.dir / LEDGER_NAME)
         entries = queue.entries()
@@ -168,8 +180,6 @@ def sync_project(
             queue.ack(entry)
             run.result.lines += 1
         queue.cleanup()
-    refresh_suggestion(project, repo.common_dir, tag)
-    return run.result
 
 
 def watch_dir(project_root: Path) -> Path:
