@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -21,10 +22,12 @@ def test_daemon_step_runs_a_real_daemon_end_to_end() -> None:
     run_demo(lines.append, only=["daemon"])
     text = "\n".join(lines)
     assert "$ tmxd start" in text and "tmxd started (pid " in text
-    assert "An editor adds task" in text
-    assert "task 5 (new) -> in-progress (external)" in text, text
-    assert "note for commit" in text and "added to task 5" in text, text
-    assert "task 5 in-progress -> done (commit" in text, text
+    match = re.search(r"-m 'Task: (\d+)'", text)
+    assert "An editor adds task" in text and match, text
+    new_id = match.group(1)
+    assert f"task {new_id} (new) -> in-progress (external)" in text, text
+    assert "note for commit" in text and f"added to task {new_id}" in text, text
+    assert f"task {new_id} in-progress -> done (commit" in text, text
     assert text.count("    Committed changes: ") == 2, text
     assert "$ tmxd stop" in text and "tmxd stopped (pid " in text
 
