@@ -244,6 +244,8 @@ class Daemon:
         del previous
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, self._on_signal)
+        # open (create, migrate) the metrics database once, before any thread needs it
+        self.engine.recorder  # noqa: B018
         self.watcher.start()
         self._worker.start()
         self._load_projects()

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -397,6 +398,7 @@ class Engine:
     def __init__(self, recorder: Recorder | None = None) -> None:
         self._recorder = recorder
         self._recorder_error: str | None = None
+        self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
 
     # -- resources ------------------------------------------------------
@@ -404,20 +406,23 @@ class Engine:
     @property
     def recorder(self) -> Recorder | None:
         """The metrics recorder, opened on first use; None while the database is unusable."""
-        if self._recorder is None:
-            from tmxd.metrics.recorder import Recorder
+        if self._recorder is not None:
+            return self._recorder
+        with self._recorder_lock:  # the engine thread and the scheduler may ask at once
+            if self._recorder is None:
+                from tmxd.metrics.recorder import Recorder
 
-            try:
-                self._recorder = Recorder.open()
-            except TmxdError as exc:
-                if exc.message != self._recorder_error:
-                    log.error("metrics are not recorded until this is fixed: %s", exc.message)
-                self._recorder_error = exc.message
-                return None
-            if self._recorder_error:
-                log.info("the metrics database works again")
-                self._recorder_error = None
-        return self._recorder
+                try:
+                    self._recorder = Recorder.open()
+                except TmxdError as exc:
+                    if exc.message != self._recorder_error:
+                        log.error("metrics are not recorded until this is fixed: %s", exc.message)
+                    self._recorder_error = exc.message
+                    return None
+                if self._recorder_error:
+                    log.info("the metrics database works again")
+                    self._recorder_error = None
+            return self._recorder
 
     def job_log(self) -> JobLog | None:
         return self.recorder
