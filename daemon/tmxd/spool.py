@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from tmxd import paths
 from tmxd.errors import TmxdError
+from tmxd.fsutil import fsync_dir
 
 SPOOL_DIRNAME = "tmxd"
 ACTIVE_NAME = "spool"
@@ -200,7 +201,7 @@ class Spool:
             return None
         batch = self.dir / f"{BATCH_PREFIX}{time.time_ns():020d}"
         os.rename(self.active, batch)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return batch
 
     def entries(self) -> list[Entry]:
@@ -259,7 +260,7 @@ class Spool:
                 _pos_path(batch).unlink(missing_ok=True)
                 removed.append(batch)
         if removed:
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         return removed
 
     def pending(self) -> Pending:
@@ -365,7 +366,7 @@ def _write_pos(batch: Path, pos: int) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _scan(path: Path, start: int) -> tuple[int, float | None]:
@@ -386,16 +387,3 @@ def _scan(path: Path, start: int) -> tuple[int, float | None]:
         if at is not None:
             first = min(first, at.timestamp())
     return len(lines), first
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

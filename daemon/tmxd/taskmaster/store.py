@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tmxd.errors import InputError, TmxdError
+from tmxd.fsutil import fsync_dir
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
 from tmxd.taskmaster.lock import TaskLock
 from tmxd.taskmaster.project import Project
@@ -88,17 +89,4 @@ class TaskStore:
                 f"could not write {display_path(self.path)}: {exc.strerror or exc}; "
                 "the file was not changed"
             ) from None
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        fsync_dir(directory)
