@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ def _rows() -> list[dict[str, object]]:
         return []
     try:
         return executions(db)
-    except Exception:  # the table is created by the daemon; it may not exist yet
+    except sqlite3.OperationalError:  # the daemon creates the table; it may not exist yet
         return []
 
 
