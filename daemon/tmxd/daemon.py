@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import __version__, clock, control, paths, registry
-from tmxd.errors import DaemonNotRunning, TmxdError
+from tmxd.errors import DaemonNotRunning, InputError, TmxdError
 
 log = logging.getLogger("tmxd.daemon")
 
@@ -50,6 +50,7 @@ STDERR_NAME = "daemon.stderr"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
 STOP_TIMEOUT = 15.0
+AUTOPILOT_STOP_TIMEOUT = 10.0
 
 
 # --------------------------------------------------------------------------- logging
@@ -178,6 +179,35 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+# --------------------------------------------------------------------------- prometheus
+
+
+def parse_listen(text: str, *, allow_public: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) for the Prometheus endpoint.
+
+    The metrics have no authentication, so only loopback hosts are accepted
+    unless ``allow_public`` (``--listen-public``) says otherwise.
+    """
+    import ipaddress
+
+    host, sep, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise InputError(f"--listen {text!r}: use HOST:PORT, e.g. 127.0.0.1:9464")
+    if not allow_public and host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise InputError(
+                f"--listen {text!r}: {host} is not a loopback address and the metrics have "
+                "no authentication; use 127.0.0.1, or add --listen-public to expose them"
+            )
+    return host, int(port_text)
+
+
 # --------------------------------------------------------------------------- the daemon
 
 
@@ -189,12 +219,14 @@ class DaemonOptions:
     reconcile_seconds: float = 60.0
     log_file: Path | None = None
     extra_projects: tuple[Path, ...] = ()
+    listen: tuple[str, int] | None = None
 
 
 class Daemon:
     """Owns the threads; the main thread only waits for signals and requests."""
 
     def __init__(self, options: DaemonOptions | None = None) -> None:
+        from tmxd.daemon_autopilot import AutopilotDispatcher
         from tmxd.engine import Engine
         from tmxd.schedule import Scheduler
         from tmxd.watch import Watcher
@@ -206,6 +238,8 @@ class Daemon:
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
         self.engine = Engine()
+        self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
+        self.prometheus: Any = None
         self.watcher = Watcher(
             self._on_change,
             settle=self.options.settle,
@@ -227,6 +261,11 @@ class Daemon:
 
     def run(self) -> int:
         self.lock.acquire()
+        try:
+            self._start_prometheus()  # a port in use is an error before anything starts
+        except BaseException:
+            self.lock.release()
+            raise
         try:
             if self.socket_path.exists():
                 log.info(
@@ -329,10 +368,23 @@ class Daemon:
             log.error("reload failed, keeping the current projects: %s", exc.message)
         sd_notify(f"READY=1\nSTATUS=watching {len(self._projects())} project(s)")
 
+    def _start_prometheus(self) -> None:
+        if self.options.listen is None:
+            return
+        from tmxd.metrics.prometheus import serve_prometheus
+
+        host, port = self.options.listen
+        self.prometheus = serve_prometheus(host, port, paths.db_path())
+        log.info("serving Prometheus metrics at %s", self.prometheus.url)
+
     def _shutdown(self) -> None:
         self._stopping = True
         sd_notify("STOPPING=1")
         self.control.stop()
+        # agents first: their tasks are restored while the watcher still records it
+        self.autopilot.stop(AUTOPILOT_STOP_TIMEOUT)
+        if self.prometheus is not None:
+            self.prometheus.stop()
         self.watcher.stop(flush=True)
         self.scheduler.shutdown(wait=True)
         if self._worker.is_alive():
@@ -412,6 +464,8 @@ class Daemon:
         if kind == "change":
             root, kinds = payload
             self.engine.handle(root, kinds)
+            if kinds & {"tasks", "config"}:
+                self._autopilot(root)
         elif kind == "open":
             spec = self.engine.open(payload)
             if spec is None or self._stopping:
@@ -422,6 +476,7 @@ class Daemon:
                 mode = self.watcher.watch(spec)
                 log.info("watching %s (%s)", payload, mode)
             self.engine.catch_up(payload)
+            self._autopilot(payload)
         elif kind == "forget":
             self.engine.forget(payload)
             log.info("no longer watching %s", payload)
@@ -429,6 +484,13 @@ class Daemon:
             for root, spec in self.watcher.specs().items():
                 self.watcher.refresh(self.engine.spec(root) or spec)
                 self.engine.reconcile(root)
+                self._autopilot(root)
+
+    def _autopilot(self, root: Path) -> None:
+        """Autopilot mode: a dispatch pass on a worker thread, never on this one."""
+        project = self.engine.project(root)
+        if project is not None and not self._stopping:
+            self.autopilot.poke(project)
 
     # ------------------------------------------------------------------ control requests
 
@@ -457,6 +519,7 @@ class Daemon:
             info = self.engine.describe(root)
             info["root"] = str(root)
             info["watch"] = modes.get(root, "not watched")
+            info["autopilot"] = self.autopilot.describe(root)
             projects.append(info)
         return {
             "pid": os.getpid(),
@@ -468,6 +531,7 @@ class Daemon:
             "log_file": str(self.options.log_file) if self.options.log_file else None,
             "queue": self._queue.qsize(),
             "pending_changes": self.watcher.pending(),
+            "prometheus": self.prometheus.url if self.prometheus is not None else None,
             "projects": projects,
             "jobs": [
                 {

@@ -475,6 +475,11 @@ class Engine:
         state = self._projects.get(root)
         return state.spec if state else None
 
+    def project(self, root: Path) -> Project | None:
+        """The loaded project at ``root`` (None until :meth:`open` succeeded)."""
+        state = self._projects.get(root)
+        return state.project if state else None
+
     def handle(self, root: Path, kinds: frozenset[str]) -> None:
         """React to a debounced change of ``kinds`` in the project at ``root``."""
         state = self._projects.get(root)

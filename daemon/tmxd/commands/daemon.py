@@ -20,8 +20,10 @@ def _options(
     projects: tuple[Path, ...],
     settle_ms: int,
     max_wait_ms: int,
+    listen: str | None = None,
+    listen_public: bool = False,
 ) -> Any:
-    from tmxd.daemon import DaemonOptions
+    from tmxd.daemon import DaemonOptions, parse_listen
     from tmxd.errors import InputError
     from tmxd.registry import find_root
 
@@ -32,6 +34,7 @@ def _options(
         max_wait=max_wait_ms / 1000,
         log_file=log_file,
         extra_projects=tuple(find_root(p) for p in projects),
+        listen=parse_listen(listen, allow_public=listen_public) if listen else None,
     )
 
 
@@ -64,6 +67,17 @@ def _daemon_options(func: Any) -> Any:
         show_default=True,
         help="Longest delay of a change under a continuous stream of events.",
     )(func)
+    func = click.option(
+        "--listen",
+        metavar="HOST:PORT",
+        default=None,
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port).",
+    )(func)
+    func = click.option(
+        "--listen-public",
+        is_flag=True,
+        help="Allow a --listen address other than loopback (the metrics have no auth).",
+    )(func)
     return func
 
 
@@ -75,6 +89,8 @@ def run(
     projects: tuple[Path, ...],
     settle_ms: int,
     max_wait_ms: int,
+    listen: str | None,
+    listen_public: bool,
     verbose: bool,
 ) -> None:
     """Run the daemon in the foreground (what systemd and launchd start).
@@ -84,7 +100,7 @@ def run(
     """
     from tmxd.daemon import run_daemon, setup_logging
 
-    options = _options(log_file, projects, settle_ms, max_wait_ms)
+    options = _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)
     setup_logging(log_file, verbose=verbose)
     code = run_daemon(options)
     if code:
@@ -94,14 +110,23 @@ def run(
 @click.command()
 @_daemon_options
 def start(
-    log_file: Path | None, projects: tuple[Path, ...], settle_ms: int, max_wait_ms: int
+    log_file: Path | None,
+    projects: tuple[Path, ...],
+    settle_ms: int,
+    max_wait_ms: int,
+    listen: str | None,
+    listen_public: bool,
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
     from tmxd import control
     from tmxd.daemon import start_background
 
-    _options(log_file, projects, settle_ms, max_wait_ms)  # validate before spawning
+    _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)  # validate first
     extra: list[str] = [f"--settle-ms={settle_ms}", f"--max-wait-ms={max_wait_ms}"]
+    if listen:
+        extra.append(f"--listen={listen}")
+    if listen_public:
+        extra.append("--listen-public")
     for project in projects:
         extra += ["--project", str(project.resolve())]
     if control.is_running():
@@ -158,9 +183,34 @@ def status(fmt: str) -> None:
         click.echo(line)
         if error:
             click.echo("      " + style(f"error: {error}", fg="red"))
+        pilot = project.get("autopilot")
+        if pilot:
+            click.echo("      " + _autopilot_line(pilot))
+    if info.get("prometheus"):
+        click.echo(f"  prometheus: {info['prometheus']}")
     for job in info.get("jobs", []):
         last = job.get("last_run") or "never"
         click.echo(f"  job {job['name']}: next {job.get('next_run') or '-'}, last {last}")
+
+
+def _autopilot_line(pilot: dict[str, Any]) -> str:
+    """``autopilot: on, breaker open (3 failures; ...), trial in 9m59s``."""
+    breaker = pilot.get("breaker")
+    mode = "dispatching" if pilot.get("running") else "on"
+    parts = ["autopilot: " + (mode if pilot.get("enabled") else "off")]
+    if breaker:
+        state = str(breaker["state"])
+        colour = {"closed": "green", "open": "red"}.get(state, "yellow")
+        text = f"breaker {style(state, fg=colour)}, {breaker['failures']} failure(s)"
+        if breaker.get("reason"):
+            text += f", last: {breaker['reason']}"
+        if state == "open":
+            text += f", trial in {_duration(float(breaker['retry_in_s']))}"
+        parts.append(text)
+    line = "; ".join(parts)
+    if pilot.get("error"):
+        line += "; " + style(f"error: {pilot['error']}", fg="red")
+    return line
 
 
 def _duration(seconds: float) -> str:
