@@ -33,28 +33,31 @@ def _set_status(project: Project, store: TaskStore, task_id: str, status: str, t
         ops.set_status(store, [task_id], status, tag=tag)
 
 
-def _review_kind(project: Project, tag: str, task_id: str) -> tuple[str, str]:
+def _settle(
+    project: Project, task_id: str, tag: str | None, approved: bool
+) -> tuple[TaskStore, str, str]:
+    """Check ``task_id`` waits in review, record the decision; return (store, tag, kind)."""
+    tag = project.active_tag(tag)
     store = TaskStore(project)
     task = store.read().find(task_id, tag)
     if task is None:
         raise InputError(f"task {task_id} not found in tag {tag}; see `tmxd list`")
-    review = state.StateFile(project.root).review(tag, task_id)
+    states = state.StateFile(project.root)
+    review = states.review(tag, task_id)
     if review is None and task.status != "review":
         raise InputError(
             f"task {task_id} is {task.status}, not waiting in review; nothing to approve or reject"
         )
     kind = str(review.get("kind", "critical")) if review else "critical"
-    return kind, task.status
+    states.decide(tag, task_id, approved, clock.iso_ms(clock.now()))
+    return store, tag, kind
 
 
 def approve(
     project: Project, task_id: str, *, tag: str | None = None, note: str | None = None
 ) -> str:
     """Approve ``task_id``; return one line saying what happened."""
-    tag = project.active_tag(tag)
-    kind, _ = _review_kind(project, tag, task_id)
-    store = TaskStore(project)
-    state.StateFile(project.root).decide(tag, task_id, True, clock.iso_ms(clock.now()))
+    store, tag, kind = _settle(project, task_id, tag, True)
     status = "done" if kind == "merge" else "pending"
     _set_status(project, store, task_id, status, tag)
     ops.append_note(store, task_id, f"tmxd: approved{': ' + note if note else ''}", tag=tag)
@@ -67,10 +70,7 @@ def reject(
     project: Project, task_id: str, *, tag: str | None = None, note: str | None = None
 ) -> str:
     """Reject ``task_id``; return one line saying what happened."""
-    tag = project.active_tag(tag)
-    kind, _ = _review_kind(project, tag, task_id)
-    store = TaskStore(project)
-    state.StateFile(project.root).decide(tag, task_id, False, clock.iso_ms(clock.now()))
+    store, tag, kind = _settle(project, task_id, tag, False)
     if kind == "merge":
         worktrees.git(project.root, "branch", "-D", worktrees.branch_name(task_id), check=False)
         status = "pending"
