@@ -165,3 +165,16 @@ def test_missing_program_is_a_clear_error(tmp_path: Path) -> None:
 def test_tree_rss_of_a_missing_group_is_zero() -> None:
     assert proc.tree_rss_bytes(2**22 + 12345) in (0, None)
     assert os.getpid() > 0
+
+
+def test_pid_alive_tells_a_running_process_from_a_finished_one() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tmxd.proc import pid_alive
+
+    assert pid_alive(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not pid_alive(child.pid)

@@ -40,6 +40,7 @@ from typing import Any
 
 from tmxd import __version__, clock, control, paths, registry
 from tmxd.errors import DaemonNotRunning, InputError, TmxdError
+from tmxd.proc import pid_alive
 
 log = logging.getLogger("tmxd.daemon")
 
@@ -618,12 +619,8 @@ def stop_running(*, timeout: float = 30.0) -> int:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not pid_alive(pid):
         return False
-    except PermissionError:
-        return True
     # A zombie child of ours still "exists"; reap it if it is one.
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)

@@ -33,6 +33,17 @@ _live_lock = threading.Lock()
 _live: dict[int, subprocess.Popen[bytes]] = {}
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @dataclass(frozen=True)
 class ProcResult:
     """How a child process ended."""

@@ -311,7 +311,7 @@ class Autopilot:
             and isinstance(claim, dict)
             and not (
                 isinstance(claim.get("pid"), int)
-                and state.pid_alive(claim["pid"])
+                and proc.pid_alive(claim["pid"])
                 and claim["pid"] != os.getpid()
             )
         }
@@ -323,7 +323,7 @@ class Autopilot:
             if not key.startswith(prefix) or not isinstance(claim, dict):
                 continue
             pid = claim.get("pid")
-            if isinstance(pid, int) and pid != os.getpid() and state.pid_alive(pid):
+            if isinstance(pid, int) and pid != os.getpid() and proc.pid_alive(pid):
                 continue  # another autopilot is working on it
             task_id = key[len(prefix) :]
             pgid, started = claim.get("agent_pgid"), claim.get("agent_start")

@@ -27,18 +27,9 @@ from typing import Any
 
 from tmxd import paths
 from tmxd.errors import TmxdError
+from tmxd.proc import pid_alive
 
 _thread_lock = threading.Lock()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def project_key(root: Path) -> str:
