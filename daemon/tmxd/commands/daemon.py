@@ -281,6 +281,16 @@ def watch_list(fmt: str) -> None:
         click.echo(f"{project}{missing}")
 
 
+_platform_option = click.option(
+    "--platform",
+    "platform_name",
+    type=click.Choice(["auto", "systemd", "launchd"]),
+    default="auto",
+    show_default=True,
+    help="Service manager (auto: systemd on Linux, launchd on macOS).",
+)
+
+
 @click.group()
 def service() -> None:
     """Run tmxd as a systemd user service or a launchd agent."""
@@ -288,14 +298,7 @@ def service() -> None:
 
 @service.command("install")
 @click.option("--dry-run", is_flag=True, help="Print the file and the commands; change nothing.")
-@click.option(
-    "--platform",
-    "platform_name",
-    type=click.Choice(["auto", "systemd", "launchd"]),
-    default="auto",
-    show_default=True,
-    help="Service manager to install for.",
-)
+@_platform_option
 def service_install(dry_run: bool, platform_name: str) -> None:
     """Install, enable and start the service with the current Python interpreter."""
     from tmxd import service as svc
@@ -311,14 +314,7 @@ def service_install(dry_run: bool, platform_name: str) -> None:
 
 @service.command("uninstall")
 @click.option("--dry-run", is_flag=True, help="Print the commands; change nothing.")
-@click.option(
-    "--platform",
-    "platform_name",
-    type=click.Choice(["auto", "systemd", "launchd"]),
-    default="auto",
-    show_default=True,
-    help="Service manager to uninstall from.",
-)
+@_platform_option
 def service_uninstall(dry_run: bool, platform_name: str) -> None:
     """Stop, disable and remove the service."""
     from tmxd import service as svc
