@@ -14,7 +14,8 @@ import pytest
 from daemon_project import make_project, transitions, write_plain, write_renamed
 from daemonproc import DaemonProcess, wait_for
 from helpers import git, oracle_missing, run_oracle
-from tmxd import control, hooks
+from tmxd.commits import hooks
+from tmxd.daemon import control
 
 
 @pytest.fixture

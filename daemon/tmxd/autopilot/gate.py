@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from tmxd import clock
 from tmxd.autopilot import state, worktrees
-from tmxd.engine import attributed
+from tmxd.daemon.engine import attributed
 from tmxd.errors import InputError
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project

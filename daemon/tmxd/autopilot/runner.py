@@ -37,7 +37,7 @@ from tmxd.autopilot.resilience import (
     load_snapshot,
     save_snapshot,
 )
-from tmxd.engine import attributed
+from tmxd.daemon.engine import attributed
 from tmxd.errors import InputError, TmxdError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops

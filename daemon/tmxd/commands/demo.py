@@ -22,7 +22,7 @@ def demo_cmd(keep: bool, only: tuple[str, ...]) -> None:
     diff, and the steps of every other part of tmxd), then removes the folder.
     Needs git; no Node, network or AI key.
     """
-    from tmxd.demo import run_demo
+    from tmxd.demo.runner import run_demo
 
     run_demo(
         click.echo,
