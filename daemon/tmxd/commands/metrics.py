@@ -40,7 +40,7 @@ def metrics_group(
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is not None:
         return
-    from tmxd.metrics.files import write_atomic
+    from tmxd.metrics.files import write_report
     from tmxd.metrics.prometheus import exposition_for
     from tmxd.paths import db_path
 
@@ -48,7 +48,7 @@ def metrics_group(
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
-            write_atomic(textfile, text)
+            write_report(textfile, text)
         if prometheus:
             click.echo(text, nl=False)
         return

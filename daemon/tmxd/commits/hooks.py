@@ -21,6 +21,7 @@ from pathlib import Path
 from tmxd import git
 from tmxd.commits import spool
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 
 HOOK_NAMES: tuple[str, ...] = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
 SUGGEST_HOOK = "prepare-commit-msg"
@@ -257,9 +258,7 @@ def write_suggestion(common_dir: Path, task_id: str | None, tasks_path: Path) ->
         target.touch()  # newer than tasks.json again: still true
         return False
     spool.Spool(common_dir).ensure()
-    tmp = target.with_name(SUGGEST_NAME + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    write_atomic(target, text)
     return True
 
 
@@ -296,15 +295,9 @@ def _ensure_dir(folder: Path) -> bool:
 
 
 def _write_executable(path: Path, script: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmxd-tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, HOOK_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(script)
-        os.chmod(tmp, HOOK_MODE)
-        os.replace(tmp, path)
+        write_atomic(path, script, mode=HOOK_MODE)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise TmxdError(f"{path}: cannot write the hook: {exc}") from exc
 
 
@@ -323,4 +316,4 @@ def _save_state(common_dir: Path, state: dict[str, str]) -> None:
         path.unlink(missing_ok=True)
         return
     spool.Spool(common_dir).ensure()
-    path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(state, indent=2) + "\n")

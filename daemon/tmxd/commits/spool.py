@@ -23,7 +23,6 @@ it was renamed may still append to the batch).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from typing import NamedTuple
 
 from tmxd import paths
 from tmxd.errors import TmxdError
-from tmxd.fsutil import fsync_dir
+from tmxd.fsutil import append_durably, fsync_dir, locked, write_atomic
 
 SPOOL_DIRNAME = "tmxd"
 ACTIVE_NAME = "spool"
@@ -173,12 +172,8 @@ class Spool:
     def lock(self) -> Iterator[None]:
         """Hold the drain lock (blocking): one reader at a time."""
         self.ensure()
-        fd = os.open(self.dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self.dir / LOCK_NAME):
             yield
-        finally:
-            os.close(fd)
 
     # -- reading ----------------------------------------------------------------
 
@@ -301,9 +296,7 @@ def import_fallback(spool: Spool) -> int:
     fallback = fallback_path()
     if not fallback.is_file() or fallback.stat().st_size == 0:
         return 0
-    lock_fd = os.open(fallback.parent / "spool.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    with locked(fallback.parent / "spool.lock"):
         rotated = fallback.with_name(f"spool.{time.time_ns():020d}.moving")
         try:
             os.rename(fallback, rotated)
@@ -332,17 +325,10 @@ def import_fallback(spool: Spool) -> int:
                 _append_lines(fallback, others)
         rotated.unlink()
         return moved
-    finally:
-        os.close(lock_fd)
 
 
 def _append_lines(path: Path, lines: list[bytes]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, b"".join(line + b"\n" for line in lines))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_durably(path, b"".join(line + b"\n" for line in lines))
 
 
 def _pos_path(batch: Path) -> Path:
@@ -357,16 +343,7 @@ def _read_pos(batch: Path) -> int:
 
 
 def _write_pos(batch: Path, pos: int) -> None:
-    target = _pos_path(batch)
-    tmp = target.with_name(target.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, str(pos).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, target)
-    fsync_dir(target.parent)
+    write_atomic(_pos_path(batch), str(pos), mode=0o600)
 
 
 def _scan(path: Path, start: int) -> tuple[int, float | None]:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from tmxd import git
 from tmxd.commits import hooks, linking, spool
 from tmxd.errors import TmxdError
+from tmxd.fsutil import append_durably
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
@@ -132,12 +133,7 @@ class Ledger:
         """Append ``entry`` durably (fsync) before the spool line is acknowledged."""
         self.entries[entry.sha] = entry
         line = json.dumps(asdict(entry), ensure_ascii=False) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_durably(self.path, line.encode("utf-8"))
 
 
 def sync_project(

@@ -20,12 +20,9 @@ so the next valid version is diffed against it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -37,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from tmxd import clock, paths
 from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
+from tmxd.fsutil import locked, write_atomic
 
 if TYPE_CHECKING:
     from tmxd.daemon.schedule import JobLog
@@ -156,12 +154,8 @@ class Ledger:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self._lock_path):
             yield
-        finally:
-            os.close(fd)
 
     def load(self) -> LedgerData | None:
         try:
@@ -200,15 +194,8 @@ class Ledger:
             },
             "since": data.since,
         }
-        fd, tmp = tempfile.mkstemp(prefix=".snapshot.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(raw, handle, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+        write_atomic(self.path, text, mode=0o600)
         st = self.path.stat()
         self._cache = ((st.st_mtime_ns, st.st_size, st.st_ino), data)
 

@@ -21,8 +21,6 @@ systemd and launchd expect). The process
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import logging
 import logging.handlers
 import os
@@ -41,6 +39,7 @@ from typing import Any
 from tmxd import __version__, clock, paths
 from tmxd.daemon import control, registry
 from tmxd.errors import DaemonNotRunning, InputError, TmxdError
+from tmxd.fsutil import acquire, write_atomic
 from tmxd.proc import pid_alive
 
 log = logging.getLogger("tmxd.daemon")
@@ -139,24 +138,19 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
+        fd = acquire(self.lock_path, wait=False)
+        if fd is None:
             pid = read_pid(self.pid_path)
             owner = f" (pid {pid})" if pid else ""
             raise TmxdError(
                 f"tmxd is already running{owner}: {self.lock_path} is locked; "
                 "stop it with `tmxd stop` first"
-            ) from exc
+            )
         self._fd = fd
         old = read_pid(self.pid_path)
         if old is not None and old != os.getpid():
             log.info("replacing the pid file of a daemon that is gone (pid %d)", old)
-        _write_private(self.pid_path, f"{os.getpid()}\n")
+        write_atomic(self.pid_path, f"{os.getpid()}\n", mode=0o600)
 
     def release(self) -> None:
         if self._fd is None:
@@ -173,12 +167,6 @@ def read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
 
 
 # --------------------------------------------------------------------------- prometheus

@@ -9,16 +9,14 @@ not parse is an input error naming the file; nothing overwrites it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from tmxd import paths
 from tmxd.errors import InputError
+from tmxd.fsutil import locked, write_atomic
 
 REGISTRY_NAME = "projects.json"
 REGISTRY_VERSION = 1
@@ -76,16 +74,12 @@ def remove_project(root: Path) -> bool:
 def _locked() -> Iterator[list[str]]:
     path = registry_path()
     lock_path = path.with_name(REGISTRY_NAME + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked(lock_path):
         projects = _read(path)
         before = list(projects)
         yield projects
         if projects != before:
             _write(path, projects)
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path) -> list[str]:
@@ -113,14 +107,4 @@ def _read(path: Path) -> list[str]:
 
 def _write(path: Path, projects: list[str]) -> None:
     text = json.dumps({"version": REGISTRY_VERSION, "projects": projects}, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".projects.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, mode=0o600)

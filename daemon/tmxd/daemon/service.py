@@ -23,6 +23,7 @@ from xml.sax.saxutils import escape
 
 import tmxd
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 
 UNIT_NAME = "tmxd.service"
 AGENT_LABEL = "com.tmxd.agent"
@@ -206,9 +207,7 @@ def execute(plan: Plan) -> None:
         plan.unit_path.parent.mkdir(parents=True, exist_ok=True)
         if plan.platform == "launchd":
             launchd_log_dir().mkdir(parents=True, exist_ok=True)
-        tmp = plan.unit_path.with_name(plan.unit_path.name + ".tmp")
-        tmp.write_text(plan.content, encoding="utf-8")
-        os.replace(tmp, plan.unit_path)
+        write_atomic(plan.unit_path, plan.content)
         _run_all(plan.commands)
     else:
         _run_all(plan.commands[:1])

@@ -22,6 +22,7 @@ from tmxd import clock
 from tmxd.daemon import control
 from tmxd.demo.runner import DemoContext, demo_step
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 from tmxd.taskmaster.project import Project, find_project
 from tmxd.taskmaster.store import TaskStore
 
@@ -92,9 +93,7 @@ def add_task(tasks_path: Path, tag: str, title: str = DEMO_TITLE) -> str:
             "subtasks": [],
         }
     )
-    tmp = tasks_path.with_name(".tasks.json.demo~")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, tasks_path)
+    write_atomic(tasks_path, json.dumps(data, indent=2, ensure_ascii=False))
     return str(new_id)
 
 

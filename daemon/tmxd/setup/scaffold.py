@@ -26,10 +26,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib
-import os
 import pkgutil
 import re
-import tempfile
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -41,6 +39,7 @@ from typing import Any
 import tmxd
 from tmxd.config import SECTIONS, Section, config_path, option, render_toml_value, section
 from tmxd.errors import InputError, TmxdError
+from tmxd.fsutil import write_atomic
 from tmxd.jsonmerge import JsonEditor, new_text
 
 HOOK_COMMAND = "tmxd hook claude"
@@ -581,28 +580,10 @@ def apply(changes: Iterable[FileChange]) -> list[Path]:
     written = []
     for change in changes:
         if change.changed:
-            write_atomic(change.path, change.new)
+            change.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(change.path, change.new)  # an existing file keeps its mode
             written.append(change.path)
     return written
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode: int | None = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> str | None:
