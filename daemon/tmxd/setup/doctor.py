@@ -290,8 +290,8 @@ def check_mcp_json(ctx: Context) -> CheckResult:
     name = ".mcp.json"
     if ctx.root is None:
         return _skipped(name, "no project")
-    from tmxd.jsonmerge import loads
     from tmxd.setup import scaffold
+    from tmxd.taskmaster.jsonedit import loads
 
     path = ctx.root / ".mcp.json"
     if not path.is_file():
@@ -356,8 +356,8 @@ def check_claude_settings(ctx: Context) -> CheckResult:
     name = ".claude/settings.json"
     if ctx.root is None:
         return _skipped(name, "no project")
-    from tmxd.jsonmerge import loads
     from tmxd.setup import scaffold
+    from tmxd.taskmaster.jsonedit import loads
 
     path = ctx.root / ".claude" / "settings.json"
     if not path.is_file():

@@ -14,7 +14,7 @@ init owns a part of:
 ``.taskmaster/tmxd.toml``            every option of every config section, commented, at
                                      its default
 
-JSON files are merged with :mod:`tmxd.jsonmerge` (our entries added or
+JSON files are merged with :mod:`tmxd.taskmaster.jsonedit` (our entries added or
 updated, every other byte kept); an existing slash command that differs from
 ours is kept unless ``force``; the TOML file only ever gains commented lines
 for options it does not mention. :func:`apply` writes the changed files
@@ -40,7 +40,7 @@ import tmxd
 from tmxd.config import SECTIONS, Section, config_path, option, render_toml_value, section
 from tmxd.errors import InputError, TmxdError
 from tmxd.fsutil import write_atomic
-from tmxd.jsonmerge import JsonEditor, new_text
+from tmxd.taskmaster.jsonedit import JsonEditor, new_text
 
 HOOK_COMMAND = "tmxd hook claude"
 TOOL_MATCHER = "Edit|Write|MultiEdit|Bash"
