@@ -190,37 +190,24 @@ def _value_end(text: str, pos: int) -> int:
     return int(end)
 
 
-def _members(text: str, start: int) -> list[tuple[int, int, int]]:
-    """(key start, value start, value end) of each member of the object at ``start``."""
+def _entries(text: str, start: int) -> list[tuple[int, int, int]]:
+    """(entry start, value start, value end) of each member of the object, or each item
+    of the array, at ``start`` (for an item the entry and its value start together)."""
+    close = "}" if text[start] == "{" else "]"
     out: list[tuple[int, int, int]] = []
     pos = _skip_ws(text, start + 1)
-    if text[pos] == "}":
+    if text[pos] == close:
         return out
     while True:
-        key_start = pos
-        _key, pos = _scanstring(text, pos + 1)
-        pos = _skip_ws(text, pos)
-        pos = _skip_ws(text, pos + 1)  # past ':'
-        value_start = pos
+        entry_start = pos
+        if close == "}":
+            _key, pos = _scanstring(text, pos + 1)
+            pos = _skip_ws(text, pos)
+            pos = _skip_ws(text, pos + 1)  # past ':'
         value_end = _value_end(text, pos)
-        out.append((key_start, value_start, value_end))
+        out.append((entry_start, pos, value_end))
         pos = _skip_ws(text, value_end)
-        if text[pos] == "}":
-            return out
-        pos = _skip_ws(text, pos + 1)  # past ','
-
-
-def _items(text: str, start: int) -> list[tuple[int, int, int]]:
-    """(item start, item start, item end) of each item of the array at ``start``."""
-    out: list[tuple[int, int, int]] = []
-    pos = _skip_ws(text, start + 1)
-    if text[pos] == "]":
-        return out
-    while True:
-        end = _value_end(text, pos)
-        out.append((pos, pos, end))
-        pos = _skip_ws(text, end)
-        if text[pos] == "]":
+        if text[pos] == close:
             return out
         pos = _skip_ws(text, pos + 1)  # past ','
 
@@ -233,7 +220,7 @@ def locate(text: str, path: Path_) -> tuple[int, int]:
             if text[pos] != "{":
                 raise KeyError(step)
             found = -1
-            for key_start, value_start, _end in _members(text, pos):
+            for key_start, value_start, _end in _entries(text, pos):
                 key, _ = _scanstring(text, key_start + 1)
                 if key == step:
                     found = value_start
@@ -313,7 +300,7 @@ def _addition_patch(
     is_object = text[start] == "{"
     if is_object != all(key is not None for key, _ in entries) or text[start] not in "{[":
         raise ValueError("an addition does not fit the container it goes to")
-    present = _members(text, start) if is_object else _items(text, start)
+    present = _entries(text, start)
     colon = _colon(text, present) if is_object else ""
 
     def entry(key: str | None, value: Any, indent: str, multiline: bool) -> str:
