@@ -623,7 +623,10 @@ class Engine:
             with attributed(
                 state.project.root, state.project.tasks_path, "tmxd", self.recorder
             ) as scope:
-                recompute_parents(state.project, parents)
+                from tmxd.taskmaster import ops
+                from tmxd.taskmaster.store import TaskStore
+
+                ops.recompute_parents(TaskStore(state.project), parents)
         except TmxdError as exc:
             log.error("%s (parent statuses not recomputed)", exc.message)
             return
@@ -736,36 +739,6 @@ class Engine:
             )
         for error in result.errors:
             log.warning("%s: %s", state.project.root, error)
-
-
-def recompute_parents(project: Project, parents: Collection[tuple[str, str]]) -> int:
-    """Set each ``(tag, parent id)``'s status from its subtasks, as set-status does.
-
-    One locked, minimal write (nothing when no parent changes); returns how many changed.
-    """
-    from tmxd.taskmaster.document import js_string, raw_status, raw_subtasks
-    from tmxd.taskmaster.status import parent_status
-    from tmxd.taskmaster.store import TaskStore
-
-    changed = 0
-    stamp = clock.iso_ms(clock.now())
-    with TaskStore(project).edit() as doc:
-        for tag, parent_id in parents:
-            raw = next(
-                (t for t in doc.task_dicts(tag) if js_string(t.get("id")) == parent_id), None
-            )
-            if raw is None:
-                continue
-            old = raw_status(raw)
-            new = parent_status(old, [raw_status(s) for s in raw_subtasks(raw)])
-            if new == old:
-                continue
-            raw["status"] = new
-            if "updatedAt" in raw:
-                raw["updatedAt"] = stamp
-            changed += 1
-        doc.invalidate()
-    return changed
 
 
 def _spool_path(root: Path) -> Path | None:
