@@ -145,7 +145,8 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
     assert tasks.read_text() == broken
     write_plain(tasks, t2="in-progress")
     wait_for(lambda: ("2", "pending", "in-progress", "external") in transitions())
-    assert _project_status(daemon)["error"] is None
+    # the row is in the database a moment before the engine's status says so
+    wait_for(lambda: _project_status(daemon)["error"] is None, what="the error to clear")
     log = daemon.log()
     assert log.count(" ERROR ") == 1, log
     assert "readable again" in log

@@ -37,8 +37,8 @@ from tmxd.autopilot.resilience import (
     load_snapshot,
     save_snapshot,
 )
-from tmxd.daemon.engine import attributed
 from tmxd.errors import InputError, TmxdError
+from tmxd.history.observe import attributed
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.document import Task, TasksFile

@@ -119,7 +119,7 @@ def start(
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
     from tmxd.daemon import control
-    from tmxd.daemon.lifecycle import start_background
+    from tmxd.daemon.client import start_background
 
     _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)  # validate first
     extra: list[str] = [f"--settle-ms={settle_ms}", f"--max-wait-ms={max_wait_ms}"]
@@ -140,7 +140,7 @@ def start(
 @click.command()
 def stop() -> None:
     """Stop the running daemon gracefully and wait until it has exited (exit 3 if none)."""
-    from tmxd.daemon.lifecycle import stop_running
+    from tmxd.daemon.client import stop_running
 
     pid = stop_running()
     click.echo(f"tmxd stopped (pid {pid})")

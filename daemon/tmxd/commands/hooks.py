@@ -129,7 +129,7 @@ def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) 
     if no_metrics:
         result = sync_project(found, tag=tag)
     else:
-        from tmxd.daemon.engine import attributed
+        from tmxd.history.observe import attributed
         from tmxd.metrics.recorder import Recorder
 
         # sync records its own (commit) transitions; attributed() keeps a running daemon

@@ -219,7 +219,7 @@ def set_status_cmd(
     done; any started → in-progress); a task's change never cascades to its subtasks.
     Statuses: pending, in-progress, done, deferred, cancelled, blocked, review.
     """
-    from tmxd.daemon.engine import recording
+    from tmxd.history.observe import recording
     from tmxd.taskmaster import cli_json
     from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.ops import set_status, split_ids

@@ -8,8 +8,9 @@ systemd and launchd expect). The process
   pid file left by a killed daemon is detected (nobody holds the lock) and
   replaced;
 * answers the control socket (:mod:`tmxd.daemon.control`);
-* watches every registered project (:mod:`tmxd.daemon.watch`) and hands debounced
-  changes to the engine thread, the one writer (:mod:`tmxd.daemon.engine`);
+* watches every registered project (:mod:`tmxd.daemon.watch`) and puts what
+  changed on one queue as typed events (:mod:`tmxd.daemon.events`), which the
+  engine thread, the one writer, handles in order (:mod:`tmxd.daemon.engine`);
 * runs timers (:mod:`tmxd.daemon.schedule`);
 * on SIGTERM/SIGINT stops gracefully (pending changes are processed, the
   current write finishes, metrics are flushed), on SIGHUP reloads the project
@@ -28,7 +29,6 @@ import queue
 import select
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -37,17 +37,26 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import __version__, clock, paths
-from tmxd.daemon import control, registry
-from tmxd.errors import DaemonNotRunning, InputError, TmxdError
+from tmxd.daemon import control, events, registry
+from tmxd.daemon.events import (
+    ConfigChanged,
+    Event,
+    HeadMoved,
+    HooksSpooled,
+    ProjectAdded,
+    ProjectEvent,
+    ProjectRemoved,
+    Shutdown,
+    TasksFileChanged,
+    Tick,
+)
+from tmxd.errors import InputError, TmxdError
 from tmxd.fsutil import acquire, write_atomic
-from tmxd.proc import pid_alive
 
 log = logging.getLogger("tmxd.daemon")
 
 LOCK_NAME = "tmxd.lock"
 PID_NAME = "tmxd.pid"
-LOG_NAME = "daemon.log"
-STDERR_NAME = "daemon.stderr"
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
 STOP_TIMEOUT = 15.0
@@ -55,11 +64,6 @@ AUTOPILOT_STOP_TIMEOUT = 10.0
 
 
 # --------------------------------------------------------------------------- logging
-
-
-def log_path() -> Path:
-    """Where ``tmxd start`` makes the daemon log (under a service manager: its journal)."""
-    return paths.state_dir() / LOG_NAME
 
 
 def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> logging.Handler:
@@ -238,7 +242,7 @@ class Daemon:
         )
         self.scheduler = Scheduler(self.engine.job_log)
         self.control = control.ControlServer(self.socket_path, self._handle_request)
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._queue: queue.Queue[Event] = queue.Queue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._requests: list[str] = []
@@ -378,7 +382,7 @@ class Daemon:
         self.watcher.stop(flush=True)
         self.scheduler.shutdown(wait=True)
         if self._worker.is_alive():
-            self._queue.put(("quit", None))
+            self._queue.put(Shutdown())
             self._worker.join(timeout=STOP_TIMEOUT)
         self.engine.close()
         signal.set_wakeup_fd(-1)
@@ -402,79 +406,94 @@ class Daemon:
         for root in current:
             if root not in wanted:
                 self.watcher.unwatch(root)
-                self._queue.put(("forget", root))
+                self._queue.put(ProjectRemoved(root))
         for root in wanted:
-            self._queue.put(("open", root))
+            self._queue.put(ProjectAdded(root))
 
     def _on_change(self, root: Path, kinds: frozenset[str]) -> None:
-        self._queue.put(("change", (root, kinds)))
+        """The watcher's debounced batch (on its thread): queued as typed events."""
+        for event in events.from_watch(root, kinds):
+            self._queue.put(event)
 
     def _add_jobs(self) -> None:
+        from tmxd.daemon import jobs
+
         self.scheduler.add_job(
             "reconcile",
-            lambda: self._queue.put(("reconcile", None)),
+            lambda: self._queue.put(Tick()),
             "interval",
             seconds=self.options.reconcile_seconds,
             catch_up=False,
         )
-        for name, func, trigger, args, record in self.engine.jobs():
-            self.scheduler.add_job(name, func, trigger, record=record, **args)
+        for job in jobs.scheduled(self.engine):
+            self.scheduler.add_job(job.name, job.func, job.trigger, record=job.record, **job.args)
 
     # ------------------------------------------------------------------ engine thread
 
     def _work(self) -> None:
         while True:
-            kind, payload = self._queue.get()
-            if kind == "quit":
+            event = self._queue.get()
+            if isinstance(event, Shutdown):
                 self._drain()
                 return
             self._busy_since = clock.monotonic()
             try:
-                self._dispatch(kind, payload)
+                self._dispatch(event)
             except TmxdError as exc:
                 log.error("%s (the daemon keeps running)", exc.message)
             except Exception:
-                log.exception("handling %s failed; the daemon keeps running", kind)
+                log.exception("handling %s failed; the daemon keeps running", event)
             finally:
                 self._busy_since = None
 
     def _drain(self) -> None:
+        """On shutdown: what the watcher saw is still handled; nothing new is started."""
         while True:
             try:
-                kind, payload = self._queue.get_nowait()
+                event = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if kind == "change":
+            if isinstance(event, ProjectEvent):
                 try:
-                    self._dispatch(kind, payload)
+                    self._dispatch(event)
                 except Exception:
-                    log.exception("handling %s during shutdown failed", kind)
+                    log.exception("handling %s during shutdown failed", event)
 
-    def _dispatch(self, kind: str, payload: Any) -> None:
-        if kind == "change":
-            root, kinds = payload
-            self.engine.handle(root, kinds)
-            if kinds & {"tasks", "config"}:
-                self._autopilot(root)
-        elif kind == "open":
-            spec = self.engine.open(payload)
-            if spec is None or self._stopping:
-                return
-            if payload in self.watcher.specs():
-                self.watcher.refresh(spec)
-            else:
-                mode = self.watcher.watch(spec)
-                log.info("watching %s (%s)", payload, mode)
-            self.engine.catch_up(payload)
-            self._autopilot(payload)
-        elif kind == "forget":
-            self.engine.forget(payload)
-            log.info("no longer watching %s", payload)
-        elif kind == "reconcile":
-            for root, spec in self.watcher.specs().items():
-                self.watcher.refresh(self.engine.spec(root) or spec)
-                self.engine.reconcile(root)
-                self._autopilot(root)
+    def _dispatch(self, event: Event) -> None:
+        match event:
+            case ProjectAdded(root=root):
+                self._open(root)
+            case ProjectRemoved(root=root):
+                self.engine.forget(root)
+                log.info("no longer watching %s", root)
+            case Tick():
+                for root, spec in self.watcher.specs().items():
+                    self.watcher.refresh(spec)  # folders that appeared since (reports, spool)
+                    self.engine.reconcile(root)
+                    self._autopilot(root)
+            case TasksFileChanged() | ConfigChanged():
+                self.engine.handle(event)
+                self._autopilot(event.root)
+            case HooksSpooled() | HeadMoved():
+                self.engine.handle(event)
+            case Shutdown():
+                pass
+
+    def _open(self, root: Path) -> None:
+        """Load a project, tell the watcher what to watch, then catch up with it."""
+        from tmxd.daemon.watch import WatchSpec
+
+        project = self.engine.open(root)
+        if project is None or self._stopping:
+            return
+        spec = WatchSpec.for_project(root, project.tasks_path, spool_path=_spool_path(root))
+        if root in self.watcher.specs():
+            self.watcher.refresh(spec)
+        else:
+            mode = self.watcher.watch(spec)
+            log.info("watching %s (%s)", root, mode)
+        self.engine.catch_up(root)
+        self._autopilot(root)
 
     def _autopilot(self, root: Path) -> None:
         """Autopilot mode: a dispatch pass on a worker thread, never on this one."""
@@ -496,7 +515,7 @@ class Daemon:
             self._request("reload")
             return {"pid": os.getpid()}
         if cmd == "reconcile":
-            self._queue.put(("reconcile", None))
+            self._queue.put(Tick())
             return {"queued": True}
         raise TmxdError(
             f"unknown request {cmd!r}; this daemon knows ping, status, stop, reload, reconcile"
@@ -541,94 +560,12 @@ def run_daemon(options: DaemonOptions) -> int:
     return Daemon(options).run()
 
 
-# --------------------------------------------------------------------------- client side
 
+def _spool_path(root: Path) -> Path | None:
+    """The hook spool of the project's repository (its folder is created), None without git."""
+    from tmxd.commits.sync import watch_dir
 
-def start_background(
-    log_file: Path | None = None, *, timeout: float = 30.0, extra_args: list[str] | None = None
-) -> int:
-    """Start ``tmxd run`` detached and wait until it answers; returns its pid.
-
-    Already running is not an error: the running daemon's pid is returned.
-    """
-    with contextlib.suppress(DaemonNotRunning, control.ControlError):
-        return int(control.request("ping", timeout=5)["pid"])
-    state = paths.state_dir()
-    log_file = log_file or log_path()
-    stderr_path = state / STDERR_NAME
-    argv = [sys.executable, "-m", "tmxd", "run", "--log-file", str(log_file), *(extra_args or [])]
-    with open(stderr_path, "wb") as err, open(os.devnull, "rb") as devnull:
-        os.chmod(stderr_path, 0o600)
-        proc = subprocess.Popen(
-            argv,
-            stdin=devnull,
-            stdout=err,
-            stderr=err,
-            start_new_session=True,
-            close_fds=True,
-            env=child_env(),
-        )
-    deadline = clock.monotonic() + timeout
-    while clock.monotonic() < deadline:
-        code = proc.poll()
-        if code is not None:
-            raise TmxdError(
-                f"the daemon exited with code {code} while starting: {_last_line(stderr_path)} "
-                f"(log: {log_file})"
-            )
-        with contextlib.suppress(DaemonNotRunning, control.ControlError):
-            return int(control.request("ping", timeout=2)["pid"])
-        time.sleep(0.1)
-    raise TmxdError(
-        f"the daemon (pid {proc.pid}) did not answer within {timeout:g} s; see {log_file}"
-    )
-
-
-def child_env() -> dict[str, str]:
-    """This environment, with this tmxd importable by ``python -m tmxd`` (a checkout too)."""
-    env = dict(os.environ)
-    source_root = str(Path(__file__).resolve().parents[2])
-    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if source_root not in parts:
-        env["PYTHONPATH"] = os.pathsep.join([source_root, *parts])
-    return env
-
-
-def stop_running(*, timeout: float = 30.0) -> int:
-    """Ask the daemon to stop and wait until it is gone; returns its pid."""
-    pid = int(control.request("stop", timeout=10)["pid"])
-    deadline = clock.monotonic() + timeout
-    while clock.monotonic() < deadline:
-        if not _alive(pid):
-            return pid
-        time.sleep(0.05)
-    raise TmxdError(
-        f"the daemon (pid {pid}) did not stop within {timeout:g} s; kill it with `kill {pid}`"
-    )
-
-
-def _alive(pid: int) -> bool:
-    if not pid_alive(pid):
-        return False
-    # A zombie child of ours still "exists"; reap it if it is one.
-    with contextlib.suppress(ChildProcessError):
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    return _state(pid) not in ("Z", "X")
-
-
-def _state(pid: int) -> str:
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return "?"
-    return text.rsplit(")", 1)[-1].split()[0]
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "no output"
-    return lines[-1] if lines else "no output"
+        return watch_dir(root) / "spool"
+    except TmxdError:
+        return None

@@ -14,14 +14,13 @@ import os
 import plistlib
 import pwd
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import tmxd
+from tmxd import paths, proc
 from tmxd.errors import TmxdError
 from tmxd.fsutil import write_atomic
 
@@ -71,7 +70,7 @@ def launchd_log_dir() -> Path:
 def service_environment() -> dict[str, str]:
     """What the service needs that the service manager does not give it."""
     env = {"PATH": _service_path(), "PYTHONUNBUFFERED": "1"}
-    source_root = Path(tmxd.__file__).resolve().parent.parent
+    source_root = paths.source_root()
     if "site-packages" not in source_root.parts and "dist-packages" not in source_root.parts:
         env["PYTHONPATH"] = str(source_root)
     for key in ("TMXD_STATE_DIR", "TMXD_RUNTIME_DIR", "TMXD_DB"):
@@ -218,10 +217,10 @@ def execute(plan: Plan) -> None:
 
 def _run_all(commands: list[list[str]]) -> None:
     for argv in commands:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 and not _TOLERATED.intersection(argv):
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
+        done = proc.run_captured(argv)
+        if done.returncode != 0 and not _TOLERATED.intersection(argv):
+            detail = (done.stderr or done.stdout).strip().splitlines()
             raise TmxdError(
-                f"`{' '.join(argv)}` failed ({proc.returncode}): "
+                f"`{' '.join(argv)}` failed ({done.returncode}): "
                 f"{detail[-1] if detail else 'no output'}"
             )

@@ -9,13 +9,12 @@ execution row it left in the metrics database.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import tmxd
+from tmxd import paths
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.runner import Autopilot, RunOptions, RunSummary, log_lines
 from tmxd.demo.runner import DemoContext, demo_step
@@ -65,11 +64,7 @@ def run_step(
             ),
             encoding="utf-8",
         )
-        env = dict(os.environ)
-        package_root = str(Path(tmxd.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root, env.get("PYTHONPATH", "")) if p
-        )
+        env = paths.importable_env()
         env["TMXD_SCRIPTED_PLAN"] = str(plan)
         env["TMXD_SCRIPTED_STATE"] = str(Path(scratch) / "state")
         out("autopilot: one task through a scripted agent (stream-json, no model, no network)")

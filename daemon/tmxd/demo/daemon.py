@@ -50,8 +50,10 @@ def step_daemon(ctx: DemoContext) -> None:
             wait_until(lambda: len(notes(project, task_id)) >= 1, "the commit's note")
             (ctx.root / "demo_daemon.md").write_text("# The daemon\n", encoding="utf-8")
             ctx.git("add", "demo_daemon.md")
+            seen = transitions_seen()
             ctx.git("commit", "-q", "-m", "Write the daemon docs", "-m", f"Closes-Task: {task_id}")
-            wait_until(lambda: status_of(project, task_id) == "done", "Closes-Task")
+            # the daemon's own word (it counts a change once its log has it), not tasks.json's
+            wait_until(lambda: transitions_seen() > seen, "Closes-Task")
         ctx.say("What the daemon did (from its log):")
         for line in daemon_log_lines(ctx.env, project.root):
             ctx.say(f"    {line}")
@@ -133,13 +135,6 @@ def watching() -> bool:
 
 def transitions_seen() -> int:
     return sum(int(p.get("transitions") or 0) for p in _projects())
-
-
-def status_of(project: Project, task_id: str) -> str | None:
-    with contextlib.suppress(TmxdError):
-        found = TaskStore(project).read().find(task_id, project.active_tag(None))
-        return found.status if found else None
-    return None
 
 
 def notes(project: Project, task_id: str) -> list[str]:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tmxd import paths
 from tmxd.errors import TmxdError
 
 #: Modules whose import registers demo steps (one line per area).
@@ -243,9 +244,8 @@ DEMO_TASKS: dict[str, Any] = {
 
 def demo_env(folder: Path) -> dict[str, str]:
     """The environment of the demo's commands: this tmxd, private state, fixed git author."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "TMXD_"))}
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH")) if p
+    env = paths.importable_env(
+        {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "TMXD_"))}
     )
     state = folder / ".demo-state"
     env.update(

@@ -432,9 +432,7 @@ def log_path(ctx: Context | None = None) -> Path:
     """The daemon's log file: what the running daemon reports, else its default."""
     if ctx is not None and ctx.log_file is not None:
         return ctx.log_file
-    from tmxd.daemon.lifecycle import LOG_NAME
-
-    return paths.state_dir() / LOG_NAME
+    return paths.daemon_log()
 
 
 def check_log(ctx: Context) -> CheckResult:
