@@ -11,7 +11,7 @@
   post-rewrite after them are merged, in one batch or across several.
 - post-checkout / post-merge: recorded as events; tasks.json is not touched.
 
-The processed-commits ledger (``<git common dir>/tmxd/ledger.jsonl``, keyed
+The processed commits (``<git common dir>/tmxd/ledger.jsonl``, keyed
 by sha) makes a commit count once however often its line is read; a spool
 line is acknowledged only after its effect is on disk, and a note already
 present in tasks.json is never appended twice (a crash between the two).
@@ -93,19 +93,20 @@ class SyncResult:
 
 
 @dataclass
-class LedgerEntry:
+class ProcessedCommit:
     sha: str
     notes: dict[str, str] = field(default_factory=dict)  # task id -> note text
     closed: list[str] = field(default_factory=list)
     moved_to: str | None = None  # rewritten (amend/rebase) into this sha
 
 
-class Ledger:
-    """Processed commits, one JSON object per line; later lines win."""
+class ProcessedCommits:
+    """The commits already linked (``ledger.jsonl``): one JSON object per line, later
+    lines win. A commit found here is never noted twice."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, LedgerEntry] = {}
+        self.entries: dict[str, ProcessedCommit] = {}
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -113,7 +114,7 @@ class Ledger:
         for line in text.splitlines():
             try:
                 raw = json.loads(line)
-                entry = LedgerEntry(
+                entry = ProcessedCommit(
                     sha=str(raw["sha"]),
                     notes={str(k): str(v) for k, v in raw.get("notes", {}).items()},
                     closed=[str(i) for i in raw.get("closed", [])],
@@ -126,10 +127,10 @@ class Ledger:
     def __contains__(self, sha: object) -> bool:
         return sha in self.entries
 
-    def get(self, sha: str) -> LedgerEntry | None:
+    def get(self, sha: str) -> ProcessedCommit | None:
         return self.entries.get(sha)
 
-    def record(self, entry: LedgerEntry) -> None:
+    def record(self, entry: ProcessedCommit) -> None:
         """Append ``entry`` durably (fsync) before the spool line is acknowledged."""
         self.entries[entry.sha] = entry
         line = json.dumps(asdict(entry), ensure_ascii=False) + "\n"
@@ -160,9 +161,8 @@ def sync_project(
 
 def _drain(queue: spool.Spool, run: _Run) -> None:
     with queue.lock():
-        ledger = Ledger(queue.dir / LEDGER_NAME)
         entries = queue.entries()
-        run.ledger = ledger
+        run.processed = ProcessedCommits(queue.dir / LEDGER_NAME)
         run.rewritten_from = {
             new: old
             for e in entries
@@ -224,7 +224,7 @@ class _Run:
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
         self.result = SyncResult()
-        self.ledger: Ledger = Ledger(Path(os.devnull))
+        self.processed: ProcessedCommits = ProcessedCommits(Path(os.devnull))
         self.rewritten_from: dict[str, str] = {}
 
     # -- dispatch ------------------------------------------------------------------
@@ -247,7 +247,7 @@ class _Run:
         old = self.rewritten_from.get(sha)
         if old is not None and self._live(old):
             self.move(old, sha, rec.branch)
-        elif sha in self.ledger:
+        elif sha in self.processed:
             self.result.skipped.append(sha)
         else:
             self.link(sha, rec.branch)
@@ -262,7 +262,7 @@ class _Run:
         for old, new in rec.rewrites:
             if self._live(old):
                 self.move(old, new, rec.branch)
-            elif new not in self.ledger:
+            elif new not in self.processed:
                 self.link(new, rec.branch)  # e.g. `rebase --apply`: no post-commit ran
 
     def on_checkout(self, rec: spool.SpoolRecord) -> None:
@@ -283,19 +283,19 @@ class _Run:
         squash = bool(rec.args) and rec.args[0] == "1"
         self.event("merge", {"head": rec.head, "squash": squash, "branch": rec.branch}, rec.at)
         sha = rec.head
-        if sha is None or sha in self.ledger or not git.commit_exists(self.root, sha):
+        if sha is None or sha in self.processed or not git.commit_exists(self.root, sha):
             return
         info = git.commit_info(self.root, sha)
         if len(info.parents) < 2:
             return  # a fast-forward: those commits were (or will be) seen one by one
         # A merge commit made by `git merge` is recorded, but tasks.json is not touched.
-        self.ledger.record(LedgerEntry(sha))
+        self.processed.record(ProcessedCommit(sha))
         self._record_commit(info, rec.branch, [])
 
     # -- effects -------------------------------------------------------------------
 
     def _live(self, sha: str) -> bool:
-        entry = self.ledger.get(sha)
+        entry = self.processed.get(sha)
         return entry is not None and entry.moved_to is None
 
     def _commit(self, sha: str) -> git.CommitInfo | None:
@@ -305,23 +305,23 @@ class _Run:
         return git.commit_info(self.root, sha)
 
     def link(self, sha: str, branch: str | None) -> None:
-        """First sight of a commit: notes, Closes-Task, metrics, ledger."""
+        """First sight of a commit: notes, Closes-Task, metrics, processed commits."""
         info = self._commit(sha)
         if info is None:
             return
         notes, closed = self._apply_links(info, skip=set())
-        self.ledger.record(LedgerEntry(sha, notes, closed))
+        self.processed.record(ProcessedCommit(sha, notes, closed))
         self._record_commit(info, branch, list(notes))
 
     def move(self, old: str, new: str, branch: str | None) -> None:
         """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more."""
-        entry = self.ledger.get(old)
+        entry = self.processed.get(old)
         assert entry is not None
         info = self._commit(new)
         if info is None:
             return
         new_note = self._note(info)
-        already = self.ledger.get(new)
+        already = self.processed.get(new)
         moved: dict[str, str] = {}
         if entry.notes:
             with self.store.edit() as doc:
@@ -333,15 +333,15 @@ class _Run:
                         self.result.notes_moved.append(NoteMoved(task_id, old, new))
                 doc.invalidate()
         if already is not None:
-            merged = LedgerEntry(new, {**already.notes, **moved}, already.closed)
-            self.ledger.record(merged)
+            merged = ProcessedCommit(new, {**already.notes, **moved}, already.closed)
+            self.processed.record(merged)
             self.result.skipped.append(new)
         else:
             notes, closed = self._apply_links(info, skip=set(moved))
-            self.ledger.record(LedgerEntry(new, {**moved, **notes}, closed))
+            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed))
             self._record_commit(info, branch, [*moved, *notes])
-        self.ledger.record(
-            LedgerEntry(old, entry.notes, entry.closed, moved_to=new)
+        self.processed.record(
+            ProcessedCommit(old, entry.notes, entry.closed, moved_to=new)
         )  # after the new entry: a crash in between only redoes an idempotent move
 
     def _note(self, info: git.CommitInfo) -> str:
