@@ -411,3 +411,18 @@ def test_every_resource_file_is_package_data() -> None:
     shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
     for name in scaffold.COMMAND_FILES:
         assert package / "resources" / "claude" / name in shipped
+
+
+def test_every_config_section_tmxd_declares_is_in_the_list_init_and_doctor_use() -> None:
+    import importlib
+    import pkgutil
+
+    import tmxd
+    from tmxd.config import Section
+
+    declared: set[str] = set()
+    for info in pkgutil.walk_packages(tmxd.__path__, prefix="tmxd."):
+        module = importlib.import_module(info.name)
+        declared |= {v.name for v in vars(module).values() if isinstance(v, Section)}
+    assert declared == {sec.name for sec in scaffold.registered_sections()}
+    assert declared >= {"autopilot", "daemon", "init", "links", "metrics"}
