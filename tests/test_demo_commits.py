@@ -7,7 +7,10 @@ import sqlite3
 from pathlib import Path
 
 from tmxd.demo import commits as hooks_demo
-from tmxd.demo.runner import DemoContext, build_project, demo_env, steps
+from tmxd.demo.context import DemoContext, build_project, demo_env
+from tmxd.demo.daemon import step_daemon
+from tmxd.demo.runner import steps
+from tmxd.demo.tasks import step_git_diff
 
 
 def context(tmp_path: Path) -> tuple[DemoContext, list[str]]:
@@ -31,7 +34,9 @@ def test_steps_are_registered_in_the_hooks_range() -> None:
         hooks_demo.step_commits,
         hooks_demo.step_rewrite,
     ]
-    assert all(100 <= s.order < 200 for s in ours)
+    funcs = [s.func for s in steps()]  # after the task store's steps, before the daemon's
+    assert funcs.index(step_git_diff) < funcs.index(hooks_demo.step_install)
+    assert funcs.index(hooks_demo.step_rewrite) < funcs.index(step_daemon)
 
 
 def test_commits_become_notes_amend_moves_and_closes_task_finishes(tmp_path: Path) -> None:

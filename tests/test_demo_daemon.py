@@ -7,14 +7,18 @@ import pytest
 
 from daemon_project import make_project
 from tmxd.demo import daemon as daemon_demo
+from tmxd.demo.commits import step_rewrite
+from tmxd.demo.metrics import step_report
 from tmxd.demo.runner import run_demo, steps
 from tmxd.errors import TmxdError
 from tmxd.taskmaster.project import find_project
 
 
 def test_daemon_step_is_registered_in_the_daemon_range() -> None:
-    (step,) = [s for s in steps() if s.func is daemon_demo.step_daemon]
-    assert 200 <= step.order < 300
+    funcs = [s.func for s in steps()]  # after the hooks' steps, before the report's
+    assert funcs.count(daemon_demo.step_daemon) == 1
+    assert funcs.index(step_rewrite) < funcs.index(daemon_demo.step_daemon)
+    assert funcs.index(daemon_demo.step_daemon) < funcs.index(step_report)
 
 
 def test_daemon_step_runs_a_real_daemon_end_to_end() -> None:

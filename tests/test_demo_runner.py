@@ -7,7 +7,8 @@ import tempfile
 from pathlib import Path
 
 from helpers import git, run_tmxd
-from tmxd.demo.runner import DemoContext, demo_step, steps
+from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks
+from tmxd.demo.runner import STEPS, steps
 
 
 def test_demo_runs_every_step_and_cleans_up() -> None:
@@ -44,17 +45,17 @@ def test_demo_keep_leaves_a_clean_repository() -> None:
         shutil.rmtree(root.parent, ignore_errors=True)
 
 
-def test_steps_are_ordered_and_extensible() -> None:
-    calls: list[str] = []
-
-    @demo_step(15, "An extra step")
-    def extra(ctx: DemoContext) -> None:
-        calls.append(str(ctx.root))
-
-    titles = [s.title for s in steps()]
-    assert titles.index("An extra step") == titles.index("Read the plan: tmxd list") + 1
-    orders = [s.order for s in steps()]
-    assert orders == sorted(orders)
-    from tmxd.demo import runner as demo
-
-    demo._STEPS[:] = [s for s in demo._STEPS if s.func is not extra]
+def test_every_step_function_is_listed_once_in_run_order() -> None:
+    modules = (setup, tasks, commits, daemon, metrics, autopilot)
+    defined = [
+        getattr(module, name)
+        for module in modules
+        for name in vars(module)
+        if name.startswith("step_")
+    ]
+    listed = [s.func for s in steps()]
+    assert sorted(listed, key=id) == sorted(defined, key=id)  # each one, and nothing else
+    assert [s.func.__module__ for s in STEPS][:2] == ["tmxd.demo.setup"] * 2
+    titles = [s.title for s in STEPS]
+    assert len(set(titles)) == len(titles)
+    assert titles.index("Read the plan: tmxd list") < titles.index("Git hooks: install them")

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from helpers import git
-from tmxd.demo.runner import DemoContext, build_project, demo_env, steps
+from tmxd.demo.context import DemoContext, build_project, demo_env
+from tmxd.demo.runner import steps
 from tmxd.demo.setup import step_doctor, step_init
 
 
@@ -18,7 +19,7 @@ def context(tmp_path: Path) -> tuple[DemoContext, list[str]]:
 
 
 def test_steps_come_first() -> None:
-    orders = {s.func: s.order for s in steps()}
+    orders = {s.func: n for n, s in enumerate(steps())}
     assert (
         orders[step_init]
         < orders[step_doctor]

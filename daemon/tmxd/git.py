@@ -1,4 +1,4 @@
-"""Every git subprocess tmxd runs goes through this module.
+"""Every git process tmxd runs goes through this module (the demo's too).
 
 git is always run with an argv list (never a shell string), in a given
 directory, with the repository-locating ``GIT_*`` variables removed from the
@@ -68,15 +68,21 @@ def run_git(
     check: bool = True,
     input: bytes | None = None,
     timeout: float = TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``git <args>`` in ``cwd``; raise :class:`GitError` on failure when ``check``."""
+    """Run ``git <args>`` in ``cwd``; raise :class:`GitError` on failure when ``check``.
+
+    ``env`` is the environment to start from (default: this process's), always
+    cleaned of repository-locating variables (:func:`clean_env`); stdin is ``input``,
+    else empty: git never waits on a terminal.
+    """
     argv = ["git", *args]
     try:
         proc = subprocess.run(
             argv,
             cwd=cwd,
-            env=clean_env(),
-            input=input,
+            env=clean_env(env),
+            input=input if input is not None else b"",
             capture_output=True,
             timeout=timeout,
             check=False,

@@ -67,6 +67,19 @@ def state_letter(pid: int) -> str:
     return fields[0].decode() if fields else "?"
 
 
+INOTIFY_DIR = Path("/proc/sys/fs/inotify")
+
+
+def inotify_limits(base: Path = INOTIFY_DIR) -> tuple[int, int] | None:
+    """``(max_user_watches, max_user_instances)`` from the kernel; None when unreadable."""
+    try:
+        watches = int((base / "max_user_watches").read_text().strip())
+        instances = int((base / "max_user_instances").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return watches, instances
+
+
 def _stat_fields(pid: str) -> list[bytes] | None:
     """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...)."""
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from tmxd import paths
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.runner import Autopilot, RunOptions, RunSummary, log_lines
-from tmxd.demo.runner import DemoContext, demo_step
+from tmxd.demo.context import DemoContext
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.project import find_project
 
@@ -90,7 +90,6 @@ def _status(ctx: DemoContext, task_id: str) -> str | None:
     return found.status if found else None
 
 
-@demo_step(400, "Autopilot: a ready task run by an agent, validated, done")
 def step_autopilot(ctx: DemoContext) -> None:
     if _status(ctx, "3.1") not in (None, "done"):
         ctx.say("Finish subtask 3.1 by hand, so 3.2 (which depends on it) is ready:")

@@ -6,7 +6,7 @@ as the earlier steps left them for the daemon's and the autopilot's steps.
 
 from __future__ import annotations
 
-from tmxd.demo.runner import DemoContext, demo_step
+from tmxd.demo.context import DemoContext
 
 
 def _commit(ctx: DemoContext, name: str, text: str, *message: str) -> None:
@@ -19,7 +19,6 @@ def _commit(ctx: DemoContext, name: str, text: str, *message: str) -> None:
     ctx.git("commit", "-q", *args)
 
 
-@demo_step(100, "Git hooks: install them")
 def step_install(ctx: DemoContext) -> None:
     ctx.say("Four POSIX sh hooks append one line per commit, checkout, merge or rewrite to a")
     ctx.say("spool in .git/tmxd and exit 0 — no Python while git waits. Hooks already there")
@@ -27,7 +26,6 @@ def step_install(ctx: DemoContext) -> None:
     ctx.tmxd("hooks", "install")
 
 
-@demo_step(110, "Commits land on their tasks: tmxd sync")
 def step_commits(ctx: DemoContext) -> None:
     ctx.say("A commit names its task with [4] in the subject, or a `Task: 4` trailer.")
     _commit(ctx, "docs.md", "# User guide\n", "Outline the user guide [4]")
@@ -39,7 +37,6 @@ def step_commits(ctx: DemoContext) -> None:
     ctx.tmxd("show", "4")
 
 
-@demo_step(120, "Amend moves the note; Closes-Task finishes the task")
 def step_rewrite(ctx: DemoContext) -> None:
     ctx.say("Amending a commit rewrites its note to the new sha instead of adding another:")
     ctx.git("commit", "-q", "--amend", "-m", "Document installation", "-m", "Task: 4")

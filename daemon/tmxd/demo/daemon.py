@@ -20,7 +20,7 @@ from typing import Any
 
 from tmxd import clock
 from tmxd.daemon import control
-from tmxd.demo.runner import DemoContext, demo_step
+from tmxd.demo.context import DemoContext
 from tmxd.errors import TmxdError
 from tmxd.fsutil import write_atomic
 from tmxd.taskmaster.project import Project, find_project
@@ -30,7 +30,6 @@ WAIT_S = 60.0
 _LOCATIONS = ("TMXD_STATE_DIR", "TMXD_RUNTIME_DIR", "TMXD_DB")
 
 
-@demo_step(200, "The daemon: edits and commits recorded as they happen")
 def step_daemon(ctx: DemoContext) -> None:
     project = find_project(explicit=ctx.root)
     ctx.say("One daemon per user watches registered projects (a few folders each, never the")

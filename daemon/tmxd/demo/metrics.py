@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from tmxd.demo.runner import DemoContext, demo_step
+from tmxd.demo.context import DemoContext
 
 
-@demo_step(300, "How the work went: tmxd report")
 def step_report(ctx: DemoContext) -> None:
     ctx.say("Every transition, commit and agent run went to SQLite; the report summarises it.")
     proc = ctx.tmxd("report", "--since", "1d", "-p", str(ctx.root))

@@ -8,27 +8,20 @@ daemon started yet, its daemon check fails and names the fix).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
-from tmxd.demo.runner import DemoContext, demo_step
+from tmxd.demo.context import DemoContext
+from tmxd.proc import run_captured
 
 INIT_FILES = (".mcp.json", ".claude", ".taskmaster/tmxd.toml")
 
 
-@demo_step(5, "Wire the project to Claude Code and MCP: tmxd init")
 def step_init(ctx: DemoContext) -> None:
     ctx.say("init merges its own entries into .mcp.json and .claude/settings.json, adds two")
     ctx.say("slash commands and a commented tmxd.toml; --dry-run shows a diff of each file.")
     ctx.echo("$ tmxd init --dry-run   (its summary; the diff of each file is left out)")
-    proc = subprocess.run(
-        [sys.executable, "-m", "tmxd", "init", "--dry-run"],
-        cwd=ctx.root,
-        env=ctx.env,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
+    proc = run_captured(
+        [sys.executable, "-m", "tmxd", "init", "--dry-run"], cwd=ctx.root, env=ctx.env
     )
     added = sum(
         1 for line in proc.stdout.splitlines() if line.startswith("+") and "+++" not in line
@@ -44,7 +37,6 @@ def step_init(ctx: DemoContext) -> None:
     ctx.git("commit", "-q", "-m", "Wire the project to Claude Code and MCP (tmxd init)")
 
 
-@demo_step(6, "Check the setup: tmxd doctor")
 def step_doctor(ctx: DemoContext) -> None:
     ctx.say("Every check of the debug checklist, each problem with a one-line fix.")
     proc = ctx.tmxd("doctor", check=False)

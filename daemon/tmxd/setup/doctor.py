@@ -22,6 +22,7 @@ from typing import Any
 
 from tmxd import clock, paths
 from tmxd.errors import TmxdError
+from tmxd.proc import INOTIFY_DIR, inotify_limits
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_INOTIFY_WATCHES = 65536
@@ -51,7 +52,7 @@ class Context:
     root: Path | None = None
     project: Any = None  # tmxd.taskmaster.project.Project once found
     tasks_ok: bool = False
-    inotify_dir: Path = Path("/proc/sys/fs/inotify")
+    inotify_dir: Path = INOTIFY_DIR
     hooks_status: Any = None
     log_file: Path | None = None
 
@@ -409,12 +410,10 @@ def check_inotify(ctx: Context) -> CheckResult:
     name = "inotify"
     if not sys.platform.startswith("linux"):
         return CheckResult(name, OK, f"not used on {sys.platform}")
-    base = ctx.inotify_dir
-    try:
-        watches = int((base / "max_user_watches").read_text().strip())
-        instances = int((base / "max_user_instances").read_text().strip())
-    except (OSError, ValueError):
-        return CheckResult(name, WARN, f"cannot read the limits in {base}")
+    limits = inotify_limits(ctx.inotify_dir)
+    if limits is None:
+        return CheckResult(name, WARN, f"cannot read the limits in {ctx.inotify_dir}")
+    watches, instances = limits
     if watches < MIN_INOTIFY_WATCHES or instances < MIN_INOTIFY_INSTANCES:
         return CheckResult(
             name,
