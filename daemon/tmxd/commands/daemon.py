@@ -10,11 +10,6 @@ import click
 from tmxd.commands.common import echo_json, format_option, style
 
 
-def register(group: click.Group) -> None:
-    for command in (run, start, stop, status, reload, watch, service):
-        group.add_command(command)
-
-
 def _options(
     log_file: Path | None,
     projects: tuple[Path, ...],

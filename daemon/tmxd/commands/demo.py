@@ -30,7 +30,3 @@ def demo_cmd(keep: bool, only: tuple[str, ...]) -> None:
         heading=lambda text: style(text, bold=True),
         only=list(only) or None,
     )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(demo_cmd)

@@ -166,8 +166,3 @@ def _print_sync(result: Any) -> None:
         click.echo(f"  event  {what}" + (f" ({e['branch']})" if e.get("branch") else ""))
     for err in result.errors:
         click.echo(f"warning: {err}", err=True)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(hooks_group)
-    group.add_command(sync_cmd)

@@ -15,12 +15,6 @@ if TYPE_CHECKING:
     from tmxd.setup.scaffold import Plan
 
 
-def register(group: click.Group) -> None:
-    group.add_command(init_command)
-    group.add_command(hook_group)
-    group.add_command(doctor_command)
-
-
 @click.command("init")
 @project_option
 @click.option("-y", "--yes", is_flag=True, help="Write without asking.")

@@ -91,7 +91,3 @@ def prune_command(ctx: click.Context, older_than: str, db: Path | None) -> None:
     total = sum(deleted.values())
     detail = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
     click.echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(metrics_group)

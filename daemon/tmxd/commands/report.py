@@ -97,7 +97,3 @@ def report_command(
     else:
         write_report(output, text)
         click.echo(f"wrote {output}", err=True)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(report_command)

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tmxd.errors import InputError, TmxdError
-from tmxd.fsutil import write_atomic
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
 from tmxd.taskmaster.lock import TaskLock
 from tmxd.taskmaster.project import Project
@@ -65,6 +64,8 @@ class TaskStore:
                 self._write(new_text, real)
 
     def _write(self, text: str, target: Path) -> None:
+        from tmxd.fsutil import write_atomic  # reads, the common case, start without it
+
         try:
             write_atomic(target, text)  # keeps the file's mode
         except OSError as exc:
