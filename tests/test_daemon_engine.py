@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon_project import make_project, transitions, write_plain
+from daemon_project import engine_project as _engine_project
+from daemon_project import transitions, write_plain
 from helpers import git
 from tmxd.commits import hooks
 from tmxd.daemon import engine
@@ -21,14 +22,6 @@ def recorder() -> Iterator[Recorder]:
     rec = Recorder.open()
     yield rec
     rec.close()
-
-
-def _engine_project(tmp_path: Path, config: str = "") -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    tasks = make_project(root)
-    if config:
-        (root / ".taskmaster" / "tmxd.toml").write_text(config)
-    return root, tasks
 
 
 def test_engine_cascades_external_subtask_edits_when_enabled(

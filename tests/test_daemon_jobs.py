@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon_project import make_project, write_plain
+from daemon_project import engine_project as _engine_project
+from daemon_project import write_plain
 from tmxd.daemon import engine, jobs
 from tmxd.daemon.events import TasksFileChanged
 from tmxd.metrics.recorder import Recorder
@@ -16,14 +17,6 @@ def recorder() -> Iterator[Recorder]:
     rec = Recorder.open()
     yield rec
     rec.close()
-
-
-def _engine_project(tmp_path: Path, config: str = "") -> tuple[Path, Path]:
-    root = tmp_path / "p"
-    tasks = make_project(root)
-    if config:
-        (root / ".taskmaster" / "tmxd.toml").write_text(config)
-    return root, tasks
 
 
 def test_stale_in_progress_is_announced_once(tmp_path: Path, recorder: Recorder) -> None:
