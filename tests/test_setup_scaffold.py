@@ -355,8 +355,8 @@ def test_slash_commands_only_use_commands_that_exist(name: str) -> None:
         if program == "task-master":
             assert command in TASK_MASTER_COMMANDS, command
             continue
-        assert command in cli.commands, f"tmxd {command}"
-        group = cli.commands[command]
+        assert command in cli.list_commands(click.Context(cli)), f"tmxd {command}"
+        group = cli.get_command(click.Context(cli), command)
         if isinstance(group, click.Group):
             assert sub in group.commands, f"tmxd {command} {sub}"
 
