@@ -308,13 +308,6 @@ def test_settings_written_with_configured_hook_timeout(project: Path) -> None:
     assert "Bash(make *)" in settings["permissions"]["allow"]
 
 
-def test_test_commands_detected_from_project_files(project: Path) -> None:
-    (project / "pyproject.toml").write_text("[project]\nname='x'\n")
-    rules = scaffold.allow_rules(project, scaffold.InitConfig())
-    assert "Bash(pytest *)" in rules
-    assert "Bash(cargo test *)" not in rules
-
-
 def test_literal_secret_in_existing_mcp_is_kept_but_warned(project: Path) -> None:
     path = project / ".mcp.json"
     path.write_text('{"mcpServers": {"x": {"command": "y", "env": {"OPENAI_API_KEY": "sk-1"}}}}')

@@ -291,7 +291,7 @@ def check_mcp_json(ctx: Context) -> CheckResult:
     name = ".mcp.json"
     if ctx.root is None:
         return _skipped(name, "no project")
-    from tmxd.setup import scaffold
+    from tmxd.setup import claude_settings
     from tmxd.taskmaster.jsonedit import loads
 
     path = ctx.root / ".mcp.json"
@@ -313,10 +313,10 @@ def check_mcp_json(ctx: Context) -> CheckResult:
                 f"{path}: mcpServers.{server}: {problem}",
                 "fix the entry (see `tmxd init --dry-run`)",
             )
-    secrets = scaffold.literal_secrets(data, path)
+    secrets = claude_settings.literal_secrets(data, path)
     if secrets:
         return CheckResult(name, WARN, secrets[0], "never commit key values: use ${VAR}")
-    if scaffold.TASK_MASTER_SERVER not in servers:
+    if claude_settings.TASK_MASTER_SERVER not in servers:
         return CheckResult(name, WARN, f"{path}: no task-master-ai server", "run `tmxd init`")
     missing = sorted(
         {
@@ -357,7 +357,7 @@ def check_claude_settings(ctx: Context) -> CheckResult:
     name = ".claude/settings.json"
     if ctx.root is None:
         return _skipped(name, "no project")
-    from tmxd.setup import scaffold
+    from tmxd.setup import claude_settings
     from tmxd.taskmaster.jsonedit import loads
 
     path = ctx.root / ".claude" / "settings.json"
@@ -369,7 +369,7 @@ def check_claude_settings(ctx: Context) -> CheckResult:
         return CheckResult(
             name, FAIL, exc.message, "fix the JSON (Claude Code ignores the whole file)"
         )
-    problems = scaffold.settings_problems(data)
+    problems = claude_settings.settings_problems(data)
     if problems:
         return CheckResult(
             name,
@@ -377,7 +377,7 @@ def check_claude_settings(ctx: Context) -> CheckResult:
             f"{path}: {problems[0]} (Claude Code ignores the whole file)",
             "fix it by hand, then `tmxd init` adds what is missing",
         )
-    warnings = scaffold.settings_warnings(data)
+    warnings = claude_settings.settings_warnings(data)
     if warnings:
         return CheckResult(name, WARN, f"{path}: {warnings[0]}", "run `tmxd init`")
     if ctx.which("tmxd") is None:
