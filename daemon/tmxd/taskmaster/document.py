@@ -323,8 +323,12 @@ class TasksFile:
 def display_path(path: Path) -> str:
     """``path`` relative to the current directory when it is below it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
+        try:
+            full = path.resolve()
+        except RuntimeError:  # a symlink loop (Python 3.11): name the link itself
+            full = path.parent.resolve() / path.name
+        return str(full.relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 

@@ -12,6 +12,7 @@ tmxd changes it::
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,16 @@ from tmxd.errors import InputError, TmxdError
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
 from tmxd.taskmaster.lock import TaskLock
 from tmxd.taskmaster.project import Project
+
+
+def unreadable(path: Path, exc: OSError | RuntimeError) -> InputError:
+    """One line for a tasks.json the system cannot open (a symlink loop, an I/O error)."""
+    if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+        return InputError(
+            f"{display_path(path)} is a symlink loop (it points back at itself); "
+            "make it a file or a link to one"
+        )
+    return InputError(f"{display_path(path)}: cannot read it: {exc.strerror or exc}")
 
 
 class TaskStore:
@@ -48,14 +59,23 @@ class TaskStore:
             raise InputError(f"{display_path(self.path)} is a folder, not a tasks file") from None
         except PermissionError:
             raise InputError(f"{display_path(self.path)}: permission denied") from None
+        except OSError as exc:
+            raise unreadable(self.path, exc) from None
         return decode(raw, self.path)
+
+    def _target(self) -> Path:
+        """The file to lock and replace: tasks.json itself, or what its symlink points at."""
+        try:
+            return self.path.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+            raise unreadable(self.path, exc) from None
 
     @contextlib.contextmanager
     def edit(self, *, lock_timeout: float | None = None) -> Iterator[TasksFile]:
         """Hold the lock, yield the freshly read file, write back only what changed."""
         # A symlinked tasks.json is locked and replaced at its target (as proper-lockfile
         # does), so the link itself survives.
-        real = self.path.resolve()
+        real = self._target()
         with TaskLock(real, timeout=lock_timeout):
             doc = parse_tasks(self._read_text(), self.path)
             yield doc
