@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,11 +31,11 @@ def test_write_atomic_replaces_the_file_and_keeps_its_mode(tmp_path: Path) -> No
     target = tmp_path / "tasks.json"
     write_atomic(target, "é one")
     assert target.read_bytes() == "é one".encode()
-    assert stat.S_IMODE(target.stat().st_mode) == 0o644
-    target.chmod(0o600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # a new file is private
+    target.chmod(0o644)
     write_atomic(target, b"two")
     assert target.read_bytes() == b"two"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # an existing one keeps its mode
     write_atomic(target, "three", mode=0o755)
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
     assert [p.name for p in tmp_path.iterdir()] == ["tasks.json"]
@@ -95,3 +98,72 @@ def test_append_durably_adds_to_the_end(tmp_path: Path) -> None:
     append_durably(log, b"two\n")
     assert log.read_bytes() == b"one\ntwo\n"
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+def _leftover(folder: Path, name: str, *, pid: int, age: float = 0.0) -> Path:
+    """A temp file as write_atomic names it, written by ``pid``, ``age`` seconds old."""
+    path = folder / f".{name}{fsutil.TEMP_MARK}{pid}-{os.urandom(4).hex()}{fsutil.TEMP_SUFFIX}"
+    path.write_text("half a file")
+    if age:
+        when = time.time() - age
+        os.utime(path, (when, when))
+    return path
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_temp_names_carry_the_writers_pid(tmp_path: Path) -> None:
+    name = fsutil.temp_prefix(tmp_path / "tasks.json") + "xyz" + fsutil.TEMP_SUFFIX
+    assert fsutil.is_temp(name)
+    assert fsutil.temp_writer(name) == os.getpid()
+    assert fsutil.temp_writer(".tasks.json.tmxd-abcdef.tmp") is None  # an older name
+
+
+def test_remove_stale_temps_takes_what_killed_writers_left(tmp_path: Path) -> None:
+    dead = _leftover(tmp_path, "tasks.json", pid=_dead_pid())
+    old = _leftover(tmp_path, "tasks.json", pid=os.getpid(), age=120)
+    fresh = _leftover(tmp_path, "tasks.json", pid=os.getpid())  # a live writer, mid-write
+    unnamed = tmp_path / ".tasks.json.tmxd-abcdef.tmp"  # no pid: only age counts
+    unnamed.write_text("x")
+    other = tmp_path / ".tasks.json.swp"  # not ours
+    other.write_text("x")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    below = _leftover(sub, "registry.json", pid=_dead_pid())
+
+    removed = fsutil.remove_stale_temps(tmp_path)
+
+    assert sorted(removed) == sorted([dead, old])
+    assert fresh.exists() and unnamed.exists() and other.exists() and below.exists()
+    assert fsutil.remove_stale_temps(tmp_path, depth=1) == [below]
+    assert fsutil.remove_stale_temps(tmp_path / "missing") == []
+
+
+def test_write_atomic_leaves_no_temp_file_and_names_it_for_cleanup(tmp_path: Path) -> None:
+    target = tmp_path / "tasks.json"
+    write_atomic(target, "{}")
+    assert [p.name for p in tmp_path.iterdir()] == ["tasks.json"]
+
+
+def test_open_private_creates_0600_and_tightens_an_open_file(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        fresh = tmp_path / "daemon.log"
+        os.close(fsutil.open_private(fresh))
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+        loose = tmp_path / "old.log"
+        loose.write_text("x")
+        loose.chmod(0o644)
+        os.close(fsutil.open_private(loose))
+        assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+        assert loose.read_text() == "x"  # appended to, not truncated
+        db = tmp_path / "metrics.db"
+        fsutil.create_private(db)
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600 and db.read_bytes() == b""
+    finally:
+        os.umask(old_umask)

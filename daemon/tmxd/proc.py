@@ -96,8 +96,9 @@ def spawn_detached(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a session of its own, stdin from /dev/null, stdout and stderr
     into ``output`` (created private); it outlives this process."""
-    with open(output, "wb") as out, open(os.devnull, "rb") as devnull:
-        os.chmod(output, 0o600)
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "wb") as out, open(os.devnull, "rb") as devnull:
+        os.fchmod(fd, 0o600)  # a file left by an older tmxd may be readable by others
         return subprocess.Popen(
             list(argv),
             stdin=devnull,

@@ -19,6 +19,7 @@ present in tasks.json is never appended twice (a crash between the two).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,10 +28,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tmxd import git
+from tmxd import git, paths
 from tmxd.commits import hooks, linking, spool
 from tmxd.errors import TmxdError
-from tmxd.fsutil import append_durably
+from tmxd.fsutil import append_durably, remove_stale_temps
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
@@ -147,6 +148,7 @@ def sync_project(
     """
     repo = git.repo_paths(project.root)
     queue = spool.Spool(repo.common_dir)
+    remove_leftovers(project, queue.dir)
     run = _Run(project, repo, recorder, tag)
     try:
         _drain(queue, run)
@@ -157,6 +159,16 @@ def sync_project(
         ) from exc
     refresh_suggestion(project, repo.common_dir, tag)
     return run.result
+
+
+def remove_leftovers(project: Project, spool_dir: Path) -> list[Path]:
+    """Remove the temp files killed tmxd processes left beside the files sync writes:
+    tasks.json (and its target when it is a symlink), the spool, the state dir."""
+    folders = {project.tasks_path.parent, spool_dir}
+    with contextlib.suppress(OSError, RuntimeError):  # a symlink loop: nothing written there
+        folders.add(project.tasks_path.resolve().parent)
+    removed = [p for folder in sorted(folders) for p in remove_stale_temps(folder)]
+    return removed + remove_stale_temps(paths.state_dir(), depth=1)
 
 
 def _drain(queue: spool.Spool, run: _Run) -> None:

@@ -51,7 +51,8 @@ from tmxd.daemon.events import (
     Tick,
 )
 from tmxd.errors import InputError, TmxdError
-from tmxd.fsutil import acquire, write_atomic
+from tmxd.fsutil import acquire, open_private, remove_stale_temps, write_atomic
+from tmxd.sanitize import printable
 
 log = logging.getLogger("tmxd.daemon")
 
@@ -66,24 +67,38 @@ AUTOPILOT_STOP_TIMEOUT = 10.0
 # --------------------------------------------------------------------------- logging
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """The daemon's rotating log file, created private (0600), after each rotation too."""
+
+    def _open(self) -> Any:
+        fd = open_private(Path(self.baseFilename), append="a" in self.mode)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines carry task titles and commit subjects: shown in a terminal (``tail -f``,
+    ``journalctl``), they never carry an escape sequence or a control character."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> logging.Handler:
     """Log to stderr (journald adds its own timestamps) or to a rotating file."""
     handler: logging.Handler
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
+        handler = PrivateLogFile(
             log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
         )
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        with contextlib.suppress(OSError):
-            os.chmod(log_file, 0o600)
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         if os.environ.get("JOURNAL_STREAM"):
-            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            handler.setFormatter(PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
         else:
             handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+                PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
             )
     root = logging.getLogger("tmxd")
     root.addHandler(handler)
@@ -279,6 +294,7 @@ class Daemon:
             signal.signal(signum, self._on_signal)
         # open (create, migrate) the metrics database once, before any thread needs it
         self.engine.recorder  # noqa: B018
+        self._remove_leftovers()
         self.watcher.start()
         self._worker.start()
         self._load_projects()
@@ -295,6 +311,14 @@ class Daemon:
         sd_notify(
             f"READY=1\nSTATUS=watching {len(self._projects())} project(s)\nMAINPID={os.getpid()}"
         )
+
+    def _remove_leftovers(self) -> None:
+        """Temp files killed processes left in the state and runtime dirs (each project's
+        folders are cleaned by its first sync)."""
+        removed = remove_stale_temps(paths.state_dir(), depth=1)
+        removed += remove_stale_temps(self.runtime)
+        for path in removed:
+            log.info("removed %s, left by a killed tmxd process", path)
 
     def _loop(self) -> None:
         interval = watchdog_interval()

@@ -19,6 +19,7 @@ and ordered correctly as plain strings. Durations are milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from sqlite_utils import Database, Migrations
 
 from tmxd.errors import TmxdError
+from tmxd.fsutil import create_private
 
 BUSY_TIMEOUT_S = 15.0
 MIGRATION_SET = "tmxd"
@@ -212,6 +214,8 @@ def connect(path: Path) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MetricsError(f"{path}: cannot create its folder: {exc}") from exc
+    with contextlib.suppress(OSError):  # SQLite names the file in its own error below
+        create_private(path)  # before SQLite: its -wal and -shm files take this mode
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
     except sqlite3.Error as exc:
