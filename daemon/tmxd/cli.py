@@ -18,6 +18,7 @@ import click
 
 from tmxd import __version__
 from tmxd.errors import EXIT_USAGE, TmxdError
+from tmxd.sanitize import printable
 
 
 class Entry(NamedTuple):
@@ -168,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Without standalone mode click returns (not raises) the code of ``Exit``.
         code = cli.main(args=args, prog_name="tmxd", standalone_mode=False)
     except TmxdError as exc:
-        click.echo(f"error: {exc.message}", err=True)
+        click.echo(printable(f"error: {exc.message}"), err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

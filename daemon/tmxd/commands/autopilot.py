@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, tag_option
+from tmxd.commands.common import echo, echo_json, format_option, project_option, tag_option
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -115,7 +115,7 @@ def autopilot_command(
                 recorder,
                 options=options,
                 stop=stop,
-                out=(lambda line: None) if quiet else click.echo,
+                out=(lambda line: None) if quiet else echo,
             )
             summary = pilot.run()
         finally:
@@ -130,7 +130,7 @@ def autopilot_command(
         _print_plan(summary)
     else:
         for line in log_lines(summary):
-            click.echo(line)
+            echo(line)
     if received:
         raise click.exceptions.Exit(EXIT_SIGINT if received[0] == signal.SIGINT else EXIT_SIGTERM)
     if not summary.ok:
@@ -139,13 +139,13 @@ def autopilot_command(
 
 def _print_plan(summary: Any) -> None:
     if not summary.planned and not summary.gated:
-        click.echo("nothing is ready to run")
+        echo("nothing is ready to run")
         return
     for unit in summary.planned:
-        click.echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
+        echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
     for gate in summary.gated:
         what = "approval" if gate.kind == "critical" else "expansion"
-        click.echo(f"review  {gate.task.id:<8} {what:<8} {gate.task.title}  ({gate.reason})")
+        echo(f"review  {gate.task.id:<8} {what:<8} {gate.task.title}  ({gate.reason})")
 
 
 @click.command("approve")
@@ -163,7 +163,7 @@ def approve_command(project: Path | None, tag: str | None, task_id: str, note: s
     from tmxd.autopilot.gate import approve
     from tmxd.taskmaster.project import find_project
 
-    click.echo(approve(find_project(project), task_id, tag=tag, note=note))
+    echo(approve(find_project(project), task_id, tag=tag, note=note))
 
 
 @click.command("reject")
@@ -180,4 +180,4 @@ def reject_command(project: Path | None, tag: str | None, task_id: str, note: st
     from tmxd.autopilot.gate import reject
     from tmxd.taskmaster.project import find_project
 
-    click.echo(reject(find_project(project), task_id, tag=tag, note=note))
+    echo(reject(find_project(project), task_id, tag=tag, note=note))

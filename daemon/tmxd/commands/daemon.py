@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, style
+from tmxd.commands.common import echo, echo_json, format_option, style
+from tmxd.sanitize import printable
 
 
 def _options(
@@ -126,10 +127,10 @@ def start(
         extra += ["--project", str(project.resolve())]
     if control.is_running():
         pid = control.request("ping")["pid"]
-        click.echo(f"tmxd is already running (pid {pid})")
+        echo(f"tmxd is already running (pid {pid})")
         return
     pid = start_background(log_file, extra_args=extra)
-    click.echo(f"tmxd started (pid {pid})")
+    echo(f"tmxd started (pid {pid})")
 
 
 @click.command()
@@ -138,7 +139,7 @@ def stop() -> None:
     from tmxd.daemon.client import stop_running
 
     pid = stop_running()
-    click.echo(f"tmxd stopped (pid {pid})")
+    echo(f"tmxd stopped (pid {pid})")
 
 
 @click.command()
@@ -147,7 +148,7 @@ def reload() -> None:
     from tmxd.daemon import control
 
     pid = control.request("reload")["pid"]
-    click.echo(f"tmxd (pid {pid}) is reloading")
+    echo(f"tmxd (pid {pid}) is reloading")
 
 
 @click.command()
@@ -160,32 +161,33 @@ def status(fmt: str) -> None:
     if fmt == "json":
         echo_json(info)
         return
-    click.echo(
+    echo(
         f"tmxd {info['version']} {style('running', fg='green')} (pid {info['pid']}), "
-        f"up {_duration(float(info['uptime_s']))}"
+        f"up {_duration(float(info['uptime_s']))}",
+        coloured=True,
     )
-    click.echo(f"  socket: {info['socket']}")
+    echo(f"  socket: {info['socket']}")
     if info.get("log_file"):
-        click.echo(f"  log:    {info['log_file']}")
+        echo(f"  log:    {info['log_file']}")
     projects = info.get("projects", [])
-    click.echo(f"  projects: {len(projects)}")
+    echo(f"  projects: {len(projects)}")
     for project in projects:
         error = project.get("error")
         line = (
             f"    {project['root']} [{project['watch']}] "
             f"{project.get('transitions', 0)} transition(s), {project.get('notes', 0)} note(s)"
         )
-        click.echo(line)
+        echo(line)
         if error:
-            click.echo("      " + style(f"error: {error}", fg="red"))
+            echo("      " + style(f"error: {error}", fg="red"), coloured=True)
         pilot = project.get("autopilot")
         if pilot:
-            click.echo("      " + _autopilot_line(pilot))
+            echo("      " + _autopilot_line(pilot), coloured=True)
     if info.get("prometheus"):
-        click.echo(f"  prometheus: {info['prometheus']}")
+        echo(f"  prometheus: {info['prometheus']}")
     for job in info.get("jobs", []):
         last = job.get("last_run") or "never"
-        click.echo(f"  job {job['name']}: next {job.get('next_run') or '-'}, last {last}")
+        echo(f"  job {job['name']}: next {job.get('next_run') or '-'}, last {last}")
 
 
 def _autopilot_line(pilot: dict[str, Any]) -> str:
@@ -198,7 +200,7 @@ def _autopilot_line(pilot: dict[str, Any]) -> str:
         colour = {"closed": "green", "open": "red"}.get(state, "yellow")
         text = f"breaker {style(state, fg=colour)}, {breaker['failures']} failure(s)"
         if breaker.get("reason"):
-            text += f", last: {breaker['reason']}"
+            text += printable(f", last: {breaker['reason']}")
         if state == "open":
             text += f", trial in {_duration(float(breaker['retry_in_s']))}"
         parts.append(text)
@@ -227,7 +229,7 @@ def _tell_daemon() -> None:
         control.request("reload", timeout=5)
     except DaemonNotRunning:
         return
-    click.echo("the running daemon picks the change up now")
+    echo("the running daemon picks the change up now")
 
 
 @click.group()
@@ -242,7 +244,7 @@ def watch_add(path: Path) -> None:
     from tmxd.daemon import registry
 
     root = registry.add_project(path)
-    click.echo(f"watching {root}")
+    echo(f"watching {root}")
     _tell_daemon()
 
 
@@ -255,7 +257,7 @@ def watch_remove(path: Path) -> None:
 
     if not registry.remove_project(path):
         raise InputError(f"{path.resolve()}: not a watched project; see `tmxd watch list`")
-    click.echo(f"no longer watching {path.resolve()}")
+    echo(f"no longer watching {path.resolve()}")
     _tell_daemon()
 
 
@@ -270,10 +272,10 @@ def watch_list(fmt: str) -> None:
         echo_json([{"root": str(p), "exists": p.is_dir()} for p in projects])
         return
     if not projects:
-        click.echo("no projects are watched; add one with `tmxd watch add PATH`")
+        echo("no projects are watched; add one with `tmxd watch add PATH`")
     for project in projects:
         missing = "" if project.is_dir() else "  (missing)"
-        click.echo(f"{project}{missing}")
+        echo(f"{project}{missing}")
 
 
 _platform_option = click.option(
@@ -302,9 +304,9 @@ def service_install(dry_run: bool, platform_name: str) -> None:
     _show_plan(plan, dry_run)
     if not dry_run:
         svc.execute(plan)
-        click.echo(f"installed {plan.unit_path}")
+        echo(f"installed {plan.unit_path}")
     for warning in plan.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
 
 
 @service.command("uninstall")
@@ -318,16 +320,16 @@ def service_uninstall(dry_run: bool, platform_name: str) -> None:
     _show_plan(plan, dry_run)
     if not dry_run:
         svc.execute(plan)
-        click.echo(f"removed {plan.unit_path}")
+        echo(f"removed {plan.unit_path}")
 
 
 def _show_plan(plan: Any, dry_run: bool) -> None:
     if not dry_run:
         return
     if plan.content is not None:
-        click.echo(f"# would write {plan.unit_path}:")
-        click.echo(plan.content.rstrip("\n"))
+        echo(f"# would write {plan.unit_path}:")
+        echo(plan.content.rstrip("\n"))
     else:
-        click.echo(f"# would remove {plan.unit_path}")
+        echo(f"# would remove {plan.unit_path}")
     for argv in plan.commands:
-        click.echo("# would run: " + " ".join(argv))
+        echo("# would run: " + " ".join(argv))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tmxd.commands.common import style
+from tmxd.commands.common import echo, style
 
 
 @click.command("demo", short_help="A throwaway project that shows the whole loop.")
@@ -25,7 +25,7 @@ def demo_cmd(keep: bool, only: tuple[str, ...]) -> None:
     from tmxd.demo.runner import run_demo
 
     run_demo(
-        click.echo,
+        lambda line: echo(line, coloured=True),  # the demo's own throwaway project
         keep=keep,
         heading=lambda text: style(text, bold=True),
         only=list(only) or None,

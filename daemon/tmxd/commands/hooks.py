@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+from tmxd.commands.common import echo, echo_json, format_option, project_option, style, tag_option
 
 
 def _where(project: Path | None) -> Path:
@@ -47,9 +47,9 @@ def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> Non
             "chained": f"installed; the previous hook is kept as {change.hook}"
             f"{hooks.CHAINED_SUFFIX} and runs first",
         }.get(change.action, change.action)
-        click.echo(f"{change.hook:<19} {note}")
+        echo(f"{change.hook:<19} {note}")
     if changes:
-        click.echo(f"hooks folder: {changes[0].path.parent}")
+        echo(f"hooks folder: {changes[0].path.parent}")
 
 
 @hooks_group.command("uninstall")
@@ -64,7 +64,7 @@ def uninstall_cmd(project: Path | None) -> None:
             "restored": "removed; the previous hook is back",
             "absent": "not installed",
         }.get(change.action, change.action)
-        click.echo(f"{change.hook:<19} {note}")
+        echo(f"{change.hook:<19} {note}")
 
 
 @hooks_group.command("status")
@@ -82,20 +82,20 @@ def status_cmd(project: Path | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(_status_json(st))
         return
-    click.echo(f"hooks folder: {st.hooks_dir}")
+    echo(f"hooks folder: {st.hooks_dir}")
     if st.hooks_path is not None:
         shared = " (shared with other repositories)" if st.shared else ""
-        click.echo(f"core.hooksPath: {st.hooks_path.value} [{st.hooks_path.scope}]{shared}")
+        echo(f"core.hooksPath: {st.hooks_path.value} [{st.hooks_path.scope}]{shared}")
     colours = {"installed": "green", "chained": "green", "outdated": "yellow", "foreign": "red"}
     for h in st.hooks:
         label = style(h.state, fg=colours.get(h.state, "red" if not h.optional else None))
         extra = " (optional: --suggest-trailer)" if h.optional and h.state == "missing" else ""
-        click.echo(f"{h.hook:<19} {label}{extra}")
-    click.echo(f"spool: {st.spool_dir} — {st.pending} unprocessed line(s)")
+        echo(f"{h.hook:<19} {label}{extra}")
+    echo(f"spool: {st.spool_dir} — {st.pending} unprocessed line(s)")
     if st.pending:
-        click.echo("run `tmxd sync` (or start the daemon) to process them")
+        echo("run `tmxd sync` (or start the daemon) to process them")
     if any(h.state in ("missing", "outdated") and not h.optional for h in st.hooks):
-        click.echo("run `tmxd hooks install` to install or refresh the hooks")
+        echo("run `tmxd hooks install` to install or refresh the hooks")
 
 
 def _status_json(st: Any) -> dict[str, Any]:
@@ -150,19 +150,19 @@ def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) 
 
 def _print_sync(result: Any) -> None:
     if not result.lines:
-        click.echo("nothing to sync: no hook events waiting")
+        echo("nothing to sync: no hook events waiting")
         return
-    click.echo(f"{result.lines} hook event(s); {len(result.commits)} new commit(s)")
+    echo(f"{result.lines} hook event(s); {len(result.commits)} new commit(s)")
     for n in result.notes_added:
-        click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
+        echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
     for m in result.notes_moved:
-        click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
+        echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
     for c in result.closed:
-        click.echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
+        echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for u in result.unknown_ids:
-        click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
+        echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
     for e in result.events:
         what = e.get("operation") or e["kind"]
-        click.echo(f"  event  {what}" + (f" ({e['branch']})" if e.get("branch") else ""))
+        echo(f"  event  {what}" + (f" ({e['branch']})" if e.get("branch") else ""))
     for err in result.errors:
-        click.echo(f"warning: {err}", err=True)
+        echo(f"warning: {err}", err=True)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, style
+from tmxd.commands.common import echo, echo_json, format_option, project_option, style
 from tmxd.errors import EXIT_FAILED, InputError
+from tmxd.sanitize import printable
 
 if TYPE_CHECKING:
     from tmxd.setup.scaffold import Plan
@@ -43,13 +44,13 @@ def init_command(
     root = scaffold.find_root(project)
     plan = scaffold.plan(root, scaffold.Options(with_servers=with_servers, force=force))
     for warning in plan.warnings:
-        click.echo(style(f"warning: {warning}", fg="yellow"), err=True)
+        echo(style(f"warning: {warning}", fg="yellow"), err=True, coloured=True)
     if dry_run:
         for change in plan.pending:
-            click.echo(change.diff(root), nl=False)
+            echo(change.diff(root), nl=False)
         _summary(plan, root, prefix="would ")
         for step in (scaffold.install_git_hooks(root, True), scaffold.register_project(root, True)):
-            click.echo(f"{step.name}: {step.message}")
+            echo(f"{step.name}: {step.message}")
         return
     if plan.pending and not yes:
         if not sys.stdin.isatty():
@@ -64,11 +65,11 @@ def init_command(
     failed = False
     for step in (scaffold.install_git_hooks(root), scaffold.register_project(root)):
         mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
-        click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
+        echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
         failed = failed or step.ok is False
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED)
-    click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
+    echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
 
 
 def _summary(plan: Plan, root: Path, prefix: str = "") -> None:
@@ -78,7 +79,7 @@ def _summary(plan: Plan, root: Path, prefix: str = "") -> None:
         action = "kept (yours differs)" if change.note == "kept" else verbs[change.action]
         if action in ("create", "update"):
             action = prefix + action if prefix else action + "d"
-        click.echo(f"{rel}: {action}")
+        echo(f"{rel}: {action}")
 
 
 @click.group("hook")
@@ -96,7 +97,7 @@ def hook_claude_command() -> None:
     from tmxd.setup.claude_hook import main
 
     if sys.stdin.isatty():
-        click.echo(
+        echo(
             "tmxd hook claude: reads a Claude Code hook event as JSON on stdin; "
             "it is run by the hooks `tmxd init` installs",
             err=True,
@@ -127,8 +128,8 @@ def doctor_command(project: Path | None, fmt: str) -> None:
         colours = {"ok": "green", "warn": "yellow", "fail": "red"}
         for r in results:
             mark = style(f"{r.status:<4}", fg=colours[r.status])
-            click.echo(f"{mark} {r.name}: {r.summary}")
+            echo(f"{mark} " + printable(f"{r.name}: {r.summary}"), coloured=True)
             if r.status != "ok" and r.fix:
-                click.echo(f"     fix: {r.fix}")
+                echo(f"     fix: {r.fix}")
     if any(r.status == "fail" for r in results):
         raise click.exceptions.Exit(EXIT_FAILED)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tmxd.commands.common import echo_json
+from tmxd.commands.common import echo, echo_json
 from tmxd.commands.report import db_option
 
 
@@ -48,9 +48,9 @@ def metrics_group(
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
-            write_report(textfile, text)
+            write_report(textfile, text, shared=True)
         if prometheus:
-            click.echo(text, nl=False)
+            echo(text, nl=False)
         return
     _show_counts(path, fmt)
 
@@ -65,10 +65,10 @@ def _show_counts(path: Path, fmt: str) -> None:
     if fmt == "json":
         echo_json({"database": str(path), "schema": schema_version(), "bytes": size, **counts})
         return
-    click.echo(f"database  {path}  (schema {schema_version()}, {size:,} bytes)")
+    echo(f"database  {path}  (schema {schema_version()}, {size:,} bytes)")
     width = max(len(name) for name in counts)
     for name, count in counts.items():
-        click.echo(f"  {name.ljust(width)}  {count:>10,}")
+        echo(f"  {name.ljust(width)}  {count:>10,}")
 
 
 @metrics_group.command("prune")
@@ -90,4 +90,4 @@ def prune_command(ctx: click.Context, older_than: str, db: Path | None) -> None:
         deleted = recorder.prune(span)
     total = sum(deleted.values())
     detail = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
-    click.echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))
+    echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tmxd.commands.common import format_option, tag_option
+from tmxd.commands.common import echo, echo_formatted, format_option, tag_option
 
 
 def db_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -93,7 +93,7 @@ def report_command(
     )
     text = render_report(load_report(db, query), fmt)
     if output is None:
-        click.echo(text, nl=False)
+        echo_formatted(text, fmt, nl=False)
     else:
         write_report(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo(f"wrote {output}", err=True)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+from tmxd.commands.common import echo, echo_json, format_option, project_option, style, tag_option
+from tmxd.sanitize import printable
 
 if TYPE_CHECKING:
     from tmxd.taskmaster.document import TasksFile
@@ -96,19 +97,19 @@ def list_cmd(
         )
         return
     tasks = [t for t in doc.tasks(active) if statuses is None or t.status in statuses]
-    click.echo(_header(found, active))
+    echo(_header(found, active), coloured=True)
     if not tasks:
-        click.echo("No tasks" + (f" with status {', '.join(statuses)}" if statuses else "") + ".")
+        echo("No tasks" + (f" with status {', '.join(statuses)}" if statuses else "") + ".")
         return
     for line in text.task_table(
         tasks, with_subtasks=with_subtasks, title_limit=_title_limit(), paint=_paint
     ):
-        click.echo(line)
-    click.echo("")
-    click.echo("Progress: " + text.progress_line(doc.tasks(active)))
+        echo(line, coloured=True)
+    echo("")
+    echo("Progress: " + text.progress_line(doc.tasks(active)))
     upcoming = next_task(doc, active)
     if upcoming is not None:
-        click.echo(f"Next:     {upcoming.id} — {upcoming.title}  (tmxd show {upcoming.id})")
+        echo(f"Next:     {upcoming.id} — {upcoming.title}  (tmxd show {upcoming.id})")
 
 
 def _check_filter(statuses: list[str], doc: TasksFile, tag: str) -> None:
@@ -142,22 +143,22 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
         return
     from tmxd.taskmaster import text
 
-    click.echo(_header(found, active))
+    echo(_header(found, active), coloured=True)
     if task is None:
         if not has_tasks:
-            click.echo(f"No tasks in tag '{active}'.")
+            echo(f"No tasks in tag '{active}'.")
         else:
-            click.echo(
+            echo(
                 "No task is ready: every task is done, blocked by its dependencies, or in progress."
             )
         return
     statuses = doc.status_map(active)
     for line in text.task_detail(task, status_of=statuses.get, paint=_paint, columns=_columns()):
-        click.echo(line)
-    click.echo("")
+        echo(line, coloured=True)
+    echo("")
     if task.status != "in-progress":
-        click.echo(f"Start it: tmxd set-status {task.id} in-progress")
-    click.echo(f"Finish it: tmxd set-status {task.id} done")
+        echo(f"Start it: tmxd set-status {task.id} in-progress")
+    echo(f"Finish it: tmxd set-status {task.id} done")
 
 
 @click.command("show", short_help="Show tasks or subtasks in detail.")
@@ -183,16 +184,16 @@ def show_cmd(
         echo_json(cli_json.show_json(results))
     else:
         statuses = doc.status_map(active)
-        click.echo(_header(found, active))
+        echo(_header(found, active), coloured=True)
         for index, (_task_id, task) in enumerate(results):
             if task is None:
                 continue
             if index:
-                click.echo("")
+                echo("")
             for line in text.task_detail(
                 task, status_of=statuses.get, paint=_paint, columns=_columns()
             ):
-                click.echo(line)
+                echo(line, coloured=True)
     missing = [task_id for task_id, task in results if task is None]
     if missing:
         raise InputError(
@@ -246,12 +247,14 @@ def set_status_cmd(
         is_parent = not any(change is c for c in requested)
         prefix = "  parent " if is_parent else ""
         if change.changed:
-            arrow = f"{change.old_status} → {_paint(change.new_status, change.new_status)}"
-            click.echo(f"{prefix}{change.task_id}: {arrow}")
+            new = _paint(change.new_status, change.new_status)
+            echo(
+                printable(f"{prefix}{change.task_id}: {change.old_status} → ") + new, coloured=True
+            )
         else:
-            click.echo(f"{change.task_id}: already {change.new_status} (nothing to change)")
+            echo(f"{change.task_id}: already {change.new_status} (nothing to change)")
     if any(c.changed for c in changes):
-        click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
+        echo(style(f"updated {display_path(found.tasks_path)}", dim=True), coloured=True)
 
 
 def changes_for(wanted: list[str], changes: list[Any]) -> list[Any]:
@@ -317,8 +320,8 @@ def update_subtask_cmd(
             }
         )
         return
-    click.echo(f"{task_id.strip()}: note added ({clock.iso_ms(at)})")
-    click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
+    echo(f"{task_id.strip()}: note added ({clock.iso_ms(at)})")
+    echo(style(f"updated {display_path(found.tasks_path)}", dim=True), coloured=True)
 
 
 @click.command("validate-dependencies", short_help="Find missing, self and circular dependencies.")
@@ -357,14 +360,14 @@ def validate_dependencies_cmd(
             }
         )
     else:
-        click.echo(_header(found, active))
+        echo(_header(found, active), coloured=True)
         summary = f"{tasks} tasks, {subtasks} subtasks, {deps} dependencies checked"
         if not issues:
-            click.echo(style("✓ ", fg="green") + f"no invalid dependencies ({summary})")
+            echo(style("✓ ", fg="green") + f"no invalid dependencies ({summary})", coloured=True)
         else:
             for line in text.issues_table(issues):
-                click.echo(line)
-            click.echo("")
-            click.echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})")
+                echo(line, coloured=True)
+            echo("")
+            echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})", coloured=True)
     if issues:
         raise click.exceptions.Exit(1)

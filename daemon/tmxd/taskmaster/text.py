@@ -1,7 +1,9 @@
 """Text views of tasks for people: aligned tables, status symbols, optional colour.
 
 Colour is applied by a ``paint(status, text)`` callable the caller supplies (the CLI
-passes one that colours only on a terminal), so this module stays free of click.
+passes one that colours only on a terminal), so this module stays free of click. Text
+from the file goes through :func:`tmxd.sanitize.printable` before it is measured,
+padded or painted: no escape sequence of its own reaches the terminal, and columns line up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tmxd.sanitize import printable
 from tmxd.taskmaster.document import Task
 from tmxd.taskmaster.status import COMPLETE_STATUSES, symbol
 
@@ -63,7 +66,7 @@ def table(
     """Aligned rows under a header; ``paints[r][c]`` names the status colouring a cell."""
     cells = [
         [
-            clip(cell, col.limit) if col.limit else cell
+            clip(printable(cell), col.limit) if col.limit else printable(cell)
             for cell, col in zip(row, columns, strict=True)
         ]
         for row in rows
@@ -86,11 +89,11 @@ def table(
 
 
 def status_cell(status: str) -> str:
-    return f"{symbol(status)} {status}"
+    return printable(f"{symbol(status)} {status}")
 
 
 def deps_cell(deps: Sequence[str]) -> str:
-    return ", ".join(deps) if deps else "-"
+    return printable(", ".join(deps)) if deps else "-"
 
 
 def task_table(
@@ -148,7 +151,7 @@ def progress_line(tasks: Sequence[Task]) -> str:
 def wrap(body: str, columns: int) -> list[str]:
     """``body`` indented by two spaces, long lines wrapped at ``columns``."""
     out: list[str] = []
-    for line in body.splitlines():
+    for line in printable(body).splitlines():
         if not line.strip():
             out.append("")
             continue
@@ -173,18 +176,18 @@ def task_detail(
 ) -> list[str]:
     """``show`` for one task or subtask, text wrapped at ``columns``."""
     kind = "Subtask" if task.parent_id else "Task"
-    lines = [f"{kind} {task.id}: {task.title}"]
+    lines = [printable(f"{kind} {task.id}: {task.title}")]
     deps = [
         f"{dep} ({symbol(status)} {status})" if (status := status_of(dep)) else f"{dep} (missing)"
         for dep in task.dependencies
     ]
     fields = [
         ("Status", paint(task.status, status_cell(task.status))),
-        ("Priority", task.priority),
-        ("Depends on", ", ".join(deps) if deps else "-"),
+        ("Priority", printable(task.priority)),
+        ("Depends on", printable(", ".join(deps)) if deps else "-"),
     ]
     if task.parent_id:
-        fields.append(("Parent", task.parent_id))
+        fields.append(("Parent", printable(task.parent_id)))
     lines += [f"  {name:<11} {value}" for name, value in fields]
     for title, body in (
         ("Description", task.description),
