@@ -108,7 +108,7 @@ COMMANDS: dict[str, Entry] = {
     "validate-dependencies": Entry(
         "tasks",
         "validate_dependencies_cmd",
-        "Find missing, self and circular dependencies.",
+        "Find missing, self and circular dependencies and duplicate ids.",
         short_help=True,
     ),
     "watch": Entry(

@@ -324,7 +324,10 @@ def update_subtask_cmd(
     echo(style(f"updated {display_path(found.tasks_path)}", dim=True), coloured=True)
 
 
-@click.command("validate-dependencies", short_help="Find missing, self and circular dependencies.")
+@click.command(
+    "validate-dependencies",
+    short_help="Find missing, self and circular dependencies and duplicate ids.",
+)
 @click.option(
     "--like-cli",
     is_flag=True,
@@ -337,7 +340,11 @@ def update_subtask_cmd(
 def validate_dependencies_cmd(
     like_cli: bool, tag: str | None, project: Path | None, fmt: str
 ) -> None:
-    """Report dependencies on missing tasks, on themselves, and cycles (exit 1 if any)."""
+    """Report dependencies on missing tasks, on themselves, and cycles (exit 1 if any).
+
+    Also reports ids used twice in the tag (only the first is reachable); the Task Master
+    CLI does not, and --like-cli leaves them out.
+    """
     from tmxd.taskmaster import text
     from tmxd.taskmaster.dependencies import count_checked, validate_dependencies
 

@@ -55,6 +55,7 @@ class ProjectState:
     error: str | None = None  # the current parse error (shown by `tmxd status`)
     logged_error: str | None = None  # the last one logged (each is logged once)
     sync_error: str | None = None
+    cascade_error: str | None = None  # the last failed parent recompute (logged once)
     last_change: datetime | None = None
     transitions: int = 0
     syncs: int = 0
@@ -212,9 +213,12 @@ class Engine:
                 state.project.root, state.project.tasks_path, "tmxd", self.recorder
             ) as scope:
                 ops.recompute_parents(TaskStore(state.project), parents)
-        except TmxdError as exc:
-            log.error("%s (parent statuses not recomputed)", exc.message)
+        except TmxdError as exc:  # e.g. a read-only tasks.json: said once, tried next edit
+            if exc.message != state.cascade_error:
+                log.error("%s (parent statuses not recomputed)", exc.message)
+            state.cascade_error = exc.message
             return
+        state.cascade_error = None
         if scope.after is not None:
             self._report(state, scope.after, "tmxd")
 

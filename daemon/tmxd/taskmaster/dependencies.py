@@ -9,6 +9,10 @@ normalisation; the conformance tests use that mode to show both readings are und
 
 A task is reported circular when a dependency cycle is reachable from it (the CLI's rule:
 tasks that merely lead into a cycle are reported too).
+
+tmxd also reports ids used twice in a tag (a task id, or a subtask id under one task):
+``show``, ``set-status`` and a dependency on that id reach only the first one. The CLI
+does not check this; ``cli_quirks=True`` leaves it out, like the CLI.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +37,7 @@ from tmxd.taskmaster.document import (
 SELF = "self"
 MISSING = "missing"
 CIRCULAR = "circular"
+DUPLICATE = "duplicate"  # a tmxd addition
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,36 @@ def validate_dependencies(
     tasks = tasks_file.task_dicts(tag)
     if cli_quirks:
         return _validate_like_cli(copy.deepcopy(tasks))
-    return _validate(tasks)
+    return _validate(tasks) + _duplicates(tasks)
+
+
+def _duplicates(tasks: list[dict[str, Any]]) -> list[DependencyIssue]:
+    """Ids used more than once: a task id in the tag, a subtask id under its task."""
+    issues: list[DependencyIssue] = []
+    task_ids = Counter(js_string(task.get("id")) for task in tasks)
+    for tid, count in task_ids.items():
+        if count > 1:
+            issues.append(
+                DependencyIssue(
+                    tid,
+                    DUPLICATE,
+                    f"Task id {tid} is used by {count} tasks; only the first is reachable",
+                )
+            )
+    for task in tasks:
+        tid = js_string(task.get("id"))
+        sub_ids = Counter(subtask_full_id(tid, sub.get("id")) for sub in raw_subtasks(task))
+        for sid, count in sub_ids.items():
+            if count > 1:
+                issues.append(
+                    DependencyIssue(
+                        sid,
+                        DUPLICATE,
+                        f"Subtask id {sid} is used by {count} subtasks of task {tid}; "
+                        "only the first is reachable",
+                    )
+                )
+    return issues
 
 
 # -- tmxd's reading: ids as strings, bare subtask numbers are siblings ----------------------

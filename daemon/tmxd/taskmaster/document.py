@@ -17,6 +17,7 @@ splices only the changed values into the original text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -346,13 +347,45 @@ def _json_error(path: Path, text: str, exc: json.JSONDecodeError) -> InputError:
     )
 
 
+class _NotJson(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's json reads them, JSON has no such
+    values, and Task Master's ``JSON.parse`` rejects the file."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+# the first NaN/Infinity outside a string (json.loads accepted everything else)
+_CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
+
+
+def _constant_error(path: Path, text: str, name: str) -> InputError:
+    pos = next((m.start(1) for m in _CONSTANT.finditer(text) if m.group(1)), 0)
+    line = text.count("\n", 0, pos) + 1
+    column = pos - text.rfind("\n", 0, pos)
+    return InputError(
+        f"{display_path(path)}: line {line} column {column}: {name} is not valid JSON "
+        "(Task Master rejects it too; the file was not changed: write a number or null "
+        "there and retry)"
+    )
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses ``NaN`` and ``Infinity`` as ``JSON.parse`` does
+    (:class:`ValueError`)."""
+    return json.loads(text, parse_constant=_no_constant)
+
+
 def parse_tasks(text: str, path: Path) -> TasksFile:
     """Parse ``tasks.json`` text; invalid JSON or another tool's file is an :class:`InputError`."""
     body = text[1:] if text.startswith(_BOM) else text
     try:
-        data = json.loads(body)
+        data = loads_strict(body)
     except json.JSONDecodeError as exc:
         raise _json_error(path, body, exc) from None
+    except _NotJson as exc:
+        raise _constant_error(path, body, str(exc)) from None
     except RecursionError:
         raise InputError(f"{display_path(path)}: JSON nested too deeply") from None
     return TasksFile(text, data, path)

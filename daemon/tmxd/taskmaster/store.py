@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,7 +82,21 @@ class TaskStore:
             yield doc
             new_text = doc.render()
             if new_text != doc.text:
+                self._refuse_read_only(real)
                 self._write(new_text, real)
+
+    def _refuse_read_only(self, target: Path) -> None:
+        """A read-only tasks.json is refused as an editor refuses it: the rename would
+        replace it anyway (the folder is writable), so the mode is checked first."""
+        try:
+            mode = target.stat().st_mode
+        except OSError:
+            return  # gone meanwhile: the write reports it
+        if not mode & 0o222 or not os.access(target, os.W_OK):
+            raise InputError(
+                f"{display_path(self.path)} is read-only; tmxd did not change it "
+                f"(make it writable with `chmod u+w {display_path(self.path)}` and retry)"
+            )
 
     def _write(self, text: str, target: Path) -> None:
         from tmxd.fsutil import write_atomic  # reads, the common case, start without it
