@@ -57,7 +57,7 @@ from tmxd.sanitize import printable
 log = logging.getLogger("tmxd.daemon")
 
 LOCK_NAME = "tmxd.lock"
-PID_NAME = "tmxd.pid"
+PID_NAME = control.PID_NAME
 LOG_MAX_BYTES = 5 * 1024 * 1024
 LOG_BACKUPS = 3
 STOP_TIMEOUT = 15.0
