@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -167,3 +168,34 @@ def test_open_private_creates_0600_and_tightens_an_open_file(tmp_path: Path) -> 
         assert stat.S_IMODE(db.stat().st_mode) == 0o600 and db.read_bytes() == b""
     finally:
         os.umask(old_umask)
+
+
+def test_create_private_never_opens_an_existing_database(tmp_path: Path) -> None:
+    """Closing any descriptor of a SQLite file drops this process's locks on it: a
+    connection opened while another holds a write lock must not break that lock."""
+    db = tmp_path / "metrics.db"
+    fsutil.create_private(db)
+    holder = sqlite3.connect(db, timeout=0, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO t VALUES (1)")
+        db.chmod(0o644)
+        fsutil.create_private(db)  # what each new metrics connection does first
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        writer = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0); "
+                "c.execute('INSERT INTO t VALUES (2)'); c.commit()",
+                str(db),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert writer.returncode != 0 and "locked" in writer.stderr  # the lock still holds
+        holder.execute("COMMIT")
+    finally:
+        holder.close()

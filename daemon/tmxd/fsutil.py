@@ -91,12 +91,19 @@ def remove_stale_temps(
 
 def create_private(path: Path) -> None:
     """Create ``path`` empty and private (0600) unless it exists; an existing file that
-    others can read is made private too."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_MODE)
+    others can read is made private too.
+
+    An existing file is never opened: closing any descriptor of a SQLite database drops
+    every POSIX lock this process holds on it (other connections' too), so it is only
+    changed through its path.
+    """
     try:
-        _make_private(fd)
-    finally:
-        os.close(fd)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+    except FileExistsError:
+        mode = os.stat(path).st_mode & 0o7777
+        if mode & 0o077:
+            with contextlib.suppress(OSError):  # not ours (a shared file): leave it
+                os.chmod(path, mode & 0o7700)
 
 
 def open_private(path: Path, *, append: bool = True) -> int:
