@@ -42,6 +42,7 @@ if [ -f "$0.pre-tmxd" ] && [ -x "$0.pre-tmxd" ]; then
 fi
 
 exec </dev/null >/dev/null 2>&1
+umask 077 # the spool and its folder are the user's alone
 
 # Find the git dir with shell builtins only: git runs hooks at the top of the
 # work tree, where .git is a directory or a "gitdir: <path>" file.

@@ -1,0 +1,516 @@
+"""The faults a tester found (issue 13), one test each, through what users run.
+
+Commands run in process (``tmxd.cli.main``); the daemon is a real process where the
+daemon is the point. docs/reliability.md names the test behind each promise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from daemon_project import make_project, render, tasks_doc, transitions
+from daemonproc import DaemonProcess, wait_for
+from helpers import git
+from tmxd import fsutil
+from tmxd.cli import main
+from tmxd.commands import common
+from tmxd.daemon import control
+
+# What a terminal acts on: C0 controls but \n and \t, DEL, C1 controls (ESC is C0).
+UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+# Clipboard write, hyperlink, window title, clear screen, DCS, APC, 8-bit CSI/OSC, bell,
+# carriage return, and a colour code that hides text.
+HOSTILE = (
+    "clip\x1b]52;c;cHduZWQ=\x07 link\x1b]8;;https://evil.invalid\x1b\\here\x1b]8;;\x1b\\ "
+    "title\x1b]0;owned\x07 clear\x1b[2J\x1b[H dcs\x1bPq#0;2\x1b\\ apc\x1b_x\x1b\\ "
+    "c1\x9b31m\x9d0;t\x9c bell\x07 cr\r hide\x1b[8mX"
+)
+
+
+class Cli:
+    """``tmxd ARGS`` in this process: ``(exit code, stdout, stderr)``."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = main(list(args))
+        out = self.capsys.readouterr()
+        return code, out.out, out.err
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(capsys)
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A committed Task Master project in a git repository; the current directory."""
+    root = tmp_path / "p"
+    make_project(root)
+    git(root, "add", ".")
+    git(root, "commit", "-q", "-m", "add tasks")
+    monkeypatch.chdir(root)
+    return root
+
+
+def tasks_path(root: Path) -> Path:
+    return root / ".taskmaster" / "tasks" / "tasks.json"
+
+
+def one_line_error(err: str) -> None:
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+
+
+# The commands that read tasks.json, each with arguments that would succeed on a good file.
+READERS = [
+    ["list"],
+    ["list", "--with-subtasks", "--format", "json"],
+    ["next"],
+    ["next", "--format", "json"],
+    ["show", "1"],
+    ["show", "1.1", "--format", "json"],
+    ["validate-dependencies"],
+    ["autopilot", "--dry-run"],
+]
+WRITERS = [
+    ["set-status", "1.1", "done"],
+    ["update-subtask", "--id", "1.1", "--prompt", "a note"],
+]
+
+
+# -- 1. temp files left by killed writers ----------------------------------------------
+
+
+def _leftover(folder: Path, name: str, *, pid: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f".{name}{fsutil.TEMP_MARK}{pid}-{os.urandom(4).hex()}{fsutil.TEMP_SUFFIX}"
+    path.write_bytes(b"{" * 52_000)  # half of a big tasks.json
+    return path
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_sync_removes_the_temp_files_killed_writers_left(
+    project: Path, cli: Cli, hermetic_env: Path
+) -> None:
+    dead = _dead_pid()
+    left = [
+        _leftover(tasks_path(project).parent, "tasks.json", pid=dead),
+        _leftover(project / ".git" / "tmxd", "spool.pos", pid=dead),
+        _leftover(hermetic_env / "state" / "snapshots", "0123.json", pid=dead),
+    ]
+    live = _leftover(tasks_path(project).parent, "tasks.json", pid=os.getpid())  # mid-write
+    code, _out, err = cli("sync")
+    assert code == 0, err
+    assert [p for p in left if p.exists()] == []
+    assert live.exists()
+    assert json.loads(tasks_path(project).read_text())  # the real file is untouched
+
+
+def test_the_daemon_removes_leftovers_in_its_own_folders_at_start(
+    tmp_path: Path, hermetic_env: Path
+) -> None:
+    dead = _dead_pid()
+    left = [
+        _leftover(hermetic_env / "state", "projects.json", pid=dead),
+        _leftover(hermetic_env / "run", "tmxd.pid", pid=dead),
+    ]
+    d = DaemonProcess(tmp_path / "daemon.log").start()
+    try:
+        assert [p for p in left if p.exists()] == []
+        assert d.log().count("left by a killed tmxd process") == 2
+    finally:
+        d.stop()
+
+
+# -- 2. a symlink loop -------------------------------------------------------------------
+
+
+def _loop(path: Path) -> str:
+    """Make ``path`` a symlink to itself; returns what it held."""
+    text = path.read_text()
+    path.unlink()
+    path.symlink_to(path.name)
+    return text
+
+
+@pytest.mark.parametrize("args", [*READERS, *WRITERS], ids=" ".join)
+def test_a_symlink_loop_is_one_line_and_exit_2(project: Path, cli: Cli, args: list[str]) -> None:
+    path = tasks_path(project)
+    _loop(path)
+    code, _out, err = cli(*args)
+    one_line_error(err)
+    assert code == 2
+    assert "symlink loop" in err
+    assert path.is_symlink() and os.readlink(path) == path.name
+
+
+def test_sync_keeps_commits_while_tasks_json_is_a_symlink_loop(project: Path, cli: Cli) -> None:
+    assert cli("hooks", "install")[0] == 0
+    (project / "f.txt").write_text("x")
+    git(project, "add", "f.txt")
+    git(project, "commit", "-q", "-m", "Change\n\nTask: 1.1")
+    path = tasks_path(project)
+    text = _loop(path)
+    code, _out, err = cli("sync")
+    one_line_error(err)
+    assert code == 2 and "symlink loop" in err
+    path.unlink()
+    path.write_text(text)
+    assert cli("sync")[0] == 0
+    assert "Committed changes: Change " in path.read_text()
+
+
+# -- 3. escape sequences never reach the terminal ----------------------------------------
+
+
+def assert_printable(text: str) -> None:
+    found = UNPRINTABLE.findall(text)
+    assert found == [], f"{found!r} in {text!r}"
+
+
+def test_a_commit_subject_with_escapes_is_stored_as_is_and_shown_clean(
+    project: Path, cli: Cli
+) -> None:
+    assert cli("hooks", "install")[0] == 0
+    (project / "f.txt").write_text("x")
+    git(project, "add", "f.txt")
+    git(project, "commit", "-q", "-m", f"Fix {HOSTILE}\n\nTask: 1.1")
+    subject = f"Fix {HOSTILE}"  # git keeps every byte of it
+    assert cli("sync")[0] == 0
+    stored = json.loads(tasks_path(project).read_text())["master"]["tasks"][0]["subtasks"][0]
+    assert subject in stored["details"]  # byte-faithful in tasks.json
+    code, out, err = cli("show", "1.1")
+    assert code == 0, err
+    assert_printable(out + err)
+    assert "Committed changes: Fix clip link" in out  # the words are still there
+    code, out, _ = cli("show", "1.1", "--format", "json")
+    assert subject in json.loads(out)["task"]["details"]  # JSON output: the same data
+    assert_printable(out)  # JSON escapes what a terminal would act on
+    code, out, err = cli("report")
+    assert code == 0, err
+    assert_printable(out + err)
+
+
+def _hostile_project(root: Path) -> Path:
+    """Every kind of task text carries escape sequences: titles, details, ids, statuses,
+    priorities, dependencies and the tag name."""
+    doc: dict[str, Any] = tasks_doc()
+    tasks = doc["master"]["tasks"]
+    for task in tasks:
+        task["title"] += HOSTILE
+        task["description"] = HOSTILE
+        task["details"] = f"line one {HOSTILE}\nline two"
+        task["testStrategy"] = HOSTILE
+    tasks[1]["priority"] = "high\x1b]0;p\x07"
+    tasks[2]["id"] = "3\x1b]0;id\x07"
+    tasks[2]["status"] = "pending\x1b[8m"
+    tasks[1]["dependencies"] = [1, "9\x1b]0;dep\x07"]
+    tasks[0]["subtasks"][1]["title"] = HOSTILE
+    doc["feat\x1b]0;tag\x07"] = {"tasks": [tasks[0]], "metadata": {}}
+    path = tasks_path(root)
+    path.write_text(render(doc))
+    return path
+
+
+HOSTILE_COMMANDS = [
+    ["list"],
+    ["list", "--with-subtasks"],
+    ["list", "all"],
+    ["next"],
+    ["show", "1"],
+    ["show", "1.2"],
+    ["show", "1,2,3\x1b]0;id\x07"],
+    ["show", "7\x1b]0;missing\x07"],
+    ["validate-dependencies"],
+    ["list", "--tag", "feat\x1b]0;tag\x07"],
+    ["set-status", "1.1", "in-progress"],
+    ["set-status", "3\x1b]0;id\x07", "done"],
+    ["update-subtask", "--id", "1.2", "--prompt", HOSTILE],
+    ["autopilot", "--dry-run"],
+    ["report"],
+    ["report", "--format", "markdown"],
+    ["doctor"],
+]
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["pipe", "terminal"])
+def test_task_text_with_escapes_is_printed_clean_by_every_command(
+    project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, colour: bool
+) -> None:
+    _hostile_project(project)
+    if colour:  # as on a terminal: tmxd's own colours on, the data's never
+        monkeypatch.delenv("NO_COLOR")
+        monkeypatch.setattr(common, "use_color", lambda err=False: True)
+        monkeypatch.setattr(click.utils, "should_strip_ansi", lambda *a, **k: False)
+    before = tasks_path(project).read_bytes()
+    coloured = False
+    for args in HOSTILE_COMMANDS:
+        _code, out, err = cli(*args)
+        coloured = coloured or bool(SGR.search(out))
+        text = SGR.sub("", out + err) if colour else out + err
+        assert_printable(text)
+        assert "\x1b[8m" not in out + err, args  # the data's own colour code is gone
+    assert coloured is colour
+    assert tasks_path(project).read_bytes() != before
+    after = json.loads(tasks_path(project).read_text())["master"]["tasks"]
+    assert f"\n{HOSTILE}\n</info added on " in after[0]["subtasks"][1]["details"]  # as given
+
+
+def test_json_output_keeps_the_data_and_escapes_c1_controls(project: Path, cli: Cli) -> None:
+    _hostile_project(project)
+    code, out, _ = cli("show", "1", "--format", "json")
+    assert code == 0
+    assert_printable(out)
+    assert json.loads(out)["task"]["title"].endswith(HOSTILE)
+
+
+# -- 4, 5, 7. the control socket under load ----------------------------------------------
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_300_parallel_status_requests_and_3000_idle_connections(
+    tmp_path: Path, project: Path, cli: Cli
+) -> None:
+    d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
+    try:
+        assert d.proc is not None
+        pid = d.proc.pid
+        baseline = _threads(pid)
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def ask() -> None:
+            try:
+                control.request("status", timeout=60)
+                what = "answer"
+            except control.DaemonBusy:
+                what = "busy"
+            except Exception as exc:  # anything else is the bug
+                what = f"{type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(what)
+
+        askers = [threading.Thread(target=ask) for _ in range(300)]
+        for thread in askers:
+            thread.start()
+        for thread in askers:
+            thread.join(120)
+        assert len(outcomes) == 300
+        assert set(outcomes) <= {"answer", "busy"}, sorted(set(outcomes))
+        assert outcomes.count("answer") > 0
+        idle = []
+        try:
+            for _ in range(3000):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.setblocking(False)
+                try:
+                    sock.connect(str(control.socket_path()))
+                except BlockingIOError:
+                    sock.close()
+                    continue
+                idle.append(sock)
+            # no thread per connection (the scheduler's pool may have started a few)
+            assert _threads(pid) <= baseline + 10
+        finally:
+            for sock in idle:
+                sock.close()
+        wait_for(lambda: cli("status")[0] == 0, what="the daemon to answer again")
+        code, out, err = cli("status")
+        assert code == 0 and "running" in out, err
+    finally:
+        d.stop()
+
+
+# -- 8. a read-only tasks.json ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", WRITERS, ids=" ".join)
+def test_a_read_only_tasks_json_is_refused(project: Path, cli: Cli, args: list[str]) -> None:
+    path = tasks_path(project)
+    path.chmod(0o444)
+    before = path.read_bytes()
+    code, _out, err = cli(*args)
+    one_line_error(err)
+    assert code == 2 and "tasks.json is read-only" in err
+    assert path.read_bytes() == before
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert [p.name for p in path.parent.iterdir()] == ["tasks.json"]  # no temp, no lock
+    # nothing to write is no refusal: the status it already has
+    assert cli("set-status", "2", "pending")[0] == 0
+
+
+def test_the_daemon_logs_a_read_only_tasks_json_once_and_resumes(
+    tmp_path: Path, project: Path, cli: Cli
+) -> None:
+    assert cli("hooks", "install")[0] == 0
+    path = tasks_path(project)
+    d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
+    try:
+        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+        path.chmod(0o444)
+        before = path.read_bytes()
+        for n in range(3):
+            (project / f"f{n}.txt").write_text("x")
+            git(project, "add", ".")
+            git(project, "commit", "-q", "-m", f"Change {n}\n\nTask: 1.1")
+            wait_for(lambda: d.status()["projects"][0].get("sync_error"), what="the write refusal")
+            control.request("reconcile")  # a retry as the timer would make it
+        wait_for(lambda: d.status()["queue"] == 0, what="the engine to be idle")
+        assert path.read_bytes() == before
+        assert "is read-only" in str(d.status()["projects"][0]["sync_error"])
+        assert d.log().count("is read-only") == 1, d.log()
+        path.chmod(0o644)
+        control.request("reconcile")
+        wait_for(
+            lambda: all(f"Change {n} " in path.read_text(encoding="utf-8") for n in range(3)),
+            what="the three notes once tasks.json is writable",
+        )
+        assert d.status()["projects"][0]["sync_error"] is None
+    finally:
+        d.stop()
+
+
+# -- 9. every file tmxd creates is private ------------------------------------------------
+
+
+@pytest.fixture
+def loose_umask() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_every_file_tmxd_creates_is_private_wherever_it_is(
+    tmp_path: Path,
+    project: Path,
+    cli: Cli,
+    hermetic_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    loose_umask: None,
+) -> None:
+    shared = tmp_path / "shared"  # a world-readable folder outside the state dir
+    shared.mkdir(mode=0o755)
+    monkeypatch.setenv("TMXD_DB", str(shared / "metrics.db"))
+    assert cli("hooks", "install")[0] == 0
+    (project / "f.txt").write_text("x")
+    git(project, "add", "f.txt")
+    git(project, "commit", "-q", "-m", "Change\n\nCloses-Task: 1.1")
+    assert cli("sync")[0] == 0
+    assert cli("set-status", "2", "in-progress")[0] == 0
+    assert cli("report", "-o", str(shared / "report.md"))[0] == 0
+    d = DaemonProcess(shared / "daemon.log", "--project", str(project)).start()
+    try:
+        assert cli("watch", "add", str(project))[0] == 0
+        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+    finally:
+        d.stop()
+    hooks_dir = project / ".git" / "hooks"
+    created = [
+        p
+        for folder in (hermetic_env / "state", hermetic_env / "run", shared, project / ".git")
+        for p in folder.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    ]
+    tmxd_files = [
+        p
+        for p in created
+        if p.parent == shared
+        or hermetic_env in p.parents
+        or (project / ".git" / "tmxd") in p.parents
+    ]
+    names = {p.name for p in tmxd_files}
+    assert {"metrics.db", "report.md", "daemon.log", "ledger.jsonl", "projects.json"} <= names
+    loose = {
+        str(p): oct(stat.S_IMODE(p.stat().st_mode))
+        for p in tmxd_files
+        if stat.S_IMODE(p.stat().st_mode) & 0o077 and p != d.stderr_path  # the test's own
+    }
+    assert loose == {}
+    # hooks are programs git runs, not data: executable, like git's own samples
+    assert all(os.access(h, os.X_OK) for h in hooks_dir.iterdir() if h.name.startswith("post-"))
+
+
+# -- 10. NaN and Infinity; duplicate ids --------------------------------------------------
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("args", [*READERS, *WRITERS], ids=" ".join)
+def test_nan_and_infinity_are_exit_2_with_line_and_column(
+    project: Path, cli: Cli, constant: str, args: list[str]
+) -> None:
+    path = tasks_path(project)
+    text = path.read_text().replace('"priority": "high"', f'"priority": {constant}', 1)
+    path.write_text(text)
+    line = text[: text.index(constant)].count("\n") + 1
+    column = text.index(constant) - text.rfind("\n", 0, text.index(constant))
+    code, _out, err = cli(*args)
+    one_line_error(err)
+    assert code == 2
+    assert f"line {line} column {column}: {constant} is not valid JSON" in err
+    assert path.read_text() == text
+
+
+def test_the_daemon_reports_nan_like_invalid_json(tmp_path: Path, project: Path) -> None:
+    path = tasks_path(project)
+    d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
+    try:
+        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+        text = path.read_text().replace('"priority": "low"', '"priority": NaN', 1)
+        path.write_text(text)
+        error = wait_for(lambda: d.status()["projects"][0].get("error"), what="the error")
+        assert re.search(r"line \d+ column \d+: NaN is not valid JSON", str(error)), error
+        assert path.read_text() == text
+        path.write_text(render(tasks_doc(t2="in-progress")))
+        wait_for(lambda: ("2", "pending", "in-progress", "external") in transitions())
+        wait_for(lambda: d.status()["projects"][0]["error"] is None, what="the error to clear")
+        assert d.log().count("NaN is not valid JSON") == 1
+    finally:
+        d.stop()
+
+
+def test_validate_dependencies_reports_duplicate_ids(project: Path, cli: Cli) -> None:
+    doc = tasks_doc()
+    tasks = doc["master"]["tasks"]
+    tasks.append(dict(tasks[2], title="Another task 3"))
+    tasks[0]["subtasks"].append(dict(tasks[0]["subtasks"][0], title="Another 1.1"))
+    tasks_path(project).write_text(render(doc))
+    code, out, _ = cli("validate-dependencies", "--format", "json")
+    assert code == 1
+    found = [(i["type"], i["taskId"]) for i in json.loads(out)["issues"]]
+    assert found == [("duplicate", "3"), ("duplicate", "1.1")]
+    code, out, _ = cli("validate-dependencies")
+    assert "DUPLICATE" in out and "Task id 3 is used by 2 tasks" in out
+    code, out, _ = cli("validate-dependencies", "--like-cli", "--format", "json")
+    assert code == 0 and json.loads(out)["issues"] == []  # the CLI does not check
