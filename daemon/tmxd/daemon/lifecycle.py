@@ -563,6 +563,7 @@ class Daemon:
             "socket": str(self.socket_path),
             "log_file": str(self.options.log_file) if self.options.log_file else None,
             "queue": self._queue.qsize(),
+            "busy": self._busy_since is not None,  # the engine is handling an event now
             "pending_changes": self.watcher.pending(),
             "prometheus": self.prometheus.url if self.prometheus is not None else None,
             "projects": projects,
