@@ -23,6 +23,7 @@ from tmxd.autopilot.agents import Agent, StreamStats, judge
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.plan import Unit
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.store import TaskStore
 
@@ -70,7 +71,7 @@ class Attempt:
         prompt_dir = state.prompts_dir(self.root)
         prompt_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         prompt_file = prompt_dir / f"{self.tag}-{unit.id}-{number}.md"
-        prompt_file.write_text(text, encoding="utf-8")
+        write_atomic(prompt_file, text)  # private, like every file tmxd creates
         inv = self.agent.invocation(
             task_id=unit.id,
             tag=self.tag,
