@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from helpers import CORPUS
@@ -154,6 +154,7 @@ files = st.one_of(
 
 @READER_FUZZ
 @given(files)
+@example(b'{"t": [{"status": []}]}')  # found by the long profile: a status that is a list
 def test_the_reader_answers_or_names_the_problem(raw: bytes) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "tasks.json"

@@ -185,7 +185,11 @@ def _looks_like_task_master(tasks: list[Any]) -> bool:
         return True
     return any(
         isinstance(t, dict)
-        and ("dependencies" in t or "subtasks" in t or t.get("status") in _TM_STATUSES)
+        and (
+            "dependencies" in t
+            or "subtasks" in t
+            or (isinstance(t.get("status"), str) and t["status"] in _TM_STATUSES)
+        )
         for t in tasks
     )
 
