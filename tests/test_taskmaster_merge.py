@@ -1,0 +1,457 @@
+"""The three-way merge of Task Master documents: every rule, every layout of the corpus."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import CORPUS
+from tmxd.taskmaster.document import TasksFile, js_string, parse_tasks
+from tmxd.taskmaster.merge import (
+    MISSING,
+    Append,
+    Insert,
+    MergeResult,
+    Remove,
+    Renumbered,
+    Replace,
+    apply_edits,
+    merge,
+    merge_notes,
+    merge_status,
+    tag_views,
+)
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+NOW_ISO = "2026-03-01T12:00:00.000Z"
+
+
+def doc(data: Any) -> TasksFile:
+    return TasksFile(json.dumps(data), data, Path("tasks.json"))
+
+
+def run(base: Any, ours: Any, theirs: Any) -> tuple[MergeResult, Any]:
+    """Merge, check nothing was mutated, and return the result and ours with it applied."""
+    before = copy.deepcopy((base, ours, theirs))
+    result = merge(None if base is None else doc(base), doc(ours), doc(theirs), now=NOW)
+    assert (base, ours, theirs) == before, "merge changed its inputs"
+    return result, apply_edits(ours, result.edits)
+
+
+def task(tid: Any, status: str = "pending", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": tid,
+        "title": f"Task {tid}",
+        "description": f"About {tid}",
+        "status": status,
+        "dependencies": [],
+        "priority": "medium",
+        "details": "",
+        "subtasks": [],
+        **extra,
+    }
+
+
+def sub(sid: Any, status: str = "pending", **extra: Any) -> dict[str, Any]:
+    return {"id": sid, "title": f"Sub {sid}", "status": status, "dependencies": [], **extra}
+
+
+def tagged(*tasks: dict[str, Any], tag: str = "master") -> dict[str, Any]:
+    return {
+        tag: {
+            "tasks": list(tasks),
+            "metadata": {
+                "created": "2026-01-01T00:00:00.000Z",
+                "updated": "2026-01-01T00:00:00.000Z",
+                "description": "Tasks for master context",
+            },
+        }
+    }
+
+
+def tasks_of(data: Any, tag: str = "master") -> list[dict[str, Any]]:
+    return tag_views(doc(data))[tag].tasks
+
+
+def find(data: Any, full_id: str, tag: str = "master") -> dict[str, Any]:
+    found = doc(data).locate(full_id, tag)
+    assert found is not None, f"{full_id} not in {tag}"
+    return found[1]
+
+
+def corpus(name: str) -> Any:
+    return json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def block(text: str, stamp: str) -> str:
+    return f"<info added on {stamp}>\n{text}\n</info added on {stamp}>"
+
+
+# -- the rules, one by one -----------------------------------------------------------------
+
+
+def test_identical_sides_and_one_sided_changes() -> None:
+    base = tagged(task(1), task(2))
+    ours = copy.deepcopy(base)
+    ours["master"]["tasks"][0]["status"] = "done"
+    assert run(base, ours, ours)[0].edits == []
+    assert run(base, ours, base)[0].edits == []
+    result, merged = run(base, base, ours)
+    assert result.clean and result.edits == [Replace(("master", "tasks", 0, "status"), "done")]
+    assert merged == ours
+
+
+def test_different_fields_of_one_task_merge_cleanly() -> None:
+    base = tagged(task(1))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    ours["master"]["tasks"][0]["title"] = "Ours' title"
+    theirs["master"]["tasks"][0]["priority"] = "high"
+    theirs["master"]["tasks"][0]["testStrategy"] = "run it"
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert merged["master"]["tasks"][0] == {
+        **task(1),
+        "title": "Ours' title",
+        "priority": "high",
+        "testStrategy": "run it",
+    }
+    assert Insert(("master", "tasks", 0), "testStrategy", "run it") in result.edits
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "winner"),
+    [
+        ("done", "review", "done"),
+        ("review", "done", "done"),
+        ("in-progress", "review", "review"),
+        ("pending", "in-progress", "in-progress"),
+        ("done", "pending", "done"),
+        ("cancelled", "done", None),
+        ("done", "deferred", None),
+        ("deferred", "cancelled", None),
+        ("blocked", "in-progress", None),
+        ("completed", "done", None),
+    ],
+)
+def test_status_changed_on_both_sides(ours: str, theirs: str, winner: str | None) -> None:
+    assert merge_status(ours, theirs) == (MISSING if winner is None else winner)
+    base = tagged(task(1, "in-progress" if "in-progress" not in (ours, theirs) else "pending"))
+    o, t = copy.deepcopy(base), copy.deepcopy(base)
+    o["master"]["tasks"][0]["status"] = ours
+    t["master"]["tasks"][0]["status"] = theirs
+    result, merged = run(base, o, t)
+    if winner is None:
+        [conflict] = result.conflicts
+        assert (conflict.tag, conflict.task_id, conflict.field_name) == ("master", "1", "status")
+        assert (conflict.ours, conflict.theirs) == (ours, theirs)
+        assert merged["master"]["tasks"][0]["status"] == ours
+    else:
+        assert result.clean
+        assert merged["master"]["tasks"][0]["status"] == winner
+
+
+def test_notes_appended_on_both_sides_are_kept_in_time_order_each_once() -> None:
+    first = block("ours, earlier", "2026-02-01T10:00:00.000Z")
+    second = block("theirs, later", "2026-02-01T11:00:00.000Z")
+    third = block("ours, latest", "2026-02-02T09:00:00.000Z")
+    shared = block("both", "2026-02-01T10:30:00.000Z")
+    base = "Plan the work."
+    ours = f"{base}\n{first}\n{shared}\n{third}"
+    theirs = f"{base}\n{shared}\n{second}"
+    merged = merge_notes(base, ours, theirs)
+    assert merged == f"{base}\n{first}\n{shared}\n{second}\n{third}"
+    # Empty details: blocks joined without a leading newline, as update-subtask writes them.
+    assert merge_notes("", first, second) == f"{first}\n{second}"
+    assert merge_notes(MISSING, second, first) == f"{first}\n{second}"
+    # One side already has the other's notes: take the longer text as it is.
+    assert merge_notes(base, f"{base}\n{first}", f"{base}\n{first}\n{second}") == (
+        f"{base}\n{first}\n{second}"
+    )
+    # The list form of details.
+    assert merge_notes(["a"], ["a", second], ["a", first]) == ["a", first, second]
+
+
+@pytest.mark.parametrize(
+    ("base", "ours", "theirs"),
+    [
+        ("Plan.", "Plan. More words.", "Plan.\n" + block("n", "2026-02-01T10:00:00.000Z")),
+        ("Plan.", "Rewritten.", "Plan.\n" + block("n", "2026-02-01T10:00:00.000Z")),
+        ("Plan.", ["Plan."], "Plan. x"),
+    ],
+)
+def test_details_edited_beyond_notes_is_a_conflict(base: Any, ours: Any, theirs: Any) -> None:
+    assert merge_notes(base, ours, theirs) is MISSING
+    b = tagged(task(1, details=base))
+    o, t = tagged(task(1, details=ours)), tagged(task(1, details=theirs))
+    result, merged = run(b, o, t)
+    assert [c.field_name for c in result.conflicts] == ["details"]
+    assert merged == o
+
+
+def test_notes_on_subtasks_and_statuses_of_siblings_merge_in_a_task() -> None:
+    base = tagged(task(1, "in-progress", subtasks=[sub(1), sub(2), sub(3)]))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    note_a = block("Committed changes: a (abc1234)", "2026-02-01T10:00:00.000Z")
+    note_b = block("Committed changes: b (def5678)", "2026-02-01T09:00:00.000Z")
+    find(ours, "1.1")["status"] = "done"
+    find(ours, "1.3")["details"] = note_a
+    find(theirs, "1.2")["status"] = "done"
+    find(theirs, "1.3")["details"] = note_b
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert [s["status"] for s in merged["master"]["tasks"][0]["subtasks"]] == [
+        "done",
+        "done",
+        "pending",
+    ]
+    assert find(merged, "1.3")["details"] == f"{note_b}\n{note_a}"
+
+
+def test_dependencies_changed_on_both_sides_merge_as_a_set() -> None:
+    base = tagged(task(1), task(2), task(3), task(4, dependencies=[1, 2]))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    find(ours, "4")["dependencies"] = [1, 2, 3]
+    find(theirs, "4")["dependencies"] = ["1"]  # removes 2, keeps 1 (as a string)
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert find(merged, "4")["dependencies"] == [1, 3]
+
+
+def test_last_change_stamps_take_the_later_one() -> None:
+    base = tagged(task(1, updatedAt="2026-01-01T00:00:00.000Z"))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    find(ours, "1").update(status="done", updatedAt="2026-02-01T00:00:00.000Z")
+    find(theirs, "1").update(title="T", updatedAt="2026-02-03T00:00:00.000Z")
+    ours["master"]["metadata"]["updated"] = "2026-02-05T00:00:00.000Z"
+    theirs["master"]["metadata"]["updated"] = "2026-02-04T00:00:00.000Z"
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert find(merged, "1")["updatedAt"] == "2026-02-03T00:00:00.000Z"
+    assert merged["master"]["metadata"]["updated"] == "2026-02-05T00:00:00.000Z"
+    theirs["master"]["metadata"]["updated"] = "yesterday"
+    result, _ = run(base, ours, theirs)
+    assert [(c.tag, c.task_id, c.field_name) for c in result.conflicts] == [
+        ("master", None, "metadata.updated")
+    ]
+
+
+def test_any_other_field_changed_differently_is_a_conflict_keeping_ours() -> None:
+    base = tagged(task(1, metadata={"owner": "ann", "size": 1}))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    find(ours, "1").update(title="Ours", metadata={"owner": "bob", "size": 1})
+    find(theirs, "1").update(title="Theirs", metadata={"owner": "ann", "size": 2})
+    result, merged = run(base, ours, theirs)
+    assert [(c.task_id, c.field_name, c.ours, c.theirs) for c in result.conflicts] == [
+        ("1", "title", "Ours", "Theirs")
+    ]
+    assert find(merged, "1")["title"] == "Ours"
+    assert find(merged, "1")["metadata"] == {"owner": "bob", "size": 2}
+
+
+def test_deletions_against_edits_are_conflicts_and_plain_deletions_apply() -> None:
+    base = tagged(task(1), task(2, subtasks=[sub(1), sub(2)]), task(3))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    del ours["master"]["tasks"][0]  # ours deletes 1, theirs edits it
+    find(theirs, "1")["status"] = "done"
+    del theirs["master"]["tasks"][2]  # theirs deletes 3, ours edits it
+    find(ours, "3")["title"] = "kept"
+    del find(theirs, "2")["subtasks"][1]  # theirs deletes 2.2, nobody else touched it
+    result, merged = run(base, ours, theirs)
+    assert sorted((c.task_id, c.field_name) for c in result.conflicts) == [
+        ("1", "task"),
+        ("3", "task"),
+    ]
+    by_id = {c.task_id: c for c in result.conflicts}
+    assert by_id["1"].ours is MISSING and by_id["1"].theirs["status"] == "done"
+    assert by_id["3"].theirs is MISSING and by_id["3"].ours["title"] == "kept"
+    assert [js_string(t["id"]) for t in tasks_of(merged)] == ["2", "3"]
+    assert [s["id"] for s in find(merged, "2")["subtasks"]] == [1]
+    # A field deleted on one side and changed on the other.
+    b, o, t = tagged(task(1, testStrategy="a")), tagged(task(1)), tagged(task(1, testStrategy="b"))
+    result, merged = run(b, o, t)
+    [conflict] = result.conflicts
+    assert (conflict.field_name, conflict.ours, conflict.theirs) == ("testStrategy", MISSING, "b")
+    assert "testStrategy" not in find(merged, "1")
+
+
+def test_additions_on_both_sides_are_all_kept() -> None:
+    base = tagged(task(1, subtasks=[sub(1)]))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    tasks_of(ours).append(task(2))
+    tasks_of(theirs).append(task(3, dependencies=[1]))
+    find(ours, "1")["subtasks"].append(sub(2))
+    find(theirs, "1")["subtasks"].append(sub(3, dependencies=[1]))
+    result, merged = run(base, ours, theirs)
+    assert result.clean and result.renumbered == []
+    assert [t["id"] for t in tasks_of(merged)] == [1, 2, 3]
+    assert [s["id"] for s in find(merged, "1")["subtasks"]] == [1, 2, 3]
+    assert Append(("master", "tasks"), task(3, dependencies=[1])) in result.edits
+
+
+def test_the_same_addition_on_both_sides_is_one_task() -> None:
+    base = tagged(task(1))
+    ours = tagged(task(1), task(2))
+    result, merged = run(base, ours, copy.deepcopy(ours))
+    assert result.edits == [] and merged == ours
+
+
+def test_same_id_added_on_both_sides_renumbers_theirs_and_rewrites_its_dependents() -> None:
+    base = tagged(*(task(i) for i in range(1, 12)), task(20, dependencies=[3]))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    tasks_of(ours).append(task(12, title="Ours' 12"))
+    tasks_of(theirs).append(task(12, title="Theirs' 12", subtasks=[sub(1, parentTaskId=12)]))
+    tasks_of(theirs).append(task(21, dependencies=[12, "12.1"], subtasks=[sub(1)]))
+    find(theirs, "21")["subtasks"][0]["dependencies"] = ["12.1"]
+    find(theirs, "20")["dependencies"] = [3, 12]  # an existing task now depends on theirs' 12
+    find(ours, "5")["dependencies"] = [12]  # and one of ours on ours' 12
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert result.renumbered == [Renumbered("master", "12", "22")]
+    ids = [js_string(t["id"]) for t in tasks_of(merged)]
+    assert ids == [*(str(i) for i in range(1, 12)), "20", "12", "21", "22"]
+    assert find(merged, "12")["title"] == "Ours' 12"
+    renumbered = find(merged, "22")
+    assert renumbered["title"] == "Theirs' 12" and renumbered["id"] == 22
+    assert renumbered["subtasks"][0]["parentTaskId"] == 22
+    assert renumbered["details"] == block(
+        "Renumbered from 12 to 22 by tmxd merge-driver: 12 was also added on the other branch.",
+        NOW_ISO,
+    )
+    assert find(merged, "21")["dependencies"] == [22, "22.1"]
+    assert find(merged, "21.1")["dependencies"] == ["22.1"]
+    assert find(merged, "20")["dependencies"] == [3, 22]
+    assert find(merged, "5")["dependencies"] == [12]
+
+
+def test_same_subtask_id_added_on_both_sides_renumbers_theirs_and_its_siblings_follow() -> None:
+    base = tagged(task(1, subtasks=[sub(1)]), task(2))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    find(ours, "1")["subtasks"].append(sub(2, title="ours"))
+    find(theirs, "1")["subtasks"] += [sub(2, title="theirs"), sub(3, dependencies=[2, 1])]
+    find(theirs, "2")["dependencies"] = ["1.2"]
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert result.renumbered == [Renumbered("master", "1.2", "1.4")]
+    subs = find(merged, "1")["subtasks"]
+    assert [(s["id"], s["title"]) for s in subs] == [
+        (1, "Sub 1"),
+        (2, "ours"),
+        (3, "Sub 3"),
+        (4, "theirs"),
+    ]
+    assert find(merged, "1.3")["dependencies"] == [4, 1]
+    assert find(merged, "2")["dependencies"] == ["1.4"]
+    assert "Renumbered from 1.2 to 1.4" in find(merged, "1.4")["details"]
+
+
+def test_ids_are_compared_as_strings_and_each_side_keeps_its_id_type() -> None:
+    base = tagged(task(5), task(6))
+    ours = tagged(task(5, "done"), task(6))
+    theirs = tagged(task("5"), task("6", "review"), task("7"))
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert [t["id"] for t in tasks_of(merged)] == [5, 6, "7"]
+    assert [t["status"] for t in tasks_of(merged)] == ["done", "review", "pending"]
+    # A renumbered string id stays a string, a float-typed subtask id stays a float.
+    base = tagged(task("1", subtasks=[sub(1.1)]))
+    ours, theirs = copy.deepcopy(base), copy.deepcopy(base)
+    tasks_of(ours).append(task("2"))
+    tasks_of(theirs).append(task("2", title="other"))
+    find(ours, "1")["subtasks"].append(sub(1.2))
+    find(theirs, "1")["subtasks"].append(sub(1.2, title="other"))
+    result, merged = run(base, ours, theirs)
+    assert [t["id"] for t in tasks_of(merged)] == ["1", "2", "3"]
+    assert [s["id"] for s in find(merged, "1")["subtasks"]] == [1.1, 1.2, 1.3]
+
+
+def test_tags_added_and_deleted() -> None:
+    base = {**tagged(task(1)), **tagged(task(1), tag="old")}
+    ours = copy.deepcopy(base)
+    theirs = {**copy.deepcopy(base), **tagged(task(9), tag="feature")}
+    del theirs["old"]
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert result.edits == [Remove(("old",)), Insert((), "feature", theirs["feature"])]
+    assert list(merged) == ["master", "feature"]
+    # A tag cannot be added to an untagged file without migrating it: a conflict.
+    result, merged = run({"tasks": [task(1)]}, {"tasks": [task(1)]}, theirs)
+    assert [(c.tag, c.field_name) for c in result.conflicts] == [("feature", "tag")]
+    assert doc(merged).layout == "untagged" and merged["tasks"] == [task(1)]
+
+
+def test_no_common_ancestor() -> None:
+    ours = tagged(task(1), task(2, "done"))
+    theirs = tagged(task(1), task(2, "pending"), task(3))
+    result, merged = run(None, ours, theirs)
+    # Task 2 was "added" on both sides with different content: theirs' is renumbered.
+    assert result.renumbered == [Renumbered("master", "2", "4")]
+    assert [t["id"] for t in tasks_of(merged)] == [1, 2, 3, 4]
+
+
+def test_apply_edits_targets_places_before_any_edit() -> None:
+    data = {"a": [0, 1, 2, 3], "b": {"x": 1}}
+    edits = [Remove(("a", 1)), Replace(("a", 2), 20), Remove(("a", 3)), Append(("a",), 4)]
+    assert apply_edits(data, [*edits, Remove(("b", "x"))]) == {"a": [0, 20, 4], "b": {}}
+    assert data == {"a": [0, 1, 2, 3], "b": {"x": 1}}
+
+
+# -- every layout of the corpus ---------------------------------------------------------------
+
+
+def corpus_files() -> list[str]:
+    names = []
+    for path in sorted(CORPUS.glob("[0-9][0-9][0-9].json")):
+        names.append(path.stem)
+    return names
+
+
+def _two_sides(data: Any) -> tuple[Any, Any, list[str]]:
+    """Ours sets the first task done and notes the last; theirs reviews the second, adds one."""
+    ours, theirs = copy.deepcopy(data), copy.deepcopy(data)
+    tag = doc(data).tag_names()[0]
+    o_tasks, t_tasks = tasks_of(ours, tag), tasks_of(theirs, tag)
+    ids = [js_string(t.get("id")) for t in o_tasks if isinstance(t, dict)]
+    if len(o_tasks) >= 2:
+        o_tasks[0]["status"] = "done"
+        o_tasks[-1]["details"] = block("ours", "2026-02-01T10:00:00.000Z")
+        t_tasks[1]["status"] = "review"
+    t_tasks.append(task(10_000, title="theirs' new task"))
+    return ours, theirs, [*ids, "10000"]
+
+
+@pytest.mark.parametrize("name", corpus_files())
+def test_every_corpus_file_merges_two_sides_cleanly(name: str) -> None:
+    text = (CORPUS / f"{name}.json").read_text(encoding="utf-8")
+    data = parse_tasks(text, Path(f"{name}.json")).data
+    assert run(data, data, data)[0].edits == []
+    ours, theirs, ids = _two_sides(data)
+    result, merged = run(data, ours, theirs)
+    assert result.clean, result.conflicts
+    tag = doc(data).tag_names()[0]
+    out = tasks_of(merged, tag)
+    assert [js_string(t.get("id")) for t in out] == ids
+    if len(out) >= 3:
+        assert (out[0]["status"], out[1]["status"]) == ("done", "review")
+        assert out[-2]["details"] == tasks_of(ours, tag)[-1]["details"]
+    # The other tags are untouched.
+    for other in doc(data).tag_names()[1:]:
+        assert tasks_of(merged, other) == tasks_of(data, other)
+
+
+def test_ids_rewritten_as_strings_by_the_cli_are_no_change() -> None:
+    """Task Master's set-status writes every id back as a string; that alone changes nothing."""
+    data = corpus("001")
+    theirs = copy.deepcopy(data)
+    for item in tasks_of(theirs):
+        item["id"] = js_string(item["id"])
+        item["dependencies"] = [js_string(d) for d in item["dependencies"]]
+        for subtask in item.get("subtasks") or []:
+            subtask["id"] = js_string(subtask["id"])
+    tasks_of(theirs)[3]["status"] = "review"
+    result, _ = run(data, data, theirs)
+    assert result.edits == [Replace(("master", "tasks", 3, "status"), "review")]
