@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-from helpers import CORPUS
-from tmxd.taskmaster.document import TasksFile, js_string, parse_tasks
+from helpers import CORPUS, init_repo, oracle_missing, run_oracle
+from tmxd.taskmaster.document import TasksFile, js_string, parse_tasks, subtask_full_id
 from tmxd.taskmaster.merge import (
     MISSING,
     Append,
+    Conflict,
     Insert,
     MergeResult,
     Remove,
@@ -455,3 +460,336 @@ def test_ids_rewritten_as_strings_by_the_cli_are_no_change() -> None:
     tasks_of(theirs)[3]["status"] = "review"
     result, _ = run(data, data, theirs)
     assert result.edits == [Replace(("master", "tasks", 3, "status"), "review")]
+
+
+# -- properties: random edit scripts on two sides ---------------------------------------------
+#
+# An edit script is a list of operations on one tag of a corpus file, each on a task or
+# subtask named by id. Scripts of the two sides are drawn interleaved, one clock for both,
+# so "applying both" is well defined: every operation of both sides, in the drawn order.
+
+OpTarget = tuple[str, str | None]  # (task id, subtask full id or None)
+STATUSES = ["pending", "in-progress", "done", "review", "deferred", "cancelled", "blocked"]
+WORDS = st.text(alphabet="abcdefghij klmnoé中🙂", min_size=1, max_size=12).map(lambda s: "x" + s)
+_BASES: dict[str, Any] = {}
+
+
+def base_of(name: str) -> Any:
+    if name not in _BASES:
+        text = (CORPUS / f"{name}.json").read_text(encoding="utf-8")
+        _BASES[name] = parse_tasks(text, Path(name)).data
+    return _BASES[name]
+
+
+@dataclass(frozen=True)
+class Op:
+    side: str  # "ours" or "theirs"
+    kind: str
+    target: OpTarget
+    value: Any = None
+
+    def slots(self) -> set[tuple[str, str | None, str]]:
+        """What the operation touches, to keep two sides' scripts apart when asked to."""
+        task_id, sub_id = self.target
+        if self.kind in ("delete", "add_task", "add_subtask"):
+            return {(task_id, sub_id, "*")}
+        if self.kind in ("add_dep", "remove_dep"):
+            return {(task_id, sub_id, f"dep:{js_string(self.value)}")}
+        if self.kind == "note":
+            return {(task_id, sub_id, "note")}
+        return {(task_id, sub_id, self.kind)}
+
+
+def _overlap(a: tuple[str, str | None, str], b: tuple[str, str | None, str]) -> bool:
+    if a[0] != b[0]:
+        return False
+    if (a[1] is None and a[2] == "*") or (b[1] is None and b[2] == "*"):
+        return True  # a whole task deleted or added
+    if a[1] != b[1]:
+        return False
+    if "*" in (a[2], b[2]):
+        return True
+    return a[2] == b[2] and a[2] != "note"
+
+
+def _unique_targets(tasks: list[Any]) -> list[OpTarget]:
+    counts: dict[str, int] = {}
+    for item in tasks:
+        if isinstance(item, dict):
+            counts[js_string(item.get("id"))] = counts.get(js_string(item.get("id")), 0) + 1
+    out: list[OpTarget] = []
+    for item in tasks:
+        if not isinstance(item, dict) or counts[js_string(item.get("id"))] > 1:
+            continue
+        tid = js_string(item.get("id"))
+        out.append((tid, None))
+        subs = [s for s in item.get("subtasks") or [] if isinstance(s, dict)]
+        full = [doc_sub_id(tid, s) for s in subs]
+        out += [(tid, f) for f in full if full.count(f) == 1]
+    return out
+
+
+def doc_sub_id(task_id: str, raw: dict[str, Any]) -> str:
+    return subtask_full_id(task_id, raw.get("id"))
+
+
+def _highest(ids: list[str]) -> int:
+    numbers = [int(float(i)) for i in ids if i.replace(".", "", 1).isdigit()]
+    return max(numbers, default=0)
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn, names: list[str], *, apart: bool, min_ops: int = 0, max_ops: int = 10
+) -> tuple[str, str, list[Op]]:
+    """(corpus file, tag, operations of both sides in the order they happen)."""
+    name = draw(st.sampled_from(names))
+    data = base_of(name)
+    tag = draw(st.sampled_from(doc(data).tag_names()))
+    tasks = tasks_of(data, tag)
+    targets = _unique_targets(tasks)
+    if targets and draw(st.booleans()):
+        # A few places only, so the two sides often meet.
+        targets = draw(st.lists(st.sampled_from(targets), min_size=1, max_size=4, unique=True))
+    task_targets = [t for t in targets if t[1] is None]
+    top = _highest([js_string(t.get("id")) for t in tasks if isinstance(t, dict)])
+    ops: list[Op] = []
+    claimed: dict[str, list[tuple[str, str | None, str]]] = {"ours": [], "theirs": []}
+    for _ in range(draw(st.integers(min_ops, max_ops))):
+        side = draw(st.sampled_from(["ours", "theirs"]))
+        kinds = ["add_task"] + (
+            ["status", "title", "description", "priority", "note", "delete"] if targets else []
+        )
+        kinds += ["add_dep", "remove_dep", "add_subtask"] if task_targets else []
+        kind = draw(st.sampled_from(kinds))
+        if kind == "add_task":
+            op = Op(side, kind, (str(draw(st.integers(top + 1, top + 4))), None))
+        elif kind == "add_subtask":
+            tid = draw(st.sampled_from(task_targets))[0]
+            op = Op(side, kind, (tid, f"{tid}.{draw(st.integers(1, 30))}"))
+        elif kind in ("add_dep", "remove_dep"):
+            target = draw(st.sampled_from(task_targets))
+            op = Op(side, kind, target, draw(st.sampled_from(task_targets))[0])
+        else:
+            target = draw(st.sampled_from(targets))
+            value = {
+                "status": st.sampled_from(STATUSES),
+                "priority": st.sampled_from(["low", "medium", "high", "critical"]),
+                "delete": st.none(),
+            }.get(kind, WORDS)
+            op = Op(side, kind, target, draw(value))
+        other = claimed["theirs" if side == "ours" else "ours"]
+        if apart and any(_overlap(a, b) for a in op.slots() for b in other):
+            continue
+        claimed[side] += op.slots()
+        ops.append(op)
+    return name, tag, ops
+
+
+def _find_target(data: Any, tag: str, target: OpTarget) -> tuple[list[Any], int] | None:
+    """(the list holding it, its index), or None when it is gone."""
+    tasks = tasks_of(data, tag)
+    for index, item in enumerate(tasks):
+        if isinstance(item, dict) and js_string(item.get("id")) == target[0]:
+            if target[1] is None:
+                return tasks, index
+            subs = item.get("subtasks")
+            for sub_index, raw in enumerate(subs if isinstance(subs, list) else []):
+                if isinstance(raw, dict) and doc_sub_id(target[0], raw) == target[1]:
+                    return subs, sub_index
+            return None
+    return None
+
+
+def apply_op(data: Any, tag: str, op: Op, stamp: str) -> None:
+    """Carry out ``op`` on ``data`` in place, the way a person or Task Master would."""
+    if op.kind == "add_task":
+        if _find_target(data, tag, op.target) is None:
+            tasks_of(data, tag).append(task(int(op.target[0]), title=f"{op.side} {stamp}"))
+        return
+    if op.kind == "add_subtask":
+        assert op.target[1] is not None
+        parent = _find_target(data, tag, (op.target[0], None))
+        if parent is None or _find_target(data, tag, op.target) is not None:
+            return
+        raw = parent[0][parent[1]]
+        if not isinstance(raw.get("subtasks"), list):
+            raw["subtasks"] = []
+        raw["subtasks"].append(sub(int(op.target[1].split(".")[1]), title=f"{op.side} {stamp}"))
+        return
+    found = _find_target(data, tag, op.target)
+    if found is None:
+        return
+    holder, index = found
+    item = holder[index]
+    if op.kind == "delete":
+        del holder[index]
+    elif op.kind == "note":
+        note = block(op.value, stamp)
+        details = item.get("details")
+        if isinstance(details, list):
+            details.append(note)
+        else:
+            item["details"] = f"{details}\n{note}" if isinstance(details, str) and details else note
+    elif op.kind in ("add_dep", "remove_dep"):
+        deps = item.get("dependencies")
+        deps = deps if isinstance(deps, list) else []
+        have = [js_string(d) for d in deps]
+        if op.kind == "add_dep" and op.value not in have:
+            item["dependencies"] = [*deps, int(op.value) if op.value.isdigit() else op.value]
+        elif op.kind == "remove_dep" and op.value in have:
+            item["dependencies"] = [d for d in deps if js_string(d) != op.value]
+    else:
+        item[op.kind] = op.value
+
+
+def play(data: Any, tag: str, ops: list[Op], sides: tuple[str, ...]) -> Any:
+    out = copy.deepcopy(data)
+    for number, op in enumerate(ops):
+        if op.side in sides:
+            apply_op(out, tag, op, f"2030-01-01T00:00:{number:02d}.000Z")
+    return out
+
+
+def canonical(data: Any) -> str:
+    """``data`` with the order of tasks, subtasks and dependencies set aside (and key order)."""
+    out = copy.deepcopy(data)
+    for view in tag_views(doc(out)).values():
+        view.tasks.sort(key=lambda t: js_string(t.get("id")) if isinstance(t, dict) else "")
+        for item in view.tasks:
+            subs = item.get("subtasks") if isinstance(item, dict) else None
+            for raw in [item, *(subs if isinstance(subs, list) else [])]:
+                if isinstance(raw, dict) and isinstance(raw.get("dependencies"), list):
+                    raw["dependencies"].sort(key=js_string)
+            if isinstance(subs, list):
+                subs.sort(key=lambda s: js_string(s.get("id")) if isinstance(s, dict) else "")
+    return json.dumps(out, sort_keys=True, ensure_ascii=False)
+
+
+PROPERTY_SETTINGS = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(corpus_files(), apart=True))
+def test_scripts_apart_merge_cleanly_into_what_applying_both_gives(
+    scenario: tuple[str, str, list[Op]],
+) -> None:
+    name, tag, ops = scenario
+    data = base_of(name)
+    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
+    result, merged = run(data, ours, theirs)
+    assert result.clean, result.conflicts
+    assert result.renumbered == []
+    assert canonical(merged) == canonical(play(data, tag, ops, ("ours", "theirs")))
+    # Merging the other way round gives the same document.
+    assert canonical(run(data, theirs, ours)[1]) == canonical(merged)
+
+
+def _ids(tasks: list[Any], parent: str | None) -> list[str]:
+    return [
+        js_string(t.get("id")) if parent is None else doc_sub_id(parent, t)
+        for t in tasks
+        if isinstance(t, dict)
+    ]
+
+
+def _duplicates(data: Any) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for tag, view in tag_views(doc(data)).items():
+        ids = _ids(view.tasks, None)
+        out |= {(tag, i) for i in ids if ids.count(i) > 1}
+        for item in view.tasks:
+            if isinstance(item, dict) and isinstance(item.get("subtasks"), list):
+                subs = _ids(item["subtasks"], js_string(item.get("id")))
+                out |= {(tag, i) for i in subs if subs.count(i) > 1}
+    return out
+
+
+def _value_at(data: Any, conflict: Conflict) -> Any:
+    if conflict.task_id is None:
+        node: Any = tag_views(doc(data))[conflict.tag].container if conflict.tag else data
+    else:
+        assert conflict.tag is not None
+        found = doc(data).locate(conflict.task_id, conflict.tag)
+        if found is None:
+            return MISSING
+        node = found[1]
+    for step in conflict.field:
+        if not isinstance(node, dict) or step not in node:
+            return MISSING
+        node = node[step]
+    return node
+
+
+@PROPERTY_SETTINGS
+@given(scenarios(corpus_files(), apart=False))
+def test_any_scripts_merge_into_a_valid_file_holding_ours_where_they_conflict(
+    scenario: tuple[str, str, list[Op]],
+) -> None:
+    name, tag, ops = scenario
+    data = base_of(name)
+    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
+    result, merged = run(data, ours, theirs)
+    parse_tasks(json.dumps(merged), Path("merged.json"))  # a Task Master file still
+    assert _duplicates(merged) <= _duplicates(ours) | _duplicates(theirs)
+    for conflict in result.conflicts:
+        assert _same_json(_value_at(merged, conflict), conflict.ours)
+        assert _same_json(_value_at(ours, conflict), conflict.ours)
+    if result.renumbered:
+        return
+    # Conflicts do not depend on which side is "ours"...
+    swapped, _ = run(data, theirs, ours)
+    assert sorted(_where(c) for c in swapped.conflicts) == sorted(
+        _where(c) for c in result.conflicts
+    )
+    # ...and a merged file already holds everything theirs changed.
+    if result.clean:
+        assert run(data, merged, theirs)[0].edits == []
+
+
+def _where(conflict: Conflict) -> tuple[str, str, str]:
+    return (conflict.tag or "", conflict.task_id or "", conflict.field_name)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    if a is MISSING or b is MISSING:
+        return a is b
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+#: Corpus files the real CLI lists (its goldens): tagged and untagged, string ids, string and
+#: float subtask ids, several tags.
+ORACLE_FILES = ["004", "016", "025", "061", "068"]
+
+
+@pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
+@settings(max_examples=4, deadline=None, phases=[Phase.generate])
+@given(scenarios(ORACLE_FILES, apart=False, min_ops=3, max_ops=8))
+def test_the_real_task_master_cli_reads_merged_files(scenario: tuple[str, str, list[Op]]) -> None:
+    """A handful of merges only: each ``task-master list`` takes seconds."""
+    name, tag, ops = scenario
+    data = base_of(name)
+    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
+    _, merged = run(data, ours, theirs)
+    with tempfile.TemporaryDirectory() as folder:
+        project = init_repo(Path(folder) / "project", commit=False)
+        tasks_dir = project / ".taskmaster" / "tasks"
+        tasks_dir.mkdir(parents=True)
+        (tasks_dir / "tasks.json").write_text(
+            json.dumps(merged, indent=2, ensure_ascii=False), encoding="utf-8"
+        )
+        (project / ".taskmaster" / "state.json").write_text(
+            json.dumps({"currentTag": tag, "migrationNoticeShown": True})
+        )
+        proc = run_oracle("list", "--with-subtasks", "--format", "json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    listed = json.JSONDecoder().raw_decode(proc.stdout.lstrip())[0]
+    merged_tasks = tasks_of(merged, tag)
+    assert [t["id"] for t in listed["tasks"]] == _ids(merged_tasks, None)
+    assert [[js_string(s["id"]) for s in t["subtasks"]] for t in listed["tasks"]] == [
+        [js_string(s.get("id")) for s in t.get("subtasks") or []] for t in merged_tasks
+    ]
