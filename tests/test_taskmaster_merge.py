@@ -181,15 +181,33 @@ def test_notes_appended_on_both_sides_are_kept_in_time_order_each_once() -> None
     assert merge_notes(["a"], ["a", second], ["a", first]) == ["a", first, second]
 
 
+def test_notes_appended_on_one_side_join_text_edited_on_the_other() -> None:
+    note = block("n", "2026-02-01T10:00:00.000Z")
+    older = block("o", "2026-01-01T10:00:00.000Z")
+    assert merge_notes("Plan.", "Rewritten.", f"Plan.\n{note}") == f"Rewritten.\n{note}"
+    assert merge_notes("Plan.", f"Plan.\n{note}\n{older}", "") == f"{older}\n{note}"
+    # A note the edited side already holds is not added twice.
+    assert merge_notes("Plan.", f"New.\n{note}", f"Plan.\n{note}") == f"New.\n{note}"
+    # The list form.
+    assert merge_notes(["a"], ["b"], ["a", "c"]) == ["b", "c"]
+    b, o = tagged(task(1, details="Plan.")), tagged(task(1, details="Plan. More."))
+    t = tagged(task(1, details=f"Plan.\n{note}"))
+    result, merged = run(b, o, t)
+    assert result.clean and find(merged, "1")["details"] == f"Plan. More.\n{note}"
+
+
 @pytest.mark.parametrize(
     ("base", "ours", "theirs"),
     [
-        ("Plan.", "Plan. More words.", "Plan.\n" + block("n", "2026-02-01T10:00:00.000Z")),
-        ("Plan.", "Rewritten.", "Plan.\n" + block("n", "2026-02-01T10:00:00.000Z")),
+        ("Plan.", "Plan. More words.", "Plan. Other words."),
+        ("Plan.", "Rewritten.", "Also rewritten."),
         ("Plan.", ["Plan."], "Plan. x"),
+        ("Plan.", "Plan.\n" + block("n", "2026-02-01T10:00:00.000Z"), None),
     ],
 )
-def test_details_edited_beyond_notes_is_a_conflict(base: Any, ours: Any, theirs: Any) -> None:
+def test_details_edited_on_both_sides_beyond_notes_is_a_conflict(
+    base: Any, ours: Any, theirs: Any
+) -> None:
     assert merge_notes(base, ours, theirs) is MISSING
     b = tagged(task(1, details=base))
     o, t = tagged(task(1, details=ours)), tagged(task(1, details=theirs))

@@ -11,7 +11,8 @@ The rules, per task and subtask field (``docs/merge.md`` has them as a table):
 
 * changed on one side only → that side; the same change on both sides → one change;
 * ``details``: notes (``<info added on …>`` blocks) appended on both sides → both, in time
-  order, each once;
+  order, each once; notes appended on one side, text edited on the other → the edited text
+  followed by the notes;
 * ``status`` changed on both sides → the one further along
   (done > review > in-progress > pending); any other pair (``cancelled``, ``deferred``,
   ``blocked``…) is a conflict;
@@ -456,33 +457,61 @@ def _in_time_order(notes: list[Any]) -> list[Any]:
     return [unique[i] for i in order]
 
 
-def merge_notes(base: Any, ours: Any, theirs: Any) -> Any:
-    """``details`` both sides appended notes to: base, then every new note in time order.
+def _appended_notes(base: Any, side: Any) -> list[Any] | None:
+    """The notes ``side`` appended to ``base`` when that is all it changed, else None.
 
-    Works on Task Master's string form (blocks joined by ``\\n``) and on a list of blocks.
-    :data:`MISSING` when a side did more than append notes (a conflict).
+    In the string form a note is an ``<info added on …>`` block; in the list form, any item.
     """
+    if isinstance(side, str):
+        start = base if isinstance(base, str) else "" if base is MISSING or base is None else None
+        if start is None or not side.startswith(start):
+            return None
+        return _blocks(side[len(start) :])
+    if isinstance(side, list):
+        items = base if isinstance(base, list) else [] if base is MISSING or base is None else None
+        if items is None or not _same(side[: len(items)], items):
+            return None
+        return side[len(items) :]
+    return None
+
+
+def _with_notes(details: Any, notes: list[Any]) -> Any:
+    """``details`` with each of ``notes`` it does not hold yet appended, as Task Master does."""
+    if isinstance(details, list):
+        return [*details, *(n for n in notes if not any(_same(n, d) for d in details))]
+    text = details
+    for note in notes:
+        if note not in text:
+            text = f"{text}\n{note}" if text else note
+    return text
+
+
+def merge_notes(base: Any, ours: Any, theirs: Any) -> Any:
+    """``details`` changed on both sides, where at least one side only appended notes.
+
+    Both appended notes: the common text, then every new note in time order, each once.
+    One side appended notes, the other edited the text: the edited text, then the notes.
+    Works on Task Master's string form (blocks joined by ``\\n``) and on a list of notes.
+    :data:`MISSING` when neither side only appended notes (a conflict), unless one side's
+    text simply extends the other's.
+    """
+    if not (isinstance(ours, str) and isinstance(theirs, str)) and not (
+        isinstance(ours, list) and isinstance(theirs, list)
+    ):
+        return MISSING
+    ours_new, theirs_new = _appended_notes(base, ours), _appended_notes(base, theirs)
+    if ours_new is not None and theirs_new is not None:
+        start = base if isinstance(base, type(ours)) else type(ours)()
+        return _with_notes(start, _in_time_order(ours_new + theirs_new))
+    if theirs_new is not None:
+        return _with_notes(ours, _in_time_order(theirs_new))
+    if ours_new is not None:
+        return _with_notes(theirs, _in_time_order(ours_new))
     if isinstance(ours, str) and isinstance(theirs, str):
         if theirs.startswith(ours):
             return theirs
         if ours.startswith(theirs):
             return ours
-        start = base if isinstance(base, str) else ""
-        if not (ours.startswith(start) and theirs.startswith(start)):
-            return MISSING
-        ours_new, theirs_new = _blocks(ours[len(start) :]), _blocks(theirs[len(start) :])
-        if ours_new is None or theirs_new is None:
-            return MISSING
-        text = start
-        for block in _in_time_order(ours_new + theirs_new):
-            text = f"{text}\n{block}" if text else block
-        return text
-    if isinstance(ours, list) and isinstance(theirs, list):
-        start_list = base if isinstance(base, list) else []
-        size = len(start_list)
-        if not (_same(ours[:size], start_list) and _same(theirs[:size], start_list)):
-            return MISSING
-        return [*start_list, *_in_time_order(ours[size:] + theirs[size:])]
     return MISSING
 
 
