@@ -178,3 +178,34 @@ def test_pid_alive_tells_a_running_process_from_a_finished_one() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert not pid_alive(child.pid)
+
+
+def test_running_tells_a_live_process_from_one_that_exited(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    child = proc.spawn_detached(
+        [PY, "-c", "import time; print('up', flush=True); time.sleep(60)"], output=out
+    )
+    try:
+        assert _wait_for(lambda: out.read_text().strip() == "up")
+        assert proc.running(child.pid)
+        assert proc.state_letter(child.pid) in ("R", "S")
+        assert os.getsid(child.pid) == child.pid  # a session of its own: it outlives us
+        assert oct(out.stat().st_mode & 0o777) == oct(0o600)
+    finally:
+        child.kill()
+    assert _wait_for(lambda: not proc.running(child.pid))  # reaped here, not left a zombie
+    assert proc.state_letter(child.pid) == "?"
+
+
+def test_run_captured_returns_the_output_and_reads_no_terminal(tmp_path: Path) -> None:
+    done = proc.run_captured(
+        [PY, "-c", "import sys; print(sys.stdin.read() == ''); sys.exit(3)"], cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (3, "True\n")
+
+
+def test_inotify_limits_read_the_kernel_or_say_none(tmp_path: Path) -> None:
+    (tmp_path / "max_user_watches").write_text("8192\n")
+    (tmp_path / "max_user_instances").write_text("128\n")
+    assert proc.inotify_limits(tmp_path) == (8192, 128)
+    assert proc.inotify_limits(tmp_path / "missing") is None

@@ -1,0 +1,209 @@
+"""Autopilot mode and the Prometheus endpoint in a real ``tmxd run`` process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from autopilot_support import agent_env, executions, make_project, statuses, task
+from daemonproc import TIMEOUT, DaemonProcess, wait_for
+from helpers import subprocess_env, tmxd_argv
+from tmxd import paths
+from tmxd.daemon.lifecycle import parse_listen
+from tmxd.errors import InputError
+
+
+def _set_status(root: Path, task_id: int, status: str) -> None:
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    data = json.loads(tasks.read_text())
+    for t in data["master"]["tasks"]:
+        if t["id"] == task_id:
+            t["status"] = status
+    tasks.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _rows() -> list[dict[str, object]]:
+    db = paths.db_path()
+    if not db.exists():
+        return []
+    try:
+        return executions(db)
+    except sqlite3.OperationalError:  # the daemon creates the table; it may not exist yet
+        return []
+
+
+def _start(tmp_path: Path, root: Path, *extra: str) -> DaemonProcess:
+    d = DaemonProcess(
+        tmp_path / "daemon.log", "--project", str(root), *extra, env=agent_env(root)
+    ).start()
+    wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline snapshot")
+    return d
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for d in started:
+        d.stop()
+
+
+def _pid_dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_task_made_ready_is_dispatched_and_done(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Add the greeting file", status="deferred")], config="enabled = true\n"
+    )
+    d = _start(tmp_path, root)
+    daemons.append(d)
+    assert statuses(root) == {"1": "deferred"}
+    _set_status(root, 1, "pending")
+    wait_for(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    rows = wait_for(lambda: [r for r in _rows() if r["finished_at"]], what="an executions row")
+    assert [(r["task_id"], r["success"]) for r in rows] == [("1", 1)]
+    assert (root / "task-1.txt").exists()
+    wait_for(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
+
+
+def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    root = tmp_path / "proj"
+    state_dir = make_project(
+        root,
+        [task(1, "Long job", status="pending")],
+        config="enabled = true\n",
+        plan={"default": {"action": "hang"}},
+    )
+    d = _start(tmp_path, root)
+    daemons.append(d)
+    pids_file = state_dir / "hang-1.pids"
+    wait_for(pids_file.exists, timeout=120, what="the agent to start")
+    assert statuses(root) == {"1": "in-progress"}
+    assert d.status()["projects"][0]["autopilot"]["running"] is True
+    assert d.terminate(timeout=30) == 0, d.output()
+    leader, child = map(int, pids_file.read_text().split())
+    wait_for(lambda: _pid_dead(leader) and _pid_dead(child), timeout=30, what="agents ended")
+    assert statuses(root) == {"1": "pending"}
+    rows = _rows()
+    assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
+
+
+def test_status_shows_the_open_circuit_breaker(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Doomed job", status="pending")],
+        config="enabled = true\nbreaker_threshold = 1\nmax_attempts = 1\n",
+        plan={"default": {"action": "fail"}},
+    )
+    d = _start(tmp_path, root)
+    daemons.append(d)
+
+    def breaker() -> dict[str, object] | None:
+        pilot = d.status()["projects"][0]["autopilot"]
+        return pilot["breaker"] if pilot and pilot["breaker"]["state"] == "open" else None
+
+    state = wait_for(breaker, timeout=120, what="the breaker to open")
+    assert state["failures"] == 1 and state["retry_in_s"] > 0
+    env = subprocess_env()
+    text = subprocess.run(
+        tmxd_argv("status"), env=env, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert text.returncode == 0, text.stderr
+    line = next(li for li in text.stdout.splitlines() if "autopilot:" in li)
+    assert "breaker open, 1 failure(s)" in line and "trial in" in line
+    as_json = subprocess.run(
+        tmxd_argv("status", "--format", "json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    project = json.loads(as_json.stdout)["projects"][0]
+    assert project["autopilot"]["enabled"] is True
+    assert project["autopilot"]["breaker"]["state"] == "open"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_listen_serves_prometheus_metrics(tmp_path: Path, daemons: list[DaemonProcess]) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Something", status="pending")])
+    port = _free_port()
+    d = _start(tmp_path, root, "--listen", f"127.0.0.1:{port}")
+    daemons.append(d)
+    url = f"http://127.0.0.1:{port}/metrics"
+    assert d.status()["prometheus"] == url
+    assert d.status()["projects"][0]["autopilot"] is None  # not enabled in this project
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as resp:
+        body = resp.read().decode()
+    assert resp.status == 200
+    assert "# TYPE tmxd_executions_total" in body
+    assert "tmxd_database_size_bytes" in body
+    assert d.terminate(timeout=30) == 0
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+
+
+def test_listen_on_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            tmxd_argv("run", "--listen", f"127.0.0.1:{port}"),
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_parse_listen_accepts_loopback_and_refuses_the_rest() -> None:
+    assert parse_listen("127.0.0.1:9464") == ("127.0.0.1", 9464)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    assert parse_listen("localhost:80") == ("localhost", 80)
+    assert parse_listen("0.0.0.0:9464", allow_public=True) == ("0.0.0.0", 9464)
+    for bad in ("9464", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:70000", ":9464"):
+        with pytest.raises(InputError, match="HOST:PORT"):
+            parse_listen(bad)
+    with pytest.raises(InputError, match="--listen-public"):
+        parse_listen("0.0.0.0:9464")
+
+
+def test_non_loopback_listen_is_refused_before_starting() -> None:
+    proc = subprocess.run(
+        tmxd_argv("run", "--listen", "0.0.0.0:0"),
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 2
+    assert "not a loopback address" in proc.stderr
