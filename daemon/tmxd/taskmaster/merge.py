@@ -43,9 +43,10 @@ from typing import Any
 
 from tmxd.taskmaster import jsonedit
 from tmxd.taskmaster.document import TasksFile, js_string, subtask_full_id
-from tmxd.taskmaster.ops import note_block
+from tmxd.taskmaster.jsonedit import Append, Insert, Remove, Replace
+from tmxd.taskmaster.ops import note_block, with_note
 
-Path_ = tuple[str | int, ...]
+Path_ = jsonedit.Path_
 
 
 class _Missing(enum.Enum):
@@ -69,43 +70,9 @@ _SUBTASKS, _STATUS, _DETAILS, _DEPENDENCIES = "subtasks", "status", "details", "
 _ID_FIELDS = frozenset({"id", _DEPENDENCIES, "parentTaskId", "parentId"})
 
 
-# -- edits ---------------------------------------------------------------------------------
-# Every path names a place in ours' document as it was before any edit.
-
-
-@dataclass(frozen=True)
-class Replace:
-    """Put ``value`` where the value at ``path`` is."""
-
-    path: Path_
-    value: Any
-
-
-@dataclass(frozen=True)
-class Insert:
-    """Add member ``key`` with ``value`` at the end of the object at ``path``."""
-
-    path: Path_
-    key: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Append:
-    """Add ``value`` at the end of the array at ``path``."""
-
-    path: Path_
-    value: Any
-
-
-@dataclass(frozen=True)
-class Remove:
-    """Remove the object member or array item at ``path``."""
-
-    path: Path_
-
-
-Edit = Replace | Insert | Append | Remove
+# The edits are the JSON editor's (:mod:`tmxd.taskmaster.jsonedit`); every path names a
+# place in ours' document as it was before any edit.
+Edit = jsonedit.Edit
 
 
 @dataclass(frozen=True)
@@ -477,13 +444,13 @@ def _appended_notes(base: Any, side: Any) -> list[Any] | None:
 
 def _with_notes(details: Any, notes: list[Any]) -> Any:
     """``details`` with each of ``notes`` it does not hold yet appended, as Task Master does."""
-    if isinstance(details, list):
-        return [*details, *(n for n in notes if not any(_same(n, d) for d in details))]
-    text = details
     for note in notes:
-        if note not in text:
-            text = f"{text}\n{note}" if text else note
-    return text
+        held = (
+            any(_same(note, d) for d in details) if isinstance(details, list) else note in details
+        )
+        if not held:
+            details = with_note(details, note)
+    return details
 
 
 def merge_notes(base: Any, ours: Any, theirs: Any) -> Any:
@@ -633,13 +600,7 @@ class _Renumbering:
             "on the other branch.",
             self.now,
         )
-        details = item.get("details")
-        if isinstance(details, list):
-            item["details"] = [*details, block]
-        elif isinstance(details, str) and details:
-            item["details"] = f"{details}\n{block}"
-        else:
-            item["details"] = block
+        item["details"] = with_note(item.get("details"), block)
         self.renumbered.append(Renumbered(self.tag, old, new))
         self.renames[old] = new
 
@@ -705,42 +666,3 @@ def _rewrite_deps(
         new = _renamed(f"{sibling_of}.{text}" if bare else text, renames)
         if new is not None:
             deps[index] = _typed_like(dep, new.rsplit(".", 1)[1] if bare else new)
-
-
-# -- applying edits to data -----------------------------------------------------------------
-
-
-def apply_edits(data: Any, edits: list[Edit]) -> Any:
-    """A copy of ``data`` with ``edits`` applied (what splicing them into the text gives)."""
-    out = copy.deepcopy(data)
-
-    def at(path: Path_) -> Any:
-        node = out
-        for step in path:
-            node = node[step]
-        return node
-
-    # Paths name places before any edit: find every target first, then change them.
-    targets: list[tuple[Edit, Any]] = []
-    for edit in edits:
-        if isinstance(edit, Insert | Append):
-            targets.append((edit, at(edit.path)))
-        elif edit.path:
-            targets.append((edit, at(edit.path[:-1])))
-        else:
-            assert isinstance(edit, Replace) and len(edits) == 1
-            return copy.deepcopy(edit.value)
-    removals: list[tuple[Any, str | int]] = []
-    for edit, target in targets:
-        if isinstance(edit, Replace):
-            target[edit.path[-1]] = copy.deepcopy(edit.value)
-        elif isinstance(edit, Insert):
-            target[edit.key] = copy.deepcopy(edit.value)
-        elif isinstance(edit, Append):
-            target.append(copy.deepcopy(edit.value))
-        else:
-            removals.append((target, edit.path[-1]))
-    # Later items first, so earlier indices stay right.
-    for target, step in sorted(removals, key=lambda r: -r[1] if isinstance(r[1], int) else 0):
-        del target[step]
-    return out
