@@ -815,3 +815,27 @@ def test_the_real_task_master_cli_reads_merged_files(scenario: tuple[str, str, l
     assert [[js_string(s["id"]) for s in t["subtasks"]] for t in listed["tasks"]] == [
         [js_string(s.get("id")) for s in t.get("subtasks") or []] for t in merged_tasks
     ]
+
+
+def test_a_side_that_migrated_the_layout_merges_its_task_changes_only() -> None:
+    """Task Master rewrites an untagged file as {"master": {"tasks", "metadata"}}, dropping
+    keys it does not know; that is a change of format, not a deletion to merge."""
+    base = corpus("041")
+    assert doc(base).layout == "untagged" and {"version", "project"} <= set(base)
+    ours = copy.deepcopy(base)
+    ours["tasks"][0]["status"] = "done"
+    theirs = {
+        "master": {
+            "tasks": copy.deepcopy(base["tasks"]),
+            "metadata": {"created": "2026-01-01T00:00:00.000Z", "description": "migrated"},
+        }
+    }
+    theirs["master"]["tasks"][1]["status"] = "review"
+    result, merged = run(base, ours, theirs)
+    assert result.clean
+    assert list(merged) == list(base)  # still untagged, every key kept, nothing added
+    assert [t["status"] for t in merged["tasks"][:2]] == ["done", "review"]
+    # And the other way round: ours migrated, theirs edited the untagged file.
+    result, merged = run(base, theirs, ours)
+    assert result.clean and list(merged) == ["master"]
+    assert [t["status"] for t in merged["master"]["tasks"][:2]] == ["done", "review"]

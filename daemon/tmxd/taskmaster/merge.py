@@ -159,6 +159,11 @@ class TagView:
     tasks: list[Any]
     tasks_path: Path_
 
+    @property
+    def layout(self) -> tuple[bool, bool]:
+        """How the file holds the tag: at the top or under its name; an object or a list."""
+        return (not self.container_path, self.tasks_path == self.container_path)
+
 
 def tag_views(doc: TasksFile | None) -> dict[str, TagView]:
     """Each tag of ``doc`` with its container, its task list and their paths."""
@@ -239,8 +244,14 @@ class _Merger:
     def tag(self, tag: str, b: TagView | None, o: TagView, t: TagView) -> None:
         where = _Where(tag)
         b_tasks = b.tasks if b is not None else []
-        if isinstance(o.container, dict) and isinstance(t.container, dict):
-            b_container = b.container if b is not None and isinstance(b.container, dict) else {}
+        # The tag's own members (metadata, an untagged file's other keys) are merged only when
+        # every side holds the tag the same way: a side that migrated the file's layout (Task
+        # Master rewrites {"tasks": [...], "project": ...} as {"master": {"tasks", "metadata"}})
+        # did not delete or add those members, it changed the format, and ours' is kept.
+        if isinstance(o.container, dict) and all(
+            v.layout == o.layout for v in (b, o, t) if v is not None
+        ):
+            b_container = b.container if b is not None else {}
             keys = dict.fromkeys(k for k in (*o.container, *t.container) if k != "tasks")
             self.members_of(b_container, o.container, t.container, o.container_path, where, keys)
         theirs = _Renumbering(tag, b_tasks, o.tasks, t.tasks, self.now).run()
@@ -531,7 +542,11 @@ def _typed_like(old: Any, text: str) -> Any:
 
 
 class _Renumbering:
-    """Theirs' tasks of one tag, with same-id additions renumbered (a copy when any is)."""
+    """Theirs' tasks of one tag, with same-id additions renumbered.
+
+    The list is copied, and each task in it that changes, when anything is renumbered;
+    theirs' document itself is never changed.
+    """
 
     def __init__(
         self, tag: str, base: list[Any], ours: list[Any], theirs: list[Any], now: datetime
@@ -541,6 +556,7 @@ class _Renumbering:
         self.now = now
         self.renumbered: list[Renumbered] = []
         self.renames: dict[str, str] = {}  # full id → full id
+        self._owned: set[int] = set()
 
     def run(self) -> _Renumbering:
         tasks = self._collisions(self.base, self.ours, self.tasks, None)
@@ -550,26 +566,35 @@ class _Renumbering:
             o = o_keyed.get(key)
             if key[0] in tasks or not isinstance(o, dict):
                 continue
-            t = self.tasks[index]
-            b = b_keyed.get(key)
-            b_subs = _subtask_list(b)
-            subs = self._collisions(b_subs, _subtask_list(o), _subtask_list(t), key[0])
+            b_subs, o_subs = _subtask_list(b_keyed.get(key)), _subtask_list(o)
+            t_subs = _subtask_list(self.tasks[index])
+            if o_subs == b_subs or t_subs == b_subs:
+                continue  # one side added no subtask here (a quick test; ``==`` is enough)
+            subs = self._collisions(b_subs, o_subs, t_subs, key[0])
             if subs:
                 subtask_plan.append((index, subs))
         if not tasks and not subtask_plan:
             return self
-        self.tasks = copy.deepcopy(self.tasks)
+        self.tasks = list(self.tasks)
         for index, key in _keyed_indices(self.tasks, None):
             if key[0] in tasks and not key[1]:
-                self._renumber_task(self.tasks[index], tasks[key[0]])
+                self._renumber_task(self._own(index), tasks[key[0]])
         for index, subs in subtask_plan:
-            task = self.tasks[index]
+            task = self._own(index)
             parent = js_string(task.get("id"))
             for sub_index, sub_key in _keyed_indices(_subtask_list(task), parent):
                 if sub_key[0] in subs and not sub_key[1]:
                     self._renumber_subtask(_subtask_list(task)[sub_index], parent, subs[sub_key[0]])
         self._rewrite_references()
         return self
+
+    def _own(self, index: int) -> dict[str, Any]:
+        """Theirs' task at ``index``, copied the first time it is about to change."""
+        if index not in self._owned:
+            self.tasks[index] = copy.deepcopy(self.tasks[index])
+            self._owned.add(index)
+        task: dict[str, Any] = self.tasks[index]
+        return task
 
     def _collisions(
         self, base: list[Any], ours: list[Any], theirs: list[Any], parent: str | None
@@ -626,13 +651,31 @@ class _Renumbering:
     def _rewrite_references(self) -> None:
         """Point the dependencies theirs added on a renumbered item at its new id."""
         b_keyed = dict(_keyed(self.base, None))
-        for key, task in _keyed(self.tasks, None):
-            b_task = b_keyed.get(key)
+        for index, key in _keyed_indices(self.tasks, None):
+            task, b_task = self.tasks[index], b_keyed.get(key)
             tid = js_string(task.get("id"))
-            _rewrite_deps(task, b_task, self.renames, sibling_of=None)
+            own = _rewritten_deps(task, b_task, self.renames, sibling_of=None)
             b_subs = dict(_keyed(_subtask_list(b_task), tid))
-            for sub_key, sub in _keyed(_subtask_list(task), tid):
-                _rewrite_deps(sub, b_subs.get(sub_key), self.renames, sibling_of=tid)
+            subs = [
+                (sub_index, deps)
+                for sub_index, sub_key in _keyed_indices(_subtask_list(task), tid)
+                if (
+                    deps := _rewritten_deps(
+                        _subtask_list(task)[sub_index],
+                        b_subs.get(sub_key),
+                        self.renames,
+                        sibling_of=tid,
+                    )
+                )
+                is not None
+            ]
+            if own is None and not subs:
+                continue
+            task = self._own(index)
+            if own is not None:
+                task["dependencies"] = own
+            for sub_index, deps in subs:
+                _subtask_list(task)[sub_index]["dependencies"] = deps
 
 
 def _subtask_list(task: Any) -> list[Any]:
@@ -648,15 +691,17 @@ def _renamed(full: str, renames: dict[str, str]) -> str | None:
     return f"{renames[task]}.{rest}" if dot and task in renames else None
 
 
-def _rewrite_deps(
+def _rewritten_deps(
     item: dict[str, Any], base_item: Any, renames: dict[str, str], sibling_of: str | None
-) -> None:
-    """Rewrite the dependencies ``item`` gained since ``base_item`` that name a renamed id."""
+) -> list[Any] | None:
+    """``item``'s dependencies with those it gained since ``base_item`` that name a
+    renumbered id pointed at the new id; None when there are none to rewrite."""
     deps = item.get("dependencies")
     if not isinstance(deps, list):
-        return
+        return None
     before_raw = base_item.get("dependencies") if isinstance(base_item, dict) else None
     before = {js_string(d) for d in before_raw} if isinstance(before_raw, list) else set()
+    out = list(deps)
     for index, dep in enumerate(deps):
         text = js_string(dep)
         if text in before:
@@ -665,4 +710,5 @@ def _rewrite_deps(
         bare = sibling_of is not None and "." not in text
         new = _renamed(f"{sibling_of}.{text}" if bare else text, renames)
         if new is not None:
-            deps[index] = _typed_like(dep, new.rsplit(".", 1)[1] if bare else new)
+            out[index] = _typed_like(dep, new.rsplit(".", 1)[1] if bare else new)
+    return out if out != deps else None
