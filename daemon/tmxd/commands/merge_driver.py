@@ -82,16 +82,15 @@ def _drive(ancestor: str, ours: str, theirs: str, path: str) -> None:
 
 def _resolve(project: Path | None, tag: str | None, task_id: str, field: str, choice: str) -> None:
     from tmxd.commits import merge_driver
+    from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.project import find_project
 
     found = find_project(project)
     done = merge_driver.resolve(found, task_id, field, choice, tag)
     what = f"{done.conflict.tag or '-'} {task_id} {field}"
-    if choice == "theirs":
-        click.echo(f"{what}: theirs written to {found.tasks_path}")
-    else:
-        click.echo(f"{what}: ours kept")
+    tasks = display_path(found.tasks_path)
+    click.echo(f"{what}: theirs written to {tasks}" if choice == "theirs" else f"{what}: ours kept")
     if done.remaining:
-        click.echo(f"{done.remaining} conflict(s) left in {done.report}")
+        click.echo(f"{done.remaining} conflict(s) left in {display_path(done.report)}")
     else:
-        click.echo(f"no conflicts left; mark the file resolved: git add {found.tasks_path}")
+        click.echo(f"no conflicts left; mark the file resolved: git add {tasks}")
