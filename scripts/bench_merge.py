@@ -33,17 +33,8 @@ TARGET_SECONDS = 0.300
 TASKS_PATH = ".taskmaster/tasks/tasks.json"
 
 
-def find_shared() -> Path:
-    override = os.environ.get("TMXD_SHARED")
-    if override:
-        return Path(override)
-    for parent in ROOT.parents:
-        if (parent / "shared" / "DESIGN.md").is_file():
-            return parent / "shared"
-    return ROOT.parent / "shared"
-
-
-CORPUS = find_shared() / "corpus" / "taskmaster"
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_next import CORPUS  # noqa: E402  (the shared corpus, found the same way)
 
 
 def edited(text: str, edits: int, seed: int) -> str:

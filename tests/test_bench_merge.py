@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 from types import ModuleType
 
 import pytest
 
-from helpers import CORPUS, REPO_ROOT
+from helpers import CORPUS, load_script
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_merge", REPO_ROOT / "scripts" / "bench_merge.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_merge")
 
 
 def test_edits_change_the_file_where_they_say() -> None:

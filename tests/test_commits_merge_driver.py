@@ -64,24 +64,25 @@ def add_task(root: Path, task_id: int, title: str, **extra: Any) -> None:
     with store(root).edit() as doc:
         tasks = tag_views(doc)["master"].tasks
         tasks.append(
-            {
-                "id": task_id,
-                "title": title,
-                "description": f"{title}, added on a branch",
-                "status": "pending",
-                "dependencies": [],
-                "priority": "medium",
-                "details": "",
-                "testStrategy": "",
-                "subtasks": [],
-                **extra,
-            }
+            {"id": task_id, "title": title, "status": "pending", "dependencies": [], **extra}
         )
         doc.invalidate()
 
 
 def commit(root: Path, message: str) -> None:
     git(root, "commit", "-q", "-am", message)
+
+
+def diverge(root: Path, *, ours: str, theirs: str) -> str:
+    """Set the first pending task to ``theirs`` on branch theirs, to ``ours`` on main."""
+    task_id = next(js_string(t["id"]) for t in master(root) if t.get("status") == "pending")
+    git(root, "checkout", "-q", "-b", "theirs")
+    set_status(store(root), [task_id], theirs)
+    commit(root, f"Theirs sets {task_id} {theirs}")
+    git(root, "checkout", "-q", "main")
+    set_status(store(root), [task_id], ours)
+    commit(root, f"Ours sets {task_id} {ours}")
+    return task_id
 
 
 def merge(root: Path, branch: str) -> subprocess.CompletedProcess[str]:
@@ -180,13 +181,7 @@ def test_cancelled_against_done_stops_with_a_valid_file_and_a_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = project_repo(tmp_path, "021")
-    task_id = next(js_string(t["id"]) for t in master(root) if t.get("status") == "pending")
-    git(root, "checkout", "-q", "-b", "theirs")
-    set_status(store(root), [task_id], "done")
-    commit(root, "Theirs finishes it")
-    git(root, "checkout", "-q", "main")
-    set_status(store(root), [task_id], "cancelled")
-    commit(root, "Ours drops it")
+    task_id = diverge(root, ours="cancelled", theirs="done")
     proc = merge(root, "theirs")
     assert proc.returncode != 0
     assert git(root, "ls-files", "-u", "--", str(TASKS)).strip()  # unmerged
@@ -454,13 +449,7 @@ def test_doctor_says_what_a_clone_lacks(tmp_path: Path) -> None:
     git(clone, "config", "merge.tmxd-tasks.driver", "/gone/tmxd merge-driver %O %A %B %P")
     assert "which is not there" in check(clone).summary
     # Open conflicts, while git holds the file unmerged, and once it no longer does.
-    task_id = next(js_string(t["id"]) for t in master(root) if t.get("status") == "pending")
-    git(root, "checkout", "-q", "-b", "theirs")
-    set_status(store(root), [task_id], "done")
-    commit(root, "done")
-    git(root, "checkout", "-q", "main")
-    set_status(store(root), [task_id], "deferred")
-    commit(root, "deferred")
+    diverge(root, ours="deferred", theirs="done")
     assert merge(root, "theirs").returncode != 0
     result = check(root)
     assert result.status == "fail" and "a merge stopped on 1 conflict(s)" in result.summary

@@ -688,6 +688,15 @@ def canonical(data: Any) -> str:
     return json.dumps(out, sort_keys=True, ensure_ascii=False)
 
 
+def merged_sides(scenario: tuple[str, str, list[Op]]) -> tuple[Any, Any, Any, MergeResult, Any]:
+    """(base, ours, theirs, the merge, the merged document) for a drawn scenario."""
+    name, tag, ops = scenario
+    data = base_of(name)
+    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
+    result, merged = run(data, ours, theirs, ours_text=written(name, ours))
+    return data, ours, theirs, result, merged
+
+
 PROPERTY_SETTINGS = settings(
     max_examples=100,
     deadline=None,
@@ -701,9 +710,7 @@ def test_scripts_apart_merge_cleanly_into_what_applying_both_gives(
     scenario: tuple[str, str, list[Op]],
 ) -> None:
     name, tag, ops = scenario
-    data = base_of(name)
-    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
-    result, merged = run(data, ours, theirs, ours_text=written(name, ours))
+    data, ours, theirs, result, merged = merged_sides(scenario)
     assert result.clean, result.conflicts
     assert result.renumbered == []
     assert canonical(merged) == canonical(play(data, tag, ops, ("ours", "theirs")))
@@ -753,10 +760,7 @@ def _value_at(data: Any, conflict: Conflict) -> Any:
 def test_any_scripts_merge_into_a_valid_file_holding_ours_where_they_conflict(
     scenario: tuple[str, str, list[Op]],
 ) -> None:
-    name, tag, ops = scenario
-    data = base_of(name)
-    ours, theirs = play(data, tag, ops, ("ours",)), play(data, tag, ops, ("theirs",))
-    result, merged = run(data, ours, theirs, ours_text=written(name, ours))
+    data, ours, theirs, result, merged = merged_sides(scenario)
     assert _duplicates(merged) <= _duplicates(ours) | _duplicates(theirs)
     for conflict in result.conflicts:
         assert _same_json(_value_at(merged, conflict), conflict.ours)
