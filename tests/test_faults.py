@@ -395,7 +395,9 @@ def test_the_daemon_logs_a_read_only_tasks_json_once_and_resumes(
             lambda: all(f"Change {n} " in path.read_text(encoding="utf-8") for n in range(3)),
             what="the three notes once tasks.json is writable",
         )
-        assert d.status()["projects"][0]["sync_error"] is None
+        wait_for(
+            lambda: d.status()["projects"][0]["sync_error"] is None, what="the error to clear"
+        )
     finally:
         d.stop()
 

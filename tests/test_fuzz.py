@@ -25,8 +25,9 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import CORPUS
+from helpers import CORPUS, git, init_repo
 from tmxd.cli import main
+from tmxd.commits.hooks import install
 from tmxd.errors import InputError
 from tmxd.taskmaster import cli_json
 from tmxd.taskmaster.dependencies import validate_dependencies
@@ -290,3 +291,33 @@ def test_every_command_answers_or_exits_2_and_reads_never_write(
 
 def test_the_seeds_are_there() -> None:
     assert len(SEEDS) > 20, f"corpus files missing in {CORPUS}"
+
+
+def test_sync_answers_or_exits_2_whatever_tasks_json_holds(tmp_path: Path) -> None:
+    """``tmxd sync`` with a commit waiting in the spool, over the same inputs."""
+    root = tmp_path / "p"
+    init_repo(root)
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    tasks.parent.mkdir(parents=True)
+    install(root)
+    (root / "f.txt").write_text("x")
+    git(root, "add", "f.txt")
+    git(root, "commit", "-q", "-m", "Change\n\nTask: 1.1\nCloses-Task: 2")
+    spool = root / ".git" / "tmxd"
+    waiting = {p.name: p.read_bytes() for p in spool.iterdir() if p.is_file()}
+
+    @FUZZ
+    @given(raw=files)
+    def sync_over(raw: bytes) -> None:
+        shutil.rmtree(spool)
+        spool.mkdir()
+        for name, data in waiting.items():  # the same commit, never processed
+            (spool / name).write_bytes(data)
+        tasks.write_bytes(raw)
+        code, out, err = _run("sync", "--no-metrics", "-p", str(root))
+        _check(["sync"], code, out, err)
+        if code != 0:
+            assert tasks.read_bytes() == raw, "a refused sync changed tasks.json"
+        assert [p.name for p in tasks.parent.iterdir()] == ["tasks.json"]
+
+    sync_over()
