@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from helpers import run_tmxd
+from helpers import run_tmxd, run_tmxd_process
 from tmxd import __version__
 from tmxd.cli import main
 
@@ -11,7 +11,7 @@ def test_version_in_process(capsys) -> None:
 
 
 def test_python_dash_m_help() -> None:
-    proc = run_tmxd("--help")
+    proc = run_tmxd_process("--help")  # the entry point itself: `python -m tmxd`
     assert proc.returncode == 0
     assert "Exit codes" in proc.stdout
 

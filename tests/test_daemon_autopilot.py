@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from autopilot_support import agent_env, executions, make_project, statuses, task
-from daemonproc import TIMEOUT, DaemonProcess, wait_for
-from helpers import subprocess_env, tmxd_argv
+from daemonproc import TIMEOUT, DaemonProcess
+from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.daemon import parse_listen
 from tmxd.errors import InputError
@@ -43,7 +43,7 @@ def _start(tmp_path: Path, root: Path, *extra: str) -> DaemonProcess:
     d = DaemonProcess(
         tmp_path / "daemon.log", "--project", str(root), *extra, env=agent_env(root)
     ).start()
-    wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline snapshot")
+    wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline snapshot")
     return d
 
 
@@ -73,11 +73,11 @@ def test_a_task_made_ready_is_dispatched_and_done(
     daemons.append(d)
     assert statuses(root) == {"1": "deferred"}
     _set_status(root, 1, "pending")
-    wait_for(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
-    rows = wait_for(lambda: [r for r in _rows() if r["finished_at"]], what="an executions row")
+    wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    rows = wait_until(lambda: [r for r in _rows() if r["finished_at"]], what="an executions row")
     assert [(r["task_id"], r["success"]) for r in rows] == [("1", 1)]
     assert (root / "task-1.txt").exists()
-    wait_for(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
+    wait_until(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
 
 
 def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
@@ -93,12 +93,12 @@ def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
     d = _start(tmp_path, root)
     daemons.append(d)
     pids_file = state_dir / "hang-1.pids"
-    wait_for(pids_file.exists, timeout=120, what="the agent to start")
+    wait_until(pids_file.exists, timeout=120, what="the agent to start")
     assert statuses(root) == {"1": "in-progress"}
     assert d.status()["projects"][0]["autopilot"]["running"] is True
     assert d.terminate(timeout=30) == 0, d.output()
     leader, child = map(int, pids_file.read_text().split())
-    wait_for(lambda: _pid_dead(leader) and _pid_dead(child), timeout=30, what="agents ended")
+    wait_until(lambda: _pid_dead(leader) and _pid_dead(child), timeout=30, what="agents ended")
     assert statuses(root) == {"1": "pending"}
     rows = _rows()
     assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
@@ -121,22 +121,13 @@ def test_status_shows_the_open_circuit_breaker(
         pilot = d.status()["projects"][0]["autopilot"]
         return pilot["breaker"] if pilot and pilot["breaker"]["state"] == "open" else None
 
-    state = wait_for(breaker, timeout=120, what="the breaker to open")
+    state = wait_until(breaker, timeout=120, what="the breaker to open")
     assert state["failures"] == 1 and state["retry_in_s"] > 0
-    env = subprocess_env()
-    text = subprocess.run(
-        tmxd_argv("status"), env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    text = run_tmxd("status")
     assert text.returncode == 0, text.stderr
     line = next(li for li in text.stdout.splitlines() if "autopilot:" in li)
     assert "breaker open, 1 failure(s)" in line and "trial in" in line
-    as_json = subprocess.run(
-        tmxd_argv("status", "--format", "json"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    as_json = run_tmxd("status", "--format", "json")
     project = json.loads(as_json.stdout)["projects"][0]
     assert project["autopilot"]["enabled"] is True
     assert project["autopilot"]["breaker"]["state"] == "open"
@@ -198,12 +189,6 @@ def test_parse_listen_accepts_loopback_and_refuses_the_rest() -> None:
 
 
 def test_non_loopback_listen_is_refused_before_starting() -> None:
-    proc = subprocess.run(
-        tmxd_argv("run", "--listen", "0.0.0.0:0"),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    proc = run_tmxd("run", "--listen", "0.0.0.0:0")
     assert proc.returncode == 2
     assert "not a loopback address" in proc.stderr

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from daemonproc import wait_for
+from helpers import wait_until
 from tmxd import clock
 from tmxd.metrics.recorder import Recorder
 from tmxd.schedule import Scheduler
@@ -40,7 +40,7 @@ def test_interval_job_runs_and_is_recorded(recorder: Recorder) -> None:
     sched.start()
     try:
         assert ran.wait(30)
-        wait_for(lambda: runs(recorder), what="the run to be recorded")
+        wait_until(lambda: runs(recorder), what="the run to be recorded")
         assert runs(recorder)[0] == ("tick", True, "did it")
         (info,) = sched.jobs()
         assert info.name == "tick"
@@ -54,7 +54,7 @@ def test_string_result_is_the_detail(recorder: Recorder) -> None:
     sched.add_job("report", lambda: "3 stale task(s)", "interval", hours=1)  # never ran: catch up
     sched.start()
     try:
-        wait_for(lambda: runs(recorder), what="the catch-up run")
+        wait_until(lambda: runs(recorder), what="the catch-up run")
         assert runs(recorder)[0] == ("report", True, "3 stale task(s)")
     finally:
         sched.shutdown()
@@ -73,7 +73,7 @@ def test_failing_job_is_recorded_and_keeps_the_scheduler_alive(recorder: Recorde
     sched.add_job("good", good.set, "interval", seconds=0.1)
     sched.start()
     try:
-        wait_for(
+        wait_until(
             lambda: any(not ok for _, ok, _ in runs(recorder)), what="the failure to be recorded"
         )
         failure = next(r for r in runs(recorder) if not r[1])
@@ -91,7 +91,7 @@ def test_overdue_job_catches_up_at_start_and_recent_one_does_not(recorder: Recor
     sched.add_job("hourly", lambda: None, "interval", hours=1)
     sched.start()
     try:
-        wait_for(lambda: ("daily", True, "") in runs(recorder), what="the daily catch-up run")
+        wait_until(lambda: ("daily", True, "") in runs(recorder), what="the daily catch-up run")
         assert all(name != "hourly" for name, _, _ in runs(recorder))
     finally:
         sched.shutdown()
@@ -130,7 +130,7 @@ def test_jobs_never_overlap_and_coalesce() -> None:
     sched.add_job("slow", slow, "interval", seconds=0.05, catch_up=False)
     sched.start()
     try:
-        wait_for(lambda: calls >= 2, what="two runs")
+        wait_until(lambda: calls >= 2, what="two runs")
     finally:
         release.set()
         sched.shutdown()
@@ -163,7 +163,7 @@ def test_job_that_records_itself_is_not_recorded_twice(recorder: Recorder) -> No
     sched.add_job("self-recording", report, "interval", hours=1, record=False)
     sched.start()
     try:
-        wait_for(lambda: runs(recorder), what="the job's own row")
+        wait_until(lambda: runs(recorder), what="the job's own row")
     finally:
         sched.shutdown()
     assert runs(recorder) == [("self-recording", True, "by the job")]
