@@ -93,6 +93,9 @@ def test_overdue_job_catches_up_at_start_and_recent_one_does_not(recorder: Recor
     try:
         wait_until(lambda: ("daily", True, "") in runs(recorder), what="the daily catch-up run")
         assert all(name != "hourly" for name, _, _ in runs(recorder))
+        (hourly,) = [job for job in sched.jobs() if job.name == "hourly"]
+        assert hourly.next_run is not None
+        assert hourly.next_run > clock.now() + timedelta(minutes=30)  # its normal hour
     finally:
         sched.shutdown()
 
@@ -100,13 +103,16 @@ def test_overdue_job_catches_up_at_start_and_recent_one_does_not(recorder: Recor
 def test_no_catch_up_when_disabled(recorder: Recorder) -> None:
     sched = Scheduler(lambda: recorder)
     sched.add_job("quiet", lambda: None, "interval", hours=1, catch_up=False)
+    sched.add_job("eager", lambda: None, "interval", hours=1)  # never ran either: catches up
     sched.start()
     try:
-        names = [job.name for job in sched.jobs()]
-        assert names == ["quiet"]
+        next_run = {job.name: job.next_run for job in sched.jobs()}
+        soon = clock.now() + timedelta(minutes=30)
+        assert next_run["eager"] is not None and next_run["eager"] < soon
+        assert next_run["quiet"] is not None and next_run["quiet"] > soon
     finally:
         sched.shutdown()
-    assert runs(recorder) == []
+    assert all(name != "quiet" for name, _, _ in runs(recorder))
 
 
 def test_jobs_never_overlap_and_coalesce() -> None:
