@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import subprocess
@@ -17,7 +18,9 @@ from daemonproc import TIMEOUT, DaemonProcess
 from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.daemon import parse_listen
+from tmxd.daemon_autopilot import AutopilotDispatcher
 from tmxd.errors import InputError
+from tmxd.taskmaster.project import find_project
 
 
 def _set_status(root: Path, task_id: int, status: str) -> None:
@@ -192,3 +195,48 @@ def test_non_loopback_listen_is_refused_before_starting() -> None:
     proc = run_tmxd("run", "--listen", "0.0.0.0:0")
     assert proc.returncode == 2
     assert "not a loopback address" in proc.stderr
+
+
+def test_a_bad_config_turns_autopilot_mode_off_until_fixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process: the daemon's dispatcher reads the project's config at every poke."""
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Add the greeting file")], config='enabled = true\nmax_attempts = "many"\n'
+    )
+    for key, value in agent_env(root).items():
+        monkeypatch.setenv(key, value)
+    project = find_project(root)
+    dispatcher = AutopilotDispatcher(lambda: None)
+    with caplog.at_level(logging.ERROR, logger="tmxd.autopilot"):
+        assert dispatcher.poke(project) is False
+        assert dispatcher.poke(project) is False  # the same message is not logged again
+    (logged,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "max_attempts" in logged and "autopilot mode is off until it is fixed" in logged
+    described = dispatcher.describe(root)
+    assert described is not None and described["enabled"] is False
+    assert "max_attempts" in described["error"]
+    assert statuses(root) == {"1": "pending"}
+    # fixed: the next poke runs a pass, which takes the ready task to done
+    config = root / ".taskmaster" / "tmxd.toml"
+    config.write_text(config.read_text().replace('max_attempts = "many"', "max_attempts = 1"))
+    try:
+        assert dispatcher.poke(project) is True
+        wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    finally:
+        assert dispatcher.stop(timeout=60)
+    described = dispatcher.describe(root)
+    assert described is not None
+    assert described["enabled"] is True and described["running"] is False
+    assert described["error"] is None and described["breaker"]["state"] == "closed"
+
+
+def test_autopilot_mode_off_is_not_dispatched(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Something")])  # no `enabled = true`
+    dispatcher = AutopilotDispatcher(lambda: None)
+    assert dispatcher.poke(find_project(root)) is False
+    assert dispatcher.describe(root) is None
+    assert dispatcher.stop(timeout=5)
+    assert statuses(root) == {"1": "pending"}
