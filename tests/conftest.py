@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from helpers import GIT_ENV, subprocess_env, tmxd_argv, wait_until
+from helpers import GIT_ENV, process_ended, subprocess_env, tmxd_argv, wait_until
 
 # Hypothesis on a shared, loaded machine (and in CI, which runs on one): no per-example
 # deadline, because how long one example takes measures the machine, not the code (timing is
@@ -78,9 +78,7 @@ def _marked_processes(mark: str) -> dict[int, str]:
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
                 if needle not in fh.read() + b"\0":
                     continue
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                state = fh.read().rsplit(b")", 1)[-1].split()[0]
-            if state in (b"Z", b"X"):
+            if process_ended(int(entry.name)):
                 continue
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
                 found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace")

@@ -22,7 +22,15 @@ from autopilot_support import (
     task,
 )
 from claude_stub import Script, claude_binary, messages_stub
-from helpers import git, run_tmxd, run_tmxd_process, subprocess_env, tmxd_argv, wait_until
+from helpers import (
+    git,
+    process_ended,
+    run_tmxd,
+    run_tmxd_process,
+    subprocess_env,
+    tmxd_argv,
+    wait_until,
+)
 from tmxd import paths
 
 
@@ -30,13 +38,6 @@ def _tmxd(
     root: Path, *args: str, extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return run_tmxd(*args, "-p", str(root), cwd=root, env={**agent_env(root), **(extra or {})})
-
-
-def _dead(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 GRAPH = {
@@ -170,7 +171,9 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
             proc.kill()
     assert proc.returncode == code, out + err
     leader, child = map(int, pids_file.read_text().split())
-    wait_until(lambda: _dead(leader) and _dead(child), what="the agent group to end")
+    wait_until(
+        lambda: process_ended(leader) and process_ended(child), what="the agent group to end"
+    )
     assert statuses(root) == {"1": "pending"}
     assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")
     rows = executions(paths.db_path())

@@ -15,7 +15,7 @@ import pytest
 
 from autopilot_support import agent_env, executions, make_project, statuses, task
 from daemonproc import TIMEOUT, DaemonProcess
-from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
+from helpers import process_ended, run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.daemon import parse_listen
 from tmxd.daemon_autopilot import AutopilotDispatcher
@@ -58,13 +58,6 @@ def daemons() -> Iterator[list[DaemonProcess]]:
         d.stop()
 
 
-def _pid_dead(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
 def test_a_task_made_ready_is_dispatched_and_done(
     tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
@@ -101,7 +94,9 @@ def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
     assert d.status()["projects"][0]["autopilot"]["running"] is True
     assert d.terminate(timeout=30) == 0, d.output()
     leader, child = map(int, pids_file.read_text().split())
-    wait_until(lambda: _pid_dead(leader) and _pid_dead(child), timeout=30, what="agents ended")
+    wait_until(
+        lambda: process_ended(leader) and process_ended(child), timeout=30, what="agents ended"
+    )
     assert statuses(root) == {"1": "pending"}
     rows = _rows()
     assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"

@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_until
+from helpers import process_ended, wait_until
 from tmxd import proc
 from tmxd.errors import TmxdError
 
 PY = sys.executable
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_captures_lines_exit_code_and_tails(tmp_path: Path) -> None:
@@ -58,7 +50,7 @@ def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     assert res.timed_out and not res.ok
     assert "timed out" in res.describe()
     leader, child = map(int, pids.read_text().split())
-    wait_until(lambda: not _alive(leader) and not _alive(child), what="the group to end")
+    wait_until(lambda: process_ended(leader) and process_ended(child), what="the group to end")
 
 
 def test_term_is_followed_by_kill_when_ignored(tmp_path: Path) -> None:
@@ -104,7 +96,7 @@ def test_leftover_background_children_are_ended(tmp_path: Path) -> None:
     res = proc.run([PY, "-c", script], cwd=tmp_path, timeout_s=60)
     assert res.ok
     bg = int(pidfile.read_text())
-    wait_until(lambda: not _alive(bg), what="the background child to end")
+    wait_until(lambda: process_ended(bg), what="the background child to end")
 
 
 def test_terminate_all_ends_running_children(tmp_path: Path) -> None:
