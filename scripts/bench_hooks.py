@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         base = Path(tmp)
         environ = env(base / "state")
         os.environ.update({"TMXD_STATE_DIR": environ["TMXD_STATE_DIR"]})
-        from tmxd import hooks
+        from tmxd.commits import hooks
 
         plain = make_repo(base / "plain", environ)
         ours = make_repo(base / "tmxd", environ)

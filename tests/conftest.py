@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from helpers import GIT_ENV, process_ended, subprocess_env, tmxd_argv, wait_until
+from helpers import GIT_ENV, subprocess_env, tmxd_argv, wait_until
+from tmxd import proc
 
 # Hypothesis on a shared, loaded machine (and in CI, which runs on one): no per-example
 # deadline, because how long one example takes measures the machine, not the code (timing is
@@ -78,8 +79,8 @@ def _marked_processes(mark: str) -> dict[int, str]:
             with open(f"/proc/{entry.name}/environ", "rb") as fh:
                 if needle not in fh.read() + b"\0":
                     continue
-            if process_ended(int(entry.name)):
-                continue
+            if proc.state_letter(int(entry.name)) in ("Z", "X", "?"):
+                continue  # ended (a zombie waits for its parent) or gone
             with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
                 found[int(entry.name)] = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:

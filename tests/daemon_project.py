@@ -94,6 +94,15 @@ def make_project(root: Path, *, git: bool = True, **statuses: str) -> Path:
     return tasks
 
 
+def engine_project(tmp_path: Path, config: str = "") -> tuple[Path, Path]:
+    """``(root, tasks.json)`` of a git project at ``tmp_path/p``; ``config`` is its tmxd.toml."""
+    root = tmp_path / "p"
+    tasks = make_project(root)
+    if config:
+        (root / ".taskmaster" / "tmxd.toml").write_text(config)
+    return root, tasks
+
+
 def write_plain(tasks: Path, **statuses: str) -> None:
     tasks.write_text(render(tasks_doc(**statuses)))
 

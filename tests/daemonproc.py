@@ -38,7 +38,7 @@ class DaemonProcess:
         return self
 
     def wait_ready(self) -> dict[str, Any]:
-        from tmxd import control
+        from tmxd.daemon import control
         from tmxd.errors import TmxdError
 
         def ready() -> dict[str, Any] | None:
@@ -53,7 +53,7 @@ class DaemonProcess:
         return wait_until(ready, what="the daemon to answer")
 
     def status(self) -> dict[str, Any]:
-        from tmxd import control
+        from tmxd.daemon import control
 
         return control.request("status", timeout=20)
 

@@ -98,16 +98,6 @@ def wait_until(
         time.sleep(interval)
 
 
-def process_ended(pid: int) -> bool:
-    """Whether process ``pid`` is gone or a zombie (ended, not yet reaped by its parent)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[-1].split()[0]
-    except OSError:
-        return True
-    return state in (b"Z", b"X")
-
-
 def tmxd_argv(*args: str) -> list[str]:
     """argv that runs this checkout's tmxd in a subprocess."""
     return [sys.executable, "-m", "tmxd", *args]

@@ -24,6 +24,7 @@ from helpers import git, subprocess_env, wait_until
 from tmxd import paths
 from tmxd.autopilot import config as ap_config
 from tmxd.autopilot import gate, state
+from tmxd.autopilot.plan import plan_tasks, related
 from tmxd.autopilot.routing import RoutingRules
 from tmxd.autopilot.runner import (
     Autopilot,
@@ -31,8 +32,6 @@ from tmxd.autopilot.runner import (
     RunSummary,
     breaker_status,
     dispatch_ready,
-    plan_tasks,
-    related,
 )
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from types import ModuleType
 
 import pytest
@@ -32,8 +33,10 @@ def test_generated_file_has_a_next_task(tmp_path: object) -> None:
 
 
 def test_bench_runs_without_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _bench().main(["--runs", "1", "--tasks", "300", "--no-oracle"]) == 0
+    args = ["--runs", "1", "--startup-runs", "1", "--tasks", "300", "--no-oracle"]
+    assert _bench().main(args) == 0
     out = capsys.readouterr().out
     assert "task-master not run: --no-oracle given" in out
     assert "300 tasks: tmxd next      median" in out
+    assert re.search(r"133\.json: tmxd next [\d.]+ ms as a process = python [\d.]+ ms", out)
     assert "load + status map + next in process" in out

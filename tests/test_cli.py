@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-from helpers import run_tmxd, run_tmxd_process
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env
 from tmxd import __version__
-from tmxd.cli import main
+from tmxd.cli import COMMANDS, cli, main
 
 
 def test_version_in_process(capsys) -> None:
@@ -21,3 +28,81 @@ def test_unknown_command_is_usage_error() -> None:
     assert proc.returncode == 2
     assert "No such command" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _eager_group() -> click.Group:
+    """What `tmxd --help` would be with every command imported up front."""
+    eager = click.Group("tmxd", help=cli.help, context_settings=cli.context_settings)
+    eager.params = list(cli.params)
+    lazy = click.Context(cli)
+    for name in cli.list_commands(lazy):
+        command = cli.get_command(lazy, name)
+        assert command is not None
+        eager.add_command(command, name)
+    return eager
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_help_lists_every_command_as_if_all_were_imported(width: int) -> None:
+    def help_of(group: click.Group) -> str:
+        settings = {"info_name": "tmxd", "terminal_width": width, **cli.context_settings}
+        with click.Context(group, **settings) as ctx:
+            return group.get_help(ctx)
+
+    lazy = help_of(cli)
+    assert lazy == help_of(_eager_group())
+    for name in ("next", "set-status", "start", "autopilot", "report", "doctor", "watch"):
+        assert f"\n  {name} " in lazy
+
+
+def test_each_summary_is_the_commands_own() -> None:
+    ctx = click.Context(cli)
+    for name, entry in COMMANDS.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None and command.name == name
+        if entry.short_help:
+            assert entry.summary == command.short_help, name
+        else:
+            assert command.short_help is None, name
+            first = (command.help or "").split("\n\n")[0]
+            assert entry.summary == " ".join(first.split()), name
+
+
+def test_next_imports_only_what_it_runs(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    copy_corpus("133", root)
+    probe = (
+        "import sys\n"
+        "from tmxd.cli import main\n"
+        f"code = main(['next', '--format', 'json', '-p', {str(root)!r}])\n"
+        "print('\\n'.join(sorted(sys.modules)), file=sys.stderr)\n"
+        "raise SystemExit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"task"' in proc.stdout
+    loaded = set(proc.stderr.split())
+    assert "tmxd.commands.tasks" in loaded and "tmxd.taskmaster.ops" in loaded
+    unneeded = {
+        "tmxd.commands.daemon",
+        "tmxd.commands.autopilot",
+        "tmxd.daemon",
+        "tmxd.autopilot",
+        "tmxd.metrics",
+        "tmxd.setup",
+        "tmxd.history",
+        "tmxd.commits",
+        "tmxd.taskmaster.jsonedit",  # only writes need the editor
+        "git",  # GitPython
+        "watchdog",
+        "apscheduler",
+        "sqlite_utils",
+    }
+    assert loaded & unneeded == set()

@@ -24,7 +24,6 @@ from autopilot_support import (
 from claude_stub import Script, claude_binary, messages_stub
 from helpers import (
     git,
-    process_ended,
     run_tmxd,
     run_tmxd_process,
     subprocess_env,
@@ -32,6 +31,7 @@ from helpers import (
     wait_until,
 )
 from tmxd import paths
+from tmxd.proc import running
 
 
 def _tmxd(
@@ -171,9 +171,7 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
             proc.kill()
     assert proc.returncode == code, out + err
     leader, child = map(int, pids_file.read_text().split())
-    wait_until(
-        lambda: process_ended(leader) and process_ended(child), what="the agent group to end"
-    )
+    wait_until(lambda: not (running(leader) or running(child)), what="the agent group to end")
     assert statuses(root) == {"1": "pending"}
     assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")
     rows = executions(paths.db_path())

@@ -13,7 +13,8 @@ import pytest
 from daemon_project import make_project, transitions, write_plain, write_renamed
 from daemonproc import DaemonProcess
 from helpers import git, oracle_missing, run_oracle, wait_until
-from tmxd import control, hooks
+from tmxd.commits import hooks
+from tmxd.daemon import control
 
 
 @pytest.fixture
@@ -149,7 +150,8 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
     assert tasks.read_text() == broken
     write_plain(tasks, t2="in-progress")
     wait_until(lambda: ("2", "pending", "in-progress", "external") in transitions())
-    assert _project_status(daemon)["error"] is None
+    # the row is in the database a moment before the engine's status says so
+    wait_until(lambda: _project_status(daemon)["error"] is None, what="the error to clear")
     log = daemon.log()
     assert log.count(" ERROR ") == 1, log
     assert "readable again" in log

@@ -8,37 +8,14 @@ import pytest
 
 from metrics_fixture import NOW, PLUS2, fixture_report
 from tmxd.metrics.recorder import Recorder
-from tmxd.metrics.render import (
-    EMPTY_MESSAGE,
-    Table,
-    duration,
-    layout_text,
-    local_time,
-    render_report,
-    sparkline,
-)
+from tmxd.metrics.render import layout_text, render_report
 from tmxd.metrics.report import ReportQuery, build_report
+from tmxd.metrics.tables import EMPTY_MESSAGE, Table
 
 
 @pytest.fixture()
 def data(tmp_path: Path) -> dict[str, Any]:
     return fixture_report(tmp_path)
-
-
-def test_duration_forms() -> None:
-    assert duration(None) == "–"
-    assert duration(0) == "0s"
-    assert duration(45) == "45s"
-    assert duration(125) == "2m 5s"
-    assert duration(3600 * 3 + 60 * 20) == "3h 20m"
-    assert duration(86400 * 2 + 3600 * 4) == "2d 4h"
-    assert duration(86400) == "1d"
-
-
-def test_local_time_and_sparkline() -> None:
-    assert local_time("2026-11-13T23:30:00.000Z", PLUS2) == "2026-11-14 01:30"
-    assert sparkline([0, 1, 2, 4]) == "▁▂▄█"
-    assert sparkline([0, 0]) == "▁▁"
 
 
 def test_text_layout_aligns_columns() -> None:

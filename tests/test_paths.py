@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -31,3 +32,19 @@ def test_runtime_dir_prefers_xdg_runtime(tmp_path: Path, monkeypatch: pytest.Mon
 def test_db_path_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TMXD_DB", str(tmp_path / "x.db"))
     assert paths.db_path() == tmp_path / "x.db"
+
+
+def test_the_daemon_log_lives_in_the_state_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMXD_STATE_DIR", str(tmp_path / "s"))
+    assert paths.daemon_log() == tmp_path / "s" / "daemon.log"
+
+
+def test_importable_env_puts_this_tmxd_first_once() -> None:
+    root = str(paths.source_root())
+    assert (paths.source_root() / "tmxd" / "__init__.py").is_file()
+    env = paths.importable_env({"PYTHONPATH": f"/elsewhere{os.pathsep}{root}", "X": "1"})
+    assert env["PYTHONPATH"].split(os.pathsep) == [root, "/elsewhere"]
+    assert env["X"] == "1"
+    assert paths.importable_env({})["PYTHONPATH"] == root

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import process_ended, wait_until
+from helpers import wait_until
 from tmxd import proc
 from tmxd.errors import TmxdError
 
@@ -50,7 +50,9 @@ def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     assert res.timed_out and not res.ok
     assert "timed out" in res.describe()
     leader, child = map(int, pids.read_text().split())
-    wait_until(lambda: process_ended(leader) and process_ended(child), what="the group to end")
+    wait_until(
+        lambda: not proc.running(leader) and not proc.running(child), what="the group to end"
+    )
 
 
 def test_term_is_followed_by_kill_when_ignored(tmp_path: Path) -> None:
@@ -75,14 +77,31 @@ def test_cancel_event_stops_the_child(tmp_path: Path) -> None:
     assert res.describe().endswith("was stopped")
 
 
-def test_peak_rss_covers_the_process_tree(tmp_path: Path) -> None:
+def test_peak_rss_covers_the_process_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The child allocates ~60 MB; the parent is small. The tree's peak must include the child.
-    child = "b = bytearray(60 * 1024 * 1024); import time; time.sleep(1.0)"
+    # The child holds its memory until one of run()'s own samples has seen it (how long that
+    # takes depends on the machine's load), then exits; if no sample ever sees it, the run
+    # times out and the test fails.
+    big = 60 * 1024 * 1024
+    release = tmp_path / "release"
+    sample = proc.tree_rss_bytes
+
+    def watched_sample(pgid: int) -> int | None:
+        rss = sample(pgid)
+        if rss is not None and rss > big:
+            release.touch()
+        return rss
+
+    monkeypatch.setattr(proc, "tree_rss_bytes", watched_sample)
+    child = (
+        f"import pathlib, time\nb = bytearray({big})\n"
+        f"while not pathlib.Path({str(release)!r}).exists():\n    time.sleep(0.02)\n"
+    )
     script = f"import subprocess; subprocess.run([{PY!r}, '-c', {child!r}])"
     res = proc.run([PY, "-c", script], cwd=tmp_path, timeout_s=120)
-    assert res.ok
+    assert res.ok, res.describe()
     assert res.peak_rss_bytes is not None
-    assert res.peak_rss_bytes > 60 * 1024 * 1024
+    assert res.peak_rss_bytes > big
 
 
 def test_leftover_background_children_are_ended(tmp_path: Path) -> None:
@@ -96,7 +115,7 @@ def test_leftover_background_children_are_ended(tmp_path: Path) -> None:
     res = proc.run([PY, "-c", script], cwd=tmp_path, timeout_s=60)
     assert res.ok
     bg = int(pidfile.read_text())
-    wait_until(lambda: process_ended(bg), what="the background child to end")
+    wait_until(lambda: not proc.running(bg), what="the background child to end")
 
 
 def test_terminate_all_ends_running_children(tmp_path: Path) -> None:
@@ -159,3 +178,36 @@ def test_pid_alive_tells_a_running_process_from_a_finished_one() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     assert not pid_alive(child.pid)
+
+
+def test_running_tells_a_live_process_from_one_that_exited(tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    child = proc.spawn_detached(
+        [PY, "-c", "import time; print('up', flush=True); time.sleep(60)"], output=out
+    )
+    try:
+        wait_until(lambda: out.read_text().strip() == "up", what="the child to start")
+        assert proc.running(child.pid)
+        assert proc.state_letter(child.pid) in ("R", "S")
+        assert os.getsid(child.pid) == child.pid  # a session of its own: it outlives us
+        assert oct(out.stat().st_mode & 0o777) == oct(0o600)
+    finally:
+        child.kill()
+    # reaped here, not left a zombie
+    wait_until(lambda: not proc.running(child.pid), what="the child to end")
+    assert proc.state_letter(child.pid) == "?"
+    child.wait()  # running() reaped it: let the Popen object know too
+
+
+def test_run_captured_returns_the_output_and_reads_no_terminal(tmp_path: Path) -> None:
+    done = proc.run_captured(
+        [PY, "-c", "import sys; print(sys.stdin.read() == ''); sys.exit(3)"], cwd=tmp_path
+    )
+    assert (done.returncode, done.stdout) == (3, "True\n")
+
+
+def test_inotify_limits_read_the_kernel_or_say_none(tmp_path: Path) -> None:
+    (tmp_path / "max_user_watches").write_text("8192\n")
+    (tmp_path / "max_user_instances").write_text("128\n")
+    assert proc.inotify_limits(tmp_path) == (8192, 128)
+    assert proc.inotify_limits(tmp_path / "missing") is None

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
+from tmxd.errors import InputError
 from tmxd.taskmaster import jsonedit
-from tmxd.taskmaster.jsonedit import Insert, Replace
+from tmxd.taskmaster.jsonedit import Insert, JsonEditor, Replace, new_text
 
 
 def _roundtrip(text: str, mutate: object) -> str:
@@ -79,3 +83,182 @@ def test_bom_is_kept() -> None:
 def test_missing_path_is_key_error() -> None:
     with pytest.raises(KeyError):
         jsonedit.locate('{"a": 1}', ("b",))
+
+
+def test_task_master_style_spreads_new_containers_a_config_edit_keeps_inline() -> None:
+    text = '{"a": {}, "b": [2]}'
+    edits = [Insert(("a",), "k", [1]), jsonedit.Append(("b",), {"c": 3})]
+    assert jsonedit.apply(text, edits) == '{"a": {\n  "k": [\n    1\n  ]\n}, "b": [2, {"c": 3}]}'
+    assert jsonedit.apply(text, edits, stringify=False) == '{"a": {"k": [1]}, "b": [2, {"c": 3}]}'
+
+
+def test_crlf_files_get_crlf_in_what_is_added() -> None:
+    text = '{\r\n  "a": 1\r\n}\r\n'
+    out = jsonedit.apply(text, [Insert((), "b", {"c": 1})])
+    assert out == '{\r\n  "a": 1,\r\n  "b": {\r\n    "c": 1\r\n  }\r\n}\r\n'
+
+
+# -- JsonEditor: users' config files, one change at a time ---------------------------------
+
+P = Path("x.json")
+
+
+def only_insertions(old: str, new: str) -> bool:
+    """True when ``new`` is ``old`` with text inserted and nothing removed."""
+    i = 0
+    for char in new:
+        if i < len(old) and char == old[i]:
+            i += 1
+    return i == len(old)
+
+
+def test_adds_member_in_the_files_own_style() -> None:
+    old = '{\n    "a" : 1,\n    "b" : {"x": [1,2]}\n}\n'
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("c",), {"k": "v"})
+    assert (
+        ed.text
+        == '{\n    "a" : 1,\n    "b" : {"x": [1,2]},\n    "c" : {\n        "k": "v"\n    }\n}\n'
+    )
+    assert only_insertions(old, ed.text)
+
+
+def test_compact_one_line_file_stays_on_one_line() -> None:
+    ed = JsonEditor('{"a":1,"b":{}}', P)
+    ed.ensure(("b", "c"), {"d": [1, 2]})
+    ed.ensure(("a",), 2)
+    assert ed.text == '{"a":2,"b":{"c": {"d": [1, 2]}}}'
+
+
+def test_tabs_and_crlf_are_kept() -> None:
+    old = '{\r\n\t"a": {\r\n\t\t"x": 1\r\n\t}\r\n}\r\n'
+    ed = JsonEditor(old, P)
+    ed.ensure(("a", "y"), [1])
+    assert (
+        ed.text == '{\r\n\t"a": {\r\n\t\t"x": 1,\r\n\t\t"y": [\r\n\t\t\t1\r\n\t\t]\r\n\t}\r\n}\r\n'
+    )
+    assert "\n" not in ed.text.replace("\r\n", "")
+
+
+def test_ensure_merges_objects_and_keeps_foreign_keys() -> None:
+    old = '{\n  "s": {\n    "mine": {"command": "old", "extra": true}\n  }\n}'
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("s", "mine"), {"command": "new", "args": ["-y"]})
+    assert json.loads(ed.text) == {"s": {"mine": {"command": "new", "extra": True, "args": ["-y"]}}}
+    assert not ed.ensure(("s", "mine"), {"command": "new", "args": ["-y"]})
+    assert not ed.text.endswith("\n")  # no trailing newline added
+
+
+def test_ensure_items_appends_only_missing() -> None:
+    ed = JsonEditor('{"allow": ["A", "B"]}', P)
+    assert ed.ensure_items(("allow",), ["B", "C"])
+    assert ed.text == '{"allow": ["A", "B", "C"]}'
+    assert not ed.ensure_items(("allow",), ["C", "A"])
+
+
+def test_ensure_items_creates_missing_array_and_parents() -> None:
+    ed = JsonEditor("{}\n", P)
+    ed.ensure_items(("permissions", "allow"), ["A"])
+    assert json.loads(ed.text) == {"permissions": {"allow": ["A"]}}
+
+
+def test_empty_array_in_pretty_file_becomes_pretty() -> None:
+    ed = JsonEditor('{\n  "l": []\n}\n', P)
+    ed.append(("l",), {"a": 1})
+    assert ed.text == '{\n  "l": [\n    {\n      "a": 1\n    }\n  ]\n}\n'
+
+
+def test_ensure_default_keeps_existing_value() -> None:
+    ed = JsonEditor('{"env": {"K": "${MINE}"}}', P)
+    assert not ed.ensure_default(("env", "K"), "${K}")
+    assert ed.ensure_default(("env", "J"), "${J}")
+    assert json.loads(ed.text) == {"env": {"K": "${MINE}", "J": "${J}"}}
+
+
+def test_escaped_and_unicode_keys_are_found() -> None:
+    old = '{"a\\"b": 1, "é": {"x": "y\\u00e9"}}'
+    ed = JsonEditor(old, P)
+    ed.ensure(("é", "z"), "ü")
+    assert json.loads(ed.text) == {'a"b': 1, "é": {"x": "yé", "z": "ü"}}
+    assert only_insertions(old, ed.text)
+
+
+def test_invalid_json_names_file_line_and_column() -> None:
+    with pytest.raises(InputError, match=r"^x\.json: line 2 column 8: Expecting"):
+        JsonEditor('{\n  "a": ,\n}', P)
+
+
+def test_wrong_shape_is_input_error() -> None:
+    ed = JsonEditor('{"hooks": []}', P)
+    with pytest.raises(InputError, match=r"x\.json: hooks is not an object"):
+        ed.ensure(("hooks", "Stop"), [])
+    ed2 = JsonEditor('{"allow": "Write"}', P)
+    with pytest.raises(InputError, match="allow is not an array"):
+        ed2.ensure_items(("allow",), ["Read"])
+
+
+def test_replacing_scalar_with_container_in_pretty_file() -> None:
+    ed = JsonEditor('{\n  "a": 1\n}\n', P)
+    ed.ensure(("a",), {"b": 2})
+    assert ed.text == '{\n  "a": {\n    "b": 2\n  }\n}\n'
+
+
+def test_new_text_is_two_space_json_with_newline() -> None:
+    assert new_text({"a": ["é"]}) == '{\n  "a": [\n    "é"\n  ]\n}\n'
+
+
+def test_duplicate_keys_edit_the_last_one_like_json_loads() -> None:
+    ed = JsonEditor('{"a": 1, "a": 2}', P)
+    ed.ensure(("a",), 3)
+    assert ed.text == '{"a": 1, "a": 3}'
+
+
+# -- properties: any JSON object, any formatting ---------------------------------------------
+
+
+scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+objects = st.dictionaries(st.text(max_size=4), values, max_size=4)
+styles = st.sampled_from(
+    [
+        {"indent": None, "separators": (",", ":")},
+        {"indent": None, "separators": (", ", " : ")},
+        {"indent": 2},
+        {"indent": 4},
+        {"indent": "\t"},
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(objects, styles, st.text(min_size=1, max_size=4), values, st.sampled_from(["", "\n"]))
+def test_ensure_adds_exactly_one_key_and_keeps_every_byte(
+    data: dict[str, object], style: dict[str, object], key: str, value: object, tail: str
+) -> None:
+    assume("tmxd" not in data)
+    old = json.dumps(data, ensure_ascii=False, **style) + tail  # type: ignore[arg-type]
+    ed = JsonEditor(old, P)
+    assert ed.ensure(("tmxd", key), value)
+    assert json.loads(ed.text) == {**data, "tmxd": {key: value}}
+    assert only_insertions(old, ed.text)
+    assert ed.text.endswith(tail)
+    assert not JsonEditor(ed.text, P).ensure(("tmxd", key), value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(objects, styles, scalars)
+def test_replacing_a_value_changes_only_that_value(
+    data: dict[str, object], style: dict[str, object], value: object
+) -> None:
+    assume(data)
+    key = sorted(data)[0]
+    old = json.dumps(data, ensure_ascii=False, **style)  # type: ignore[arg-type]
+    ed = JsonEditor(old, P)
+    ed.ensure((key,), value)
+    assert json.loads(ed.text) == {**data, key: value}

@@ -10,7 +10,15 @@ import pytest
 from helpers import git, init_repo, oracle_missing, run_oracle
 from tmxd.errors import InputError
 from tmxd.taskmaster.document import parse_tasks
-from tmxd.taskmaster.ops import StatusChange, append_note, next_task, set_status, split_ids
+from tmxd.taskmaster.ops import (
+    StatusChange,
+    append_note,
+    cascade_to_parent,
+    next_task,
+    recompute_parents,
+    set_status,
+    split_ids,
+)
 from tmxd.taskmaster.project import find_project
 from tmxd.taskmaster.store import TaskStore
 
@@ -180,3 +188,45 @@ def test_oracle_agrees_on_this_file(tmp_path: Path) -> None:
     answer = json.JSONDecoder().raw_decode(out.stdout.lstrip())[0]
     mine = next_task(store.read(), "master")
     assert mine is not None and answer["task"]["id"] == mine.id
+
+
+def test_recompute_parents_applies_the_set_status_cascade(tmp_path: Path) -> None:
+    data = base_tasks()
+    # edited outside tmxd: the last open subtask of 2 is done, 3's subtask started
+    data["master"]["tasks"][1]["subtasks"][1]["status"] = "done"
+    data["master"]["tasks"][2]["subtasks"][0]["status"] = "in-progress"
+    store = make_store(tmp_path, data)
+    changes = recompute_parents(store, [("master", "2"), ("master", "3"), ("other", "1")], AT)
+    assert changes == [
+        StatusChange("2", "in-progress", "done"),
+        StatusChange("3", "pending", "in-progress"),
+    ]
+    doc = store.read()
+    assert doc.status_map("master")["2"] == "done"
+    assert doc.task_dicts("master")[2]["updatedAt"] == "2026-01-08T21:17:16.264Z"
+
+
+def test_recompute_parents_writes_nothing_when_no_parent_changes(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    before = store.path.read_bytes()
+    # 3 has updatedAt; its status already follows its subtasks, so it is not stamped
+    assert recompute_parents(store, [("master", "2"), ("master", "3")], AT) == []
+    assert store.path.read_bytes() == before
+
+
+def test_cascade_stamps_an_unchanged_parent_only_for_set_status() -> None:
+    parent: dict[str, Any] = {
+        "id": 3,
+        "status": "pending",
+        "updatedAt": "old",
+        "subtasks": [{"id": 1, "status": "pending"}],
+    }
+    assert cascade_to_parent(parent, "new", stamp_unchanged=False) is None
+    assert parent["updatedAt"] == "old"
+    assert cascade_to_parent(parent, "new", stamp_unchanged=True) is None
+    assert parent["updatedAt"] == "new"
+    parent["subtasks"][0]["status"] = "done"
+    assert cascade_to_parent(parent, "newer", stamp_unchanged=False) == StatusChange(
+        "3", "pending", "done"
+    )
+    assert (parent["status"], parent["updatedAt"]) == ("done", "newer")

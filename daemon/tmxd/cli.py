@@ -1,9 +1,10 @@
 """The ``tmxd`` command line: a thin click layer over plain functions.
 
-Each area adds its commands from ``tmxd.commands.<area>.register(group)``.
-Command modules import their heavy dependencies (watchdog, GitPython,
-APScheduler, sqlite-utils) inside the functions that need them, so that
-``tmxd next`` stays fast.
+A command imports only what it runs: :data:`COMMANDS` maps each command name to the
+module under ``tmxd.commands`` that defines it, and :class:`LazyGroup` imports that
+module when the command is invoked. ``tmxd --help`` lists every command from the map
+alone (a test keeps each summary equal to the command's own help), so ``tmxd next``
+never loads the daemon, the metrics or the autopilot.
 """
 
 from __future__ import annotations
@@ -11,26 +12,143 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import click
 
 from tmxd import __version__
 from tmxd.errors import EXIT_USAGE, TmxdError
 
-# One line per area; each module defines ``register(group: click.Group) -> None``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "tasks",
-    "demo",
-    "init",
-    "metrics",
-    "report",
-    "hooks",
-    "daemon",
-    "autopilot",
-)
+
+class Entry(NamedTuple):
+    module: str  # under tmxd.commands
+    attribute: str  # the click command in it
+    summary: str  # what `tmxd --help` shows: the short help, or the help's first paragraph
+    short_help: bool = False  # ``summary`` is the command's ``short_help`` (never shortened)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMANDS: dict[str, Entry] = {
+    "approve": Entry("autopilot", "approve_command", "Let a task waiting in review go on."),
+    "autopilot": Entry(
+        "autopilot",
+        "autopilot_command",
+        "Run ready tasks through the agent: in progress → agent → validation → done.",
+    ),
+    "demo": Entry(
+        "demo", "demo_cmd", "A throwaway project that shows the whole loop.", short_help=True
+    ),
+    "doctor": Entry(
+        "init",
+        "doctor_command",
+        "Check this project's tmxd setup; print a one-line fix for each problem.",
+    ),
+    "hook": Entry(
+        "init", "hook_group", "Entry points called by other tools' hooks (not for interactive use)."
+    ),
+    "hooks": Entry("hooks", "hooks_group", "Git hooks that put every commit on its task."),
+    "init": Entry(
+        "init", "init_command", "Wire this Task Master project to Claude Code, MCP and tmxd."
+    ),
+    "list": Entry(
+        "tasks", "list_cmd", "List tasks with their status and dependencies.", short_help=True
+    ),
+    "metrics": Entry(
+        "metrics",
+        "metrics_group",
+        "Show what the metrics database holds, or export it for Prometheus.",
+    ),
+    "next": Entry(
+        "tasks", "next_cmd", "The task to work on next (as task-master next).", short_help=True
+    ),
+    "reject": Entry("autopilot", "reject_command", "Turn down a task waiting in review."),
+    "reload": Entry(
+        "daemon",
+        "reload",
+        "Make the daemon re-read the project registry and the projects' configuration.",
+    ),
+    "report": Entry("report", "report_command", "Summarise transitions, commits and agent runs."),
+    "run": Entry(
+        "daemon", "run", "Run the daemon in the foreground (what systemd and launchd start)."
+    ),
+    "service": Entry("daemon", "service", "Run tmxd as a systemd user service or a launchd agent."),
+    "set-status": Entry(
+        "tasks",
+        "set_status_cmd",
+        "Set task statuses; subtasks update their parent.",
+        short_help=True,
+    ),
+    "show": Entry("tasks", "show_cmd", "Show tasks or subtasks in detail.", short_help=True),
+    "start": Entry(
+        "daemon",
+        "start",
+        "Start the daemon in the background (no-op when it is already running).",
+    ),
+    "status": Entry(
+        "daemon",
+        "status",
+        "Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not).",
+    ),
+    "stop": Entry(
+        "daemon",
+        "stop",
+        "Stop the running daemon gracefully and wait until it has exited (exit 3 if none).",
+    ),
+    "sync": Entry(
+        "hooks",
+        "sync_cmd",
+        "Process pending hook events now: commits become task notes (no daemon needed).",
+    ),
+    "update-subtask": Entry(
+        "tasks",
+        "update_subtask_cmd",
+        "Append a timestamped note to a subtask.",
+        short_help=True,
+    ),
+    "validate-dependencies": Entry(
+        "tasks",
+        "validate_dependencies_cmd",
+        "Find missing, self and circular dependencies.",
+        short_help=True,
+    ),
+    "watch": Entry(
+        "daemon", "watch", "The projects the daemon watches (persisted in the state dir)."
+    ),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when they are used, not when tmxd starts."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(f"tmxd.commands.{entry.module}")
+        command = getattr(module, entry.attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``--help``, laid out as click does, from the map alone."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            entry = COMMANDS[name]
+            stand_in = (
+                click.Command(name, short_help=entry.summary)
+                if entry.short_help
+                else click.Command(name, help=entry.summary)
+            )
+            rows.append((name, stand_in.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tmxd")
 def cli() -> None:
     """tmxd keeps a Task Master project honest.
@@ -41,15 +159,6 @@ def cli() -> None:
     Exit codes: 0 ok, 1 operation failed, 2 usage or input error,
     3 daemon not running.
     """
-
-
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        module = importlib.import_module(f"tmxd.commands.{name}")
-        module.register(cli)
-
-
-_register_all()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+DAEMON_LOG_NAME = "daemon.log"
 
 
 def _home() -> Path:
@@ -47,6 +50,26 @@ def db_path() -> Path:
     """The metrics database: ``$TMXD_DB`` or ``<state dir>/metrics.db``."""
     override = os.environ.get("TMXD_DB")
     return Path(override) if override else state_dir() / "metrics.db"
+
+
+def daemon_log() -> Path:
+    """Where ``tmxd start`` makes the daemon log (under a service manager: its journal)."""
+    return state_dir() / DAEMON_LOG_NAME
+
+
+def source_root() -> Path:
+    """The folder holding the ``tmxd`` package (``daemon/`` in a checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def importable_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (default: this environment) with :func:`source_root` first on ``PYTHONPATH``,
+    so ``python -m tmxd`` in a child process runs this tmxd, a checkout too."""
+    env = dict(os.environ if base is None else base)
+    root = str(source_root())
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]
+    env["PYTHONPATH"] = os.pathsep.join([root, *parts])
+    return env
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Agent and validation subprocesses: the one place tmxd starts them.
+"""Every process tmxd starts, git's aside (:mod:`tmxd.git`), and every read of ``/proc``.
 
 Every child gets an argv list (never a shell string), its own process group and a
 wall-clock timeout. When it overruns, or when tmxd itself is told to stop, the whole
@@ -7,6 +7,10 @@ memory of every process in its group is sampled from ``/proc`` and the peak is k
 
 ``terminate_all()`` ends every group still running; the autopilot calls it from its
 SIGINT/SIGTERM handler so no agent outlives tmxd.
+
+Short commands whose output is shown or checked (``systemctl``, the demo's commands)
+run through :func:`run_captured`; the daemon is started detached by
+:func:`spawn_detached`, and :func:`running` tells whether a pid is still a live process.
 """
 
 from __future__ import annotations
@@ -42,6 +46,90 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process: one that exited but was not reaped yet is not
+    (a child of ours is reaped here)."""
+    if not pid_alive(pid):
+        return False
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return state_letter(pid) not in ("Z", "X")
+
+
+def state_letter(pid: int) -> str:
+    """The state of ``pid`` as ``/proc/<pid>/stat`` gives it (``R``, ``S``, ``Z``...), ``?``
+    when it cannot be read."""
+    fields = _stat_fields(str(pid))
+    return fields[0].decode() if fields else "?"
+
+
+INOTIFY_DIR = Path("/proc/sys/fs/inotify")
+
+
+def inotify_limits(base: Path = INOTIFY_DIR) -> tuple[int, int] | None:
+    """``(max_user_watches, max_user_instances)`` from the kernel; None when unreadable."""
+    try:
+        watches = int((base / "max_user_watches").read_text().strip())
+        instances = int((base / "max_user_instances").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return watches, instances
+
+
+def _stat_fields(pid: str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: the rest follows the last ")".
+    return stat[stat.rfind(b")") + 2 :].split()
+
+
+def spawn_detached(
+    argv: Sequence[str], *, output: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a session of its own, stdin from /dev/null, stdout and stderr
+    into ``output`` (created private); it outlives this process."""
+    with open(output, "wb") as out, open(os.devnull, "rb") as devnull:
+        os.chmod(output, 0o600)
+        return subprocess.Popen(
+            list(argv),
+            stdin=devnull,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            close_fds=True,
+            env=dict(env) if env is not None else None,
+        )
+
+
+def run_captured(
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a short command to its end (stdin from /dev/null) and return its decoded output.
+
+    ``FileNotFoundError`` when the program does not exist; the caller judges the exit code.
+    """
+    return subprocess.run(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,14 +182,8 @@ def _group_pids(pgid: int) -> list[int]:
     for entry in entries:
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        # Fields after the command name (which may contain spaces) start after ")".
-        rest = stat[stat.rfind(b")") + 2 :].split()
-        if len(rest) > 2 and int(rest[2]) == pgid:
+        rest = _stat_fields(entry)
+        if rest is not None and len(rest) > 2 and int(rest[2]) == pgid:
             pids.append(int(entry))
     return pids
 
@@ -124,13 +206,8 @@ def tree_rss_bytes(pgid: int) -> int | None:
 
 def start_ticks(pid: int) -> int | None:
     """When ``pid`` started (clock ticks since boot), to tell it from a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    rest = stat[stat.rfind(b")") + 2 :].split()
-    return int(rest[19]) if len(rest) > 19 else None
+    rest = _stat_fields(str(pid))
+    return int(rest[19]) if rest is not None and len(rest) > 19 else None
 
 
 def kill_stale_group(pgid: int, started: int | None) -> bool:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from tmxd import clock
 from tmxd.autopilot import state, worktrees
-from tmxd.engine import attributed
 from tmxd.errors import InputError
+from tmxd.history.observe import attributed
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore

@@ -15,7 +15,6 @@ breaker, its failure opens it again for another cool-down.
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 
 Clock = Callable[[], float]
 BreakerState = Literal["closed", "open", "half-open"]
@@ -192,10 +192,6 @@ def save_snapshot(path: Path, snap: BreakerSnapshot) -> None:
     """Write the breaker state atomically, readable by the user alone."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(snap.to_json(), fh)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(snap.to_json()), mode=0o600)
     except OSError as exc:
         raise TmxdError(f"{path}: cannot save the circuit breaker state: {exc}") from exc

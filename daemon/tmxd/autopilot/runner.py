@@ -1,5 +1,8 @@
 """The execution loop: ready task → in progress → agent → validation → done.
 
+What is ready comes from ``plan``, one agent run and its checks from ``attempt``;
+this module claims units, retries, settles, recovers and keeps the breaker.
+
 Sequential runs work in the project itself, one task at a time. Parallel runs take
 every ready task whose dependencies are met, at most N at once and never two from
 one subtree, each in its own git worktree, merged back after validation.
@@ -19,17 +22,18 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tmxd import proc
-from tmxd.autopilot import prompt as prompts
 from tmxd.autopilot import routing, state, validation, worktrees
-from tmxd.autopilot.agents import Agent, StreamStats, expand_template, judge, make_agent
+from tmxd.autopilot.agents import Agent, expand_template, make_agent
+from tmxd.autopilot.attempt import Attempt
 from tmxd.autopilot.config import AutopilotConfig
+from tmxd.autopilot.plan import DONE, Gate, Outcome, Plan, Unit, done_ids, plan_tasks, related
 from tmxd.autopilot.resilience import (
     Backoff,
     BreakerSnapshot,
@@ -37,114 +41,13 @@ from tmxd.autopilot.resilience import (
     load_snapshot,
     save_snapshot,
 )
-from tmxd.engine import attributed
 from tmxd.errors import InputError, TmxdError
+from tmxd.history.observe import attributed
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops
-from tmxd.taskmaster.document import Task, TasksFile
+from tmxd.taskmaster.document import TasksFile
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
-
-PRIORITY = {"critical": 4, "high": 3, "medium": 2, "low": 1}
-DONE = "done"
-Outcome = Literal["done", "failed", "review", "interrupted", "paused", "skipped"]
-
-
-def _num(text: str) -> tuple[int, str]:
-    return (int(text), "") if text.isdigit() else (1 << 30, text)
-
-
-def _sort_key(task: Task, top: Task) -> tuple[Any, ...]:
-    sub = task.id.split(".")[-1] if task.parent_id else "0"
-    return (
-        -PRIORITY.get(task.priority or top.priority or "medium", 2),
-        len(task.dependencies),
-        _num(top.id),
-        _num(sub),
-    )
-
-
-def related(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are the same task or one is in the other's subtree."""
-    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One thing to hand to the agent: a task without subtasks, or one subtask."""
-
-    task: Task
-    top: Task
-    route: routing.Route
-    reason: str
-
-    @property
-    def id(self) -> str:
-        return self.task.id
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A top-level task that needs a person first (approval or expansion)."""
-
-    task: Task
-    kind: Literal["critical", "expand"]
-    reason: str
-
-
-@dataclass
-class Plan:
-    units: list[Unit] = field(default_factory=list)
-    gates: list[Gate] = field(default_factory=list)
-
-
-def done_ids(tasks: Sequence[Task]) -> set[str]:
-    done = set()
-    for task in tasks:
-        if task.status == DONE:
-            done.add(task.id)
-        for sub in task.subtasks:
-            if sub.status == DONE:
-                done.add(sub.id)
-    return done
-
-
-def plan_tasks(
-    tasks: Sequence[Task],
-    scores: dict[str, float],
-    rules: routing.RoutingRules,
-    approved: Callable[[str], bool],
-) -> Plan:
-    """What is ready now, routed, in Task Master's order (priority, fewest deps, id)."""
-    done = done_ids(tasks)
-    plan = Plan()
-    for top in tasks:
-        if top.status not in ("pending", "in-progress"):
-            continue
-        if not all(dep in done for dep in top.dependencies):
-            continue
-        decision = routing.decide(
-            [top.title, top.description, top.details], scores.get(top.id), rules
-        )
-        ok = approved(top.id)
-        if decision.route == "critical" and not ok:
-            if top.status == "pending":
-                plan.gates.append(Gate(top, "critical", decision.reason))
-            continue
-        if top.subtasks:
-            sub_route: routing.Route = "medium" if decision.route == "complex" else decision.route
-            for sub in top.subtasks:
-                if sub.status == "pending" and all(dep in done for dep in sub.dependencies):
-                    plan.units.append(Unit(sub, top, sub_route, decision.reason))
-            continue
-        if top.status != "pending":
-            continue  # someone is working on it
-        if decision.route == "complex" and not ok:
-            plan.gates.append(Gate(top, "expand", decision.reason))
-            continue
-        plan.units.append(Unit(top, top, decision.route, decision.reason))
-    plan.units.sort(key=lambda u: _sort_key(u.task, u.top))
-    return plan
 
 
 @dataclass
@@ -239,6 +142,18 @@ class Autopilot:
         self._cost = 0.0
         self._cost_lock = threading.Lock()
         self._checks: list[validation.Check] | None = None
+        self.attempt = Attempt(
+            self.root,
+            self.tag,
+            config,
+            self.agent,
+            recorder,
+            self.store,
+            self.state,
+            self.env,
+            self.stop,
+            self.out,
+        )
 
     # -- bookkeeping -------------------------------------------------------------
 
@@ -495,7 +410,9 @@ class Autopilot:
                         "tmxd autopilot: dispatch paused by the circuit breaker; status restored",
                     )
                     return UnitResult(unit, "paused", attempt - 1, spent, "circuit breaker open")
-                ok, error, cost = self._one_attempt(unit, attempt, workdir, checks)
+                result = self.attempt.run(unit, attempt, workdir, checks)
+                ok, error, cost = result.ok, result.error, result.cost_usd
+                self._spent(cost)
                 spent += cost or 0.0
                 if error == "interrupted":
                     with self._breaker_lock:
@@ -542,119 +459,6 @@ class Autopilot:
         if self.options.max_cost_usd is not None:
             return self.options.max_cost_usd if self.options.max_cost_usd > 0 else None
         return self.config.max_cost_usd if self.config.max_cost_usd > 0 else None
-
-    def _one_attempt(
-        self, unit: Unit, attempt: int, workdir: Path, checks: Sequence[validation.Check]
-    ) -> tuple[bool, str | None, float | None]:
-        """Run the agent once and validate; record the execution row. (ok, error, cost)."""
-        tasks_file = self._read()
-        task = tasks_file.find(unit.id, self.tag) or unit.task
-        parent = tasks_file.find(task.parent_id, self.tag) if task.parent_id else None
-        deps = [d for d in (tasks_file.find(i, self.tag) for i in task.dependencies) if d]
-        text = prompts.build(
-            task,
-            parent=parent,
-            dependencies=deps,
-            validation=[c.name for c in checks],
-            tag=self.tag,
-        )
-        prompt_dir = state.prompts_dir(self.root)
-        prompt_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        prompt_file = prompt_dir / f"{self.tag}-{unit.id}-{attempt}.md"
-        prompt_file.write_text(text, encoding="utf-8")
-        inv = self.agent.invocation(
-            task_id=unit.id,
-            tag=self.tag,
-            prompt=text,
-            prompt_file=prompt_file,
-            workdir=workdir,
-            base_env=self.env,
-        )
-        exec_id = None
-        if self.recorder is not None:
-            exec_id = self.recorder.execution_started(
-                self.root, unit.id, attempt, unit.route, self.agent.name, tag=self.tag
-            )
-            self.state.set_execution(self.tag, unit.id, exec_id)
-        stats = StreamStats()
-        started = time.monotonic()
-        error: str | None
-        res: proc.ProcResult | None
-        try:
-            res = proc.run(
-                inv.argv,
-                cwd=workdir,
-                timeout_s=self.config.timeout_s,
-                env=inv.env,
-                stdin_text=inv.stdin_text,
-                on_stdout_line=stats.feed,
-                cancel=self.stop,
-                on_start=lambda pgid, ticks: self.state.set_agent(self.tag, unit.id, pgid, ticks),
-            )
-        except TmxdError as exc:
-            outcome = None
-            error = str(exc)
-            res = None
-        else:
-            assert res is not None
-            tail = res.output_tail(self.config.output_tail_lines)
-            outcome = judge(
-                stats,
-                res.exit_code,
-                timed_out=res.timed_out,
-                cancelled=res.cancelled,
-                failure_text=_last_line(tail),
-            )
-            error = outcome.error
-        report = None
-        if outcome is not None and outcome.success:
-            report = validation.run_checks(
-                checks,
-                workdir,
-                timeout_s=self.config.validate_timeout_s,
-                tail_lines=self.config.output_tail_lines,
-                env=self.env,
-                cancel=self.stop,
-            )
-            if self.stop.is_set():
-                error = "interrupted"
-            elif not report.ok:
-                error = "validation failed: " + report.failure_text().splitlines()[0]
-        success = error is None
-        cost = outcome.cost_usd if outcome is not None else None
-        self._spent(cost)
-        if self.recorder is not None and exec_id is not None:
-            self.recorder.execution_finished(
-                exec_id,
-                success=success,
-                exit_code=res.exit_code if res is not None else None,
-                tool_calls=outcome.tool_calls if outcome else 0,
-                turns=outcome.turns if outcome else None,
-                input_tokens=outcome.input_tokens if outcome else None,
-                output_tokens=outcome.output_tokens if outcome else None,
-                cost_usd=cost,
-                peak_rss_bytes=res.peak_rss_bytes if res is not None else None,
-                error=None if success else (error or "")[:2000],
-                duration_ms=(time.monotonic() - started) * 1000.0,
-            )
-            self.state.set_execution(self.tag, unit.id, None)
-        if not success and error != "interrupted":
-            details = ""
-            if report is not None and not report.ok:
-                details = report.failure_text()
-            elif res is not None:
-                details = res.output_tail(self.config.output_tail_lines)
-            note = (
-                f"tmxd autopilot: attempt {attempt}/{self.config.max_attempts} failed "
-                f"({unit.route}, {self.agent.name}): {error}"
-            )
-            if details:
-                note += "\n" + _tail_lines(details, self.config.output_tail_lines)
-            self._note(unit.id, note)
-            self.out(f"task {unit.id}: attempt {attempt} failed: {error}")
-        if error == "interrupted":
-            return False, "interrupted", cost
-        return success, error, cost
 
     def _settle(
         self, unit: Unit, attempt: int, spent: float, wt: worktrees.Worktree | None
@@ -790,15 +594,6 @@ class Autopilot:
             raise InputError(
                 f"task {task_id} is not ready: it depends on {', '.join(waiting)} (not done)"
             )
-
-
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
-
-
-def _tail_lines(text: str, limit: int) -> str:
-    return "\n".join(text.splitlines()[-limit:])
 
 
 def breaker_status(root: Path, config: AutopilotConfig | None = None) -> dict[str, Any]:

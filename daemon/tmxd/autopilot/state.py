@@ -15,7 +15,6 @@ CLI and the daemon can share it. Files are private to the user.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ from typing import Any
 
 from tmxd import paths
 from tmxd.errors import TmxdError
+from tmxd.fsutil import acquire, write_atomic
 from tmxd.proc import pid_alive
 
 _thread_lock = threading.Lock()
@@ -87,18 +87,17 @@ class StateFile:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         directory = self.path.parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(directory / "state.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise TmxdError(f"{directory}: cannot open the autopilot state: {exc}") from exc
         with _thread_lock:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = acquire(directory / "state.lock")
+            except OSError as exc:
+                raise TmxdError(f"{directory}: cannot open the autopilot state: {exc}") from exc
+            try:
                 yield
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[dict[str, Any]]:
@@ -106,12 +105,8 @@ class StateFile:
         with self._locked():
             data = self._read()
             yield data
-            tmp = self.path.with_name(f".state.{os.getpid()}.{threading.get_ident()}.tmp")
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh, indent=2, sort_keys=True)
-                os.replace(tmp, self.path)
+                write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
             except OSError as exc:
                 raise TmxdError(f"{self.path}: cannot save the autopilot state: {exc}") from exc
 

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmxd import gitio
 from tmxd.errors import TmxdError
+from tmxd.git import decode, run_git
 
 BRANCH_PREFIX = "tmxd/task-"
 LOCK_RETRIES = 25
@@ -36,9 +36,9 @@ class GitResult:
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> GitResult:
-    """Run git through ``tmxd.gitio`` (clean ``GIT_*`` environment); decoded output."""
-    proc = gitio.run_git(cwd, args, check=check, timeout=300)
-    return GitResult(proc.returncode, gitio.decode(proc.stdout), gitio.decode(proc.stderr))
+    """Run git through ``tmxd.git`` (clean ``GIT_*`` environment); decoded output."""
+    proc = run_git(cwd, args, check=check, timeout=300)
+    return GitResult(proc.returncode, decode(proc.stdout), decode(proc.stderr))
 
 
 def branch_name(task_id: str) -> str:

@@ -1,1 +1,1 @@
-"""Click commands, one module per area; each exposes ``register(group)``."""
+"""Click commands, one module per area; ``tmxd.cli.COMMANDS`` says which defines each."""

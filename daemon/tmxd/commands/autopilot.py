@@ -181,9 +181,3 @@ def reject_command(project: Path | None, tag: str | None, task_id: str, note: st
     from tmxd.taskmaster.project import find_project
 
     click.echo(reject(find_project(project), task_id, tag=tag, note=note))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(autopilot_command)
-    group.add_command(approve_command)
-    group.add_command(reject_command)

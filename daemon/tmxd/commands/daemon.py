@@ -10,11 +10,6 @@ import click
 from tmxd.commands.common import echo_json, format_option, style
 
 
-def register(group: click.Group) -> None:
-    for command in (run, start, stop, status, reload, watch, service):
-        group.add_command(command)
-
-
 def _options(
     log_file: Path | None,
     projects: tuple[Path, ...],
@@ -23,9 +18,9 @@ def _options(
     listen: str | None = None,
     listen_public: bool = False,
 ) -> Any:
-    from tmxd.daemon import DaemonOptions, parse_listen
+    from tmxd.daemon.lifecycle import DaemonOptions, parse_listen
+    from tmxd.daemon.registry import find_root
     from tmxd.errors import InputError
-    from tmxd.registry import find_root
 
     if settle_ms < 0 or max_wait_ms < settle_ms:
         raise InputError("--settle-ms must be >= 0 and --max-wait-ms >= --settle-ms")
@@ -98,7 +93,7 @@ def run(
     SIGTERM stops it gracefully, SIGHUP reloads the project registry and
     configuration. Logs go to stderr unless --log-file is given.
     """
-    from tmxd.daemon import run_daemon, setup_logging
+    from tmxd.daemon.lifecycle import run_daemon, setup_logging
 
     options = _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)
     setup_logging(log_file, verbose=verbose)
@@ -118,8 +113,8 @@ def start(
     listen_public: bool,
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
-    from tmxd import control
-    from tmxd.daemon import start_background
+    from tmxd.daemon import control
+    from tmxd.daemon.client import start_background
 
     _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)  # validate first
     extra: list[str] = [f"--settle-ms={settle_ms}", f"--max-wait-ms={max_wait_ms}"]
@@ -140,7 +135,7 @@ def start(
 @click.command()
 def stop() -> None:
     """Stop the running daemon gracefully and wait until it has exited (exit 3 if none)."""
-    from tmxd.daemon import stop_running
+    from tmxd.daemon.client import stop_running
 
     pid = stop_running()
     click.echo(f"tmxd stopped (pid {pid})")
@@ -149,7 +144,7 @@ def stop() -> None:
 @click.command()
 def reload() -> None:
     """Make the daemon re-read the project registry and the projects' configuration."""
-    from tmxd import control
+    from tmxd.daemon import control
 
     pid = control.request("reload")["pid"]
     click.echo(f"tmxd (pid {pid}) is reloading")
@@ -159,7 +154,7 @@ def reload() -> None:
 @format_option("text", "json")
 def status(fmt: str) -> None:
     """Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not)."""
-    from tmxd import control
+    from tmxd.daemon import control
 
     info = control.request("status")
     if fmt == "json":
@@ -225,7 +220,7 @@ def _duration(seconds: float) -> str:
 
 def _tell_daemon() -> None:
     """Ask a running daemon to pick up the registry change; fine when none runs."""
-    from tmxd import control
+    from tmxd.daemon import control
     from tmxd.errors import DaemonNotRunning
 
     try:
@@ -244,7 +239,7 @@ def watch() -> None:
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
 def watch_add(path: Path) -> None:
     """Watch the Task Master project at PATH (default: the current directory)."""
-    from tmxd import registry
+    from tmxd.daemon import registry
 
     root = registry.add_project(path)
     click.echo(f"watching {root}")
@@ -255,7 +250,7 @@ def watch_add(path: Path) -> None:
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 def watch_remove(path: Path) -> None:
     """Stop watching the project at PATH."""
-    from tmxd import registry
+    from tmxd.daemon import registry
     from tmxd.errors import InputError
 
     if not registry.remove_project(path):
@@ -268,7 +263,7 @@ def watch_remove(path: Path) -> None:
 @format_option("text", "json")
 def watch_list(fmt: str) -> None:
     """List the watched projects."""
-    from tmxd import registry
+    from tmxd.daemon import registry
 
     projects = registry.list_projects()
     if fmt == "json":
@@ -301,7 +296,7 @@ def service() -> None:
 @_platform_option
 def service_install(dry_run: bool, platform_name: str) -> None:
     """Install, enable and start the service with the current Python interpreter."""
-    from tmxd import service as svc
+    from tmxd.daemon import service as svc
 
     plan = svc.install_plan(svc.detect(platform_name))
     _show_plan(plan, dry_run)
@@ -317,7 +312,7 @@ def service_install(dry_run: bool, platform_name: str) -> None:
 @_platform_option
 def service_uninstall(dry_run: bool, platform_name: str) -> None:
     """Stop, disable and remove the service."""
-    from tmxd import service as svc
+    from tmxd.daemon import service as svc
 
     plan = svc.uninstall_plan(svc.detect(platform_name))
     _show_plan(plan, dry_run)

@@ -22,7 +22,7 @@ def demo_cmd(keep: bool, only: tuple[str, ...]) -> None:
     diff, and the steps of every other part of tmxd), then removes the folder.
     Needs git; no Node, network or AI key.
     """
-    from tmxd.demo import run_demo
+    from tmxd.demo.runner import run_demo
 
     run_demo(
         click.echo,
@@ -30,7 +30,3 @@ def demo_cmd(keep: bool, only: tuple[str, ...]) -> None:
         heading=lambda text: style(text, bold=True),
         only=list(only) or None,
     )
-
-
-def register(group: click.Group) -> None:
-    group.add_command(demo_cmd)

@@ -39,7 +39,7 @@ def hooks_group() -> None:
 )
 def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> None:
     """Install the hooks (chaining any hook already there). Safe to repeat."""
-    from tmxd import hooks
+    from tmxd.commits import hooks
 
     changes = hooks.install(_where(project), force=force, suggest_trailer=suggest_trailer)
     for change in changes:
@@ -56,7 +56,7 @@ def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> Non
 @project_option
 def uninstall_cmd(project: Path | None) -> None:
     """Remove tmxd's hooks; put back the hooks that were there before."""
-    from tmxd import hooks
+    from tmxd.commits import hooks
 
     for change in hooks.uninstall(_where(project)):
         note = {
@@ -76,7 +76,7 @@ def status_cmd(project: Path | None, fmt: str) -> None:
     States: installed, chained (a previous hook runs first), outdated (re-run
     install), foreign (another tool's hook; ours is not installed), missing.
     """
-    from tmxd import hooks
+    from tmxd.commits import hooks
 
     st = hooks.status(_where(project))
     if fmt == "json":
@@ -122,14 +122,14 @@ def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) 
     Closes-Task:/Fixes-Task: trailers also set the tasks done. Ids that do not
     exist are reported, never created. Safe to run any time: each commit counts once.
     """
-    from tmxd.sync import sync_project
+    from tmxd.commits.sync import sync_project
     from tmxd.taskmaster.project import find_project
 
     found = find_project(project)
     if no_metrics:
         result = sync_project(found, tag=tag)
     else:
-        from tmxd.engine import attributed
+        from tmxd.history.observe import attributed
         from tmxd.metrics.recorder import Recorder
 
         # sync records its own (commit) transitions; attributed() keeps a running daemon
@@ -166,8 +166,3 @@ def _print_sync(result: Any) -> None:
         click.echo(f"  event  {what}" + (f" ({e['branch']})" if e.get("branch") else ""))
     for err in result.errors:
         click.echo(f"warning: {err}", err=True)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(hooks_group)
-    group.add_command(sync_cmd)

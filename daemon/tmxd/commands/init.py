@@ -12,13 +12,7 @@ from tmxd.commands.common import echo_json, format_option, project_option, style
 from tmxd.errors import EXIT_FAILED, InputError
 
 if TYPE_CHECKING:
-    from tmxd.scaffold import Plan
-
-
-def register(group: click.Group) -> None:
-    group.add_command(init_command)
-    group.add_command(hook_group)
-    group.add_command(doctor_command)
+    from tmxd.setup.scaffold import Plan
 
 
 @click.command("init")
@@ -44,7 +38,7 @@ def init_command(
     then installs the git hooks and registers the project with the daemon.
     Existing content is kept; running init twice changes nothing.
     """
-    from tmxd import scaffold
+    from tmxd.setup import scaffold
 
     root = scaffold.find_root(project)
     plan = scaffold.plan(root, scaffold.Options(with_servers=with_servers, force=force))
@@ -99,7 +93,7 @@ def hook_claude_command() -> None:
     Installed by `tmxd init` for PostToolUse, PostToolUseFailure, Stop and
     SessionEnd. Always exits 0 and prints nothing on stdout.
     """
-    from tmxd.claude_hook import main
+    from tmxd.setup.claude_hook import main
 
     if sys.stdin.isatty():
         click.echo(
@@ -119,7 +113,7 @@ def doctor_command(project: Path | None, fmt: str) -> None:
 
     Exit 1 when any check fails (warnings do not count).
     """
-    from tmxd.doctor import run_checks
+    from tmxd.setup.doctor import run_checks
 
     results = run_checks(project)
     if fmt == "json":

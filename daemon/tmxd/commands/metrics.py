@@ -40,7 +40,7 @@ def metrics_group(
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is not None:
         return
-    from tmxd.metrics.files import write_atomic
+    from tmxd.metrics.files import write_report
     from tmxd.metrics.prometheus import exposition_for
     from tmxd.paths import db_path
 
@@ -48,7 +48,7 @@ def metrics_group(
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
-            write_atomic(textfile, text)
+            write_report(textfile, text)
         if prometheus:
             click.echo(text, nl=False)
         return
@@ -91,7 +91,3 @@ def prune_command(ctx: click.Context, older_than: str, db: Path | None) -> None:
     total = sum(deleted.values())
     detail = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
     click.echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(metrics_group)

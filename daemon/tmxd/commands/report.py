@@ -70,7 +70,7 @@ def report_command(
     Times are shown in local time.
     """
     from tmxd import clock
-    from tmxd.metrics.files import write_atomic
+    from tmxd.metrics.files import write_report
     from tmxd.metrics.render import render_report
     from tmxd.metrics.report import ReportQuery, load_report
     from tmxd.metrics.timespec import parse_when
@@ -95,9 +95,5 @@ def report_command(
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text)
+        write_report(output, text)
         click.echo(f"wrote {output}", err=True)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(report_command)

@@ -130,15 +130,18 @@ def _check_filter(statuses: list[str], doc: TasksFile, tag: str) -> None:
 @format_option("text", "json")
 def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
     """The next task to work on, chosen exactly as `task-master next` chooses it."""
-    from tmxd.taskmaster import cli_json, text
     from tmxd.taskmaster.ops import next_task
 
     found, _store, doc, active = _open(project, tag)
     task = next_task(doc, active)
     has_tasks = bool(doc.task_dicts(active))
     if fmt == "json":
+        from tmxd.taskmaster import cli_json
+
         echo_json(cli_json.next_json(task, active, has_tasks, _complexity(found, active)))
         return
+    from tmxd.taskmaster import text
+
     click.echo(_header(found, active))
     if task is None:
         if not has_tasks:
@@ -219,7 +222,7 @@ def set_status_cmd(
     done; any started → in-progress); a task's change never cascades to its subtasks.
     Statuses: pending, in-progress, done, deferred, cancelled, blocked, review.
     """
-    from tmxd.engine import recording
+    from tmxd.history.observe import recording
     from tmxd.taskmaster import cli_json
     from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.ops import set_status, split_ids
@@ -365,15 +368,3 @@ def validate_dependencies_cmd(
             click.echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})")
     if issues:
         raise click.exceptions.Exit(1)
-
-
-def register(group: click.Group) -> None:
-    for command in (
-        list_cmd,
-        next_cmd,
-        show_cmd,
-        set_status_cmd,
-        update_subtask_cmd,
-        validate_dependencies_cmd,
-    ):
-        group.add_command(command)

@@ -1,28 +1,17 @@
-"""Writing report files: atomically (temp file in the same folder, fsync, rename)."""
+"""Report files (``tmxd report -o``, the daily report, the Prometheus textfile)."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so readers see the old or the new file, never half."""
+def write_report(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (folders created, mode 0644); errors name the file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, text, mode=0o644)
     except OSError as exc:
         raise TmxdError(f"{path}: cannot write: {exc.strerror or exc}") from exc

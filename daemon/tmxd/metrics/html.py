@@ -13,7 +13,7 @@ from datetime import tzinfo
 from html import escape
 from typing import Any
 
-from tmxd.metrics.render import EMPTY_MESSAGE, Table, duration, heading, tables
+from tmxd.metrics.tables import EMPTY_MESSAGE, Table, duration, heading, tables
 
 CYCLE_BINS: list[tuple[str, float]] = [
     ("<1h", 3600),

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tmxd import clock
-from tmxd.metrics.files import write_atomic
+from tmxd.metrics.files import write_report
 from tmxd.metrics.recorder import Recorder
 from tmxd.metrics.render import render_markdown
 from tmxd.metrics.report import ReportQuery, build_report
@@ -60,7 +60,7 @@ def daily_report_job(
             stale_hours=cfg.stale_hours,
             now=moment,
         )
-        write_atomic(path, render_markdown(build_report(recorder.db.conn, query)))
+        write_report(path, render_markdown(build_report(recorder.db.conn, query)))
     except Exception as exc:
         if record:
             recorder.job_run(

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from tmxd.errors import InputError
-from tmxd.taskmaster import jsonedit
 
 DEFAULT_TAG = "master"
 _BOM = "\ufeff"
@@ -313,6 +312,8 @@ class TasksFile:
 
     def render(self) -> str:
         """The file's text with the changes made to :attr:`data`, everything else kept."""
+        from tmxd.taskmaster import jsonedit  # only writes need it; reads start faster
+
         body = self.text[1:] if self.text.startswith(_BOM) else self.text
         original = json.loads(body)
         edits = jsonedit.diff(original, self.data)

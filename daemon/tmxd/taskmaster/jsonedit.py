@@ -1,28 +1,47 @@
-"""Minimal-diff JSON editing: change values in a JSON text without reformatting the rest.
+"""Format-preserving JSON edits: change values in a JSON text, keep every other byte.
 
-Task Master writes ``JSON.stringify(data, null, 2)``; people and other tools write
-other layouts (inline arrays, escaped non-ASCII, a trailing newline). tmxd must
-change only what an operation changes, so instead of re-serialising a whole file
-it compares the old and the new document and splices the changed values into
-the original text. Every byte outside the changed values stays as it was.
+tmxd never re-serialises a file it changes. It finds the bytes of the values an
+operation changes and splices new text in their place; keys, order, spacing, escapes,
+line endings and the trailing newline of everything else stay as they were. One
+editor serves two kinds of file:
 
-New values are written the way ``JSON.stringify(value, null, indent)`` writes
-them, indented to where they land, with the file's own indent unit.
+- ``tasks.json`` (:meth:`tmxd.taskmaster.document.TasksFile.render`): an operation
+  changes the parsed data, :func:`diff` compares old and new into :class:`Replace`
+  and :class:`Insert` edits, :func:`apply` splices them in. New containers are
+  written the way Task Master's ``JSON.stringify(value, null, indent)`` writes them.
+- a user's config file (``.mcp.json``, ``.claude/settings.json``; ``tmxd init``):
+  :class:`JsonEditor` makes one change at a time (``ensure``, ``ensure_items``, ...),
+  in the file's own style: inline where the file is inline.
+
+Both find a value with :func:`locate` (the last of duplicate keys, as ``json.loads``
+takes it) and add members and items with the same splice, in the file's indent
+unit, separators and line endings. Invalid JSON is an :class:`~tmxd.errors.InputError`
+naming the file, the line and the column.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
-Path_ = tuple[str | int, ...]
+from tmxd.errors import InputError
+
+Key = str | int
+Path_ = tuple[Key, ...]
 
 _WS = re.compile(r"[ \t\n\r]*")
+_INDENT = re.compile(r"\n([ \t]+)\S")
 _DECODER = json.JSONDecoder()
 _NON_ASCII_ESCAPE = re.compile(r"\\u(?!00[0-7])[0-9a-fA-F]{4}")
 _scanstring: Any = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+# -- edits ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,15 @@ class Insert:
     value: Any
 
 
-Edit = Replace | Insert
+@dataclass(frozen=True)
+class Append:
+    """Add ``value`` at the end of the array at ``path``."""
+
+    path: Path_
+    value: Any
+
+
+Edit = Replace | Insert | Append
 
 
 def same(a: Any, b: Any) -> bool:
@@ -96,9 +123,12 @@ def diff(old: Any, new: Any, path: Path_ = ()) -> list[Edit]:
     return [] if same(old, new) else [Replace(path, new)]
 
 
+# -- the file's style -----------------------------------------------------------------
+
+
 def indent_unit(text: str) -> str:
     """The file's indentation step (two spaces when it cannot be told)."""
-    match = re.search(r"\n([ \t]+)\S", text)
+    match = _INDENT.search(text)
     if not match:
         return "  "
     ws = match.group(1)
@@ -110,90 +140,43 @@ def escapes_non_ascii(text: str) -> bool:
     return text.isascii() and _NON_ASCII_ESCAPE.search(text) is not None
 
 
-def dumps(value: Any, *, indent: str, base: str, ascii_only: bool = False) -> str:
-    """``JSON.stringify(value, null, indent)``, continued lines prefixed with ``base``."""
-    text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
-    return text.replace("\n", "\n" + base) if base else text
+class Style:
+    """How a file writes JSON, read off its text when first needed."""
+
+    def __init__(self, text: str, *, stringify: bool) -> None:
+        self.text = text
+        # New containers always on several lines, as JSON.stringify(value, null, unit).
+        self.stringify = stringify
+
+    @cached_property
+    def unit(self) -> str:
+        return indent_unit(self.text)
+
+    @cached_property
+    def nl(self) -> str:
+        return "\r\n" if "\r\n" in self.text else "\n"
+
+    @cached_property
+    def ascii_only(self) -> bool:
+        return escapes_non_ascii(self.text)
+
+    @cached_property
+    def multiline(self) -> bool:
+        """The file spans several lines (a trailing newline does not count)."""
+        return "\n" in self.text.strip()
+
+    def key(self, name: str) -> str:
+        return json.dumps(name, ensure_ascii=self.ascii_only)
+
+    def value(self, value: Any, indent: str, multiline: bool) -> str:
+        """``value`` as JSON text placed at ``indent``: spread over lines or inline."""
+        if multiline and isinstance(value, dict | list) and value:
+            text = json.dumps(value, indent=self.unit, ensure_ascii=self.ascii_only)
+            return text.replace("\n", self.nl + indent)
+        return json.dumps(value, ensure_ascii=self.ascii_only, separators=(", ", ": "))
 
 
-def apply(text: str, edits: list[Edit]) -> str:
-    """Splice ``edits`` into ``text``; edits must not overlap."""
-    if not edits:
-        return text
-    unit = indent_unit(text)
-    ascii_only = escapes_non_ascii(text)
-    patches: list[tuple[int, int, str]] = []
-    inserts: dict[Path_, list[tuple[str, Any]]] = {}
-    for edit in edits:
-        if isinstance(edit, Insert):
-            inserts.setdefault(edit.path, []).append((edit.key, edit.value))
-            continue
-        start, end = locate(text, edit.path)
-        base = _line_indent(text, start)
-        patches.append(
-            (start, end, dumps(edit.value, indent=unit, base=base, ascii_only=ascii_only))
-        )
-    for path, members in inserts.items():
-        start, end = locate(text, path)
-        patches.append(_insert_patch(text, start, end, members, unit, ascii_only))
-    patches.sort(key=lambda p: (p[0], p[1]))
-    out: list[str] = []
-    cursor = 0
-    for start, end, replacement in patches:
-        if start < cursor:
-            raise ValueError("overlapping JSON edits")
-        out.append(text[cursor:start])
-        out.append(replacement)
-        cursor = end
-    out.append(text[cursor:])
-    return "".join(out)
-
-
-def _line_indent(text: str, pos: int) -> str:
-    line_start = text.rfind("\n", 0, pos) + 1
-    match = _WS.match(text, line_start)
-    assert match is not None
-    return text[line_start : match.end()].replace("\n", "").replace("\r", "")
-
-
-def _insert_patch(
-    text: str,
-    start: int,
-    end: int,
-    new_members: list[tuple[str, Any]],
-    unit: str,
-    ascii_only: bool,
-) -> tuple[int, int, str]:
-    """Add ``new_members`` at the end of the object spanning ``start``..``end``."""
-    members = _members(text, start)
-
-    def key(name: str) -> str:
-        return json.dumps(name, ensure_ascii=ascii_only)
-
-    if not members:
-        base = _line_indent(text, start)
-        inner = base + unit
-        body = ",\n".join(
-            inner + key(k) + ": " + dumps(v, indent=unit, base=inner, ascii_only=ascii_only)
-            for k, v in new_members
-        )
-        return (start, end, "{\n" + body + "\n" + base + "}")
-    last_key_start, _value_start, last_value_end = members[-1]
-    if "\n" in text[start + 1 : members[0][0]]:
-        indent = _line_indent(text, last_key_start)
-        added = "".join(
-            ",\n"
-            + indent
-            + key(k)
-            + ": "
-            + dumps(v, indent=unit, base=indent, ascii_only=ascii_only)
-            for k, v in new_members
-        )
-    else:
-        added = "".join(
-            ", " + key(k) + ": " + json.dumps(v, ensure_ascii=ascii_only) for k, v in new_members
-        )
-    return (last_value_end, last_value_end, added)
+# -- finding values -------------------------------------------------------------------
 
 
 def _skip_ws(text: str, pos: int) -> int:
@@ -207,22 +190,24 @@ def _value_end(text: str, pos: int) -> int:
     return int(end)
 
 
-def _members(text: str, start: int) -> list[tuple[int, int, int]]:
-    """(key start, value start, value end) of each member of the object at ``start``."""
+def _entries(text: str, start: int) -> list[tuple[int, int, int]]:
+    """(entry start, value start, value end) of each member of the object, or each item
+    of the array, at ``start`` (for an item the entry and its value start together)."""
+    close = "}" if text[start] == "{" else "]"
     out: list[tuple[int, int, int]] = []
     pos = _skip_ws(text, start + 1)
-    if text[pos] == "}":
+    if text[pos] == close:
         return out
     while True:
-        key_start = pos
-        _key, pos = _scanstring(text, pos + 1)
-        pos = _skip_ws(text, pos)
-        pos = _skip_ws(text, pos + 1)  # past ':'
-        value_start = pos
+        entry_start = pos
+        if close == "}":
+            _key, pos = _scanstring(text, pos + 1)
+            pos = _skip_ws(text, pos)
+            pos = _skip_ws(text, pos + 1)  # past ':'
         value_end = _value_end(text, pos)
-        out.append((key_start, value_start, value_end))
+        out.append((entry_start, pos, value_end))
         pos = _skip_ws(text, value_end)
-        if text[pos] == "}":
+        if text[pos] == close:
             return out
         pos = _skip_ws(text, pos + 1)  # past ','
 
@@ -232,8 +217,10 @@ def locate(text: str, path: Path_) -> tuple[int, int]:
     pos = _skip_ws(text, 1 if text.startswith("\ufeff") else 0)
     for step in path:
         if isinstance(step, str):
+            if text[pos] != "{":
+                raise KeyError(step)
             found = -1
-            for key_start, value_start, _end in _members(text, pos):
+            for key_start, value_start, _end in _entries(text, pos):
                 key, _ = _scanstring(text, key_start + 1)
                 if key == step:
                     found = value_start
@@ -248,3 +235,242 @@ def locate(text: str, path: Path_) -> tuple[int, int]:
                 pos = _skip_ws(text, _value_end(text, pos))
                 pos = _skip_ws(text, pos + 1)  # past ','
     return pos, _value_end(text, pos)
+
+
+# -- splicing -------------------------------------------------------------------------
+
+
+def apply(text: str, edits: Sequence[Edit], *, stringify: bool = True) -> str:
+    """Splice ``edits`` into ``text``; edits must not overlap.
+
+    ``stringify`` writes every new container on several lines, as Task Master does;
+    without it a container goes inline where the file (or its place) is inline.
+    """
+    if not edits:
+        return text
+    style = Style(text, stringify=stringify)
+    patches: list[tuple[int, int, str]] = []
+    additions: dict[Path_, list[tuple[str | None, Any]]] = {}
+    for edit in edits:
+        if isinstance(edit, Replace):
+            start, end = locate(text, edit.path)
+            patches.append(_replace_patch(text, start, end, edit.value, style))
+        else:
+            key = edit.key if isinstance(edit, Insert) else None
+            additions.setdefault(edit.path, []).append((key, edit.value))
+    for path, entries in additions.items():
+        start, end = locate(text, path)
+        patches.append(_addition_patch(text, start, end, entries, style))
+    patches.sort(key=lambda p: (p[0], p[1]))
+    out: list[str] = []
+    cursor = 0
+    for start, end, replacement in patches:
+        if start < cursor:
+            raise ValueError("overlapping JSON edits")
+        out.append(text[cursor:start])
+        out.append(replacement)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _line_indent(text: str, pos: int) -> str:
+    """The blanks that start the line ``pos`` is on, up to ``pos``."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    match = re.match(r"[ \t]*", text[line_start:pos])
+    return match.group(0) if match else ""
+
+
+def _replace_patch(
+    text: str, start: int, end: int, value: Any, style: Style
+) -> tuple[int, int, str]:
+    multiline = (
+        style.stringify
+        or "\n" in text[start:end]
+        or (style.multiline and isinstance(value, dict | list) and bool(value))
+    )
+    return start, end, style.value(value, _line_indent(text, start), multiline)
+
+
+def _addition_patch(
+    text: str, start: int, end: int, entries: list[tuple[str | None, Any]], style: Style
+) -> tuple[int, int, str]:
+    """Add members (``key`` set) or items (``key`` None) at the end of the container at
+    ``start``..``end``, the way its existing entries are laid out."""
+    is_object = text[start] == "{"
+    if is_object != all(key is not None for key, _ in entries) or text[start] not in "{[":
+        raise ValueError("an addition does not fit the container it goes to")
+    present = _entries(text, start)
+    colon = _colon(text, present) if is_object else ""
+
+    def entry(key: str | None, value: Any, indent: str, multiline: bool) -> str:
+        head = "" if key is None else style.key(key) + colon
+        return head + style.value(value, indent, multiline)
+
+    if not present:
+        outer = _line_indent(text, start)
+        if style.stringify or style.multiline:
+            inner = outer + style.unit
+            body = ("," + style.nl).join(inner + entry(k, v, inner, True) for k, v in entries)
+            return start, end, f"{text[start]}{style.nl}{body}{style.nl}{outer}{text[end - 1]}"
+        body = ", ".join(entry(k, v, outer, False) for k, v in entries)
+        return start, end, f"{text[start]}{body}{text[end - 1]}"
+    if len(present) >= 2:
+        sep = text[present[-2][2] : present[-1][0]]  # the comma and blanks before the last
+    else:
+        lead = text[start + 1 : present[0][0]]
+        sep = "," + lead if "\n" in lead else ", "
+    indent = sep.rsplit("\n", 1)[1] if "\n" in sep else _line_indent(text, start)
+    multiline = "\n" in sep
+    added = "".join(sep + entry(k, v, indent, multiline) for k, v in entries)
+    last_end = present[-1][2]
+    return last_end, last_end, added
+
+
+def _colon(text: str, members: list[tuple[int, int, int]]) -> str:
+    """The key/value separator the object already uses (``": "`` by default)."""
+    if not members:
+        return ": "
+    key_start, value_start, _ = members[0]
+    _, key_end = _scanstring(text, key_start + 1)
+    return text[key_end:value_start]
+
+
+# -- one change at a time: users' config files ----------------------------------------
+
+
+def loads(text: str, path: Path) -> Any:
+    """``json.loads`` with an error that names the file, line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+
+
+def new_text(value: Any) -> str:
+    """The text of a new JSON file: 2-space indent, non-ASCII kept, final newline."""
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+class JsonEditor:
+    """Edit a JSON text in place, one minimal change at a time, in the file's own style.
+
+    >>> ed = JsonEditor('{"a": 1}\\n', Path("x.json"))
+    >>> ed.ensure(("b",), [1, 2])
+    True
+    >>> ed.text
+    '{"a": 1, "b": [1, 2]}\\n'
+    """
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.path = path
+        self.text = text
+        try:
+            self.data: Any = loads(text, path)
+        except InputError as exc:
+            raise InputError(
+                f"{exc.message}; fix the JSON by hand (tmxd left the file untouched)"
+            ) from exc
+
+    # -- queries -----------------------------------------------------------
+
+    def get(self, keys: Sequence[Key]) -> Any:
+        """The value at ``keys``, or ``None`` when any part is missing."""
+        value = self.data
+        for key in keys:
+            if not _has(value, key):
+                return None
+            value = value[key]
+        return value
+
+    # -- edits -------------------------------------------------------------
+
+    def ensure(self, keys: Sequence[Key], value: Any) -> bool:
+        """Make the value at ``keys`` equal ``value``; objects are merged key by key.
+
+        Keys of an existing object that ``value`` does not mention are kept.
+        Returns whether the text changed.
+        """
+        current = self.get(keys)
+        if isinstance(value, dict) and isinstance(current, dict):
+            changed = False
+            for name, item in value.items():
+                changed = self.ensure((*keys, name), item) or changed
+            return changed
+        if same(current, value) and self._exists(keys):
+            return False
+        self.set(keys, value)
+        return True
+
+    def ensure_default(self, keys: Sequence[Key], value: Any) -> bool:
+        """Set ``keys`` to ``value`` only when nothing is there yet."""
+        if self._exists(keys):
+            return False
+        self.set(keys, value)
+        return True
+
+    def ensure_items(self, keys: Sequence[Key], items: Sequence[Any]) -> bool:
+        """Append each of ``items`` missing from the array at ``keys`` (created if absent)."""
+        current = self.get(keys)
+        if current is None and not self._exists(keys):
+            self.set(keys, list(items))
+            return True
+        if not isinstance(current, list):
+            raise self._shape_error(keys, "an array")
+        changed = False
+        for item in items:
+            if not any(same(item, have) for have in self.get(keys)):
+                self.append(keys, item)
+                changed = True
+        return changed
+
+    def set(self, keys: Sequence[Key], value: Any) -> None:
+        """Replace the value at ``keys``, or add it (creating parent objects)."""
+        depth = self._depth(keys)
+        if depth == len(keys):
+            self._apply(Replace(tuple(keys), value))
+            return
+        if not isinstance(self.get(keys[:depth]), dict) or not isinstance(keys[depth], str):
+            raise self._shape_error(keys[:depth], "an object")
+        nested: Any = value
+        for key in reversed(keys[depth + 1 :]):
+            if not isinstance(key, str):
+                raise self._shape_error(keys, "an object")
+            nested = {key: nested}
+        self._apply(Insert(tuple(keys[:depth]), str(keys[depth]), nested))
+
+    def append(self, keys: Sequence[Key], value: Any) -> None:
+        """Append ``value`` to the array at ``keys``."""
+        if self._depth(keys) != len(keys) or not isinstance(self.get(keys), list):
+            raise self._shape_error(keys, "an array")
+        self._apply(Append(tuple(keys), value))
+
+    # -- internals ---------------------------------------------------------
+
+    def _apply(self, edit: Edit) -> None:
+        self.text = apply(self.text, [edit], stringify=False)
+        self.data = json.loads(self.text)
+
+    def _exists(self, keys: Sequence[Key]) -> bool:
+        return self._depth(keys) == len(keys)
+
+    def _depth(self, keys: Sequence[Key]) -> int:
+        """How many of ``keys`` lead to a value that is there."""
+        value = self.data
+        for depth, key in enumerate(keys):
+            if not _has(value, key):
+                return depth
+            value = value[key]
+        return len(keys)
+
+    def _shape_error(self, keys: Sequence[Key], expected: str) -> InputError:
+        where = ".".join(str(k) for k in keys) or "the top level"
+        return InputError(
+            f"{self.path}: {where} is not {expected}; fix it by hand (tmxd left the file untouched)"
+        )
+
+
+def _has(container: Any, key: Key) -> bool:
+    if isinstance(container, dict):
+        return isinstance(key, str) and key in container
+    return isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container)

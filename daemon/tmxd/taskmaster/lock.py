@@ -15,7 +15,6 @@ import os
 import random
 import time
 from pathlib import Path
-from types import TracebackType
 
 from tmxd.errors import TmxdError
 
@@ -108,10 +107,5 @@ class TaskLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.release()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -123,20 +123,53 @@ def set_status(
             if "updatedAt" in raw:
                 raw["updatedAt"] = stamp
             if parent is not None:
-                changes.extend(_recompute_parent(parent, stamp))
+                cascaded = cascade_to_parent(parent, stamp, stamp_unchanged=True)
+                if cascaded is not None:
+                    changes.append(cascaded)
         doc.invalidate()
     return changes
 
 
-def _recompute_parent(parent: dict[str, Any], stamp: str) -> list[StatusChange]:
+def cascade_to_parent(
+    parent: dict[str, Any], stamp: str, *, stamp_unchanged: bool
+) -> StatusChange | None:
+    """Set a parent task's status from its subtasks', as ``task-master set-status`` does.
+
+    The one cascade rule of tmxd (see :func:`parent_status`); returns the change, or None
+    when the status stays. ``updatedAt`` is stamped on a parent that has one when its
+    status changes, and with ``stamp_unchanged`` also when it does not (set-status does:
+    one of its subtasks changed).
+    """
     old = raw_status(parent)
     new = parent_status(old, [raw_status(s) for s in raw_subtasks(parent)])
-    if "updatedAt" in parent:
+    if "updatedAt" in parent and (stamp_unchanged or new != old):
         parent["updatedAt"] = stamp
     if new == old:
-        return []
+        return None
     parent["status"] = new
-    return [StatusChange(js_string(parent.get("id")), old, new)]
+    return StatusChange(js_string(parent.get("id")), old, new)
+
+
+def recompute_parents(
+    store: TaskStore, parents: Collection[tuple[str, str]], at: datetime | None = None
+) -> list[StatusChange]:
+    """Apply :func:`cascade_to_parent` to each ``(tag, parent id)``, in one locked write.
+
+    For subtasks whose status someone else changed (an editor, Task Master's MCP server):
+    nothing is written when no parent changes.
+    """
+    stamp = clock.iso_ms(at or clock.now())
+    changes: list[StatusChange] = []
+    with store.edit() as doc:
+        for tag, parent_id in parents:
+            found = doc.locate(parent_id, tag)
+            if found is None or found[0] is not None:
+                continue
+            change = cascade_to_parent(found[1], stamp, stamp_unchanged=False)
+            if change is not None:
+                changes.append(change)
+        doc.invalidate()
+    return changes
 
 
 def note_block(text: str, at: datetime) -> str:

@@ -86,7 +86,7 @@ class Project:
 
     def _file_tags(self) -> list[str]:
         """The tags of tasks.json, remembered while the file is unchanged."""
-        from tmxd.taskmaster.store import TaskStore
+        from tmxd.taskmaster.document import decode, parse_tasks
 
         try:
             stat = self.tasks_path.stat()
@@ -97,8 +97,9 @@ class Project:
         if cached is not None:
             return list(cached)
         try:
-            tags = TaskStore(self).read().tag_names()
-        except InputError:
+            raw = self.tasks_path.read_bytes()
+            tags = parse_tasks(decode(raw, self.tasks_path), self.tasks_path).tag_names()
+        except (OSError, InputError):
             return []
         _TAG_CACHE.clear()
         _TAG_CACHE[key] = tuple(tags)

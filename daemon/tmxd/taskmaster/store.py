@@ -12,13 +12,10 @@ tmxd changes it::
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from tmxd.errors import InputError, TmxdError
-from tmxd.fsutil import fsync_dir
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
 from tmxd.taskmaster.lock import TaskLock
 from tmxd.taskmaster.project import Project
@@ -67,26 +64,12 @@ class TaskStore:
                 self._write(new_text, real)
 
     def _write(self, text: str, target: Path) -> None:
-        data = text.encode("utf-8")
-        directory = target.parent
+        from tmxd.fsutil import write_atomic  # reads, the common case, start without it
+
         try:
-            mode = target.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, mode)
-            os.replace(tmp, target)
+            write_atomic(target, text)  # keeps the file's mode
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise TmxdError(
                 f"could not write {display_path(self.path)}: {exc.strerror or exc}; "
                 "the file was not changed"
             ) from None
-        fsync_dir(directory)

@@ -10,10 +10,13 @@ import textwrap
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from tmxd.taskmaster.dependencies import DependencyIssue
 from tmxd.taskmaster.document import Task
 from tmxd.taskmaster.status import COMPLETE_STATUSES, symbol
+
+if TYPE_CHECKING:
+    from tmxd.taskmaster.dependencies import DependencyIssue
 
 Paint = Callable[[str, str], str]
 

@@ -1,0 +1,461 @@
+"""Turn what the git hooks spooled into task notes, status changes and metrics.
+
+:func:`sync_project` drains one repository's spool exactly once:
+
+- post-commit: the commit's details come from git; every task it names (see
+  :mod:`tmxd.commits.linking`) gets the note ``Committed changes: <subject> (<sha7>) —
+  N files, +A/-D`` through the task store; ``Closes-Task:``/``Fixes-Task:``
+  also set it done (with the parent cascade). Unknown ids are reported.
+- post-rewrite (amend, rebase): the note of the old commit is rewritten to the
+  new one instead of adding a second note. A rebase's post-commits and the
+  post-rewrite after them are merged, in one batch or across several.
+- post-checkout / post-merge: recorded as events; tasks.json is not touched.
+
+The processed commits (``<git common dir>/tmxd/ledger.jsonl``, keyed
+by sha) makes a commit count once however often its line is read; a spool
+line is acknowledged only after its effect is on disk, and a note already
+present in tasks.json is never appended twice (a crash between the two).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tmxd import git
+from tmxd.commits import hooks, linking, spool
+from tmxd.errors import TmxdError
+from tmxd.fsutil import append_durably
+from tmxd.taskmaster import ops
+from tmxd.taskmaster.project import Project
+from tmxd.taskmaster.store import TaskStore
+
+if TYPE_CHECKING:
+    from tmxd.metrics.recorder import Recorder
+    from tmxd.taskmaster.document import Task, TasksFile
+
+LEDGER_NAME = "ledger.jsonl"
+SOURCE = "commit"
+
+
+@dataclass(frozen=True)
+class NoteAdded:
+    task_id: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class NoteMoved:
+    task_id: str
+    old_sha: str
+    new_sha: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    task_id: str
+    old_status: str
+    new_status: str
+    sha: str
+
+
+@dataclass(frozen=True)
+class UnknownId:
+    task_id: str
+    sha: str
+
+
+@dataclass
+class SyncResult:
+    """What one :func:`sync_project` call did."""
+
+    commits: list[str] = field(default_factory=list)  # shas linked or recorded now
+    skipped: list[str] = field(default_factory=list)  # already processed earlier
+    notes_added: list[NoteAdded] = field(default_factory=list)
+    notes_moved: list[NoteMoved] = field(default_factory=list)
+    closed: list[Closed] = field(default_factory=list)  # includes parents that cascaded
+    unknown_ids: list[UnknownId] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # checkout, merge, rewrite
+    errors: list[str] = field(default_factory=list)  # malformed lines, vanished commits
+    lines: int = 0  # spool lines consumed
+
+    @property
+    def changed_tasks(self) -> bool:
+        return bool(self.notes_added or self.notes_moved or self.closed)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProcessedCommit:
+    sha: str
+    notes: dict[str, str] = field(default_factory=dict)  # task id -> note text
+    closed: list[str] = field(default_factory=list)
+    moved_to: str | None = None  # rewritten (amend/rebase) into this sha
+
+
+class ProcessedCommits:
+    """The commits already linked (``ledger.jsonl``): one JSON object per line, later
+    lines win. A commit found here is never noted twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, ProcessedCommit] = {}
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        for line in text.splitlines():
+            try:
+                raw = json.loads(line)
+                entry = ProcessedCommit(
+                    sha=str(raw["sha"]),
+                    notes={str(k): str(v) for k, v in raw.get("notes", {}).items()},
+                    closed=[str(i) for i in raw.get("closed", [])],
+                    moved_to=raw.get("moved_to"),
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a torn last line after a crash: that commit is simply redone
+            self.entries[entry.sha] = entry
+
+    def __contains__(self, sha: object) -> bool:
+        return sha in self.entries
+
+    def get(self, sha: str) -> ProcessedCommit | None:
+        return self.entries.get(sha)
+
+    def record(self, entry: ProcessedCommit) -> None:
+        """Append ``entry`` durably (fsync) before the spool line is acknowledged."""
+        self.entries[entry.sha] = entry
+        line = json.dumps(asdict(entry), ensure_ascii=False) + "\n"
+        append_durably(self.path, line.encode("utf-8"))
+
+
+def sync_project(
+    project: Project, recorder: Recorder | None = None, *, tag: str | None = None
+) -> SyncResult:
+    """Drain the spool of ``project``'s repository; see the module docstring.
+
+    Raises InputError when the project is not in a git repository or its
+    tasks.json/config is invalid (the unprocessed lines stay in the spool).
+    """
+    repo = git.repo_paths(project.root)
+    queue = spool.Spool(repo.common_dir)
+    run = _Run(project, repo, recorder, tag)
+    try:
+        _drain(queue, run)
+    except OSError as exc:
+        raise TmxdError(
+            f"{queue.dir}: cannot process the hook spool: {exc.strerror or exc}; "
+            "check that the folder and its files are yours and writable"
+        ) from exc
+    refresh_suggestion(project, repo.common_dir, tag)
+    return run.result
+
+
+def _drain(queue: spool.Spool, run: _Run) -> None:
+    with queue.lock():
+        entries = queue.entries()
+        run.processed = ProcessedCommits(queue.dir / LEDGER_NAME)
+        run.rewritten_from = {
+            new: old
+            for e in entries
+            if e.record is not None and e.record.hook == "post-rewrite"
+            for old, new in e.record.rewrites
+        }
+        for entry in entries:
+            if entry.record is not None:
+                run.handle(entry.record)
+            elif entry.error:
+                run.result.errors.append(f"{entry.batch.name}: {entry.error}")
+            queue.ack(entry)
+            run.result.lines += 1
+        queue.cleanup()
+
+
+def watch_dir(project_root: Path) -> Path:
+    """The folder whose changes mean work for :func:`sync_project` (the daemon watches it).
+
+    Hooks append to ``spool`` there; a late line can also land in a ``batch-*``
+    file, so watch the whole folder. It is created if missing.
+    """
+    queue = spool.Spool(git.repo_paths(project_root).common_dir)
+    queue.ensure()
+    return queue.dir
+
+
+def refresh_suggestion(project: Project, common_dir: Path, tag: str | None = None) -> str | None:
+    """Keep the prepare-commit-msg hook's suggestion (the one subtask in progress) current."""
+    try:
+        doc = TaskStore(project).read()
+        active = project.active_tag(tag, doc.tag_names())
+    except TmxdError:
+        return None
+    task_id = single_in_progress(doc, active)
+    hooks.write_suggestion(common_dir, task_id, project.tasks_path.resolve())
+    return task_id
+
+
+def single_in_progress(doc: TasksFile, tag: str) -> str | None:
+    """The id of the only subtask in progress, or None (none, or several)."""
+    found = [s.id for t in doc.tasks(tag) for s in t.subtasks if s.status == "in-progress"]
+    return found[0] if len(found) == 1 else None
+
+
+class _Run:
+    def __init__(
+        self,
+        project: Project,
+        repo: git.RepoPaths,
+        recorder: Recorder | None,
+        tag: str | None,
+    ) -> None:
+        self.project = project
+        self.root = project.root
+        self.repo = repo
+        self.recorder = recorder
+        self.tag = tag
+        self.store = TaskStore(project)
+        self.matcher = linking.load_matcher(project.root)
+        self.result = SyncResult()
+        self.processed: ProcessedCommits = ProcessedCommits(Path(os.devnull))
+        self.rewritten_from: dict[str, str] = {}
+
+    # -- dispatch ------------------------------------------------------------------
+
+    def handle(self, rec: spool.SpoolRecord) -> None:
+        if rec.hook == "post-commit":
+            self.on_commit(rec)
+        elif rec.hook == "post-rewrite":
+            self.on_rewrite(rec)
+        elif rec.hook == "post-checkout":
+            self.on_checkout(rec)
+        elif rec.hook == "post-merge":
+            self.on_merge(rec)
+
+    def on_commit(self, rec: spool.SpoolRecord) -> None:
+        sha = rec.head
+        if sha is None:
+            self.result.errors.append("post-commit line without a commit sha")
+            return
+        old = self.rewritten_from.get(sha)
+        if old is not None and self._live(old):
+            self.move(old, sha, rec.branch)
+        elif sha in self.processed:
+            self.result.skipped.append(sha)
+        else:
+            self.link(sha, rec.branch)
+
+    def on_rewrite(self, rec: spool.SpoolRecord) -> None:
+        kind = rec.args[0] if rec.args else "rewrite"
+        self.event(
+            "rewrite",
+            {"operation": kind, "pairs": [[o, n] for o, n in rec.rewrites], "branch": rec.branch},
+            rec.at,
+        )
+        for old, new in rec.rewrites:
+            if self._live(old):
+                self.move(old, new, rec.branch)
+            elif new not in self.processed:
+                self.link(new, rec.branch)  # e.g. `rebase --apply`: no post-commit ran
+
+    def on_checkout(self, rec: spool.SpoolRecord) -> None:
+        args = [*rec.args, "", "", ""]
+        self.event(
+            "checkout",
+            {
+                "from": args[0],
+                "to": args[1],
+                "branch_switch": args[2] == "1",
+                "branch": rec.branch,
+                "detached": rec.ref == "HEAD",
+            },
+            rec.at,
+        )
+
+    def on_merge(self, rec: spool.SpoolRecord) -> None:
+        squash = bool(rec.args) and rec.args[0] == "1"
+        self.event("merge", {"head": rec.head, "squash": squash, "branch": rec.branch}, rec.at)
+        sha = rec.head
+        if sha is None or sha in self.processed or not git.commit_exists(self.root, sha):
+            return
+        info = git.commit_info(self.root, sha)
+        if len(info.parents) < 2:
+            return  # a fast-forward: those commits were (or will be) seen one by one
+        # A merge commit made by `git merge` is recorded, but tasks.json is not touched.
+        self.processed.record(ProcessedCommit(sha))
+        self._record_commit(info, rec.branch, [])
+
+    # -- effects -------------------------------------------------------------------
+
+    def _live(self, sha: str) -> bool:
+        entry = self.processed.get(sha)
+        return entry is not None and entry.moved_to is None
+
+    def _commit(self, sha: str) -> git.CommitInfo | None:
+        if not git.commit_exists(self.root, sha):
+            self.result.errors.append(f"commit {sha[:7]} is no longer in the repository")
+            return None
+        return git.commit_info(self.root, sha)
+
+    def link(self, sha: str, branch: str | None) -> None:
+        """First sight of a commit: notes, Closes-Task, metrics, processed commits."""
+        info = self._commit(sha)
+        if info is None:
+            return
+        notes, closed = self._apply_links(info, skip=set())
+        self.processed.record(ProcessedCommit(sha, notes, closed))
+        self._record_commit(info, branch, list(notes))
+
+    def move(self, old: str, new: str, branch: str | None) -> None:
+        """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more."""
+        entry = self.processed.get(old)
+        assert entry is not None
+        info = self._commit(new)
+        if info is None:
+            return
+        new_note = self._note(info)
+        already = self.processed.get(new)
+        moved: dict[str, str] = {}
+        if entry.notes:
+            with self.store.edit() as doc:
+                active = ops.resolve_tag(self.store, doc, self.tag)
+                for task_id, old_note in entry.notes.items():
+                    found = ops.locate(doc, task_id, active)
+                    if found is not None and _replace_note(found[1], old_note, new_note):
+                        moved[task_id] = new_note
+                        self.result.notes_moved.append(NoteMoved(task_id, old, new))
+                doc.invalidate()
+        if already is not None:
+            merged = ProcessedCommit(new, {**already.notes, **moved}, already.closed)
+            self.processed.record(merged)
+            self.result.skipped.append(new)
+        else:
+            notes, closed = self._apply_links(info, skip=set(moved))
+            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed))
+            self._record_commit(info, branch, [*moved, *notes])
+        self.processed.record(
+            ProcessedCommit(old, entry.notes, entry.closed, moved_to=new)
+        )  # after the new entry: a crash in between only redoes an idempotent move
+
+    def _note(self, info: git.CommitInfo) -> str:
+        return linking.note_text(
+            info.subject, info.short, info.files, info.insertions, info.deletions
+        )
+
+    def _apply_links(
+        self, info: git.CommitInfo, skip: set[str]
+    ) -> tuple[dict[str, str], list[str]]:
+        links = linking.find_links(info.subject, info.message, self.matcher)
+        doc = self.store.read()
+        active = self.project.active_tag(self.tag, doc.tag_names())
+        named = list(links.tasks)
+        if not named and self.matcher.link_unnamed == "in-progress":
+            only = single_in_progress(doc, active)
+            named = [only] if only else []
+        note = self._note(info)
+        notes: dict[str, str] = {}
+        for task_id in named:
+            task = doc.find(task_id, active)
+            if task is None:
+                self._unknown(task_id, info.sha)
+                continue
+            if task_id not in skip and note not in _details_text(task):
+                ops.append_note(self.store, task_id, note, active)
+                self.result.notes_added.append(NoteAdded(task_id, info.sha))
+            notes[task_id] = note
+        for bad in links.invalid:
+            self._unknown(bad, info.sha)
+        closes = [i for i in links.closes if i in notes]
+        if closes:
+            for change in ops.set_status(self.store, closes, "done", active):
+                if change.old_status == change.new_status:
+                    continue
+                self.result.closed.append(
+                    Closed(change.task_id, change.old_status, change.new_status, info.sha)
+                )
+                if self.recorder is not None:
+                    title = _title(doc, change.task_id, active)
+                    self.recorder.transition(
+                        self.root,
+                        change.task_id,
+                        change.old_status,
+                        change.new_status,
+                        SOURCE,
+                        tag=active,
+                        title=title,
+                    )
+        return notes, closes
+
+    def _unknown(self, task_id: str, sha: str) -> None:
+        self.result.unknown_ids.append(UnknownId(task_id, sha))
+        if self.recorder is not None:
+            self.recorder.event(self.root, "unknown_task_id", {"task_id": task_id, "sha": sha})
+
+    def _record_commit(self, info: git.CommitInfo, branch: str | None, task_ids: list[str]) -> None:
+        self.result.commits.append(info.sha)
+        if self.recorder is None:
+            return
+        self.recorder.commit(
+            self.root,
+            info.sha,
+            info.subject,
+            info.author,
+            info.committed_at,
+            info.files,
+            info.insertions,
+            info.deletions,
+            branch,
+            task_ids,
+        )
+
+    def event(self, kind: str, data: dict[str, Any], at: datetime | None) -> None:
+        self.result.events.append({"kind": kind, **data})
+        if self.recorder is not None:
+            self.recorder.event(self.root, kind, data, at=at)
+
+
+def _title(doc: TasksFile, task_id: str, tag: str) -> str | None:
+    task: Task | None = doc.find(task_id, tag)
+    return task.title if task is not None else None
+
+
+def _details_text(task: Task) -> str:
+    details: Any = task.details
+    if isinstance(details, list):
+        return "\n".join(str(d) for d in details)
+    return str(details or "")
+
+
+def _block_re(note: str) -> re.Pattern[str]:
+    return re.compile(
+        r"\n?<info added on ([^>\n]+)>\n" + re.escape(note) + r"\n</info added on \1>"
+    )
+
+
+def _replace_note(raw: dict[str, Any], old_note: str, new_note: str) -> bool:
+    """Rewrite ``old_note`` to ``new_note`` in a raw task's details; drop it if the new
+    note is already there (a squash). True when the details changed."""
+    details = raw.get("details")
+    if isinstance(details, list):
+        items = [str(d) for d in details]
+        if not any(old_note in d for d in items):
+            return False
+        if any(new_note in d for d in items):
+            raw["details"] = [d for d in items if old_note not in d]
+        else:
+            raw["details"] = [d.replace(old_note, new_note) for d in items]
+        return True
+    if not isinstance(details, str) or old_note not in details or old_note == new_note:
+        return False
+    if new_note in details:
+        raw["details"] = _block_re(old_note).sub("", details, count=1)
+    else:
+        raw["details"] = details.replace(old_note, new_note, 1)
+    return bool(raw["details"] != details)

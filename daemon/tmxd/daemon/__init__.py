@@ -1,0 +1,1 @@
+"""The long-running daemon: lifecycle, per-project engine, watching, timers, control socket."""

@@ -1,0 +1,328 @@
+"""The daemon's engine: each watched project's state, and what the daemon does on its events.
+
+The engine thread hands every project event here (:meth:`Engine.handle`, dispatched
+by type): an edit of ``tasks.json`` is observed (:mod:`tmxd.history.observe`: the
+changes become transition rows and log lines), the hook spool is drained into notes
+and closes (:func:`tmxd.commits.sync.sync_project`), and a changed ``[daemon]``
+config is read again. Outside edits of subtasks can have their parents recomputed
+(``cascade_external``).
+
+What the engine logs about a change is written before the change shows in ``tmxd
+status`` (the counters of :meth:`Engine.describe`): whoever waits for the status to
+move finds the log lines already there.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tmxd import clock
+from tmxd.daemon.events import (
+    ConfigChanged,
+    HeadMoved,
+    HooksSpooled,
+    ProjectEvent,
+    TasksFileChanged,
+)
+from tmxd.daemon.settings import DAEMON, DaemonConfig
+from tmxd.errors import TmxdError
+from tmxd.history.ledger import SnapshotLedger
+from tmxd.history.observe import Observation, attributed, observe
+from tmxd.history.snapshot import Transition
+
+if TYPE_CHECKING:
+    from tmxd.daemon.schedule import JobLog
+    from tmxd.metrics.recorder import Recorder
+    from tmxd.taskmaster.project import Project
+
+log = logging.getLogger("tmxd.engine")
+
+# An empty tasks.json younger than this is not reported yet (the reconcile reports it later).
+EMPTY_GRACE = 5.0
+
+
+@dataclass
+class ProjectState:
+    project: Project
+    ledger: SnapshotLedger
+    config: DaemonConfig
+    error: str | None = None  # the current parse error (shown by `tmxd status`)
+    logged_error: str | None = None  # the last one logged (each is logged once)
+    sync_error: str | None = None
+    last_change: datetime | None = None
+    transitions: int = 0
+    syncs: int = 0
+    notes: int = 0
+    announced_stale: set[tuple[str, str]] = field(default_factory=set)
+
+
+class Engine:
+    """The daemon's per-project state; every method but :attr:`recorder` runs on the
+    engine thread."""
+
+    def __init__(self, recorder: Recorder | None = None) -> None:
+        self._recorder = recorder
+        self._recorder_error: str | None = None
+        self._recorder_lock = threading.Lock()
+        self._projects: dict[Path, ProjectState] = {}
+
+    # -- resources ------------------------------------------------------
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """The metrics recorder, opened on first use; None while the database is unusable."""
+        if self._recorder is not None:
+            return self._recorder
+        with self._recorder_lock:  # the engine thread and the scheduler may ask at once
+            if self._recorder is None:
+                from tmxd.metrics.recorder import Recorder
+
+                try:
+                    self._recorder = Recorder.open()
+                except TmxdError as exc:
+                    if exc.message != self._recorder_error:
+                        log.error("metrics are not recorded until this is fixed: %s", exc.message)
+                    self._recorder_error = exc.message
+                    return None
+                if self._recorder_error:
+                    log.info("the metrics database works again")
+                    self._recorder_error = None
+            return self._recorder
+
+    def job_log(self) -> JobLog | None:
+        return self.recorder
+
+    def close(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+
+    # -- projects -------------------------------------------------------
+
+    def open(self, root: Path) -> Project | None:
+        """Load (or refresh) the project at ``root``; None when it cannot be loaded.
+
+        A project that was loaded before and now fails to load stays as it was (the
+        error shows in ``tmxd status``). The daemon watches what this returns, then
+        calls :meth:`catch_up`, so nothing falls between.
+        """
+        from tmxd.taskmaster.project import find_project
+
+        try:
+            project = find_project(explicit=root)
+            config = DAEMON.load(project.root)
+        except TmxdError as exc:
+            known = self._projects.get(root)
+            if known is None or known.error != exc.message:
+                log.error("%s", exc.message)
+            if known is not None:
+                known.error = exc.message
+            return known.project if known else None
+        state = self._projects.get(root)
+        if state is None:
+            self._projects[root] = ProjectState(project, SnapshotLedger(root), config)
+        else:
+            state.project, state.config = project, config
+        return project
+
+    def catch_up(self, root: Path) -> None:
+        """Record edits and drain commits made while nobody was watching."""
+        state = self._projects.get(root)
+        if state is not None:
+            self._observe(state, "external")
+            self._sync(state)
+
+    def forget(self, root: Path) -> None:
+        self._projects.pop(root, None)
+
+    def project(self, root: Path) -> Project | None:
+        """The loaded project at ``root`` (None until :meth:`open` succeeded)."""
+        state = self._projects.get(root)
+        return state.project if state else None
+
+    def states(self) -> list[ProjectState]:
+        """Every loaded project's state (for the scheduled jobs)."""
+        return list(self._projects.values())
+
+    def handle(self, event: ProjectEvent) -> None:
+        """React to one event of a watched project."""
+        state = self._projects.get(event.root)
+        if state is None:
+            return
+        match event:
+            case ConfigChanged():
+                try:
+                    state.config = DAEMON.load(state.project.root)
+                except TmxdError as exc:
+                    log.error("%s (keeping the previous [daemon] settings)", exc.message)
+            case TasksFileChanged():
+                self._observe(state, "external")
+            case HooksSpooled() | HeadMoved():
+                self._sync(state)
+
+    def reconcile(self, root: Path) -> None:
+        """The periodic safety net: anything the OS failed to tell us gets picked up here."""
+        if root not in self._projects and self.open(root) is None:
+            return
+        self.catch_up(root)
+
+    def describe(self, root: Path) -> dict[str, Any]:
+        state = self._projects.get(root)
+        if state is None:
+            return {"error": "not loaded (see the daemon log)"}
+        return {
+            "tasks_path": str(state.project.tasks_path),
+            "baseline": state.ledger.path.exists(),
+            "error": state.error,
+            "sync_error": state.sync_error,
+            "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
+            "transitions": state.transitions,
+            "syncs": state.syncs,
+            "notes": state.notes,
+        }
+
+    # -- internals ------------------------------------------------------
+
+    def _observe(self, state: ProjectState, source: str) -> None:
+        recorder = self.recorder
+        if recorder is None and state.ledger.path.exists():
+            return  # keep the snapshot: the changes are recorded once the database works
+        with state.ledger.locked():
+            result = observe(state.project.tasks_path, state.ledger, recorder, source=source)
+        self._report(state, result, source)
+        if state.config.cascade_external and result.transitions:
+            self._cascade(state, result.transitions)
+
+    def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
+        """Recompute the parents of subtasks edited outside tmxd (recorded as ``tmxd``)."""
+        from tmxd.taskmaster import ops
+        from tmxd.taskmaster.store import TaskStore
+
+        parents = sorted({(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id})
+        if not parents:
+            return
+        try:
+            with attributed(
+                state.project.root, state.project.tasks_path, "tmxd", self.recorder
+            ) as scope:
+                ops.recompute_parents(TaskStore(state.project), parents)
+        except TmxdError as exc:
+            log.error("%s (parent statuses not recomputed)", exc.message)
+            return
+        if scope.after is not None:
+            self._report(state, scope.after, "tmxd")
+
+    def _report(self, state: ProjectState, result: Observation, source: str) -> None:
+        root = state.project.root
+        if result.error:
+            state.error = result.error
+            if result.error == state.logged_error:
+                return
+            if _emptied_just_now(state.project.tasks_path):
+                # a writer truncated the file and has not written it yet (a loaded machine);
+                # its write is the next change, and the reconcile reports a file left empty
+                log.debug("%s", result.error)
+                return
+            log.error("%s (waiting for the next change; the file is left as it is)", result.error)
+            if self.recorder is not None:
+                self.recorder.event(root, "tasks-invalid", {"error": result.error})
+            state.logged_error = result.error
+            return
+        if state.logged_error:
+            log.info("%s: readable again", state.project.tasks_path)
+        state.error = state.logged_error = None
+        if not result.changed:
+            return
+        if result.first:
+            log.info("%s: baseline snapshot taken", state.project.tasks_path)
+        for change in result.transitions:
+            if change in result.recorded_by_writer:
+                continue  # logged by the writer (e.g. a commit's Closes-Task)
+            log.info(
+                "%s: task %s%s %s -> %s (%s)",
+                root,
+                change.task_id,
+                "" if change.tag == "master" else f" [{change.tag}]",
+                change.old or "(new)",
+                change.new,
+                source,
+            )
+            state.transitions += 1
+        if state.config.announce_unblocked:
+            for item in result.unblocked:
+                log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
+        state.last_change = clock.now()
+
+    def _sync(self, state: ProjectState) -> None:
+        """Drain the hook spool: notes and closes written for commits.
+
+        ``sync_project`` records its own transitions (source ``commit``); the
+        write is absorbed into the snapshot so it is not seen again as an edit.
+        """
+        from tmxd.commits.sync import sync_project
+
+        root = state.project.root
+        try:
+            with attributed(
+                root, state.project.tasks_path, "commit", self.recorder, others="external"
+            ) as scope:
+                result = sync_project(state.project, self.recorder)
+                scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
+        except TmxdError as exc:
+            if exc.message != state.sync_error:
+                log.error("%s (commits stay in the spool until this is fixed)", exc.message)
+            state.sync_error = exc.message
+            return
+        if state.sync_error:
+            log.info("%s: commit linking works again", root)
+            state.sync_error = None
+        for obs in (scope.before, scope.after):
+            if obs is not None:
+                self._report(state, obs, "external")
+        for note in result.notes_added:
+            log.info("%s: note for commit %s added to task %s", root, note.sha[:7], note.task_id)
+        for moved in result.notes_moved:
+            log.info(
+                "%s: note of task %s moved from %s to %s",
+                root,
+                moved.task_id,
+                moved.old_sha[:7],
+                moved.new_sha[:7],
+            )
+        for closed in result.closed:
+            log.info(
+                "%s: task %s %s -> %s (commit %s)",
+                root,
+                closed.task_id,
+                closed.old_status,
+                closed.new_status,
+                closed.sha[:7],
+            )
+        for unknown in result.unknown_ids:
+            log.warning(
+                "%s: commit %s names task %s, which does not exist",
+                root,
+                unknown.sha[:7],
+                unknown.task_id,
+            )
+        for error in result.errors:
+            log.warning("%s: %s", root, error)
+        # counted once logged: `tmxd status` never shows what the log does not have yet
+        state.transitions += len(result.closed)
+        state.notes += len(result.notes_added)
+        state.syncs += 1
+
+
+def _emptied_just_now(path: Path) -> bool:
+    """An empty file written in the last few seconds: most likely mid-write."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == 0 and time.time() - st.st_mtime < EMPTY_GRACE

@@ -1,0 +1,1 @@
+"""``tmxd demo``: the runner and one module of steps per area of tmxd."""

@@ -1,0 +1,1 @@
+"""Wiring a project up: ``tmxd init``, ``tmxd doctor`` and the Claude Code hook."""

@@ -1,0 +1,482 @@
+"""``tmxd doctor``: every check of the debug checklist, each with a one-line fix.
+
+Each check is a small function taking a :class:`Context` and returning a
+:class:`CheckResult` — ``ok``, ``warn`` (worth knowing, nothing is broken) or
+``fail`` (tmxd cannot do its job until it is fixed). A check that cannot run
+because an earlier one failed (no project, unreadable tasks.json) says so as a
+warning, so one fault makes exactly one check fail.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tmxd import clock, paths
+from tmxd.errors import TmxdError
+from tmxd.proc import INOTIFY_DIR, inotify_limits
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+MIN_INOTIFY_WATCHES = 65536
+MIN_INOTIFY_INSTANCES = 128
+RECENT_LOG_WINDOW = timedelta(hours=24)
+SPOOL_GRACE_S = 60.0
+WATCH_SETTLE_S = 5.0
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str
+    summary: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "summary": self.summary, "fix": self.fix}
+
+
+@dataclass
+class Context:
+    """What the checks share: the project (found once) and the environment."""
+
+    explicit: Path | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    root: Path | None = None
+    project: Any = None  # tmxd.taskmaster.project.Project once found
+    tasks_ok: bool = False
+    inotify_dir: Path = INOTIFY_DIR
+    hooks_status: Any = None
+    log_file: Path | None = None
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name, path=self.env.get("PATH"))
+
+
+Check = Callable[[Context], CheckResult]
+
+
+def run_checks(explicit: Path | None = None, ctx: Context | None = None) -> list[CheckResult]:
+    """Run every check in order; a crashing check is reported, never raised."""
+    ctx = ctx or Context(explicit=explicit)
+    results = []
+    for name, check in CHECKS:
+        try:
+            results.append(check(ctx))
+        except TmxdError as exc:
+            results.append(CheckResult(name, FAIL, exc.message))
+        except Exception as exc:
+            results.append(
+                CheckResult(name, FAIL, f"the check itself failed: {type(exc).__name__}: {exc}")
+            )
+    return results
+
+
+def _skipped(name: str, why: str) -> CheckResult:
+    return CheckResult(name, WARN, f"not checked: {why}")
+
+
+# -- Task Master project -----------------------------------------------------------
+
+
+def check_project(ctx: Context) -> CheckResult:
+    name = "project"
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    try:
+        ctx.project = find_project(ctx.explicit)
+    except TmxdError as exc:
+        return CheckResult(
+            name, FAIL, exc.message, "run `task-master init` here, or pass -p <project dir>"
+        )
+    ctx.root = ctx.project.root
+    try:
+        tasks_file = TaskStore(ctx.project).read()
+    except TmxdError as exc:
+        return CheckResult(
+            name, FAIL, exc.message, f"fix {ctx.project.tasks_path} (tmxd leaves it untouched)"
+        )
+    tag = ctx.project.active_tag()
+    count = len(tasks_file.tasks(tag)) if tasks_file.has_tag(tag) else 0
+    ctx.tasks_ok = True
+    return CheckResult(name, OK, f"{ctx.project.tasks_path}: valid, {count} tasks in tag {tag!r}")
+
+
+def check_dependencies(ctx: Context) -> CheckResult:
+    name = "dependencies"
+    if not ctx.tasks_ok:
+        return _skipped(name, "tasks.json is not readable")
+    from tmxd.taskmaster.dependencies import validate_dependencies
+    from tmxd.taskmaster.store import TaskStore
+
+    tasks_file = TaskStore(ctx.project).read()
+    tag = ctx.project.active_tag()
+    issues = validate_dependencies(tasks_file, tag)
+    if issues:
+        first = issues[0].message
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        return CheckResult(
+            name,
+            FAIL,
+            f"{len(issues)} dependency problem(s) in tag {tag!r}: {first}{more}",
+            "run `tmxd validate-dependencies` to list them, `task-master fix-dependencies` "
+            "to repair them",
+        )
+    return CheckResult(name, OK, f"no dependency problems in tag {tag!r}")
+
+
+# -- configuration ------------------------------------------------------------------
+
+
+def check_config(ctx: Context) -> CheckResult:
+    name = "config"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.config import config_path
+    from tmxd.setup.scaffold import registered_sections
+
+    path = config_path(ctx.root)
+    for sec in registered_sections():
+        try:
+            sec.load(ctx.root)
+        except TmxdError as exc:
+            return CheckResult(
+                name,
+                FAIL,
+                exc.message,
+                f"edit {path} (`tmxd init --dry-run` shows every option with its default)",
+            )
+    if not path.is_file():
+        return CheckResult(name, OK, f"{path} absent: every option at its default")
+    return CheckResult(name, OK, f"{path}: valid")
+
+
+# -- git hooks and spool --------------------------------------------------------------
+
+
+def _hooks_status(ctx: Context) -> Any:
+    """``tmxd.commits.hooks.status`` for the project (computed once)."""
+    if ctx.hooks_status is None:
+        from tmxd.commits import hooks
+
+        ctx.hooks_status = hooks.status(ctx.root or Path.cwd())
+    return ctx.hooks_status
+
+
+def check_git_hooks(ctx: Context) -> CheckResult:
+    name = "git hooks"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    status = _hooks_status(ctx)
+    problem = status.problem
+    if problem is None:
+        return CheckResult(name, OK, status.summary)
+    configured = status.hooks_path
+    if configured is not None:
+        return CheckResult(
+            name,
+            FAIL,
+            f"{problem} (core.hooksPath={configured.value!r} in the {configured.scope} git config)",
+            "run `tmxd hooks install` to install there, or `git config --unset core.hooksPath` "
+            "to use .git/hooks again",
+        )
+    return CheckResult(name, FAIL, problem, "run `tmxd hooks install`")
+
+
+def check_spool(ctx: Context) -> CheckResult:
+    name = "spool"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd import git
+    from tmxd.commits import spool
+
+    try:
+        queue = spool.Spool(git.repo_paths(ctx.root).common_dir)
+    except TmxdError as exc:
+        return _skipped(name, exc.message)
+    waiting = queue.pending()
+    if not waiting.lines:
+        return CheckResult(name, OK, "drained: no hook events waiting")
+    age = (clock.now() - waiting.oldest).total_seconds() if waiting.oldest else 0.0
+    if age < SPOOL_GRACE_S:
+        return CheckResult(name, OK, f"{waiting.lines} hook event(s) arrived in the last minute")
+    return CheckResult(
+        name,
+        FAIL,
+        f"{waiting.lines} hook event(s) waiting in {queue.dir} for {int(age)} s",
+        "run `tmxd sync` (a running daemon watching this project drains it by itself)",
+    )
+
+
+# -- daemon ---------------------------------------------------------------------------
+
+
+def check_daemon(ctx: Context) -> CheckResult:
+    name = "daemon"
+    from tmxd.daemon import control
+
+    try:
+        status = control.request("status", timeout=5.0)
+    except TmxdError as exc:
+        return CheckResult(
+            name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
+        )
+    if status.get("log_file"):
+        ctx.log_file = Path(status["log_file"])
+    pid = status.get("pid", "?")
+    if ctx.root is None:
+        return CheckResult(name, OK, f"running (pid {pid})")
+    watch = _watch_mode(status.get("projects", []), ctx.root)
+    deadline = clock.monotonic() + WATCH_SETTLE_S
+    while watch == "not watched" and clock.monotonic() < deadline:
+        time.sleep(0.1)  # a daemon that just started or reloaded sets its watches up
+        watch = _watch_mode(control.request("status", timeout=5.0).get("projects", []), ctx.root)
+    if watch is None or watch == "not watched":
+        return CheckResult(
+            name,
+            FAIL,
+            f"running (pid {pid}) but not watching {ctx.root}",
+            f"run `tmxd watch add {ctx.root}`",
+        )
+    return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+
+
+def _watch_mode(projects: list[Any], root: Path) -> str | None:
+    for entry in projects:
+        where = entry.get("root") if isinstance(entry, dict) else entry
+        if where and Path(str(where)).resolve() == root.resolve():
+            return str(entry.get("watch", "watched")) if isinstance(entry, dict) else "watched"
+    return None
+
+
+# -- metrics ---------------------------------------------------------------------------
+
+
+def check_metrics(ctx: Context) -> CheckResult:
+    name = "metrics"
+    path = paths.db_path()
+    from tmxd.metrics.recorder import Recorder
+
+    if not path.exists():
+        folder = next((p for p in path.parents if p.exists()), path.parent)
+        if os.access(folder, os.W_OK):
+            return CheckResult(name, OK, f"{path}: not created yet (created on first use)")
+        return CheckResult(
+            name, FAIL, f"{folder}: not writable", f"fix the permissions of {folder}"
+        )
+    try:
+        with Recorder.open(path):
+            pass  # opening applies pending migrations and refuses newer schemas
+    except TmxdError as exc:
+        return CheckResult(name, FAIL, exc.message, "move the file away or set TMXD_DB")
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        return CheckResult(
+            name, FAIL, f"{path}: not writable", f"fix the permissions: chmod u+w {path}"
+        )
+    return CheckResult(name, OK, f"{path}: writable, schema up to date")
+
+
+# -- Claude Code and MCP -------------------------------------------------------------
+
+
+def check_mcp_json(ctx: Context) -> CheckResult:
+    name = ".mcp.json"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.setup import claude_settings
+    from tmxd.taskmaster.jsonedit import loads
+
+    path = ctx.root / ".mcp.json"
+    if not path.is_file():
+        return CheckResult(name, WARN, f"{path}: absent", "run `tmxd init`")
+    try:
+        data = loads(path.read_text(encoding="utf-8"), path)
+    except TmxdError as exc:
+        return CheckResult(name, FAIL, exc.message, "fix the JSON, then run `tmxd init`")
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        return CheckResult(name, FAIL, f"{path}: no mcpServers object", "run `tmxd init`")
+    for server, entry in servers.items():
+        problem = _server_problem(entry)
+        if problem:
+            return CheckResult(
+                name,
+                FAIL,
+                f"{path}: mcpServers.{server}: {problem}",
+                "fix the entry (see `tmxd init --dry-run`)",
+            )
+    secrets = claude_settings.literal_secrets(data, path)
+    if secrets:
+        return CheckResult(name, WARN, secrets[0], "never commit key values: use ${VAR}")
+    if claude_settings.TASK_MASTER_SERVER not in servers:
+        return CheckResult(name, WARN, f"{path}: no task-master-ai server", "run `tmxd init`")
+    missing = sorted(
+        {
+            entry["command"]
+            for entry in servers.values()
+            if isinstance(entry.get("command"), str)
+            and "$" not in entry["command"]
+            and ctx.which(entry["command"]) is None
+        }
+    )
+    if missing:
+        return CheckResult(
+            name, WARN, f"{path}: {', '.join(missing)} not on PATH", "install Node.js (for npx)"
+        )
+    return CheckResult(name, OK, f"{path}: valid, {len(servers)} server(s)")
+
+
+def _server_problem(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "not an object"
+    kind = entry.get("type", "stdio")
+    if kind == "stdio":
+        if not isinstance(entry.get("command"), str):
+            return "a stdio server needs a command" + (
+                ' (a "url" needs "type": "http")' if "url" in entry else ""
+            )
+        if not isinstance(entry.get("args", []), list):
+            return "args must be a list"
+        if not isinstance(entry.get("env", {}), dict):
+            return "env must be an object"
+        return ""
+    if kind in ("http", "sse", "ws"):
+        return "" if isinstance(entry.get("url"), str) else f"a {kind} server needs a url"
+    return f"unknown type {kind!r}"
+
+
+def check_claude_settings(ctx: Context) -> CheckResult:
+    name = ".claude/settings.json"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.setup import claude_settings
+    from tmxd.taskmaster.jsonedit import loads
+
+    path = ctx.root / ".claude" / "settings.json"
+    if not path.is_file():
+        return CheckResult(name, WARN, f"{path}: absent", "run `tmxd init`")
+    try:
+        data = loads(path.read_text(encoding="utf-8"), path)
+    except TmxdError as exc:
+        return CheckResult(
+            name, FAIL, exc.message, "fix the JSON (Claude Code ignores the whole file)"
+        )
+    problems = claude_settings.settings_problems(data)
+    if problems:
+        return CheckResult(
+            name,
+            FAIL,
+            f"{path}: {problems[0]} (Claude Code ignores the whole file)",
+            "fix it by hand, then `tmxd init` adds what is missing",
+        )
+    warnings = claude_settings.settings_warnings(data)
+    if warnings:
+        return CheckResult(name, WARN, f"{path}: {warnings[0]}", "run `tmxd init`")
+    if ctx.which("tmxd") is None:
+        return CheckResult(
+            name,
+            WARN,
+            "the hooks run `tmxd`, which is not on PATH: Claude Code sessions are not recorded",
+            "install tmxd on PATH (e.g. `pipx install tmxd`)",
+        )
+    return CheckResult(name, OK, f"{path}: valid, tmxd hooks installed")
+
+
+def check_tools(ctx: Context) -> CheckResult:
+    name = "tools on PATH"
+    missing = [tool for tool in ("claude", "task-master", "npx") if ctx.which(tool) is None]
+    if missing:
+        return CheckResult(
+            name,
+            WARN,
+            f"not found: {', '.join(missing)} (tmxd works without them)",
+            "npm install -g task-master-ai @anthropic-ai/claude-code",
+        )
+    return CheckResult(name, OK, "claude, task-master and npx found")
+
+
+# -- system ----------------------------------------------------------------------------
+
+
+def check_inotify(ctx: Context) -> CheckResult:
+    name = "inotify"
+    if not sys.platform.startswith("linux"):
+        return CheckResult(name, OK, f"not used on {sys.platform}")
+    limits = inotify_limits(ctx.inotify_dir)
+    if limits is None:
+        return CheckResult(name, WARN, f"cannot read the limits in {ctx.inotify_dir}")
+    watches, instances = limits
+    if watches < MIN_INOTIFY_WATCHES or instances < MIN_INOTIFY_INSTANCES:
+        return CheckResult(
+            name,
+            WARN,
+            f"low limits: max_user_watches={watches}, max_user_instances={instances}",
+            "sudo sysctl fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512",
+        )
+    return CheckResult(name, OK, f"max_user_watches={watches}, max_user_instances={instances}")
+
+
+_LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
+
+
+def log_path(ctx: Context | None = None) -> Path:
+    """The daemon's log file: what the running daemon reports, else its default."""
+    if ctx is not None and ctx.log_file is not None:
+        return ctx.log_file
+    return paths.daemon_log()
+
+
+def check_log(ctx: Context) -> CheckResult:
+    name = "log"
+    path = log_path(ctx)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return CheckResult(name, OK, f"{path}: no log yet")
+    since = clock.now() - RECENT_LOG_WINDOW
+    errors = [line for line in lines if " ERROR " in line or " CRITICAL " in line]
+    recent = [line for line in errors if (_log_time(line) or clock.now()) >= since]
+    if recent:
+        return CheckResult(
+            name,
+            WARN,
+            f"{len(recent)} error(s) in the last 24 h; last: {recent[-1][:200]}",
+            f"see {path}",
+        )
+    return CheckResult(name, OK, f"{path}: no errors in the last 24 h")
+
+
+def _log_time(line: str) -> datetime | None:
+    match = _LOG_LINE.match(line)
+    if not match:
+        return None
+    text = match.group(1).replace(",", ".").replace(" ", "T").replace("Z", "+00:00")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("project", check_project),
+    ("dependencies", check_dependencies),
+    ("config", check_config),
+    ("git hooks", check_git_hooks),
+    ("daemon", check_daemon),
+    ("spool", check_spool),
+    ("metrics", check_metrics),
+    (".mcp.json", check_mcp_json),
+    (".claude/settings.json", check_claude_settings),
+    ("tools on PATH", check_tools),
+    ("inotify", check_inotify),
+    ("log", check_log),
+]

@@ -1,0 +1,329 @@
+"""``tmxd init``: wire a Task Master project to Claude Code, MCP and tmxd.
+
+:func:`plan` computes, without touching anything, the new text of every file
+init owns a part of:
+
+``.mcp.json``                        the Task Master MCP server (``npx -y task-master-ai``),
+                                     optionally the filesystem and git servers; API keys
+                                     only as ``${VAR}`` references, never values
+``.claude/settings.json``            ``permissions.allow`` for the workflow's commands and the
+                                     real ``PostToolUse``/``PostToolUseFailure``/``Stop``/
+                                     ``SessionEnd`` hooks running ``tmxd hook claude``
+``.claude/commands/taskmaster-*.md`` the ``/taskmaster-workflow`` and ``/taskmaster-debug``
+                                     slash commands
+``.taskmaster/tmxd.toml``            every option of every config section, commented, at
+                                     its default
+
+JSON files are merged by :mod:`tmxd.setup.claude_settings` (our entries added or
+updated, every other byte kept); an existing slash command that differs from
+ours is kept unless ``force``; the TOML file only ever gains commented lines
+for options it does not mention. :func:`apply` writes the changed files
+atomically. Running init twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tmxd.config import Section, config_path, render_toml_value
+from tmxd.errors import InputError, TmxdError
+from tmxd.fsutil import write_atomic
+from tmxd.setup import claude_settings
+from tmxd.setup.claude_settings import INIT, InitConfig
+
+COMMAND_FILES = ("taskmaster-workflow.md", "taskmaster-debug.md")
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file init owns a part of: its text before (None: absent) and after."""
+
+    path: Path
+    old: str | None
+    new: str
+    note: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.old != self.new
+
+    @property
+    def action(self) -> str:
+        if self.old is None:
+            return "create"
+        return "update" if self.changed else "unchanged"
+
+    def diff(self, root: Path) -> str:
+        """A unified diff (``a/<path>`` → ``b/<path>``); empty when nothing changes."""
+        if not self.changed:
+            return ""
+        rel = self.path.relative_to(root).as_posix()
+        old_lines = (self.old or "").splitlines(keepends=True)
+        new_lines = self.new.splitlines(keepends=True)
+        lines = difflib.unified_diff(
+            _terminated(old_lines),
+            _terminated(new_lines),
+            fromfile="/dev/null" if self.old is None else f"a/{rel}",
+            tofile=f"b/{rel}",
+        )
+        return "".join(lines)
+
+
+@dataclass(frozen=True)
+class Plan:
+    root: Path
+    changes: list[FileChange]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[FileChange]:
+        return [c for c in self.changes if c.changed]
+
+
+@dataclass(frozen=True)
+class Options:
+    with_servers: tuple[str, ...] = ()
+    force: bool = False
+
+
+# -- planning ------------------------------------------------------------------
+
+
+def plan(root: Path, options: Options | None = None) -> Plan:
+    """Everything init would write in ``root``; raises InputError for files it cannot merge."""
+    options = options or Options()
+    cfg = INIT.load(root)
+    warnings: list[str] = []
+    errors: list[str] = []
+    changes: list[FileChange] = []
+    builders: list[Callable[[], list[FileChange]]] = [
+        lambda: [plan_mcp(root, cfg, options.with_servers, warnings)],
+        lambda: [plan_settings(root, cfg, warnings)],
+        lambda: plan_commands(root, options.force, warnings),
+        lambda: [plan_toml(root)],
+    ]
+    for build in builders:
+        try:
+            changes.extend(build())
+        except InputError as exc:
+            errors.append(exc.message)
+    if errors:
+        raise InputError("; ".join(errors))
+    return Plan(root, changes, warnings)
+
+
+def plan_mcp(
+    root: Path, cfg: InitConfig, extra: Sequence[str], warnings: list[str] | None = None
+) -> FileChange:
+    path = root / ".mcp.json"
+    old = _read(path)
+    return FileChange(path, old, claude_settings.merge_mcp(old, path, cfg, extra, warnings))
+
+
+def plan_settings(root: Path, cfg: InitConfig, warnings: list[str] | None = None) -> FileChange:
+    path = root / ".claude" / "settings.json"
+    old = _read(path)
+    return FileChange(path, old, claude_settings.merge_settings(old, path, root, cfg, warnings))
+
+
+def plan_commands(root: Path, force: bool, warnings: list[str]) -> list[FileChange]:
+    changes = []
+    for name in COMMAND_FILES:
+        path = root / ".claude" / "commands" / name
+        ours = command_text(name)
+        old = _read(path)
+        if old is not None and old != ours and not force:
+            warnings.append(
+                f"{path}: kept your version (it differs from tmxd's); "
+                "`tmxd init --force` replaces it"
+            )
+            changes.append(FileChange(path, old, old, note="kept"))
+        else:
+            changes.append(FileChange(path, old, ours))
+    return changes
+
+
+def command_text(name: str) -> str:
+    return resources.files("tmxd").joinpath("resources", "claude", name).read_text("utf-8")
+
+
+# -- tmxd.toml -----------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*#?\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(?:#.*)?$")
+TOML_INTRO = (
+    "# tmxd configuration for this project.\n"
+    "# Every option is listed at its default, commented out: uncomment a line to change it.\n"
+    "# `tmxd doctor` checks this file; `tmxd init` adds options new versions of tmxd introduce.\n"
+)
+
+
+def registered_sections() -> list[Section[Any]]:
+    """Every table of tmxd.toml, by name: one line per area that owns one."""
+    from tmxd.autopilot.config import AUTOPILOT
+    from tmxd.commits.linking import LINKS
+    from tmxd.daemon.settings import DAEMON
+    from tmxd.metrics.settings import METRICS
+
+    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS], key=lambda sec: sec.name)
+
+
+def render_section(sec: Section[Any], header: bool = True) -> list[str]:
+    lines = [f"[{sec.name}]\n"] if header else []
+    lines.append(f"# {sec.doc}\n")
+    for fld in dataclasses.fields(sec.cls):
+        lines.extend(["\n", *render_option(sec, fld)])
+    return lines
+
+
+def render_option(sec: Section[Any], fld: dataclasses.Field[Any]) -> list[str]:
+    default = getattr(sec.defaults(), fld.name)
+    help_text = fld.metadata.get("help", "")
+    value = '""  # not set by default' if default is None else render_toml_value(default)
+    return [f"# {help_text}\n", f"# {fld.name} = {value}\n"]
+
+
+def render_toml(sections: Iterable[Section[Any]]) -> str:
+    parts = [TOML_INTRO]
+    for sec in sections:
+        parts.append("\n" + "".join(render_section(sec)))
+    return "".join(parts)
+
+
+def plan_toml(root: Path) -> FileChange:
+    path = config_path(root)
+    old = _read(path)
+    sections = registered_sections()
+    if old is None:
+        return FileChange(path, None, render_toml(sections))
+    try:
+        existing = tomllib.loads(old)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: invalid TOML: {exc}; fix the file or remove it") from exc
+    return FileChange(path, old, merge_toml(old, sections, existing))
+
+
+def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, Any]) -> str:
+    """Add commented lines for the sections and options ``text`` does not mention yet."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    headers = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _HEADER.match(line))]
+    inserts: dict[int, list[str]] = {}
+    appended: list[str] = []
+    for sec in sections:
+        found = [pos for pos, (_, name) in enumerate(headers) if name == sec.name]
+        if not found:
+            block = render_section(sec)
+            if sec.name in parsed:  # defined by dotted keys: a header would be a TOML error
+                block[0] = "# " + block[0]
+            appended += ["\n", *block]
+            continue
+        start = headers[found[0]][0]
+        following = [i for i, _ in headers if i > start]
+        end = following[0] if following else len(lines)
+        region = "".join(lines[start:end])
+        missing: list[str] = []
+        for fld in dataclasses.fields(sec.cls):
+            if not re.search(rf"^\s*#?\s*{re.escape(fld.name)}\s*=", region, re.M):
+                missing += ["\n", *render_option(sec, fld)]
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1
+        if missing:
+            inserts.setdefault(end, []).extend(missing)
+    if not inserts and not appended:
+        return text
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        out.extend(inserts.get(i, []))
+        out.append(line)
+    out.extend(inserts.get(len(lines), []))
+    out.extend(appended)
+    return "".join(out)
+
+
+# -- project and follow-up steps -----------------------------------------------
+
+
+def find_root(explicit: Path | None = None, cwd: Path | None = None) -> Path:
+    """The Task Master project root, found the way Task Master finds it."""
+    from tmxd.taskmaster.project import find_project
+
+    return find_project(explicit, cwd).root
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A follow-up step of init: ``ok`` is None when it was skipped."""
+
+    name: str
+    ok: bool | None
+    message: str
+
+
+def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
+    """``tmxd hooks install`` for the project's repository."""
+    from tmxd.commits import hooks
+
+    name = "tmxd hooks install"
+    if dry_run:
+        return StepResult(name, None, "would install the git hooks")
+    try:
+        changes = hooks.install(root)
+    except TmxdError as exc:
+        return StepResult(name, False, exc.message)
+    actions = Counter(change.action for change in changes)
+    done = ", ".join(f"{count} {action}" for action, count in sorted(actions.items()))
+    return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
+
+
+def register_project(root: Path, dry_run: bool = False) -> StepResult:
+    """``tmxd watch add <root>``: the daemon watches this project from now on."""
+    from tmxd.daemon import registry
+
+    name = f"tmxd watch add {root}"
+    if dry_run:
+        return StepResult(name, None, "would register the project with the daemon")
+    try:
+        registry.add_project(root)
+    except TmxdError as exc:
+        return StepResult(name, False, exc.message)
+    return StepResult(name, True, "project registered with the daemon")
+
+
+# -- applying ------------------------------------------------------------------
+
+
+def apply(changes: Iterable[FileChange]) -> list[Path]:
+    """Write every changed file atomically; return the paths written."""
+    written = []
+    for change in changes:
+        if change.changed:
+            change.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(change.path, change.new)  # an existing file keeps its mode
+            written.append(change.path)
+    return written
+
+
+def _read(path: Path) -> str | None:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+
+
+def _terminated(lines: list[str]) -> list[str]:
+    if lines and not lines[-1].endswith("\n"):
+        return [*lines[:-1], lines[-1] + "\n"]
+    return lines

@@ -1,0 +1,82 @@
+"""linking: trailers, subject ids, configurable patterns, the note text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tmxd.commits import linking
+from tmxd.errors import InputError
+
+
+def links(subject: str, body: str = "") -> linking.Links:
+    message = subject + ("\n\n" + body if body else "")
+    return linking.find_links(subject, message)
+
+
+def test_trailers_and_subject_ids() -> None:
+    got = links(
+        "Fix parser [5.2]", "Details here.\n\nTask: 7, 8.1\nCloses-Task: 9\nFixes-Task: #10"
+    )
+    assert got.tasks == ("7", "8.1", "9", "10", "5.2")
+    assert got.closes == ("9", "10")
+    assert got.invalid == ()
+
+
+def test_task_prefix_in_brackets_and_case() -> None:
+    assert links("[Task 3] and [task 4.1] and [x]").tasks == ("3", "4.1")
+
+
+def test_trailer_outside_the_last_paragraph_is_prose() -> None:
+    assert links("subject", "Task: 5 was hard\n\nSigned-off-by: A <a@b>").tasks == ()
+    assert links("Task: 5").tasks == ()  # a subject is not a trailer
+
+
+def test_invalid_ids_are_reported_not_invented() -> None:
+    got = links("s", "Task: foo, 5")
+    assert got.tasks == ("5",) and got.invalid == ("foo",)
+
+
+def test_repeats_are_collapsed() -> None:
+    assert links("[5] again [5]", "Task: 5\nCloses-Task: 5").tasks == ("5",)
+
+
+def test_configured_patterns(tmp_path: Path) -> None:
+    cfg = tmp_path / ".taskmaster" / "tmxd.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        '[links]\ntask_trailers = ["Refs"]\nclose_trailers = ["Done"]\n'
+        'subject_patterns = ["^T(\\\\d+):"]\nlink_unnamed = "in-progress"\n'
+    )
+    matcher = linking.load_matcher(tmp_path)
+    got = linking.find_links(
+        "T12: thing [3]", "T12: thing [3]\n\nRefs: 4\nDone: 5\nTask: 6", matcher
+    )
+    assert got.tasks == ("4", "5", "12") and got.closes == ("5",)
+    assert matcher.link_unnamed == "in-progress"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('subject_patterns = ["[unclosed"]', "not a valid regular expression"),
+        ('subject_patterns = ["no group"]', "needs a group"),
+        ('link_unnamed = "always"', "use one of"),
+        ("colour = 1", "unknown key links.colour"),
+    ],
+)
+def test_bad_config_is_an_input_error(tmp_path: Path, body: str, message: str) -> None:
+    cfg = tmp_path / ".taskmaster" / "tmxd.toml"
+    cfg.parent.mkdir()
+    cfg.write_text("[links]\n" + body + "\n")
+    with pytest.raises(InputError, match=message) as info:
+        linking.load_matcher(tmp_path)
+    assert str(cfg) in info.value.message
+
+
+def test_note_text_format() -> None:
+    assert (
+        linking.note_text("Add `x` $(y)", "abc1234", 3, 10, 2)
+        == "Committed changes: Add `x` $(y) (abc1234) — 3 files, +10/-2"
+    )

@@ -1,0 +1,481 @@
+"""sync_project on real repositories with real hooks, a real tasks.json and a real metrics.db."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import git, init_repo, run_tmxd, subprocess_env, tmxd_argv
+from tmxd.commits import hooks, spool, sync
+from tmxd.errors import InputError
+from tmxd.metrics.recorder import Recorder
+from tmxd.taskmaster.project import find_project
+
+TASKS: dict[str, Any] = {
+    "master": {
+        "tasks": [
+            {
+                "id": 1,
+                "title": "Parser",
+                "description": "Parse things",
+                "status": "in-progress",
+                "dependencies": [],
+                "priority": "high",
+                "details": "",
+                "testStrategy": "",
+                "subtasks": [
+                    {
+                        "id": 1,
+                        "title": "Lexer",
+                        "description": "Tokens",
+                        "status": "in-progress",
+                        "dependencies": [],
+                        "details": "",
+                    },
+                    {
+                        "id": 2,
+                        "title": "Grammar",
+                        "description": "Rules",
+                        "status": "pending",
+                        "dependencies": [1],
+                        "details": "",
+                    },
+                ],
+            },
+            {
+                "id": 2,
+                "title": "CLI",
+                "description": "Commands",
+                "status": "pending",
+                "dependencies": [1],
+                "priority": "medium",
+                "details": "Existing notes.",
+                "testStrategy": "",
+                "subtasks": [],
+            },
+        ],
+        "metadata": {"created": "2026-01-01T00:00:00.000Z", "description": "Tasks"},
+    }
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A git repository holding a Task Master project, hooks installed, tasks.json committed."""
+    root = init_repo(tmp_path / "proj", commit=False)
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    tasks.parent.mkdir(parents=True)
+    tasks.write_text(json.dumps(TASKS, indent=2, ensure_ascii=False))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "plan the work")
+    hooks.install(root)
+    return root
+
+
+def tasks_path(root: Path) -> Path:
+    return root / ".taskmaster" / "tasks" / "tasks.json"
+
+
+def details(root: Path, task_id: str) -> str:
+    data = json.loads(tasks_path(root).read_text())
+    for task in data["master"]["tasks"]:
+        if str(task["id"]) == task_id:
+            return str(task["details"])
+        for sub in task["subtasks"]:
+            if f"{task['id']}.{sub['id']}" == task_id:
+                return str(sub["details"])
+    raise KeyError(task_id)
+
+
+def status(root: Path, task_id: str) -> str:
+    data = json.loads(tasks_path(root).read_text())
+    for task in data["master"]["tasks"]:
+        if str(task["id"]) == task_id:
+            return str(task["status"])
+        for sub in task["subtasks"]:
+            if f"{task['id']}.{sub['id']}" == task_id:
+                return str(sub["status"])
+    raise KeyError(task_id)
+
+
+def notes(root: Path, task_id: str) -> list[str]:
+    return [ln for ln in details(root, task_id).splitlines() if ln.startswith("Committed changes:")]
+
+
+def commit(root: Path, message: str, name: str = "src.txt", lines: int = 1) -> str:
+    with open(root / name, "a", encoding="utf-8") as fh:
+        fh.write("x\n" * lines)
+    git(root, "add", name)
+    git(root, "commit", "-q", "-F", "-", input=message)
+    return git(root, "rev-parse", "HEAD").strip()
+
+
+def run_sync(root: Path, recorder: Recorder | None = None) -> sync.SyncResult:
+    return sync.sync_project(find_project(root), recorder)
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(sql))
+
+
+def test_trailers_and_subject_ids_become_notes(project: Path) -> None:
+    sha = commit(project, "Tokenise input [1.1]\n\nTask: 1.2, 2\n", lines=3)
+    result = run_sync(project)
+    short = sha[:7]
+    expected = f"Committed changes: Tokenise input [1.1] ({short}) — 1 files, +3/-0"
+    assert notes(project, "1.1") == [expected]
+    assert notes(project, "1.2") == [expected]
+    assert notes(project, "2") == [expected]
+    assert details(project, "2").startswith("Existing notes.\n<info added on ")
+    assert [(n.task_id, n.sha) for n in result.notes_added] == [
+        ("1.2", sha),
+        ("2", sha),
+        ("1.1", sha),
+    ]
+    assert result.commits == [sha] and result.unknown_ids == [] and result.errors == []
+
+
+def test_sync_twice_changes_nothing_the_second_time(project: Path) -> None:
+    commit(project, "One [1.1]")
+    run_sync(project)
+    before = tasks_path(project).read_bytes()
+    again = run_sync(project)
+    assert again.lines == 0 and not again.changed_tasks
+    assert tasks_path(project).read_bytes() == before
+
+
+def test_a_line_read_again_after_a_crash_adds_no_second_note(project: Path) -> None:
+    sha = commit(project, "One [1.1]")
+    run_sync(project)
+    # The ledger write was lost (crash after tasks.json was written): the line comes back.
+    (project / ".git" / "tmxd" / sync.LEDGER_NAME).unlink()
+    line = spool.format_line(
+        spool.SpoolRecord(
+            "post-commit", None, sha, "refs/heads/main", (), (), (project / ".git").resolve()
+        )
+    )
+    (project / ".git" / "tmxd" / "spool").write_text(line + "\n")
+    result = run_sync(project)
+    assert result.notes_added == []
+    assert len(notes(project, "1.1")) == 1
+
+
+def test_closes_task_sets_done_with_the_parent_cascade_and_records_it(
+    project: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "metrics.db"
+    with Recorder.open(db) as recorder:
+        commit(project, "Lexer done\n\nCloses-Task: 1.1\n")
+        first = run_sync(project, recorder)
+        assert [(c.task_id, c.old_status, c.new_status) for c in first.closed] == [
+            ("1.1", "in-progress", "done")
+        ]
+        commit(project, "Grammar done\n\nFixes-Task: 1.2\n")
+        second = run_sync(project, recorder)
+    assert status(project, "1.1") == "done" and status(project, "1.2") == "done"
+    assert ("1", "in-progress", "done") in [
+        (c.task_id, c.old_status, c.new_status) for c in second.closed
+    ]
+    assert status(project, "1") == "done"
+    transitions = rows(db, "SELECT task_id, old_status, new_status, source FROM transitions")
+    assert ("1.1", "in-progress", "done", "commit") in transitions
+    assert ("1", "in-progress", "done", "commit") in transitions
+    linked = rows(db, "SELECT task_id FROM commit_tasks ORDER BY task_id")
+    assert linked == [("1.1",), ("1.2",)]
+
+
+def test_unknown_ids_are_reported_not_invented(project: Path, tmp_path: Path) -> None:
+    before = json.loads(tasks_path(project).read_text())
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        sha = commit(project, "Mystery [99]\n\nTask: 7.7, bogus\nCloses-Task: 42\n")
+        result = run_sync(project, recorder)
+    assert [(u.task_id, u.sha) for u in result.unknown_ids] == [
+        ("7.7", sha),
+        ("42", sha),
+        ("99", sha),
+        ("bogus", sha),
+    ]
+    assert json.loads(tasks_path(project).read_text()) == before
+    assert len(rows(db, "SELECT * FROM events WHERE kind = 'unknown_task_id'")) == 4
+    assert rows(db, f"SELECT sha FROM commits WHERE sha = '{sha}'") == [(sha,)]
+
+
+def test_amend_after_sync_moves_the_note(project: Path) -> None:
+    old = commit(project, "Draft [1.1]")
+    run_sync(project)
+    git(project, "commit", "-q", "--amend", "-m", "Final wording [1.1]")
+    new = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert notes(project, "1.1") == [
+        f"Committed changes: Final wording [1.1] ({new[:7]}) — 1 files, +1/-0"
+    ]
+    assert [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved] == [("1.1", old, new)]
+    assert details(project, "1.1").count("<info added on") == 1
+
+
+def test_amend_before_sync_gives_one_note(project: Path) -> None:
+    commit(project, "Draft [2]")
+    git(project, "commit", "-q", "--amend", "-m", "Final [2]")
+    new = git(project, "rev-parse", "HEAD").strip()
+    run_sync(project)
+    assert notes(project, "2") == [f"Committed changes: Final [2] ({new[:7]}) — 1 files, +1/-0"]
+
+
+def make_topic(root: Path) -> list[str]:
+    base = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "-b", "topic")
+    olds = [
+        commit(root, f"Step {i} [{t}]", name=f"t{i}.txt") for i, t in enumerate(["1.1", "1.2", "2"])
+    ]
+    git(root, "checkout", "-q", "main")
+    commit(root, "Unrelated work on main", name="main.txt")
+    git(root, "checkout", "-q", "topic")
+    assert git(root, "merge-base", "main", "topic").strip() == base
+    return olds
+
+
+def test_rebase_of_three_commits_moves_each_note(project: Path) -> None:
+    olds = make_topic(project)
+    run_sync(project)
+    git(project, "rebase", "-q", "--autostash", "main")
+    news = git(project, "rev-list", "--reverse", "main..topic").split()
+    result = run_sync(project)
+    for task_id, old, new in zip(["1.1", "1.2", "2"], olds, news, strict=True):
+        (note,) = notes(project, task_id)
+        assert f"({new[:7]})" in note and old[:7] not in note
+    assert sorted(m.new_sha for m in result.notes_moved) == sorted(news)
+    assert result.notes_added == []
+
+
+def test_rebase_read_in_two_syncs_still_leaves_one_note(project: Path) -> None:
+    """The daemon may read the replayed post-commits before the post-rewrite line."""
+    olds = make_topic(project)
+    run_sync(project)
+    rewrite_hook = project / ".git" / "hooks" / "post-rewrite"
+    rewrite_hook.rename(rewrite_hook.with_name("off"))
+    git(project, "rebase", "-q", "--autostash", "main")
+    news = git(project, "rev-list", "--reverse", "main..topic").split()
+    run_sync(project)  # replayed commits look new: a second note each, for now
+    assert len(notes(project, "1.2")) == 2
+    record = spool.SpoolRecord(
+        "post-rewrite",
+        None,
+        news[-1],
+        "refs/heads/topic",
+        ("rebase",),
+        tuple(zip(olds, news, strict=True)),
+        (project / ".git").resolve(),
+    )
+    (project / ".git" / "tmxd" / "spool").write_text(spool.format_line(record) + "\n")
+    run_sync(project)
+    for task_id, new in zip(["1.1", "1.2", "2"], news, strict=True):
+        (note,) = notes(project, task_id)
+        assert f"({new[:7]})" in note
+        assert details(project, task_id).count("<info added on") == 1
+
+
+def test_root_commit_is_linked(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "p", commit=False)
+    hooks.install(root)
+    tasks_path(root).parent.mkdir(parents=True)
+    tasks_path(root).write_text(json.dumps(TASKS, indent=2))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Plan [2]")
+    sha = git(root, "rev-parse", "HEAD").strip()
+    run_sync(root)
+    (note,) = notes(root, "2")
+    assert note.startswith(f"Committed changes: Plan [2] ({sha[:7]}) — 1 files, +")
+
+
+def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
+    project: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "m.db"
+    git(project, "checkout", "-q", "-b", "side")
+    commit(project, "Side [1.1]", name="side.txt")
+    git(project, "checkout", "-q", "main")
+    commit(project, "Main", name="main.txt")
+    git(project, "merge", "-q", "--no-ff", "-m", "Merge side [2]", "side")
+    merge_sha = git(project, "rev-parse", "HEAD").strip()
+    with Recorder.open(db) as recorder:
+        result = run_sync(project, recorder)
+    assert notes(project, "2") == []  # post-merge: tasks.json untouched
+    assert {"kind": "merge", "head": merge_sha, "squash": False, "branch": "main"} in result.events
+    assert merge_sha in result.commits
+    kinds = [k for (k,) in rows(db, "SELECT kind FROM events ORDER BY id")]
+    assert kinds.count("checkout") == 2 and kinds.count("merge") == 1
+    # A conflicted merge finished with `git commit` runs post-commit: that one is linked.
+    git(project, "checkout", "-q", "-b", "clash", "HEAD~1")
+    commit(project, "Clash A", name="c.txt")
+    git(project, "checkout", "-q", "main")
+    commit(project, "Clash B", name="c.txt", lines=2)
+    subprocess.run(["git", "merge", "-q", "clash"], cwd=project, capture_output=True)
+    (project / "c.txt").write_text("resolved\n")
+    git(project, "add", "c.txt")
+    git(project, "commit", "-q", "-m", "Merge clash [1.2]")
+    resolved = git(project, "rev-parse", "HEAD").strip()
+    run_sync(project)
+    (note,) = notes(project, "1.2")
+    assert f"({resolved[:7]}) — 1 files, +1/-2" in note  # against the first parent
+
+
+def test_detached_head_commit_is_linked_without_a_branch(project: Path, tmp_path: Path) -> None:
+    git(project, "checkout", "-q", "--detach")
+    sha = commit(project, "Detached [2]")
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        run_sync(project, recorder)
+    assert len(notes(project, "2")) == 1
+    assert rows(db, f"SELECT branch FROM commits WHERE sha = '{sha}'") == [(None,)]
+
+
+def test_hostile_message_lands_verbatim_and_nothing_runs(project: Path, tmp_path: Path) -> None:
+    subject = "evil $(touch pwned) `touch pwned2` \"dq\" 'sq' ; rm -rf / [1.1]"
+    commit(project, subject + "\n\nsecond line $(touch pwned3)\nTask: 2\n")
+    cli = run_tmxd("sync", "-p", str(project), "--no-metrics", cwd=project)
+    assert cli.returncode == 0, cli.stderr
+    assert not list(project.glob("pwned*")) and not list(tmp_path.glob("**/pwned*"))
+    (note,) = notes(project, "1.1")
+    assert note.startswith(f"Committed changes: {subject} (")
+    assert notes(project, "2") == [note]
+
+
+def test_non_utf8_message_is_decoded(project: Path) -> None:
+    (project / "a.txt").write_text("a")
+    git(project, "add", "a.txt")
+    subprocess.run(
+        ["git", "commit", "-q", "-F", "-"],
+        cwd=project,
+        input="Caf\xe9 cr\xe8me [2]\n".encode("latin-1"),
+        check=True,
+    )
+    run_sync(project)
+    (note,) = notes(project, "2")
+    assert note.startswith("Committed changes: Café crème [2] (")
+
+
+def test_commits_from_a_linked_worktree_reach_the_main_project(project: Path) -> None:
+    wt = project.parent / "wt"
+    git(project, "worktree", "add", "-q", str(wt), "-b", "work")
+    sha = commit(wt, "From the worktree [1.2]")
+    run_sync(project)
+    assert notes(project, "1.2") == [
+        f"Committed changes: From the worktree [1.2] ({sha[:7]}) — 1 files, +1/-0"
+    ]
+
+
+def test_link_unnamed_in_progress(project: Path) -> None:
+    (project / ".taskmaster" / "tmxd.toml").write_text('[links]\nlink_unnamed = "in-progress"\n')
+    commit(project, "No id here")
+    run_sync(project)
+    assert len(notes(project, "1.1")) == 1
+
+
+def test_invalid_tasks_json_stops_and_keeps_the_lines(project: Path) -> None:
+    commit(project, "One [1.1]")
+    tasks_path(project).write_text('{"master": {"tasks": [}')
+    with pytest.raises(InputError, match=r"tasks\.json"):
+        run_sync(project)
+    assert spool.Spool(project / ".git").pending().lines == 1
+    tasks_path(project).write_text(json.dumps(TASKS, indent=2))
+    assert len(run_sync(project).notes_added) == 1
+
+
+def test_a_commit_that_vanished_is_reported_once(project: Path) -> None:
+    record = spool.SpoolRecord(
+        "post-commit", None, "f" * 40, "refs/heads/main", (), (), (project / ".git").resolve()
+    )
+    (project / ".git" / "tmxd" / "spool").write_text(spool.format_line(record) + "\nnonsense\n")
+    result = run_sync(project)
+    assert len(result.errors) == 2 and "no longer in the repository" in result.errors[0]
+    assert run_sync(project).errors == []
+
+
+def test_suggestion_follows_the_single_in_progress_subtask(project: Path) -> None:
+    run_sync(project)
+    suggest = project / ".git" / "tmxd" / "suggest"
+    assert suggest.read_text().splitlines()[0] == "1.1"
+    commit(project, "Done\n\nCloses-Task: 1.1\n")
+    run_sync(project)
+    assert not suggest.exists()  # nothing in progress any more
+
+
+def test_cli_sync_text_and_json(project: Path) -> None:
+    sha = commit(project, "Via CLI [1.1]\n\nTask: 404\n")
+    out = run_tmxd("sync", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert f"note   1.1      {sha[:7]}" in out.stdout
+    assert "unknown task id '404'" in out.stdout
+    commit(project, "Again [2]")
+    data = json.loads(run_tmxd("sync", "--format", "json", cwd=project).stdout)
+    assert data["notes_added"][0]["task_id"] == "2"
+    assert run_tmxd("sync", cwd=project).stdout.strip() == "nothing to sync: no hook events waiting"
+    outside = run_tmxd("sync", cwd=project.parent)
+    assert outside.returncode == 2 and outside.stderr.startswith("error: ")
+
+
+def test_replace_note_in_text_and_list_details_and_squash() -> None:
+    old, new = "Committed changes: a (1111111) — 1 files, +1/-0", "Committed changes: b (2222222)"
+    block = "<info added on T>\n{}\n</info added on T>"
+    raw: dict[str, Any] = {"details": "intro\n" + block.format(old)}
+    assert sync._replace_note(raw, old, new)
+    assert raw["details"] == "intro\n" + block.format(new)
+    assert not sync._replace_note(raw, old, new)  # nothing left to move
+    squash: dict[str, Any] = {"details": block.format(new) + "\n" + block.format(old)}
+    assert sync._replace_note(squash, old, new)
+    assert squash["details"] == block.format(new)
+    listed: dict[str, Any] = {"details": ["x", block.format(old)]}
+    assert sync._replace_note(listed, old, new)
+    assert listed["details"] == ["x", block.format(new)]
+
+
+def test_watch_dir_is_the_spool_folder_shared_by_worktrees(project: Path) -> None:
+    wt = project.parent / "wt2"
+    git(project, "worktree", "add", "-q", str(wt), "-b", "w2")
+    assert sync.watch_dir(project) == sync.watch_dir(wt) == (project / ".git" / "tmxd").resolve()
+
+
+def test_killed_syncs_never_lose_or_double_a_note(project: Path) -> None:
+    """kill -9 `tmxd sync` at random moments during a burst of commits."""
+    rng = random.Random(20261126)
+    shas: list[str] = []
+    lock = tasks_path(project).with_name("tasks.json.lock")
+    for burst in range(6):
+        shas += [
+            commit(project, f"Work {burst}.{i} [2]", name=f"w{burst}{i}.txt") for i in range(3)
+        ]
+        proc = subprocess.Popen(
+            tmxd_argv("sync", "--no-metrics", "-p", str(project)),
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.05, 0.8))  # a random moment to kill it, not a timing assertion
+        proc.kill()
+        proc.wait()
+        if lock.exists():
+            os.utime(lock, (0, 0))  # the killed writer's lock: let it be as stale as it will be
+    run_sync(project)
+    noted = notes(project, "2")
+    for sha in shas:
+        assert sum(f"({sha[:7]})" in note for note in noted) == 1, sha
+    assert len(noted) == len(shas)
+
+
+def test_an_unwritable_ledger_is_one_clear_error(project: Path) -> None:
+    commit(project, "One [1.1]")
+    (project / ".git" / "tmxd" / sync.LEDGER_NAME).mkdir()  # writes to it fail, even as root
+    out = run_tmxd("sync", "--no-metrics", cwd=project)
+    assert out.returncode == 1
+    assert out.stderr.startswith("error: ") and "cannot process the hook spool" in out.stderr
+    assert "Traceback" not in out.stderr

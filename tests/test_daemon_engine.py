@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon_project import engine_project as _engine_project
+from daemon_project import transitions, write_plain
+from helpers import git
+from tmxd.commits import hooks
+from tmxd.daemon import engine
+from tmxd.daemon.events import HooksSpooled, TasksFileChanged
+from tmxd.metrics.recorder import Recorder
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder.open()
+    yield rec
+    rec.close()
+
+
+def test_engine_cascades_external_subtask_edits_when_enabled(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    eng = engine.Engine(recorder)
+    spec = eng.open(root)
+    assert spec is not None and spec.tasks_path == tasks
+    eng.catch_up(root)
+    write_plain(tasks, t1_1="done", t1_2="done")  # an editor: the parent is left pending
+    eng.handle(TasksFileChanged(root))
+    assert '"status": "done"' in tasks.read_text().split('"subtasks"')[0]
+    assert transitions() == [
+        ("1.1", "pending", "done", "external"),
+        ("1.2", "pending", "done", "external"),
+        ("1", "pending", "done", "tmxd"),
+    ]
+    eng.handle(TasksFileChanged(root))  # the daemon sees its own write: nothing new
+    assert len(transitions()) == 3
+    assert eng.describe(root)["transitions"] == 3
+
+
+def test_engine_leaves_external_edits_alone_by_default(tmp_path: Path, recorder: Recorder) -> None:
+    root, tasks = _engine_project(tmp_path)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    write_plain(tasks, t1_1="done", t1_2="done")
+    before = tasks.read_text()
+    eng.handle(TasksFileChanged(root))
+    assert tasks.read_text() == before
+    assert [r[0] for r in transitions()] == ["1.1", "1.2"]
+
+
+def test_engine_reports_a_project_it_cannot_load(tmp_path: Path, recorder: Recorder) -> None:
+    eng = engine.Engine(recorder)
+    assert eng.open(tmp_path / "nothing-here") is None
+    assert eng.describe(tmp_path / "nothing-here")["error"]
+
+
+def test_unusable_database_keeps_the_changes_for_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, tasks = _engine_project(tmp_path)
+    with Recorder.open() as good:
+        eng = engine.Engine(good)
+        eng.open(root)
+        eng.catch_up(root)  # baseline taken
+    bad_db = tmp_path / "not-a-db"
+    bad_db.write_text("this is not a database " * 100)
+    good_db = os.environ["TMXD_DB"]
+    monkeypatch.setenv("TMXD_DB", str(bad_db))
+    eng = engine.Engine()
+    eng.open(root)
+    write_plain(tasks, t2="in-progress")
+    eng.handle(TasksFileChanged(root))
+    eng.handle(TasksFileChanged(root))
+    errors = [r for r in caplog.records if "metrics are not recorded" in r.getMessage()]
+    assert len(errors) == 1
+    monkeypatch.setenv("TMXD_DB", good_db)  # the database is back
+    with Recorder.open() as good:
+        eng = engine.Engine(good)
+        eng.open(root)
+        eng.catch_up(root)
+    assert transitions() == [("2", "pending", "in-progress", "external")]
+
+
+def test_a_file_emptied_moments_ago_is_not_reported_yet(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, tasks = _engine_project(tmp_path)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    tasks.write_text("")  # truncated by a slow writer
+    eng.handle(TasksFileChanged(root))
+    assert eng.describe(root)["error"]  # status shows it
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    old = time.time() - 60
+    os.utime(tasks, (old, old))  # still empty a minute later: now it is reported, once
+    eng.reconcile(root)
+    eng.reconcile(root)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "the file is empty" in errors[0]
+    write_plain(tasks, t2="review")
+    eng.handle(TasksFileChanged(root))
+    assert eng.describe(root)["error"] is None
+    assert transitions() == [("2", "pending", "review", "external")]
+
+
+def test_what_the_engine_logs_is_written_before_its_status_shows_it(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever waits for `tmxd status` to show a change (the demo) finds its log lines."""
+    root, _ = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    at_log_time: list[tuple[str, int, int]] = []
+
+    class Probe(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            info = eng.describe(root)
+            at_log_time.append((record.getMessage(), info["transitions"], info["notes"]))
+
+    probe = Probe()
+    caplog.set_level(logging.INFO, logger="tmxd.engine")
+    logging.getLogger("tmxd.engine").addHandler(probe)
+    try:
+        (root / "src.txt").write_text("x\n")
+        git(root, "add", "src.txt")
+        git(root, "commit", "-q", "-m", "Write it", "-m", "Closes-Task: 2")
+        eng.handle(HooksSpooled(root))
+    finally:
+        logging.getLogger("tmxd.engine").removeHandler(probe)
+    noted = [seen for seen in at_log_time if "note for commit" in seen[0]]
+    closed = [seen for seen in at_log_time if "task 2 pending -> done (commit" in seen[0]]
+    assert len(noted) == 1 and noted[0][2] == 0  # logged while the status still says 0 notes
+    assert len(closed) == 1 and closed[0][1] == 0  # ... and 0 transitions
+    info = eng.describe(root)
+    assert (info["transitions"], info["notes"]) == (1, 1)

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon_project import make_project, render, tasks_doc, transitions, write_plain
+from tmxd.history.ledger import SnapshotLedger
+from tmxd.history.observe import attributed, observe
+from tmxd.metrics.recorder import Recorder
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder.open()
+    yield rec
+    rec.close()
+
+
+def test_observe_baseline_then_transitions(tmp_path: Path, recorder: Recorder) -> None:
+    tasks = make_project(tmp_path / "p", git=False)
+    ledger = SnapshotLedger(tmp_path / "p")
+    first = observe(tasks, ledger, recorder)
+    assert first.first and first.changed and first.transitions == []
+    assert transitions() == []
+    assert observe(tasks, ledger, recorder).changed is False  # same text: nothing to do
+    write_plain(tasks, t1="in-progress")
+    result = observe(tasks, ledger, recorder)
+    assert [(c.task_id, c.old, c.new) for c in result.transitions] == [
+        ("1", "pending", "in-progress")
+    ]
+    assert transitions() == [("1", "pending", "in-progress", "external")]
+
+
+def test_invalid_file_is_reported_with_position_and_kept(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    tasks = make_project(tmp_path / "p", git=False)
+    ledger = SnapshotLedger(tmp_path / "p")
+    observe(tasks, ledger, recorder)
+    broken = render(tasks_doc(t1="done"))[:200]
+    tasks.write_text(broken)
+    result = observe(tasks, ledger, recorder)
+    assert result.error is not None
+    assert "tasks.json" in result.error and "line" in result.error and "column" in result.error
+    assert tasks.read_text() == broken  # never written over
+    write_plain(tasks, t1="done", t2="in-progress")
+    fixed = observe(tasks, ledger, recorder)
+    assert fixed.error is None
+    assert [(c.task_id, c.new) for c in fixed.transitions] == [("1", "done"), ("2", "in-progress")]
+
+
+def test_missing_file_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    ledger = SnapshotLedger(tmp_path)
+    result = observe(tmp_path / "tasks.json", ledger, None)
+    assert result.error is not None and "file is missing" in result.error
+
+
+def test_attributed_splits_outside_edits_from_the_writers(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root = tmp_path / "p"
+    tasks = make_project(root, git=False)
+    observe(tasks, SnapshotLedger(root), recorder)
+    write_plain(tasks, t3="pending")  # someone else, before
+    with attributed(root, tasks, "autopilot", recorder) as scope:
+        write_plain(tasks, t3="pending", t1="in-progress")
+    assert scope.before is not None and scope.after is not None
+    assert [c.task_id for c in scope.before.transitions] == ["3"]
+    assert [c.task_id for c in scope.after.transitions] == ["1"]
+    assert transitions() == [
+        ("3", "done", "pending", "external"),
+        ("1", "pending", "in-progress", "autopilot"),
+    ]
+
+
+def test_attributed_skips_what_the_writer_recorded_itself(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root = tmp_path / "p"
+    tasks = make_project(root, git=False)
+    observe(tasks, SnapshotLedger(root), recorder)
+    with attributed(root, tasks, "commit", recorder, others="external") as scope:
+        write_plain(tasks, t1_1="done", t2="blocked")  # the writer closes 1.1; 2 is someone else
+        recorder.transition(root, "1.1", "pending", "done", "commit")
+        scope.recorded.add(("1.1", "done"))
+    assert transitions() == [
+        ("1.1", "pending", "done", "commit"),
+        ("2", "pending", "blocked", "external"),
+    ]
+    assert scope.after is not None
+    assert [c.task_id for c in scope.after.recorded_by_writer] == ["1.1"]
+    assert observe(tasks, SnapshotLedger(root), recorder).changed is False
+
+
+def test_half_written_file_is_read_again(tmp_path: Path, recorder: Recorder) -> None:
+    root = tmp_path / "p"
+    tasks = make_project(root, git=False)
+    observe(tasks, SnapshotLedger(root), recorder)
+    tasks.write_text("")  # a writer truncated the file and is about to write it
+
+    def finish() -> None:
+        write_plain(tasks, t2="review")
+
+    timer = threading.Timer(0.05, finish)
+    timer.start()
+    result = observe(tasks, SnapshotLedger(root), recorder)
+    timer.join()
+    if result.error is None:  # the second read came after the write (the usual case)
+        assert transitions() == [("2", "pending", "review", "external")]
+    else:  # a loaded machine delayed the writer past the grace period
+        assert "the file is empty" in result.error
+
+
+def test_concurrent_observers_record_each_change_once(tmp_path: Path, recorder: Recorder) -> None:
+    root = tmp_path / "p"
+    tasks = make_project(root, git=False)
+    observe(tasks, SnapshotLedger(root), recorder)
+    write_plain(tasks, t1="in-progress", t2="deferred")
+
+    def look() -> None:
+        ledger = SnapshotLedger(root)  # each its own, as separate processes would have
+        with ledger.locked():
+            observe(tasks, ledger, recorder)
+
+    threads = [threading.Thread(target=look) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(transitions()) == [
+        ("1", "pending", "in-progress", "external"),
+        ("2", "pending", "deferred", "external"),
+    ]
+
+
+def test_unblocked_tasks_become_events(tmp_path: Path, recorder: Recorder) -> None:
+    from daemon_project import query
+
+    tasks = make_project(tmp_path / "p", git=False)
+    ledger = SnapshotLedger(tmp_path / "p")
+    observe(tasks, ledger, recorder)
+    write_plain(tasks, t1="done", t1_1="done", t1_2="done")
+    observe(tasks, ledger, recorder)
+    kinds = [row[0] for row in query("SELECT kind FROM events ORDER BY id")]
+    assert kinds == ["task-unblocked"]
