@@ -238,3 +238,34 @@ def test_autopilot_mode_off_is_not_dispatched(tmp_path: Path) -> None:
     assert dispatcher.describe(root) is None
     assert dispatcher.stop(timeout=5)
     assert statuses(root) == {"1": "pending"}
+
+
+def test_a_pass_that_fails_is_reported_and_the_next_poke_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Add the greeting file")], config="enabled = true\n")
+    for key, value in agent_env(root).items():
+        monkeypatch.setenv(key, value)
+    project = find_project(root)
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    good = tasks.read_text()
+    tasks.write_text(good[: len(good) // 2])  # an editor's half-written save
+    dispatcher = AutopilotDispatcher(lambda: None)
+    try:
+        assert dispatcher.poke(project) is True
+
+        def reported() -> str | None:
+            described = dispatcher.describe(root)
+            return described["error"] if described and not described["running"] else None
+
+        error = wait_until(reported, what="the failed pass in status")
+        assert "tasks.json" in error and "line" in error
+        assert tasks.read_text() == good[: len(good) // 2]  # left as it was
+        tasks.write_text(good)
+        assert dispatcher.poke(project) is True
+        wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    finally:
+        assert dispatcher.stop(timeout=60)
+    described = dispatcher.describe(root)
+    assert described is not None and described["error"] is None

@@ -187,3 +187,16 @@ def test_start_reports_a_daemon_that_dies_while_starting(hermetic_env: Path) -> 
     assert bad.returncode == 2
     assert "--max-wait-ms" in bad.stderr
     assert run_tmxd("status").returncode == 3
+
+
+def test_start_reports_a_daemon_that_exits_while_starting(hermetic_env: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = run_tmxd("start", "--listen", f"127.0.0.1:{port}")
+    assert started.returncode == 1
+    (line,) = started.stderr.splitlines()
+    assert line.startswith("error: the daemon exited with code 1 while starting: error: ")
+    assert f"127.0.0.1:{port}" in line and "daemon.log" in line
+    assert run_tmxd("status").returncode == 3
