@@ -3,6 +3,8 @@ a test that leaves a thread or a process behind fails."""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import subprocess
 import threading
@@ -126,10 +128,27 @@ def hermetic_env(
 @pytest.fixture(scope="session")
 def demo_transcript(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
     """One run of ``tmxd demo`` as a user runs it (a real process, hermetic), shared by the
-    tests that read its transcript: it is the slowest command there is."""
+    tests that read its transcript: it is the slowest command there is.
+
+    Under pytest-xdist the workers share it too: the first one to get here runs the demo and
+    leaves the transcript in the run's own temporary folder for the others.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    cache = shared / "demo-transcript.json"
+    with open(shared / "demo-transcript.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cache.exists():
+            done = _run_demo(tmp_path_factory.mktemp("demo-home"))
+            cache.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
+        code, out, err = json.loads(cache.read_text())
+    return subprocess.CompletedProcess(tmxd_argv("demo"), code, out, err)
+
+
+def _run_demo(home: Path) -> subprocess.CompletedProcess[str]:
     env = subprocess_env()
     env.pop(TEST_MARK, None)
-    for key, value in hermetic_variables(tmp_path_factory.mktemp("demo-home")).items():
+    for key, value in hermetic_variables(home).items():
         if value is None:
             env.pop(key, None)
         else:
