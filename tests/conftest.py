@@ -30,16 +30,18 @@ TEST_MARK = "TMXD_TEST_RUN"
 
 # How long a test's leftovers get to finish on their own before the guard calls them leaks
 # (threads and processes asked to stop may take a moment to go, more on a loaded machine).
+# TMXD_TEST_LEFTOVER_GRACE changes it (the guards' own test uses a short one).
 LEFTOVER_GRACE = 30.0
 
 
 @pytest.fixture(autouse=True)
 def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Fail a test that leaves a thread or a child process running.
+    """Fail a test that leaves a thread or a process it started running.
 
-    Autouse and requested first, so it is torn down after every fixture the test used: what
-    a fixture stops in its teardown is not a leftover.
+    Autouse, so it is set up before the fixtures a test asks for and torn down after them:
+    what a fixture stops in its teardown is not a leftover.
     """
+    grace = float(os.environ.get("TMXD_TEST_LEFTOVER_GRACE", LEFTOVER_GRACE))
     threads_before = set(threading.enumerate())
     mark = f"{os.getpid()}-{request.node.nodeid}"
     os.environ[TEST_MARK] = mark
@@ -52,7 +54,7 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         return not _marked_processes(mark)
 
     try:
-        wait_until(processes_gone, timeout=LEFTOVER_GRACE, what="the test's processes to end")
+        wait_until(processes_gone, timeout=grace, what="the test's processes to end")
     except AssertionError:
         left = _marked_processes(mark)
         if left:
@@ -62,7 +64,7 @@ def no_leftovers(request: pytest.FixtureRequest) -> Iterator[None]:
         return not [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
 
     try:
-        wait_until(threads_gone, timeout=LEFTOVER_GRACE, what="the test's threads to end")
+        wait_until(threads_gone, timeout=grace, what="the test's threads to end")
     except AssertionError:
         left = [t.name for t in threading.enumerate() if t not in threads_before]
         if left:
