@@ -3,6 +3,7 @@ process), waiting on conditions, the corpus."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -252,3 +254,12 @@ def run_oracle(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Comple
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` imported as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
