@@ -27,8 +27,16 @@ from typing import Any
 import pytest
 
 from daemon_project import query, render, transitions
-from daemonproc import DaemonProcess, wait_for
-from helpers import git, init_repo, oracle_missing, run_oracle, subprocess_env, tmxd_argv
+from daemonproc import DaemonProcess
+from helpers import (
+    git,
+    init_repo,
+    oracle_missing,
+    run_oracle,
+    subprocess_env,
+    tmxd_argv,
+    wait_until,
+)
 from tmxd import fsutil
 from tmxd.commits import hooks
 from tmxd.daemon import control
@@ -226,7 +234,7 @@ class Matrix:
             status = d.status()
             return not (status["queue"] or status["busy"] or status["pending_changes"])
 
-        wait_for(settled, timeout=120, interval=0.1, what=f"the daemon to settle after {what}")
+        wait_until(settled, timeout=120, interval=0.1, what=f"the daemon to settle after {what}")
 
     # -- the invariants -----------------------------------------------------------
 

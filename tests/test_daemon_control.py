@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from daemonproc import wait_for as helpers_wait
+from helpers import wait_until
 from tmxd.cli import main
 from tmxd.daemon import control
 from tmxd.errors import DaemonNotRunning, InputError, TmxdError
@@ -232,9 +232,9 @@ def test_a_full_queue_is_answered_busy_and_the_client_retries(tmp_path: Path) ->
     ]
     try:
         blockers[0].start()  # takes the one worker
-        helpers_wait(lambda: srv._queue.empty() and blockers[0].is_alive())
+        wait_until(lambda: srv._queue.empty() and blockers[0].is_alive())
         blockers[1].start()  # waits in the queue
-        helpers_wait(lambda: srv._queue.full())
+        wait_until(lambda: srv._queue.full())
         reply = _strict(_send(srv.path, b'{"v": 1, "id": 1, "cmd": "echo"}\n'))
         assert reply == {"v": 1, "ok": False, "busy": True, "error": control.BUSY}
         with pytest.raises(control.DaemonBusy) as info:

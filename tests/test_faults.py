@@ -22,8 +22,8 @@ import click
 import pytest
 
 from daemon_project import make_project, render, tasks_doc, transitions
-from daemonproc import DaemonProcess, wait_for
-from helpers import git
+from daemonproc import DaemonProcess
+from helpers import git, run_tmxd, wait_until
 from tmxd import fsutil
 from tmxd.cli import main
 from tmxd.commands import common
@@ -43,9 +43,20 @@ HOSTILE = (
 
 
 class Cli:
-    """``tmxd ARGS`` in this process: ``(exit code, stdout, stderr)``."""
+    """``tmxd ARGS`` in this process (``helpers.run_tmxd``): ``(exit code, stdout, stderr)``."""
 
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        result = run_tmxd(*args)
+        return result.returncode, result.stdout, result.stderr
+
+
+class TerminalCli(Cli):
+    """As on a terminal with colours on: tmxd colours its output, click keeps the codes."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+        monkeypatch.delenv("NO_COLOR")
+        monkeypatch.setattr(common, "use_color", lambda err=False: True)
+        monkeypatch.setattr(click.utils, "should_strip_ansi", lambda *a, **k: False)
         self.capsys = capsys
 
     def __call__(self, *args: str) -> tuple[int, str, str]:
@@ -56,8 +67,8 @@ class Cli:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    return Cli(capsys)
+def cli() -> Cli:
+    return Cli()
 
 
 @pytest.fixture
@@ -259,13 +270,14 @@ HOSTILE_COMMANDS = [
 
 @pytest.mark.parametrize("colour", [False, True], ids=["pipe", "terminal"])
 def test_task_text_with_escapes_is_printed_clean_by_every_command(
-    project: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch, colour: bool
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    colour: bool,
 ) -> None:
     _hostile_project(project)
-    if colour:  # as on a terminal: tmxd's own colours on, the data's never
-        monkeypatch.delenv("NO_COLOR")
-        monkeypatch.setattr(common, "use_color", lambda err=False: True)
-        monkeypatch.setattr(click.utils, "should_strip_ansi", lambda *a, **k: False)
+    # on a terminal tmxd's own colours are on, the data's never
+    cli = TerminalCli(capsys, monkeypatch) if colour else Cli()
     before = tasks_path(project).read_bytes()
     coloured = False
     for args in HOSTILE_COMMANDS:
@@ -344,7 +356,7 @@ def test_300_parallel_status_requests_and_3000_idle_connections(
         finally:
             for sock in idle:
                 sock.close()
-        wait_for(lambda: cli("status")[0] == 0, what="the daemon to answer again")
+        wait_until(lambda: cli("status")[0] == 0, what="the daemon to answer again")
         code, out, err = cli("status")
         assert code == 0 and "running" in out, err
     finally:
@@ -376,26 +388,28 @@ def test_the_daemon_logs_a_read_only_tasks_json_once_and_resumes(
     path = tasks_path(project)
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
-        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+        wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
         path.chmod(0o444)
         before = path.read_bytes()
         for n in range(3):
             (project / f"f{n}.txt").write_text("x")
             git(project, "add", ".")
             git(project, "commit", "-q", "-m", f"Change {n}\n\nTask: 1.1")
-            wait_for(lambda: d.status()["projects"][0].get("sync_error"), what="the write refusal")
+            wait_until(
+                lambda: d.status()["projects"][0].get("sync_error"), what="the write refusal"
+            )
             control.request("reconcile")  # a retry as the timer would make it
-        wait_for(lambda: d.status()["queue"] == 0, what="the engine to be idle")
+        wait_until(lambda: d.status()["queue"] == 0, what="the engine to be idle")
         assert path.read_bytes() == before
         assert "is read-only" in str(d.status()["projects"][0]["sync_error"])
         assert d.log().count("is read-only") == 1, d.log()
         path.chmod(0o644)
         control.request("reconcile")
-        wait_for(
+        wait_until(
             lambda: all(f"Change {n} " in path.read_text(encoding="utf-8") for n in range(3)),
             what="the three notes once tasks.json is writable",
         )
-        wait_for(
+        wait_until(
             lambda: d.status()["projects"][0]["sync_error"] is None, what="the error to clear"
         )
     finally:
@@ -435,7 +449,7 @@ def test_every_file_tmxd_creates_is_private_wherever_it_is(
     d = DaemonProcess(shared / "daemon.log", "--project", str(project)).start()
     try:
         assert cli("watch", "add", str(project))[0] == 0
-        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+        wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
     finally:
         d.stop()
     hooks_dir = project / ".git" / "hooks"
@@ -488,15 +502,15 @@ def test_the_daemon_reports_nan_like_invalid_json(tmp_path: Path, project: Path)
     path = tasks_path(project)
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
-        wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
+        wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
         text = path.read_text().replace('"priority": "low"', '"priority": NaN', 1)
         path.write_text(text)
-        error = wait_for(lambda: d.status()["projects"][0].get("error"), what="the error")
+        error = wait_until(lambda: d.status()["projects"][0].get("error"), what="the error")
         assert re.search(r"line \d+ column \d+: NaN is not valid JSON", str(error)), error
         assert path.read_text() == text
         path.write_text(render(tasks_doc(t2="in-progress")))
-        wait_for(lambda: ("2", "pending", "in-progress", "external") in transitions())
-        wait_for(lambda: d.status()["projects"][0]["error"] is None, what="the error to clear")
+        wait_until(lambda: ("2", "pending", "in-progress", "external") in transitions())
+        wait_until(lambda: d.status()["projects"][0]["error"] is None, what="the error to clear")
         assert d.log().count("NaN is not valid JSON") == 1
     finally:
         d.stop()
