@@ -1,7 +1,7 @@
 """The crash matrix: commits, tasks.json edits and real Task Master CLI writes while the
 daemon and ``tmxd sync`` are killed (SIGKILL) at random moments and restarted.
 
-Seeded (``TMXD_CRASH_SEED``, default 13); ``TMXD_CRASH_ROUNDS`` (default 6) and
+Seeded (``TMXD_CRASH_SEED``, default 13); ``TMXD_CRASH_ROUNDS`` (default 5) and
 ``TMXD_CRASH_CLI_WRITES`` (default 2: the real CLI takes seconds per call) make longer
 runs locally. After every round:
 
@@ -43,7 +43,7 @@ from tmxd.daemon import control
 from tmxd.taskmaster.lock import TaskLock
 
 SEED = int(os.environ.get("TMXD_CRASH_SEED", "13"))
-ROUNDS = int(os.environ.get("TMXD_CRASH_ROUNDS", "6"))
+ROUNDS = int(os.environ.get("TMXD_CRASH_ROUNDS", "5"))
 CLI_WRITES = int(os.environ.get("TMXD_CRASH_CLI_WRITES", "2"))
 STATUSES = ["pending", "in-progress", "done", "review", "deferred", "blocked", "cancelled"]
 EDITED = ["1", "2", "3", "4", "5"]  # tasks without subtasks: their statuses are edited

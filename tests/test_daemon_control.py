@@ -37,18 +37,24 @@ def server(tmp_path: Path) -> Iterator[control.ControlServer]:
     srv.stop()
 
 
-def _raw(path: Path, payload: bytes) -> dict[str, Any]:
+def _send(path: Path, payload: bytes) -> bytes:
+    """Send raw bytes as a client would; the answer line as it came."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
+        sock.settimeout(30)
         sock.connect(str(path))
-        sock.sendall(payload)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(payload)
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(4096)
             if not chunk:
                 break
             data += chunk
-    return control.decode(data.strip())
+    return data
+
+
+def _raw(path: Path, payload: bytes) -> dict[str, Any]:
+    return control.decode(_send(path, payload).strip())
 
 
 def test_request_round_trip(server: control.ControlServer) -> None:
@@ -141,21 +147,6 @@ def test_default_socket_is_in_the_runtime_dir(hermetic_env: Path) -> None:
 def _strict(data: bytes) -> dict[str, Any]:
     """A reply parsed as JSON proper (NaN or Infinity in it would fail)."""
     return json.loads(data, parse_constant=lambda name: pytest.fail(f"{name} in a reply"))
-
-
-def _send(path: Path, payload: bytes) -> bytes:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(str(path))
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            sock.sendall(payload)
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    return data
 
 
 @pytest.mark.parametrize(

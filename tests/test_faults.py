@@ -29,6 +29,8 @@ from tmxd.cli import main
 from tmxd.commands import common
 from tmxd.daemon import control
 
+TASKS = Path(".taskmaster", "tasks", "tasks.json")
+
 # What a terminal acts on: C0 controls but \n and \t, DEL, C1 controls (ESC is C0).
 UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -82,10 +84,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def tasks_path(root: Path) -> Path:
-    return root / ".taskmaster" / "tasks" / "tasks.json"
-
-
 def one_line_error(err: str) -> None:
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
@@ -129,16 +127,16 @@ def test_sync_removes_the_temp_files_killed_writers_left(
 ) -> None:
     dead = _dead_pid()
     left = [
-        _leftover(tasks_path(project).parent, "tasks.json", pid=dead),
+        _leftover((project / TASKS).parent, "tasks.json", pid=dead),
         _leftover(project / ".git" / "tmxd", "spool.pos", pid=dead),
         _leftover(hermetic_env / "state" / "snapshots", "0123.json", pid=dead),
     ]
-    live = _leftover(tasks_path(project).parent, "tasks.json", pid=os.getpid())  # mid-write
+    live = _leftover((project / TASKS).parent, "tasks.json", pid=os.getpid())  # mid-write
     code, _out, err = cli("sync")
     assert code == 0, err
     assert [p for p in left if p.exists()] == []
     assert live.exists()
-    assert json.loads(tasks_path(project).read_text())  # the real file is untouched
+    assert json.loads((project / TASKS).read_text())  # the real file is untouched
 
 
 def test_the_daemon_removes_leftovers_in_its_own_folders_at_start(
@@ -170,7 +168,7 @@ def _loop(path: Path) -> str:
 
 @pytest.mark.parametrize("args", [*READERS, *WRITERS], ids=" ".join)
 def test_a_symlink_loop_is_one_line_and_exit_2(project: Path, cli: Cli, args: list[str]) -> None:
-    path = tasks_path(project)
+    path = project / TASKS
     _loop(path)
     code, _out, err = cli(*args)
     one_line_error(err)
@@ -184,7 +182,7 @@ def test_sync_keeps_commits_while_tasks_json_is_a_symlink_loop(project: Path, cl
     (project / "f.txt").write_text("x")
     git(project, "add", "f.txt")
     git(project, "commit", "-q", "-m", "Change\n\nTask: 1.1")
-    path = tasks_path(project)
+    path = project / TASKS
     text = _loop(path)
     code, _out, err = cli("sync")
     one_line_error(err)
@@ -212,7 +210,7 @@ def test_a_commit_subject_with_escapes_is_stored_as_is_and_shown_clean(
     git(project, "commit", "-q", "-m", f"Fix {HOSTILE}\n\nTask: 1.1")
     subject = f"Fix {HOSTILE}"  # git keeps every byte of it
     assert cli("sync")[0] == 0
-    stored = json.loads(tasks_path(project).read_text())["master"]["tasks"][0]["subtasks"][0]
+    stored = json.loads((project / TASKS).read_text())["master"]["tasks"][0]["subtasks"][0]
     assert subject in stored["details"]  # byte-faithful in tasks.json
     code, out, err = cli("show", "1.1")
     assert code == 0, err
@@ -242,7 +240,7 @@ def _hostile_project(root: Path) -> Path:
     tasks[1]["dependencies"] = [1, "9\x1b]0;dep\x07"]
     tasks[0]["subtasks"][1]["title"] = HOSTILE
     doc["feat\x1b]0;tag\x07"] = {"tasks": [tasks[0]], "metadata": {}}
-    path = tasks_path(root)
+    path = root / TASKS
     path.write_text(render(doc))
     return path
 
@@ -278,7 +276,7 @@ def test_task_text_with_escapes_is_printed_clean_by_every_command(
     _hostile_project(project)
     # on a terminal tmxd's own colours are on, the data's never
     cli = TerminalCli(capsys, monkeypatch) if colour else Cli()
-    before = tasks_path(project).read_bytes()
+    before = (project / TASKS).read_bytes()
     coloured = False
     for args in HOSTILE_COMMANDS:
         _code, out, err = cli(*args)
@@ -287,8 +285,8 @@ def test_task_text_with_escapes_is_printed_clean_by_every_command(
         assert_printable(text)
         assert "\x1b[8m" not in out + err, args  # the data's own colour code is gone
     assert coloured is colour
-    assert tasks_path(project).read_bytes() != before
-    after = json.loads(tasks_path(project).read_text())["master"]["tasks"]
+    assert (project / TASKS).read_bytes() != before
+    after = json.loads((project / TASKS).read_text())["master"]["tasks"]
     assert f"\n{HOSTILE}\n</info added on " in after[0]["subtasks"][1]["details"]  # as given
 
 
@@ -368,7 +366,7 @@ def test_300_parallel_status_requests_and_3000_idle_connections(
 
 @pytest.mark.parametrize("args", WRITERS, ids=" ".join)
 def test_a_read_only_tasks_json_is_refused(project: Path, cli: Cli, args: list[str]) -> None:
-    path = tasks_path(project)
+    path = project / TASKS
     path.chmod(0o444)
     before = path.read_bytes()
     code, _out, err = cli(*args)
@@ -385,7 +383,7 @@ def test_the_daemon_logs_a_read_only_tasks_json_once_and_resumes(
     tmp_path: Path, project: Path, cli: Cli
 ) -> None:
     assert cli("hooks", "install")[0] == 0
-    path = tasks_path(project)
+    path = project / TASKS
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
         wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
@@ -486,7 +484,7 @@ def test_every_file_tmxd_creates_is_private_wherever_it_is(
 def test_nan_and_infinity_are_exit_2_with_line_and_column(
     project: Path, cli: Cli, constant: str, args: list[str]
 ) -> None:
-    path = tasks_path(project)
+    path = project / TASKS
     text = path.read_text().replace('"priority": "high"', f'"priority": {constant}', 1)
     path.write_text(text)
     line = text[: text.index(constant)].count("\n") + 1
@@ -499,7 +497,7 @@ def test_nan_and_infinity_are_exit_2_with_line_and_column(
 
 
 def test_the_daemon_reports_nan_like_invalid_json(tmp_path: Path, project: Path) -> None:
-    path = tasks_path(project)
+    path = project / TASKS
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
         wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline")
@@ -521,7 +519,7 @@ def test_validate_dependencies_reports_duplicate_ids(project: Path, cli: Cli) ->
     tasks = doc["master"]["tasks"]
     tasks.append(dict(tasks[2], title="Another task 3"))
     tasks[0]["subtasks"].append(dict(tasks[0]["subtasks"][0], title="Another 1.1"))
-    tasks_path(project).write_text(render(doc))
+    (project / TASKS).write_text(render(doc))
     code, out, _ = cli("validate-dependencies", "--format", "json")
     assert code == 1
     found = [(i["type"], i["taskId"]) for i in json.loads(out)["issues"]]

@@ -80,31 +80,21 @@ def validate_dependencies(
 
 def _duplicates(tasks: list[dict[str, Any]]) -> list[DependencyIssue]:
     """Ids used more than once: a task id in the tag, a subtask id under its task."""
-    issues: list[DependencyIssue] = []
-    task_ids = Counter(js_string(task.get("id")) for task in tasks)
-    for tid, count in task_ids.items():
-        if count > 1:
-            issues.append(
-                DependencyIssue(
-                    tid,
-                    DUPLICATE,
-                    f"Task id {tid} is used by {count} tasks; only the first is reachable",
-                )
-            )
+    groups = [("Task", "tasks", [js_string(t.get("id")) for t in tasks])]
     for task in tasks:
         tid = js_string(task.get("id"))
-        sub_ids = Counter(subtask_full_id(tid, sub.get("id")) for sub in raw_subtasks(task))
-        for sid, count in sub_ids.items():
-            if count > 1:
-                issues.append(
-                    DependencyIssue(
-                        sid,
-                        DUPLICATE,
-                        f"Subtask id {sid} is used by {count} subtasks of task {tid}; "
-                        "only the first is reachable",
-                    )
-                )
-    return issues
+        subs = [subtask_full_id(tid, sub.get("id")) for sub in raw_subtasks(task)]
+        groups.append(("Subtask", f"subtasks of task {tid}", subs))
+    return [
+        DependencyIssue(
+            some_id,
+            DUPLICATE,
+            f"{kind} id {some_id} is used by {count} {where}; only the first is reachable",
+        )
+        for kind, where, ids in groups
+        for some_id, count in Counter(ids).items()
+        if count > 1
+    ]
 
 
 # -- tmxd's reading: ids as strings, bare subtask numbers are siblings ----------------------
