@@ -263,3 +263,67 @@ def test_cli_text_prints_fix_lines(setup: Setup) -> None:
     assert proc.returncode == 1
     assert "fail config: " in proc.stdout
     assert "     fix: edit " in proc.stdout
+
+
+def test_daemon_not_running_says_its_fix_once(tmp_path: Path) -> None:
+    result = doctor.check_daemon(context(tmp_path, tmp_path))
+    assert result.status == "fail"
+    assert result.summary.startswith("not running (nothing listens on ")
+    assert "tmxd start" not in result.summary
+    assert result.fix.count("tmxd start") == 1
+
+
+def test_missing_mcp_launchers_get_their_own_fix(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    write(
+        root / ".mcp.json",
+        json.dumps(
+            {
+                "mcpServers": {
+                    "task-master-ai": {"command": "npx", "args": ["-y", "task-master-ai"]},
+                    "fetch": {"command": "uvx", "args": ["mcp-server-fetch"]},
+                }
+            }
+        ),
+    )
+    ctx = _found(root, tmp_path)
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "npx").split(os.pathsep)[0]}
+    result = doctor.check_mcp_json(ctx)
+    assert result.status == "warn"
+    assert "uvx not on PATH" in result.summary
+    assert "install uv" in result.fix and "Node.js" not in result.fix
+
+
+def test_configured_claude_bin_is_what_tools_checks(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    claude = tmp_path / "opt" / "claude-code" / "claude"
+    make_shims(claude.parent, "claude")
+    write(root / ".taskmaster" / "tmxd.toml", f'[autopilot]\nclaude_bin = "{claude}"\n')
+    ctx = _found(root, tmp_path)
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "task-master", "npx").split(os.pathsep)[0]}
+    result = doctor.check_tools(ctx)
+    assert result.status == "ok", result
+    assert str(claude) in result.summary
+    claude.unlink()
+    result = doctor.check_tools(ctx)
+    assert result.status == "warn"
+    assert f"not found: {claude}" in result.summary
+    assert "claude_bin" in result.fix and "@anthropic-ai/claude-code" not in result.fix
+
+
+def test_tmxd_not_on_path_fix_names_the_running_tmxd(
+    healthy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _found(healthy, tmp_path)
+    ctx.env = {"PATH": str(tmp_path / "empty")}
+    result = doctor.check_claude_settings(ctx)
+    assert result.status == "warn"
+    assert "pipx install tmxd" not in result.fix
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    if (bin_dir / "tmxd").is_file():
+        assert str(bin_dir) in result.fix
+    else:
+        assert "pipx install " in result.fix
