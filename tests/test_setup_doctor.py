@@ -327,3 +327,28 @@ def test_tmxd_not_on_path_fix_names_the_running_tmxd(
         assert str(bin_dir) in result.fix
     else:
         assert "pipx install " in result.fix
+
+
+def test_service_check_reads_the_installed_units_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tmxd.daemon import service
+
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_service(ctx).summary.startswith("not installed")
+    shell_path = make_shims(tmp_path / "npm-global" / "bin", "claude", "task-master")
+    monkeypatch.setenv("PATH", shell_path)
+    ctx.env = {"PATH": shell_path}
+    plan = service.install_plan("systemd", enable=False)
+    service.execute(plan)  # what `tmxd service install --no-enable` does
+    result = doctor.check_service(ctx)
+    assert result.status == "ok", result
+    # a unit written before the tools were installed where they are now
+    unit = service.systemd_unit_path()
+    unit.write_text(unit.read_text().replace(f"{tmp_path / 'npm-global' / 'bin'}:", ""))
+    result = doctor.check_service(ctx)
+    assert result.status == "warn", result
+    assert "claude, task-master found in your shell but not on the service's PATH" in result.summary
+    assert "tmxd service install" in result.fix

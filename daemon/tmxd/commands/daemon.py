@@ -292,41 +292,99 @@ def service() -> None:
 
 
 @service.command("install")
-@click.option("--dry-run", is_flag=True, help="Print the file and the commands; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the files and the commands; change nothing.")
+@click.option(
+    "--no-enable",
+    is_flag=True,
+    help="Only write the service files; start nothing (e.g. where no systemd user manager runs).",
+)
 @_platform_option
-def service_install(dry_run: bool, platform_name: str) -> None:
-    """Install, enable and start the service with the current Python interpreter."""
-    from tmxd.daemon import service as svc
+@format_option("text", "json")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RUN FLAGS...]")
+def service_install(
+    dry_run: bool, no_enable: bool, platform_name: str, fmt: str, run_args: tuple[str, ...]
+) -> None:
+    """Install, enable and start the service with the current Python interpreter.
 
-    plan = svc.install_plan(svc.detect(platform_name))
-    _show_plan(plan, dry_run)
-    if not dry_run:
-        svc.execute(plan)
+    Flags after `--` are passed to `tmxd run`, e.g. `tmxd service install --
+    --listen 127.0.0.1:9464`; they are kept in ~/.config/tmxd/service.env, which
+    installing again without flags leaves as it is. The service's PATH holds
+    the folders where git, claude, node, npx and task-master are now. Without a
+    systemd user manager (containers, WSL, CI) nothing is written: use `tmxd
+    start`, or --no-enable to only write the files.
+    """
+    from tmxd.daemon import service as svc
+    from tmxd.errors import InputError
+
+    if run_args:
+        try:
+            run.make_context("tmxd run", list(run_args)).close()
+        except click.UsageError as exc:
+            raise InputError(f"flags for `tmxd run`: {exc.format_message()}") from None
+    plan = svc.install_plan(
+        svc.detect(platform_name), list(run_args) if run_args else None, enable=not no_enable
+    )
+    if dry_run:
+        _show_plan(plan, fmt)
+        return
+    svc.execute(plan)
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "installed": True, "enabled": not no_enable})
+    else:
         click.echo(f"installed {plan.unit_path}")
+        if plan.env_content is not None and plan.env_file is not None:
+            click.echo(f"wrote {plan.env_file}")
+        if no_enable:
+            hint = _enable_hint(plan)
+            click.echo(f"not enabled (--no-enable); where {plan.platform} runs: {hint}")
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _enable_hint(plan: Any) -> str:
+    if plan.platform == "systemd":
+        return "`systemctl --user daemon-reload && systemctl --user enable --now tmxd.service`"
+    return f"`launchctl bootstrap gui/$(id -u) {plan.unit_path}`"
 
 
 @service.command("uninstall")
 @click.option("--dry-run", is_flag=True, help="Print the commands; change nothing.")
 @_platform_option
-def service_uninstall(dry_run: bool, platform_name: str) -> None:
-    """Stop, disable and remove the service."""
+@format_option("text", "json")
+def service_uninstall(dry_run: bool, platform_name: str, fmt: str) -> None:
+    """Stop, disable and remove the service (its flags file stays).
+
+    Without a service manager to ask (no systemd user bus), only the file is removed.
+    """
     from tmxd.daemon import service as svc
 
     plan = svc.uninstall_plan(svc.detect(platform_name))
-    _show_plan(plan, dry_run)
-    if not dry_run:
-        svc.execute(plan)
-        click.echo(f"removed {plan.unit_path}")
+    if dry_run:
+        _show_plan(plan, fmt)
+        return
+    existed = plan.unit_path.exists()
+    problem = svc.preflight(plan)
+    svc.execute(plan)
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "removed": existed, "manager": problem is None})
+        return
+    click.echo(f"removed {plan.unit_path}" if existed else f"{plan.unit_path}: not installed")
+    if problem is not None:
+        click.echo(f"nothing to stop: {problem}")
 
 
-def _show_plan(plan: Any, dry_run: bool) -> None:
-    if not dry_run:
+def _show_plan(plan: Any, fmt: str) -> None:
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "dry_run": True})
         return
     if plan.content is not None:
         click.echo(f"# would write {plan.unit_path}:")
         click.echo(plan.content.rstrip("\n"))
+        if plan.env_content is not None and plan.env_file is not None:
+            click.echo(f"# would write {plan.env_file}:")
+            click.echo(plan.env_content.rstrip("\n"))
+        elif plan.env_file is not None:
+            click.echo(f"# would keep {plan.env_file}")
     else:
         click.echo(f"# would remove {plan.unit_path}")
     for argv in plan.commands:

@@ -79,8 +79,8 @@ def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> log
             os.chmod(log_file, 0o600)
     else:
         handler = logging.StreamHandler(sys.stderr)
-        if os.environ.get("JOURNAL_STREAM"):
-            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        if journal_stream():
+            handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
         else:
             handler.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -92,6 +92,33 @@ def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> log
         logging.getLogger(noisy).setLevel(logging.WARNING)
         logging.getLogger(noisy).addHandler(handler)
     return handler
+
+
+class JournalFormatter(logging.Formatter):
+    """Lines prefixed ``<N>`` with the syslog priority, which journald strips and keeps
+    as the entry's priority (``journalctl -p err`` then finds the errors)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelno
+        priority = 2 if level >= logging.CRITICAL else 3 if level >= logging.ERROR else (
+            4 if level >= logging.WARNING else 6 if level >= logging.INFO else 7
+        )
+        # a traceback spans lines: each gets the prefix, or journald files it as info
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
+
+
+def journal_stream(stream: Any = None) -> bool:
+    """Whether ``stream`` (stderr) is connected to journald: ``$JOURNAL_STREAM`` names its
+    device and inode (so a child whose stderr was redirected is not fooled)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep:
+        return False
+    try:
+        st = os.fstat((stream or sys.stderr).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
 
 
 # --------------------------------------------------------------------------- sd_notify

@@ -255,6 +255,44 @@ def check_daemon(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
 
 
+def check_service(ctx: Context) -> CheckResult:
+    """What the installed service starts: its interpreter, and the tools on its PATH."""
+    name = "service"
+    from tmxd.daemon import service
+
+    installed = service.installed_unit()
+    if installed is None:
+        return CheckResult(name, OK, "not installed (`tmxd start` runs the daemon)")
+    platform, unit = installed
+    try:
+        python, env = service.installed_environment(platform, unit)
+    except (OSError, ValueError) as exc:
+        return CheckResult(name, FAIL, f"{unit}: unreadable: {exc}", "`tmxd service install`")
+    if not python or not os.access(python, os.X_OK):
+        return CheckResult(
+            name,
+            FAIL,
+            f"{unit} starts {python or 'nothing'}, which is not an executable",
+            "`tmxd service install` again (with the tmxd you use now)",
+        )
+    path = env.get("PATH") or service.DEFAULT_PATH
+    tools = {"git": "git", "claude": _claude_bin(ctx), "task-master": "task-master"}
+    missing = [
+        command
+        for command in tools.values()
+        if _runnable(ctx, command) and not _runnable(ctx, command, path)
+    ]
+    if missing:
+        status = FAIL if "git" in missing else WARN
+        return CheckResult(
+            name,
+            status,
+            f"{unit}: {', '.join(missing)} found in your shell but not on the service's PATH",
+            "`tmxd service install` again: it puts their folders on the service's PATH",
+        )
+    return CheckResult(name, OK, f"{unit}: {python}, its PATH has what your shell's has")
+
+
 def _watch_mode(projects: list[Any], root: Path) -> str | None:
     for entry in projects:
         where = entry.get("root") if isinstance(entry, dict) else entry
@@ -434,12 +472,7 @@ NPM_PACKAGES = {"claude": "@anthropic-ai/claude-code", "task-master": "task-mast
 
 def check_tools(ctx: Context) -> CheckResult:
     name = "tools on PATH"
-    claude = "claude"
-    if ctx.root is not None:
-        from tmxd.autopilot.config import load as load_autopilot
-
-        with contextlib.suppress(TmxdError):  # the config check reports it
-            claude = load_autopilot(ctx.root).claude_bin
+    claude = _claude_bin(ctx)
     tools = {"claude": claude, "task-master": "task-master", "npx": "npx"}
     missing = [tool for tool, command in tools.items() if not _runnable(ctx, command)]
     if missing:
@@ -462,11 +495,23 @@ def check_tools(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, f"{claude}, task-master and npx found")
 
 
-def _runnable(ctx: Context, command: str) -> bool:
-    """``command`` is on PATH, or is a path to an executable file."""
+def _claude_bin(ctx: Context) -> str:
+    """The Claude Code executable the project's autopilot runs (``claude`` by default)."""
+    if ctx.root is not None:
+        from tmxd.autopilot.config import load as load_autopilot
+
+        with contextlib.suppress(TmxdError):  # the config check reports it
+            return load_autopilot(ctx.root).claude_bin
+    return "claude"
+
+
+def _runnable(ctx: Context, command: str, path: str | None = None) -> bool:
+    """``command`` is on PATH (the shell's, or ``path``), or a path to an executable."""
     if os.sep in command:
-        path = Path(command).expanduser()
-        return path.is_file() and os.access(path, os.X_OK)
+        exe = Path(command).expanduser()
+        return exe.is_file() and os.access(exe, os.X_OK)
+    if path is not None:
+        return shutil.which(command, path=path) is not None
     return ctx.which(command) is not None
 
 
@@ -539,6 +584,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("config", check_config),
     ("git hooks", check_git_hooks),
     ("daemon", check_daemon),
+    ("service", check_service),
     ("spool", check_spool),
     ("metrics", check_metrics),
     (".mcp.json", check_mcp_json),
