@@ -104,6 +104,7 @@ def run(
 
 @click.command()
 @_daemon_options
+@format_option("text", "json")
 def start(
     log_file: Path | None,
     projects: tuple[Path, ...],
@@ -111,6 +112,7 @@ def start(
     max_wait_ms: int,
     listen: str | None,
     listen_public: bool,
+    fmt: str,
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
     from tmxd.daemon import control
@@ -126,19 +128,39 @@ def start(
         extra += ["--project", str(project.resolve())]
     if control.is_running():
         pid = control.request("ping")["pid"]
-        click.echo(f"tmxd is already running (pid {pid})")
+        if fmt == "json":
+            echo_json({"running": True, "started": False, "pid": pid})
+        else:
+            click.echo(f"tmxd is already running (pid {pid})")
         return
     pid = start_background(log_file, extra_args=extra)
-    click.echo(f"tmxd started (pid {pid})")
+    if fmt == "json":
+        echo_json({"running": True, "started": True, "pid": pid})
+    else:
+        click.echo(f"tmxd started (pid {pid})")
 
 
 @click.command()
-def stop() -> None:
+@format_option("text", "json")
+def stop(fmt: str) -> None:
     """Stop the running daemon gracefully and wait until it has exited (exit 3 if none)."""
+    from tmxd.daemon import control
     from tmxd.daemon.client import stop_running
+    from tmxd.errors import DaemonNotRunning
 
-    pid = stop_running()
-    click.echo(f"tmxd stopped (pid {pid})")
+    try:
+        pid = stop_running()
+    except DaemonNotRunning:
+        if fmt == "json":
+            echo_json({"running": False, "stopped": False})
+            raise click.exceptions.Exit(DaemonNotRunning.exit_code) from None
+        raise DaemonNotRunning(
+            f"tmxd is not running (nothing listens on {control.socket_path()})"
+        ) from None
+    if fmt == "json":
+        echo_json({"running": False, "stopped": True, "pid": pid})
+    else:
+        click.echo(f"tmxd stopped (pid {pid})")
 
 
 @click.command()
@@ -153,12 +175,22 @@ def reload() -> None:
 @click.command()
 @format_option("text", "json")
 def status(fmt: str) -> None:
-    """Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not)."""
-    from tmxd.daemon import control
+    """Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not).
 
-    info = control.request("status")
+    With --format json and no daemon it prints {"running": false}.
+    """
+    from tmxd.daemon import control
+    from tmxd.errors import DaemonNotRunning
+
+    try:
+        info = control.request("status")
+    except DaemonNotRunning:
+        if fmt == "json":
+            echo_json({"running": False})
+            raise click.exceptions.Exit(DaemonNotRunning.exit_code) from None
+        raise
     if fmt == "json":
-        echo_json(info)
+        echo_json({"running": True, **info})
         return
     click.echo(
         f"tmxd {info['version']} {style('running', fg='green')} (pid {info['pid']}), "
@@ -218,7 +250,7 @@ def _duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _tell_daemon() -> None:
+def _tell_daemon(fmt: str = "text") -> bool:
     """Ask a running daemon to pick up the registry change; fine when none runs."""
     from tmxd.daemon import control
     from tmxd.errors import DaemonNotRunning
@@ -226,8 +258,10 @@ def _tell_daemon() -> None:
     try:
         control.request("reload", timeout=5)
     except DaemonNotRunning:
-        return
-    click.echo("the running daemon picks the change up now")
+        return False
+    if fmt == "text":
+        click.echo("the running daemon picks the change up now")
+    return True
 
 
 @click.group()
@@ -237,26 +271,34 @@ def watch() -> None:
 
 @watch.command("add")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
-def watch_add(path: Path) -> None:
+@format_option("text", "json")
+def watch_add(path: Path, fmt: str) -> None:
     """Watch the Task Master project at PATH (default: the current directory)."""
     from tmxd.daemon import registry
 
     root = registry.add_project(path)
-    click.echo(f"watching {root}")
-    _tell_daemon()
+    if fmt == "text":
+        click.echo(f"watching {root}")
+    reloaded = _tell_daemon(fmt)
+    if fmt == "json":
+        echo_json({"root": str(root), "watched": True, "daemon_reloaded": reloaded})
 
 
 @watch.command("remove")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-def watch_remove(path: Path) -> None:
+@format_option("text", "json")
+def watch_remove(path: Path, fmt: str) -> None:
     """Stop watching the project at PATH."""
     from tmxd.daemon import registry
     from tmxd.errors import InputError
 
     if not registry.remove_project(path):
         raise InputError(f"{path.resolve()}: not a watched project; see `tmxd watch list`")
-    click.echo(f"no longer watching {path.resolve()}")
-    _tell_daemon()
+    if fmt == "text":
+        click.echo(f"no longer watching {path.resolve()}")
+    reloaded = _tell_daemon(fmt)
+    if fmt == "json":
+        echo_json({"root": str(path.resolve()), "watched": False, "daemon_reloaded": reloaded})
 
 
 @watch.command("list")
