@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, copy_corpus, git, init_repo, run_tmxd
+from helpers import CORPUS, copy_corpus, git, init_repo, oracle_missing, run_oracle, run_tmxd
 from tmxd.cli import main
 
 TASKS = {
@@ -153,6 +153,35 @@ def test_update_subtask_appends_block(project: Path, capsys: pytest.CaptureFixtu
     details = tasks_json(project)["master"]["tasks"][1]["subtasks"][1]["details"]
     assert details.startswith("<info added on ")
     assert "\nMerged with dict union\n</info added on " in details
+
+
+def test_update_subtask_refuses_a_top_level_id(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / ".taskmaster/tasks/tasks.json").read_bytes()
+    code, out, err = run(capsys, "update-subtask", "--id", "2", "--prompt", "a note")
+    assert code == 2 and out == ""
+    assert err.startswith("error: invalid subtask id '2': update-subtask takes ")
+    assert '"parentId.subtaskId"' in err and "nothing was written" in err
+    assert (project / ".taskmaster/tasks/tasks.json").read_bytes() == before
+
+
+@pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
+def test_task_master_refuses_a_top_level_id_too(tmp_path: Path) -> None:
+    root = tmp_path / "tm"
+    tasks = copy_corpus("001", root)
+    (root / ".taskmaster" / "state.json").write_text(
+        '{"currentTag": "master", "migrationNoticeShown": true}'
+    )
+    before = tasks.read_bytes()
+    top = str(json.loads(before)["master"]["tasks"][0]["id"])
+    done = run_oracle("update-subtask", f"--id={top}", "--prompt=a note", cwd=root)
+    assert f"Invalid subtask ID format: {top}." in done.stdout + done.stderr
+    assert "parentId.subtaskId" in done.stdout + done.stderr
+    assert tasks.read_bytes() == before  # (the CLI exits 0 all the same; tmxd exits 2)
+    ours = run_tmxd("update-subtask", "--id", top, "--prompt", "a note", cwd=root)
+    assert ours.returncode == 2 and "parentId.subtaskId" in ours.stderr
+    assert tasks.read_bytes() == before
 
 
 def test_validate_dependencies(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -296,13 +296,21 @@ def update_subtask_cmd(
 
     Writes `<info added on ISO>`, the text, `</info added on ISO>` after the existing
     details, exactly as `task-master update-subtask` does — without calling an AI.
+    ID must be a subtask's (`5.2`): Task Master refuses a top-level id, and so
+    does tmxd (exit 2, nothing written).
     """
     from tmxd import clock
+    from tmxd.errors import InputError
     from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.ops import append_note
     from tmxd.taskmaster.project import find_project
     from tmxd.taskmaster.store import TaskStore
 
+    if "." not in task_id.strip():
+        raise InputError(
+            f'invalid subtask id {task_id.strip()!r}: update-subtask takes "parentId.subtaskId" '
+            '(e.g. "5.2"), as Task Master does; nothing was written'
+        )
     found = find_project(project)
     store = TaskStore(found)
     at = clock.now()
