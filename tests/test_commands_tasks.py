@@ -273,3 +273,16 @@ def test_every_corpus_file_gets_an_answer_never_a_traceback(
             if args[-1] == "json":
                 json.loads(out)
     assert path.read_bytes() == original
+
+
+def test_invalid_json_says_unchanged_only_when_a_write_was_asked(tmp_path: Path) -> None:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{\n  "master": {\n    "tasks": [,]\n  }\n}')
+    read = run_tmxd("list", cwd=tmp_path)
+    assert read.returncode == 2
+    assert read.stderr.strip().endswith("fix the JSON and retry")
+    assert "not changed" not in read.stderr
+    write = run_tmxd("set-status", "1", "done", cwd=tmp_path)
+    assert write.returncode == 2
+    assert write.stderr.strip().endswith("fix the JSON and retry (the file was not changed)")
