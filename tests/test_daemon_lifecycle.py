@@ -51,7 +51,7 @@ def test_start_status_stop_via_cli(hermetic_env: Path) -> None:
     assert run_tmxd("status").returncode == 3
     not_running = run_tmxd("stop")
     assert not_running.returncode == 3
-    assert not_running.stderr.startswith("error: no tmxd daemon is listening")
+    assert not_running.stderr.startswith("error: tmxd is not running (nothing listens on ")
     log = (hermetic_env / "state" / "daemon.log").read_text()
     assert "running (pid" in log and "stopped" in log
 

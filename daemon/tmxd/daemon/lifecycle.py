@@ -258,7 +258,7 @@ class Daemon:
         control.check_path_length(self.socket_path)
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
-        self.engine = Engine()
+        self.engine = Engine(recheck=self._recheck_later)
         self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
         self.prometheus: Any = None
         self.watcher = Watcher(
@@ -436,6 +436,12 @@ class Daemon:
                 self._queue.put(ProjectRemoved(root))
         for root in wanted:
             self._queue.put(ProjectAdded(root))
+
+    def _recheck_later(self, root: Path, delay_s: float) -> None:
+        """The engine asks for another look at a tasks.json that was mid-write."""
+        self.scheduler.run_once(
+            f"recheck {root}", lambda: self._queue.put(TasksFileChanged(root)), delay_s
+        )
 
     def _on_change(self, root: Path, kinds: frozenset[str]) -> None:
         """The watcher's debounced batch (on its thread): queued as typed events."""

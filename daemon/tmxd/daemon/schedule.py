@@ -71,6 +71,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self._last: dict[str, tuple[datetime, bool]] = {}
         self._triggers: dict[str, str] = {}
+        self._once: set[str] = set()
 
     def add_job(
         self,
@@ -121,6 +122,29 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
 
+    def run_once(self, name: str, func: Callable[[], object], delay_s: float) -> None:
+        """Run ``func`` once, ``delay_s`` from now (a later call with the same name moves it).
+
+        Not a job of ``tmxd status``: nothing is recorded, an error is only logged.
+        """
+
+        def run() -> None:
+            try:
+                func()
+            except Exception:
+                log.exception("%s failed", name)
+
+        self._once.add(name)
+        self._scheduler.add_job(
+            run,
+            "date",
+            run_date=clock.now() + timedelta(seconds=max(0.0, delay_s)),
+            id=name,
+            name=name,
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
     def run_now(self, name: str) -> None:
         """Ask for an extra run of job ``name`` as soon as possible."""
         job = self._scheduler.get_job(name)
@@ -131,7 +155,7 @@ class Scheduler:
     def jobs(self) -> list[JobInfo]:
         infos = []
         for job in self._scheduler.get_jobs():
-            if job.id.endswith(":catch-up"):
+            if job.id.endswith(":catch-up") or job.id in self._once:
                 continue
             last = self._last.get(job.id)
             infos.append(
