@@ -175,6 +175,7 @@ def cli() -> None:
       NO_COLOR          no colour, even on a terminal
       FORCE_COLOR, CLICOLOR_FORCE
                         colour even when the output is not a terminal
+                        (wins over NO_COLOR; 0 means not set)
       JOURNAL_STREAM, NOTIFY_SOCKET, WATCHDOG_USEC
                         set by systemd: journald priority prefixes,
                         sd_notify readiness and watchdog
@@ -192,7 +193,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode click returns (not raises) the code of ``Exit``.
-        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False)
+        from tmxd.commands.common import color_override
+
+        # click.echo keeps or strips colour by this, for every command
+        code = cli.main(
+            args=args, prog_name="tmxd", standalone_mode=False, color=color_override()
+        )
     except TmxdError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code

@@ -102,11 +102,25 @@ def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def use_color() -> bool:
-    """Colour only on a terminal, never with ``NO_COLOR`` set."""
+def color_override() -> bool | None:
+    """The user's word on colour: ``FORCE_COLOR`` or ``CLICOLOR_FORCE`` (not empty, not
+    ``0``) force it, even into a pipe, and win over ``NO_COLOR`` (not empty), which turns it
+    off even on a terminal; None leaves it to whether the output is a terminal."""
     import os
 
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    for key in ("FORCE_COLOR", "CLICOLOR_FORCE"):
+        value = os.environ.get(key, "").strip().lower()
+        if value and value not in ("0", "false"):
+            return True
+    if os.environ.get("NO_COLOR"):
+        return False
+    return None
+
+
+def use_color() -> bool:
+    """Colour on a terminal, unless the environment says otherwise (:func:`color_override`)."""
+    forced = color_override()
+    return sys.stdout.isatty() if forced is None else forced
 
 
 def style(text: str, **kwargs: Any) -> str:
