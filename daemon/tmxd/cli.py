@@ -176,6 +176,7 @@ def cli() -> None:
       FORCE_COLOR, CLICOLOR_FORCE
                         colour even when the output is not a terminal
                         (wins over NO_COLOR; 0 means not set)
+      COLUMNS           the width tables fit (default: the terminal's)
       JOURNAL_STREAM, NOTIFY_SOCKET, WATCHDOG_USEC
                         set by systemd: journald priority prefixes,
                         sd_notify readiness and watchdog
