@@ -68,7 +68,8 @@ def test_second_init_changes_nothing(project: Path) -> None:
     assert "unchanged: the project is registered" in dry.stdout
     plan = json.loads(tmxd(project, "init", "--dry-run", "--format", "json").stdout)
     assert {f["action"] for f in plan["files"]} == {"unchanged"}
-    assert [s["message"].split(":")[0] for s in plan["steps"]] == ["unchanged", "unchanged"]
+    assert {s["message"].split(":")[0] for s in plan["steps"]} == {"unchanged"}
+    assert len(plan["steps"]) == 3  # hooks, merge driver, registration
     assert snapshot(project) == before
 
 
@@ -83,6 +84,7 @@ def test_dry_run_json(project: Path) -> None:
     assert "+++ b/.mcp.json" in files[".mcp.json"]["diff"]
     assert [s["message"] for s in plan["steps"]] == [
         "would install the git hooks",
+        "would route tasks.json to `tmxd merge-driver`",
         "would register the project with the daemon",
     ]
     assert snapshot(project) == before

@@ -41,7 +41,8 @@ def init_command(
     Merges the Task Master MCP server into .mcp.json, permissions and
     recording hooks into .claude/settings.json, adds the /taskmaster-workflow
     and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml,
-    then installs the git hooks and registers the project with the daemon.
+    then installs the git hooks, routes tasks.json to `tmxd merge-driver` and
+    registers the project with the daemon.
     Existing content is kept; running init twice changes nothing.
     """
     from tmxd.setup import scaffold
@@ -51,7 +52,11 @@ def init_command(
     for warning in plan.warnings:
         click.echo(style(f"warning: {warning}", fg="yellow"), err=True)
     if dry_run:
-        steps = [scaffold.install_git_hooks(root, True), scaffold.register_project(root, True)]
+        steps = [
+            scaffold.install_git_hooks(root, True),
+            scaffold.register_merge_driver(root, True),
+            scaffold.register_project(root, True),
+        ]
         if fmt == "json":
             echo_json(_plan_json(plan, root, steps, dry_run=True))
             return
@@ -70,7 +75,11 @@ def init_command(
         _summary(plan, root, prefix="will ")
         click.confirm("Write these files?", abort=True)
     scaffold.apply(plan.changes)
-    steps = [scaffold.install_git_hooks(root), scaffold.register_project(root)]
+    steps = [
+        scaffold.install_git_hooks(root),
+        scaffold.register_merge_driver(root),
+        scaffold.register_project(root),
+    ]
     failed = any(step.ok is False for step in steps)
     if fmt == "json":
         echo_json(_plan_json(plan, root, steps, dry_run=False))
