@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon_project import make_project
-from helpers import run_tmxd
+from helpers import run_tmxd, run_tmxd_process
 from tmxd.cli import main
 from tmxd.daemon import control, registry
 from tmxd.errors import EXIT_NO_DAEMON
@@ -53,7 +53,8 @@ def test_watch_add_and_remove_json(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_start_status_stop_json_with_a_real_daemon(tmp_path: Path) -> None:
     make_project(tmp_path / "a", git=False)
-    started = run_tmxd("start", "--format", "json", timeout=120)
+    # `tmxd start` as a process of its own: it leaves a detached daemon behind when it exits
+    started = run_tmxd_process("start", "--format", "json")
     assert started.returncode == 0, started.stderr
     info = json.loads(started.stdout)
     try:
@@ -66,6 +67,6 @@ def test_start_status_stop_json_with_a_real_daemon(tmp_path: Path) -> None:
         added = run_tmxd("watch", "add", str(tmp_path / "a"), "--format", "json")
         assert json.loads(added.stdout)["daemon_reloaded"] is True
     finally:
-        stopped = run_tmxd("stop", "--format", "json", timeout=120)
+        stopped = run_tmxd("stop", "--format", "json")
     assert stopped.returncode == 0, stopped.stderr
     assert json.loads(stopped.stdout) == {"running": False, "stopped": True, "pid": info["pid"]}

@@ -123,27 +123,89 @@ def test_missing_service_manager_is_a_clear_error(
     assert not service.systemd_unit_path().exists()
 
 
+def _service_manager(folder: Path, name: str, failing: str = "") -> Path:
+    """A stand-in for systemctl or launchctl, which cannot run here: it records each call's
+    arguments in ``<name>.calls`` and fails (exit 1, a message on stderr) when they contain
+    ``failing``. Returns the record."""
+    calls = folder / f"{name}.calls"
+    fail = ""
+    if failing:
+        message = f"Failed to {failing}: Unit is masked."
+        fail = f'case "$*" in *{failing}*) echo "{message}" >&2; exit 1;; esac\n'
+    exe = folder / name
+    exe.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> "{calls}"\n{fail}exit 0\n')
+    exe.chmod(0o755)
+    return calls
+
+
+@pytest.fixture
+def manager_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
+
+
+def test_install_and_uninstall_drive_systemd(hermetic_env: Path, manager_bin: Path) -> None:
+    calls = _service_manager(manager_bin, "systemctl")
+    unit = hermetic_env / ".config" / "systemd" / "user" / "tmxd.service"
+    installed = run_tmxd("service", "install", "--platform", "systemd")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout == f"installed {unit}\nwrote {service.env_file_path()}\n"
+    assert unit.read_text() == service.render_systemd()
+    assert calls.read_text().splitlines() == [
+        "--user show-environment",  # is there a user manager? (asked before writing)
+        "--user daemon-reload",
+        "--user enable tmxd.service",
+        "--user restart tmxd.service",  # starts it, or restarts it with the new unit
+    ]
+    removed = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"removed {unit}\n"
+    assert not unit.exists()
+    assert calls.read_text().splitlines()[4:] == [
+        "--user show-environment",
+        "--user disable --now tmxd.service",
+        "--user daemon-reload",
+    ]
+
+
+def test_install_and_uninstall_drive_launchd(hermetic_env: Path, manager_bin: Path) -> None:
+    calls = _service_manager(manager_bin, "launchctl", failing="bootout")
+    plist = hermetic_env / "Library" / "LaunchAgents" / "com.tmxd.agent.plist"
+    domain = f"gui/{os.getuid()}"
+    # bootout fails when nothing is loaded yet: tolerated, the agent is bootstrapped anyway
+    installed = run_tmxd("service", "install", "--platform", "launchd")
+    assert installed.returncode == 0, installed.stderr
+    assert plistlib.loads(plist.read_bytes())["Label"] == "com.tmxd.agent"
+    assert (hermetic_env / "Library" / "Logs" / "tmxd").is_dir()
+    assert calls.read_text().splitlines() == [
+        f"bootout {domain}/com.tmxd.agent",
+        f"bootstrap {domain} {plist}",
+    ]
+    removed = run_tmxd("service", "uninstall", "--platform", "launchd")
+    assert removed.returncode == 0, removed.stderr
+    assert not plist.exists()
+
+
+def test_a_failing_service_manager_is_one_clear_error(
+    hermetic_env: Path, manager_bin: Path
+) -> None:
+    _service_manager(manager_bin, "systemctl", failing="enable")
+    proc = run_tmxd("service", "install", "--platform", "systemd")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        "error: `systemctl --user enable tmxd.service` failed (1): "
+        "Failed to enable: Unit is masked."
+    )
+
+
 def no_user_bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What containers, WSL and CI have: systemctl, but no user manager to talk to."""
     runtime = tmp_path / "xdg-runtime"
     runtime.mkdir(mode=0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-
-
-def fake_systemctl(tmp_path: Path) -> Path:
-    """A stand-in for a user manager (none can run here): answers, and logs each call."""
-    folder = tmp_path / "manager-bin"
-    folder.mkdir()
-    exe = folder / "systemctl"
-    exe.write_text(
-        "#!/bin/sh\n"
-        f'echo "$*" >> {tmp_path / "systemctl.log"}\n'
-        'if [ "$2" = show-environment ]; then echo PATH=/usr/bin:/bin; fi\n'
-        "exit 0\n"
-    )
-    exe.chmod(0o755)
-    return folder
 
 
 needs_systemctl = pytest.mark.skipif(
@@ -229,21 +291,6 @@ def test_dry_run_json(hermetic_env: Path) -> None:
     assert plan["env_content"].endswith("TMXD_RUN_ARGS=--listen 127.0.0.1:9464\n")
     assert ["systemctl", "--user", "daemon-reload"] in plan["commands"]
     assert not service.systemd_unit_path().exists()
-
-
-def test_install_with_a_manager_runs_reload_enable_restart(
-    hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv("PATH", f"{fake_systemctl(tmp_path)}:{os.environ['PATH']}")
-    proc = run_tmxd("service", "install", "--platform", "systemd")
-    assert proc.returncode == 0, proc.stderr
-    calls = (tmp_path / "systemctl.log").read_text().splitlines()
-    assert calls == [
-        "--user show-environment",
-        "--user daemon-reload",
-        "--user enable tmxd.service",
-        "--user restart tmxd.service",
-    ]
 
 
 def test_unit_path_has_the_tools_folders_and_documentation_names_the_docs(

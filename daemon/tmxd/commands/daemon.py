@@ -405,8 +405,7 @@ def service_uninstall(dry_run: bool, platform_name: str, fmt: str) -> None:
         _show_plan(plan, fmt)
         return
     existed = plan.unit_path.exists()
-    problem = svc.preflight(plan)
-    svc.execute(plan)
+    problem = svc.execute(plan)
     if fmt == "json":
         echo_json({**plan.as_dict(), "removed": existed, "manager": problem is None})
         return

@@ -22,6 +22,7 @@ systemd and launchd expect). The process
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import logging.handlers
 import os
@@ -277,6 +278,7 @@ class Daemon:
         self._worker = threading.Thread(target=self._work, name="tmxd-engine", daemon=True)
         self._busy_since: float | None = None
         self._stopping = False
+        self._rechecks: list[tuple[float, str]] = []  # (monotonic due, root): engine thread
 
     # ------------------------------------------------------------------ main thread
 
@@ -438,10 +440,9 @@ class Daemon:
             self._queue.put(ProjectAdded(root))
 
     def _recheck_later(self, root: Path, delay_s: float) -> None:
-        """The engine asks for another look at a tasks.json that was mid-write."""
-        self.scheduler.run_once(
-            f"recheck {root}", lambda: self._queue.put(TasksFileChanged(root)), delay_s
-        )
+        """The engine asks for another look at a tasks.json that was mid-write (called on
+        the engine thread, which waits on its queue no longer than the earliest is due)."""
+        heapq.heappush(self._rechecks, (clock.monotonic() + delay_s, str(root)))
 
     def _on_change(self, root: Path, kinds: frozenset[str]) -> None:
         """The watcher's debounced batch (on its thread): queued as typed events."""
@@ -463,9 +464,21 @@ class Daemon:
 
     # ------------------------------------------------------------------ engine thread
 
+    def _next_event(self) -> Event:
+        """The next queued event, or a due recheck of a tasks.json (see the engine)."""
+        while True:
+            timeout = None
+            if self._rechecks:
+                timeout = max(0.0, self._rechecks[0][0] - clock.monotonic())
+            try:
+                return self._queue.get(timeout=timeout)
+            except queue.Empty:
+                _due, root = heapq.heappop(self._rechecks)
+                return TasksFileChanged(Path(root))
+
     def _work(self) -> None:
         while True:
-            event = self._queue.get()
+            event = self._next_event()
             if isinstance(event, Shutdown):
                 self._drain()
                 return

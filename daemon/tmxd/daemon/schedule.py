@@ -71,7 +71,6 @@ class Scheduler:
         self._lock = threading.Lock()
         self._last: dict[str, tuple[datetime, bool]] = {}
         self._triggers: dict[str, str] = {}
-        self._once: set[str] = set()
 
     def add_job(
         self,
@@ -97,23 +96,21 @@ class Scheduler:
             period = timedelta(days=1)
         else:
             raise ValueError(f"unknown trigger {trigger!r}; use 'interval' or 'cron'")
+        # An overdue job's first run is brought forward to right after the start, then it
+        # follows its trigger. (Not a separate one-shot job: APScheduler removes a finished
+        # one-shot job from its own thread, which fails if shutdown() lands at that moment.)
+        first: dict[str, datetime] = {}
+        if catch_up and self._overdue(name, period):
+            first["next_run_time"] = clock.now() + timedelta(seconds=1)
         self._scheduler.add_job(
             self._wrap(name, func, record),
             trig,
             id=name,
             name=name,
             replace_existing=True,
+            **first,
         )
         self._triggers[name] = str(trig)
-        if catch_up and self._overdue(name, period):
-            self._scheduler.add_job(
-                self._wrap(name, func, record),
-                "date",
-                run_date=clock.now() + timedelta(seconds=1),
-                id=f"{name}:catch-up",
-                name=f"{name} (catch-up)",
-                replace_existing=True,
-            )
 
     def start(self) -> None:
         self._scheduler.start()
@@ -121,29 +118,6 @@ class Scheduler:
     def shutdown(self, wait: bool = True) -> None:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
-
-    def run_once(self, name: str, func: Callable[[], object], delay_s: float) -> None:
-        """Run ``func`` once, ``delay_s`` from now (a later call with the same name moves it).
-
-        Not a job of ``tmxd status``: nothing is recorded, an error is only logged.
-        """
-
-        def run() -> None:
-            try:
-                func()
-            except Exception:
-                log.exception("%s failed", name)
-
-        self._once.add(name)
-        self._scheduler.add_job(
-            run,
-            "date",
-            run_date=clock.now() + timedelta(seconds=max(0.0, delay_s)),
-            id=name,
-            name=name,
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
 
     def run_now(self, name: str) -> None:
         """Ask for an extra run of job ``name`` as soon as possible."""
@@ -155,8 +129,6 @@ class Scheduler:
     def jobs(self) -> list[JobInfo]:
         infos = []
         for job in self._scheduler.get_jobs():
-            if job.id.endswith(":catch-up") or job.id in self._once:
-                continue
             last = self._last.get(job.id)
             infos.append(
                 JobInfo(

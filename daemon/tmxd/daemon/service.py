@@ -374,10 +374,11 @@ def preflight(plan: Plan) -> str | None:
     return None
 
 
-def execute(plan: Plan) -> None:
+def execute(plan: Plan) -> str | None:
     """Write (or remove) the files and run the commands, in the order a service manager needs.
 
-    Installing where the service manager cannot run raises before anything is written.
+    Installing where the service manager cannot run raises before anything is written;
+    uninstalling there removes the file only. Returns why the manager was not asked.
     """
     problem = preflight(plan)
     if problem is not None and plan.content is not None:
@@ -400,6 +401,7 @@ def execute(plan: Plan) -> None:
         with contextlib.suppress(FileNotFoundError):
             plan.unit_path.unlink()
         _run_all(commands[1:])
+    return problem
 
 
 def _run_all(commands: list[list[str]]) -> None:
