@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 BROWSER = next(
@@ -39,7 +38,7 @@ FLAGS = (
 
 
 class Browser:
-    """One Chromium process and one page in it."""
+    """One Chromium process and one page in it (``with contextlib.closing(Browser(...))``)."""
 
     def __init__(self, profile: Path, timeout: float = 120.0) -> None:
         assert BROWSER is not None, NO_BROWSER
@@ -170,17 +169,6 @@ class Browser:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait(timeout=30)
-
-    def __enter__(self) -> Browser:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _dup_to_3_and_4(read_end: int, write_end: int) -> Any:

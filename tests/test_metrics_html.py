@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import subprocess
@@ -102,7 +103,7 @@ def page(data: dict[str, Any], tmp_path: Path) -> Path:
 
 @pytest.fixture()
 def browser(tmp_path: Path) -> Any:
-    with Browser(tmp_path / "profile") as b:
+    with contextlib.closing(Browser(tmp_path / "profile")) as b:
         yield b
 
 
