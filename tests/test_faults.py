@@ -506,6 +506,8 @@ def test_the_daemon_reports_nan_like_invalid_json(tmp_path: Path, project: Path)
         error = wait_until(lambda: d.status()["projects"][0].get("error"), what="the error")
         assert re.search(r"line \d+ column \d+: NaN is not valid JSON", str(error)), error
         assert path.read_text() == text
+        # logged once a half-written save is ruled out (the daemon looks again after a grace)
+        wait_until(lambda: "NaN is not valid JSON" in d.log(), what="the error in the log")
         path.write_text(render(tasks_doc(t2="in-progress")))
         wait_until(lambda: ("2", "pending", "in-progress", "external") in transitions())
         wait_until(lambda: d.status()["projects"][0]["error"] is None, what="the error to clear")
@@ -528,3 +530,11 @@ def test_validate_dependencies_reports_duplicate_ids(project: Path, cli: Cli) ->
     assert "DUPLICATE" in out and "Task id 3 is used by 2 tasks" in out
     code, out, _ = cli("validate-dependencies", "--like-cli", "--format", "json")
     assert code == 0 and json.loads(out)["issues"] == []  # the CLI does not check
+
+
+def test_an_error_quoting_odd_input_stays_one_line(project: Path, cli: Cli) -> None:
+    """Found by the fuzzer: an id with a newline in it made a two-line error."""
+    code, _out, err = cli("show", "--id=1,9\n9\x1b]0;t\x07")
+    one_line_error(err)
+    assert code == 2 and "9\\n9" in err
+    assert_printable(err)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tmxd.commands.common import echo, echo_formatted, format_option, tag_option
+from tmxd.sanitize import printable
 
 
 def db_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -18,6 +20,35 @@ def db_option(func: click.decorators.FC) -> click.decorators.FC:
         envvar="TMXD_DB",
         help="Metrics database (default: $TMXD_DB or metrics.db in the state dir).",
     )(func)
+
+
+_ROLES: dict[str, dict[str, Any]] = {
+    "heading": {"bold": True},
+    "title": {"bold": True, "fg": "cyan"},
+    "header": {"bold": True},
+    "rule": {"dim": True},
+    "trend": {"fg": "green"},
+    "note": {"dim": True},
+}
+
+
+def _terminal(output: Path | None) -> tuple[int | None, Any]:
+    """(width to fit, paint) for text going to this terminal; none for a file."""
+    import os
+    import shutil
+    import sys
+
+    from tmxd.commands.common import use_color
+    from tmxd.metrics.render import no_paint
+
+    if output is not None:
+        return None, no_paint
+    columns = None
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        columns = shutil.get_terminal_size((100, 24)).columns
+    if not use_color():
+        return columns, no_paint
+    return columns, lambda role, text: click.style(printable(text), **_ROLES.get(role, {}))
 
 
 @click.command("report")
@@ -71,7 +102,7 @@ def report_command(
     """
     from tmxd import clock
     from tmxd.metrics.files import write_report
-    from tmxd.metrics.render import render_report
+    from tmxd.metrics.render import no_paint, render_report
     from tmxd.metrics.report import ReportQuery, load_report
     from tmxd.metrics.timespec import parse_when
 
@@ -91,9 +122,10 @@ def report_command(
         stale_hours=stale_hours,
         now=now,
     )
-    text = render_report(load_report(db, query), fmt)
+    columns, paint = _terminal(output)
+    text = render_report(load_report(db, query), fmt, columns=columns, paint=paint)
     if output is None:
-        echo_formatted(text, fmt, nl=False)
+        echo_formatted(text, fmt, nl=False, coloured=paint is not no_paint)
     else:
         write_report(output, text)
         echo(f"wrote {output}", err=True)
