@@ -209,23 +209,27 @@ def test_idle_connections_never_add_threads(server: control.ControlServer) -> No
 
 def test_a_full_queue_is_answered_busy_and_the_client_retries(tmp_path: Path) -> None:
     release = threading.Event()
+    blocking = threading.Event()
 
     def slow(cmd: str, args: dict[str, Any]) -> dict[str, Any]:
         if cmd == "block":
-            release.wait(30)
+            blocking.set()
+            release.wait(120)
         return {"cmd": cmd}
 
     srv = control.ControlServer(tmp_path / "q.sock", slow, workers=1, queue_size=1)
     srv.start()
     blockers = [
-        threading.Thread(target=control.request, args=("block",), kwargs={"path": srv.path})
+        threading.Thread(
+            target=control.request, args=("block",), kwargs={"path": srv.path, "timeout": 120}
+        )
         for _ in range(2)
     ]
     try:
         blockers[0].start()  # takes the one worker
-        wait_until(lambda: srv._queue.empty() and blockers[0].is_alive())
+        wait_until(blocking.is_set, what="the worker to be busy")
         blockers[1].start()  # waits in the queue
-        wait_until(lambda: srv._queue.full())
+        wait_until(srv._queue.full, what="the queue to fill")
         reply = _strict(_send(srv.path, b'{"v": 1, "id": 1, "cmd": "echo"}\n'))
         assert reply == {"v": 1, "ok": False, "busy": True, "error": control.BUSY}
         with pytest.raises(control.DaemonBusy) as info:
@@ -234,16 +238,18 @@ def test_a_full_queue_is_answered_busy_and_the_client_retries(tmp_path: Path) ->
         # a client that keeps retrying gets its answer once the daemon catches up
         late: list[dict[str, Any]] = []
         waiter = threading.Thread(
-            target=lambda: late.append(control.request("echo", path=srv.path, retry_for=30))
+            target=lambda: late.append(
+                control.request("echo", path=srv.path, retry_for=60, timeout=120)
+            )
         )
         waiter.start()
         release.set()
-        waiter.join(30)
+        waiter.join(120)
         assert late == [{"cmd": "echo"}]
     finally:
         release.set()
         for thread in blockers:
-            thread.join(30)
+            thread.join(120)
         srv.stop()
 
 
