@@ -285,8 +285,14 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
 
 
-def register_project(root: Path, dry_run: bool = False) -> StepResult:
-    """``tmxd watch add <root>``: the daemon watches this project from now on."""
+REGISTER_WAIT_S = 10.0
+
+
+def register_project(
+    root: Path, dry_run: bool = False, wait_s: float = REGISTER_WAIT_S
+) -> StepResult:
+    """``tmxd watch add <root>``, then make a running daemon reload and wait until it
+    watches the project: "registered" is said only once it is true."""
     from tmxd.daemon import registry
 
     name = f"tmxd watch add {root}"
@@ -296,7 +302,43 @@ def register_project(root: Path, dry_run: bool = False) -> StepResult:
         registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
-    return StepResult(name, True, "project registered with the daemon")
+    ok, message = _daemon_watches(root, wait_s)
+    return StepResult(name, ok, message)
+
+
+def _daemon_watches(root: Path, wait_s: float) -> tuple[bool, str]:
+    import time
+
+    from tmxd import clock
+    from tmxd.daemon import control
+    from tmxd.errors import DaemonNotRunning
+
+    try:
+        pid = control.request("reload", timeout=5)["pid"]
+    except DaemonNotRunning:
+        return True, (
+            "added to the watch list; no daemon is running yet: "
+            "`tmxd start` (or `tmxd service install`) watches it"
+        )
+    except TmxdError as exc:
+        return False, f"added to the watch list, but the daemon did not answer: {exc.message}"
+    deadline = clock.monotonic() + wait_s
+    wanted = root.resolve()
+    while True:
+        try:
+            projects = control.request("status", timeout=5).get("projects", [])
+        except TmxdError as exc:
+            return False, f"added to the watch list, but the daemon did not answer: {exc.message}"
+        for project in projects:
+            same = Path(str(project.get("root"))).resolve() == wanted
+            if same and project.get("watch", "not watched") != "not watched":
+                return True, f"registered: the running daemon (pid {pid}) watches it"
+        if clock.monotonic() >= deadline:
+            return False, (
+                f"added to the watch list, but the running daemon (pid {pid}) does not watch "
+                f"it after {wait_s:g} s; see `tmxd status` and its log"
+            )
+        time.sleep(0.1)
 
 
 # -- applying ------------------------------------------------------------------
