@@ -24,6 +24,7 @@ from autopilot_support import (
 from claude_stub import Script, claude_binary, messages_stub
 from helpers import git, run_tmxd, subprocess_env, tmxd_argv
 from tmxd import paths
+from tmxd.autopilot import worktrees
 
 
 def _tmxd(
@@ -102,9 +103,11 @@ def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Pa
     trailers = git(root, "log", "--no-merges", "--format=%(trailers:key=Task,valueonly)")
     assert sorted(int(t) for t in trailers.split()) == list(GRAPH)
     assert git(root, "branch", "--list", "tmxd/*").strip() == ""
-    assert "tmxd/worktrees" not in git(root, "worktree", "list")
+    assert len(git(root, "worktree", "list").splitlines()) == 1
     log = (tmp_path / "proj-agent-state" / "log").read_text().splitlines()
-    assert len(log) == 12 and all("/tmxd/worktrees/task-" in line for line in log)
+    base = worktrees.base_dir(root)
+    assert len(log) == 12 and all(line.split()[1].startswith(f"{base}/task-") for line in log)
+    assert not base.is_relative_to(root), "worktrees live outside the repository"
     rows = executions(paths.db_path())
     assert sorted(int(r["task_id"]) for r in rows) == list(GRAPH)
     assert all(r["success"] == 1 and r["attempt"] == 1 and r["tool_calls"] == 1 for r in rows)
@@ -228,7 +231,7 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert (root / ".taskmaster" / "tasks" / "tasks.json").read_text() == before
     bad = _tmxd(root, "autopilot", "--task", "3")
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "error: task 3 is not ready: it depends on 1 (not done)"
+    assert bad.stderr.strip() == "error: task 3 is not ready: it waits for 1 (pending)"
     zero = _tmxd(root, "autopilot", "--parallel", "0")
     assert zero.returncode == 2
     nowhere = run_tmxd("autopilot", "-p", str(tmp_path / "empty"), cwd=tmp_path)

@@ -6,7 +6,8 @@
   process group and the status to restore), approvals (``tmxd approve``), and
   reviews (why a task waits in ``review``);
 - ``breaker.json``: the circuit breaker (read by ``tmxd status``);
-- ``prompts/``: the prompt file of each run.
+- ``prompts/``: the prompt file of each run;
+- ``patches/``: the changes of each failed or interrupted attempt, as a patch.
 
 Writers take an ``flock`` on ``state.lock`` and replace the file atomically, so the
 CLI and the daemon can share it. Files are private to the user.
@@ -48,6 +49,11 @@ def breaker_path(root: Path) -> Path:
 
 def prompts_dir(root: Path) -> Path:
     return project_dir(root) / "prompts"
+
+
+def patches_dir(root: Path) -> Path:
+    """Where a failed attempt's changes are kept, one patch file per attempt."""
+    return project_dir(root) / "patches"
 
 
 def task_key(tag: str, task_id: str) -> str:
@@ -140,6 +146,13 @@ class StateFile:
             claim = data["claims"].get(task_key(tag, task_id))
             if isinstance(claim, dict):
                 claim["execution_id"] = execution_id
+
+    def set_workspace(self, tag: str, task_id: str, snapshot: dict[str, Any] | None) -> None:
+        """What the project looked like before a sequential attempt (to undo a killed one)."""
+        with self.edit() as data:
+            claim = data["claims"].get(task_key(tag, task_id))
+            if isinstance(claim, dict):
+                claim["workspace"] = snapshot
 
     def release(self, tag: str, task_id: str) -> None:
         with self.edit() as data:
