@@ -5,8 +5,9 @@ The stub plays the model. The first request of a conversation is answered with
 is answered with a final text block and ``end_turn``. Which tool calls:
 
 - ``Script.tool_uses`` when given: those canned blocks;
-- else, in ``mode = "follow"``, one ``Write`` per sentence of the prompt of the form
-  ``Create the file `NAME` containing `TEXT`.``, written into the working directory
+- else, in ``mode = "follow"``, a ``Write`` for the first sentence of the prompt of the
+  form ``Create the file `NAME` containing `TEXT`.`` (a task's own details come before
+  its dependencies' notes in tmxd's prompt), written into the working directory
   Claude Code names in its system prompt ("Primary working directory: …"), so a
   task's prompt says what a good model would write, and where;
 - ``mode = "deny"``: the same files, but under that directory's ``.git/``, which
@@ -107,7 +108,7 @@ def _planned_writes(script: Script, body: dict[str, Any]) -> list[dict[str, Any]
         return []
     prompt = "\n".join(t for m in body.get("messages", []) for t in _texts(m.get("content")))
     uses = []
-    for name, content in dict.fromkeys(directives(prompt)):
+    for name, content in directives(prompt)[:1]:
         target = Path(cwd) / name
         if script.mode == "deny":
             target = Path(cwd) / ".git" / Path(name).name

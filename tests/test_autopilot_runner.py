@@ -586,3 +586,28 @@ def test_leftover_worktrees_and_branches_are_pruned_on_start(tmp_path: Path) -> 
     assert not old.path.exists()
     assert git(root, "branch", "--list", "tmxd/*").strip() == ""
     assert any(line.startswith("removed leftovers of earlier runs:") for line in lines)
+
+
+def test_a_task_someone_else_settles_meanwhile_is_left_to_them(tmp_path: Path) -> None:
+    """A commit closed the task while the agent worked: the run neither marks it nor
+    commits over it; the agent's work is kept as a patch."""
+    root = tmp_path / "proj"
+    closer = json.dumps(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, subprocess, sys\n"
+            "pathlib.Path('late.txt').write_text('late\\n')\n"
+            "subprocess.run([sys.executable, '-m', 'tmxd', 'set-status', '1', 'done'], check=True)",
+        ]
+    )
+    make_project(root, [task(1, "Race")], config=f"command = {closer}\n")
+    head = git(root, "rev-parse", "HEAD")
+    summary = _run(root)
+    assert [(r.outcome, r.detail) for r in summary.results] == [
+        ("skipped", "set to done by someone else while the agent worked")
+    ]
+    assert statuses(root) == {"1": "done"}
+    assert git(root, "rev-parse", "HEAD") == head and not (root / "late.txt").exists()
+    note = details(root, "1")
+    assert "the agent's work was saved to" in note

@@ -215,7 +215,8 @@ class Attempt:
         if not success:
             patch = self.discard(unit, number, place, before, after)
         if not success and error != INTERRUPTED:
-            self._failure_note(unit, number, error or "", report, res, denials, patch)
+            details = _failure_details(report, res, stats, self.config.output_tail_lines)
+            self._failure_note(unit, number, error or "", details, denials, patch)
         return AttemptResult(success, error, cost, exec_id, before, after, denials, patch)
 
     def _may_be_empty(self, unit: Unit) -> bool:
@@ -249,16 +250,10 @@ class Attempt:
         unit: Unit,
         number: int,
         error: str,
-        report: validation.ValidationReport | None,
-        res: proc.ProcResult | None,
+        details: str,
         denials: Sequence[dict[str, Any]],
         patch: Path | None,
     ) -> None:
-        details = ""
-        if report is not None and not report.ok:
-            details = report.failure_text()
-        elif res is not None:
-            details = res.output_tail(self.config.output_tail_lines)
         note = (
             f"tmxd autopilot: attempt {number}/{self.config.max_attempts} failed "
             f"({unit.route}, {self.agent.name}): {error}"
@@ -271,6 +266,31 @@ class Attempt:
             note += "\n" + _tail_lines(details, self.config.output_tail_lines)
         ops.append_note(self.store, unit.id, note, tag=self.tag)
         self.out(f"task {unit.id}: attempt {number} failed: {error}")
+
+
+def _failure_details(
+    report: validation.ValidationReport | None,
+    res: proc.ProcResult | None,
+    stats: StreamStats,
+    limit: int,
+) -> str:
+    """What goes under a failure note: the failing check's output; for an agent that
+    spoke stream-json, its last words and stderr (never the raw events); else the end
+    of its output."""
+    if report is not None and not report.ok:
+        return report.failure_text()
+    if res is None:
+        return ""
+    if not stats.is_stream:
+        return res.output_tail(limit)
+    parts = []
+    said = (stats.result or {}).get("result")
+    last = said if isinstance(said, str) and said.strip() else (stats.texts or [""])[-1]
+    if last.strip():
+        parts.append("the agent's last words: " + last.strip())
+    if res.stderr_tail:
+        parts.append("stderr:\n" + "\n".join(list(res.stderr_tail)[-limit:]))
+    return "\n".join(parts)
 
 
 def _last_line(text: str) -> str:

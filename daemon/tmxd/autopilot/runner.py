@@ -560,6 +560,9 @@ class Autopilot:
                     )
                     return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
                 self._verdict(result.ok, result.error or "")
+                taken = self._taken_over(unit, attempt, place, result)
+                if taken is not None:
+                    return UnitResult(unit, "skipped", attempt, spent, taken)
                 if result.ok:
                     settled = self._settle(unit, attempt, spent, place, result)
                     keep_branch = settled.outcome == "review"
@@ -584,6 +587,26 @@ class Autopilot:
         finally:
             if wt is not None:
                 worktrees.finish(self.root, wt, keep_branch=keep_branch)
+
+    def _taken_over(
+        self, unit: Unit, attempt: int, place: Place, result: AttemptResult
+    ) -> str | None:
+        """If someone changed the task while the agent worked (a commit closed it, a person
+        cancelled it), it is theirs: its status stays, validated work is set aside."""
+        task = self._read().find(unit.id, self.tag)
+        status = task.status if task is not None else "deleted"
+        if status == "in-progress":
+            return None
+        detail = f"set to {status} by someone else while the agent worked"
+        text = f"tmxd autopilot: the task was {detail}; its status is left as it is"
+        if result.ok and result.before is not None and result.after is not None:
+            patch = self.attempt.discard(unit, attempt, place, result.before, result.after)
+            if patch is not None:
+                text += f"; the agent's work was saved to {patch}, not committed"
+        if task is not None:
+            self._note(unit.id, text)
+        self.out(f"task {unit.id}: {detail}")
+        return detail
 
     def _over_budget(self) -> bool:
         ceiling = self._ceiling()
@@ -753,7 +776,7 @@ class Autopilot:
                     for fut in done:
                         running.pop(fut)
                         result = fut.result()
-                        if result.outcome != "skipped":
+                        if result.outcome != "skipped" or result.attempts:
                             summary.results.append(result)
                         if result.outcome == "paused" or self._breaker_open():
                             summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
