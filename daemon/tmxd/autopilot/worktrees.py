@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tmxd.autopilot.state import project_key
+from tmxd.commits import merge_driver
 from tmxd.errors import InputError
 from tmxd.git import decode, run_git
 
@@ -224,8 +225,10 @@ def merge_branch(root: Path, branch: str, task_id: str, subject: str) -> MergeRe
         if commits == 0:
             return MergeResult(True, 0, f"{branch} is already merged")
         message = f"{subject}\n\nTask: {task_id}\n"
+        # tasks.json goes through tmxd's merge driver, whatever this clone's config says.
+        merge = [*merge_driver.config_args(root), "merge", "--no-ff", "--no-edit", "-m", message]
         for _ in range(LOCK_RETRIES):
-            result = git(root, "merge", "--no-ff", "--no-edit", "-m", message, branch, check=False)
+            result = git(root, *merge, branch, check=False)
             if result.returncode == 0:
                 return MergeResult(True, commits, f"merged {commits} commit(s) from {branch}")
             # A busy index also makes git say "Automatic merge failed": only unmerged
