@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -611,3 +612,29 @@ def test_a_task_someone_else_settles_meanwhile_is_left_to_them(tmp_path: Path) -
     assert git(root, "rev-parse", "HEAD") == head and not (root / "late.txt").exists()
     note = details(root, "1")
     assert "the agent's work was saved to" in note
+
+
+def test_a_sequential_run_has_the_project_to_itself(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B")])
+    from tmxd.autopilot.runner import SEQUENTIAL_LOCK
+    from tmxd.fsutil import acquire
+
+    lock = state.project_dir(root) / SEQUENTIAL_LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = acquire(lock)
+    assert fd is not None
+    try:
+        with pytest.raises(InputError, match="another sequential `tmxd autopilot` is running"):
+            _run(root)
+        summary = _run(root, parallel=2)  # a parallel pass (the daemon's) starts nothing
+        assert summary.results == []
+        assert summary.stop_reason == "a sequential run is working in the project itself"
+    finally:
+        os.close(fd)
+    sf = state.StateFile(root)
+    sf.claim("master", "2", "pending")
+    with sf.edit() as data:  # held by a live process other than this one
+        data["claims"]["master:2"]["pid"] = os.getppid()
+    with pytest.raises(InputError, match=r"another autopilot \(pid \d+\) is running tasks"):
+        _run(root)

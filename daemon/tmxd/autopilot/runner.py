@@ -61,12 +61,15 @@ from tmxd.autopilot.resilience import (
     save_snapshot,
 )
 from tmxd.errors import InputError, TmxdError
+from tmxd.fsutil import acquire
 from tmxd.history.observe import attributed
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.document import TasksFile
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
+
+SEQUENTIAL_LOCK = "sequential.lock"
 
 
 @dataclass
@@ -182,6 +185,7 @@ class Autopilot:
         self._cost_lock = threading.Lock()
         self._executions: list[int] = []
         self._top: Path | None = None
+        self._lock_fd: int | None = None
         self.attempt = Attempt(
             self.root,
             self.tag,
@@ -673,11 +677,14 @@ class Autopilot:
     # -- the loop ----------------------------------------------------------------
 
     def _prepare(self) -> None:
-        """Before dispatching: a usable repository, agent and worktree place; no leftovers."""
+        """Before dispatching: a usable repository, agent and worktree place; no leftovers;
+        a sequential run alone in the project."""
         worktrees.require_repo(self.root)
         if self.use_worktrees:
             worktrees.require_location(self.root, self.worktree_base)
         self._check_agent()
+        if not self.use_worktrees:
+            self._hold_the_project()
         self.recover()
         data = self.state.read()
         keep = {
@@ -706,8 +713,55 @@ class Autopilot:
                     "(they are left untouched)"
                 )
 
+    def _hold_the_project(self) -> None:
+        """A sequential run works in the project itself: no other run may start tasks
+        there meanwhile (parallel runs, the daemon's too, wait while it holds this)."""
+        lock = state.project_dir(self.root) / SEQUENTIAL_LOCK
+        lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = acquire(lock, wait=False)
+        if fd is None:
+            raise InputError(
+                f"{self.root}: another sequential `tmxd autopilot` is running in this project"
+            )
+        self._lock_fd = fd
+        others = {
+            claim["pid"]
+            for claim in self.state.read()["claims"].values()
+            if isinstance(claim, dict)
+            and isinstance(claim.get("pid"), int)
+            and claim["pid"] != os.getpid()
+            and proc.pid_alive(claim["pid"])
+        }
+        if others:
+            raise InputError(
+                f"{self.root}: another autopilot (pid {min(others)}) is running tasks of this "
+                "project; a sequential run works in the project itself, so wait for it to "
+                "finish, or run with --parallel"
+            )
+
+    def _sequential_running(self) -> bool:
+        """Is a sequential run working in the project itself (so nothing else starts)?"""
+        if not self.use_worktrees:
+            return False
+        lock = state.project_dir(self.root) / SEQUENTIAL_LOCK
+        if not lock.exists():
+            return False
+        fd = acquire(lock, wait=False)
+        if fd is None:
+            return True
+        os.close(fd)
+        return False
+
     def run(self) -> RunSummary:
         """Dispatch until nothing is ready, ``--once`` is satisfied, or a stop."""
+        try:
+            return self._run()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _run(self) -> RunSummary:
         summary = RunSummary()
         if not self.options.dry_run:
             self._prepare()
@@ -734,6 +788,9 @@ class Autopilot:
                         state_now = self.breaker.state
                     if state_now == "open":
                         summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
+                        can_dispatch = False
+                    if can_dispatch and self._sequential_running():
+                        summary.stop_reason = "a sequential run is working in the project itself"
                         can_dispatch = False
                     if self.options.dry_run:
                         tasks_file = self._read()

@@ -134,7 +134,7 @@ def restore(top: Path, before: Snapshot, after: Snapshot) -> list[str]:
     away, if it did not exist). Paths the agent did not change are not touched.
     """
     paths = changed_paths(top, before, after)
-    if after.head != before.head:
+    if after.head != before.head and _own_commits(top, before.head, after.head):
         run_git(top, ["reset", "-q", "--soft", before.head])
     if paths:
         in_before = _present(top, before.tree, paths)
@@ -161,6 +161,16 @@ def restore(top: Path, before: Snapshot, after: Snapshot) -> list[str]:
             run_git(top, ["read-tree", before.index_tree])
             run_git(top, ["update-index", "-q", "--refresh"], check=False)
     return paths
+
+
+def _own_commits(top: Path, old: str, new: str) -> bool:
+    """True when ``old..new`` is plain commits on top of ``old`` (the agent's own), not a
+    merge or a moved branch someone else made: only then is HEAD put back."""
+    ancestor = run_git(top, ["merge-base", "--is-ancestor", old, new], check=False)
+    if ancestor.returncode != 0:
+        return False
+    merges = run_git(top, ["rev-list", "--merges", f"{old}..{new}"]).stdout
+    return not merges.strip()
 
 
 def _present(top: Path, tree: str, paths: Sequence[str]) -> set[str]:
