@@ -66,7 +66,7 @@ def init_command(
         click.confirm("Write these files?", abort=True)
     scaffold.apply(plan.changes)
     _summary(plan, root)
-    failed = False
+    failed = watched = False
     for step in (
         scaffold.install_git_hooks(root),
         scaffold.register_merge_driver(root),
@@ -75,9 +75,13 @@ def init_command(
         mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
         click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
         failed = failed or step.ok is False
+        watched = watched or step.message.startswith("registered:")
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED)
-    click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
+    if watched:
+        click.echo("next: `tmxd doctor`")
+    else:
+        click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
 
 
 def _summary(plan: Plan, root: Path, prefix: str = "") -> None:
