@@ -504,10 +504,10 @@ def test_a_killed_sequential_attempt_is_undone_by_the_next_run(tmp_path: Path) -
     before = workspace.snapshot(root, [".taskmaster/tasks/tasks.json"], tmp_path / "scratch")
     sf = state.StateFile(root)
     assert sf.claim("master", "1", "pending")  # claimed by this (now "dead") process
-    sf.set_workspace(
+    sf.update_claim(
         "master",
         "1",
-        {
+        workspace={
             "top": str(root),
             "head": before.head,
             "tree": before.tree,

@@ -100,18 +100,6 @@ class Attempt:
     def run(self, unit: Unit, number: int, place: Place) -> AttemptResult:
         """Run the agent once on ``unit`` in ``place``; judge, record, clean up on failure."""
         before = self.snapshot(place)
-        if place.worktree is None:
-            self.state.set_workspace(
-                self.tag,
-                unit.id,
-                {
-                    "top": str(place.top),
-                    "head": before.head,
-                    "tree": before.tree,
-                    "index_tree": before.index_tree,
-                    "exclude": list(place.exclude),
-                },
-            )
         tasks_file = self.store.read()
         task = tasks_file.find(unit.id, self.tag) or unit.task
         parent = tasks_file.find(task.parent_id, self.tag) if task.parent_id else None
@@ -141,7 +129,18 @@ class Attempt:
             exec_id = self.recorder.execution_started(
                 self.root, unit.id, number, unit.route, self.agent.name, tag=self.tag
             )
-            self.state.set_execution(self.tag, unit.id, exec_id)
+        # what a later run needs to undo this attempt if this process is killed: its row,
+        # and (in the project itself) what the project looked like before it
+        undo = None
+        if place.worktree is None:
+            undo = {
+                "top": str(place.top),
+                "head": before.head,
+                "tree": before.tree,
+                "index_tree": before.index_tree,
+                "exclude": list(place.exclude),
+            }
+        self.state.update_claim(self.tag, unit.id, execution_id=exec_id, workspace=undo)
         stats = StreamStats()
         started = time.monotonic()
         outcome: AgentOutcome | None = None
@@ -170,7 +169,10 @@ class Attempt:
             )
             error = outcome.error
         denials = outcome.permission_denials if outcome is not None else ()
-        after = workspace.snapshot(place.top, place.exclude, state.project_dir(self.root))
+        # the index's tree is only needed to undo an attempt, from the snapshot before it
+        after = workspace.snapshot(
+            place.top, place.exclude, state.project_dir(self.root), with_index=False
+        )
         report = None
         if error is None and outcome is not None and outcome.denied_edits:
             named = ", ".join(describe_denial(d) for d in outcome.denied_edits)
@@ -210,7 +212,6 @@ class Attempt:
                 duration_ms=(time.monotonic() - started) * 1000.0,
                 permission_denials=denials,
             )
-            self.state.set_execution(self.tag, unit.id, None)
         patch = None
         if not success:
             patch = self.discard(unit, number, place, before, after)

@@ -362,8 +362,12 @@ class Autopilot:
         return patch
 
     def _close_orphan_execution(self, exec_id: int) -> None:
-        """Finish the row of an attempt whose run was killed (its claim still names it)."""
+        """Finish the row of an attempt whose run was killed (its claim still names it),
+        unless the attempt had finished it before the run died."""
         assert self.recorder is not None
+        rows = self.recorder.executions_by_id([exec_id])
+        if not rows or rows[0].get("finished_at"):
+            return
         self.recorder.execution_finished(
             exec_id,
             success=False,
@@ -698,7 +702,8 @@ class Autopilot:
             for key, review in data["reviews"].items()
             if isinstance(review, dict) and review.get("kind") == "merge"
         }
-        removed = worktrees.prune(self.root, self.worktree_base, keep)
+        spares = max(self.parallel or 0, self.config.parallel)
+        removed = worktrees.prune(self.root, self.worktree_base, keep, spares)
         if removed:
             self.out("removed leftovers of earlier runs: " + ", ".join(removed))
         if not self.use_worktrees and not self.options.allow_dirty:

@@ -141,18 +141,13 @@ class StateFile:
                 claim["agent_pgid"] = pgid
                 claim["agent_start"] = start
 
-    def set_execution(self, tag: str, task_id: str, execution_id: int | None) -> None:
+    def update_claim(self, tag: str, task_id: str, **fields: Any) -> None:
+        """Set fields of a claim (``execution_id``, ``workspace``: what a later run
+        needs to recover the attempt if this process dies), in one write."""
         with self.edit() as data:
             claim = data["claims"].get(task_key(tag, task_id))
             if isinstance(claim, dict):
-                claim["execution_id"] = execution_id
-
-    def set_workspace(self, tag: str, task_id: str, snapshot: dict[str, Any] | None) -> None:
-        """What the project looked like before a sequential attempt (to undo a killed one)."""
-        with self.edit() as data:
-            claim = data["claims"].get(task_key(tag, task_id))
-            if isinstance(claim, dict):
-                claim["workspace"] = snapshot
+                claim.update(fields)
 
     def release(self, tag: str, task_id: str) -> None:
         with self.edit() as data:

@@ -77,8 +77,13 @@ def _scratch_index(top: Path, scratch_dir: Path) -> Path:
     return path
 
 
-def snapshot(top: Path, exclude: Sequence[str], scratch_dir: Path) -> Snapshot:
-    """What ``top`` (a working tree's top level) holds now; see the module docstring."""
+def snapshot(
+    top: Path, exclude: Sequence[str], scratch_dir: Path, *, with_index: bool = True
+) -> Snapshot:
+    """What ``top`` (a working tree's top level) holds now; see the module docstring.
+
+    ``with_index=False`` skips the real index's tree (only needed to restore it).
+    """
     head = decode(run_git(top, ["rev-parse", "HEAD"]).stdout).strip()
     index = _scratch_index(top, scratch_dir)
     try:
@@ -86,6 +91,8 @@ def snapshot(top: Path, exclude: Sequence[str], scratch_dir: Path) -> Snapshot:
         tree = decode(run_git(top, ["write-tree"], index_file=index).stdout).strip()
     finally:
         index.unlink(missing_ok=True)
+    if not with_index:
+        return Snapshot(head, tree, None)
     real = run_git(top, ["write-tree"], check=False)
     index_tree = decode(real.stdout).strip() if real.returncode == 0 else None
     return Snapshot(head, tree, index_tree)

@@ -149,7 +149,12 @@ class Worktree:
 
 
 def create(root: Path, task_id: str, base: Path) -> Worktree:
-    """A fresh worktree for ``task_id`` at the main worktree's HEAD (leftovers removed)."""
+    """A clean worktree for ``task_id`` at the main worktree's HEAD (leftovers removed).
+
+    A spare (a finished task's worktree, see :func:`finish`) is reused when there is
+    one: moving it and checking out the new commit rewrites only the files that
+    differ, where a new worktree would write every file of the repository again.
+    """
     path = base / f"task-{task_id}"
     branch = branch_name(task_id)
     top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip())
@@ -157,7 +162,12 @@ def create(root: Path, task_id: str, base: Path) -> Worktree:
         discard(root, path)
         head = git(root, "rev-parse", "HEAD").stdout.strip()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
+        spare = _take_spare(root, base, path)
+        if not spare:
+            git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
+    if spare:  # only this worktree's files and its own branch: no need to hold the repo
+        git(path, "checkout", "-q", "-f", "-B", branch, head)
+        git(path, "clean", "-q", "-f", "-d", "-x")
     provisioned = provision(top, path)
     rel = root.resolve().relative_to(top.resolve())
     return Worktree(task_id, path, branch, head, path / rel, tuple(provisioned))
@@ -288,10 +298,42 @@ def _rev(root: Path, ref: str) -> str:
     return git(root, "rev-parse", "-q", "--verify", ref, check=False).stdout.strip()
 
 
-def finish(root: Path, wt: Worktree, *, keep_branch: bool) -> None:
-    """Remove the worktree; delete its branch unless it holds work to keep."""
+SPARE_PREFIX = "spare-"
+
+
+def spares(base: Path) -> list[Path]:
+    return sorted(base.glob(f"{SPARE_PREFIX}*")) if base.is_dir() else []
+
+
+def _take_spare(root: Path, base: Path, path: Path) -> bool:
+    """Move a spare worktree to ``path``; False when there is none (or it is unusable)."""
+    for spare in spares(base):
+        moved = git(root, "worktree", "move", str(spare), str(path), check=False)
+        if moved.returncode == 0:
+            return True
+        discard(root, spare)  # not a worktree any more: drop it
+    return False
+
+
+def finish(root: Path, wt: Worktree, *, keep_branch: bool, spare: bool = True) -> None:
+    """Done with the worktree: clean it and keep it as a spare for the next task (or
+    remove it); delete its branch unless it holds work to keep."""
+    cleaned = spare and wt.path.is_dir()
+    if cleaned:  # this worktree's files only, outside the repo lock
+        for args in (("reset", "-q", "--hard"), ("clean", "-q", "-f", "-d", "-x")):
+            cleaned = cleaned and git(wt.path, *args, check=False).returncode == 0
+        cleaned = (
+            cleaned and git(wt.path, "checkout", "-q", "--detach", check=False).returncode == 0
+        )
     with _repo_lock:
-        discard(root, wt.path)
+        kept = False
+        if cleaned:
+            target = wt.path.parent / f"{SPARE_PREFIX}{wt.path.name.removeprefix('task-')}"
+            discard(root, target)
+            moved = git(root, "worktree", "move", str(wt.path), str(target), check=False)
+            kept = moved.returncode == 0
+        if not kept:
+            discard(root, wt.path)
         if not keep_branch:
             git(root, "branch", "-D", wt.branch, check=False)
 
@@ -304,8 +346,8 @@ def reset(wt: Worktree, main_top: Path) -> None:
 
 
 def present(root: Path, base: Path) -> list[Path]:
-    """tmxd's task worktrees of this project: registered with git or left on disk,
-    under ``base`` and under the old ``.git/tmxd/worktrees``."""
+    """tmxd's task worktrees of this project (spares aside): registered with git or left
+    on disk, under ``base`` and under the old ``.git/tmxd/worktrees``."""
     listing = git(root, "worktree", "list", "--porcelain", check=False).stdout
     registered = {
         Path(line.removeprefix("worktree ").strip())
@@ -314,18 +356,19 @@ def present(root: Path, base: Path) -> list[Path]:
     }
     found: set[Path] = set()
     for folder in (base, legacy_base(root)):
-        found |= {p for p in registered if p.parent == folder}
+        found |= {p for p in registered if p.parent == folder and p.name.startswith("task-")}
         if folder.is_dir():
             found |= {p for p in folder.iterdir() if p.name.startswith("task-")}
     return sorted(found)
 
 
-def prune(root: Path, base: Path, keep: set[str]) -> list[str]:
+def prune(root: Path, base: Path, keep: set[str], spares_kept: int = 0) -> list[str]:
     """Remove tmxd's worktrees and ``tmxd/task-*`` branches except those of ``keep``.
 
     Run when a run starts: what a finished or killed run left behind goes. Worktrees
     (see :func:`present`) and branches of tasks not in ``keep`` (tasks being worked
-    on, or waiting in review for a merge) are removed. Returns what was removed.
+    on, or waiting in review for a merge) are removed, and spares beyond
+    ``spares_kept``. Returns what was removed.
     """
     removed: list[str] = []
     with _repo_lock:
@@ -334,6 +377,8 @@ def prune(root: Path, base: Path, keep: set[str]) -> list[str]:
                 continue
             discard(root, path)
             removed.append(str(path))
+        for path in spares(base)[spares_kept:]:
+            discard(root, path)
         refs = git(
             root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{BRANCH_PREFIX}*"
         ).stdout.split()
