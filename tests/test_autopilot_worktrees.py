@@ -197,3 +197,27 @@ def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path
     assert git(repo, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).strip() == ""
     assert git(repo, "status", "--porcelain").strip() == ""
     worktrees.finish(repo, wt, keep_branch=False)
+
+
+def test_a_finished_worktree_is_kept_clean_and_reused(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    base = _base(repo)
+    first = worktrees.create(repo, "1", base)
+    (first.path / "work.txt").write_text("task 1\n")
+    _commit(first, "task 1")
+    assert worktrees.merge_back(repo, first, "merge 1").merged
+    (first.path / "junk.pyc").write_text("ignored or not, it goes\n")
+    worktrees.finish(repo, first, keep_branch=False)
+    (spare,) = worktrees.spares(base)
+    assert not first.path.exists() and worktrees.present(repo, base) == []
+    assert git(spare, "status", "--porcelain", "--untracked-files=all").strip() == ""
+    second = worktrees.create(repo, "2", base)
+    assert worktrees.spares(base) == [] and second.path == base / "task-2"
+    assert git(second.path, "rev-parse", "HEAD") == git(repo, "rev-parse", "HEAD")
+    assert git(second.path, "rev-parse", "--abbrev-ref", "HEAD").strip() == "tmxd/task-2"
+    assert (second.path / "work.txt").read_text() == "task 1\n"
+    assert not (second.path / "junk.pyc").exists()
+    worktrees.finish(repo, second, keep_branch=False)
+    assert worktrees.prune(repo, base, set(), spares_kept=0) == []
+    assert worktrees.spares(base) == []
+    assert git(repo, "worktree", "list").count("\n") == 1
