@@ -653,3 +653,37 @@ def test_a_sequential_run_has_the_project_to_itself(tmp_path: Path) -> None:
         data["claims"]["master:2"]["pid"] = os.getppid()
     with pytest.raises(InputError, match=r"another autopilot \(pid \d+\) is running tasks"):
         _run(root)
+
+
+def test_work_that_landed_before_the_run_died_is_done_not_redone(tmp_path: Path) -> None:
+    """Killed between the merge (or the commit) and "done": the next run sees the work
+    on the branch and finishes the task instead of running it again."""
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Merged", status="in-progress"), task(2, "Committed", status="in-progress")]
+    )
+    from tmxd.autopilot import worktrees
+
+    wt = worktrees.create(root, "1", worktrees.base_dir(root))
+    (wt.path / "one.txt").write_text("1\n")
+    git(wt.path, "add", "one.txt")
+    git(wt.path, "commit", "-q", "-m", "Merged\n\nTask: 1")
+    assert worktrees.merge_back(root, wt, "Merge task 1: Merged").merged
+    head = git(root, "rev-parse", "HEAD").strip()
+    (root / "two.txt").write_text("2\n")
+    git(root, "add", "two.txt")
+    git(root, "commit", "-q", "-m", "Committed\n\nTask: 2")
+    sf = state.StateFile(root)
+    for tid, fields in (
+        ("1", {"branch_base": wt.base}),
+        ("2", {"workspace": {"top": str(root), "head": head, "tree": "", "exclude": []}}),
+    ):
+        assert sf.claim("master", tid, "pending")  # this process: a "dead" run's claim
+        sf.update_claim("master", tid, **fields)
+    lines: list[str] = []
+    assert _run(root, lines).results == []
+    assert statuses(root) == {"1": "done", "2": "done"}
+    assert "its work had landed (merged from tmxd/task-1)" in details(root, "1")
+    sha = git(root, "rev-parse", "--short", "HEAD").strip()
+    assert f"its work had landed (commit {sha})" in details(root, "2")
+    assert runs(root, "1") == runs(root, "2") == 0

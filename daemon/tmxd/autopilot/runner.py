@@ -321,8 +321,20 @@ class Autopilot:
             exec_id = claim.get("execution_id")
             if self.recorder is not None and isinstance(exec_id, int):
                 self._close_orphan_execution(exec_id)
-            patch = self._recover_workspace(task_id, claim.get("workspace"))
             task = self._read().find(task_id, self.tag)
+            landed = self._landed(task_id, claim)
+            if landed is not None:
+                # killed between its commit (or merge) and "done": the work is in
+                if task is not None and task.status == "in-progress":
+                    self._set_status(task_id, DONE)
+                    self._note(
+                        task_id,
+                        f"tmxd autopilot: an interrupted run was recovered; its work had "
+                        f"landed ({landed}) before it died, so the task is done",
+                    )
+                self.state.release(self.tag, task_id)
+                continue
+            patch = self._recover_workspace(task_id, claim.get("workspace"))
             previous = str(claim.get("previous") or "pending")
             if task is not None and task.status == "in-progress":
                 self._set_status(task_id, previous)
@@ -341,6 +353,40 @@ class Autopilot:
         if restored:
             self.out("recovered interrupted tasks: " + ", ".join(restored))
         return restored
+
+    def _landed(self, task_id: str, claim: dict[str, Any]) -> str | None:
+        """Did a killed attempt's work reach the current branch before the run died?
+
+        A worktree task: its branch has commits of its own and HEAD contains them. A
+        sequential one: a commit since the attempt began carries its ``Task:`` trailer.
+        """
+        try:
+            base = claim.get("branch_base")
+            if isinstance(base, str) and base:
+                branch = worktrees.branch_name(task_id)
+                if not worktrees.branch_exists(self.root, branch):
+                    return None
+                tip = worktrees.git(self.root, "rev-parse", branch).stdout.strip()
+                merged = worktrees.git(
+                    self.root, "merge-base", "--is-ancestor", tip, "HEAD", check=False
+                )
+                return f"merged from {branch}" if tip != base and merged.returncode == 0 else None
+            saved = claim.get("workspace")
+            if isinstance(saved, dict) and isinstance(saved.get("head"), str):
+                log = worktrees.git(
+                    self.root,
+                    "log",
+                    "--format=%h %(trailers:key=Task,valueonly,separator=%x2C)",
+                    f"{saved['head']}..HEAD",
+                    check=False,
+                ).stdout
+                for line in log.splitlines():
+                    sha, _, ids = line.partition(" ")
+                    if task_id in [i.strip() for i in ids.split(",")]:
+                        return f"commit {sha}"
+        except TmxdError:
+            return None
+        return None
 
     def _recover_workspace(self, task_id: str, saved: Any) -> Path | None:
         """Take a killed sequential attempt's changes out of the project (kept as a patch)."""
@@ -509,6 +555,7 @@ class Autopilot:
         try:
             if self.use_worktrees:
                 wt = worktrees.create(self.root, unit.id, self.worktree_base)
+                self.state.update_claim(self.tag, unit.id, branch_base=wt.base)
             return self._outcome(self._attempts(unit, previous, wt))
         except TmxdError as exc:
             # The environment failed (git, the state dir, an unstartable agent): the task
