@@ -9,8 +9,11 @@ in progress, the before/after snapshots, the prompt, the agent, the checks detec
 the commit (sequential) or the worktree, commit and merge (`--parallel 3`), done, the
 notes and the metrics rows. The agent's own wall time is measured around its process
 in the same run and subtracted: what is left is tmxd's cost. Target: its median <= 0.5 s
-per task in both modes. For scale, the same run times a floor no tool committing each
-task's work can go under: `git add` + `git commit` of one file in the same repository.
+per task in both modes. Also printed: the run's wall time per task (throughput: in a
+parallel run the tasks overlap, so each one's own time includes waiting for the CPU and
+the repository lock the others hold), the load average, and for scale a floor no tool
+committing each task's work can go under: `git add` + `git commit` of one file in the
+same repository.
 
     python scripts/bench_autopilot.py [--files 2000] [--tasks 12] [--check]
 """
@@ -200,18 +203,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             os.environ.clear()
             os.environ.update(saved)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"autopilot, {args.files}-file repository, {args.tasks} tasks per mode, "
-        "no-op command agent (sh writes one file)"
+        f"no-op command agent (sh writes one file); load average {load}"
     )
     print(
         f"  {'mode':<13} {'per task':>9} {'agent':>8} {'tmxd own':>9} {'own max':>8} "
-        f"{'run wall':>9} {'own/floor':>10}   (medians per task)"
+        f"{'wall/task':>10} {'own/floor':>10}   (medians per task)"
     )
     for mode, r in results.items():
         print(
             f"  {mode:<13} {r['unit'] * 1000:>7.0f}ms {r['agent'] * 1000:>6.1f}ms "
-            f"{r['own'] * 1000:>7.0f}ms {r['own_max'] * 1000:>6.0f}ms {r['wall']:>8.2f}s "
+            f"{r['own'] * 1000:>7.0f}ms {r['own_max'] * 1000:>6.0f}ms "
+            f"{r['wall'] / r['tasks'] * 1000:>8.0f}ms "
             f"{r['own'] / base:>9.1f}x"
         )
     print(f"  floor: git add + git commit of one file here, median {base * 1000:.0f}ms")

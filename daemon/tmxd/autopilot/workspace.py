@@ -211,9 +211,10 @@ def commit(top: Path, before: Snapshot, after: Snapshot, message: str) -> str | 
     paths = changed_paths(top, before, after)
     if not paths:
         return None
-    head_tree = decode(run_git(top, ["rev-parse", "HEAD^{tree}"]).stdout).strip()
-    pending = set(changed_paths(top, Snapshot(after.head, head_tree, None), after))
-    paths = [p for p in paths if p in pending]
+    head, head_tree = decode(run_git(top, ["rev-parse", "HEAD", "HEAD^{tree}"]).stdout).split()
+    if head != before.head:  # some of it is committed already (by the agent, say)
+        pending = set(changed_paths(top, Snapshot(head, head_tree, None), after))
+        paths = [p for p in paths if p in pending]
     if not paths:
         return None
     spec = ["--pathspec-from-file=-", "--pathspec-file-nul"]

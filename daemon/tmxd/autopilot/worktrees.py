@@ -159,15 +159,16 @@ def create(root: Path, task_id: str, base: Path) -> Worktree:
     branch = branch_name(task_id)
     top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip())
     with _repo_lock:
-        discard(root, path)
+        if path.exists() or path.is_symlink():
+            discard(root, path)  # left by a killed run
         head = git(root, "rev-parse", "HEAD").stdout.strip()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         spare = _take_spare(root, base, path)
         if not spare:
+            git(root, "worktree", "prune", check=False)  # a registration left without its folder
             git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
-    if spare:  # only this worktree's files and its own branch: no need to hold the repo
+    if spare:  # a clean spare; only its files and its own branch: no need to hold the repo
         git(path, "checkout", "-q", "-f", "-B", branch, head)
-        git(path, "clean", "-q", "-f", "-d", "-x")
     provisioned = provision(top, path)
     rel = root.resolve().relative_to(top.resolve())
     return Worktree(task_id, path, branch, head, path / rel, tuple(provisioned))
@@ -316,20 +317,18 @@ def _take_spare(root: Path, base: Path, path: Path) -> bool:
 
 
 def finish(root: Path, wt: Worktree, *, keep_branch: bool, spare: bool = True) -> None:
-    """Done with the worktree: clean it and keep it as a spare for the next task (or
-    remove it); delete its branch unless it holds work to keep."""
+    """Done with the worktree: keep it, clean and detached, as a spare for the next task
+    (or remove it); delete its branch unless it holds work to keep."""
     cleaned = spare and wt.path.is_dir()
     if cleaned:  # this worktree's files only, outside the repo lock
-        for args in (("reset", "-q", "--hard"), ("clean", "-q", "-f", "-d", "-x")):
+        for args in (("checkout", "-q", "-f", "--detach"), ("clean", "-q", "-f", "-d", "-x")):
             cleaned = cleaned and git(wt.path, *args, check=False).returncode == 0
-        cleaned = (
-            cleaned and git(wt.path, "checkout", "-q", "--detach", check=False).returncode == 0
-        )
     with _repo_lock:
         kept = False
         if cleaned:
             target = wt.path.parent / f"{SPARE_PREFIX}{wt.path.name.removeprefix('task-')}"
-            discard(root, target)
+            if target.exists():
+                discard(root, target)
             moved = git(root, "worktree", "move", str(wt.path), str(target), check=False)
             kept = moved.returncode == 0
         if not kept:
