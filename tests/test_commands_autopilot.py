@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -216,7 +217,10 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[0].split()[:3] == ["run", "1", "simple"]
     assert dry.stdout.splitlines()[1].split()[:3] == ["review", "2", "approval"]
+    assert dry.stdout.splitlines()[2] == "wait    3        x: waits for 1 (pending)"
     assert (root / ".taskmaster" / "tasks" / "tasks.json").read_text() == before
+    data = json.loads(_tmxd(root, "autopilot", "--dry-run", "--format", "json").stdout)
+    assert data["not_ready"] == [{"task": "3", "title": "x", "reason": "waits for 1 (pending)"}]
     bad = _tmxd(root, "autopilot", "--task", "3")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: task 3 is not ready: it waits for 1 (pending)"
@@ -224,6 +228,21 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert zero.returncode == 2
     nowhere = run_tmxd("autopilot", "-p", str(tmp_path / "empty"), cwd=tmp_path)
     assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: ")
+
+
+def test_dry_run_with_an_open_breaker_says_nothing_would_start(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B", [1])])
+    from tmxd.autopilot import state
+    from tmxd.autopilot.resilience import BreakerSnapshot, save_snapshot
+
+    snap = BreakerSnapshot(state="open", failures=3, opened_at=time.time(), reason="boom")
+    save_snapshot(state.breaker_path(root), snap)
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    assert dry.returncode == 1
+    lines = dry.stdout.splitlines()
+    assert lines[0].startswith("nothing would start: circuit breaker open: open after 3")
+    assert lines[1].split()[:2] == ["run", "1"] and lines[2].startswith("wait    2")
 
 
 def test_failed_run_exits_one(tmp_path: Path) -> None:
