@@ -195,17 +195,22 @@ def test_daemon_runs_what_a_closing_commit_unblocked(tmp_path: Path) -> None:
     assert "Committed changes: Design the format" in details(root, "1")
 
 
-def test_a_refused_write_is_not_done(tmp_path: Path) -> None:
-    root = tmp_path / "proj"
+def run_failing(root: Path, mode: str, config: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """A one-task project asking for NOTES.md, run sequentially with the model in ``mode``;
+    returns the run and the HEAD it started from."""
     claude_project(
-        root,
-        [task(1, "Write notes", details=writes("NOTES.md", "notes"))],
-        config="max_attempts = 1\n",
+        root, [task(1, "Write notes", details=writes("NOTES.md", "notes"))], config=config
     )
     head = git(root, "rev-parse", "HEAD")
-    with model(Script(mode="deny")) as env:
+    with model(Script(mode=mode)) as env:
         result = tmxd(root, env, "autopilot")
     assert result.returncode == 1, result.stdout + result.stderr
+    assert git(root, "rev-parse", "HEAD") == head
+
+
+def test_a_refused_write_is_not_done(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    run_failing(root, "deny", "max_attempts = 1\n")
     assert statuses(root) == {"1": "blocked"}
     (row,) = executions(paths.db_path())
     assert row["success"] == 0 and row["exit_code"] == 0  # Claude Code said "success"
@@ -216,23 +221,15 @@ def test_a_refused_write_is_not_done(tmp_path: Path) -> None:
     note = details(root, "1")
     assert f"denied: Claude Code refused Write({root / '.git' / 'NOTES.md'})" in note
     assert "the agent's last words: Done." in note
-    assert git(root, "rev-parse", "HEAD") == head
 
 
 def test_an_agent_that_changes_nothing_is_not_done(tmp_path: Path) -> None:
     root = tmp_path / "proj"
-    claude_project(
-        root,
-        [task(1, "Write notes", details=writes("NOTES.md", "notes"))],
-        config='max_attempts = 1\non_failure = "pending"\n',
-    )
-    head = git(root, "rev-parse", "HEAD")
-    with model(Script(mode="nothing")) as env:
-        result = tmxd(root, env, "autopilot")
-    assert result.returncode == 1, result.stdout + result.stderr
+    run_failing(root, "nothing", 'max_attempts = 1\non_failure = "pending"\n')
     assert statuses(root) == {"1": "pending"}
     assert "no changes: the agent changed no file and made no commit" in details(root, "1")
-    assert git(root, "rev-parse", "HEAD") == head
+    (row,) = executions(paths.db_path())
+    assert row["success"] == 0 and row["tool_calls"] == 0
 
 
 def test_a_failing_check_is_retried_then_blocked_with_its_output(tmp_path: Path) -> None:

@@ -212,14 +212,19 @@ def test_simple_route_runs_only_basic_checks(tmp_path: Path) -> None:
     assert [r["route"] for r in rows] == ["simple", "medium"]
 
 
-def test_breaker_opens_and_pauses_dispatch(tmp_path: Path) -> None:
-    root = tmp_path / "proj"
+def _failing_project(root: Path, tasks: int, threshold: int) -> None:
+    """``tasks`` independent tasks whose agent always fails, one attempt each."""
     make_project(
         root,
-        [task(i, f"Task {i}") for i in range(1, 5)],
+        [task(i, f"Task {i}") for i in range(1, tasks + 1)],
         plan={"default": {"action": "fail"}},
-        config="max_attempts = 1\nbreaker_threshold = 2\nbreaker_cooldown_s = 3600\n",
+        config=f"max_attempts = 1\nbreaker_threshold = {threshold}\nbreaker_cooldown_s = 3600\n",
     )
+
+
+def test_breaker_opens_and_pauses_dispatch(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _failing_project(root, 4, threshold=2)
     summary = _run(root)
     assert summary.breaker == "open"
     assert summary.stop_reason.startswith("circuit breaker open")
@@ -545,12 +550,7 @@ def test_a_killed_sequential_attempt_is_undone_by_the_next_run(tmp_path: Path) -
 
 def test_an_open_breaker_stops_new_dispatch_in_a_parallel_run(tmp_path: Path) -> None:
     root = tmp_path / "proj"
-    make_project(
-        root,
-        [task(i, f"Task {i}") for i in range(1, 8)],
-        plan={"default": {"action": "fail"}},
-        config="max_attempts = 1\nbreaker_threshold = 1\nbreaker_cooldown_s = 3600\n",
-    )
+    _failing_project(root, 7, threshold=1)
     summary = _run(root, parallel=3)
     assert summary.breaker == "open" and not summary.ok
     with Recorder.open() as rec:

@@ -30,6 +30,7 @@ import random
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -93,14 +94,7 @@ class UnitResult:
     status: str = ""  # the task's status afterwards (blocked/pending for a failure)
 
 
-@dataclass
-class AttemptCounts:
-    """This run's attempts as its ``executions`` rows tell them."""
-
-    total: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    interrupted: int = 0
+ATTEMPT_VERDICTS = ("succeeded", "failed", "interrupted")
 
 
 @dataclass
@@ -113,7 +107,8 @@ class RunSummary:
     breaker: str = "closed"
     cost_usd: float = 0.0
     execution_ids: list[int] = field(default_factory=list)
-    attempts: AttemptCounts = field(default_factory=AttemptCounts)
+    # this run's attempts as its ``executions`` rows tell them: succeeded/failed/interrupted
+    attempts: Counter[str] = field(default_factory=Counter)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -896,19 +891,18 @@ class Autopilot:
             summary.attempts = self._count_attempts()
         return summary
 
-    def _count_attempts(self) -> AttemptCounts:
-        """This run's attempts, counted from its ``executions`` rows."""
-        counts = AttemptCounts()
+    def _count_attempts(self) -> Counter[str]:
+        """This run's attempts by verdict, counted from its ``executions`` rows."""
+        counts: Counter[str] = Counter()
         if self.recorder is None or not self._executions:
             return counts
         for row in self.recorder.executions_by_id(self._executions):
-            counts.total += 1
             if row.get("success") == 1:
-                counts.succeeded += 1
+                counts["succeeded"] += 1
             elif str(row.get("error") or "").startswith(INTERRUPTED):
-                counts.interrupted += 1
+                counts["interrupted"] += 1
             else:
-                counts.failed += 1
+                counts["failed"] += 1
         return counts
 
     def _check_agent(self) -> None:
@@ -1023,9 +1017,9 @@ def log_lines(summary: RunSummary) -> Iterable[str]:
         + f", {summary.to_review} to review, {summary.count('interrupted')} interrupted"
     )
     a = summary.attempts
-    if a.total:
-        line += f"; {a.total} attempt(s): {a.succeeded} succeeded, {a.failed} failed" + (
-            f", {a.interrupted} interrupted" if a.interrupted else ""
+    if a.total():
+        line += f"; {a.total()} attempt(s): {a['succeeded']} succeeded, {a['failed']} failed" + (
+            f", {a['interrupted']} interrupted" if a["interrupted"] else ""
         )
     if summary.cost_usd:
         line += f"; ${summary.cost_usd:.4f}"

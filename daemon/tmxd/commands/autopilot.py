@@ -17,6 +17,8 @@ EXIT_SIGTERM = 143
 
 
 def _summary_json(summary: Any) -> dict[str, Any]:
+    from tmxd.autopilot.runner import ATTEMPT_VERDICTS
+
     return {
         "results": [
             {
@@ -39,10 +41,8 @@ def _summary_json(summary: Any) -> dict[str, Any]:
             {"task": w.id, "title": w.title, "reason": w.reason} for w in summary.waiting
         ],
         "attempts": {
-            "total": summary.attempts.total,
-            "succeeded": summary.attempts.succeeded,
-            "failed": summary.attempts.failed,
-            "interrupted": summary.attempts.interrupted,
+            "total": summary.attempts.total(),
+            **{v: summary.attempts[v] for v in ATTEMPT_VERDICTS},
         },
         "cost_usd": round(summary.cost_usd, 6),
         "breaker": summary.breaker,
