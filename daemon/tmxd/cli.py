@@ -32,7 +32,7 @@ COMMANDS: dict[str, Entry] = {
     "autopilot": Entry(
         "autopilot",
         "autopilot_command",
-        "Run ready tasks through the agent: in progress → agent → validation → done.",
+        "Run ready tasks through the agent: in progress → agent → checks → done.",
     ),
     "demo": Entry(
         "demo", "demo_cmd", "A throwaway project that shows the whole loop.", short_help=True
