@@ -275,6 +275,12 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
 
     name = "tmxd hooks install"
     if dry_run:
+        try:
+            problem = hooks.status(root).problem
+        except TmxdError:
+            problem = "not a git repository yet"
+        if problem is None:
+            return StepResult(name, None, "unchanged: the git hooks are installed")
         return StepResult(name, None, "would install the git hooks")
     try:
         changes = hooks.install(root)
@@ -292,6 +298,14 @@ def register_merge_driver(root: Path, dry_run: bool = False) -> StepResult:
 
     name = "merge driver"
     if dry_run:
+        try:
+            project = find_project(root)
+            st = merge_driver.status(root, project.tasks_path)
+            done = st.routed and st.command == merge_driver.driver_command()
+        except TmxdError:
+            done = False
+        if done:
+            return StepResult(name, None, "unchanged: tasks.json merges with `tmxd merge-driver`")
         return StepResult(name, None, "would route tasks.json to `tmxd merge-driver`")
     try:
         registration = merge_driver.register(find_project(root))
@@ -312,16 +326,29 @@ def register_project(
 
     name = f"tmxd watch add {root}"
     if dry_run:
+        if root.resolve() in {p.resolve() for p in registry.list_projects()}:
+            return StepResult(name, None, "unchanged: the project is registered")
         return StepResult(name, None, "would register the project with the daemon")
+    known = root.resolve() in {p.resolve() for p in registry.list_projects()}
     try:
         registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
-    ok, message = _daemon_watches(root, wait_s)
-    return StepResult(name, ok, message)
+    ok, daemon = _daemon_watches(root, wait_s)
+    if known:
+        return StepResult(name, ok, f"unchanged: the project is registered; {daemon}")
+    if not ok:
+        return StepResult(name, False, f"added to the watch list, but {daemon}")
+    if daemon.startswith("the running daemon"):
+        return StepResult(name, True, f"registered: {daemon}")
+    return StepResult(name, True, f"added to the watch list; {daemon}")
+
+
+WATCHED = "watches it"
 
 
 def _daemon_watches(root: Path, wait_s: float) -> tuple[bool, str]:
+    """Make a running daemon reload; (True, "...watches it") once it does."""
     import time
 
     from tmxd import clock
@@ -331,27 +358,24 @@ def _daemon_watches(root: Path, wait_s: float) -> tuple[bool, str]:
     try:
         pid = control.request("reload", timeout=5)["pid"]
     except DaemonNotRunning:
-        return True, (
-            "added to the watch list; no daemon is running yet: "
-            "`tmxd start` (or `tmxd service install`) watches it"
-        )
+        return True, "no daemon is running yet: `tmxd start` (or `tmxd service install`) watches it"
     except TmxdError as exc:
-        return False, f"added to the watch list, but the daemon did not answer: {exc.message}"
+        return False, f"the daemon did not answer: {exc.message}"
     deadline = clock.monotonic() + wait_s
     wanted = root.resolve()
     while True:
         try:
             projects = control.request("status", timeout=5).get("projects", [])
         except TmxdError as exc:
-            return False, f"added to the watch list, but the daemon did not answer: {exc.message}"
+            return False, f"the daemon did not answer: {exc.message}"
         for project in projects:
             same = Path(str(project.get("root"))).resolve() == wanted
             if same and project.get("watch", "not watched") != "not watched":
-                return True, f"registered: the running daemon (pid {pid}) watches it"
+                return True, f"the running daemon (pid {pid}) {WATCHED}"
         if clock.monotonic() >= deadline:
             return False, (
-                f"added to the watch list, but the running daemon (pid {pid}) does not watch "
-                f"it after {wait_s:g} s; see `tmxd status` and its log"
+                f"the running daemon (pid {pid}) does not watch it after {wait_s:g} s; "
+                "see `tmxd status` and its log"
             )
         time.sleep(0.1)
 
