@@ -17,6 +17,8 @@ is answered with a final text block and ``end_turn``. Which tool calls:
 
 It binds to 127.0.0.1 only and records every request it saw (``requests``) and
 every file it asked to write (``writes``: (working directory, absolute path)).
+``gates`` orders concurrent runs without timing: the final answer of a conversation
+whose working directory ends with a given suffix waits until its condition holds.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, wait_until
 
 
 def claude_binary() -> Path | None:
@@ -69,6 +71,12 @@ class Script:
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
     writes: list[tuple[str, str]] = field(default_factory=list)
+    # working-directory suffix -> a condition the final answer waits for (to order runs)
+    gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def started_in(self, suffix: str) -> bool:
+        """Has a conversation in a working directory ending with ``suffix`` begun?"""
+        return any(cwd.endswith(suffix) for cwd, _ in self.writes)
 
 
 DIRECTIVE = re.compile(r"Create the file `([^`]+)` containing `([^`]*)`")
@@ -245,6 +253,11 @@ def messages_stub(script: Script) -> Iterator[str]:
                 counter[0] += 1
                 n = counter[0]
                 script.requests.append(body)
+            cwd = working_directory(body) or ""
+            if _has_tool_result(body.get("messages", [])):
+                for suffix, ready in script.gates.items():
+                    if cwd.endswith(suffix):
+                        wait_until(ready, timeout=120, what=f"the gate of {suffix}")
             if body.get("stream"):
                 payload = _stream(script, body, n)
                 ctype = "text/event-stream"
