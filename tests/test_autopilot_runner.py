@@ -350,7 +350,7 @@ def test_task_option_runs_only_that_task(tmp_path: Path) -> None:
     summary = _run(root, task_id="2")
     assert [r.unit.id for r in summary.results] == ["2"]
     assert statuses(root) == {"1": "pending", "2": "done", "3": "pending"}
-    with pytest.raises(InputError, match=r"task 3 is not ready: it waits for 1 \(pending\)"):
+    with pytest.raises(InputError, match=r"task 3 is not ready: waits for 1 \(pending\)"):
         _run(root, task_id="3")
     with pytest.raises(InputError, match="task 2 is done; nothing to run"):
         _run(root, task_id="2")
@@ -687,3 +687,23 @@ def test_work_that_landed_before_the_run_died_is_done_not_redone(tmp_path: Path)
     sha = git(root, "rev-parse", "--short", "HEAD").strip()
     assert f"its work had landed (commit {sha})" in details(root, "2")
     assert runs(root, "1") == runs(root, "2") == 0
+
+
+def test_task_option_names_the_subtask_that_is_not_ready(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    subs = [
+        {"id": 1, "title": "a", "status": "blocked", "dependencies": []},
+        {"id": 2, "title": "b", "status": "pending", "dependencies": [1]},
+    ]
+    make_project(root, [task(1, "Parent", subtasks=subs), task(2, "Busy", status="in-progress")])
+    with pytest.raises(InputError) as parent:
+        _run(root, task_id="1")
+    assert str(parent.value) == (
+        "task 1 is not ready: 1.1: blocked: only pending tasks run; "
+        "`tmxd set-status 1.1 pending` to run it"
+    )
+    with pytest.raises(InputError) as busy:
+        _run(root, task_id="2")
+    assert str(busy.value) == (
+        "task 2 is not ready: in progress: someone (or another run) is working on it"
+    )

@@ -223,7 +223,7 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert data["not_ready"] == [{"task": "3", "title": "x", "reason": "waits for 1 (pending)"}]
     bad = _tmxd(root, "autopilot", "--task", "3")
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "error: task 3 is not ready: it waits for 1 (pending)"
+    assert bad.stderr.strip() == "error: task 3 is not ready: waits for 1 (pending)"
     zero = _tmxd(root, "autopilot", "--parallel", "0")
     assert zero.returncode == 2
     nowhere = run_tmxd("autopilot", "-p", str(tmp_path / "empty"), cwd=tmp_path)

@@ -941,8 +941,8 @@ class Autopilot:
         if not waiting:
             raise InputError(f"task {task_id} has nothing left to run; see `tmxd show {task_id}`")
         first = waiting[0]
-        who = "it" if first.id == task_id else f"its subtask {first.id}"
-        raise InputError(f"task {task_id} is not ready: {who} {first.reason}")
+        which = "" if first.id == task_id else f"{first.id}: "
+        raise InputError(f"task {task_id} is not ready: {which}{first.reason}")
 
 
 def _subject(title: str, task_id: str) -> str:
