@@ -166,9 +166,13 @@ def create(root: Path, task_id: str, base: Path) -> Worktree:
         spare = _take_spare(root, base, path)
         if not spare:
             git(root, "worktree", "prune", check=False)  # a registration left without its folder
-            git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
-    if spare:  # a clean spare; only its files and its own branch: no need to hold the repo
+            # registered now; its files are written below, outside the lock
+            git(root, "worktree", "add", "-q", "--no-checkout", "-B", branch, str(path), head)
+    # only this worktree's files and its own branch from here: no need to hold the repo
+    if spare:  # a clean spare: only the files that differ are written
         git(path, "checkout", "-q", "-f", "-B", branch, head)
+    else:
+        git(path, "reset", "-q", "--hard")
     provisioned = provision(top, path)
     rel = root.resolve().relative_to(top.resolve())
     return Worktree(task_id, path, branch, head, path / rel, tuple(provisioned))
