@@ -558,7 +558,7 @@ class Autopilot:
             self._verdict(False, str(exc))
             self._restore(unit, previous, f"tmxd autopilot: could not run the task: {exc}")
             self.out(f"task {unit.id}: could not run: {exc}")
-            return UnitResult(unit, "failed", 0, 0.0, str(exc), previous)
+            return self._outcome(UnitResult(unit, "failed", 0, 0.0, str(exc), previous))
         except BaseException:
             # Never leave a claimed task in progress behind an unexpected error.
             self._restore(unit, previous, "tmxd autopilot: the run stopped on an internal error")
