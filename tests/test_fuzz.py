@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,8 @@ _COMMON = {
 settings.register_profile("tmxd-fuzz-ci", max_examples=30, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("tmxd-fuzz-long", max_examples=3000, **_COMMON)  # type: ignore[arg-type]
 FUZZ = settings.get_profile(f"tmxd-fuzz-{os.environ.get('TMXD_FUZZ', 'ci')}")
+# a long run takes minutes per test: no per-test time limit then
+pytestmark = [pytest.mark.timeout(0)] if os.environ.get("TMXD_FUZZ") == "long" else []
 READER_FUZZ = settings(FUZZ, max_examples=FUZZ.max_examples * 5)
 
 # Real files small enough that an example stays fast (the big ones add nothing new).
