@@ -37,6 +37,19 @@ class MetricsError(TmxdError):
     """The metrics database cannot be used (newer schema, not a database, disk full)."""
 
 
+_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says another connection holds the database."""
+    while exc is not None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _BUSY_CODES:
+            return True
+        exc = exc.__cause__
+    return False
+
+
 @migrations()
 def m001_initial(db: Database) -> None:
     """Every table the recorder writes, each row tied to its project."""
@@ -193,6 +206,232 @@ def m003_walk_old_status(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_keys_hook_runs_views(db: Database) -> None:
+    """Unique event keys, hook runs as they are recorded, ``executions.session_id``, views.
+
+    Every row that can arrive twice (from the journal of a busy database, from a
+    snapshot ledger's outbox after a crash) carries a unique ``key``: applying it
+    again inserts nothing. ``hook_runs`` gets one row per hook run tmxd processed
+    (a spool line, a Claude Code hook call), the commit it was about and whether it
+    named a task; nothing ever wrote the old table, so it is rebuilt. The views
+    give sqlite3 and Datasette users the report's own definitions.
+    """
+    _run_script(
+        db,
+        """
+        ALTER TABLE transitions ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX transitions_key ON transitions(key);
+        ALTER TABLE events ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX events_key ON events(key);
+        ALTER TABLE tool_calls ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX tool_calls_key ON tool_calls(key);
+        ALTER TABLE job_runs ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX job_runs_key ON job_runs(key);
+        ALTER TABLE executions ADD COLUMN session_id TEXT;
+        CREATE INDEX executions_session ON executions(session_id) WHERE session_id IS NOT NULL;
+
+        ALTER TABLE hook_runs RENAME TO hook_runs_old;
+        DROP INDEX IF EXISTS hook_runs_project_at;
+        CREATE TABLE hook_runs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            hook TEXT NOT NULL,
+            at TEXT NOT NULL,
+            sha TEXT,
+            linked INTEGER,
+            ok INTEGER NOT NULL,
+            duration_ms REAL,
+            detail TEXT NOT NULL DEFAULT '',
+            key TEXT
+        );
+        INSERT INTO hook_runs (project_id, hook, at, ok, duration_ms, detail)
+            SELECT project_id, hook, at, ok, duration_ms, detail FROM hook_runs_old;
+        DROP TABLE hook_runs_old;
+        CREATE INDEX hook_runs_project_at ON hook_runs(project_id, at);
+        CREATE UNIQUE INDEX hook_runs_key ON hook_runs(key);
+        """,
+    )
+    _run_script(db, VIEWS)
+
+
+def _run_script(db: Database, script: str) -> None:
+    """Run a script's statements one by one inside the migration's transaction.
+
+    (``executescript`` would commit first, so a crash could leave half a migration.)
+    """
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+
+
+# The views: one definition per figure, shared with docs/metrics.md. Done-like statuses
+# are ``done`` and ``completed``; a ``baseline`` row is tmxd's first look at a task.
+VIEWS = """
+CREATE VIEW task_titles AS
+    SELECT t.project_id, p.name AS project, t.tag, t.task_id, t.title, max(t.at) AS titled_at
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    WHERE t.title IS NOT NULL AND t.title != ''
+    GROUP BY t.project_id, t.tag, t.task_id;
+
+CREATE VIEW task_status_now AS
+    SELECT t.project_id, p.name AS project, t.tag, t.task_id, t.new_status AS status,
+           max(t.at) AS since
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    GROUP BY t.project_id, t.tag, t.task_id;
+
+CREATE VIEW executions_by_project AS
+    SELECT e.project_id, p.name AS project,
+           count(e.success) AS total_tasks,
+           round(avg(e.success), 4) AS success_rate,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END) / 1000.0, 4)
+               AS avg_execution_time,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.tool_calls END), 4)
+               AS avg_tool_calls,
+           round(coalesce(sum(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END), 0)
+               / 1000.0, 4) AS total_time,
+           coalesce(sum(e.success), 0) AS succeeded,
+           count(e.success) - coalesce(sum(e.success), 0) AS failed,
+           count(*) - count(e.success) AS running,
+           sum(e.input_tokens) AS input_tokens,
+           sum(e.output_tokens) AS output_tokens,
+           sum(e.cost_usd) AS cost_usd
+    FROM executions e JOIN projects p ON p.id = e.project_id
+    GROUP BY e.project_id;
+
+CREATE VIEW done_per_day AS
+    SELECT t.project_id, p.name AS project, substr(t.at, 1, 10) AS day,
+           count(DISTINCT t.tag || char(9) || t.task_id) AS tasks_done
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    WHERE t.new_status IN ('done', 'completed')
+      AND (t.old_status IS NULL OR t.old_status NOT IN ('done', 'completed'))
+      AND t.source != 'baseline'
+    GROUP BY t.project_id, day;
+"""
+
+
+#: Upper bounds (seconds) of the execution-duration histogram's buckets (then +Inf).
+DURATION_BUCKETS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+
+def _bucket(row: str) -> str:
+    """The SQL for the bucket index of ``row``'s duration: the first bound it does not
+    exceed, ``len(DURATION_BUCKETS)`` for +Inf."""
+    whens = " ".join(
+        f"WHEN {row}.duration_ms <= {bound * 1000} THEN {i}"
+        for i, bound in enumerate(DURATION_BUCKETS)
+    )
+    return f"CASE {whens} ELSE {len(DURATION_BUCKETS)} END"
+
+
+def _totals_sql(
+    table: str, totals: str, keys: dict[str, str], sums: dict[str, str], when: str = "1"
+) -> str:
+    """A running-totals table of ``table`` and the triggers that keep it exact.
+
+    ``keys`` and ``sums`` map the totals' columns to expressions over the row, written
+    with ``R`` for it (``R.agent``); ``when`` says which rows count. Inserts add,
+    deletes (pruning) subtract, updates do both, all in the writer's transaction: a
+    Prometheus scrape reads a few rows instead of scanning millions.
+    """
+
+    def on(row: str, text: str) -> str:
+        return text.replace("R.", f"{row}.")
+
+    key_cols = ", ".join(keys)
+    cols = ", ".join([*keys, "n", *sums])
+    decl = ", ".join(
+        [f"{k} NOT NULL" for k in keys] + ["n INTEGER NOT NULL"] + [f"{c} NOT NULL" for c in sums]
+    )
+    add_values = ", ".join([*keys.values(), "1", *sums.values()])
+    add_set = ", ".join(["n = n + 1", *(f"{c} = {c} + excluded.{c}" for c in sums)])
+    sub_set = ", ".join(["n = n - 1", *(f"{c} = {c} - ({e})" for c, e in sums.items())])
+    match = " AND ".join(f"{k} = {e}" for k, e in keys.items())
+
+    def add(row: str) -> str:
+        return on(
+            row,
+            f"INSERT INTO {totals} ({cols}) SELECT {add_values} WHERE {when} "
+            f"ON CONFLICT ({key_cols}) DO UPDATE SET {add_set};",
+        )
+
+    def sub(row: str) -> str:
+        return on(row, f"UPDATE {totals} SET {sub_set} WHERE {match} AND {when};")
+
+    counted = ", ".join([*keys.values(), "count(*)", *(f"sum({e})" for e in sums.values())])
+    return f"""
+        CREATE TABLE {totals} ({decl}, PRIMARY KEY ({key_cols})) WITHOUT ROWID;
+        INSERT INTO {totals} ({cols}) SELECT {counted} FROM {table} AS R WHERE {when}
+            GROUP BY {", ".join(keys.values())};
+        CREATE TRIGGER {totals}_insert AFTER INSERT ON {table} BEGIN {add("NEW")} END;
+        CREATE TRIGGER {totals}_delete AFTER DELETE ON {table} BEGIN {sub("OLD")} END;
+        CREATE TRIGGER {totals}_update AFTER UPDATE ON {table} BEGIN {sub("OLD")} {add("NEW")} END;
+    """
+
+
+@migrations()
+def m005_totals(db: Database) -> None:
+    """Running totals for the Prometheus export, kept exact by triggers.
+
+    ``execution_totals`` per project, agent, result and duration bucket (finished
+    executions only); ``transition_totals``, ``tool_call_totals`` and
+    ``hook_run_totals`` per label set. Existing rows are counted once here.
+    """
+    script = "".join(
+        [
+            _totals_sql(
+                "executions",
+                "execution_totals",
+                {
+                    "project_id": "R.project_id",
+                    "agent": "R.agent",
+                    "success": "R.success",
+                    "bucket": _bucket("R"),
+                },
+                {
+                    "duration_ms": "coalesce(R.duration_ms, 0)",
+                    "tool_calls": "coalesce(R.tool_calls, 0)",
+                    "input_tokens": "coalesce(R.input_tokens, 0)",
+                    "output_tokens": "coalesce(R.output_tokens, 0)",
+                    "cost_usd": "coalesce(R.cost_usd, 0)",
+                },
+                when="R.success IS NOT NULL",
+            ),
+            _totals_sql(
+                "transitions",
+                "transition_totals",
+                {
+                    "project_id": "R.project_id",
+                    "tag": "R.tag",
+                    "new_status": "R.new_status",
+                    "source": "R.source",
+                },
+                {},
+            ),
+            _totals_sql(
+                "tool_calls",
+                "tool_call_totals",
+                {"project_id": "R.project_id", "tool": "R.tool", "success": "R.success"},
+                {},
+            ),
+            _totals_sql(
+                "hook_runs",
+                "hook_run_totals",
+                {"project_id": "R.project_id", "hook": "R.hook", "ok": "R.ok"},
+                {
+                    "timed": "R.duration_ms IS NOT NULL",
+                    "duration_ms": "coalesce(R.duration_ms, 0)",
+                },
+            ),
+        ]
+    )
+    _run_script(db, script)
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
     return len(migrations._migrations)
@@ -202,23 +441,25 @@ def known_migration_names() -> list[str]:
     return [m.name for m in migrations._migrations]
 
 
-def connect(path: Path) -> Database:
+def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Database:
     """A configured connection to ``path`` with the schema brought up to date.
 
+    ``busy_timeout``: how long a statement waits for another connection's lock.
     Raises :class:`MetricsError` for a file that is not a database, a schema
-    from a newer tmxd, or a location that cannot be written.
+    from a newer tmxd, a location that cannot be written, or a database that
+    stayed locked for ``busy_timeout`` while its schema needed an update.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MetricsError(f"{path}: cannot create its folder: {exc}") from exc
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot open the metrics database: {exc}") from exc
     try:
         db = Database(conn, execute_plugins=False)
-        _configure(db, path)
+        _configure(db, path, busy_timeout)
         _migrate(db, path)
     except BaseException:
         conn.close()
@@ -226,9 +467,9 @@ def connect(path: Path) -> Database:
     return db
 
 
-def _configure(db: Database, path: Path) -> None:
+def _configure(db: Database, path: Path, busy_timeout: float) -> None:
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        db.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout * 1000))}")
         if not _has_tables(db):
             # Only takes effect before the first table exists.
             db.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -236,6 +477,8 @@ def _configure(db: Database, path: Path) -> None:
         db.execute("PRAGMA synchronous = NORMAL")
         db.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
+        if is_busy(exc):
+            raise MetricsError(f"{path}: locked by another process ({exc})") from exc
         raise MetricsError(
             f"{path}: not a usable SQLite database ({exc}); move it away or set TMXD_DB/--db "
             "to another file"

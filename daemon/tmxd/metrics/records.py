@@ -1,0 +1,328 @@
+"""The rows tmxd records, as plain records: built anywhere, applied in one place.
+
+A record is a JSON-ready dict: ``kind`` (which table), ``key`` (unique: applying a
+record twice inserts it once), ``root`` (the project's root folder) and the row's
+fields, timestamps already in their stored form. The same record goes straight to
+the database (:class:`tmxd.metrics.recorder.Recorder`), waits in a snapshot
+ledger's outbox, or is appended to the journal when the database is busy
+(:mod:`tmxd.metrics.journal`); :func:`apply` is the only code that inserts it.
+
+Building a record needs no database, so callers that cannot open one (yet) still
+keep what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tmxd import clock
+
+Record = dict[str, Any]
+ProjectIds = Callable[[sqlite3.Connection, str], int]
+
+#: Who made a status change. ``baseline``: tmxd's first look at a task (not a change).
+TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "baseline")
+#: The status a task gets in ``transitions`` when it leaves tasks.json.
+REMOVED = "removed"
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+def stamp(moment: datetime | None) -> str:
+    """A timestamp in its stored form (``2026-11-26T12:00:00.123Z``), default now."""
+    return clock.iso_ms(moment or clock.now())
+
+
+def root_of(project: Path) -> str:
+    """How a project is named in records: its resolved root folder."""
+    return str(Path(project).resolve())
+
+
+def transition(
+    project: Path,
+    task_id: str,
+    old: str | None,
+    new: str,
+    source: str,
+    *,
+    tag: str = "master",
+    at: datetime | None = None,
+    title: str | None = None,
+    key: str | None = None,
+) -> Record:
+    """A status change (``old`` None: the task appeared). A ``baseline`` record is applied
+    only to a task with no row yet: it says in which status tmxd first saw it."""
+    if source not in TRANSITION_SOURCES:
+        raise ValueError(f"unknown transition source {source!r}")
+    return {
+        "kind": "transition",
+        "key": key or new_key(),
+        "root": root_of(project),
+        "tag": tag,
+        "task_id": str(task_id),
+        "title": title,
+        "old": old,
+        "new": new,
+        "source": source,
+        "at": stamp(at),
+    }
+
+
+def event(
+    project: Path,
+    kind: str,
+    data: dict[str, Any],
+    *,
+    at: datetime | None = None,
+    key: str | None = None,
+) -> Record:
+    return {
+        "kind": "event",
+        "key": key or new_key(),
+        "root": root_of(project),
+        "event": kind,
+        "data": json.dumps(data, ensure_ascii=False, sort_keys=True, default=str),
+        "at": stamp(at),
+    }
+
+
+def tool_call(
+    project: Path,
+    session_id: str,
+    tool: str,
+    success: bool,
+    duration_ms: float | None,
+    task_id: str | None,
+    *,
+    at: datetime | None = None,
+    key: str | None = None,
+) -> Record:
+    return {
+        "kind": "tool_call",
+        "key": key or new_key(),
+        "root": root_of(project),
+        "session_id": session_id,
+        "task_id": None if task_id is None else str(task_id),
+        "tool": tool,
+        "success": bool(success),
+        "duration_ms": duration_ms,
+        "at": stamp(at),
+    }
+
+
+def hook_run(
+    project: Path,
+    hook: str,
+    ok: bool,
+    *,
+    at: datetime | None = None,
+    sha: str | None = None,
+    linked: bool | None = None,
+    duration_ms: float | None = None,
+    detail: str = "",
+    key: str | None = None,
+) -> Record:
+    """One hook run tmxd processed: a git hook's spool line, or a Claude Code hook call
+    (``duration_ms``: the hook's own time, when it measured one)."""
+    return {
+        "kind": "hook_run",
+        "key": key or new_key(),
+        "root": root_of(project),
+        "hook": hook,
+        "at": stamp(at),
+        "sha": sha,
+        "linked": linked,
+        "ok": bool(ok),
+        "duration_ms": duration_ms,
+        "detail": detail,
+    }
+
+
+def commit(
+    project: Path,
+    sha: str,
+    subject: str,
+    author: str,
+    committed_at: datetime,
+    files: int,
+    insertions: int,
+    deletions: int,
+    branch: str | None,
+    task_ids: Sequence[str],
+    *,
+    at: datetime | None = None,
+) -> Record:
+    """A commit and the tasks it names; its key is its sha (one row per project and sha)."""
+    return {
+        "kind": "commit",
+        "key": sha,
+        "root": root_of(project),
+        "sha": sha,
+        "subject": subject,
+        "author": author,
+        "committed_at": stamp(committed_at),
+        "recorded_at": stamp(at),
+        "files": files,
+        "insertions": insertions,
+        "deletions": deletions,
+        "branch": branch,
+        "task_ids": [str(t) for t in dict.fromkeys(task_ids)],
+    }
+
+
+def job_run(
+    name: str,
+    started: datetime,
+    finished: datetime,
+    ok: bool,
+    detail: str = "",
+    project: Path | None = None,
+    *,
+    key: str | None = None,
+) -> Record:
+    return {
+        "kind": "job_run",
+        "key": key or new_key(),
+        "root": None if project is None else root_of(project),
+        "name": name,
+        "started_at": stamp(started),
+        "finished_at": stamp(finished),
+        "ok": bool(ok),
+        "detail": detail,
+    }
+
+
+# -- applying ------------------------------------------------------------------------
+
+
+def apply(conn: sqlite3.Connection, record: Record, project_id: ProjectIds) -> bool:
+    """Insert ``record`` on ``conn`` (inside the caller's transaction); False when its key
+    (or, for a baseline, its task) was already there."""
+    try:
+        handler = _APPLY[record["kind"]]
+    except KeyError:
+        raise ValueError(f"unknown record kind {record.get('kind')!r}") from None
+    return handler(conn, record, project_id)
+
+
+def _transition(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    pid = project_id(conn, r["root"])
+    values = (pid, r["tag"], r["task_id"], r["title"], r["old"], r["new"], r["source"], r["at"])
+    columns = "project_id, tag, task_id, title, old_status, new_status, source, at, key"
+    if r["source"] == "baseline":
+        cur = conn.execute(
+            f"INSERT INTO transitions ({columns}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+            "WHERE NOT EXISTS (SELECT 1 FROM transitions WHERE project_id = ? AND tag = ? "
+            "AND task_id = ?) ON CONFLICT (key) DO NOTHING",
+            (*values, r["key"], pid, r["tag"], r["task_id"]),
+        )
+    else:
+        cur = conn.execute(
+            f"INSERT INTO transitions ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO NOTHING",
+            (*values, r["key"]),
+        )
+    return cur.rowcount > 0
+
+
+def _event(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    cur = conn.execute(
+        "INSERT INTO events (project_id, at, kind, data, key) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        (project_id(conn, r["root"]), r["at"], r["event"], r["data"], r["key"]),
+    )
+    return cur.rowcount > 0
+
+
+def _tool_call(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    cur = conn.execute(
+        "INSERT INTO tool_calls (project_id, session_id, task_id, tool, success, duration_ms, "
+        "at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        (
+            project_id(conn, r["root"]),
+            r["session_id"],
+            r["task_id"],
+            r["tool"],
+            int(r["success"]),
+            r["duration_ms"],
+            r["at"],
+            r["key"],
+        ),
+    )
+    return cur.rowcount > 0
+
+
+def _hook_run(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    linked = r["linked"]
+    cur = conn.execute(
+        "INSERT INTO hook_runs (project_id, hook, at, sha, linked, ok, duration_ms, detail, key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        (
+            project_id(conn, r["root"]),
+            r["hook"],
+            r["at"],
+            r["sha"],
+            None if linked is None else int(linked),
+            int(r["ok"]),
+            r["duration_ms"],
+            r["detail"],
+            r["key"],
+        ),
+    )
+    return cur.rowcount > 0
+
+
+def _commit(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    pid = project_id(conn, r["root"])
+    cur = conn.execute(
+        "INSERT INTO commits (project_id, sha, subject, author, committed_at, recorded_at, "
+        "files, insertions, deletions, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (project_id, sha) DO NOTHING",
+        (
+            pid,
+            r["sha"],
+            r["subject"],
+            r["author"],
+            r["committed_at"],
+            r["recorded_at"],
+            r["files"],
+            r["insertions"],
+            r["deletions"],
+            r["branch"],
+        ),
+    )
+    if cur.rowcount == 0:
+        return False
+    conn.executemany(
+        "INSERT OR IGNORE INTO commit_tasks (commit_id, project_id, task_id) VALUES (?, ?, ?)",
+        [(cur.lastrowid, pid, t) for t in r["task_ids"]],
+    )
+    return True
+
+
+def _job_run(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    pid = None if r["root"] is None else project_id(conn, r["root"])
+    cur = conn.execute(
+        "INSERT INTO job_runs (project_id, name, started_at, finished_at, ok, detail, key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        (pid, r["name"], r["started_at"], r["finished_at"], int(r["ok"]), r["detail"], r["key"]),
+    )
+    return cur.rowcount > 0
+
+
+_APPLY: dict[str, Callable[[sqlite3.Connection, Record, ProjectIds], bool]] = {
+    "transition": _transition,
+    "event": _event,
+    "tool_call": _tool_call,
+    "hook_run": _hook_run,
+    "commit": _commit,
+    "job_run": _job_run,
+}
