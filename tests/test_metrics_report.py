@@ -60,10 +60,11 @@ def test_summary(rec: Recorder, projects: tuple[Path, Path]) -> None:
     assert s["avg_execution_time"] == 120.0  # (120+60+300+30+90)/5
     assert s["avg_tool_calls"] == 10.0  # (10+20+5+0+15)/5
     assert s["total_time"] == 600.0
-    assert s["executions"] == 6
     assert s["running"] == 1
     assert (s["succeeded"], s["failed"]) == (2, 3)
-    assert s["tasks_done"] == 4  # 1, 2, 3, 5 (4 was reopened)
+    assert s["tasks_in_project"] == 5  # tasks 1-5; run 9 has no transition
+    assert s["tasks_changed"] == 5
+    assert s["tasks_done"] == 5  # 4 became done on the 12th, then was reopened
     assert (s["input_tokens"], s["output_tokens"], s["cost_usd"]) == (3000, 300, 0.3)
 
 
@@ -155,15 +156,17 @@ def test_commits_stale_and_running(rec: Recorder, projects: tuple[Path, Path]) -
 
 def test_filters(rec: Recorder, projects: tuple[Path, Path]) -> None:
     everything = report(rec)
-    assert everything["summary"]["total_tasks"] == 6
+    assert everything["summary"]["total_tasks"] == 5
+    assert everything["summary"]["tasks_in_project"] == 6
     labels = {x["task"] for x in everything["lead_cycle"]["tasks"]}
     assert labels == {"proj/1", "proj/2", "proj/3", "proj/5"}
     only3 = report(rec, project=projects[0], task="3")
-    assert only3["summary"]["total_tasks"] == 1
-    assert only3["summary"]["executions"] == 3
+    assert only3["summary"]["total_tasks"] == 3
+    assert only3["summary"]["tasks_changed"] == 1
     assert [x["task"] for x in only3["commits"]["per_task"]] == ["3"]
     feat = report(rec, tag="feat")
-    assert feat["summary"]["total_tasks"] == 1
+    assert feat["summary"]["total_tasks"] == 0
+    assert feat["summary"]["tasks_changed"] == 1
     assert feat["status"]["now"] == {"in-progress": 1}
     unknown = report(rec, project=projects[0] / "nope")
     assert unknown["empty"] is True
@@ -176,7 +179,8 @@ def test_all_time_window_starts_at_the_first_record(
     assert r["window"]["since"] is None
     assert r["throughput"][0]["date"] == "2026-11-09"
     assert r["status"]["at_since"] is None
-    assert r["summary"]["executions"] == 7  # includes the run before the window
+    assert r["summary"]["total_tasks"] == 6  # includes the run before the window
+    assert r["summary"]["running"] == 1
 
 
 def test_empty_database(tmp_path: Path) -> None:

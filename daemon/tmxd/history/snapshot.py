@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tmxd.taskmaster.status import DONE_LIKE
+
 if TYPE_CHECKING:
     from tmxd.taskmaster.document import TasksFile
-
-DONE_LIKE = frozenset({"done", "completed"})
 
 
 @dataclass(frozen=True)

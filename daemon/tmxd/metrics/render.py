@@ -7,7 +7,7 @@ import json
 from datetime import tzinfo
 from typing import Any
 
-from tmxd.metrics.tables import EMPTY_MESSAGE, Table, heading, sparkline, tables
+from tmxd.metrics.tables import Table, empty_message, heading, sparkline, tables
 
 
 def trend_lines(report: dict[str, Any]) -> list[str]:
@@ -45,7 +45,7 @@ def layout_text(table: Table) -> list[str]:
 
 def render_text(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     if report["empty"]:
-        return EMPTY_MESSAGE + "\n"
+        return empty_message(report, tz) + "\n"
     lines = [heading(report, tz), ""]
     trend = trend_lines(report)
     if trend:
@@ -75,7 +75,7 @@ def layout_markdown(table: Table) -> list[str]:
 
 def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     if report["empty"]:
-        return f"# tmxd report\n\n{EMPTY_MESSAGE}\n"
+        return f"# tmxd report\n\n{empty_message(report, tz)}\n"
     lines = [f"# {heading(report, tz)}", ""]
     trend = trend_lines(report)
     if trend:
@@ -85,7 +85,7 @@ def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_json(report: dict[str, Any]) -> str:
+def render_json(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     """One top-level key per line, each value compact.
 
     Readable with ``jq`` or by eye, and fast: without ``indent`` the json
@@ -93,7 +93,7 @@ def render_json(report: dict[str, Any]) -> str:
     """
     out = dict(report)
     if report["empty"]:
-        out["message"] = EMPTY_MESSAGE
+        out["message"] = empty_message(report, tz)
     lines = [
         f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         for key, value in out.items()
@@ -107,7 +107,7 @@ FORMATS = ("text", "json", "markdown", "html")
 def render_report(report: dict[str, Any], fmt: str, tz: tzinfo | None = None) -> str:
     """The report in one of :data:`FORMATS`."""
     if fmt == "json":
-        return render_json(report)
+        return render_json(report, tz)
     if fmt == "markdown":
         return render_markdown(report, tz)
     if fmt == "html":

@@ -37,8 +37,11 @@ from typing import Any
 
 from tmxd import clock
 from tmxd.metrics.recorder import from_db_time, to_db_time
+from tmxd.metrics.records import REMOVED
+from tmxd.taskmaster.status import DONE_LIKE
 
-CLOSED_STATUSES = frozenset({"done", "cancelled", "deferred"})
+# Not open work: done-like, given up on, or gone from tasks.json.
+CLOSED_STATUSES = frozenset({*DONE_LIKE, "cancelled", "deferred", REMOVED})
 MAX_DAYS = 366
 TOP_N = 10
 
@@ -154,6 +157,7 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
         for r in conn.execute("SELECT id, root, name FROM projects ORDER BY id")
     }
     project_id: int | None = None
+    root: str | None = None
     if q.project is not None:
         root = str(Path(q.project).resolve())
         project_id = next((pid for pid, (r, _n) in projects.items() if r == root), -1)
@@ -185,12 +189,9 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
             "until": until_s,
             "timezone": _tz_name(q.tz, now),
         },
-        "filters": {
-            "project": projects[project_id][0] if project_id in projects else None,
-            "tag": q.tag,
-            "task": q.task,
-        },
+        "filters": {"project": root, "tag": q.tag, "task": q.task},
         "empty": not tasks and not execs and not _has_other_records(conn, flt, since_s, until_s),
+        "database_empty": not projects,
         "summary": summary,
     }
     days = _days(since_eff, until, q.tz)
@@ -199,7 +200,6 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
     report["burndown"] = _burndown(open_deltas, days, starts)
     report["status"] = _status_counts(tasks, q.since is not None)
     report["lead_cycle"] = _lead_cycle(tasks, label)
-    summary["tasks_done"] = len(report["lead_cycle"]["tasks"])
     report["time_in_status"] = {
         status: round(seconds, 3)
         for status, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
@@ -248,6 +248,7 @@ def _walk_transitions(
     until_f = _epoch(until_s)
     spent = time_in_status
     closed = CLOSED_STATUSES
+    done_like = DONE_LIKE
     tasks: dict[tuple[int, str, str], _Task] = {}
     task: _Task | None = None
     # The current task's hottest fields live in locals (this loop sees every transition).
@@ -271,26 +272,31 @@ def _walk_transitions(
                 spent[status] = spent.get(status, 0.0) + (at_f - lo)
         if title:
             task.title = title
+        # A baseline row (old = new) says where tmxd first saw the task: not a change.
+        changed = old != new
         if at_s >= since_s:
-            task.in_window = True
+            if changed:
+                task.in_window = True
             if since_s and at_s == since_s:
                 task.status_at_since = new
         elif since_s:
             task.status_at_since = new
-        if new != status:
-            task.entered_current_s = at_s
-            if status == "done":
+        if changed:
+            if new in done_like:
+                if old not in done_like:  # work done; done -> completed is a rewrite
+                    task.final_done_s = at_s
+                    if at_s >= since_s:
+                        task.done_stamps.append(at_s)
+            elif old in done_like and new != REMOVED:
                 task.reopened += 1
-            if new == "done":
-                task.final_done_s = at_s
             elif new == "in-progress" and task.first_in_progress_s is None:
                 task.first_in_progress_s = at_s
+        if new != status:
+            task.entered_current_s = at_s
             now_open = new not in closed
             if now_open != task.is_open:
                 open_deltas.append((at_s, 1 if now_open else -1))
                 task.is_open = now_open
-        if new == "done" and at_s >= since_s:
-            task.done_stamps.append(at_s)
         status = new
         last_f = at_f
     if task is not None:
@@ -308,7 +314,7 @@ def _close_task(
         lo = task.last_f if task.last_f > since_f else since_f
         if until_f > lo:
             spent[status] = spent.get(status, 0.0) + (until_f - lo)
-    if status != "done" or (task.final_done_s is not None and task.final_done_s < since_s):
+    if status not in DONE_LIKE or (task.final_done_s is not None and task.final_done_s < since_s):
         task.final_done_s = None
 
 
@@ -399,7 +405,7 @@ def _time_window(
 def _summary(
     tasks: dict[tuple[int, str, str], _Task], execs: dict[tuple[int, str, str], _Runs]
 ) -> dict[str, Any]:
-    keys = {k for k, t in tasks.items() if t.in_window} | set(execs)
+    """The summary's figures; each is defined once, in docs/metrics.md."""
     total = _Runs()
     for stats in execs.values():
         total.add(
@@ -417,16 +423,21 @@ def _summary(
         )
     finished = total.finished
     return {
-        "total_tasks": len(keys),
+        # the seed's five, over the executions that finished in the window
+        "total_tasks": finished,
         "success_rate": _round(total.ok / finished) if finished else None,
         "avg_execution_time": _round(total.dur_ms / finished / 1000.0) if finished else None,
         "avg_tool_calls": _round(total.tool_calls / finished) if finished else None,
         "total_time": _round(total.dur_ms / 1000.0),
-        "executions": total.runs,
         "succeeded": total.ok,
         "failed": total.failed,
         "running": total.runs - finished,
-        "tasks_done": 0,
+        # the project's tasks and subtasks
+        "tasks_in_project": sum(
+            1 for t in tasks.values() if t.status_now is not None and t.status_now != REMOVED
+        ),
+        "tasks_changed": sum(1 for t in tasks.values() if t.in_window),
+        "tasks_done": sum(1 for t in tasks.values() if t.done_stamps),
         "input_tokens": total.input_tokens,
         "output_tokens": total.output_tokens,
         "cost_usd": None if total.cost_usd is None else round(float(total.cost_usd), 4),
@@ -537,8 +548,11 @@ def _burndown(
 
 
 def _status_counts(tasks: dict[tuple[int, str, str], _Task], has_since: bool) -> dict[str, Any]:
-    now: Counter[str] = Counter(t.status_now for t in tasks.values() if t.status_now)
-    then: Counter[str] = Counter(t.status_at_since for t in tasks.values() if t.status_at_since)
+    gone = (None, REMOVED)
+    now: Counter[str] = Counter(t.status_now for t in tasks.values() if t.status_now not in gone)
+    then: Counter[str] = Counter(
+        t.status_at_since for t in tasks.values() if t.status_at_since not in gone
+    )
     statuses = sorted(set(now) | set(then))
     return {
         "now": {s: now.get(s, 0) for s in statuses},
@@ -777,8 +791,9 @@ def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
     return [
         {
             "agent": agent,
-            "executions": r.runs,
+            "executions": r.finished,
             "succeeded": r.ok,
+            "running": r.runs - r.finished,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "cost_usd": None if r.cost_usd is None else round(float(r.cost_usd), 4),
@@ -789,13 +804,18 @@ def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
 
 
 def load_report(db_path: Path | None, q: ReportQuery) -> dict[str, Any]:
-    """Open the metrics database at ``db_path`` (default: TMXD_DB/state dir) and build a report."""
-    from tmxd.metrics.recorder import Recorder
+    """Open the metrics database at ``db_path`` (default: TMXD_DB/state dir) and build a report.
 
-    with Recorder.open(db_path) as recorder:
-        try:
-            return build_report(recorder.db.conn, q)
-        except sqlite3.Error as exc:
-            from tmxd.metrics.schema import MetricsError
+    A database that does not exist yet is reported as empty, and not created.
+    """
+    from tmxd import paths
+    from tmxd.metrics.schema import MetricsError, connect
 
-            raise MetricsError(f"{recorder.path}: cannot read metrics: {exc}") from exc
+    path = db_path if db_path is not None else paths.db_path()
+    db = connect(path if path.exists() else Path(":memory:"))
+    try:
+        return build_report(db.conn, q)
+    except sqlite3.Error as exc:
+        raise MetricsError(f"{path}: cannot read metrics: {exc}") from exc
+    finally:
+        db.close()
