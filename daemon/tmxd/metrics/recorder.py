@@ -29,9 +29,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from tmxd import clock, paths
 from tmxd.fsutil import acquire
@@ -39,6 +37,9 @@ from tmxd.metrics import records
 from tmxd.metrics.journal import Journal
 from tmxd.metrics.records import TRANSITION_SOURCES, Record
 from tmxd.metrics.schema import BUSY_TIMEOUT_S, MetricsError, connect, is_busy
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
 
 __all__ = ["TRANSITION_SOURCES", "Recorder", "from_db_time", "is_busy", "to_db_time"]
 
@@ -81,16 +82,24 @@ class Recorder:
     """Writes events, transitions, commits, executions and runs to the metrics DB.
 
     ``wait``: how long a record waits for a busy database before it is journaled.
+    ``ingest_max_bytes``: the largest journal file a write ingests on its way (None: any).
     ``journaled``: how many records this recorder had to journal.
     """
 
-    def __init__(self, path: Path, *, wait: float = DEFAULT_WAIT_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        wait: float = DEFAULT_WAIT_S,
+        ingest_max_bytes: int | None = None,
+    ) -> None:
         self.path = path
         self.wait = wait
+        self.ingest_max_bytes = ingest_max_bytes
         self.journaled = 0
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[Database] = []
+        self._connections: list[sqlite3.Connection] = []
         self._project_ids: dict[str, int] = {}
         self._closed = False
         self._journal: Journal | None = None
@@ -104,7 +113,7 @@ class Recorder:
         tmxd fails here with a clear :class:`MetricsError`.
         """
         recorder = cls(path if path is not None else paths.db_path(), wait=wait)
-        recorder.db  # noqa: B018 — open now so errors surface at open time
+        recorder.conn  # noqa: B018 — open now so errors surface at open time
         return recorder
 
     @property
@@ -116,27 +125,34 @@ class Recorder:
     # -- connections -------------------------------------------------------
 
     @property
-    def db(self) -> Database:
+    def conn(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
-        db: Database | None = getattr(self._local, "db", None)
-        if db is None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             if self._closed:
                 raise MetricsError(f"{self.path}: the recorder is closed")
-            db = connect(self.path, busy_timeout=max(self.wait, 0.001))
+            conn = connect(self.path, busy_timeout=max(self.wait, 0.001))
             with self._lock:
-                self._connections.append(db)
-            self._local.db = db
+                self._connections.append(conn)
+            self._local.conn = conn
             self._local.busy = self.wait
-        return db
+        return conn
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection as a sqlite-utils database (for ad-hoc queries)."""
+        from sqlite_utils import Database
+
+        return Database(self.conn, execute_plugins=False)
 
     def close(self) -> None:
         """Close every connection this recorder opened (any thread's)."""
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
-        for db in connections:
+        for conn in connections:
             with suppress(sqlite3.Error):
-                db.close()
+                conn.close()
         self._local = threading.local()
 
     def __enter__(self) -> Recorder:
@@ -153,7 +169,7 @@ class Recorder:
     @contextmanager
     def _write(self, wait: float = BUSY_TIMEOUT_S) -> Iterator[sqlite3.Connection]:
         """One short write transaction on this thread's connection, waiting ``wait`` s for it."""
-        conn = self.db.conn
+        conn = self.conn
         try:
             if self._local.busy != wait:
                 conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait * 1000))}")
@@ -208,7 +224,7 @@ class Recorder:
             self.journaled += len(batch)
             return 0
         if ingest:
-            self.ingest_journal()
+            self.ingest_journal(max_bytes=self.ingest_max_bytes)
         return added
 
     def _apply(self, batch: Sequence[Record], wait: float) -> int:
@@ -250,10 +266,16 @@ class Recorder:
     # -- recording ---------------------------------------------------------
 
     def event(
-        self, project: Path, kind: str, data: dict[str, Any], at: datetime | None = None
+        self,
+        project: Path,
+        kind: str,
+        data: dict[str, Any],
+        at: datetime | None = None,
+        *,
+        key: str | None = None,
     ) -> None:
-        """Record a free-form event (``kind`` plus JSON ``data``)."""
-        self.store([records.event(project, kind, data, at=at)])
+        """Record a free-form event (``kind`` plus JSON ``data``); ``key`` makes it once-only."""
+        self.store([records.event(project, kind, data, at=at, key=key)])
 
     def transition(
         self,
@@ -303,6 +325,10 @@ class Recorder:
         )
         journaled = self.journaled
         return bool(self.store([record])) or self.journaled > journaled
+
+    def commit_rewritten(self, project: Path, old: str, new: str) -> None:
+        """Forget commit ``old``, which an amend or rebase replaced by ``new``."""
+        self.store([records.commit_rewritten(project, old, new)])
 
     def hook_run(
         self,
@@ -453,7 +479,7 @@ class Recorder:
             sql += " AND project_id = (SELECT id FROM projects WHERE root = ?)"
             params.append(str(Path(project).resolve()))
         try:
-            row = self.db.execute(sql, params).fetchone()
+            row = self.conn.execute(sql, params).fetchone()
         except sqlite3.Error as exc:
             raise MetricsError(f"{self.path}: cannot read job runs: {exc}") from exc
         return None if row[0] is None else from_db_time(row[0])
@@ -492,7 +518,7 @@ class Recorder:
         counts = self.row_counts()
         try:
             tasks = int(
-                self.db.execute(
+                self.conn.execute(
                     "SELECT count(*) FROM (SELECT DISTINCT project_id, tag, task_id "
                     "FROM transitions)"
                 ).fetchone()[0]
@@ -506,7 +532,7 @@ class Recorder:
         """Rows per table that :meth:`prune` dates (what "everything" means to it)."""
         try:
             return {
-                table: int(self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                table: int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
                 for table, _column in _DATED_TABLES
             }
         except sqlite3.Error as exc:
@@ -515,7 +541,7 @@ class Recorder:
     def vacuum(self) -> int:
         """Return free pages to the file system; how many pages were free before."""
         try:
-            conn = self.db.conn
+            conn = self.conn
             free = int(conn.execute("PRAGMA freelist_count").fetchone()[0])
             # executescript steps the pragma to completion; execute() would free one page.
             conn.executescript("PRAGMA incremental_vacuum;")

@@ -13,18 +13,22 @@ keep what happened.
 
 from __future__ import annotations
 
+import functools
 import json
-import sqlite3
-import uuid
+import secrets
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tmxd import clock
 
+if TYPE_CHECKING:  # building a record needs no sqlite3 (hooks journal without loading it)
+    import sqlite3
+
 Record = dict[str, Any]
-ProjectIds = Callable[[sqlite3.Connection, str], int]
+ProjectIds = Callable[["sqlite3.Connection", str], int]
 
 #: Who made a status change. ``baseline``: tmxd's first look at a task (not a change).
 TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "baseline")
@@ -33,7 +37,8 @@ REMOVED = "removed"
 
 
 def new_key() -> str:
-    return uuid.uuid4().hex
+    """A unique key that sorts by creation time (so keys append to their index's end)."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
 
 
 def stamp(moment: datetime | None) -> str:
@@ -41,9 +46,14 @@ def stamp(moment: datetime | None) -> str:
     return clock.iso_ms(moment or clock.now())
 
 
+@functools.lru_cache(maxsize=64)
+def _resolved(path: str) -> str:
+    return str(Path(path).resolve())
+
+
 def root_of(project: Path) -> str:
     """How a project is named in records: its resolved root folder."""
-    return str(Path(project).resolve())
+    return _resolved(str(project))
 
 
 def transition(
@@ -178,6 +188,18 @@ def commit(
     }
 
 
+def commit_rewritten(project: Path, old: str, new: str) -> Record:
+    """An amend or rebase replaced commit ``old`` by ``new``: the history no longer has
+    ``old``, so neither do the metrics (its tasks' links go with it)."""
+    return {
+        "kind": "commit_rewritten",
+        "key": f"rewrite:{old}:{new}",
+        "root": root_of(project),
+        "old": old,
+        "new": new,
+    }
+
+
 def job_run(
     name: str,
     started: datetime,
@@ -308,6 +330,16 @@ def _commit(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool
     return True
 
 
+def _commit_rewritten(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
+    if r["old"] == r["new"]:
+        return False
+    cur = conn.execute(
+        "DELETE FROM commits WHERE project_id = ? AND sha = ?",
+        (project_id(conn, r["root"]), r["old"]),
+    )
+    return cur.rowcount > 0
+
+
 def _job_run(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
     pid = None if r["root"] is None else project_id(conn, r["root"])
     cur = conn.execute(
@@ -324,5 +356,6 @@ _APPLY: dict[str, Callable[[sqlite3.Connection, Record, ProjectIds], bool]] = {
     "tool_call": _tool_call,
     "hook_run": _hook_run,
     "commit": _commit,
+    "commit_rewritten": _commit_rewritten,
     "job_run": _job_run,
 }
