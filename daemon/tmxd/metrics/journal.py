@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -27,8 +26,6 @@ from pathlib import Path
 from tmxd import paths
 from tmxd.fsutil import append_durably, fsync_dir, locked
 from tmxd.metrics.records import Record
-
-log = logging.getLogger("tmxd.metrics")
 
 JOURNAL_DIRNAME = "journal"
 CLAIMED_SUFFIX = ".claimed"
@@ -58,6 +55,17 @@ class Journal:
         ).encode("utf-8")
         with locked(self._lock, shared=True):
             append_durably(self.path, data)
+
+    def recent(self, seconds: float) -> bool:
+        """Whether records were journaled in the last ``seconds`` and still wait: the
+        database was busy a moment ago, so a writer in a hurry need not try it again."""
+        import time
+
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return False
+        return st.st_size > 0 and time.time() - st.st_mtime < seconds
 
     def size(self) -> int:
         """Bytes waiting to be ingested, claimed files included."""
@@ -95,8 +103,7 @@ class Journal:
                 try:
                     record = json.loads(raw)
                 except ValueError:
-                    log.warning("%s: skipping a torn journal line", claimed)
-                    continue
+                    continue  # a torn last line: its writer was killed before it returned
                 if isinstance(record, dict) and "kind" in record and "key" in record:
                     record.pop("db", None)
                     yield record

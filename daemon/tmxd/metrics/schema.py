@@ -20,17 +20,17 @@ and ordered correctly as plain strings. Durations are milliseconds.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database, Migrations
+from typing import TYPE_CHECKING, Any
 
 from tmxd.errors import TmxdError
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database, Migrations
+
 BUSY_TIMEOUT_S = 15.0
 MIGRATION_SET = "tmxd"
-
-migrations = Migrations(MIGRATION_SET)
 
 
 class MetricsError(TmxdError):
@@ -50,7 +50,6 @@ def is_busy(exc: BaseException | None) -> bool:
     return False
 
 
-@migrations()
 def m001_initial(db: Database) -> None:
     """Every table the recorder writes, each row tied to its project."""
     db.executescript(
@@ -164,7 +163,6 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations()
 def m002_report_indexes(db: Database) -> None:
     """Covering indexes so ``tmxd report`` stays fast over millions of executions.
 
@@ -192,7 +190,6 @@ def m002_report_indexes(db: Database) -> None:
     )
 
 
-@migrations()
 def m003_walk_old_status(db: Database) -> None:
     """The timeline index also carries ``old_status``: a first transition from nothing
     tells a task's creation apart from the first time tmxd happened to see it."""
@@ -206,7 +203,6 @@ def m003_walk_old_status(db: Database) -> None:
     )
 
 
-@migrations()
 def m004_keys_hook_runs_views(db: Database) -> None:
     """Unique event keys, hook runs as they are recorded, ``executions.session_id``, views.
 
@@ -373,7 +369,6 @@ def _totals_sql(
     """
 
 
-@migrations()
 def m005_totals(db: Database) -> None:
     """Running totals for the Prometheus export, kept exact by triggers.
 
@@ -432,16 +427,37 @@ def m005_totals(db: Database) -> None:
     _run_script(db, script)
 
 
+# Every migration, in order (sqlite-utils records each by its function's name).
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    m001_initial,
+    m002_report_indexes,
+    m003_walk_old_status,
+    m004_keys_hook_runs_views,
+    m005_totals,
+)
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
-    return len(migrations._migrations)
+    return len(MIGRATIONS)
 
 
 def known_migration_names() -> list[str]:
-    return [m.name for m in migrations._migrations]
+    return [m.__name__ for m in MIGRATIONS]
 
 
-def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Database:
+def migration_set() -> Migrations:
+    """The migrations as a sqlite-utils set (loaded only when one is pending: opening an
+    up-to-date database costs no sqlite-utils import, which matters to hooks)."""
+    from sqlite_utils import Migrations
+
+    found = Migrations(MIGRATION_SET)
+    for fn in MIGRATIONS:
+        found()(fn)
+    return found
+
+
+def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A configured connection to ``path`` with the schema brought up to date.
 
     ``busy_timeout``: how long a statement waits for another connection's lock.
@@ -458,24 +474,24 @@ def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> Database:
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot open the metrics database: {exc}") from exc
     try:
-        db = Database(conn, execute_plugins=False)
-        _configure(db, path, busy_timeout)
-        _migrate(db, path)
+        _configure(conn, path, busy_timeout)
+        _migrate(conn, path)
     except BaseException:
         conn.close()
         raise
-    return db
+    return conn
 
 
-def _configure(db: Database, path: Path, busy_timeout: float) -> None:
+def _configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
     try:
-        db.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout * 1000))}")
-        if not _has_tables(db):
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout * 1000))}")
+        if not _has_tables(conn):
             # Only takes effect before the first table exists.
-            db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        db.enable_wal()
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() not in ("wal", "memory"):
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         if is_busy(exc):
             raise MetricsError(f"{path}: locked by another process ({exc})") from exc
@@ -485,46 +501,58 @@ def _configure(db: Database, path: Path, busy_timeout: float) -> None:
         ) from exc
 
 
-def _has_tables(db: Database) -> bool:
-    row = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
     return bool(row[0])
 
 
-def _applied_names(db: Database) -> list[str]:
-    return [m.name for m in migrations.applied(db)]
+def _applied_names(conn: sqlite3.Connection) -> list[str]:
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        return []
+    rows = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,)
+    )
+    return [str(r[0]) for r in rows]
 
 
-def _check_not_newer(db: Database, path: Path) -> None:
-    unknown = [n for n in _applied_names(db) if n not in set(known_migration_names())]
+def _pending(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """Migrations still to apply; :class:`MetricsError` for a database from a newer tmxd."""
+    applied = _applied_names(conn)
+    known = known_migration_names()
+    unknown = [n for n in applied if n not in set(known)]
     if unknown:
         raise MetricsError(
             f"{path}: written by a newer tmxd (schema migrations {', '.join(unknown)} are unknown "
             f"to this version, which knows {schema_version()}); upgrade tmxd or set TMXD_DB/--db "
             "to another file"
         )
+    return [n for n in known if n not in set(applied)]
 
 
-def _migrate(db: Database, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     try:
-        _check_not_newer(db, path)
-        if not migrations.pending(db):
+        if not _pending(conn, path):
             return
+        from sqlite_utils import Database
+
         # One process migrates at a time: take the write lock first, then
         # look again (another process may have just finished).
-        db.conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            _check_not_newer(db, path)
-            migrations.apply(db)
-            db.execute(f"PRAGMA user_version = {schema_version()}")
+            if _pending(conn, path):
+                migration_set().apply(Database(conn, execute_plugins=False))
+                conn.execute(f"PRAGMA user_version = {schema_version()}")
         except BaseException:
-            db.conn.rollback()
+            conn.rollback()
             raise
-        db.conn.commit()
+        conn.commit()
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot bring the metrics schema up to date: {exc}") from exc
 
 
-def table_counts(db: Database) -> dict[str, Any]:
+def table_counts(db: sqlite3.Connection) -> dict[str, Any]:
     """Row counts of the tmxd tables (for ``tmxd metrics`` and tests)."""
     names = [
         "projects",
