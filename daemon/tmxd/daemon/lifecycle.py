@@ -214,6 +214,7 @@ class DaemonOptions:
     log_file: Path | None = None
     extra_projects: tuple[Path, ...] = ()
     listen: tuple[str, int] | None = None
+    metrics_cache: float = 5.0  # seconds a Prometheus collection is reused
 
 
 class Daemon:
@@ -222,6 +223,7 @@ class Daemon:
     def __init__(self, options: DaemonOptions | None = None) -> None:
         from tmxd.daemon.dispatch import AutopilotDispatcher
         from tmxd.daemon.engine import Engine
+        from tmxd.daemon.ingest import JournalIngester
         from tmxd.daemon.schedule import Scheduler
         from tmxd.daemon.watch import Watcher
 
@@ -232,6 +234,7 @@ class Daemon:
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
         self.engine = Engine()
+        self.ingester = JournalIngester(lambda: self.engine.recorder)
         self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
         self.prometheus: Any = None
         self.watcher = Watcher(
@@ -280,6 +283,10 @@ class Daemon:
         # open (create, migrate) the metrics database once, before any thread needs it
         self.engine.recorder  # noqa: B018
         self.watcher.start()
+        from tmxd.metrics.journal import journal_dir
+
+        self.watcher.watch_folder(journal_dir(), self.ingester.poke)
+        self.ingester.start()
         self._worker.start()
         self._load_projects()
         self.control.start()
@@ -368,7 +375,9 @@ class Daemon:
         from tmxd.metrics.prometheus import serve_prometheus
 
         host, port = self.options.listen
-        self.prometheus = serve_prometheus(host, port, paths.db_path())
+        self.prometheus = serve_prometheus(
+            host, port, paths.db_path(), cache_seconds=self.options.metrics_cache
+        )
         log.info("serving Prometheus metrics at %s", self.prometheus.url)
 
     def _shutdown(self) -> None:
@@ -380,6 +389,7 @@ class Daemon:
         if self.prometheus is not None:
             self.prometheus.stop()
         self.watcher.stop(flush=True)
+        self.ingester.stop()
         self.scheduler.shutdown(wait=True)
         if self._worker.is_alive():
             self._queue.put(Shutdown())
@@ -558,7 +568,6 @@ class Daemon:
 def run_daemon(options: DaemonOptions) -> int:
     """``tmxd run``: the daemon in the foreground until SIGTERM; returns the exit code."""
     return Daemon(options).run()
-
 
 
 def _spool_path(root: Path) -> Path | None:
