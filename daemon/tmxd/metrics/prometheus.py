@@ -98,7 +98,7 @@ class TmxdCollector:
     def _read(self) -> list[Metric]:
         db = connect(self.db_path)
         try:
-            families = list(_families(db.conn))
+            families = list(_families(db))
         except sqlite3.Error as exc:
             raise MetricsError(f"{self.db_path}: cannot read metrics: {exc}") from exc
         finally:

@@ -814,7 +814,7 @@ def load_report(db_path: Path | None, q: ReportQuery) -> dict[str, Any]:
     path = db_path if db_path is not None else paths.db_path()
     db = connect(path if path.exists() else Path(":memory:"))
     try:
-        return build_report(db.conn, q)
+        return build_report(db, q)
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot read metrics: {exc}") from exc
     finally:
