@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import gzip
+import json
+import os
+import shutil
+import socket
 import sqlite3
+import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.openmetrics.parser import (
@@ -13,6 +20,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemonproc import DaemonProcess, wait_for
 from metrics_fixture import build
 from tmxd.metrics.prometheus import (
     TmxdCollector,
@@ -182,7 +190,8 @@ def fetch(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str,
 
 
 def test_http_endpoint(db: Path) -> None:
-    server = serve_prometheus("127.0.0.1", 0, db, cache_seconds=0)
+    # cached, and without the process' own metrics: every answer has the same body
+    server = serve_prometheus("127.0.0.1", 0, db, cache_seconds=3600, process=False)
     try:
         assert server.url.startswith("http://127.0.0.1:")
         status, headers, body = fetch(server.url)
@@ -190,7 +199,6 @@ def test_http_endpoint(db: Path) -> None:
         assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         s = samples(body.decode())
         assert get(s, "tmxd_executions_total", project="proj", agent="claude", result="success")
-        assert any(name == "process_resident_memory_bytes" for (name, _l) in s)  # the daemon's
 
         status, headers, head = fetch(server.url, "HEAD")
         assert (status, head) == (200, b"")
@@ -220,6 +228,16 @@ def test_http_endpoint(db: Path) -> None:
         server.stop()
     with pytest.raises(OSError):
         urllib.request.urlopen(server.url, timeout=5)
+
+
+def test_the_daemons_endpoint_has_its_process_metrics(db: Path) -> None:
+    server = serve_prometheus("127.0.0.1", 0, db)
+    try:
+        names = {name for (name, _labels) in samples(fetch(server.url)[2].decode())}
+    finally:
+        server.stop()
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total"} <= names
+    assert "python_gc_collections_total" in names
 
 
 def test_unreadable_database_is_a_500_with_the_reason(tmp_path: Path) -> None:
@@ -261,3 +279,118 @@ def test_scrape_reads_totals_not_rows(db: Path) -> None:
                 scanned = step.split()[1] if step.startswith("SCAN ") else ""
                 # running executions: a partial index holding only the unfinished ones
                 assert scanned not in big or "executions_running" in step, (sql, step)
+
+
+PROMETHEUS = shutil.which("prometheus")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _api(base: str, path: str, **params: str) -> Any:
+    url = f"{base}{path}?{urllib.parse.urlencode(params)}" if params else base + path
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.skipif(
+    PROMETHEUS is None,
+    reason="the Debian package prometheus is not installed here (.ci/run installs it)",
+)
+def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
+    """Prometheus 2.x scrapes `tmxd run --listen` every second; what its HTTP API answers
+    equals what the database counts."""
+    assert PROMETHEUS is not None
+    db = Path(os.environ["TMXD_DB"])
+    p, q = tmp_path / "proj", tmp_path / "other"
+    p.mkdir()
+    q.mkdir()
+    with Recorder.open(db) as rec:
+        build(rec, p, q)
+        rec.hook_run(p, "post-commit", None, True, sha="c1", linked=True)
+        rec.tool_call(p, "s", "Bash", True, 3.0, "1")
+        rec.tool_call(p, "s", "Edit", False, 5.0, "1")
+    daemon = DaemonProcess(tmp_path / "d.log", "--listen", "127.0.0.1:0", "--metrics-cache", "0")
+    daemon.start()
+    prom = None
+    try:
+        target = urllib.parse.urlsplit(daemon.status()["prometheus"]).netloc
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: tmxd\n"
+            f"    static_configs:\n      - targets: ['{target}']\n"
+        )
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        log = (tmp_path / "prometheus.log").open("wb")
+        prom = subprocess.Popen(
+            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=log, stderr=log,
+        )  # fmt: skip
+
+        def up() -> bool:
+            try:
+                targets = _api(base, "/api/v1/targets")["data"]["activeTargets"]
+            except OSError:
+                return False
+            return bool(targets) and targets[0]["health"] == "up" and not targets[0]["lastError"]
+
+        wait_for(up, what="Prometheus to scrape tmxd (see prometheus.log)")
+
+        def series(query: str) -> dict[frozenset[tuple[str, str]], float]:
+            result = _api(base, "/api/v1/query", query=query)["data"]["result"]
+            return {
+                frozenset((k, v) for k, v in r["metric"].items() if k not in ("__name__", "job", "instance")):
+                float(r["value"][1])
+                for r in result
+            }  # fmt: skip
+
+        def counted(sql: str) -> dict[frozenset[tuple[str, str]], float]:
+            with sqlite3.connect(db) as conn:
+                cur = conn.execute(sql)
+                names = [d[0] for d in cur.description][:-1]
+                return {
+                    frozenset(zip(names, [str(v) for v in row[:-1]], strict=True)): float(row[-1])
+                    for row in cur
+                }
+
+        transitions = (
+            'SELECT p.name AS project, t.tag, t.new_status AS "to", t.source, count(*) '
+            "FROM transitions t JOIN projects p ON p.id = t.project_id GROUP BY 1, 2, 3, 4"
+        )
+        wait_for(lambda: series("tmxd_transitions_total") == counted(transitions))
+        assert series("tmxd_executions_total") == counted(
+            "SELECT p.name AS project, e.agent, CASE e.success WHEN 1 THEN 'success' "
+            "ELSE 'failure' END AS result, count(*) FROM executions e JOIN projects p "
+            "ON p.id = e.project_id WHERE e.success IS NOT NULL GROUP BY 1, 2, 3"
+        )
+        assert series("tmxd_tool_calls_total") == counted(
+            "SELECT p.name AS project, c.tool, CASE c.success WHEN 1 THEN 'success' "
+            "ELSE 'failure' END AS result, count(*) FROM tool_calls c JOIN projects p "
+            "ON p.id = c.project_id GROUP BY 1, 2, 3"
+        )
+        assert series("tmxd_commits_total") == counted(
+            "SELECT p.name AS project, count(*) FROM commits c JOIN projects p "
+            "ON p.id = c.project_id GROUP BY 1"
+        )
+        assert series("tmxd_hook_runs_total") == counted(
+            "SELECT p.name AS project, h.hook, CASE h.ok WHEN 1 THEN 'success' "
+            "ELSE 'failure' END AS result, count(*) FROM hook_runs h JOIN projects p "
+            "ON p.id = h.project_id GROUP BY 1, 2, 3"
+        )
+        assert series("process_resident_memory_bytes")  # the daemon's own
+        # a new row reaches Prometheus with the next scrape
+        with Recorder.open(db) as rec:
+            rec.transition(p, "6", None, "pending", "external")
+        wait_for(lambda: series("tmxd_transitions_total") == counted(transitions))
+        assert sum(series("tmxd_transitions_total").values()) == 17 + 1
+    finally:
+        if prom is not None:
+            prom.terminate()
+            prom.wait(timeout=60)
+        daemon.stop()
