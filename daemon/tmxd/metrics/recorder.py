@@ -229,7 +229,7 @@ class Recorder:
 
     def _apply(self, batch: Sequence[Record], wait: float) -> int:
         with self._write(wait) as conn:
-            return sum(records.apply(conn, r, self._project_id) for r in batch)
+            return records.apply(conn, batch, self._project_id)
 
     def ingest_journal(self, *, max_bytes: int | None = None) -> int:
         """Move what the journal holds into the database; how many records were new.

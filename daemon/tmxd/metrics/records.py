@@ -224,86 +224,55 @@ def job_run(
 
 # -- applying ------------------------------------------------------------------------
 
-
-def apply(conn: sqlite3.Connection, record: Record, project_id: ProjectIds) -> bool:
-    """Insert ``record`` on ``conn`` (inside the caller's transaction); False when its key
-    (or, for a baseline, its task) was already there."""
-    try:
-        handler = _APPLY[record["kind"]]
-    except KeyError:
-        raise ValueError(f"unknown record kind {record.get('kind')!r}") from None
-    return handler(conn, record, project_id)
+Row = tuple[Any, ...]
+RowOf = Callable[[Record, Any], Row]  # a record and its project id -> the statement's values
 
 
-def _transition(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    pid = project_id(conn, r["root"])
-    values = (pid, r["tag"], r["task_id"], r["title"], r["old"], r["new"], r["source"], r["at"])
-    columns = "project_id, tag, task_id, title, old_status, new_status, source, at, key"
-    if r["source"] == "baseline":
-        cur = conn.execute(
-            f"INSERT INTO transitions ({columns}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
-            "WHERE NOT EXISTS (SELECT 1 FROM transitions WHERE project_id = ? AND tag = ? "
-            "AND task_id = ?) ON CONFLICT (key) DO NOTHING",
-            (*values, r["key"], pid, r["tag"], r["task_id"]),
-        )
-    else:
-        cur = conn.execute(
-            f"INSERT INTO transitions ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (key) DO NOTHING",
-            (*values, r["key"]),
-        )
-    return cur.rowcount > 0
+def apply(conn: sqlite3.Connection, batch: Sequence[Record], project_id: ProjectIds) -> int:
+    """Insert ``batch`` on ``conn`` (inside the caller's transaction); how many were new.
+
+    A record whose key is already there (or a baseline whose task has rows) inserts
+    nothing. Runs of records of one kind go in one ``executemany``.
+    """
+    added = 0
+    i = 0
+    while i < len(batch):
+        kind = _kind(batch[i])
+        j = i + 1
+        while j < len(batch) and _kind(batch[j]) == kind:
+            j += 1
+        group = batch[i:j]
+        if kind == "commit":
+            added += sum(_commit(conn, r, project_id(conn, r["root"])) for r in group)
+        else:
+            try:
+                sql, row_of = _STATEMENTS[kind]
+            except KeyError:
+                raise ValueError(f"unknown record kind {kind!r}") from None
+            rows = [row_of(r, _pid(conn, r, project_id)) for r in group]
+            added += max(0, conn.executemany(sql, rows).rowcount)
+        i = j
+    return added
 
 
-def _event(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    cur = conn.execute(
-        "INSERT INTO events (project_id, at, kind, data, key) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (key) DO NOTHING",
-        (project_id(conn, r["root"]), r["at"], r["event"], r["data"], r["key"]),
-    )
-    return cur.rowcount > 0
+def _pid(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> Any:
+    return None if r["root"] is None else project_id(conn, r["root"])
 
 
-def _tool_call(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    cur = conn.execute(
-        "INSERT INTO tool_calls (project_id, session_id, task_id, tool, success, duration_ms, "
-        "at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        (
-            project_id(conn, r["root"]),
-            r["session_id"],
-            r["task_id"],
-            r["tool"],
-            int(r["success"]),
-            r["duration_ms"],
-            r["at"],
-            r["key"],
-        ),
-    )
-    return cur.rowcount > 0
+def _kind(record: Record) -> str:
+    kind = str(record.get("kind"))
+    return "baseline" if kind == "transition" and record["source"] == "baseline" else kind
 
 
-def _hook_run(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    linked = r["linked"]
-    cur = conn.execute(
-        "INSERT INTO hook_runs (project_id, hook, at, sha, linked, ok, duration_ms, detail, key) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        (
-            project_id(conn, r["root"]),
-            r["hook"],
-            r["at"],
-            r["sha"],
-            None if linked is None else int(linked),
-            int(r["ok"]),
-            r["duration_ms"],
-            r["detail"],
-            r["key"],
-        ),
-    )
-    return cur.rowcount > 0
+_TRANSITION = "project_id, tag, task_id, title, old_status, new_status, source, at, key"
 
 
-def _commit(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    pid = project_id(conn, r["root"])
+def _transition_row(r: Record, pid: int) -> Row:
+    return (pid, r["tag"], r["task_id"], r["title"], r["old"], r["new"], r["source"], r["at"],
+            r["key"])  # fmt: skip
+
+
+def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
     cur = conn.execute(
         "INSERT INTO commits (project_id, sha, subject, author, committed_at, recorded_at, "
         "files, insertions, deletions, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -330,32 +299,74 @@ def _commit(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool
     return True
 
 
-def _commit_rewritten(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    if r["old"] == r["new"]:
-        return False
-    cur = conn.execute(
-        "DELETE FROM commits WHERE project_id = ? AND sha = ?",
-        (project_id(conn, r["root"]), r["old"]),
-    )
-    return cur.rowcount > 0
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
-def _job_run(conn: sqlite3.Connection, r: Record, project_id: ProjectIds) -> bool:
-    pid = None if r["root"] is None else project_id(conn, r["root"])
-    cur = conn.execute(
+# kind -> (statement, its values for a record and its project id)
+_STATEMENTS: dict[str, tuple[str, RowOf]] = {
+    "transition": (
+        f"INSERT INTO transitions ({_TRANSITION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        _transition_row,
+    ),
+    # where tmxd first saw a task: only for a task without rows
+    "baseline": (
+        f"INSERT INTO transitions ({_TRANSITION}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
+        "WHERE NOT EXISTS (SELECT 1 FROM transitions WHERE project_id = ?1 AND tag = ?2 "
+        "AND task_id = ?3) ON CONFLICT (key) DO NOTHING",
+        _transition_row,
+    ),
+    "event": (
+        "INSERT INTO events (project_id, at, kind, data, key) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        lambda r, pid: (pid, r["at"], r["event"], r["data"], r["key"]),
+    ),
+    "tool_call": (
+        "INSERT INTO tool_calls (project_id, session_id, task_id, tool, success, duration_ms, "
+        "at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        lambda r, pid: (
+            pid,
+            r["session_id"],
+            r["task_id"],
+            r["tool"],
+            int(r["success"]),
+            r["duration_ms"],
+            r["at"],
+            r["key"],
+        ),
+    ),
+    "hook_run": (
+        "INSERT INTO hook_runs (project_id, hook, at, sha, linked, ok, duration_ms, detail, "
+        "key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
+        lambda r, pid: (
+            pid,
+            r["hook"],
+            r["at"],
+            r["sha"],
+            _optional_int(r["linked"]),
+            int(r["ok"]),
+            r["duration_ms"],
+            r["detail"],
+            r["key"],
+        ),
+    ),
+    "job_run": (
         "INSERT INTO job_runs (project_id, name, started_at, finished_at, ok, detail, key) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
-        (pid, r["name"], r["started_at"], r["finished_at"], int(r["ok"]), r["detail"], r["key"]),
-    )
-    return cur.rowcount > 0
-
-
-_APPLY: dict[str, Callable[[sqlite3.Connection, Record, ProjectIds], bool]] = {
-    "transition": _transition,
-    "event": _event,
-    "tool_call": _tool_call,
-    "hook_run": _hook_run,
-    "commit": _commit,
-    "commit_rewritten": _commit_rewritten,
-    "job_run": _job_run,
+        lambda r, pid: (
+            pid,
+            r["name"],
+            r["started_at"],
+            r["finished_at"],
+            int(r["ok"]),
+            r["detail"],
+            r["key"],
+        ),
+    ),
+    # an amend or rebase replaced the commit: it leaves the metrics with the history
+    "commit_rewritten": (
+        "DELETE FROM commits WHERE project_id = ? AND sha = ? AND sha != ?",
+        lambda r, pid: (pid, r["old"], r["new"]),
+    ),
 }

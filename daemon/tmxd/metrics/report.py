@@ -354,16 +354,27 @@ def _add_known(total: Any, value: Any) -> Any:
 def _execution_stats(
     conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str
 ) -> tuple[dict[tuple[int, str, str], _Runs], dict[str, _Runs]]:
-    """Per-task and per-agent execution totals from one scan of a covering index."""
+    """Per-task and per-agent execution totals: from the running totals when the window
+    holds every execution, else from one scan of a covering index."""
     where, params = flt.where()
     window = _time_window(conn, "executions", "started_at", since_s, until_s)
-    cur = conn.execute(
-        "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
-        "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
-        "sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
-        f"WHERE {where}{window[0]} GROUP BY project_id, tag, task_id, agent",
-        [*params, *window[1]],
-    )
+    if window[0]:
+        cur = conn.execute(
+            "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
+            "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
+            "sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
+            f"WHERE {where}{window[0]} GROUP BY project_id, tag, task_id, agent",
+            [*params, *window[1]],
+        )
+    else:
+        cur = conn.execute(
+            "SELECT project_id, tag, task_id, agent, n, ok, finished, duration_ms, tool_calls, "
+            "CASE WHEN input_known THEN input_tokens END, "
+            "CASE WHEN output_known THEN output_tokens END, "
+            f"CASE WHEN cost_known THEN cost_usd END FROM execution_task_totals WHERE {where} "
+            "AND n > 0",
+            params,
+        )
     per_task: dict[tuple[int, str, str], _Runs] = {}
     per_agent: dict[str, _Runs] = {}
     for pid, tag, task_id, agent_name, runs, ok, finished, *rest in cur:

@@ -370,11 +370,13 @@ def _totals_sql(
 
 
 def m005_totals(db: Database) -> None:
-    """Running totals for the Prometheus export, kept exact by triggers.
+    """Running totals, kept exact by triggers, for the Prometheus export and the report.
 
     ``execution_totals`` per project, agent, result and duration bucket (finished
-    executions only); ``transition_totals``, ``tool_call_totals`` and
-    ``hook_run_totals`` per label set. Existing rows are counted once here.
+    executions only); ``execution_task_totals`` per task and agent (an all-time
+    report reads these instead of every execution); ``transition_totals``,
+    ``tool_call_totals`` and ``hook_run_totals`` per label set. Existing rows are
+    counted once here.
     """
     script = "".join(
         [
@@ -395,6 +397,28 @@ def m005_totals(db: Database) -> None:
                     "cost_usd": "coalesce(R.cost_usd, 0)",
                 },
                 when="R.success IS NOT NULL",
+            ),
+            _totals_sql(
+                "executions",
+                "execution_task_totals",
+                {
+                    "project_id": "R.project_id",
+                    "tag": "R.tag",
+                    "task_id": "R.task_id",
+                    "agent": "R.agent",
+                },
+                {
+                    "finished": "R.success IS NOT NULL",
+                    "ok": "coalesce(R.success, 0)",
+                    "duration_ms": "coalesce(R.duration_ms, 0)",
+                    "tool_calls": "coalesce(R.tool_calls, 0)",
+                    "input_tokens": "coalesce(R.input_tokens, 0)",
+                    "input_known": "R.input_tokens IS NOT NULL",
+                    "output_tokens": "coalesce(R.output_tokens, 0)",
+                    "output_known": "R.output_tokens IS NOT NULL",
+                    "cost_usd": "coalesce(R.cost_usd, 0)",
+                    "cost_known": "R.cost_usd IS NOT NULL",
+                },
             ),
             _totals_sql(
                 "transitions",
