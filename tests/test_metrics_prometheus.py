@@ -344,8 +344,9 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
 
         def series(query: str) -> dict[frozenset[tuple[str, str]], float]:
             result = _api(base, "/api/v1/query", query=query)["data"]["result"]
+            ours = ("__name__", "job", "instance")  # the name and the labels Prometheus adds
             return {
-                frozenset((k, v) for k, v in r["metric"].items() if k not in ("__name__", "job", "instance")):
+                frozenset((k, v) for k, v in r["metric"].items() if k not in ours):
                 float(r["value"][1])
                 for r in result
             }  # fmt: skip

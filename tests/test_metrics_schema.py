@@ -235,3 +235,28 @@ def test_the_views_answer_with_the_reports_definitions(tmp_path: Path) -> None:
 
 def _at(day: int) -> datetime:
     return datetime(2026, 11, day, 12, tzinfo=UTC)
+
+
+def test_the_datasette_canned_queries_run(tmp_path: Path) -> None:
+    """docs/datasette.json's queries answer on a real database (the fixture's history)."""
+    import json
+
+    from helpers import REPO_ROOT
+    from metrics_fixture import build
+    from tmxd.metrics.recorder import Recorder
+
+    meta = json.loads((REPO_ROOT / "docs" / "datasette.json").read_text())
+    queries = meta["databases"]["metrics"]["queries"]
+    p, q = tmp_path / "proj", tmp_path / "other"
+    p.mkdir()
+    q.mkdir()
+    with Recorder.open(tmp_path / "metrics.db") as rec:
+        build(rec, p, q)
+        rec.hook_run(p, "claude", 12.0, True, "PostToolUse via journal")
+        answers = {
+            name: rec.conn.execute(query["sql"]).fetchall() for name, query in queries.items()
+        }
+    assert len(answers["task_status"]) == 6
+    assert answers["executions_by_project"][0][:3] == ("proj", 6, 0.5)
+    assert answers["hook_times"] == [("claude", 1, 12.0, 12.0, 1)]
+    assert answers["commits_per_task"][0][:3] == ("proj", "1", 2)
