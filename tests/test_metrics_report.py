@@ -258,3 +258,22 @@ def test_running_totals_give_the_same_execution_figures_as_the_rows(
     slow = report(rec, since=None)
     for key in ("summary", "agents", "most_retried", "slowest_tasks"):
         assert quick[key] == slow[key], key
+
+
+def test_a_rewrite_between_done_like_statuses_is_not_work_done(tmp_path: Path) -> None:
+    """Task Master's own save turns `completed` into `done`: no task became done that day."""
+    with Recorder.open(tmp_path / "r.db") as rec:
+        rec.transition(tmp_path, "41.1", None, "pending", "external", at=SINCE - timedelta(days=9))
+        done_at = SINCE - timedelta(days=5)
+        rec.transition(tmp_path, "41.1", "pending", "completed", "external", at=done_at)
+        rewrite = SINCE + timedelta(days=1)
+        rec.transition(tmp_path, "41.1", "completed", "done", "external", at=rewrite)
+        r = build_report(rec.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2))
+        whole = build_report(rec.conn, ReportQuery(until=NOW, now=NOW, tz=PLUS2))
+    assert r["summary"]["tasks_done"] == 0
+    assert sum(d["done"] for d in r["throughput"]) == 0
+    assert r["lead_cycle"]["tasks"] == []  # its done is the one before the window
+    assert r["summary"]["tasks_changed"] == 1  # the rewrite is still a status change
+    (row,) = whole["lead_cycle"]["tasks"]
+    assert (row["done"], row["lead_time"]) == ("2026-11-05T00:00:00.000Z", 4 * D)
+    assert whole["summary"]["tasks_done"] == 1
