@@ -21,7 +21,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemonproc import DaemonProcess, wait_for
-from metrics_fixture import build
+from metrics_fixture import build, finish
 from tmxd.metrics.prometheus import (
     TmxdCollector,
     exposition_for,
@@ -55,9 +55,9 @@ def db(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "m.db"
     with Recorder.open(path) as rec:
         build(rec, p, q)
-        rec.hook_run(p, "post-commit", None, True, sha="c1", linked=True)
-        rec.hook_run(p, "claude", 4.0, True)
-        rec.hook_run(p, "claude", 6.0, True)
+        rec.hook_run(p, "post-commit", True, sha="c1", linked=True)
+        rec.hook_run(p, "claude", True, duration_ms=4.0)
+        rec.hook_run(p, "claude", True, duration_ms=6.0)
         rec.tool_call(p, "s", 'Bash "quoted"\nline', False, 1.0, "1")
     yield path
 
@@ -127,20 +127,8 @@ def test_totals_follow_inserts_updates_and_deletes(db: Path) -> None:
     """The running totals the export reads equal what the tables hold, whatever happened."""
     with Recorder.open(db) as rec:
         ex = rec.execution_started(db.parent / "proj", "7", 1, "simple", "script")
-        rec.execution_finished(
-            ex,
-            success=True,
-            exit_code=0,
-            tool_calls=3,
-            turns=1,
-            input_tokens=None,
-            output_tokens=None,
-            cost_usd=None,
-            peak_rss_bytes=None,
-            error=None,
-            duration_ms=5000,
-        )
-        conn = rec.db.conn
+        finish(rec, ex, tool_calls=3, duration_ms=5000)
+        conn = rec.conn
         conn.execute("UPDATE executions SET success = 0, duration_ms = 9e6 WHERE id = ?", (ex,))
         conn.execute("DELETE FROM transitions WHERE task_id = '3'")
         conn.execute("DELETE FROM tool_calls")
@@ -310,7 +298,7 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
     q.mkdir()
     with Recorder.open(db) as rec:
         build(rec, p, q)
-        rec.hook_run(p, "post-commit", None, True, sha="c1", linked=True)
+        rec.hook_run(p, "post-commit", True, sha="c1", linked=True)
         rec.tool_call(p, "s", "Bash", True, 3.0, "1")
         rec.tool_call(p, "s", "Edit", False, 5.0, "1")
     daemon = DaemonProcess(tmp_path / "d.log", "--listen", "127.0.0.1:0", "--metrics-cache", "0")

@@ -88,8 +88,8 @@ def test_commit_is_recorded_once_with_its_tasks(rec: Recorder, tmp_path: Path) -
         branch="main",
         task_ids=["5.2", "7", "5.2"],
     )
-    assert rec.commit(tmp_path, "abc123", **args) is True  # type: ignore[arg-type]
-    assert rec.commit(tmp_path, "abc123", **args) is False  # type: ignore[arg-type]
+    assert rec.commit(tmp_path, "abc123", **args) == 1  # type: ignore[arg-type]
+    assert rec.commit(tmp_path, "abc123", **args) == 0  # type: ignore[arg-type]
     assert rows(rec.path, "SELECT sha, files, insertions, deletions, branch FROM commits") == [
         ("abc123", 3, 40, 2, "main")
     ]
@@ -172,7 +172,7 @@ def test_explicit_duration_wins(rec: Recorder, tmp_path: Path) -> None:
 
 
 def test_hook_tool_and_job_runs(rec: Recorder, tmp_path: Path) -> None:
-    rec.hook_run(tmp_path, "post-commit", 3.5, True, at=T0)
+    rec.hook_run(tmp_path, "post-commit", True, duration_ms=3.5, at=T0)
     rec.tool_call(tmp_path, "sess-1", "Bash", False, 120.0, "4", at=T0)
     rec.tool_call(tmp_path, "sess-1", "Read", True, None, None, at=T0)
     assert rows(rec.path, "SELECT hook, duration_ms, ok, detail FROM hook_runs") == [
@@ -259,7 +259,7 @@ def test_write_failure_is_a_metrics_error(tmp_path: Path) -> None:
         conn.commit()
         conn.close()
         with pytest.raises(MetricsError, match="cannot record metrics"):
-            rec.hook_run(tmp_path, "post-commit", 1.0, True)
+            rec.hook_run(tmp_path, "post-commit", True, duration_ms=1.0)
         rec.event(tmp_path, "still works", {})
     finally:
         rec.close()

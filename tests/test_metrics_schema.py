@@ -183,6 +183,7 @@ def test_an_up_to_date_database_opens_without_sqlite_utils(tmp_path: Path) -> No
 
 
 def test_the_views_answer_with_the_reports_definitions(tmp_path: Path) -> None:
+    from metrics_fixture import finish
     from tmxd.metrics.recorder import Recorder
 
     root = tmp_path / "p"
@@ -196,19 +197,7 @@ def test_the_views_answer_with_the_reports_definitions(tmp_path: Path) -> None:
         t(root, "2", "pending", "done", "tmxd", title="Two, renamed", at=_at(3))
         t(root, "3", "done", "done", "baseline", title="Done before", at=_at(1))
         ex = rec.execution_started(root, "2", 1, "simple", "script", session_id="sess")
-        rec.execution_finished(
-            ex,
-            success=True,
-            exit_code=0,
-            tool_calls=4,
-            turns=1,
-            input_tokens=None,
-            output_tokens=None,
-            cost_usd=None,
-            peak_rss_bytes=None,
-            error=None,
-            duration_ms=2000,
-        )
+        finish(rec, ex, tool_calls=4, duration_ms=2000)
         rec.execution_started(root, "2", 2, "simple", "script")  # still running
         q = rec.conn.execute
         assert sorted(q("SELECT task_id, title FROM task_titles")) == [
@@ -252,7 +241,7 @@ def test_the_datasette_canned_queries_run(tmp_path: Path) -> None:
     q.mkdir()
     with Recorder.open(tmp_path / "metrics.db") as rec:
         build(rec, p, q)
-        rec.hook_run(p, "claude", 12.0, True, "PostToolUse via journal")
+        rec.hook_run(p, "claude", True, duration_ms=12.0, detail="PostToolUse via journal")
         answers = {
             name: rec.conn.execute(query["sql"]).fetchall() for name, query in queries.items()
         }

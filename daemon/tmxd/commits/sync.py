@@ -473,7 +473,6 @@ class _Run:
             self.recorder.hook_run(
                 self.root,
                 rec.hook,
-                None,
                 ok,
                 at=rec.at or self.commit_at,
                 sha=rec.head,
@@ -483,7 +482,7 @@ class _Run:
 
     def malformed(self, error: str) -> None:
         if self.recorder is not None:
-            self.recorder.hook_run(self.root, MALFORMED, None, False, error, key=self.key)
+            self.recorder.hook_run(self.root, MALFORMED, False, detail=error, key=self.key)
 
 
 def _title(doc: TasksFile, task_id: str, tag: str) -> str | None:

@@ -22,7 +22,9 @@ from __future__ import annotations
 import socket
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -174,6 +176,18 @@ def _families(conn: sqlite3.Connection) -> Iterator[Metric]:
     )
 
 
+@dataclass
+class _AgentTotals:
+    """One project's and agent's finished executions, summed over the totals' rows."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    ms: float = 0.0
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    usd: float = 0.0
+
+
 def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iterator[Metric]:
     by = ["project", "agent"]
     total = CounterMetricFamily(
@@ -188,30 +202,20 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
         "tmxd_agent_tokens", "Tokens used by agent runs.", labels=[*by, "direction"]
     )
     cost = CounterMetricFamily("tmxd_agent_cost_usd", "Agent cost in US dollars.", labels=by)
-    per: dict[tuple[str, str], dict[str, Any]] = {}
+    per: dict[tuple[str, str], _AgentTotals] = defaultdict(_AgentTotals)
     results: dict[tuple[str, str, str], int] = {}
     for pid, agent, success, bucket, n, dur, calls, tin, tout, usd in conn.execute(
         "SELECT project_id, agent, success, bucket, n, duration_ms, tool_calls, input_tokens, "
         "output_tokens, cost_usd FROM execution_totals"
     ):
         key = (project(pid), agent)
-        acc = per.setdefault(
-            key,
-            {
-                "buckets": [0] * (len(DURATION_BUCKETS) + 1),
-                "ms": 0.0,
-                "calls": 0,
-                "in": 0,
-                "out": 0,
-                "usd": 0.0,
-            },
-        )
-        acc["buckets"][bucket] += n
-        acc["ms"] += dur
-        acc["calls"] += calls
-        acc["in"] += tin
-        acc["out"] += tout
-        acc["usd"] += usd
+        acc = per[key]
+        acc.buckets[bucket] += n
+        acc.ms += dur
+        acc.calls += calls
+        acc.tokens_in += tin
+        acc.tokens_out += tout
+        acc.usd += usd
         rkey = (*key, result(success))
         results[rkey] = results.get(rkey, 0) + n
     for pid, agent, n in conn.execute(
@@ -219,31 +223,21 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
         "WHERE finished_at IS NULL GROUP BY 1, 2"
     ):
         key = (project(pid), agent)
-        per.setdefault(
-            key,
-            {
-                "buckets": [0] * (len(DURATION_BUCKETS) + 1),
-                "ms": 0.0,
-                "calls": 0,
-                "in": 0,
-                "out": 0,
-                "usd": 0.0,
-            },
-        )
+        per[key]  # an agent with runs going on has every family, zeros included
         running.add_metric(list(key), n)
     for key, acc in sorted(per.items()):
         labels = list(key)
         for outcome in (SUCCESS, FAILURE):
             total.add_metric([*labels, outcome], results.get((*key, outcome), 0))
         cumulative, buckets = 0, []
-        for bound, count in zip([*DURATION_BUCKETS, None], acc["buckets"], strict=True):
+        for bound, count in zip([*DURATION_BUCKETS, None], acc.buckets, strict=True):
             cumulative += count
             buckets.append(("+Inf" if bound is None else f"{float(bound)}", cumulative))
-        hist.add_metric(labels, buckets, round(acc["ms"] / 1000.0, 3))
-        tools.add_metric(labels, acc["calls"])
-        tokens.add_metric([*labels, "input"], acc["in"])
-        tokens.add_metric([*labels, "output"], acc["out"])
-        cost.add_metric(labels, round(acc["usd"], 6))
+        hist.add_metric(labels, buckets, round(acc.ms / 1000.0, 3))
+        tools.add_metric(labels, acc.calls)
+        tokens.add_metric([*labels, "input"], acc.tokens_in)
+        tokens.add_metric([*labels, "output"], acc.tokens_out)
+        cost.add_metric(labels, round(acc.usd, 6))
     yield from (total, running, hist, tools, tokens, cost)
 
 

@@ -20,16 +20,17 @@ is not a database) surface as :class:`~tmxd.metrics.schema.MetricsError`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
 
 from tmxd import clock, paths
 from tmxd.fsutil import acquire
@@ -76,6 +77,20 @@ def to_db_time(moment: datetime) -> str:
 def from_db_time(text: str) -> datetime:
     """The aware UTC datetime of a stored timestamp."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+P = ParamSpec("P")
+
+
+def _recording(build: Callable[P, Record]) -> Callable[Concatenate[Recorder, P], int]:
+    """A recorder method that stores the record ``build`` makes; returns how many rows were
+    new (0 also when the database was busy and the record went to the journal)."""
+
+    @functools.wraps(build)
+    def method(self: Recorder, /, *args: P.args, **kwargs: P.kwargs) -> int:
+        return self.store([build(*args, **kwargs)])
+
+    return method
 
 
 class Recorder:
@@ -263,102 +278,15 @@ class Recorder:
             os.close(fd)
         return added
 
-    # -- recording ---------------------------------------------------------
+    # -- recording: one record each (see tmxd.metrics.records for the arguments) ----------
 
-    def event(
-        self,
-        project: Path,
-        kind: str,
-        data: dict[str, Any],
-        at: datetime | None = None,
-        *,
-        key: str | None = None,
-    ) -> None:
-        """Record a free-form event (``kind`` plus JSON ``data``); ``key`` makes it once-only."""
-        self.store([records.event(project, kind, data, at=at, key=key)])
-
-    def transition(
-        self,
-        project: Path,
-        task_id: str,
-        old: str | None,
-        new: str,
-        source: str,
-        tag: str = "master",
-        at: datetime | None = None,
-        title: str | None = None,
-    ) -> None:
-        """Record a status change of a task (``old`` is None for a new task).
-
-        ``source`` says who made it: tmxd, external (Task Master, an editor),
-        commit (a ``Closes-Task`` trailer) or autopilot.
-        """
-        self.store(
-            [records.transition(project, task_id, old, new, source, tag=tag, at=at, title=title)]
-        )
-
-    def commit(
-        self,
-        project: Path,
-        sha: str,
-        subject: str,
-        author: str,
-        committed_at: datetime,
-        files: int,
-        insertions: int,
-        deletions: int,
-        branch: str | None,
-        task_ids: Sequence[str],
-    ) -> bool:
-        """Record a commit and the tasks it names; False if this sha was seen before."""
-        record = records.commit(
-            project,
-            sha,
-            subject,
-            author,
-            committed_at,
-            files,
-            insertions,
-            deletions,
-            branch,
-            task_ids,
-        )
-        journaled = self.journaled
-        return bool(self.store([record])) or self.journaled > journaled
-
-    def commit_rewritten(self, project: Path, old: str, new: str) -> None:
-        """Forget commit ``old``, which an amend or rebase replaced by ``new``."""
-        self.store([records.commit_rewritten(project, old, new)])
-
-    def hook_run(
-        self,
-        project: Path,
-        hook: str,
-        duration_ms: float | None,
-        ok: bool,
-        detail: str = "",
-        at: datetime | None = None,
-        *,
-        sha: str | None = None,
-        linked: bool | None = None,
-        key: str | None = None,
-    ) -> None:
-        """Record one hook run (how long it took, when known; whether it worked)."""
-        self.store(
-            [
-                records.hook_run(
-                    project,
-                    hook,
-                    ok,
-                    at=at,
-                    sha=sha,
-                    linked=linked,
-                    duration_ms=duration_ms,
-                    detail=detail,
-                    key=key,
-                )
-            ]
-        )
+    event = _recording(records.event)
+    transition = _recording(records.transition)
+    commit = _recording(records.commit)
+    commit_rewritten = _recording(records.commit_rewritten)
+    hook_run = _recording(records.hook_run)
+    tool_call = _recording(records.tool_call)
+    job_run = _recording(records.job_run)
 
     def execution_started(
         self,
@@ -443,33 +371,6 @@ class Recorder:
                     execution_id,
                 ),
             )
-
-    def tool_call(
-        self,
-        project: Path,
-        session_id: str,
-        tool: str,
-        success: bool,
-        duration_ms: float | None,
-        task_id: str | None,
-        at: datetime | None = None,
-    ) -> None:
-        """Record one tool call of an agent session."""
-        self.store(
-            [records.tool_call(project, session_id, tool, success, duration_ms, task_id, at=at)]
-        )
-
-    def job_run(
-        self,
-        name: str,
-        started: datetime,
-        finished: datetime,
-        ok: bool,
-        detail: str = "",
-        project: Path | None = None,
-    ) -> None:
-        """Record one run of a scheduled job (daemon-wide unless ``project`` is given)."""
-        self.store([records.job_run(name, started, finished, ok, detail, project)])
 
     def last_job_run(self, name: str, project: Path | None = None) -> datetime | None:
         """When the job ``name`` last ran successfully (its start), or None if never."""
