@@ -20,7 +20,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemonproc import DaemonProcess, wait_for
+from daemonproc import DaemonProcess
+from helpers import wait_until
 from metrics_fixture import build, finish
 from tmxd.metrics.prometheus import (
     TmxdCollector,
@@ -206,11 +207,13 @@ def test_http_endpoint(db: Path) -> None:
             try:
                 fetch(server.url.replace("/metrics", path))
             except urllib.error.HTTPError as exc:
+                exc.close()
                 assert exc.code == code
             else:
                 assert code == 200
         with pytest.raises(urllib.error.HTTPError) as info:
             fetch(server.url, "POST")
+        info.value.close()
         assert info.value.code == 405
     finally:
         server.stop()
@@ -237,6 +240,7 @@ def test_unreadable_database_is_a_500_with_the_reason(tmp_path: Path) -> None:
             fetch(server.url)
         assert info.value.code == 500
         assert b"not a usable SQLite database" in info.value.read()
+        info.value.close()
     finally:
         server.stop()
 
@@ -314,12 +318,12 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
         )
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        log = (tmp_path / "prometheus.log").open("wb")
-        prom = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=log,
-        )  # fmt: skip
+        with (tmp_path / "prometheus.log").open("wb") as log:  # the child keeps its own copy
+            prom = subprocess.Popen(
+                [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
 
         def up() -> bool:
             try:
@@ -328,7 +332,7 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
                 return False
             return bool(targets) and targets[0]["health"] == "up" and not targets[0]["lastError"]
 
-        wait_for(up, what="Prometheus to scrape tmxd (see prometheus.log)")
+        wait_until(up, what="Prometheus to scrape tmxd (see prometheus.log)")
 
         def series(query: str) -> dict[frozenset[tuple[str, str]], float]:
             result = _api(base, "/api/v1/query", query=query)["data"]["result"]
@@ -352,7 +356,7 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
             'SELECT p.name AS project, t.tag, t.new_status AS "to", t.source, count(*) '
             "FROM transitions t JOIN projects p ON p.id = t.project_id GROUP BY 1, 2, 3, 4"
         )
-        wait_for(lambda: series("tmxd_transitions_total") == counted(transitions))
+        wait_until(lambda: series("tmxd_transitions_total") == counted(transitions))
         assert series("tmxd_executions_total") == counted(
             "SELECT p.name AS project, e.agent, CASE e.success WHEN 1 THEN 'success' "
             "ELSE 'failure' END AS result, count(*) FROM executions e JOIN projects p "
@@ -376,7 +380,7 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
         # a new row reaches Prometheus with the next scrape
         with Recorder.open(db) as rec:
             rec.transition(p, "6", None, "pending", "external")
-        wait_for(lambda: series("tmxd_transitions_total") == counted(transitions))
+        wait_until(lambda: series("tmxd_transitions_total") == counted(transitions))
         assert sum(series("tmxd_transitions_total").values()) == 17 + 1
     finally:
         if prom is not None:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from claude_stub import Script, claude_binary, messages_stub
-from daemonproc import DaemonProcess, wait_for
-from helpers import copy_corpus, init_repo, subprocess_env, tmxd_argv
+from daemonproc import DaemonProcess
+from helpers import copy_corpus, init_repo, run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd.metrics.journal import Journal
 from tmxd.metrics.recorder import Recorder
 from tmxd.setup import claude_hook, scaffold
@@ -96,16 +96,7 @@ def project(tmp_path: Path) -> Path:
 def run_hook(payload: Any, project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     text = payload if isinstance(payload, str) else json.dumps(payload)
     extra = {"CLAUDE_PROJECT_DIR": str(project), **env}
-    return subprocess.run(
-        tmxd_argv("hook", "claude"),
-        input=text,
-        cwd=project,
-        env=subprocess_env(extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_tmxd("hook", "claude", input=text, cwd=project, env=extra)
 
 
 def rows(sql: str) -> list[tuple[Any, ...]]:
@@ -242,7 +233,7 @@ def test_a_held_database_never_holds_the_hook(project: Path, tmp_path: Path) -> 
         [sys.executable, "-c", HOLDER, str(db), str(ready), str(release)], env=subprocess_env()
     )
     try:
-        wait_for(ready.exists, what="the other process to hold the database")
+        wait_until(ready.exists, what="the other process to hold the database")
         for n in range(5):
             payload = dict(payloads(project)["PostToolUse.Bash"], tool_use_id=f"toolu_{n}")
             proc = run_hook(payload, project)
@@ -250,7 +241,7 @@ def test_a_held_database_never_holds_the_hook(project: Path, tmp_path: Path) -> 
         assert rows("SELECT count(*) FROM tool_calls") == [(0,)]  # not in yet: held
         release.touch()
         holder.wait(timeout=60)
-        wait_for(
+        wait_until(
             lambda: rows("SELECT count(*) FROM tool_calls") == [(5,)],
             what="the daemon to ingest the journal",
         )
@@ -378,12 +369,15 @@ def test_real_claude_code_runs_the_hooks_init_writes(project: Path, tmp_path: Pa
         env.pop("CLAUDE_PROJECT_DIR", None)
         proc = subprocess.run(
             [str(CLAUDE), "-p", "Write hello.txt and echo", "--output-format", "json",
-             "--permission-mode", "acceptEdits", "--allowedTools", "Write,Bash(echo *)"],
+             "--permission-mode", "acceptEdits", "--allowedTools", "Write,Bash(echo *)",
+             # the hooks are under test, not the MCP servers init lists in .mcp.json (Task
+             # Master's would be started through npx and outlive this run)
+             "--strict-mcp-config"],
             cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert target.read_text() == "hi\n"
-    wait_for(lambda: len(rows("SELECT id FROM events WHERE kind = 'claude.session_end'")) == 1)
+    wait_until(lambda: len(rows("SELECT id FROM events WHERE kind = 'claude.session_end'")) == 1)
     calls = rows("SELECT tool, success, task_id FROM tool_calls ORDER BY tool")
     assert calls == [("Bash", 1, "1"), ("Write", 1, "1")]
     kinds = {kind for (kind,) in rows("SELECT kind FROM events")}
