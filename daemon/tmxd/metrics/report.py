@@ -66,11 +66,14 @@ class _Task:
 
     key: tuple[int, str, str]
     created_s: str  # first seen
+    created_f: float  # the same, as a Unix time (the walk has it; parsing again is slow)
     created_known: bool = True  # False: its first transition was not from nothing
     title: str | None = None
     first_in_progress_s: str | None = None
     entered_current_s: str | None = None
     final_done_s: str | None = None
+    first_in_progress_f: float | None = None
+    final_done_f: float | None = None
     status_now: str | None = None
     status_at_since: str | None = None
     last_f: float = 0.0
@@ -96,10 +99,15 @@ class _Task:
         return _opt_time(self.final_done_s)
 
     def cycle_time(self) -> float | None:
-        start, end = self.first_in_progress_s, self.final_done_s
+        start, end = self.first_in_progress_f, self.final_done_f
         if start is None or end is None or start > end:
             return None
-        return _seconds(start, end)
+        return round(end - start, 3)
+
+    def lead_time(self) -> float | None:
+        if not self.created_known or self.final_done_f is None:
+            return None
+        return round(self.final_done_f - self.created_f, 3)
 
 
 def _opt_time(stamp: str | None) -> datetime | None:
@@ -108,10 +116,6 @@ def _opt_time(stamp: str | None) -> datetime | None:
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
-
-
-def _seconds(start: str, end: str) -> float:
-    return round(_epoch(end) - _epoch(start), 3)
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -264,7 +268,7 @@ def _walk_transitions(
                 _close_task(task, since_s, since_f, until_f, spent)
             cur_pid, cur_tag, cur_tid = pid, tag, task_id
             key = (pid, tag, task_id)
-            task = tasks[key] = _Task(key, at_s, created_known=old is None)
+            task = tasks[key] = _Task(key, at_s, at_f, created_known=old is None)
             status = None
         elif status is not None:
             lo = last_f if last_f > since_f else since_f
@@ -284,13 +288,13 @@ def _walk_transitions(
         if changed:
             if new in done_like:
                 if old not in done_like:  # work done; done -> completed is a rewrite
-                    task.final_done_s = at_s
+                    task.final_done_s, task.final_done_f = at_s, at_f
                     if at_s >= since_s:
                         task.done_stamps.append(at_s)
             elif old in done_like and new != REMOVED:
                 task.reopened += 1
             elif new == "in-progress" and task.first_in_progress_s is None:
-                task.first_in_progress_s = at_s
+                task.first_in_progress_s, task.first_in_progress_f = at_s, at_f
         if new != status:
             task.entered_current_s = at_s
             now_open = new not in closed
@@ -315,7 +319,7 @@ def _close_task(
         if until_f > lo:
             spent[status] = spent.get(status, 0.0) + (until_f - lo)
     if status not in DONE_LIKE or (task.final_done_s is not None and task.final_done_s < since_s):
-        task.final_done_s = None
+        task.final_done_s, task.final_done_f = None, None
 
 
 @dataclass
@@ -576,7 +580,7 @@ def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[st
     for t in tasks.values():
         if t.final_done_s is None:
             continue
-        lead = _seconds(t.created_s, t.final_done_s) if t.created_known else None
+        lead = t.lead_time()
         cycle = t.cycle_time()
         rows.append(
             {
