@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemonproc import DaemonProcess
 from helpers import wait_until
 from metrics_fixture import build, finish
+from tmxd.metrics import records
 from tmxd.metrics.prometheus import (
     TmxdCollector,
     exposition_for,
@@ -129,23 +130,35 @@ def test_totals_follow_inserts_updates_and_deletes(db: Path) -> None:
     with Recorder.open(db) as rec:
         ex = rec.execution_started(db.parent / "proj", "7", 1, "simple", "script")
         finish(rec, ex, tool_calls=3, duration_ms=5000)
+        # a batch (the recorder adds its totals once per batch), a record in it twice, and
+        # one already stored: each row counts once
+        calls = [records.tool_call(db.parent / "proj", "s", "Read", True, 1.0, None)]
+        rec.store([*calls, *calls, records.hook_run(db.parent / "proj", "claude", False)])
+        rec.store(calls)
         conn = rec.conn
         conn.execute("UPDATE executions SET success = 0, duration_ms = 9e6 WHERE id = ?", (ex,))
         conn.execute("DELETE FROM transitions WHERE task_id = '3'")
-        conn.execute("DELETE FROM tool_calls")
+        conn.execute("DELETE FROM tool_calls WHERE tool != 'Read'")
         conn.commit()
         pairs = [
             (
-                "SELECT sum(n), sum(duration_ms), sum(tool_calls) FROM execution_totals",
+                "SELECT sum(finished), sum(duration_ms), sum(tool_calls) "
+                "FROM execution_task_totals",
                 "SELECT count(*), sum(duration_ms), sum(tool_calls) FROM executions "
                 "WHERE success IS NOT NULL",
             ),
             (
-                "SELECT sum(n) FROM execution_totals WHERE success = 0 AND bucket = 10",
-                "SELECT count(*) FROM executions WHERE success = 0 AND duration_ms > 7200000",
+                "SELECT sum(finished) - sum(le_7200), sum(n) - sum(finished), sum(le_30) "
+                "FROM execution_task_totals",
+                "SELECT sum(duration_ms > 7200000), sum(success IS NULL), sum(duration_ms <= 30000 "
+                "AND success IS NOT NULL) FROM executions",
             ),
             ("SELECT sum(n) FROM transition_totals", "SELECT count(*) FROM transitions"),
             ("SELECT coalesce(sum(n), 0) FROM tool_call_totals", "SELECT count(*) FROM tool_calls"),
+            (
+                "SELECT n FROM tool_call_totals WHERE tool = 'Read'",
+                "SELECT count(*) FROM tool_calls WHERE tool = 'Read'",
+            ),
             (
                 "SELECT sum(n), sum(timed) FROM hook_run_totals",
                 "SELECT count(*), count(duration_ms) FROM hook_runs",

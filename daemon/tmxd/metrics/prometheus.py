@@ -51,7 +51,13 @@ from tmxd import __version__, clock
 from tmxd.metrics.journal import Journal
 from tmxd.metrics.recorder import from_db_time
 from tmxd.metrics.records import REMOVED
-from tmxd.metrics.schema import DURATION_BUCKETS, MetricsError, connect, schema_version
+from tmxd.metrics.schema import (
+    DURATION_BUCKETS,
+    MetricsError,
+    bucket_column,
+    connect,
+    schema_version,
+)
 
 #: Seconds a collection is reused for (``tmxd run --metrics-cache``).
 DEFAULT_CACHE_SECONDS = 5.0
@@ -180,7 +186,9 @@ def _families(conn: sqlite3.Connection) -> Iterator[Metric]:
 class _AgentTotals:
     """One project's and agent's finished executions, summed over the totals' rows."""
 
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    finished: int = 0
+    ok: int = 0
+    le: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))  # cumulative
     ms: float = 0.0
     calls: int = 0
     tokens_in: int = 0
@@ -203,21 +211,15 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
     )
     cost = CounterMetricFamily("tmxd_agent_cost_usd", "Agent cost in US dollars.", labels=by)
     per: dict[tuple[str, str], _AgentTotals] = defaultdict(_AgentTotals)
-    results: dict[tuple[str, str, str], int] = {}
-    for pid, agent, success, bucket, n, dur, calls, tin, tout, usd in conn.execute(
-        "SELECT project_id, agent, success, bucket, n, duration_ms, tool_calls, input_tokens, "
-        "output_tokens, cost_usd FROM execution_totals"
+    buckets_sql = ", ".join(f"sum({bucket_column(b)})" for b in DURATION_BUCKETS)
+    for pid, agent, finished, ok, dur, calls, tin, tout, usd, *le in conn.execute(
+        "SELECT project_id, agent, sum(finished), sum(ok), sum(duration_ms), sum(tool_calls), "
+        f"sum(input_tokens), sum(output_tokens), sum(cost_usd), {buckets_sql} "
+        "FROM execution_task_totals GROUP BY project_id, agent HAVING sum(n) > 0"
     ):
-        key = (project(pid), agent)
-        acc = per[key]
-        acc.buckets[bucket] += n
-        acc.ms += dur
-        acc.calls += calls
-        acc.tokens_in += tin
-        acc.tokens_out += tout
-        acc.usd += usd
-        rkey = (*key, result(success))
-        results[rkey] = results.get(rkey, 0) + n
+        acc = per[(project(pid), agent)]
+        acc.finished, acc.ok, acc.ms, acc.calls = finished, ok, dur, calls
+        acc.tokens_in, acc.tokens_out, acc.usd, acc.le = tin, tout, usd, le
     for pid, agent, n in conn.execute(
         "SELECT project_id, agent, count(*) FROM executions INDEXED BY executions_running "
         "WHERE finished_at IS NULL GROUP BY 1, 2"
@@ -227,12 +229,10 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
         running.add_metric(list(key), n)
     for key, acc in sorted(per.items()):
         labels = list(key)
-        for outcome in (SUCCESS, FAILURE):
-            total.add_metric([*labels, outcome], results.get((*key, outcome), 0))
-        cumulative, buckets = 0, []
-        for bound, count in zip([*DURATION_BUCKETS, None], acc.buckets, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound is None else f"{float(bound)}", cumulative))
+        total.add_metric([*labels, SUCCESS], acc.ok)
+        total.add_metric([*labels, FAILURE], acc.finished - acc.ok)
+        buckets = [(f"{float(b)}", n) for b, n in zip(DURATION_BUCKETS, acc.le, strict=True)]
+        buckets.append(("+Inf", acc.finished))
         hist.add_metric(labels, buckets, round(acc.ms / 1000.0, 3))
         tools.add_metric(labels, acc.calls)
         tokens.add_metric([*labels, "input"], acc.tokens_in)

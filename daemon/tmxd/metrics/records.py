@@ -232,26 +232,34 @@ def apply(conn: sqlite3.Connection, batch: Sequence[Record], project_id: Project
     """Insert ``batch`` on ``conn`` (inside the caller's transaction); how many were new.
 
     A record whose key is already there (or a baseline whose task has rows) inserts
-    nothing. Runs of records of one kind go in one ``executemany``.
+    nothing. The records of one kind go in one ``executemany``, kinds in :data:`_ORDER`:
+    commits before the rewrites that remove them, baselines after every transition
+    (a task with a recorded change needs no first-look row).
     """
+    groups: dict[str, list[Record]] = {}
+    for record in batch:
+        groups.setdefault(_kind(record), []).append(record)
+    unknown = set(groups) - set(_ORDER)
+    if unknown:
+        raise ValueError(f"unknown record kind {sorted(unknown)[0]!r}")
+    from tmxd.metrics.schema import BULK_TOTALS  # its SQL is not needed to build records
+
     added = 0
-    i = 0
-    while i < len(batch):
-        kind = _kind(batch[i])
-        j = i + 1
-        while j < len(batch) and _kind(batch[j]) == kind:
-            j += 1
-        group = batch[i:j]
+    for kind in _ORDER:
+        group = groups.get(kind)
+        if not group:
+            continue
         if kind == "commit":
             added += sum(_commit(conn, r, project_id(conn, r["root"])) for r in group)
-        else:
-            try:
-                sql, row_of = _STATEMENTS[kind]
-            except KeyError:
-                raise ValueError(f"unknown record kind {kind!r}") from None
-            rows = [row_of(r, _pid(conn, r, project_id)) for r in group]
-            added += max(0, conn.executemany(sql, rows).rowcount)
-        i = j
+            continue
+        sql, row_of = _STATEMENTS[kind]
+        rows = [row_of(r, _pid(conn, r, project_id)) for r in group]
+        totals = BULK_TOTALS.get(_TABLES.get(kind, ""))
+        if totals is not None:  # its running totals follow the batch, not each row
+            last = conn.execute(f"SELECT max(id) FROM {totals.table}").fetchone()[0] or 0
+        added += max(0, conn.executemany(sql, rows).rowcount)
+        if totals is not None:
+            conn.execute(totals.catch_up(), (last,))
     return added
 
 
@@ -302,6 +310,24 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
+
+_TABLES = {
+    "transition": "transitions",
+    "baseline": "transitions",
+    "tool_call": "tool_calls",
+    "hook_run": "hook_runs",
+}
+
+_ORDER = (
+    "commit",
+    "commit_rewritten",
+    "transition",
+    "baseline",
+    "event",
+    "tool_call",
+    "hook_run",
+    "job_run",
+)
 
 # kind -> (statement, its values for a record and its project id)
 _STATEMENTS: dict[str, tuple[str, RowOf]] = {

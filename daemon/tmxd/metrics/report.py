@@ -610,21 +610,25 @@ def _slowest(
     label: Any,
     titles: dict[tuple[int, str, str], str | None],
 ) -> list[dict[str, Any]]:
-    exec_time = {k: r.dur_ms / 1000.0 for k, r in execs.items()}
-    rows: list[dict[str, Any]] = []
-    for key in set(exec_time) | {k for k, t in tasks.items() if t.final_done_s}:
+    scored: list[tuple[float, tuple[int, str, str], float | None, float | None]] = []
+    for key in set(execs) | {k for k, t in tasks.items() if t.final_done_s}:
         t = tasks.get(key)
         cycle = t.cycle_time() if t else None
-        rows.append(
-            {
-                "task": label(key),
-                "title": titles.get(key),
-                "cycle_time": cycle,
-                "execution_time": exec_time.get(key),
-            }
-        )
-    rows.sort(key=lambda r: -max(r["cycle_time"] or 0.0, r["execution_time"] or 0.0))
-    return [r for r in rows if (r["cycle_time"] or r["execution_time"])][:TOP_N]
+        runs = execs.get(key)
+        agent_time = runs.dur_ms / 1000.0 if runs is not None else None
+        top = max(cycle or 0.0, agent_time or 0.0)
+        if top:
+            scored.append((top, key, cycle, agent_time))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [
+        {
+            "task": label(key),
+            "title": titles.get(key),
+            "cycle_time": cycle,
+            "execution_time": agent_time,
+        }
+        for _top, key, cycle, agent_time in scored[:TOP_N]
+    ]
 
 
 def _most_retried(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -314,141 +315,141 @@ CREATE VIEW done_per_day AS
 DURATION_BUCKETS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 
 
-def _bucket(row: str) -> str:
-    """The SQL for the bucket index of ``row``'s duration: the first bound it does not
-    exceed, ``len(DURATION_BUCKETS)`` for +Inf."""
-    whens = " ".join(
-        f"WHEN {row}.duration_ms <= {bound * 1000} THEN {i}"
-        for i, bound in enumerate(DURATION_BUCKETS)
-    )
-    return f"CASE {whens} ELSE {len(DURATION_BUCKETS)} END"
+def bucket_column(bound: int) -> str:
+    """The running-totals column counting finished executions of at most ``bound`` seconds."""
+    return f"le_{bound}"
 
 
-def _totals_sql(
-    table: str, totals: str, keys: dict[str, str], sums: dict[str, str], when: str = "1"
-) -> str:
-    """A running-totals table of ``table`` and the triggers that keep it exact.
+@dataclass(frozen=True)
+class Totals:
+    """A running-totals table over ``table``, one row per ``keys``, with ``n`` and ``sums``.
 
-    ``keys`` and ``sums`` map the totals' columns to expressions over the row, written
-    with ``R`` for it (``R.agent``); ``when`` says which rows count. Inserts add,
-    deletes (pruning) subtract, updates do both, all in the writer's transaction: a
-    Prometheus scrape reads a few rows instead of scanning millions.
+    ``keys`` and ``sums`` map the totals' columns to expressions over a row written with
+    ``R`` for it (``R.agent``); ``when`` says which rows count. Deletes (pruning) and
+    updates are followed by triggers in the writer's transaction. Inserts too, unless
+    ``bulk``: the recorder then adds a whole batch with one :meth:`catch_up` statement
+    (a per-row trigger would cost more than the insert itself on the tables that grow
+    fastest), so a Prometheus scrape reads a few rows instead of scanning millions.
     """
 
-    def on(row: str, text: str) -> str:
-        return text.replace("R.", f"{row}.")
+    table: str
+    name: str
+    keys: dict[str, str]
+    sums: dict[str, str] = field(default_factory=dict)
+    when: str = "1"
+    bulk: bool = False
 
-    key_cols = ", ".join(keys)
-    cols = ", ".join([*keys, "n", *sums])
-    decl = ", ".join(
-        [f"{k} NOT NULL" for k in keys] + ["n INTEGER NOT NULL"] + [f"{c} NOT NULL" for c in sums]
-    )
-    add_values = ", ".join([*keys.values(), "1", *sums.values()])
-    add_set = ", ".join(["n = n + 1", *(f"{c} = {c} + excluded.{c}" for c in sums)])
-    sub_set = ", ".join(["n = n - 1", *(f"{c} = {c} - ({e})" for c, e in sums.items())])
-    match = " AND ".join(f"{k} = {e}" for k, e in keys.items())
+    def create_sql(self) -> str:
+        keys, sums, when, name = self.keys, self.sums, self.when, self.name
+        key_cols = ", ".join(keys)
+        cols = ", ".join([*keys, "n", *sums])
+        decl = ", ".join(
+            [f"{k} NOT NULL" for k in keys]
+            + ["n INTEGER NOT NULL"]
+            + [f"{c} NOT NULL" for c in sums]
+        )
+        add_values = ", ".join([*keys.values(), "1", *sums.values()])
+        add_set = ", ".join(["n = n + 1", *(f"{c} = {c} + excluded.{c}" for c in sums)])
+        sub_set = ", ".join(["n = n - 1", *(f"{c} = {c} - ({e})" for c, e in sums.items())])
+        match = " AND ".join(f"{k} = {e}" for k, e in keys.items())
+        add = (
+            f"INSERT INTO {name} ({cols}) SELECT {add_values} WHERE {when} "
+            f"ON CONFLICT ({key_cols}) DO UPDATE SET {add_set};"
+        )
+        sub = f"UPDATE {name} SET {sub_set} WHERE {match} AND {when};"
+        on_insert = (
+            ""
+            if self.bulk
+            else f"CREATE TRIGGER {name}_insert AFTER INSERT ON {self.table} "
+            f"BEGIN {_row(add, 'NEW')} END;"
+        )
+        return f"""
+            CREATE TABLE {name} ({decl}, PRIMARY KEY ({key_cols})) WITHOUT ROWID;
+            {self.catch_up().replace("R.id > ?", "1")};
+            {on_insert}
+            CREATE TRIGGER {name}_delete AFTER DELETE ON {self.table}
+                BEGIN {_row(sub, "OLD")} END;
+            CREATE TRIGGER {name}_update AFTER UPDATE ON {self.table}
+                BEGIN {_row(sub, "OLD")} {_row(add, "NEW")} END;
+        """
 
-    def add(row: str) -> str:
-        return on(
-            row,
-            f"INSERT INTO {totals} ({cols}) SELECT {add_values} WHERE {when} "
-            f"ON CONFLICT ({key_cols}) DO UPDATE SET {add_set};",
+    def catch_up(self) -> str:
+        """Add the rows with ``id > ?`` (one parameter) to the totals."""
+        keys, sums = self.keys, self.sums
+        cols = ", ".join([*keys, "n", *sums])
+        counted = ", ".join([*keys.values(), "count(*)", *(f"sum({e})" for e in sums.values())])
+        added = ", ".join(["n = n + excluded.n", *(f"{c} = {c} + excluded.{c}" for c in sums)])
+        return (
+            f"INSERT INTO {self.name} ({cols}) SELECT {counted} FROM {self.table} AS R "
+            f"WHERE R.id > ? AND {self.when} GROUP BY {', '.join(keys.values())} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
         )
 
-    def sub(row: str) -> str:
-        return on(row, f"UPDATE {totals} SET {sub_set} WHERE {match} AND {when};")
 
-    counted = ", ".join([*keys.values(), "count(*)", *(f"sum({e})" for e in sums.values())])
-    return f"""
-        CREATE TABLE {totals} ({decl}, PRIMARY KEY ({key_cols})) WITHOUT ROWID;
-        INSERT INTO {totals} ({cols}) SELECT {counted} FROM {table} AS R WHERE {when}
-            GROUP BY {", ".join(keys.values())};
-        CREATE TRIGGER {totals}_insert AFTER INSERT ON {table} BEGIN {add("NEW")} END;
-        CREATE TRIGGER {totals}_delete AFTER DELETE ON {table} BEGIN {sub("OLD")} END;
-        CREATE TRIGGER {totals}_update AFTER UPDATE ON {table} BEGIN {sub("OLD")} {add("NEW")} END;
-    """
+def _row(sql: str, row: str) -> str:
+    return sql.replace("R.", f"{row}.")
+
+
+TOTALS = (
+    Totals(
+        "executions",
+        "execution_task_totals",
+        {"project_id": "R.project_id", "tag": "R.tag", "task_id": "R.task_id", "agent": "R.agent"},
+        {
+            "finished": "R.success IS NOT NULL",
+            "ok": "coalesce(R.success, 0)",
+            "duration_ms": "coalesce(R.duration_ms, 0)",
+            "tool_calls": "coalesce(R.tool_calls, 0)",
+            "input_tokens": "coalesce(R.input_tokens, 0)",
+            "input_known": "R.input_tokens IS NOT NULL",
+            "output_tokens": "coalesce(R.output_tokens, 0)",
+            "output_known": "R.output_tokens IS NOT NULL",
+            "cost_usd": "coalesce(R.cost_usd, 0)",
+            "cost_known": "R.cost_usd IS NOT NULL",
+            # the duration histogram's cumulative buckets (finished executions)
+            **{
+                bucket_column(bound): f"R.duration_ms <= {bound * 1000} AND R.success IS NOT NULL"
+                for bound in DURATION_BUCKETS
+            },
+        },
+    ),
+    Totals(
+        "transitions",
+        "transition_totals",
+        {
+            "project_id": "R.project_id",
+            "tag": "R.tag",
+            "new_status": "R.new_status",
+            "source": "R.source",
+        },
+        bulk=True,
+    ),
+    Totals(
+        "tool_calls",
+        "tool_call_totals",
+        {"project_id": "R.project_id", "tool": "R.tool", "success": "R.success"},
+        bulk=True,
+    ),
+    Totals(
+        "hook_runs",
+        "hook_run_totals",
+        {"project_id": "R.project_id", "hook": "R.hook", "ok": "R.ok"},
+        {"timed": "R.duration_ms IS NOT NULL", "duration_ms": "coalesce(R.duration_ms, 0)"},
+        bulk=True,
+    ),
+)
+BULK_TOTALS = {t.table: t for t in TOTALS if t.bulk}
 
 
 def m005_totals(db: Database) -> None:
-    """Running totals, kept exact by triggers, for the Prometheus export and the report.
+    """Running totals for the Prometheus export and the report (see :class:`Totals`).
 
-    ``execution_totals`` per project, agent, result and duration bucket (finished
-    executions only); ``execution_task_totals`` per task and agent (an all-time
-    report reads these instead of every execution); ``transition_totals``,
-    ``tool_call_totals`` and ``hook_run_totals`` per label set. Existing rows are
-    counted once here.
+    ``execution_task_totals`` per task and agent, with the duration histogram's
+    cumulative buckets (an all-time report and a scrape read these instead of every
+    execution); ``transition_totals``, ``tool_call_totals`` and ``hook_run_totals``
+    per label set. Existing rows are counted once here.
     """
-    script = "".join(
-        [
-            _totals_sql(
-                "executions",
-                "execution_totals",
-                {
-                    "project_id": "R.project_id",
-                    "agent": "R.agent",
-                    "success": "R.success",
-                    "bucket": _bucket("R"),
-                },
-                {
-                    "duration_ms": "coalesce(R.duration_ms, 0)",
-                    "tool_calls": "coalesce(R.tool_calls, 0)",
-                    "input_tokens": "coalesce(R.input_tokens, 0)",
-                    "output_tokens": "coalesce(R.output_tokens, 0)",
-                    "cost_usd": "coalesce(R.cost_usd, 0)",
-                },
-                when="R.success IS NOT NULL",
-            ),
-            _totals_sql(
-                "executions",
-                "execution_task_totals",
-                {
-                    "project_id": "R.project_id",
-                    "tag": "R.tag",
-                    "task_id": "R.task_id",
-                    "agent": "R.agent",
-                },
-                {
-                    "finished": "R.success IS NOT NULL",
-                    "ok": "coalesce(R.success, 0)",
-                    "duration_ms": "coalesce(R.duration_ms, 0)",
-                    "tool_calls": "coalesce(R.tool_calls, 0)",
-                    "input_tokens": "coalesce(R.input_tokens, 0)",
-                    "input_known": "R.input_tokens IS NOT NULL",
-                    "output_tokens": "coalesce(R.output_tokens, 0)",
-                    "output_known": "R.output_tokens IS NOT NULL",
-                    "cost_usd": "coalesce(R.cost_usd, 0)",
-                    "cost_known": "R.cost_usd IS NOT NULL",
-                },
-            ),
-            _totals_sql(
-                "transitions",
-                "transition_totals",
-                {
-                    "project_id": "R.project_id",
-                    "tag": "R.tag",
-                    "new_status": "R.new_status",
-                    "source": "R.source",
-                },
-                {},
-            ),
-            _totals_sql(
-                "tool_calls",
-                "tool_call_totals",
-                {"project_id": "R.project_id", "tool": "R.tool", "success": "R.success"},
-                {},
-            ),
-            _totals_sql(
-                "hook_runs",
-                "hook_run_totals",
-                {"project_id": "R.project_id", "hook": "R.hook", "ok": "R.ok"},
-                {
-                    "timed": "R.duration_ms IS NOT NULL",
-                    "duration_ms": "coalesce(R.duration_ms, 0)",
-                },
-            ),
-        ]
-    )
-    _run_script(db, script)
+    _run_script(db, "".join(t.create_sql() for t in TOTALS))
 
 
 # Every migration, in order (sqlite-utils records each by its function's name).
