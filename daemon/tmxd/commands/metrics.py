@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tmxd.commands.common import echo_json
+from tmxd.commands.common import echo_json, format_option
 from tmxd.commands.report import db_option, readable_db
 
 
@@ -85,9 +85,10 @@ def _show_counts(path: Path, fmt: str) -> None:
     "--yes", is_flag=True, help="Needed when the prune would delete everything (or is given 0d)."
 )
 @db_option
+@format_option("text", "json")
 @click.pass_context
 def prune_command(
-    ctx: click.Context, older_than: str, dry_run: bool, yes: bool, db: Path | None
+    ctx: click.Context, older_than: str, dry_run: bool, yes: bool, db: Path | None, fmt: str
 ) -> None:
     """Delete old metrics rows and give the space back (incremental vacuum)."""
     from tmxd.errors import InputError
@@ -97,13 +98,15 @@ def prune_command(
     span = parse_span(older_than, "--older-than")
     path = readable_db(db or ctx.obj.get("db"))
     if not path.exists():
-        click.echo(f"nothing to prune: {path} does not exist yet")
+        _say_pruned(fmt, older_than, {}, dry_run, f"nothing to prune: {path} does not exist yet")
         return
     with Recorder.open(path) as recorder:
         would = recorder.prune(span, dry_run=True)
         total = sum(would.values())
         if dry_run:
-            click.echo(f"would delete {total:,} rows" + _detail(would))
+            _say_pruned(
+                fmt, older_than, would, True, f"would delete {total:,} rows{_detail(would)}"
+            )
             return
         if total and not yes and (not span or recorder.prune_leaves_nothing(would)):
             raise InputError(
@@ -111,7 +114,18 @@ def prune_command(
                 "add --yes to delete them, or --dry-run to see what goes"
             )
         deleted = recorder.prune(span)
-    click.echo(f"deleted {sum(deleted.values()):,} rows" + _detail(deleted))
+    done = f"deleted {sum(deleted.values()):,} rows{_detail(deleted)}"
+    _say_pruned(fmt, older_than, deleted, False, done)
+
+
+def _say_pruned(
+    fmt: str, older_than: str, counts: dict[str, int], dry_run: bool, text: str
+) -> None:
+    if fmt == "json":
+        key = "would_delete" if dry_run else "deleted"
+        echo_json({"older_than": older_than, key: counts, "total": sum(counts.values())})
+    else:
+        click.echo(text)
 
 
 def _detail(counts: dict[str, int]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -37,6 +38,35 @@ def readable_db(db: Path | None) -> Path:
             "at $TMXD_DB or in the state dir when it first records)"
         )
     return db
+
+
+_ROLES: dict[str, dict[str, Any]] = {
+    "heading": {"bold": True},
+    "title": {"bold": True, "fg": "cyan"},
+    "header": {"bold": True},
+    "rule": {"dim": True},
+    "trend": {"fg": "green"},
+    "note": {"dim": True},
+}
+
+
+def _terminal(output: Path | None) -> tuple[int | None, Any]:
+    """(width to fit, paint) for text going to this terminal; none for a file."""
+    import os
+    import shutil
+    import sys
+
+    from tmxd.commands.common import use_color
+    from tmxd.metrics.render import no_paint
+
+    if output is not None:
+        return None, no_paint
+    columns = None
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        columns = shutil.get_terminal_size((100, 24)).columns
+    if not use_color():
+        return columns, no_paint
+    return columns, lambda role, text: click.style(text, **_ROLES.get(role, {}))
 
 
 @click.command("report")
@@ -120,7 +150,8 @@ def report_command(
         stale_hours=stale_hours,
         now=now,
     )
-    text = render_report(load_report(readable_db(db), query), fmt)
+    columns, paint = _terminal(output)
+    text = render_report(load_report(readable_db(db), query), fmt, columns=columns, paint=paint)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd.metrics.recorder import from_db_time
+from tmxd.taskmaster.text import clip
 
 EMPTY_MESSAGE = (
     "nothing recorded yet — run `tmxd hooks install` in your project and `tmxd start` "
@@ -289,16 +290,15 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
     if report["agents"]:
         t = Table(
             "Agents",
-            ["agent", "executions", "succeeded", "tokens in", "tokens out", "cost", "time"],
-            right={1, 2, 3, 4, 5, 6},
+            ["agent", "executions", "succeeded", "tokens in/out", "cost", "time"],
+            right={1, 2, 3, 4, 5},
         )
         t.rows = [
             [
                 r["agent"],
                 str(r["executions"]),
                 str(r["succeeded"]),
-                number(r["input_tokens"]),
-                number(r["output_tokens"]),
+                f"{number(r['input_tokens'])}/{number(r['output_tokens'])}",
                 money(r["cost_usd"]),
                 duration(r["time"]),
             ]
@@ -313,7 +313,5 @@ def _med_p90(stats: dict[str, float | None]) -> list[str]:
 
 
 def _short(text: str | None, width: int = 40) -> str:
-    if not text:
-        return ""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """One line of at most ``width`` terminal cells (CJK and emoji count two)."""
+    return clip(text, width) if text else ""
