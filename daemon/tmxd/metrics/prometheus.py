@@ -333,9 +333,9 @@ def metrics_app(registry: CollectorRegistry) -> Callable[[Environ, StartResponse
     """The WSGI app: ``GET``/``HEAD /metrics`` (negotiated format, gzip), 404 elsewhere."""
     inner = make_wsgi_app(registry)
 
-    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        if environ.get("PATH_INFO", "") not in ("/metrics", "/metrics/"):
+    def app(request: Environ, start_response: StartResponse) -> list[bytes]:
+        method = request.get("REQUEST_METHOD", "GET")
+        if request.get("PATH_INFO", "") not in ("/metrics", "/metrics/"):
             return _plain(start_response, "404 Not Found", "not found: scrape /metrics\n", method)
         if method not in ("GET", "HEAD"):
             return _plain(
@@ -347,7 +347,7 @@ def metrics_app(registry: CollectorRegistry) -> Callable[[Environ, StartResponse
             )
         captured: list[Any] = []
         try:
-            get = {**environ, "REQUEST_METHOD": "GET"}
+            get = {**request, "REQUEST_METHOD": "GET"}
             body = b"".join(inner(get, lambda s, h, *_: captured.extend((s, h))))
         except MetricsError as exc:
             return _plain(start_response, "500 Internal Server Error", exc.message + "\n", method)
