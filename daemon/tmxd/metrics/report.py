@@ -336,17 +336,18 @@ class _Runs:
     output_tokens: int | None = None
     cost_usd: float | None = None
 
-    def add(self, row: Sequence[Any]) -> None:
-        runs, ok, failed, finished, dur, calls, tin, tout, cost = row
-        self.runs += runs
-        self.ok += ok or 0
-        self.failed += failed or 0
-        self.finished += finished or 0
-        self.dur_ms += dur or 0.0
-        self.tool_calls += calls or 0
-        self.input_tokens = _add_known(self.input_tokens, tin)
-        self.output_tokens = _add_known(self.output_tokens, tout)
-        self.cost_usd = _add_known(self.cost_usd, cost)
+    def merge(self, other: _Runs) -> _Runs:
+        """Add ``other``'s executions to these; returns self."""
+        self.runs += other.runs
+        self.ok += other.ok
+        self.failed += other.failed
+        self.finished += other.finished
+        self.dur_ms += other.dur_ms
+        self.tool_calls += other.tool_calls
+        self.input_tokens = _add_known(self.input_tokens, other.input_tokens)
+        self.output_tokens = _add_known(self.output_tokens, other.output_tokens)
+        self.cost_usd = _add_known(self.cost_usd, other.cost_usd)
+        return self
 
 
 def _add_known(total: Any, value: Any) -> Any:
@@ -381,18 +382,20 @@ def _execution_stats(
         )
     per_task: dict[tuple[int, str, str], _Runs] = {}
     per_agent: dict[str, _Runs] = {}
-    for pid, tag, task_id, agent_name, runs, ok, finished, *rest in cur:
+    for pid, tag, task_id, agent_name, runs, ok, finished, dur, calls, tin, tout, cost in cur:
         ok = ok or 0
-        row = (runs, ok, finished - ok, finished, *rest)
         key = (pid, tag, task_id)
+        row = _Runs(runs, ok, finished - ok, finished, dur or 0.0, calls or 0, tin, tout, cost)
         stats = per_task.get(key)
         if stats is None:
-            stats = per_task[key] = _Runs()
-        stats.add(row)
+            per_task[key] = row  # one agent per task is the usual case: no sum needed
+        else:
+            stats.merge(row)
         agent = per_agent.get(agent_name)
         if agent is None:
-            agent = per_agent[agent_name] = _Runs()
-        agent.add(row)
+            per_agent[agent_name] = _Runs().merge(row)
+        else:
+            agent.merge(row)
     return per_task, per_agent
 
 
@@ -423,19 +426,7 @@ def _summary(
     """The summary's figures; each is defined once, in docs/metrics.md."""
     total = _Runs()
     for stats in execs.values():
-        total.add(
-            (
-                stats.runs,
-                stats.ok,
-                stats.failed,
-                stats.finished,
-                stats.dur_ms,
-                stats.tool_calls,
-                stats.input_tokens,
-                stats.output_tokens,
-                stats.cost_usd,
-            )
-        )
+        total.merge(stats)
     finished = total.finished
     return {
         # the seed's five, over the executions that finished in the window
