@@ -263,3 +263,48 @@ def test_write_failure_is_a_metrics_error(tmp_path: Path) -> None:
         rec.event(tmp_path, "still works", {})
     finally:
         rec.close()
+
+
+def hold(path: Path) -> sqlite3.Connection:
+    """Another connection holding the database, as a long `sqlite3` session can."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_a_busy_database_sends_records_to_the_journal(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    Recorder.open(db).close()
+    holder = hold(db)
+    try:
+        with Recorder.open(db, wait=0.05) as rec:
+            assert rec.event(tmp_path, "while held", {}) == 0
+            assert rec.journaled == 1 and rec.journal.pending()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Recorder.open(db) as rec:
+        rec.event(tmp_path, "later", {})  # a later writer ingests what waited
+        assert not rec.journal.pending()
+    assert sorted(rows(db, "SELECT kind FROM events")) == [("later",), ("while held",)]
+
+
+def test_ingesting_twice_adds_nothing_and_a_bad_file_is_set_aside(tmp_path: Path) -> None:
+    from tmxd.metrics import records
+
+    with Recorder.open(tmp_path / "m.db") as rec:
+        good = records.event(tmp_path, "good", {})
+        rec.journal.append([good])
+        rec.journal.append([good])  # the same record twice (an ingester killed mid-way)
+        assert rec.ingest_journal() == 1
+        rec.journal.append([{**good, "kind": "from-a-newer-tmxd", "key": "k2"}])
+        assert rec.ingest_journal() == 0  # refused, set aside, the writer's own work goes on
+        rec.event(tmp_path, "after", {})
+        assert not rec.journal.pending()
+        assert [p.suffix for p in rec.journal.dir.glob(f"{rec.journal.name}.*.rejected")] == [
+            ".rejected"
+        ]
+    assert rows(tmp_path / "m.db", "SELECT kind FROM events ORDER BY id") == [
+        ("good",),
+        ("after",),
+    ]

@@ -34,6 +34,7 @@ class JournalIngester:
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="tmxd-journal", daemon=True)
+        self.attempts = 0
         self.ingested = 0
 
     def start(self) -> None:
@@ -58,6 +59,7 @@ class JournalIngester:
             if self._stopping:
                 return
             pause = MAX_PAUSE if self._once() else None
+            self.attempts += 1  # finished attempts
 
     def _once(self) -> bool:
         """One attempt; True when records remain (try again later)."""

@@ -108,6 +108,12 @@ class Journal:
                     record.pop("db", None)
                     yield record
 
+    def reject(self, claimed: Path) -> Path:
+        """Set a claimed file aside (``.rejected``): kept for a person to look at."""
+        target = claimed.with_suffix(".rejected")
+        os.replace(claimed, target)
+        return target
+
     def done(self, claimed: Path) -> None:
         """Forget a claimed file whose records are all in the database."""
         with suppress(FileNotFoundError):

@@ -242,7 +242,10 @@ class Recorder:
             self.journaled += len(batch)
             return 0
         if ingest:
-            self.ingest_journal(max_bytes=self.ingest_max_bytes)
+            try:
+                self.ingest_journal(max_bytes=self.ingest_max_bytes)
+            except MetricsError as exc:  # this batch is in; the journal waits for the next
+                log.warning("the metrics journal is not ingested: %s", exc.message)
         return added
 
     def _apply(self, batch: Sequence[Record], wait: float) -> int:
@@ -281,6 +284,12 @@ class Recorder:
                     if is_busy(exc):
                         break
                     raise
+                except (ValueError, KeyError, TypeError) as exc:
+                    # not a record this tmxd can apply (a damaged line, a newer tmxd's kind):
+                    # set aside, never retried in a loop, never lost
+                    kept = journal.reject(claimed)
+                    log.warning("%s: not ingested (%s); kept as %s", claimed, exc, kept)
+                    continue
                 journal.done(claimed)
         except OSError as exc:
             log.warning("%s: cannot ingest the journal: %s", journal.dir, exc)
