@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
-from tmxd.metrics.tables import EMPTY_MESSAGE, Table, heading, sparkline, tables
+from tmxd.metrics.tables import Table, empty_message, heading, sparkline, tables
 from tmxd.sanitize import printable
 from tmxd.taskmaster.text import clip, width
 
@@ -58,9 +58,7 @@ def _fit(table: Table, widths: list[int], columns: int | None) -> set[int]:
         return clipped
     while True:
         over = 2 + sum(widths) + 2 * (len(widths) - 1) - columns
-        free = [
-            i for i in range(len(widths)) if i not in table.right and widths[i] > MIN_FREE_TEXT
-        ]
+        free = [i for i in range(len(widths)) if i not in table.right and widths[i] > MIN_FREE_TEXT]
         if over <= 0 or not free:
             return clipped
         widest = max(free, key=lambda i: widths[i])
@@ -68,9 +66,7 @@ def _fit(table: Table, widths: list[int], columns: int | None) -> set[int]:
         clipped.add(widest)
 
 
-def layout_text(
-    table: Table, columns: int | None = None, paint: Paint = no_paint
-) -> list[str]:
+def layout_text(table: Table, columns: int | None = None, paint: Paint = no_paint) -> list[str]:
     """The table as aligned lines, at most ``columns`` cells wide when that is given."""
     has_header = any(table.headers)
     rows = [table.headers, *table.rows] if has_header else list(table.rows)
@@ -79,14 +75,16 @@ def layout_text(
     clipped = _fit(table, widths, columns)
     if clipped:
         cells = [
-            [clip(c, widths[i]) if i in clipped else c for i, c in enumerate(row)]
-            for row in cells
+            [clip(c, widths[i]) if i in clipped else c for i, c in enumerate(row)] for row in cells
         ]
     lines = [paint("title", printable(table.title))]
     for n, row in enumerate(cells):
-        line = "  " + "  ".join(
-            _pad(cell, widths[i], i in table.right) for i, cell in enumerate(row)
-        ).rstrip()
+        line = (
+            "  "
+            + "  ".join(
+                _pad(cell, widths[i], i in table.right) for i, cell in enumerate(row)
+            ).rstrip()
+        )
         header = n == 0 and has_header
         lines.append(paint("header", line) if header else line)
         if header:
@@ -105,7 +103,7 @@ def render_text(
 ) -> str:
     """The terminal report; ``columns`` (the terminal's width) clips long titles to fit."""
     if report["empty"]:
-        return EMPTY_MESSAGE + "\n"
+        return printable(empty_message(report, tz)) + "\n"
     lines = [paint("heading", printable(heading(report, tz))), ""]
     trend = trend_lines(report)
     if trend:
@@ -135,7 +133,7 @@ def layout_markdown(table: Table) -> list[str]:
 
 def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     if report["empty"]:
-        return f"# tmxd report\n\n{EMPTY_MESSAGE}\n"
+        return f"# tmxd report\n\n{empty_message(report, tz)}\n"
     lines = [f"# {heading(report, tz)}", ""]
     trend = trend_lines(report)
     if trend:
@@ -145,7 +143,7 @@ def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     return printable("\n".join(lines).rstrip() + "\n")
 
 
-def render_json(report: dict[str, Any]) -> str:
+def render_json(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     """One top-level key per line, each value compact.
 
     Readable with ``jq`` or by eye, and fast: without ``indent`` the json
@@ -153,7 +151,7 @@ def render_json(report: dict[str, Any]) -> str:
     """
     out = dict(report)
     if report["empty"]:
-        out["message"] = EMPTY_MESSAGE
+        out["message"] = empty_message(report, tz)
     lines = [
         f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         for key, value in out.items()
@@ -174,7 +172,7 @@ def render_report(
 ) -> str:
     """The report in one of :data:`FORMATS` (``columns`` and ``paint``: text only)."""
     if fmt == "json":
-        return render_json(report)
+        return render_json(report, tz)
     if fmt == "markdown":
         return render_markdown(report, tz)
     if fmt == "html":
