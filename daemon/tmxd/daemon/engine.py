@@ -286,7 +286,20 @@ class Engine:
             if obs is not None:
                 self._report(state, obs, "external")
         for note in result.notes_added:
-            log.info("%s: note for commit %s added to task %s", root, note.sha[:7], note.task_id)
+            log.info(
+                "%s: note for commit %s added to task %s%s",
+                root,
+                note.sha[:7],
+                note.task_id,
+                " (the only task in progress)" if note.inferred else "",
+            )
+        for unlinked in result.unlinked:
+            log.info(
+                "%s: commit %s names no task and %d tasks are in progress: linked to none",
+                root,
+                unlinked.sha[:7],
+                unlinked.in_progress,
+            )
         for moved in result.notes_moved:
             log.info(
                 "%s: note of task %s moved from %s to %s",
