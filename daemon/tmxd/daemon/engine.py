@@ -5,7 +5,7 @@ by type): an edit of ``tasks.json`` is observed (:mod:`tmxd.history.observe`: th
 changes become transition rows and log lines), the hook spool is drained into notes
 and closes (:func:`tmxd.commits.sync.sync_project`), and a changed ``[daemon]``
 config is read again. Outside edits of subtasks can have their parents recomputed
-(``cascade_external``).
+(``cascade_external``: recorded as source ``cascade``).
 
 What the engine logs about a change is written before the change shows in ``tmxd
 status`` (the counters of :meth:`Engine.describe`): whoever waits for the status to
@@ -33,7 +33,7 @@ from tmxd.daemon.events import (
 from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
 from tmxd.history.ledger import SnapshotLedger
-from tmxd.history.observe import Observation, attributed, observe
+from tmxd.history.observe import Observation, attributed, observe, wait_settled
 from tmxd.history.snapshot import Transition
 
 if TYPE_CHECKING:
@@ -60,6 +60,9 @@ class ProjectState:
     syncs: int = 0
     notes: int = 0
     announced_stale: set[tuple[str, str]] = field(default_factory=set)
+    # subtask changes whose parents could not be recomputed yet (the file was being saved)
+    cascade_pending: list[Transition] = field(default_factory=list)
+    cascade_error: str | None = None  # the last one logged
 
 
 class Engine:
@@ -195,28 +198,49 @@ class Engine:
             return  # keep the snapshot: the changes are recorded once the database works
         with state.ledger.locked():
             result = observe(state.project.tasks_path, state.ledger, recorder, source=source)
-        self._report(state, result, source)
-        if state.config.cascade_external and result.transitions:
-            self._cascade(state, result.transitions)
+        self._outside(state, result)
+
+    def _outside(self, state: ProjectState, result: Observation) -> None:
+        """Report what was changed outside tmxd; with ``cascade_external``, follow it up."""
+        self._report(state, result, "external")
+        if state.config.cascade_external and result.error is None:
+            changes = [c for c in result.transitions if c not in result.recorded_by_writer]
+            changes += state.cascade_pending
+            if _parents(changes):
+                self._cascade(state, changes)
 
     def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
-        """Recompute the parents of subtasks edited outside tmxd (recorded as ``tmxd``)."""
+        """Recompute the parents of subtasks edited outside tmxd, as ``set-status`` would.
+
+        One locked, minimal write (:func:`tmxd.taskmaster.ops.recompute_parents`, the one
+        cascade rule), recorded as ``cascade``. Never inside the half-written grace window
+        of the edit, never over a file that does not parse (then it is made at the next
+        valid look); edits that arrive meanwhile are recorded first (``external``) and
+        cascade in the same write. The daemon then sees its own write with the snapshot
+        already up to date: nothing loops.
+        """
         from tmxd.taskmaster import ops
         from tmxd.taskmaster.store import TaskStore
 
-        parents = sorted({(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id})
-        if not parents:
-            return
+        project = state.project
+        wait_settled(project.tasks_path)
+        state.cascade_pending = changes  # until the write is made
+        scope = None
         try:
-            with attributed(
-                state.project.root, state.project.tasks_path, "tmxd", self.recorder
-            ) as scope:
-                ops.recompute_parents(TaskStore(state.project), parents)
+            with attributed(project.root, project.tasks_path, "cascade", self.recorder) as scope:
+                before = scope.before
+                if before is not None and before.error is None:
+                    parents = _parents([*changes, *before.transitions])
+                    ops.recompute_parents(TaskStore(project), parents)
+                    state.cascade_pending, state.cascade_error = [], None
         except TmxdError as exc:
-            log.error("%s (parent statuses not recomputed)", exc.message)
-            return
-        if scope.after is not None:
-            self._report(state, scope.after, "tmxd")
+            if exc.message != state.cascade_error:
+                log.error("%s (parent statuses not recomputed yet)", exc.message)
+            state.cascade_error = exc.message
+        if scope is not None and scope.before is not None:
+            self._report(state, scope.before, "external")
+        if scope is not None and scope.after is not None:
+            self._report(state, scope.after, "cascade")
 
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
         root = state.project.root
@@ -284,7 +308,7 @@ class Engine:
             state.sync_error = None
         for obs in (scope.before, scope.after):
             if obs is not None:
-                self._report(state, obs, "external")
+                self._outside(state, obs)
         for note in result.notes_added:
             log.info(
                 "%s: note for commit %s added to task %s%s",
@@ -330,6 +354,13 @@ class Engine:
         state.transitions += len(result.closed)
         state.notes += len(result.notes_added)
         state.syncs += 1
+
+
+def _parents(changes: list[Transition]) -> list[tuple[str, str]]:
+    """``(tag, parent id)`` of every subtask whose status changed (new subtasks aside)."""
+    return sorted(
+        {(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id and c.old}
+    )
 
 
 def _emptied_just_now(path: Path) -> bool:

@@ -87,10 +87,8 @@ def observe(
         try:
             text, tasks_file = read_tasks(tasks_path)
         except TmxdError:
-            young = HALF_WRITTEN_GRACE - _age(tasks_path)
-            if young <= 0:
+            if not wait_settled(tasks_path):
                 raise
-            time.sleep(young)
             text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
@@ -195,6 +193,19 @@ def recording(project_root: Path, tasks_path: Path, source: str) -> Iterator[Att
         return
     with recorder, attributed(project_root, tasks_path, source, recorder) as scope:
         yield scope
+
+
+def wait_settled(path: Path) -> bool:
+    """Wait until ``path`` is :data:`HALF_WRITTEN_GRACE` old; False when it already was.
+
+    A file written a moment ago may be half written (a truncate-then-write save) or
+    about to be written again: neither read it as final nor write over it before then.
+    """
+    young = HALF_WRITTEN_GRACE - _age(path)
+    if young <= 0:
+        return False
+    time.sleep(young)
+    return True
 
 
 def _age(path: Path) -> float:
