@@ -12,18 +12,35 @@ import pytest
 from daemon_project import make_project, transitions, write_renamed
 from daemonproc import DaemonProcess, wait_for
 from helpers import git, run_tmxd
+from notify_support import received, recorder_command, use_command
 from tmxd.commits import sync
+
+# What a task title can hold; each must reach the notify command as one argument, inert.
+HOSTILE = "Evaluate \"it\" 'now' $(touch pwned); `id` && echo x | sh\nsecond line"
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """Subtask 1.1 done, 1.2 in progress (so task 1 too), set up with `tmxd init`."""
+def notified(tmp_path: Path) -> Path:
+    """The file the project's notify command writes its argv to."""
+    return tmp_path / "notified.jsonl"
+
+
+@pytest.fixture
+def project(tmp_path: Path, notified: Path) -> Path:
+    """Subtask 1.1 done, 1.2 in progress (so task 1 too), task 2 waiting on task 1 with a
+    hostile title; set up with `tmxd init`, its notify command one that records its argv."""
     root = tmp_path / "proj"
-    make_project(root, t1="in-progress", t1_1="done", t1_2="in-progress")
+    tasks = make_project(root, t1="in-progress", t1_1="done", t1_2="in-progress")
+    doc = json.loads(tasks.read_text())
+    doc["master"]["tasks"][1]["title"] = HOSTILE
+    tasks.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "add tasks")
     done = run_tmxd("init", "--yes", cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
+    command, out = recorder_command(tmp_path)
+    assert out == notified
+    use_command(root, command)
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "tmxd init")
     return root
@@ -63,7 +80,7 @@ def _commit(root: Path, name: str, message: str) -> str:
 
 
 def test_an_editors_save_of_the_last_subtask_finishes_the_parent(
-    daemon: DaemonProcess, tasks: Path
+    daemon: DaemonProcess, tasks: Path, notified: Path
 ) -> None:
     write_renamed(tasks, t1="in-progress", t1_1="done", t1_2="done")
     wait_for(lambda: _task(tasks, "1")["status"] == "done", what="the parent to follow")
@@ -77,6 +94,9 @@ def test_an_editors_save_of_the_last_subtask_finishes_the_parent(
         ("3", "done", "review", "external"),
     ]
     assert "task 1 in-progress -> done (cascade)" in daemon.log()
+    # the parent's cascade unblocked task 2: the notify command heard of it, once
+    wait_for(lambda: received(notified), what="the notify command")
+    assert [argv[:2] for argv in received(notified)] == [["task-ready", "2"]]
 
 
 def test_a_commit_naming_no_task_lands_on_the_one_in_progress(
@@ -96,3 +116,16 @@ def test_a_commit_naming_no_task_lands_on_the_one_in_progress(
         assert other[:7] not in str(_task(tasks, task_id)["details"])
     status = run_tmxd("hooks", "status", cwd=project)
     assert "unlinked: 1 commit(s) named no task" in status.stdout
+
+
+def test_a_closing_commit_runs_the_notify_command_for_the_task_it_unblocks(
+    daemon: DaemonProcess, project: Path, tasks: Path, notified: Path
+) -> None:
+    _commit(project, "g.txt", "Finish the grammar\n\nCloses-Task: 1.2")
+    wait_for(lambda: received(notified), what="the notify command")
+    (argv,) = received(notified)
+    event, task, title, folder, message = argv
+    assert (event, task, title, folder) == ("task-ready", "2", HOSTILE, str(project))
+    assert message == "proj: task 2 is ready: " + " ".join(HOSTILE.split())
+    assert not (project / "pwned").exists()
+    assert ("1", "in-progress", "done", "commit") in transitions()

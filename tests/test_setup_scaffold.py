@@ -324,6 +324,38 @@ def test_init_choice_under_a_commented_header_stays_commented(project: Path) -> 
     assert "daemon" not in parsed and "cascade_external" not in parsed["init"]
 
 
+def test_init_fills_the_notify_command_with_the_notifier_on_path(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    apply_plan(project)
+    path = project / ".taskmaster" / "tmxd.toml"
+    text = path.read_text()
+    assert "command" not in tomllib.loads(text)["notify"]  # not found: an example only
+    argv, found = scaffold.platform_notifier()
+    assert not found
+    assert f"# command = {json.dumps(argv)}" in text and "was not found on PATH" in text
+    path.unlink()
+    fake = bin_dir / argv[0]
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    apply_plan(project)
+    from tmxd.daemon import notify
+
+    assert notify.load(project).command == argv
+    assert notify.load(project).on == list(notify.EVENTS)
+
+
+def test_each_platform_has_its_notifier_with_the_message_as_one_argument() -> None:
+    linux, _ = scaffold.platform_notifier("linux")
+    mac, _ = scaffold.platform_notifier("darwin")
+    assert linux == ["notify-send", "tmxd", "{message}"]
+    assert mac[0] == "osascript" and mac[-1] == "{message}"
+    assert all("{" not in arg for arg in mac[:-1])  # the message is data, never script text
+
+
 def test_toml_merge_keeps_user_values_and_adds_missing_options(project: Path) -> None:
     path = project / ".taskmaster" / "tmxd.toml"
     user = "# mine\n[init]\nhook_timeout = 5   # faster\n\n[other]\nx = 1\n"

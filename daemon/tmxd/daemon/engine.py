@@ -5,7 +5,8 @@ by type): an edit of ``tasks.json`` is observed (:mod:`tmxd.history.observe`: th
 changes become transition rows and log lines), the hook spool is drained into notes
 and closes (:func:`tmxd.commits.sync.sync_project`), and a changed ``[daemon]``
 config is read again. Outside edits of subtasks can have their parents recomputed
-(``cascade_external``: recorded as source ``cascade``).
+(``cascade_external``: recorded as source ``cascade``), and tasks that became ready
+run the project's ``[notify]`` command (:mod:`tmxd.daemon.notify`).
 
 What the engine logs about a change is written before the change shows in ``tmxd
 status`` (the counters of :meth:`Engine.describe`): whoever waits for the status to
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tmxd import clock
+from tmxd.daemon import notify
 from tmxd.daemon.events import (
     ConfigChanged,
     HeadMoved,
@@ -52,6 +54,8 @@ class ProjectState:
     project: Project
     ledger: SnapshotLedger
     config: DaemonConfig
+    notify: notify.NotifyConfig = field(default_factory=lambda: notify.NotifyConfig(command=[]))
+    notify_error: str | None = None  # the last [notify] config error logged
     error: str | None = None  # the current parse error (shown by `tmxd status`)
     logged_error: str | None = None  # the last one logged (each is logged once)
     sync_error: str | None = None
@@ -74,6 +78,7 @@ class Engine:
         self._recorder_error: str | None = None
         self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
+        self.notifier = notify.Notifier()
 
     # -- resources ------------------------------------------------------
 
@@ -102,6 +107,7 @@ class Engine:
         return self.recorder
 
     def close(self) -> None:
+        self.notifier.close()
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
@@ -129,10 +135,27 @@ class Engine:
             return known.project if known else None
         state = self._projects.get(root)
         if state is None:
-            self._projects[root] = ProjectState(project, SnapshotLedger(root), config)
+            state = self._projects[root] = ProjectState(project, SnapshotLedger(root), config)
         else:
             state.project, state.config = project, config
+        self._load_notify(state)
         return project
+
+    def _load_notify(self, state: ProjectState) -> None:
+        """The project's ``[notify]`` table; an invalid one turns the commands off (logged once)."""
+        try:
+            state.notify = notify.load(state.project.root)
+        except TmxdError as exc:
+            if exc.message != state.notify_error:
+                log.error("%s (no [notify] command runs until this is fixed)", exc.message)
+            state.notify_error = exc.message
+            state.notify = notify.NotifyConfig(command=[])
+            return
+        state.notify_error = None
+
+    def tell(self, state: ProjectState, notice: notify.Notice) -> None:
+        """Run the project's ``[notify]`` command for ``notice`` (on the notifier's thread)."""
+        self.notifier.send(state.notify, notice)
 
     def catch_up(self, root: Path) -> None:
         """Record edits and drain commits made while nobody was watching."""
@@ -164,6 +187,7 @@ class Engine:
                     state.config = DAEMON.load(state.project.root)
                 except TmxdError as exc:
                     log.error("%s (keeping the previous [daemon] settings)", exc.message)
+                self._load_notify(state)
             case TasksFileChanged():
                 self._observe(state, "external")
             case HooksSpooled() | HeadMoved():
@@ -278,9 +302,10 @@ class Engine:
                 source,
             )
             state.transitions += 1
-        if state.config.announce_unblocked:
-            for item in result.unblocked:
+        for item in result.unblocked:
+            if state.config.announce_unblocked:
                 log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
+            self.tell(state, notify.task_ready(root, item.task_id, item.title, item.tag))
         state.last_change = clock.now()
 
     def _sync(self, state: ProjectState) -> None:

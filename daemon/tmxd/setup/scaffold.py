@@ -27,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import shutil
+import sys
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -171,10 +173,11 @@ def registered_sections() -> list[Section[Any]]:
     """Every table of tmxd.toml, by name: one line per area that owns one."""
     from tmxd.autopilot.config import AUTOPILOT
     from tmxd.commits.linking import LINKS
+    from tmxd.daemon.notify import NOTIFY
     from tmxd.daemon.settings import DAEMON
     from tmxd.metrics.settings import METRICS
 
-    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS], key=lambda sec: sec.name)
+    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS, NOTIFY], key=lambda sec: sec.name)
 
 
 @dataclass(frozen=True)
@@ -189,16 +192,48 @@ class Choice:
 Choices = dict[tuple[str, str], Choice]  # (section, option) -> what init writes
 
 
+# The desktop notifier of each platform, as a [notify] command (the message is one argument;
+# osascript hands it to the script as data, never as AppleScript source).
+NOTIFIERS: dict[str, list[str]] = {
+    "linux": ["notify-send", "tmxd", "{message}"],
+    "darwin": [
+        "osascript",
+        "-e",
+        "on run argv",
+        "-e",
+        'display notification (item 1 of argv) with title "tmxd"',
+        "-e",
+        "end run",
+        "{message}",
+    ],
+}
+
+
+def platform_notifier(platform: str | None = None) -> tuple[list[str], bool]:
+    """The platform's notifier command, and whether its program is on PATH."""
+    argv = NOTIFIERS["darwin" if (platform or sys.platform) == "darwin" else "linux"]
+    return argv, shutil.which(argv[0]) is not None
+
+
 def init_choices() -> Choices:
     """What a project set up with ``tmxd init`` gets on top of the defaults.
 
     A project only registered with ``tmxd watch add`` keeps the conservative defaults.
     """
+    notifier, found = platform_notifier()
     return {
         ("daemon", "cascade_external"): Choice(
             True,
             "Set by tmxd init: a parent follows its subtasks edited in an editor or by an "
             "MCP server, as with `task-master set-status` (false: the daemon only records).",
+        ),
+        ("notify", "command"): Choice(
+            notifier,
+            f"Set by tmxd init: {notifier[0]} was found on PATH."
+            if found
+            else f"{notifier[0]} was not found on PATH when tmxd init ran; "
+            "uncomment once it is, or put a command of yours here.",
+            active=found,
         ),
     }
 
