@@ -8,6 +8,7 @@ import random
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from tmxd.commits import hooks, spool, sync
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.project import find_project
+
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
 
 TASKS: dict[str, Any] = {
     "master": {
@@ -433,6 +436,28 @@ def test_none_or_several_in_progress_links_nothing_and_is_counted(
     }
     text = run_tmxd("hooks", "status", cwd=project).stdout
     assert "unlinked: 1 commit(s) named no task" in text
+
+
+def test_a_task_started_after_the_commit_never_gets_it(project: Path, tmp_path: Path) -> None:
+    """The commit was made while 1.1 was in progress; 1.1 was finished and 1.2 started
+    before anyone linked it: the recorded change makes it ambiguous, so it goes nowhere."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        sha = commit(project, "Lexer edge cases")
+        set_statuses(project, t1_1="done", t1_2="in-progress")
+        recorder.transition(project, "1.1", "in-progress", "done", "external")
+        recorder.transition(project, "1.2", "pending", "in-progress", "external")
+        result = run_sync(project, recorder)
+    assert notes(project, "1.1") == [] and notes(project, "1.2") == []
+    assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, 2)]
+
+
+def test_a_task_finished_before_the_commit_does_not_count(project: Path, tmp_path: Path) -> None:
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        set_statuses(project, t1_1="done", t1_2="in-progress")
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=PAST)
+        commit(project, "Grammar rules")
+        run_sync(project, recorder)
+    assert len(notes(project, "1.2")) == 1
 
 
 def test_named_ids_and_invalid_ones_are_never_inferred(project: Path) -> None:

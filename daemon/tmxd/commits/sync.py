@@ -397,7 +397,7 @@ class _Run:
         inferred = False
         unlinked: int | None = None
         if infer and not named and not links.invalid and self.matcher.infer_in_progress:
-            leaves = ops.leaves_in_progress(doc, active)
+            leaves = self._in_progress_at(doc, active, info.committed_at)
             if len(leaves) == 1:
                 named, inferred = leaves, True
             else:
@@ -436,6 +436,20 @@ class _Run:
                         title=title,
                     )
         return notes, closes, unlinked
+
+    def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
+        """The leaf tasks in progress now, and those recorded leaving in-progress since
+        ``moment`` (the commit's time): a task finished right after the commit still
+        counts, so the commit never goes to a task started since (without metrics: now)."""
+        leaves = ops.leaves_in_progress(doc, tag)
+        if self.recorder is None:
+            return leaves
+        try:
+            left = self.recorder.left_status_after(self.root, tag, "in-progress", moment)
+        except TmxdError:
+            return leaves  # the metrics database is unusable: it is reported where written
+        known = {leaf.id for task in doc.tasks(tag) for leaf in (task.subtasks or [task])}
+        return leaves + sorted((left & known) - set(leaves))
 
     def _unknown(self, task_id: str, sha: str) -> None:
         self.result.unknown_ids.append(UnknownId(task_id, sha))

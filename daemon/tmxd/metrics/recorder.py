@@ -237,6 +237,20 @@ class Recorder:
             )
             return True
 
+    def left_status_after(self, project: Path, tag: str, status: str, after: datetime) -> set[str]:
+        """Ids of the tasks recorded leaving ``status`` after ``after`` (they still had it
+        then): a commit naming no task must not go to a task started since."""
+        try:
+            rows = self.db.execute(
+                "SELECT DISTINCT task_id FROM transitions WHERE project_id = "
+                "(SELECT id FROM projects WHERE root = ?) AND tag = ? AND old_status = ? "
+                "AND at > ?",
+                [str(Path(project).resolve()), tag, status, to_db_time(after)],
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise MetricsError(f"{self.path}: cannot read transitions: {exc}") from exc
+        return {str(row[0]) for row in rows}
+
     def hook_run(
         self,
         project: Path,
