@@ -35,7 +35,7 @@ def hooks_group() -> None:
     "--suggest-trailer",
     is_flag=True,
     help="Also install prepare-commit-msg: offer a commented `# Task: <id>` line "
-    "for the single subtask in progress.",
+    "for the single task in progress.",
 )
 def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> None:
     """Install the hooks (chaining any hook already there). Safe to repeat."""
