@@ -46,13 +46,19 @@ def test_engine_cascades_external_subtask_edits_when_enabled(
     assert eng.describe(root)["transitions"] == 3
 
 
-def test_cascade_waits_out_the_grace_window_of_the_edit(
-    tmp_path: Path, recorder: Recorder
-) -> None:
+def _cascading(tmp_path: Path, recorder: Recorder) -> tuple[engine.Engine, Path, Path]:
+    """An engine with a project whose cascade is on, baseline taken: (engine, root, tasks)."""
     root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
     eng = engine.Engine(recorder)
     eng.open(root)
     eng.catch_up(root)
+    return eng, root, tasks
+
+
+def test_cascade_waits_out_the_grace_window_of_the_edit(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    eng, root, tasks = _cascading(tmp_path, recorder)
     write_plain(tasks, t1_1="done", t1_2="done")
     edited = tasks.stat().st_mtime
     eng.handle(TasksFileChanged(root))
@@ -64,10 +70,7 @@ def test_cascade_waits_out_the_grace_window_of_the_edit(
 def test_cascade_never_writes_over_a_file_being_saved_again(
     tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
-    eng = engine.Engine(recorder)
-    eng.open(root)
-    eng.catch_up(root)
+    eng, root, tasks = _cascading(tmp_path, recorder)
     write_plain(tasks, t1_1="done", t1_2="done")
     half = '{"master": {"tasks": [{"id": 1, "title": "Set up'
 
@@ -92,11 +95,8 @@ def test_cascade_never_writes_over_a_file_being_saved_again(
 def test_cascade_follows_edits_seen_while_draining_commits(
     tmp_path: Path, recorder: Recorder
 ) -> None:
-    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    eng, root, tasks = _cascading(tmp_path, recorder)
     hooks.install(root)
-    eng = engine.Engine(recorder)
-    eng.open(root)
-    eng.catch_up(root)
     write_plain(tasks, t1_1="in-progress")  # an editor, then a commit before the edit is seen
     (root / "a.txt").write_text("a")
     git(root, "add", "a.txt")

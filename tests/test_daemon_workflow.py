@@ -43,12 +43,18 @@ def project(tmp_path: Path, notified: Path) -> Path:
     use_command(root, command)
     git(root, "add", ".")
     git(root, "commit", "-q", "-m", "tmxd init")
+    # its note (on 1.2, the one task in progress) is written now, not by the daemon while a
+    # test's editor saves the file: an editor takes no lock, and one of the two would be lost
+    synced = run_tmxd("sync", cwd=root)
+    assert "(the only task in progress)" in synced.stdout, synced.stdout + synced.stderr
     return root
 
 
 @pytest.fixture
 def tasks(project: Path) -> Path:
-    return project / ".taskmaster" / "tasks" / "tasks.json"
+    path = project / ".taskmaster" / "tasks" / "tasks.json"
+    assert _task(path, "2")["title"] == HOSTILE
+    return path
 
 
 @pytest.fixture

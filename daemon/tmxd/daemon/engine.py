@@ -39,6 +39,7 @@ from tmxd.history.observe import Observation, attributed, observe, wait_settled
 from tmxd.history.snapshot import Transition
 
 if TYPE_CHECKING:
+    from tmxd.commits.sync import SyncResult
     from tmxd.daemon.schedule import JobLog
     from tmxd.metrics.recorder import Recorder
     from tmxd.taskmaster.project import Project
@@ -334,51 +335,41 @@ class Engine:
         for obs in (scope.before, scope.after):
             if obs is not None:
                 self._outside(state, obs)
-        for note in result.notes_added:
-            log.info(
-                "%s: note for commit %s added to task %s%s",
-                root,
-                note.sha[:7],
-                note.task_id,
-                " (the only task in progress)" if note.inferred else "",
-            )
-        for unlinked in result.unlinked:
-            log.info(
-                "%s: commit %s names no task and %d tasks are in progress: linked to none",
-                root,
-                unlinked.sha[:7],
-                unlinked.in_progress,
-            )
-        for moved in result.notes_moved:
-            log.info(
-                "%s: note of task %s moved from %s to %s",
-                root,
-                moved.task_id,
-                moved.old_sha[:7],
-                moved.new_sha[:7],
-            )
-        for closed in result.closed:
-            log.info(
-                "%s: task %s %s -> %s (commit %s)",
-                root,
-                closed.task_id,
-                closed.old_status,
-                closed.new_status,
-                closed.sha[:7],
-            )
-        for unknown in result.unknown_ids:
-            log.warning(
-                "%s: commit %s names task %s, which does not exist",
-                root,
-                unknown.sha[:7],
-                unknown.task_id,
-            )
-        for error in result.errors:
-            log.warning("%s: %s", root, error)
+        for level, text in _sync_lines(result):
+            log.log(level, "%s: %s", root, text)
         # counted once logged: `tmxd status` never shows what the log does not have yet
         state.transitions += len(result.closed)
         state.notes += len(result.notes_added)
         state.syncs += 1
+
+
+def _sync_lines(result: SyncResult) -> list[tuple[int, str]]:
+    """What the engine logs about one drain of the spool: ``(level, message)``."""
+    info, warning = logging.INFO, logging.WARNING
+    lines: list[tuple[int, str]] = []
+    for n in result.notes_added:
+        only = " (the only task in progress)" if n.inferred else ""
+        lines.append((info, f"note for commit {n.sha[:7]} added to task {n.task_id}{only}"))
+    for u in result.unlinked:
+        lines.append(
+            (
+                info,
+                f"commit {u.sha[:7]} names no task and {u.in_progress} tasks are in progress: "
+                "linked to none",
+            )
+        )
+    for m in result.notes_moved:
+        lines.append(
+            (info, f"note of task {m.task_id} moved from {m.old_sha[:7]} to {m.new_sha[:7]}")
+        )
+    for c in result.closed:
+        lines.append(
+            (info, f"task {c.task_id} {c.old_status} -> {c.new_status} (commit {c.sha[:7]})")
+        )
+    for k in result.unknown_ids:
+        lines.append((warning, f"commit {k.sha[:7]} names task {k.task_id}, which does not exist"))
+    lines.extend((warning, error) for error in result.errors)
+    return lines
 
 
 def _parents(changes: list[Transition]) -> list[tuple[str, str]]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from tmxd import git
 from tmxd.config import config_path
+from tmxd.demo.commits import commit
 from tmxd.demo.context import DemoContext
 from tmxd.demo.daemon import add_task, demo_locations, wait_until, watching
 from tmxd.errors import TmxdError
@@ -166,13 +167,8 @@ def _show_log(ctx: DemoContext, text: str, wanted: tuple[str, ...]) -> None:
 
 
 def _commit(ctx: DemoContext, name: str, text: str, *message: str) -> str:
-    with open(ctx.root / name, "a", encoding="utf-8") as fh:
-        fh.write(text)
-    ctx.git("add", name)
-    args: list[str] = []
-    for part in message:
-        args += ["-m", part]
-    ctx.git("commit", "-q", *args)
+    """:func:`tmxd.demo.commits.commit`; returns the new commit's sha."""
+    commit(ctx, name, text, *message)
     return git.decode(git.run_git(ctx.root, ["rev-parse", "HEAD"], env=ctx.env).stdout).strip()
 
 
