@@ -52,6 +52,11 @@ COMMANDS: dict[str, Entry] = {
     "list": Entry(
         "tasks", "list_cmd", "List tasks with their status and dependencies.", short_help=True
     ),
+    "merge-driver": Entry(
+        "merge_driver",
+        "merge_driver_cmd",
+        "Merge tasks.json as tasks, not lines (git's merge driver); settle its conflicts.",
+    ),
     "metrics": Entry(
         "metrics",
         "metrics_group",
