@@ -439,8 +439,9 @@ class _Run:
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
         """The leaf tasks in progress now, and those recorded leaving in-progress since
-        ``moment`` (the commit's time): a task finished right after the commit still
-        counts, so the commit never goes to a task started since (without metrics: now)."""
+        ``moment`` (the commit's time, to the second: a change within that second counts):
+        a task finished right after the commit still counts, so the commit never goes to
+        a task started since (without metrics: now)."""
         leaves = ops.leaves_in_progress(doc, tag)
         if self.recorder is None:
             return leaves

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tmxd import git
+from tmxd import clock, git
 from tmxd.config import config_path
 from tmxd.demo.commits import commit
 from tmxd.demo.context import DemoContext
@@ -45,6 +45,10 @@ def step_unnamed_commits(ctx: DemoContext) -> None:
     with running_daemon(ctx) as log:
         ctx.tmxd("list", "--status", "in-progress", "--with-subtasks")
         only = _leaves_in_progress(ctx)
+        # git dates a commit to the second, and a task that left in-progress in the commit's
+        # second still counts for it: let the autopilot's last change be a second older
+        started = int(clock.now().timestamp())
+        wait_until(lambda: int(clock.now().timestamp()) > started, "the next second")
         sha = _commit(ctx, "packaging.md", "# Packaging\n", "Describe the wheel build")
         if len(only) == 1:
             wait_until(lambda: sha[:7] in _details(ctx, only[0]), "the commit's note")
