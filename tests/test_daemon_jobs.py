@@ -70,3 +70,28 @@ def test_the_daemon_and_the_report_share_one_stale_rule(tmp_path: Path, recorder
     assert [json.loads(row[0])["task_id"] for row in events] == ["3"]
     reported = build_report(recorder.db.conn, ReportQuery(project=root, stale_hours=24))
     assert [row["task"] for row in reported["stale_in_progress"]] == ["3"]
+
+
+def test_a_stale_task_runs_the_notify_command_once(tmp_path: Path, recorder: Recorder) -> None:
+    from notify_support import notify_toml, received, recorder_command
+
+    command, out = recorder_command(tmp_path, "{event}", "{task}", "{message}")
+    config = "[metrics]\nstale_hours = 0.0\n" + notify_toml(command, ["task-stale"])
+    root, tasks = _engine_project(tmp_path, config)
+    eng = engine.Engine(recorder)
+    try:
+        eng.open(root)
+        eng.catch_up(root)
+        write_plain(tasks, t2="in-progress")
+        eng.handle(TasksFileChanged(root))
+        jobs.stale_check(eng)
+        jobs.stale_check(eng)  # the same idle spell: told once
+    finally:
+        eng.close()  # runs what was queued, then stops the notifier's thread
+    assert received(out) == [
+        [
+            "task-stale",
+            "2",
+            "p: task 2 is stale: in progress, no commit for 0 h: Evaluate expressions",
+        ]
+    ]
