@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from daemon_project import make_project, transitions, write_renamed
-from daemonproc import DaemonProcess, wait_for
-from helpers import git, run_tmxd
+from daemonproc import DaemonProcess
+from helpers import git, run_tmxd, wait_until
 from notify_support import received, recorder_command, use_command
 from tmxd.commits import sync
 
@@ -61,7 +61,7 @@ def tasks(project: Path) -> Path:
 def daemon(tmp_path: Path, project: Path) -> Iterator[DaemonProcess]:
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
-        wait_for(lambda: _project(d).get("baseline"), what="the baseline snapshot")
+        wait_until(lambda: _project(d).get("baseline"), what="the baseline snapshot")
         yield d
     finally:
         d.stop()
@@ -89,11 +89,11 @@ def test_an_editors_save_of_the_last_subtask_finishes_the_parent(
     daemon: DaemonProcess, tasks: Path, notified: Path
 ) -> None:
     write_renamed(tasks, t1="in-progress", t1_1="done", t1_2="done")
-    wait_for(lambda: _task(tasks, "1")["status"] == "done", what="the parent to follow")
-    wait_for(lambda: len(transitions()) >= 2, what="the cascade's transition row")
+    wait_until(lambda: _task(tasks, "1")["status"] == "done", what="the parent to follow")
+    wait_until(lambda: len(transitions()) >= 2, what="the cascade's transition row")
     # one more outside edit: handled after the daemon looked at its own write
     write_renamed(tasks, t1="done", t1_1="done", t1_2="done", t3="review")
-    wait_for(lambda: len(transitions()) >= 3, what="the later edit")
+    wait_until(lambda: len(transitions()) >= 3, what="the later edit")
     assert transitions() == [
         ("1.2", "in-progress", "done", "external"),
         ("1", "in-progress", "done", "cascade"),
@@ -101,7 +101,7 @@ def test_an_editors_save_of_the_last_subtask_finishes_the_parent(
     ]
     assert "task 1 in-progress -> done (cascade)" in daemon.log()
     # the parent's cascade unblocked task 2: the notify command heard of it, once
-    wait_for(lambda: received(notified), what="the notify command")
+    wait_until(lambda: received(notified), what="the notify command")
     assert [argv[:2] for argv in received(notified)] == [["task-ready", "2"]]
 
 
@@ -110,13 +110,13 @@ def test_a_commit_naming_no_task_lands_on_the_one_in_progress(
 ) -> None:
     sha = _commit(project, "a.txt", "Handle empty input")
     mark = f"Handle empty input ({sha[:7]})"
-    wait_for(lambda: mark in str(_task(tasks, "1.2")["details"]), what="the inferred note")
+    wait_until(lambda: mark in str(_task(tasks, "1.2")["details"]), what="the inferred note")
     assert "(linked: the only task in progress)" in str(_task(tasks, "1.2")["details"])
     # a second subtask in progress: the next such commit goes nowhere, and is counted
     write_renamed(tasks, t1="in-progress", t1_1="in-progress", t1_2="in-progress")
-    wait_for(lambda: len(transitions()) >= 1, what="the edit")
+    wait_until(lambda: len(transitions()) >= 1, what="the edit")
     other = _commit(project, "b.txt", "Refactor the lexer")
-    wait_for(lambda: sync.unlinked_commits(project), what="the unlinked commit")
+    wait_until(lambda: sync.unlinked_commits(project), what="the unlinked commit")
     assert [(e.sha, e.unlinked) for e in sync.unlinked_commits(project)] == [(other, 2)]
     for task_id in ("1", "1.1", "1.2", "2"):
         assert other[:7] not in str(_task(tasks, task_id)["details"])
@@ -128,7 +128,7 @@ def test_a_closing_commit_runs_the_notify_command_for_the_task_it_unblocks(
     daemon: DaemonProcess, project: Path, tasks: Path, notified: Path
 ) -> None:
     _commit(project, "g.txt", "Finish the grammar\n\nCloses-Task: 1.2")
-    wait_for(lambda: received(notified), what="the notify command")
+    wait_until(lambda: received(notified), what="the notify command")
     (argv,) = received(notified)
     event, task, title, folder, message = argv
     assert (event, task, title, folder) == ("task-ready", "2", HOSTILE, str(project))
