@@ -48,7 +48,7 @@ STEPS: tuple[Step, ...] = (
     Step("Commits that name no task: the one in progress gets them", workflow.step_unnamed_commits),
     Step("An editor finishes the last subtask: the parent follows", workflow.step_cascade),
     Step("Event commands: [notify] runs yours when a task is ready", workflow.step_notify),
-    Step("Stale work: one rule for the daemon and the report", workflow.step_stale),
+    Step("Stale work: one rule for the hourly check and the report", workflow.step_stale),
 )
 
 
