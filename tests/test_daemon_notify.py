@@ -48,11 +48,34 @@ def test_messages_of_every_event(tmp_path: Path) -> None:
     stale = notify.task_stale(root, "5", "Parse", 30.2)
     assert stale.message == "calc: task 5 is stale: in progress, no commit for 30 h: Parse"
     assert notify.autopilot_done(root, "4", "X").message == "calc: autopilot finished task 4: X"
-    blocked = notify.autopilot_blocked(root, "4", "X", "tests failed\nat line 3")
-    assert blocked.message == "calc: autopilot could not finish task 4 (tests failed at line 3): X"
+    blocked = notify.autopilot_blocked(root, "4", "X", "blocked", "tests failed\nat line 3")
+    assert blocked.message == (
+        "calc: autopilot could not finish task 4, now blocked (tests failed at line 3): X"
+    )
+    review = notify.autopilot_blocked(root, "4", "X", "review", "critical: deploy" + "!" * 300)
+    assert review.message.startswith("calc: task 4 waits for review (critical: deploy!!!")
+    assert len(review.message) < 250 and review.event == "autopilot-blocked"
     breaker = notify.breaker_open(root, 3, "no agent")
     assert breaker.message == "calc: autopilot stopped after 3 failed run(s) in a row (no agent)"
     assert {n.event for n in (stale, blocked, breaker)} <= set(notify.EVENTS)
+
+
+def test_the_autopilots_event_rows_become_notices(tmp_path: Path) -> None:
+    root = tmp_path / "calc"
+    row = {"task_id": "4", "tag": "master", "title": "X", "status": "", "detail": "ok"}
+    done = notify.from_autopilot(root, "autopilot.done", {**row, "status": "done"})
+    assert done is not None and (done.event, done.task, done.title) == ("autopilot-done", "4", "X")
+    failed = notify.from_autopilot(root, "autopilot.failed", {**row, "status": "pending"})
+    assert failed is not None and failed.event == "autopilot-blocked"
+    assert "now pending (ok)" in failed.message
+    review = notify.from_autopilot(root, "autopilot.review", {**row, "status": "review"})
+    assert review is not None and "waits for review" in review.message
+    opened = {"from": "closed", "to": "open", "failures": 3, "reason": "agent exited 1"}
+    breaker = notify.from_autopilot(root, "autopilot.breaker", opened)
+    assert breaker is not None and breaker.event == "breaker-open" and breaker.task == ""
+    closed = {**opened, "from": "half-open", "to": "closed"}
+    assert notify.from_autopilot(root, "autopilot.breaker", closed) is None
+    assert notify.from_autopilot(root, "autopilot.started", row) is None
 
 
 def test_config_defaults_and_checks(tmp_path: Path) -> None:

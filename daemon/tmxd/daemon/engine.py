@@ -169,6 +169,14 @@ class Engine:
         """Run the project's ``[notify]`` command for ``notice`` (on the notifier's thread)."""
         self.notifier.send(state.notify, notice)
 
+    def autopilot_event(self, root: Path, kind: str, data: dict[str, Any]) -> None:
+        """An event of an autopilot pass (on its worker thread): tell the user about the
+        ones ``[notify]`` knows (``autopilot-done``, ``autopilot-blocked``, ``breaker-open``)."""
+        state = self._projects.get(root)
+        notice = notify.from_autopilot(root, kind, data)
+        if state is not None and notice is not None:
+            self.tell(state, notice)
+
     def catch_up(self, root: Path) -> None:
         """Record edits and drain commits made while nobody was watching."""
         state = self._projects.get(root)

@@ -260,7 +260,9 @@ class Daemon:
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
         self.engine = Engine(recheck=self._recheck_later)
-        self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
+        self.autopilot = AutopilotDispatcher(
+            lambda: self.engine.recorder, self.engine.autopilot_event
+        )
         self.prometheus: Any = None
         self.watcher = Watcher(
             self._on_change,

@@ -14,9 +14,9 @@ argument and nothing interprets it. The command runs through :func:`tmxd.proc.ru
 A failing command (not found, a non-zero exit, a timeout) is logged once until it
 works again; it never stops what the daemon or the autopilot was doing.
 
-The daemon sends its notices through a :class:`Notifier` (one worker thread, so the
-engine never waits on a command); ``tmxd autopilot`` runs them in place with
-:func:`run_notice`.
+The daemon and ``tmxd autopilot`` send their notices through a :class:`Notifier`
+(one worker thread, so neither waits on a command); :func:`from_autopilot` turns the
+autopilot's event rows into notices.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import logging
 import queue
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tmxd import clock, proc
 from tmxd.config import option, section
@@ -117,6 +119,11 @@ def _one_line(text: str) -> str:
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
+def _short(text: str, limit: int = 200) -> str:
+    line = _one_line(text)
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _notice(event: str, project: Path, task: str, title: str, what: str) -> Notice:
     message = f"{project.name}: {what}" + (f": {_one_line(title)}" if title else "")
     return Notice(event, project, task, title, message)
@@ -137,18 +144,44 @@ def task_stale(
     return _notice("task-stale", project, task, title, what)
 
 
-def autopilot_done(project: Path, task: str, title: str) -> Notice:
-    return _notice("autopilot-done", project, task, title, f"autopilot finished task {task}")
+def autopilot_done(project: Path, task: str, title: str, tag: str = "master") -> Notice:
+    what = f"autopilot finished task {_label(task, tag)}"
+    return _notice("autopilot-done", project, task, title, what)
 
 
-def autopilot_blocked(project: Path, task: str, title: str, reason: str) -> Notice:
-    what = f"autopilot could not finish task {task} ({_one_line(reason)})"
+def autopilot_blocked(
+    project: Path, task: str, title: str, status: str, reason: str, tag: str = "master"
+) -> Notice:
+    """The autopilot gave a task back (``status``: blocked, pending) or left it in review."""
+    why = _short(reason)
+    if status == "review":
+        what = f"task {_label(task, tag)} waits for review ({why})"
+    else:
+        what = f"autopilot could not finish task {_label(task, tag)}, now {status} ({why})"
     return _notice("autopilot-blocked", project, task, title, what)
 
 
 def breaker_open(project: Path, failures: int, reason: str) -> Notice:
-    what = f"autopilot stopped after {failures} failed run(s) in a row ({_one_line(reason)})"
+    what = f"autopilot stopped after {failures} failed run(s) in a row ({_short(reason)})"
     return _notice("breaker-open", project, "", "", what)
+
+
+def from_autopilot(project: Path, kind: str, data: Mapping[str, Any]) -> Notice | None:
+    """The notice for one of the autopilot's event rows (``autopilot.done``,
+    ``autopilot.failed``, ``autopilot.review``, ``autopilot.breaker``); None when the
+    event is not one to tell (the breaker closing, say)."""
+    task, title = str(data.get("task_id") or ""), str(data.get("title") or "")
+    tag = str(data.get("tag") or "master")
+    if kind == "autopilot.done":
+        return autopilot_done(project, task, title, tag)
+    if kind in ("autopilot.failed", "autopilot.review"):
+        status, detail = str(data.get("status") or ""), str(data.get("detail") or "")
+        return autopilot_blocked(project, task, title, status, detail, tag)
+    if kind == "autopilot.breaker" and data.get("to") == "open":
+        failures = data.get("failures")
+        count = failures if isinstance(failures, int) else 0
+        return breaker_open(project, count, str(data.get("reason") or ""))
+    return None
 
 
 def argv_for(template: list[str], notice: Notice) -> list[str]:
