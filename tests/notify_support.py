@@ -51,3 +51,10 @@ def use_command(root: Path, command: list[str]) -> None:
     body = [line for line in lines[start + 1 : end] if not line.startswith(old)]
     lines[start + 1 : end] = [f"command = {json.dumps(command)}\n", *body]
     path.write_text("".join(lines), encoding="utf-8")
+
+
+def append_notify(root: Path, command: list[str]) -> None:
+    """Add a ``[notify]`` table running ``command`` at the end of the project's tmxd.toml (after
+    an ``[autopilot]`` table, whose own ``command`` is the agent's)."""
+    with open(root / ".taskmaster" / "tmxd.toml", "a", encoding="utf-8") as toml:
+        toml.write(notify_toml(command))

@@ -257,7 +257,7 @@ def test_failed_run_exits_one(tmp_path: Path) -> None:
 
 
 def test_the_notify_command_hears_what_the_autopilot_did(tmp_path: Path) -> None:
-    from notify_support import notify_toml, received, recorder_command
+    from notify_support import append_notify, received, recorder_command
 
     root = tmp_path / "proj"
     command, out = recorder_command(tmp_path, "{event}", "{task}", "{title}", "{message}")
@@ -268,8 +268,7 @@ def test_the_notify_command_hears_what_the_autopilot_did(tmp_path: Path) -> None
         plan={"default": {"action": "edit"}, "tasks": {"2": {"action": "fail"}}},
         config="max_attempts = 1\nbreaker_threshold = 1\n",
     )
-    with open(root / ".taskmaster" / "tmxd.toml", "a", encoding="utf-8") as toml:
-        toml.write(notify_toml(command))  # after [autopilot], whose `command` is the agent's
+    append_notify(root, command)
     result = _tmxd(root, "autopilot")
     assert result.returncode == 1, result.stdout + result.stderr
     assert statuses(root) == {"1": "done", "2": "blocked"}

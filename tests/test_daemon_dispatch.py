@@ -80,18 +80,16 @@ def test_a_task_made_ready_is_dispatched_and_done(
 def test_the_notify_command_hears_what_a_dispatch_pass_did(
     tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    from notify_support import notify_toml, received, recorder_command
+    from notify_support import append_notify, received, recorder_command
 
     root = tmp_path / "proj"
-    make_project(
-        root,
-        [task(1, "Add the greeting file", status="deferred"), task(2, "Broken", status="deferred")],
-        plan={"default": {"action": "edit"}, "tasks": {"2": {"action": "fail"}}},
-        config="enabled = true\nmax_attempts = 1\n",
-    )
+    waiting = [task(1, "Add the greeting file"), task(2, "Broken")]
+    for t in waiting:
+        t["status"] = "deferred"
+    fails = {"default": {"action": "edit"}, "tasks": {"2": {"action": "fail"}}}
+    make_project(root, waiting, plan=fails, config="enabled = true\nmax_attempts = 1\n")
     command, out = recorder_command(tmp_path, "{event}", "{task}", "{title}")
-    with open(root / ".taskmaster" / "tmxd.toml", "a", encoding="utf-8") as toml:
-        toml.write(notify_toml(command))  # after [autopilot], whose `command` is the agent's
+    append_notify(root, command)
     daemons.append(_start(tmp_path, root))
     _set_status(root, 1, "pending")
     _set_status(root, 2, "pending")
