@@ -37,7 +37,7 @@ from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
 from tmxd.history.ledger import SnapshotLedger
 from tmxd.history.observe import Observation, attributed, observe, wait_settled
-from tmxd.history.snapshot import Transition
+from tmxd.history.snapshot import Transition, Unblocked
 
 if TYPE_CHECKING:
     from tmxd.commits.sync import SyncResult
@@ -237,11 +237,9 @@ class Engine:
     # -- internals ------------------------------------------------------
 
     def _observe(self, state: ProjectState, source: str) -> None:
-        recorder = self.recorder
-        if recorder is None and state.ledger.path.exists():
-            return  # keep the snapshot: the changes are recorded once the database works
         with state.ledger.locked():
-            result = observe(state.project.tasks_path, state.ledger, recorder, source=source)
+            # without a database the changes wait in the ledger's outbox until it works
+            result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
         self._outside(state, result)
         if result.error is None and state.sync_error is not None:
             # commits spooled while tasks.json could not be read: their notes now, not at
@@ -252,8 +250,7 @@ class Engine:
         """Report what was changed outside tmxd; with ``cascade_external``, follow it up."""
         self._report(state, result, "external")
         if state.config.cascade_external and result.error is None:
-            changes = [c for c in result.transitions if c not in result.recorded_by_writer]
-            changes += state.cascade_pending
+            changes = [*result.transitions, *state.cascade_pending]
             if _parents(changes):
                 self._cascade(state, changes)
 
@@ -318,8 +315,6 @@ class Engine:
         if result.first:
             log.info("%s: baseline snapshot taken", state.project.tasks_path)
         for change in result.transitions:
-            if change in result.recorded_by_writer:
-                continue  # logged by the writer (e.g. a commit's Closes-Task)
             log.info(
                 "%s: task %s%s %s -> %s (%s)",
                 root,
@@ -330,17 +325,22 @@ class Engine:
                 source,
             )
             state.transitions += 1
-        for item in result.unblocked:
+        self._unblocked(state, result.unblocked)
+        state.last_change = clock.now()
+
+    def _unblocked(self, state: ProjectState, unblocked: list[Unblocked]) -> None:
+        """Announce tasks whose dependencies just became done; tell ``[notify]``."""
+        root = state.project.root
+        for item in unblocked:
             if state.config.announce_unblocked:
                 log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
             self.tell(state, notify.task_ready(root, item.task_id, item.title, item.tag))
-        state.last_change = clock.now()
 
     def _sync(self, state: ProjectState) -> None:
         """Drain the hook spool: notes and closes written for commits.
 
-        ``sync_project`` records its own transitions (source ``commit``); the
-        write is absorbed into the snapshot so it is not seen again as an edit.
+        ``sync_project`` records its own transitions (source ``commit``) with the
+        snapshot ledger's step, so the write is not seen again as an edit.
         """
         from tmxd.commits.sync import sync_project
 
@@ -349,8 +349,7 @@ class Engine:
             with attributed(
                 root, state.project.tasks_path, "commit", self.recorder, others="external"
             ) as scope:
-                result = sync_project(state.project, self.recorder)
-                scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
+                result = sync_project(state.project, self.recorder, record_status=scope.record)
         except TmxdError as exc:
             if exc.message != state.sync_error:
                 log.error("%s (commits stay in the spool until this is fixed)", exc.message)
@@ -364,6 +363,7 @@ class Engine:
                 self._outside(state, obs)
         for level, text in _sync_lines(result):
             log.log(level, "%s: %s", root, text)
+        self._unblocked(state, scope.unblocked)  # by the commits' closes
         # counted once logged: `tmxd status` never shows what the log does not have yet
         state.transitions += len(result.closed)
         state.notes += len(result.notes_added)

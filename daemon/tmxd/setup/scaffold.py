@@ -175,9 +175,10 @@ def registered_sections() -> list[Section[Any]]:
     from tmxd.commits.linking import LINKS
     from tmxd.daemon.notify import NOTIFY
     from tmxd.daemon.settings import DAEMON
-    from tmxd.metrics.settings import METRICS
+    from tmxd.metrics.settings import METRICS, REPORT
 
-    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS, NOTIFY], key=lambda sec: sec.name)
+    sections: list[Section[Any]] = [AUTOPILOT, DAEMON, INIT, LINKS, METRICS, NOTIFY, REPORT]
+    return sorted(sections, key=lambda sec: sec.name)
 
 
 @dataclass(frozen=True)
