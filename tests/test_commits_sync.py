@@ -638,6 +638,8 @@ def test_an_amended_commit_counts_once(project: Path, tmp_path: Path) -> None:
 
 def test_every_spool_line_is_one_hook_run(project: Path, tmp_path: Path) -> None:
     db = tmp_path / "m.db"
+    # a commit naming no task stays unlinked (not given to the one task in progress)
+    (project / ".taskmaster" / "tmxd.toml").write_text("[links]\ninfer_in_progress = false\n")
     linked = commit(project, "Named [1.1]")
     unlinked = commit(project, "No task here")
     git(project, "checkout", "-q", "-b", "side")

@@ -57,11 +57,11 @@ def test_the_daemon_and_the_report_share_one_stale_rule(tmp_path: Path, recorder
     root, tasks = _engine_project(tmp_path, "[metrics]\nstale_hours = 24\n")
     eng = engine.Engine(recorder)
     eng.open(root)
-    eng.catch_up(root)
-    write_plain(tasks, t1="in-progress", t1_1="in-progress", t3="in-progress")
     now = clock.now()
     (state,) = eng.states()
-    with state.ledger.locked():
+    with state.ledger.locked():  # the first look (the baseline), then the edit, in the past
+        observe(tasks, state.ledger, recorder, at=now - timedelta(hours=31))
+        write_plain(tasks, t1="in-progress", t1_1="in-progress", t3="in-progress")
         observe(tasks, state.ledger, recorder, at=now - timedelta(hours=30))
     two_hours_ago = now - timedelta(hours=2)
     recorder.commit(root, "a" * 40, "Lexer", "dev", two_hours_ago, 1, 5, 0, "main", ["1.1"])

@@ -275,7 +275,7 @@ class _Run:
         self.tag = tag
         self.record_status = record_status
         self.key = ""  # the spool line being handled (see _entry_key)
-        self.linked: bool | None = None  # whether its commit named a task
+        self.linked: bool | None = None  # whether its commit went to a task
         self.commit_at: datetime | None = None  # and when it was made
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
