@@ -85,13 +85,14 @@ def test_a_stale_task_runs_the_notify_command_once(tmp_path: Path, recorder: Rec
         write_plain(tasks, t2="in-progress")
         eng.handle(TasksFileChanged(root))
         jobs.stale_check(eng)
-        jobs.stale_check(eng)  # the same idle spell: told once
+        jobs.stale_check(eng)  # the same spell in progress: told once
     finally:
         eng.close()  # runs what was queued, then stops the notifier's thread
     assert received(out) == [
         [
             "task-stale",
             "2",
-            "p: task 2 is stale: in progress, no commit for 0 h: Evaluate expressions",
+            "p: task 2 is stale: in progress for 0 h, no commit since it started: "
+            "Evaluate expressions",
         ]
     ]

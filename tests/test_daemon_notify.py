@@ -46,7 +46,9 @@ def test_messages_of_every_event(tmp_path: Path) -> None:
     tagged = notify.task_ready(root, "3", "T", "feature")
     assert tagged.message == "calc: task 3 [feature] is ready: T"
     stale = notify.task_stale(root, "5", "Parse", 30.2)
-    assert stale.message == "calc: task 5 is stale: in progress, no commit for 30 h: Parse"
+    assert stale.message == (
+        "calc: task 5 is stale: in progress for 30 h, no commit since it started: Parse"
+    )
     assert notify.autopilot_done(root, "4", "X").message == "calc: autopilot finished task 4: X"
     blocked = notify.autopilot_blocked(root, "4", "X", "blocked", "tests failed\nat line 3")
     assert blocked.message == (

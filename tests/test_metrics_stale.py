@@ -1,4 +1,4 @@
-"""The one stale rule: in progress for stale_hours with no linked commit in that time."""
+"""The one stale rule: in progress for stale_hours with no linked commit since it started."""
 
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ def test_in_progress_long_enough_without_a_commit_is_stale() -> None:
     assert stale.stale_for(NOW - 23 * H, None, NOW, 24) is None
 
 
-def test_a_commit_since_it_started_counts_as_life() -> None:
-    # in progress for 30 h, last commit 2 h ago: not stale
+def test_a_commit_since_it_started_means_not_stale() -> None:
+    # in progress for 30 h, a commit 2 h ago or 26 h ago: not stale either way
     assert stale.stale_for(NOW - 30 * H, NOW - 2 * H, NOW, 24) is None
-    # the last commit is 26 h old: stale, idle since that commit
-    assert stale.stale_for(NOW - 30 * H, NOW - 26 * H, NOW, 24) == pytest.approx(26.0)
-    # a commit from before it started does not count
-    assert stale.idle_since(NOW - 30 * H, NOW - 40 * H) == NOW - 30 * H
+    assert stale.stale_for(NOW - 30 * H, NOW - 26 * H, NOW, 24) is None
+    # a commit from before it started does not count: stale, hours since it started
+    assert stale.stale_for(NOW - 30 * H, NOW - 40 * H, NOW, 24) == pytest.approx(30.0)
 
 
 @pytest.fixture

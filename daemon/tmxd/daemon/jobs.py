@@ -40,7 +40,7 @@ def scheduled(engine: Engine) -> list[Job]:
 
 def stale_check(engine: Engine) -> str:
     """Announce stale tasks (:mod:`tmxd.metrics.stale`: in progress for ``[metrics]
-    stale_hours`` with no linked commit in that time), once per idle spell each."""
+    stale_hours`` with no linked commit since it started), once per spell in progress each."""
     from tmxd.daemon import notify
     from tmxd.metrics import stale
     from tmxd.metrics.settings import METRICS
@@ -67,27 +67,28 @@ def stale_check(engine: Engine) -> str:
             if task is None or task.status != "in-progress":
                 continue
             since = _parse_time(entered)
-            idle = stale.stale_for(since, commits.get(task_id), now, limit)
-            if idle is None:
+            hours = stale.stale_for(since, commits.get(task_id), now, limit)
+            if hours is None:
                 continue
             found += 1
-            spell = (key, clock.iso_ms(stale.idle_since(since, commits.get(task_id))))
+            spell = (key, clock.iso_ms(since))
             if spell in state.announced_stale:
                 continue
             state.announced_stale.add(spell)
             log.warning(
-                "%s: task %s (%s) is stale: in progress, no linked commit for %.1f h",
+                "%s: task %s (%s) is stale: in progress for %.1f h, "
+                "no linked commit since it started",
                 root,
                 task_id,
                 task.title,
-                idle,
+                hours,
             )
             recorder.event(
                 root,
                 "task-stale",
-                {"task_id": task_id, "tag": tag, "title": task.title, "hours": round(idle, 1)},
+                {"task_id": task_id, "tag": tag, "title": task.title, "hours": round(hours, 1)},
             )
-            engine.tell(state, notify.task_stale(root, task_id, task.title, idle, tag))
+            engine.tell(state, notify.task_stale(root, task_id, task.title, hours, tag))
     return f"{found} stale task(s)"
 
 

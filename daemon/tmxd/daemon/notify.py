@@ -138,9 +138,12 @@ def task_ready(project: Path, task: str, title: str, tag: str = "master") -> Not
 
 
 def task_stale(
-    project: Path, task: str, title: str, idle_hours: float, tag: str = "master"
+    project: Path, task: str, title: str, hours: float, tag: str = "master"
 ) -> Notice:
-    what = f"task {_label(task, tag)} is stale: in progress, no commit for {idle_hours:.0f} h"
+    what = (
+        f"task {_label(task, tag)} is stale: in progress for {hours:.0f} h, "
+        "no commit since it started"
+    )
     return _notice("task-stale", project, task, title, what)
 
 

@@ -752,18 +752,18 @@ def _stale(
             continue
         pid, _tag, task_id = t.key
         commit = last_commit.get((pid, task_id))
-        idle = stale.stale_for(t.entered_current, commit, now, stale_hours)
-        if idle is not None:
+        hours = stale.stale_for(t.entered_current, commit, now, stale_hours)
+        if hours is not None:
             out.append(
                 {
                     "task": label(t.key),
                     "title": t.title,
                     "in_progress_since": to_db_time(t.entered_current),
                     "last_commit": to_db_time(commit) if commit else None,
-                    "idle_hours": round(idle, 2),
+                    "hours_in_progress": round(hours, 2),
                 }
             )
-    out.sort(key=lambda r: -r["idle_hours"])
+    out.sort(key=lambda r: -r["hours_in_progress"])
     return out
 
 

@@ -1,10 +1,9 @@
 """The one stale rule, used by the daemon's hourly check and by ``tmxd report``.
 
-A task is *stale* when it is in progress and has been for ``stale_hours`` with no
-linked commit in that time: neither its move to in-progress nor the last commit
-linked to it (or to one of its subtasks: work on 5.2 is work on 5) happened in
-the last ``stale_hours``. The time since the later of the two is how long it has
-been idle.
+A task is *stale* when it has been in progress for ``stale_hours`` or more with no
+linked commit since it started: no commit linked to it (or to one of its subtasks:
+work on 5.2 is work on 5) since its move to in-progress. A commit from before that
+move does not count; one since does, for as long as the task stays in progress.
 """
 
 from __future__ import annotations
@@ -20,21 +19,16 @@ if TYPE_CHECKING:
     from tmxd.metrics.recorder import Recorder
 
 
-def idle_since(in_progress_since: datetime, last_commit: datetime | None) -> datetime:
-    """When the task last showed life: its move to in-progress, or a later linked commit."""
-    if last_commit is None or last_commit < in_progress_since:
-        return in_progress_since
-    return last_commit
-
-
 def stale_for(
     in_progress_since: datetime, last_commit: datetime | None, now: datetime, stale_hours: float
 ) -> float | None:
-    """Hours idle when the task (in progress) is stale by now, else None."""
-    idle = now - idle_since(in_progress_since, last_commit)
-    if idle < timedelta(hours=stale_hours):
+    """Hours in progress when the task (in progress) is stale by now, else None."""
+    if last_commit is not None and last_commit >= in_progress_since:
         return None
-    return idle.total_seconds() / 3600.0
+    hours = now - in_progress_since
+    if hours < timedelta(hours=stale_hours):
+        return None
+    return hours.total_seconds() / 3600.0
 
 
 def last_commit_per_task(
