@@ -65,3 +65,15 @@ def test_defaults_are_not_shared_between_instances() -> None:
 )
 def test_render_toml_value(value: object, text: str) -> None:
     assert render_toml_value(value) == text
+
+
+def test_a_sections_own_check_runs_on_every_load(tmp_path: Path) -> None:
+    def positive(cfg: Sample, path: Path) -> None:
+        if cfg.limit <= 0:
+            raise InputError(f"{path}: sample.limit must be positive")
+
+    checked = Section("sample", Sample, "A sample table.", positive)
+    assert checked.load(tmp_path) == Sample()
+    write(tmp_path, "[sample]\nlimit = 0\n")
+    with pytest.raises(InputError, match=r"tmxd.toml: sample.limit must be positive"):
+        checked.load(tmp_path)

@@ -109,6 +109,10 @@ def break_config(s: Setup) -> None:
     write(s.root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
 
 
+def break_notify_config(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tmxd.toml", '[notify]\non = ["task-done"]\n')
+
+
 def remove_git_hook(s: Setup) -> None:
     (s.root / ".git" / "hooks" / "post-commit").unlink()
 
@@ -160,6 +164,7 @@ FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (corrupt_tasks, "project", "line 2 column 24"),
     (break_dependencies, "dependencies", "depends on non-existent task 999"),
     (break_config, "config", "tmxd.toml"),
+    (break_notify_config, "config", "unknown event 'task-done'"),
     (remove_git_hook, "git hooks", "post-commit missing"),
     (shadow_git_hooks, "git hooks", "core.hooksPath='.githooks'"),
     (stop_daemon, "daemon", "tmxd start"),

@@ -12,7 +12,8 @@ dataclass whose fields carry their help text::
     cfg = LINKS.load(project_root)      # -> LinkConfig, validated
 
 Unknown keys and wrong types are input errors naming the file, the key and
-the fix; a missing file or table means every default.
+the fix; a missing file or table means every default. A section may add its
+own checks of the values (``check``), run by every load.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -53,6 +55,7 @@ class Section(Generic[T]):
     name: str
     cls: type[T]
     doc: str
+    check: Callable[[T, Path], None] | None = None  # raises InputError naming the file
 
     def defaults(self) -> T:
         return self.cls()
@@ -80,15 +83,21 @@ class Section(Generic[T]):
                     f"{path}: {self.name}.{key} = {value!r} is not a valid "
                     f"{_type_name(hints[key])}; fix or remove the line"
                 )
-        return self.cls(**table)
+        loaded = self.cls(**table)
+        if self.check is not None:
+            self.check(loaded, path)
+        return loaded
 
 
 SECTIONS: dict[str, Section[Any]] = {}
 
 
-def section(name: str, cls: type[T], doc: str) -> Section[T]:
-    """Register the table ``[name]`` described by dataclass ``cls``."""
-    sec = Section(name, cls, doc)
+def section(
+    name: str, cls: type[T], doc: str, check: Callable[[T, Path], None] | None = None
+) -> Section[T]:
+    """Register the table ``[name]`` described by dataclass ``cls`` (``check``: more checks
+    of the loaded values, raising :class:`InputError`)."""
+    sec = Section(name, cls, doc, check)
     SECTIONS[name] = sec
     return sec
 
