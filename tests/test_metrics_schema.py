@@ -249,3 +249,11 @@ def test_the_datasette_canned_queries_run(tmp_path: Path) -> None:
     assert answers["executions_by_project"][0][:3] == ("proj", 6, 0.5)
     assert answers["hook_times"] == [("claude", 1, 12.0, 12.0, 1)]
     assert answers["commits_per_task"][0][:3] == ("proj", "1", 2)
+
+
+def test_an_in_memory_database_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    schema.connect(Path(":memory:")).close()
+    assert list(tmp_path.iterdir()) == []  # not a file named ":memory:" made private

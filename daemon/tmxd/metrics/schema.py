@@ -491,6 +491,9 @@ def migration_set() -> Migrations:
     return found
 
 
+MEMORY = ":memory:"  # SQLite's name for a database that is no file
+
+
 def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A configured connection to ``path`` with the schema brought up to date.
 
@@ -503,8 +506,9 @@ def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Conn
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MetricsError(f"{path}: cannot create its folder: {exc}") from exc
-    with contextlib.suppress(OSError):  # SQLite names the file in its own error below
-        create_private(path)  # before SQLite: its -wal and -shm files take this mode
+    if str(path) != MEMORY:
+        with contextlib.suppress(OSError):  # SQLite names the file in its own error below
+            create_private(path)  # before SQLite: its -wal and -shm files take this mode
     try:
         conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
     except sqlite3.Error as exc:
