@@ -64,7 +64,7 @@ def test_configured_patterns(tmp_path: Path) -> None:
         ('subject_patterns = ["[unclosed"]', "not a valid regular expression"),
         ('subject_patterns = ["no group"]', "needs a group"),
         ('infer_in_progress = "always"', "infer_in_progress = 'always' is not a valid bool"),
-        ('link_unnamed = "in-progress"', "unknown key links.link_unnamed; known keys: .*infer_in"),
+        ('link_unnamed = "sometimes"', r"links.link_unnamed = 'sometimes' \(now links.infer_in"),
         ("colour = 1", "unknown key links.colour"),
     ],
 )

@@ -382,3 +382,17 @@ def test_service_check_reads_the_installed_units_environment(
     assert result.status == "warn", result
     assert "claude, task-master found in your shell but not on the service's PATH" in result.summary
     assert "tmxd service install" in result.fix
+
+
+def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
+    from tmxd.setup import doctor
+
+    cfg = tmp_path / ".taskmaster" / "tmxd.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('[metrics]\ndaily_report_dir = "r"\n')
+    ctx = doctor.Context(root=tmp_path)
+    result = doctor.check_config(ctx)
+    assert result.status == doctor.WARN
+    assert "metrics.daily_report_dir -> report.dir" in result.summary
+    cfg.write_text('[report]\ndir = "r"\n')
+    assert doctor.check_config(ctx).status == doctor.OK

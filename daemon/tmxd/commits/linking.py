@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmxd.config import config_path, option, section
+from tmxd.config import config_path, option, renamed, section
 from tmxd.errors import InputError
 
 ID_RE = re.compile(r"^\d+(?:\.\d+)?$")
@@ -41,6 +41,18 @@ class LinkConfig:
 
 
 LINKS = section("links", LinkConfig, "How commits are linked to tasks.")
+
+
+def _link_unnamed(value: object) -> bool:
+    if value == "in-progress":
+        return True
+    if value == "off":
+        return False
+    raise ValueError('use infer_in_progress = true or false ("in-progress" or "off" before)')
+
+
+# Earlier versions asked for inferred links with `link_unnamed = "in-progress"` (off by default).
+renamed("links.link_unnamed", "links.infer_in_progress", _link_unnamed)
 # Appended to the note of a commit that named no task and went to the one task in progress.
 INFERRED_MARK = "(linked: the only task in progress)"
 
