@@ -28,7 +28,7 @@ from sqlite_utils import Database
 from tmxd import clock, paths
 from tmxd.metrics.schema import MetricsError, connect
 
-TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot")
+TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "mcp")
 
 # Tables pruned by age, with the column that dates their rows.
 _DATED_TABLES = (
@@ -173,7 +173,7 @@ class Recorder:
         """Record a status change of a task (``old`` is None for a new task).
 
         ``source`` says who made it: tmxd, external (Task Master, an editor),
-        commit (a ``Closes-Task`` trailer) or autopilot.
+        commit (a ``Closes-Task`` trailer), autopilot or mcp (``tmxd mcp``'s tools).
         """
         if source not in TRANSITION_SOURCES:
             raise ValueError(f"unknown transition source {source!r}")
