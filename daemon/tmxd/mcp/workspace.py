@@ -103,6 +103,8 @@ class Workspace:
             return found
         if project_root:
             found = find_project(_path_argument(project_root))
+        elif self.default_root is not None:
+            found = find_project(self.default_root)
         else:
             found = find_project(None, cwd=self.default_folder())
         self._projects[key] = found
