@@ -91,7 +91,8 @@ def test_reads_match_the_cli_on_every_corpus_file(
     assert body["data"]["filter"] == "all"
     assert body["tag"] == listed["metadata"]["tag"]
     assert body["data"]["stats"] == get_tasks_stats(want, listed["metadata"]["total"])
-    plain = data(ws, "get_tasks")["data"]["tasks"]
+    assert data(ws, "get_tasks")["data"]["tasks"] == want  # subtasks unless told otherwise
+    plain = data(ws, "get_tasks", withSubtasks=False)["data"]["tasks"]
     assert [t["id"] for t in plain] == [t["id"] for t in want]
     assert all(t["subtasks"] == [] for t in plain)
 

@@ -208,7 +208,7 @@ def get_tasks(ws: Workspace, args: Mapping[str, Any]) -> Answer:
         at.doc,
         at.tag,
         statuses=statuses,
-        with_subtasks=bool(args.get("withSubtasks")),
+        with_subtasks=args.get("withSubtasks") is not False,  # omitted: included, as in tm-core
         complexity=ws.complexity(at.project, at.tag),
     )
     tasks = [{k: v for k, v in t.items() if k != "blocks"} for t in listing["tasks"]]
@@ -226,6 +226,13 @@ NEXT_STEPS = (
     "Record progress, findings and decisions on it as you go with update_subtask "
     "(timestamped notes appended to its details), and set it to done when it is finished."
 )
+
+
+def numeric_id(value: Any) -> Any:
+    """An id as Task Master's file reader hands it out: ``"12"`` becomes ``12``."""
+    if isinstance(value, str) and value.isdigit() and str(int(value)) == value:
+        return int(value)
+    return value
 
 
 def next_task(ws: Workspace, args: Mapping[str, Any]) -> Answer:
@@ -248,13 +255,16 @@ def next_task(ws: Workspace, args: Mapping[str, Any]) -> Answer:
             "status": task.raw.get("status") or "pending",
             "priority": task.priority,
             "dependencies": task.dependencies,
-            "parentId": parent.get("id") if parent else task.parent_id,
+            "parentId": numeric_id(parent.get("id") if parent else task.parent_id),
         }
     else:
         shown = dict(task.raw)
-        entry = ws.complexity(at.project, at.tag, report_path).get(task.id)
-        if entry is not None and "complexityScore" in entry:
-            shown["complexityScore"] = entry["complexityScore"]
+        shown["id"] = numeric_id(shown.get("id"))
+    # Task Master scores a subtask with its parent's complexity
+    scored = task.parent_id or task.id
+    entry = ws.complexity(at.project, at.tag, report_path).get(scored)
+    if entry is not None and "complexityScore" in entry:
+        shown["complexityScore"] = entry["complexityScore"]
     kind = "subtask" if task.parent_id is not None else "task"
     data = {
         "nextTask": shown,

@@ -1,0 +1,343 @@
+"""`tmxd mcp` as a real process, driven by the mcp SDK's own stdio client.
+
+The client lists the tools and calls each one on corpus projects; the answers are
+compared with `tmxd … --format json` and, where Node and the Task Master oracle are
+installed, with Task Master 0.43.1's own MCP server given the same calls. The metrics
+database then holds one tool_calls row per call and the transitions with source mcp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from helpers import CORPUS, ORACLE_DIR, copy_corpus, oracle_missing, subprocess_env, tmxd_argv
+from tmxd.cli import main
+from tmxd.metrics.recorder import Recorder
+
+TASK_MASTER_SERVER = ORACLE_DIR / "node_modules" / "task-master-ai" / "dist" / "mcp-server.js"
+# Task Master's tools that need no AI (update_subtask always calls a model there).
+SHARED_TOOLS = "get_tasks,next_task,get_task,set_task_status,validate_dependencies"
+TMXD_TOOLS = [
+    "get_tasks",
+    "next_task",
+    "get_task",
+    "set_task_status",
+    "update_subtask",
+    "validate_dependencies",
+    "ready_tasks",
+    "task_history",
+    "report_summary",
+    "autopilot_status",
+]
+
+
+def project(root: Path, stem: str) -> Path:
+    copy_corpus(stem, root)
+    report = CORPUS / f"{stem}.complexity.json"
+    if report.exists():
+        target = root / ".taskmaster" / "reports" / "task-complexity-report.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(report.read_bytes())
+    return root.resolve()
+
+
+def tmxd_server(cwd: Path, *extra: str) -> StdioServerParameters:
+    argv = tmxd_argv("mcp", *extra)
+    return StdioServerParameters(command=argv[0], args=argv[1:], env=subprocess_env(), cwd=cwd)
+
+
+def task_master_server(cwd: Path, home: Path) -> StdioServerParameters:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "TASK_MASTER_TOOLS": SHARED_TOOLS,
+        "TASKMASTER_SKIP_AUTO_UPDATE": "1",
+    }
+    return StdioServerParameters(command="node", args=[str(TASK_MASTER_SERVER)], env=env, cwd=cwd)
+
+
+@asynccontextmanager
+async def session(params: StdioServerParameters, errlog: Path) -> AsyncIterator[ClientSession]:
+    with errlog.open("a") as err:
+        async with (
+            stdio_client(params, errlog=err) as (read, write),
+            ClientSession(read, write) as client,
+        ):
+            await client.initialize()
+            yield client
+
+
+async def body(client: ClientSession, name: str, **args: Any) -> dict[str, Any]:
+    """A successful call's envelope ({data, version, tag})."""
+    result = await client.call_tool(name, args)
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert not result.is_error, text
+    parsed: dict[str, Any] = json.loads(text)
+    return parsed
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    capsys.readouterr()
+    main([*args, "--format", "json"])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_every_tool_over_stdio_against_the_json_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project(tmp_path / "p133", "133")
+    other = project(tmp_path / "p081", "081")
+    p = ("-p", str(root))
+    listed = cli_json(capsys, "list", "--with-subtasks", *p)
+    upcoming = cli_json(capsys, "next", *p)["task"]
+    shown = cli_json(capsys, "show", "11", *p)["task"]
+    checked = cli_json(capsys, "validate-dependencies", *p)
+    planned = cli_json(capsys, "autopilot", "--dry-run", *p)["planned"]
+    other_next = cli_json(capsys, "next", "-p", str(other))["task"]
+    got: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with session(tmxd_server(root), tmp_path / "server.log") as client:
+            tools = (await client.list_tools()).tools
+            got["tools"] = {t.name: t for t in tools}
+            got["get_tasks"] = await body(client, "get_tasks", withSubtasks=True)
+            got["next_task"] = await body(client, "next_task")
+            got["get_task"] = await body(client, "get_task", id="11")
+            got["validate"] = await body(client, "validate_dependencies")
+            got["ready"] = await body(client, "ready_tasks")
+            got["set"] = await body(
+                client, "set_task_status", id=upcoming["id"], status="in-progress"
+            )
+            got["note"] = await body(client, "update_subtask", id=upcoming["id"], prompt="Began.")
+            got["history"] = await body(client, "task_history", id=upcoming["id"])
+            got["report"] = await body(client, "report_summary")
+            got["autopilot"] = await body(client, "autopilot_status")
+            got["elsewhere"] = await body(client, "next_task", projectRoot=str(other))
+            missing = await client.call_tool("get_task", {"id": "9999"})
+            got["missing"] = (missing.is_error, missing.content[0].text)  # type: ignore[union-attr]
+
+    anyio.run(scenario)
+    assert list(got["tools"]) == TMXD_TOOLS
+    assert got["tools"]["set_task_status"].annotations.destructive_hint is True
+    assert got["tools"]["get_tasks"].annotations.read_only_hint is True
+    assert got["get_tasks"]["tag"] == "loop"
+    assert got["get_tasks"]["data"]["tasks"] == [
+        {k: v for k, v in t.items() if k != "blocks"} for t in listed["tasks"]
+    ]
+    assert got["next_task"]["data"]["nextTask"]["id"] == upcoming["id"]
+    assert {k: got["get_task"]["data"][k] for k in shown} == shown
+    assert {k: got["validate"]["data"][k] for k in checked} == checked
+    assert [t["id"] for t in got["ready"]["data"]["tasks"]] == [u["task"] for u in planned]
+    (change,) = got["set"]["data"]["tasks"]
+    assert change == {
+        "success": True,
+        "oldStatus": "pending",
+        "newStatus": "in-progress",
+        "taskId": upcoming["id"],
+    }
+    details = got["note"]["data"]["subtask"]["details"]
+    assert re.search(r"\n<info added on (\S+)>\nBegan\.\n</info added on \1>$", details)
+    assert [(t["to"], t["source"]) for t in got["history"]["data"]["transitions"]] == [
+        ("in-progress", "mcp")
+    ]
+    assert got["report"]["data"]["filters"]["project"] == str(root)
+    assert got["autopilot"]["data"]["breaker"]["state"] == "closed"
+    assert str(got["elsewhere"]["data"]["nextTask"]["id"]) == other_next["id"]
+    error, text = got["missing"]
+    assert error and text.splitlines() == [
+        "Error: No tasks found for ID(s): 9999",
+        "Version: 0.1.0",
+        "Name: tmxd",
+        "Current Tag: loop",
+    ]
+    # After the client closed the connection: one row per call, the task being worked on.
+    with Recorder.open() as rec:
+        rows = rec.db.execute(
+            "SELECT tool, success, task_id, session_id FROM tool_calls ORDER BY id"
+        ).fetchall()
+    assert len(rows) == 12
+    assert rows[0][:2] == ("mcp__tmxd__get_tasks", 1)
+    assert rows[-1][:2] == ("mcp__tmxd__get_task", 0)
+    assert rows[6][0] == "mcp__tmxd__update_subtask" and rows[6][2] == upcoming["id"]
+    assert {r[3] for r in rows} == {rows[0][3]} and rows[0][3].startswith("mcp-")
+    assert "set_task_status" in (tmp_path / "server.log").read_text()
+
+
+def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
+    """Raw JSON-RPC lines in, every line out is JSON-RPC; the logs are on stderr."""
+    root = project(tmp_path / "p", "001")
+    messages = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "set_task_status", "arguments": {"id": "11", "status": "review"}},
+        },
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "nope"}},
+    ]
+    proc = subprocess.Popen(
+        tmxd_argv("mcp"),
+        cwd=root,
+        env=subprocess_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+    proc.stdin.flush()
+    replies = [json.loads(proc.stdout.readline()) for _ in range(4)]  # then close: the end
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out == ""
+    assert all(r["jsonrpc"] == "2.0" for r in replies)
+    by_id = {r["id"]: r for r in replies}
+    assert by_id[1]["result"]["serverInfo"]["name"] == "tmxd"
+    assert len(by_id[2]["result"]["tools"]) == len(TMXD_TOOLS)
+    assert by_id[3]["result"]["isError"] is False
+    assert "Unknown tool: nope" in by_id[4]["error"]["message"]
+    assert "tmxd mcp: INFO set_task_status" in err
+
+
+def test_sigterm_still_records_the_calls_made(tmp_path: Path) -> None:
+    root = project(tmp_path / "p", "001")
+    proc = subprocess.Popen(
+        tmxd_argv("mcp"),
+        cwd=root,
+        env=subprocess_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "0"},
+        },
+    }
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "next_task"}}
+    for message in (init, {"jsonrpc": "2.0", "method": "notifications/initialized"}, call):
+        proc.stdin.write(json.dumps(message) + "\n")
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    assert json.loads(proc.stdout.readline())["id"] == 2
+    proc.terminate()
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    with Recorder.open() as rec:
+        tools = [r[0] for r in rec.db.execute("SELECT tool FROM tool_calls").fetchall()]
+    assert tools == ["mcp__tmxd__next_task"]
+
+
+STEMS = ["001", "005", "022", "081", "133"]
+
+
+@pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
+def test_same_calls_same_answers_as_task_masters_server(tmp_path: Path) -> None:
+    """Task Master's server and tmxd's, each on its own copy of the same projects."""
+    answers: dict[str, dict[str, Any]] = {"tm": {}, "tmxd": {}}
+    lists: dict[str, dict[str, Any]] = {}
+
+    async def ask(side: str, client: ClientSession, base: Path) -> None:
+        found = answers[side]
+        for stem in STEMS:
+            where = str(base / stem)
+            for name, args in (
+                ("get_tasks", {"withSubtasks": True}),
+                ("get_tasks", {"status": "pending,done"}),
+                ("get_tasks", {"withSubtasks": False}),
+                ("next_task", {}),
+                ("validate_dependencies", {}),
+            ):
+                key = f"{stem} {name} {json.dumps(args)}"
+                found[key] = await body(client, name, projectRoot=where, **args)
+            first = found[f"{stem} get_tasks {json.dumps({'withSubtasks': True})}"]["data"]["tasks"]
+            wanted = [first[0]["id"], f"{first[0]['id']},{first[-1]['id']},424242"]
+            for task_id in wanted:
+                found[f"{stem} get_task {task_id}"] = await body(
+                    client, "get_task", projectRoot=where, id=task_id
+                )
+            pending = [t["id"] for t in first if t["status"] == "pending"][:2]
+            if pending:
+                ids = ",".join(pending)
+                found[f"{stem} set"] = await body(
+                    client, "set_task_status", projectRoot=where, id=ids, status="review"
+                )
+            missing = await client.call_tool("get_task", {"projectRoot": where, "id": "424242"})
+            found[f"{stem} missing"] = missing.content[0].text  # type: ignore[union-attr]
+
+    async def scenario() -> None:
+        async with AsyncExitStack() as stack:
+            tm = await stack.enter_async_context(
+                session(task_master_server(tmp_path, tmp_path / "tm-home"), tmp_path / "tm.log")
+            )
+            ours = await stack.enter_async_context(
+                session(tmxd_server(tmp_path), tmp_path / "tmxd.log")
+            )
+            lists["tm"] = {t.name: t for t in (await tm.list_tools()).tools}
+            lists["tmxd"] = {t.name: t for t in (await ours.list_tools()).tools}
+            await ask("tm", tm, tmp_path / "tm")
+            await ask("tmxd", ours, tmp_path / "tmxd")
+
+    for side in ("tm", "tmxd"):
+        for stem in STEMS:
+            project(tmp_path / side / stem, stem)
+    anyio.run(scenario)
+
+    for name, theirs in lists["tm"].items():
+        mine = lists["tmxd"][name]
+        assert set(theirs.input_schema["properties"]) <= set(mine.input_schema["properties"])
+        for arg, spec in theirs.input_schema["properties"].items():
+            assert mine.input_schema["properties"][arg]["type"] == spec["type"], (name, arg)
+        assert mine.description == theirs.description or name == "update_subtask"
+    tm, ours = answers["tm"], answers["tmxd"]
+    assert tm.keys() == ours.keys()
+    for key, theirs in tm.items():
+        mine = ours[key]
+        if key.endswith("missing"):
+            # same message and tag lines; only the server's name and version differ
+            lines, their_lines = mine.splitlines(), theirs.splitlines()
+            assert (lines[0], lines[3]) == (their_lines[0], their_lines[3]), key
+            continue
+        assert list(mine) == list(theirs) == ["data", "version", "tag"], key
+        assert mine["tag"] == theirs["tag"], key
+        if "validate_dependencies" in key:
+            # Task Master says only this; tmxd adds the findings (and its own copy's path)
+            assert set(theirs["data"]) <= set(mine["data"]), key
+            assert mine["data"]["message"] == theirs["data"]["message"], key
+        elif "next_task" in key:
+            assert list(mine["data"]) == list(theirs["data"]), key
+            assert mine["data"]["nextTask"] == theirs["data"]["nextTask"], key
+        else:
+            assert mine["data"] == theirs["data"], key
