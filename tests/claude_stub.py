@@ -46,23 +46,37 @@ INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-claude-code"
 
 @dataclass
 class Script:
-    """What the fake model answers: tool calls first, then a final text."""
+    """What the fake model answers: tool calls first, then a final text.
+
+    With ``steps``, one turn per step instead: the request that carries ``n`` tool results
+    is answered with the tool calls of ``steps[n]``, and once every step is answered, with
+    the final text (``tool_uses`` is then ignored).
+    """
 
     tool_uses: list[dict[str, Any]]
     final_text: str = "Done."
     input_tokens: int = 1200
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+def _tool_results(messages: list[dict[str, Any]]) -> int:
+    """How many tool_result blocks the conversation so far carries."""
+    count = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            count += sum(
+                1
+                for block in content
+                if isinstance(block, dict) and block.get("type") == "tool_result"
+            )
+    return count
 
 
 def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
-        ):
-            return True
-    return False
+    return _tool_results(messages) > 0
 
 
 def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -73,7 +87,12 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 
 def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[Any], str]:
     messages = body.get("messages", [])
-    if script.tool_uses and not _has_tool_result(messages):
+    if script.steps:
+        done = _tool_results(messages)
+        calls = script.steps[done] if done < len(script.steps) else []
+    else:
+        calls = script.tool_uses if not _has_tool_result(messages) else []
+    if calls:
         blocks = [
             {
                 "type": "tool_use",
@@ -81,7 +100,7 @@ def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[An
                 "name": t["name"],
                 "input": t["input"],
             }
-            for i, t in enumerate(script.tool_uses)
+            for i, t in enumerate(calls)
         ]
         return blocks, "tool_use"
     return [{"type": "text", "text": script.final_text}], "end_turn"

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -22,7 +23,17 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from helpers import CORPUS, ORACLE_DIR, copy_corpus, oracle_missing, subprocess_env, tmxd_argv
+from claude_stub import Script, claude_binary, messages_stub
+from helpers import (
+    CORPUS,
+    ORACLE_DIR,
+    copy_corpus,
+    git,
+    init_repo,
+    oracle_missing,
+    subprocess_env,
+    tmxd_argv,
+)
 from tmxd.cli import main
 from tmxd.metrics.recorder import Recorder
 
@@ -341,3 +352,110 @@ def test_same_calls_same_answers_as_task_masters_server(tmp_path: Path) -> None:
             assert mine["data"]["nextTask"] == theirs["data"]["nextTask"], key
         else:
             assert mine["data"] == theirs["data"], key
+
+
+CLAUDE = claude_binary()
+
+
+@pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed; npm was unreachable")
+def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> None:
+    """`tmxd init --yes`, then the real `claude -p` whose model (the stub) calls three tools."""
+    assert CLAUDE is not None
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("133", root)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "tasks")
+    venv_bin = str(Path(sys.executable).parent)
+    env = subprocess_env(
+        {
+            "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}",  # the hooks run `tmxd`
+            "npm_config_offline": "true",  # Task Master's npx server fails at once, offline
+        }
+    )
+    init = subprocess.run(
+        tmxd_argv("init", "--yes"), cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert init.returncode == 0, init.stderr
+    servers = json.loads((root / ".mcp.json").read_text())["mcpServers"]
+    assert servers["tmxd"]["args"] == ["mcp"] and servers["tmxd"]["type"] == "stdio"
+    note = "Started: the option parsing tests first."
+    script = Script(
+        tool_uses=[],
+        steps=[
+            [{"name": "mcp__tmxd__next_task", "input": {}}],
+            [
+                {
+                    "name": "mcp__tmxd__set_task_status",
+                    "input": {"id": "11.3", "status": "in-progress"},
+                }
+            ],
+            [{"name": "mcp__tmxd__update_subtask", "input": {"id": "11.3", "prompt": note}}],
+        ],
+        final_text="Working on 11.3.",
+    )
+    with messages_stub(script) as url:
+        run_env = dict(
+            env,
+            HOME=str(tmp_path / "home"),
+            ANTHROPIC_BASE_URL=url,
+            ANTHROPIC_API_KEY="test-key-not-real",
+            DISABLE_AUTOUPDATER="1",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+            # 2.1.197 connects MCP servers in the background by default: on a busy machine
+            # the first turn would go out before tmxd's tools are there. Wait for them.
+            MCP_CONNECTION_NONBLOCKING="0",
+        )
+        # project allow rules are ignored under -p in a folder nobody trusted: say it here
+        argv = [str(CLAUDE), "-p", "Take the next task and start it.", "--output-format"]
+        argv += ["stream-json", "--verbose", "--permission-mode", "acceptEdits"]
+        argv += ["--allowedTools", "mcp__tmxd__*", "--max-turns", "8"]
+        proc = subprocess.run(
+            argv,
+            cwd=root,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    init_event = next(e for e in events if e.get("subtype") == "init")
+    assert {"name": "tmxd", "status": "connected"} in init_event["mcp_servers"]
+    result = events[-1]
+    assert result["type"] == "result" and result["is_error"] is False
+    assert result["permission_denials"] == []
+    # tasks.json changed as asked: the subtask started, the note appended
+    tasks = json.loads((root / ".taskmaster/tasks/tasks.json").read_text())["loop"]["tasks"]
+    sub = next(t for t in tasks if t["id"] == "11")["subtasks"][2]
+    assert sub["status"] == "in-progress"
+    assert re.search(
+        r"\n<info added on (\S+)>\n" + re.escape(note) + r"\n</info added on \1>$", sub["details"]
+    )
+    # the stub (the model) received each tool's answer
+    results = [
+        block
+        for request in script.requests
+        for message in request["messages"]
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+    texts = [json.dumps(r["content"]) for r in results[-3:]]
+    assert '\\"id\\": \\"11.3\\"' in texts[0] and "nextTask" in texts[0]
+    assert "Successfully updated 1 task(s)" in texts[1]
+    assert "Successfully updated subtask with ID 11.3" in texts[2]
+    assert not any(r.get("is_error") for r in results)
+    # recorded: the transition with source mcp, and each call under Claude Code's session
+    with Recorder.open() as rec:
+        moves = rec.db.execute(
+            "SELECT task_id, old_status, new_status, source FROM transitions"
+        ).fetchall()
+        calls = rec.db.execute(
+            "SELECT tool, success, session_id FROM tool_calls WHERE tool LIKE 'mcp__%' ORDER BY id"
+        ).fetchall()
+    assert ("11.3", "pending", "in-progress", "mcp") in moves
+    assert calls == [
+        (f"mcp__tmxd__{name}", 1, result["session_id"])
+        for name in ("next_task", "set_task_status", "update_subtask")
+    ]
