@@ -99,7 +99,7 @@ class Workspace:
         """The project a call names (``projectRoot``), else the server's own."""
         key = project_root or ""
         found = self._projects.get(key)
-        if found is not None and found.tasks_path.exists():
+        if found is not None:
             return found
         if project_root:
             found = find_project(_path_argument(project_root))
@@ -121,7 +121,12 @@ class Workspace:
         """``tasks.json`` parsed (kept while its mtime, size and inode are unchanged)."""
         from tmxd.taskmaster.store import TaskStore
 
-        return self._cached(project.tasks_path, lambda: TaskStore(project).read())
+        try:
+            return self._cached(project.tasks_path, lambda: TaskStore(project).read())
+        except InputError:
+            # the project may have moved to another layout: find it again next time
+            self._projects = {k: p for k, p in self._projects.items() if p != project}
+            raise
 
     def complexity(self, project: Project, tag: str, path: Path | None = None) -> dict[str, Any]:
         """Complexity report entries by task id (``path``: another report than the tag's)."""
