@@ -37,27 +37,19 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_next import find_shared, oracle_dir  # noqa: E402  (the same corpus and oracle)
+
 TARGET_COLD_S = 1.5
 TARGET_WARM_MS = 5.0
 TARGET_RATIO = 20.0
-
-
-def find_shared() -> Path:
-    override = os.environ.get("TMXD_SHARED")
-    if override:
-        return Path(override)
-    for parent in ROOT.parents:
-        if (parent / "shared" / "DESIGN.md").is_file():
-            return parent / "shared"
-    return ROOT.parent / "shared"
 
 
 CORPUS = find_shared() / "corpus" / "taskmaster"
 
 
 def task_master_server() -> Path:
-    base = Path(os.environ.get("TMXD_ORACLE_DIR") or Path.home() / ".cache" / "tmxd-oracle")
-    return base / "node_modules" / "task-master-ai" / "dist" / "mcp-server.js"
+    return oracle_dir() / "node_modules" / "task-master-ai" / "dist" / "mcp-server.js"
 
 
 def oracle_missing() -> str | None:

@@ -25,7 +25,6 @@ from mcp.client.stdio import stdio_client
 
 from claude_stub import Script, claude_binary, messages_stub
 from helpers import (
-    CORPUS,
     ORACLE_DIR,
     copy_corpus,
     git,
@@ -34,6 +33,7 @@ from helpers import (
     subprocess_env,
     tmxd_argv,
 )
+from test_mcp_tools import corpus_project
 from tmxd.cli import main
 from tmxd.metrics.recorder import Recorder
 
@@ -55,13 +55,7 @@ TMXD_TOOLS = [
 
 
 def project(root: Path, stem: str) -> Path:
-    copy_corpus(stem, root)
-    report = CORPUS / f"{stem}.complexity.json"
-    if report.exists():
-        target = root / ".taskmaster" / "reports" / "task-complexity-report.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(report.read_bytes())
-    return root.resolve()
+    return corpus_project(root, stem).resolve()
 
 
 def tmxd_server(cwd: Path, *extra: str) -> StdioServerParameters:
@@ -186,30 +180,23 @@ def test_every_tool_over_stdio_against_the_json_commands(
     assert "set_task_status" in (tmp_path / "server.log").read_text()
 
 
-def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
-    """Raw JSON-RPC lines in, every line out is JSON-RPC; the logs are on stderr."""
-    root = project(tmp_path / "p", "001")
-    messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
+HANDSHAKE = [
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
         },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-        {
-            "jsonrpc": "2.0",
-            "id": 3,
-            "method": "tools/call",
-            "params": {"name": "set_task_status", "arguments": {"id": "11", "status": "review"}},
-        },
-        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "nope"}},
-    ]
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+]
+
+
+def raw_server(root: Path, *messages: dict[str, Any]) -> subprocess.Popen[str]:
+    """`tmxd mcp` fed the handshake and ``messages`` as raw JSON-RPC lines."""
     proc = subprocess.Popen(
         tmxd_argv("mcp"),
         cwd=root,
@@ -219,9 +206,27 @@ def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
+    assert proc.stdin is not None
+    proc.stdin.write("".join(json.dumps(m) + "\n" for m in (*HANDSHAKE, *messages)))
     proc.stdin.flush()
+    return proc
+
+
+def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
+    """Raw JSON-RPC lines in, every line out is JSON-RPC; the logs are on stderr."""
+    root = project(tmp_path / "p", "001")
+    proc = raw_server(
+        root,
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "set_task_status", "arguments": {"id": "11", "status": "review"}},
+        },
+        {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "nope"}},
+    )
+    assert proc.stdout is not None
     replies = [json.loads(proc.stdout.readline()) for _ in range(4)]  # then close: the end
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -237,30 +242,9 @@ def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
 
 def test_sigterm_still_records_the_calls_made(tmp_path: Path) -> None:
     root = project(tmp_path / "p", "001")
-    proc = subprocess.Popen(
-        tmxd_argv("mcp"),
-        cwd=root,
-        env=subprocess_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    init = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "0"},
-        },
-    }
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "next_task"}}
-    for message in (init, {"jsonrpc": "2.0", "method": "notifications/initialized"}, call):
-        proc.stdin.write(json.dumps(message) + "\n")
-    proc.stdin.flush()
+    proc = raw_server(root, call)
+    assert proc.stdout is not None
     assert json.loads(proc.stdout.readline())["id"] == 1
     assert json.loads(proc.stdout.readline())["id"] == 2
     proc.terminate()

@@ -125,46 +125,34 @@ def test_reads_match_the_cli_on_every_corpus_file(
     assert (found["message"] == ok) == checked["valid"]
 
 
+def task(tid: int, title: str, status: str, deps: list[int], **more: Any) -> dict[str, Any]:
+    return {"id": tid, "title": title, "status": status, "dependencies": deps, **more}
+
+
+# 1 done; 2 in progress with 2.1 done and 2.2 pending (after 2.1); 3 waits for 2.
 TASKS = {
     "master": {
         "tasks": [
-            {
-                "id": 1,
-                "title": "Scaffold",
-                "description": "Repo layout",
-                "status": "done",
-                "priority": "high",
-                "dependencies": [],
-                "subtasks": [],
-            },
-            {
-                "id": 2,
-                "title": "Config loader",
-                "description": "Load config",
-                "status": "in-progress",
-                "priority": "high",
-                "dependencies": [1],
-                "subtasks": [
-                    {"id": 1, "title": "Parse", "status": "done", "dependencies": []},
-                    {
-                        "id": 2,
-                        "title": "Merge defaults",
-                        "description": "Defaults under user values",
-                        "status": "pending",
-                        "dependencies": [1],
-                        "details": "Start from the schema.",
-                    },
+            task(1, "Scaffold", "done", [], priority="high", subtasks=[]),
+            task(
+                2,
+                "Config loader",
+                "in-progress",
+                [1],
+                priority="high",
+                subtasks=[
+                    task(1, "Parse", "done", []),
+                    task(
+                        2,
+                        "Merge defaults",
+                        "pending",
+                        [1],
+                        description="Defaults under user values",
+                        details="Start from the schema.",
+                    ),
                 ],
-            },
-            {
-                "id": 3,
-                "title": "Graph 図",
-                "description": "Cycle check",
-                "status": "pending",
-                "priority": "medium",
-                "dependencies": [2],
-                "subtasks": [],
-            },
+            ),
+            task(3, "Graph 図", "pending", [2], priority="medium", subtasks=[]),
         ],
         "metadata": {"created": "2026-11-01T00:00:00.000Z"},
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,10 @@ from tmxd.metrics.schema import MetricsError
 from tmxd.metrics.timeline import task_timeline
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+FAILED_RUN: dict[str, Any] = {
+    "success": False, "exit_code": 1, "tool_calls": 4, "turns": 3, "input_tokens": 100,
+    "output_tokens": 20, "cost_usd": 0.01, "peak_rss_bytes": None, "error": "tests failed",
+}  # fmt: skip
 
 
 def at(minutes: int) -> datetime:
@@ -32,19 +37,7 @@ def test_rows_of_the_task_and_its_subtasks_oldest_first(tmp_path: Path) -> None:
         rec.commit(root, "a" * 40, "Parse [5.1]", "Ada", at(6), 2, 10, 1, "main", ["5.1"])
         rec.commit(root, "b" * 40, "Other [50]", "Ada", at(7), 1, 1, 0, "main", ["50"])
         run = rec.execution_started(root, "5.1", 1, "medium", "claude", at=at(8))
-        rec.execution_finished(
-            run,
-            success=False,
-            exit_code=1,
-            tool_calls=4,
-            turns=3,
-            input_tokens=100,
-            output_tokens=20,
-            cost_usd=0.01,
-            peak_rss_bytes=None,
-            error="tests failed",
-            at=at(9),
-        )
+        rec.execution_finished(run, **FAILED_RUN, at=at(9))
         rec.tool_call(root, "s1", "mcp__tmxd__next_task", True, 1.5, "5.1", at=at(10))
         rec.tool_call(root, "s1", "Bash", False, 20.0, "5.1", at=at(11))
         rec.tool_call(root, "s1", "Bash", True, 20.0, "5", at=at(12))

@@ -55,6 +55,18 @@ def recorded_name(tool: str) -> str:
     return f"mcp__{SERVER_NAME}__{tool}"
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """One answered call, waiting for the recording thread."""
+
+    root: Path
+    tool: str
+    success: bool
+    duration_ms: float
+    task_id: str | None
+    at: datetime
+
+
 class Metrics:
     """The metrics database, opened on first use and shared by the server's threads."""
 
@@ -86,16 +98,6 @@ class Metrics:
             if self._recorder is not None:
                 self._recorder.close()
                 self._recorder = None
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    root: Path
-    tool: str
-    success: bool
-    duration_ms: float
-    task_id: str | None
-    at: datetime
 
 
 class CallLog:
