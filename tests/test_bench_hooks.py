@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import load_script
 
 
 def test_bench_runs_and_reports_a_ratio(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = importlib.util.spec_from_file_location(
-        "bench_hooks", REPO_ROOT / "scripts" / "bench_hooks.py"
-    )
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_hooks")
     assert bench.main(["--commits", "2"]) == 0
     out = capsys.readouterr().out
     assert "ratio tmxd/none:" in out

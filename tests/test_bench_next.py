@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from types import ModuleType
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, load_script
 from tmxd.taskmaster.document import parse_tasks
 from tmxd.taskmaster.ops import next_task
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bench_next", REPO_ROOT / "scripts" / "bench_next.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_next")
 
 
 def test_generated_file_has_a_next_task(tmp_path: object) -> None:

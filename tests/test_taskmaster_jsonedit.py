@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import assume, given, settings
@@ -83,7 +84,6 @@ def test_bom_is_kept() -> None:
 def test_missing_path_is_key_error() -> None:
     with pytest.raises(KeyError):
         jsonedit.locate('{"a": 1}', ("b",))
-
 
 
 def test_task_master_style_spreads_new_containers_a_config_edit_keeps_inline() -> None:
@@ -263,3 +263,178 @@ def test_replacing_a_value_changes_only_that_value(
     ed = JsonEditor(old, P)
     ed.ensure((key,), value)
     assert json.loads(ed.text) == {**data, key: value}
+
+
+# -- removals and many edits at once (the merge driver's edits) ------------------------------
+
+TM = {
+    "master": {
+        "tasks": [
+            {"id": 1, "status": "done", "dependencies": []},
+            {"id": 2, "status": "pending", "dependencies": [1]},
+            {"id": 3, "status": "pending", "dependencies": [1, 2]},
+            {"id": 4, "status": "review", "dependencies": []},
+        ],
+        "metadata": {"created": "2026-01-01", "updated": "2026-01-02"},
+    }
+}
+
+
+def stringify(data: object) -> str:
+    """``JSON.stringify(data, null, 2)``: how Task Master writes tasks.json."""
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [[0], [1], [3], [0, 1], [1, 2], [2, 3], [0, 2], [0, 3], [0, 1, 2]],
+    ids=str,
+)
+def test_removing_items_keeps_the_layout_of_what_stays(gone: list[int]) -> None:
+    text = stringify(TM)
+    edits = [jsonedit.Remove(("master", "tasks", i)) for i in gone]
+    expected = json.loads(text)
+    expected["master"]["tasks"] = [t for i, t in enumerate(TM["master"]["tasks"]) if i not in gone]
+    assert jsonedit.apply(text, edits) == stringify(expected)
+
+
+def test_removing_members_replacing_and_appending_in_one_splice() -> None:
+    text = stringify(TM)
+    edits = [
+        jsonedit.Remove(("master", "metadata", "created")),
+        jsonedit.Insert(("master", "metadata"), "description", "Tasks"),
+        jsonedit.Remove(("master", "tasks", 3)),
+        jsonedit.Append(("master", "tasks"), {"id": 5, "status": "pending"}),
+        Replace(("master", "tasks", 2, "status"), "done"),
+        jsonedit.Remove(("master", "tasks", 1, "dependencies", 0)),
+    ]
+    expected = json.loads(text)
+    meta = expected["master"]["metadata"]
+    del meta["created"]
+    meta["description"] = "Tasks"
+    tasks = expected["master"]["tasks"]
+    tasks[2]["status"] = "done"
+    tasks[1]["dependencies"] = []
+    tasks[3] = {"id": 5, "status": "pending"}
+    assert jsonedit.apply(text, edits) == stringify(expected)
+
+
+def test_emptied_containers_are_written_anew() -> None:
+    text = '{"a": [1, 2], "b": {"x": 1}}'
+    edits = [
+        jsonedit.Remove(("a", 0)),
+        jsonedit.Remove(("a", 1)),
+        jsonedit.Append(("a",), 3),
+        jsonedit.Remove(("b", "x")),
+    ]
+    assert jsonedit.apply(text, edits, stringify=False) == '{"a": [3], "b": {}}'
+    assert jsonedit.apply(stringify({"a": [1]}), [jsonedit.Remove(("a", 0))]) == '{\n  "a": []\n}'
+
+
+def test_locate_all_agrees_with_locate() -> None:
+    text = stringify({**TM, "dup": 1, "dup ": [{"k": "v"}]}).replace('"dup "', '"dup"')
+    paths = [
+        ("master", "tasks", 2, "dependencies", 1),
+        ("master", "metadata"),
+        ("master", "tasks"),
+        ("dup",),
+        ("dup", 0, "k"),
+        (),
+    ]
+    assert jsonedit.locate_all(text, paths) == {p: jsonedit.locate(text, p) for p in paths}
+    with pytest.raises(KeyError):
+        jsonedit.locate_all(text, [("master", "nope")])
+    with pytest.raises(KeyError):
+        jsonedit.locate_all(text, [("master", "tasks", 9)])
+
+
+def model(data: object, edits: list[jsonedit.Edit]) -> object:
+    """What :func:`jsonedit.apply` must give, worked out on the parsed data: paths name
+    places before any edit, so find every target first, then change them."""
+    out = json.loads(json.dumps(data))
+
+    def at(path: jsonedit.Path_) -> Any:
+        node: Any = out
+        for step in path:
+            node = node[step]
+        return node
+
+    targets = [
+        (e, at(e.path if isinstance(e, jsonedit.Insert | jsonedit.Append) else e.path[:-1]))
+        for e in edits
+    ]
+    removals = []
+    for edit, target in targets:
+        if isinstance(edit, Replace):
+            target[edit.path[-1]] = edit.value
+        elif isinstance(edit, Insert):
+            target[edit.key] = edit.value
+        elif isinstance(edit, jsonedit.Append):
+            target.append(edit.value)
+        else:
+            removals.append((target, edit.path[-1]))
+    for target, step in sorted(removals, key=lambda r: -r[1] if isinstance(r[1], int) else 0):
+        del target[step]
+    return out
+
+
+@st.composite
+def edit_sets(draw: st.DrawFn) -> tuple[dict[str, object], list[jsonedit.Edit]]:
+    """An object and edits that do not overlap: nothing edited inside what is replaced or
+    removed, additions only to containers that stay."""
+    data = draw(st.dictionaries(st.text("xyz", min_size=1, max_size=2), values, min_size=1))
+    containers: list[jsonedit.Path_] = []
+
+    def walk(value: object, path: jsonedit.Path_) -> None:
+        if isinstance(value, dict | list):
+            containers.append(path)
+            pairs = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, child in pairs:
+                walk(child, (*path, key))
+
+    walk(data, ())
+    edits: list[jsonedit.Edit] = []
+    taken: list[jsonedit.Path_] = []
+    for _ in range(draw(st.integers(0, 6))):
+        path = draw(st.sampled_from(containers))
+        node: Any = data
+        for step in path:
+            node = node[step]
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        kind = draw(st.sampled_from(["replace", "remove", "add"]))
+        if kind != "add" and keys:
+            place = (*path, draw(st.sampled_from(keys)))
+            if any(place[: len(t)] == t or t[: len(place)] == place for t in taken):
+                continue
+            taken.append(place)
+            edits.append(
+                Replace(place, draw(values)) if kind == "replace" else jsonedit.Remove(place)
+            )
+        elif kind == "add":
+            if any(path[: len(t)] == t for t in taken):
+                continue
+            if isinstance(node, dict):
+                key = draw(st.text("pq", min_size=1, max_size=2))
+                if key in node or any(
+                    isinstance(e, Insert) and e.path == path and e.key == key for e in edits
+                ):
+                    continue
+                edits.append(Insert(path, key, draw(values)))
+            else:
+                edits.append(jsonedit.Append(path, draw(values)))
+            taken.append((*path, "\0addition"))
+    return data, edits
+
+
+@settings(max_examples=300, deadline=None)
+@given(edit_sets(), styles, st.booleans())
+def test_any_edits_at_once_give_what_the_model_gives(
+    case: tuple[dict[str, object], list[jsonedit.Edit]], style: dict[str, object], spread: bool
+) -> None:
+    data, edits = case
+    text = json.dumps(data, ensure_ascii=False, **style)  # type: ignore[arg-type]
+    out = jsonedit.apply(text, edits, stringify=spread)
+    expected = model(data, edits)
+    assert json.loads(out) == expected
+    if style == {"indent": 2} and spread:
+        assert out == stringify(expected)  # a Task Master file stays what JSON.stringify writes

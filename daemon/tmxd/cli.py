@@ -53,6 +53,11 @@ COMMANDS: dict[str, Entry] = {
         "tasks", "list_cmd", "List tasks with their status and dependencies.", short_help=True
     ),
     "mcp": Entry("mcp", "mcp_command", "Serve Task Master's tools (and tmxd's) over MCP on stdio."),
+    "merge-driver": Entry(
+        "merge_driver",
+        "merge_driver_cmd",
+        "Merge tasks.json as tasks, not lines (git's merge driver); settle its conflicts.",
+    ),
     "metrics": Entry(
         "metrics",
         "metrics_group",

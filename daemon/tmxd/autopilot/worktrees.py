@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tmxd.commits import merge_driver
 from tmxd.errors import TmxdError
 from tmxd.git import decode, run_git
 
@@ -125,10 +126,10 @@ def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
         if commits == 0:
             return MergeResult(True, 0, "no commits to merge")
         message = f"{subject}\n\nTask: {wt.task_id}\n"
+        # tasks.json goes through tmxd's merge driver, whatever this clone's config says.
+        merge = [*merge_driver.config_args(root), "merge", "--no-ff", "--no-edit", "-m", message]
         for _ in range(LOCK_RETRIES):
-            result = git(
-                root, "merge", "--no-ff", "--no-edit", "-m", message, wt.branch, check=False
-            )
+            result = git(root, *merge, wt.branch, check=False)
             if result.returncode == 0:
                 return MergeResult(True, commits, f"merged {commits} commit(s) from {wt.branch}")
             # A busy index also makes git say "Automatic merge failed": only unmerged

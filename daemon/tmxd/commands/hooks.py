@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+from tmxd.errors import InputError
 
 
 def _where(project: Path | None) -> Path:
@@ -38,8 +39,13 @@ def hooks_group() -> None:
     "for the single subtask in progress.",
 )
 def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> None:
-    """Install the hooks (chaining any hook already there). Safe to repeat."""
-    from tmxd.commits import hooks
+    """Install the hooks (chaining any hook already there). Safe to repeat.
+
+    Also routes tasks.json to `tmxd merge-driver` (a .gitattributes line and the
+    repository's git config), so branches merge it by task instead of by line.
+    """
+    from tmxd.commits import hooks, merge_driver
+    from tmxd.taskmaster.project import find_project
 
     changes = hooks.install(_where(project), force=force, suggest_trailer=suggest_trailer)
     for change in changes:
@@ -50,6 +56,12 @@ def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> Non
         click.echo(f"{change.hook:<19} {note}")
     if changes:
         click.echo(f"hooks folder: {changes[0].path.parent}")
+    try:
+        found = find_project(cwd=_where(project))
+    except InputError:
+        click.echo("merge driver: not set up: no Task Master project here")
+    else:
+        click.echo(f"merge driver: {merge_driver.register(found).summary}")
 
 
 @hooks_group.command("uninstall")

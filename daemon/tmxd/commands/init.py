@@ -36,7 +36,8 @@ def init_command(
     AI tools) into .mcp.json, permissions and
     recording hooks into .claude/settings.json, adds the /taskmaster-workflow
     and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml,
-    then installs the git hooks and registers the project with the daemon.
+    then installs the git hooks, routes tasks.json to `tmxd merge-driver` and
+    registers the project with the daemon.
     Existing content is kept; running init twice changes nothing.
     """
     from tmxd.setup import scaffold
@@ -49,7 +50,11 @@ def init_command(
         for change in plan.pending:
             click.echo(change.diff(root), nl=False)
         _summary(plan, root, prefix="would ")
-        for step in (scaffold.install_git_hooks(root, True), scaffold.register_project(root, True)):
+        for step in (
+            scaffold.install_git_hooks(root, True),
+            scaffold.register_merge_driver(root, True),
+            scaffold.register_project(root, True),
+        ):
             click.echo(f"{step.name}: {step.message}")
         return
     if plan.pending and not yes:
@@ -63,7 +68,11 @@ def init_command(
     scaffold.apply(plan.changes)
     _summary(plan, root)
     failed = False
-    for step in (scaffold.install_git_hooks(root), scaffold.register_project(root)):
+    for step in (
+        scaffold.install_git_hooks(root),
+        scaffold.register_merge_driver(root),
+        scaffold.register_project(root),
+    ):
         mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
         click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
         failed = failed or step.ok is False

@@ -13,7 +13,7 @@ import sys
 from tmxd.demo.context import DemoContext
 from tmxd.proc import run_captured
 
-INIT_FILES = (".mcp.json", ".claude", ".taskmaster/tmxd.toml")
+INIT_FILES = (".mcp.json", ".claude", ".taskmaster/tmxd.toml", ".gitattributes")
 
 
 def step_init(ctx: DemoContext) -> None:

@@ -191,6 +191,61 @@ def check_git_hooks(ctx: Context) -> CheckResult:
     return CheckResult(name, FAIL, problem, "run `tmxd hooks install`")
 
 
+def check_merge_driver(ctx: Context) -> CheckResult:
+    name = "merge driver"
+    if ctx.project is None:
+        return _skipped(name, "no project")
+    from tmxd.commits import merge_driver
+
+    try:
+        st = merge_driver.status(ctx.project.root, ctx.project.tasks_path, which=ctx.which)
+    except TmxdError as exc:
+        return _skipped(name, exc.message)
+    resolve = "`tmxd merge-driver --resolve ID FIELD ours|theirs` for each line"
+    if st.conflicts and st.unmerged:
+        return CheckResult(
+            name,
+            FAIL,
+            f"a merge stopped on {st.conflicts} conflict(s) in {st.path}; {st.report} lists them",
+            f"{resolve}, then `git add {st.path}` and commit (or continue the rebase)",
+        )
+    if st.conflicts:
+        return CheckResult(
+            name,
+            WARN,
+            f"{st.report} lists {st.conflicts} conflict(s), but git no longer holds {st.path} "
+            "unmerged (the merge was concluded or aborted)",
+            f"{resolve} if they still matter, else delete {st.report}",
+        )
+    register = "run `tmxd hooks install`"
+    if st.routed and st.command is None:
+        return CheckResult(
+            name,
+            FAIL,
+            f".gitattributes routes {st.path} to merge={merge_driver.DRIVER}, but this clone's "
+            "git config does not define that driver, so git merges it as text",
+            f"{register} (git reads merge drivers from each clone's config, never from the "
+            f"repository; or: git config merge.{merge_driver.DRIVER}.driver "
+            "'tmxd merge-driver %O %A %B %P')",
+        )
+    if st.command is not None and not st.runnable:
+        return CheckResult(
+            name,
+            FAIL,
+            f"merge.{merge_driver.DRIVER}.driver runs {st.command!r}, which is not there",
+            f"{register} again (it writes tmxd's absolute path when tmxd is not on PATH)",
+        )
+    if not st.routed:
+        return CheckResult(
+            name,
+            WARN,
+            f"{st.path} merges as text (merge attribute: {st.attribute}); branches that both "
+            "change it conflict",
+            f"{register}, then commit .gitattributes so every clone routes it to the driver",
+        )
+    return CheckResult(name, OK, f"{st.path} merges through `tmxd merge-driver`")
+
+
 def check_spool(ctx: Context) -> CheckResult:
     name = "spool"
     if ctx.root is None:
@@ -528,6 +583,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("dependencies", check_dependencies),
     ("config", check_config),
     ("git hooks", check_git_hooks),
+    ("merge driver", check_merge_driver),
     ("daemon", check_daemon),
     ("spool", check_spool),
     ("metrics", check_metrics),

@@ -286,6 +286,21 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     return StepResult(name, True, f"git hooks: {done}" if done else "git hooks installed")
 
 
+def register_merge_driver(root: Path, dry_run: bool = False) -> StepResult:
+    """Route tasks.json to `tmxd merge-driver` (.gitattributes and the git config)."""
+    from tmxd.commits import merge_driver
+    from tmxd.taskmaster.project import find_project
+
+    name = "merge driver"
+    if dry_run:
+        return StepResult(name, None, "would route tasks.json to `tmxd merge-driver`")
+    try:
+        registration = merge_driver.register(find_project(root))
+    except TmxdError as exc:
+        return StepResult(name, False, exc.message)
+    return StepResult(name, True, registration.summary)
+
+
 def register_project(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd watch add <root>``: the daemon watches this project from now on."""
     from tmxd.daemon import registry

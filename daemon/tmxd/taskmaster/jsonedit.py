@@ -9,13 +9,16 @@ editor serves two kinds of file:
   changes the parsed data, :func:`diff` compares old and new into :class:`Replace`
   and :class:`Insert` edits, :func:`apply` splices them in. New containers are
   written the way Task Master's ``JSON.stringify(value, null, indent)`` writes them.
+  The merge driver (:mod:`tmxd.taskmaster.merge`) hands :func:`apply` its edits too,
+  :class:`Append` and :class:`Remove` among them.
 - a user's config file (``.mcp.json``, ``.claude/settings.json``; ``tmxd init``):
   :class:`JsonEditor` makes one change at a time (``ensure``, ``ensure_items``, ...),
   in the file's own style: inline where the file is inline.
 
 Both find a value with :func:`locate` (the last of duplicate keys, as ``json.loads``
-takes it) and add members and items with the same splice, in the file's indent
-unit, separators and line endings. Invalid JSON is an :class:`~tmxd.errors.InputError`
+takes it; :func:`apply` finds all its edits' places in one pass with :func:`locate_all`)
+and add and remove members and items with the same splice, in the file's indent unit,
+separators and line endings. Invalid JSON is an :class:`~tmxd.errors.InputError`
 naming the file, the line and the column.
 """
 
@@ -69,7 +72,14 @@ class Append:
     value: Any
 
 
-Edit = Replace | Insert | Append
+@dataclass(frozen=True)
+class Remove:
+    """Take out the object member or array item at ``path`` (and its separator)."""
+
+    path: Path_
+
+
+Edit = Replace | Insert | Append | Remove
 
 
 def same(a: Any, b: Any) -> bool:
@@ -237,11 +247,85 @@ def locate(text: str, path: Path_) -> tuple[int, int]:
     return pos, _value_end(text, pos)
 
 
+class _Want:
+    """The part of a document :func:`locate_all` has to look into: a trie of paths."""
+
+    __slots__ = ("children", "span")
+
+    def __init__(self) -> None:
+        self.children: dict[Key, _Want] = {}
+        self.span: tuple[int, int] | None = None
+
+
+def _forget(want: _Want) -> None:
+    want.span = None
+    for child in want.children.values():
+        _forget(child)
+
+
+def locate_all(text: str, paths: Sequence[Path_]) -> dict[Path_, tuple[int, int]]:
+    """:func:`locate` for many paths in one pass over ``text``.
+
+    Values off every path are skipped at the JSON decoder's speed, so the cost is about one
+    parse of the text however many paths there are. A missing path is a ``KeyError``.
+    """
+    root = _Want()
+    for path in paths:
+        node = root
+        for step in path:
+            node = node.children.setdefault(step, _Want())
+    _walk(text, _skip_ws(text, 1 if text.startswith("\ufeff") else 0), root)
+    found: dict[Path_, tuple[int, int]] = {}
+    for path in paths:
+        node = root
+        for step in path:
+            node = node.children[step]
+        if node.span is None:
+            raise KeyError(path[-1] if path else "")
+        found[path] = node.span
+    return found
+
+
+def _walk(text: str, start: int, want: _Want) -> int:
+    """Record where ``want`` and its children are in the value at ``start``; return its end.
+
+    A child the value does not have is left without a place (a duplicate key met later
+    may still give it one: the last one wins, as in ``json.loads``).
+    """
+    _forget(want)
+    opener = text[start]
+    if not want.children or opener not in "{[":
+        end = _value_end(text, start)
+        want.span = (start, end)
+        return end
+    close = "}" if opener == "{" else "]"
+    pos = _skip_ws(text, start + 1)
+    index = 0
+    if text[pos] != close:
+        while True:
+            if opener == "{":
+                key: Key
+                key, pos = _scanstring(text, pos + 1)
+                pos = _skip_ws(text, _skip_ws(text, pos) + 1)  # past ':'
+            else:
+                key = index
+                index += 1
+            child = want.children.get(key)
+            end = _walk(text, pos, child) if child is not None else _value_end(text, pos)
+            pos = _skip_ws(text, end)
+            if text[pos] == close:
+                break
+            pos = _skip_ws(text, pos + 1)  # past ','
+    want.span = (start, pos + 1)
+    return pos + 1
+
+
 # -- splicing -------------------------------------------------------------------------
 
 
 def apply(text: str, edits: Sequence[Edit], *, stringify: bool = True) -> str:
-    """Splice ``edits`` into ``text``; edits must not overlap.
+    """Splice ``edits`` into ``text``; paths name places before any edit, edits must not
+    overlap.
 
     ``stringify`` writes every new container on several lines, as Task Master does;
     without it a container goes inline where the file (or its place) is inline.
@@ -249,18 +333,21 @@ def apply(text: str, edits: Sequence[Edit], *, stringify: bool = True) -> str:
     if not edits:
         return text
     style = Style(text, stringify=stringify)
-    patches: list[tuple[int, int, str]] = []
-    additions: dict[Path_, list[tuple[str | None, Any]]] = {}
+    # Additions and removals change a container: group them by it.
+    changes: dict[Path_, tuple[list[tuple[str | None, Any]], set[Key]]] = {}
+    replaces: list[Replace] = []
     for edit in edits:
         if isinstance(edit, Replace):
-            start, end = locate(text, edit.path)
-            patches.append(_replace_patch(text, start, end, edit.value, style))
+            replaces.append(edit)
+        elif isinstance(edit, Remove):
+            changes.setdefault(edit.path[:-1], ([], set()))[1].add(edit.path[-1])
         else:
             key = edit.key if isinstance(edit, Insert) else None
-            additions.setdefault(edit.path, []).append((key, edit.value))
-    for path, entries in additions.items():
-        start, end = locate(text, path)
-        patches.append(_addition_patch(text, start, end, entries, style))
+            changes.setdefault(edit.path, ([], set()))[0].append((key, edit.value))
+    spans = locate_all(text, [*(r.path for r in replaces), *changes])
+    patches = [_replace_patch(text, *spans[r.path], r.value, style) for r in replaces]
+    for path, (added, removed) in changes.items():
+        patches += _container_patches(text, *spans[path], added, removed, style)
     patches.sort(key=lambda p: (p[0], p[1]))
     out: list[str] = []
     cursor = 0
@@ -292,39 +379,77 @@ def _replace_patch(
     return start, end, style.value(value, _line_indent(text, start), multiline)
 
 
-def _addition_patch(
-    text: str, start: int, end: int, entries: list[tuple[str | None, Any]], style: Style
-) -> tuple[int, int, str]:
-    """Add members (``key`` set) or items (``key`` None) at the end of the container at
-    ``start``..``end``, the way its existing entries are laid out."""
+def _container_patches(
+    text: str,
+    start: int,
+    end: int,
+    added: list[tuple[str | None, Any]],
+    removed: set[Key],
+    style: Style,
+) -> list[tuple[int, int, str]]:
+    """Remove entries from, and add members (``key`` set) or items (``key`` None) at the end
+    of, the container at ``start``..``end``, the way its existing entries are laid out."""
     is_object = text[start] == "{"
-    if is_object != all(key is not None for key, _ in entries) or text[start] not in "{[":
-        raise ValueError("an addition does not fit the container it goes to")
+    if text[start] not in "{[" or any((key is not None) != is_object for key, _ in added):
+        raise ValueError("an edit does not fit the container it goes to")
     present = _entries(text, start)
+    if is_object:
+        names = [_scanstring(text, entry[0] + 1)[0] for entry in present]
+        gone = [i for i, name in enumerate(names) if name in removed]
+        missing = removed - set(names)
+    else:
+        gone = sorted(i for i in removed if isinstance(i, int) and 0 <= i < len(present))
+        missing = removed - set(gone)
+    if missing:
+        raise KeyError(next(iter(missing)))
     colon = _colon(text, present) if is_object else ""
 
     def entry(key: str | None, value: Any, indent: str, multiline: bool) -> str:
         head = "" if key is None else style.key(key) + colon
         return head + style.value(value, indent, multiline)
 
-    if not present:
+    if len(gone) == len(present):
+        # Nothing of the old content stays: write the container anew.
         outer = _line_indent(text, start)
-        if style.stringify or style.multiline:
+        if added and (style.stringify or style.multiline):
             inner = outer + style.unit
-            body = ("," + style.nl).join(inner + entry(k, v, inner, True) for k, v in entries)
-            return start, end, f"{text[start]}{style.nl}{body}{style.nl}{outer}{text[end - 1]}"
-        body = ", ".join(entry(k, v, outer, False) for k, v in entries)
-        return start, end, f"{text[start]}{body}{text[end - 1]}"
-    if len(present) >= 2:
-        sep = text[present[-2][2] : present[-1][0]]  # the comma and blanks before the last
-    else:
-        lead = text[start + 1 : present[0][0]]
-        sep = "," + lead if "\n" in lead else ", "
-    indent = sep.rsplit("\n", 1)[1] if "\n" in sep else _line_indent(text, start)
-    multiline = "\n" in sep
-    added = "".join(sep + entry(k, v, indent, multiline) for k, v in entries)
-    last_end = present[-1][2]
-    return last_end, last_end, added
+            body = ("," + style.nl).join(inner + entry(k, v, inner, True) for k, v in added)
+            return [(start, end, f"{text[start]}{style.nl}{body}{style.nl}{outer}{text[end - 1]}")]
+        body = ", ".join(entry(k, v, outer, False) for k, v in added)
+        return [(start, end, f"{text[start]}{body}{text[end - 1]}")]
+    patches = _removal_patches(present, gone)
+    if added:
+        if len(present) >= 2:
+            sep = text[present[-2][2] : present[-1][0]]  # the comma and blanks before the last
+        else:
+            lead = text[start + 1 : present[0][0]]
+            sep = "," + lead if "\n" in lead else ", "
+        indent = sep.rsplit("\n", 1)[1] if "\n" in sep else _line_indent(text, start)
+        multiline = "\n" in sep
+        last_end = present[-1][2]
+        patches.append(
+            (last_end, last_end, "".join(sep + entry(k, v, indent, multiline) for k, v in added))
+        )
+    return patches
+
+
+def _removal_patches(
+    present: list[tuple[int, int, int]], gone: list[int]
+) -> list[tuple[int, int, str]]:
+    """Cut each run of consecutive removed entries with the separator before it (after it,
+    for a run at the start), so what stays keeps its layout."""
+    patches: list[tuple[int, int, str]] = []
+    run_start = 0
+    for pos, index in enumerate(gone):
+        if pos + 1 < len(gone) and gone[pos + 1] == index + 1:
+            continue
+        first = gone[run_start]
+        if first > 0:
+            patches.append((present[first - 1][2], present[index][2], ""))
+        else:
+            patches.append((present[0][0], present[index + 1][0], ""))
+        run_start = pos + 1
+    return patches
 
 
 def _colon(text: str, members: list[tuple[int, int, int]]) -> str:

@@ -210,14 +210,7 @@ def append_note(
         if found is None:
             raise not_found(task_id, active, doc)
         raw = found[1]
-        block = note_block(body, at or clock.now())
-        details = raw.get("details")
-        if isinstance(details, list):
-            raw["details"] = [*details, block]
-        elif isinstance(details, str) and details:
-            raw["details"] = details + "\n" + block
-        else:
-            raw["details"] = block
+        raw["details"] = with_note(raw.get("details"), note_block(body, at or clock.now()))
         doc.invalidate()
 
 
@@ -232,6 +225,15 @@ def working_on(tasks: Sequence[Task]) -> str | None:
         elif task.status == "in-progress":
             leaves.append(task.id)
     return leaves[0] if len(leaves) == 1 else None
+
+
+def with_note(details: Any, block: str) -> Any:
+    """``details`` with ``block`` appended: after one ``\\n``, or as one more item of a list."""
+    if isinstance(details, list):
+        return [*details, block]
+    if isinstance(details, str) and details:
+        return details + "\n" + block
+    return block
 
 
 def js_number(text: str) -> float:
