@@ -5,31 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from helpers import subprocess_env, tmxd_argv
-
-T = TypeVar("T")
+from helpers import WAIT_TIMEOUT, subprocess_env, tmxd_argv, wait_until
 
 # The machine is shared and loaded: generous, but each wait ends as soon as it can.
-TIMEOUT = 60.0
-
-
-def wait_for(
-    condition: Callable[[], T], timeout: float = TIMEOUT, interval: float = 0.05, what: str = ""
-) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
-        time.sleep(interval)
+TIMEOUT = WAIT_TIMEOUT
 
 
 class DaemonProcess:
@@ -68,7 +50,7 @@ class DaemonProcess:
             except TmxdError:
                 return None
 
-        return wait_for(ready, what="the daemon to answer")
+        return wait_until(ready, what="the daemon to answer")
 
     def status(self) -> dict[str, Any]:
         from tmxd.daemon import control

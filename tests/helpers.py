@@ -1,14 +1,22 @@
-"""Shared test helpers: real git repositories, real tmxd processes, the corpus."""
+"""Shared test helpers: real git repositories, tmxd commands (in this process or as a real
+process), waiting on conditions, the corpus."""
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_ROOT = REPO_ROOT / "daemon"
@@ -68,6 +76,30 @@ def init_repo(path: Path, *, commit: bool = True) -> Path:
     return path
 
 
+# The machine is shared and loaded: waits are generous, but each ends as soon as it can.
+WAIT_TIMEOUT = 60.0
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = WAIT_TIMEOUT,
+    what: str = "",
+    interval: float = 0.05,
+) -> T:
+    """Poll ``predicate`` until it returns something truthy (returned); fail after ``timeout`` s.
+
+    The one way tests wait: on a condition, with a deadline, never on a fixed sleep.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
 def tmxd_argv(*args: str) -> list[str]:
     """argv that runs this checkout's tmxd in a subprocess."""
     return [sys.executable, "-m", "tmxd", *args]
@@ -83,14 +115,92 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+_HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def run_tmxd(
-    *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60
+    *args: str,
+    cwd: Path | None = None,
+    input: str | None = None,
+    env: Mapping[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run tmxd as a real process and capture its output."""
+    """Run ``tmxd ARGS`` in this process through ``tmxd.cli.main``, as a shell would run it.
+
+    Returns what :func:`run_tmxd_process` returns (exit code, stdout, stderr), so a test reads
+    the same either way. stdin is ``input`` (not a terminal), stdout and stderr are captured,
+    ``env`` overrides variables (``None`` removes one) and ``cwd`` is the working directory.
+    Everything process-wide the command may touch is put back afterwards: the environment
+    (and the time zone), the working directory, logging handlers and levels, and signal
+    handlers. An exception that escapes ``main`` is a traceback a user would see: it fails the
+    test rather than being turned into an exit code.
+    """
+    from click.testing import CliRunner
+
+    from tmxd.cli import main
+
+    saved_cwd = os.getcwd()
+    saved_env = dict(os.environ)
+    saved_signals = {sig: signal.getsignal(sig) for sig in _HANDLED_SIGNALS}
+    loggers = [logging.getLogger(), *_named_loggers()]
+    saved_logging = {lg: (lg.handlers[:], lg.level, lg.propagate) for lg in loggers}
+    tz_before = os.environ.get("TZ")
+    runner = CliRunner()
+    try:
+        with runner.isolation(input=input, env=dict(env or {})) as (out, err, _mixed):
+            if env and env.get("TZ") != tz_before:
+                time.tzset()
+            if cwd is not None:
+                os.chdir(cwd)
+            code = main(list(args))
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout = out.getvalue().decode("utf-8", "replace")
+            stderr = err.getvalue().decode("utf-8", "replace")
+    finally:
+        os.chdir(saved_cwd)
+        if os.environ != saved_env:
+            os.environ.clear()
+            os.environ.update(saved_env)
+        if os.environ.get("TZ") != tz_before or (env and "TZ" in env):
+            time.tzset()
+        for sig, handler in saved_signals.items():
+            if signal.getsignal(sig) is not handler and handler is not None:
+                signal.signal(sig, handler)
+        for lg in _named_loggers():
+            if lg not in saved_logging:
+                saved_logging[lg] = ([], logging.NOTSET, True)
+        for lg, (handlers, level, propagate) in saved_logging.items():
+            for handler in lg.handlers[:]:
+                if handler not in handlers:
+                    lg.removeHandler(handler)
+                    handler.close()
+            lg.handlers[:] = handlers
+            lg.setLevel(level)
+            lg.propagate = propagate
+    return subprocess.CompletedProcess(["tmxd", *args], code, stdout, stderr)
+
+
+def _named_loggers() -> list[logging.Logger]:
+    return [
+        lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)
+    ]
+
+
+def run_tmxd_process(
+    *args: str,
+    cwd: Path | None = None,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = WAIT_TIMEOUT,
+) -> subprocess.CompletedProcess[str]:
+    """Run tmxd as a real process (``python -m tmxd``) and capture its output.
+
+    For tests where the process is the point: the entry point itself, the daemon, signals.
+    """
     return subprocess.run(
         tmxd_argv(*args),
         cwd=cwd,
-        env=subprocess_env(),
+        env=subprocess_env(dict(env or {})),
         capture_output=True,
         text=True,
         input=input,

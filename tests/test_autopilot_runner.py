@@ -6,7 +6,6 @@ import json
 import random
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from autopilot_support import (
     statuses,
     task,
 )
-from helpers import git, subprocess_env
+from helpers import git, subprocess_env, wait_until
 from tmxd import paths
 from tmxd.autopilot import config as ap_config
 from tmxd.autopilot import gate, state
@@ -412,14 +411,28 @@ def test_plan_never_runs_two_tasks_of_one_subtree() -> None:
     assert not related("1", "10.1")
 
 
+# An agent that announces it started, then waits for a gate file before doing its work.
+GATED_AGENT = (
+    "import pathlib, sys, time\n"
+    "gate = pathlib.Path(sys.argv[1])\n"
+    "(gate.parent / ('started-' + sys.argv[2])).touch()\n"
+    "while not gate.exists():\n"
+    "    time.sleep(0.02)\n"
+    "from tmxd.autopilot.scripted import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
 def test_dispatch_ready_is_one_parallel_pass_and_never_reentrant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "proj"
+    gate_file = tmp_path / "gate"
+    command = [sys.executable, "-c", GATED_AGENT, str(gate_file), "{task_id}", "{prompt_file}"]
     make_project(
         root,
         [task(1, "A"), task(2, "B"), task(3, "C", [1])],
-        plan={"default": {"action": "edit", "sleep": 1.0}},
+        config=f"command = {json.dumps(command)}\n",
     )
     for key, value in subprocess_env(agent_env(root)).items():
         monkeypatch.setenv(key, value)
@@ -429,11 +442,13 @@ def test_dispatch_ready_is_one_parallel_pass_and_never_reentrant(
     with Recorder.open() as rec:
         worker = threading.Thread(target=lambda: results.append(dispatch_ready(project, cfg, rec)))
         worker.start()
-        deadline = time.monotonic() + 60
-        while runs(root, "1") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert dispatch_ready(project, cfg, rec) is None
-        worker.join(120)
+        try:
+            wait_until((tmp_path / "started-1").exists, what="task 1's agent to start")
+            assert dispatch_ready(project, cfg, rec) is None  # the first pass is still running
+        finally:
+            gate_file.touch()
+            worker.join(120)
+    assert not worker.is_alive()
     summary = results[0]
     assert sorted(r.unit.id for r in summary.results) == ["1", "2"]
     assert statuses(root) == {"1": "done", "2": "done", "3": "pending"}

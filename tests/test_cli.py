@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pytest
 
-from helpers import copy_corpus, run_tmxd, subprocess_env
+from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env
 from tmxd import __version__
 from tmxd.cli import COMMANDS, cli, main
 
@@ -18,7 +18,7 @@ def test_version_in_process(capsys) -> None:
 
 
 def test_python_dash_m_help() -> None:
-    proc = run_tmxd("--help")
+    proc = run_tmxd_process("--help")  # the entry point itself: `python -m tmxd`
     assert proc.returncode == 0
     assert "Exit codes" in proc.stdout
 

@@ -1,12 +1,12 @@
-"""`tmxd autopilot`, `tmxd approve`, `tmxd reject` as real processes: parallel graph,
-kill and resume, signals, the real Claude Code CLI."""
+"""`tmxd autopilot`, `tmxd approve`, `tmxd reject`: parallel graph, kill and resume, signals,
+the real Claude Code CLI. Commands run in this process; a real tmxd process where it is the
+point: killed, signalled, or driving the real Claude Code CLI as a user's run does."""
 
 from __future__ import annotations
 
 import json
 import signal
 import subprocess
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -22,39 +22,22 @@ from autopilot_support import (
     task,
 )
 from claude_stub import Script, claude_binary, messages_stub
-from helpers import git, run_tmxd, subprocess_env, tmxd_argv
+from helpers import (
+    git,
+    run_tmxd,
+    run_tmxd_process,
+    subprocess_env,
+    tmxd_argv,
+    wait_until,
+)
 from tmxd import paths
+from tmxd.proc import running
 
 
 def _tmxd(
-    root: Path, *args: str, extra: dict[str, str] | None = None, timeout: float = 300
+    root: Path, *args: str, extra: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = subprocess_env({**agent_env(root), **(extra or {})})
-    return subprocess.run(
-        tmxd_argv(*args, "-p", str(root)),
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def _wait(predicate, timeout: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
-
-
-def _dead(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
-    except OSError:
-        return True
+    return run_tmxd(*args, "-p", str(root), cwd=root, env={**agent_env(root), **(extra or {})})
 
 
 GRAPH = {
@@ -123,17 +106,20 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path: Path) -> No
     root = tmp_path / "proj"
     _graph_project(root, sleep=1.0)
     env = subprocess_env(agent_env(root))
-    first = subprocess.Popen(
-        tmxd_argv("autopilot", "--parallel", "3", "-p", str(root)),
-        cwd=root,
-        env=env,
-        stdout=(tmp_path / "first.out").open("w"),
-        stderr=subprocess.STDOUT,
-    )
+    with (tmp_path / "first.out").open("w") as out:
+        first = subprocess.Popen(
+            tmxd_argv("autopilot", "--parallel", "3", "-p", str(root)),
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        assert _wait(lambda: list(statuses(root).values()).count("done") >= 4), (
-            tmp_path / "first.out"
-        ).read_text()
+        wait_until(
+            lambda: list(statuses(root).values()).count("done") >= 4,
+            timeout=120,
+            what="four tasks done before the kill",
+        )
         first.kill()
         first.wait(30)
     finally:
@@ -176,7 +162,7 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
     )
     pids_file = state_dir / "hang-1.pids"
     try:
-        assert _wait(pids_file.exists)
+        wait_until(pids_file.exists, timeout=120, what="the agent to start")
         assert statuses(root) == {"1": "in-progress"}
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
@@ -185,7 +171,7 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
             proc.kill()
     assert proc.returncode == code, out + err
     leader, child = map(int, pids_file.read_text().split())
-    assert _wait(lambda: _dead(leader) and _dead(child), timeout=30)
+    wait_until(lambda: not (running(leader) or running(child)), what="the agent group to end")
     assert statuses(root) == {"1": "pending"}
     assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")
     rows = executions(paths.db_path())
@@ -269,15 +255,19 @@ def test_autopilot_drives_the_real_claude_code_cli(tmp_path: Path) -> None:
         final_text="Created greeting.txt.",
     )
     with messages_stub(script) as url:
-        result = _tmxd(
-            root,
+        result = run_tmxd_process(
             "autopilot",
             "--once",
-            extra={
+            "-p",
+            str(root),
+            cwd=root,
+            env={
+                **agent_env(root),
                 "ANTHROPIC_BASE_URL": url,
                 "ANTHROPIC_API_KEY": "test-key-not-real",
                 "HOME": str(tmp_path / "home"),
             },
+            timeout=300,
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert target.read_text() == "hello\n"

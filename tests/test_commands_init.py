@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import copy_corpus, init_repo, subprocess_env, tmxd_argv
+from helpers import copy_corpus, init_repo, run_tmxd, subprocess_env, tmxd_argv
 
 SECRETS = {
     "ANTHROPIC_API_KEY": "sk-test-secret-123",
@@ -23,16 +23,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def tmxd(project: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tmxd_argv(*args),
-        cwd=project,
-        env=subprocess_env(SECRETS),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_tmxd(*args, cwd=project, env=SECRETS, input=stdin)
 
 
 def snapshot(root: Path) -> dict[Path, bytes]:
@@ -107,6 +98,7 @@ def test_outside_a_project_is_usage_error(tmp_path: Path) -> None:
 
 
 def test_hook_claude_at_a_terminal_explains_itself(project: Path) -> None:
+    """A real process: its stdin is a terminal, which only a process of its own can have."""
     import os
     import pty
 

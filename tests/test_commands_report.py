@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_tmxd, subprocess_env, tmxd_argv
+from helpers import run_tmxd
 from metrics_fixture import build
 from tmxd.metrics.recorder import Recorder
 
@@ -27,14 +27,7 @@ def fixture_db(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def run_in_zone(tz: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        tmxd_argv(*args),
-        env=subprocess_env({"TZ": tz}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_tmxd(*args, env={"TZ": tz})
 
 
 def test_empty_database_is_friendly(hermetic_env: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from helpers import init_repo, oracle_missing, run_oracle, run_tmxd, subprocess_env
+from helpers import init_repo, oracle_missing, run_oracle, run_tmxd_process, subprocess_env
 from tmxd.taskmaster.project import find_project
 
 ROUNDS = 15
@@ -111,12 +111,12 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
 
     def tmxd_statuses() -> None:
         for tid in range(1, 5):
-            proc = run_tmxd("set-status", str(tid), "done", cwd=tmp_path, timeout=300)
+            proc = run_tmxd_process("set-status", str(tid), "done", cwd=tmp_path, timeout=300)
             assert proc.returncode == 0, proc.stderr
 
     def tmxd_notes() -> None:
         for tid in range(5, 9):
-            proc = run_tmxd(
+            proc = run_tmxd_process(
                 "update-subtask",
                 "--id",
                 f"{tid}.1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import subprocess
@@ -13,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from autopilot_support import agent_env, executions, make_project, statuses, task
-from daemonproc import TIMEOUT, DaemonProcess, wait_for
-from helpers import subprocess_env, tmxd_argv
+from daemonproc import TIMEOUT, DaemonProcess
+from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
+from tmxd.daemon.dispatch import AutopilotDispatcher
 from tmxd.daemon.lifecycle import parse_listen
 from tmxd.errors import InputError
+from tmxd.proc import running
+from tmxd.taskmaster.project import find_project
 
 
 def _set_status(root: Path, task_id: int, status: str) -> None:
@@ -43,7 +47,7 @@ def _start(tmp_path: Path, root: Path, *extra: str) -> DaemonProcess:
     d = DaemonProcess(
         tmp_path / "daemon.log", "--project", str(root), *extra, env=agent_env(root)
     ).start()
-    wait_for(lambda: d.status()["projects"][0].get("baseline"), what="the baseline snapshot")
+    wait_until(lambda: d.status()["projects"][0].get("baseline"), what="the baseline snapshot")
     return d
 
 
@@ -53,13 +57,6 @@ def daemons() -> Iterator[list[DaemonProcess]]:
     yield started
     for d in started:
         d.stop()
-
-
-def _pid_dead(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
-    except OSError:
-        return True
 
 
 def test_a_task_made_ready_is_dispatched_and_done(
@@ -73,11 +70,11 @@ def test_a_task_made_ready_is_dispatched_and_done(
     daemons.append(d)
     assert statuses(root) == {"1": "deferred"}
     _set_status(root, 1, "pending")
-    wait_for(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
-    rows = wait_for(lambda: [r for r in _rows() if r["finished_at"]], what="an executions row")
+    wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    rows = wait_until(lambda: [r for r in _rows() if r["finished_at"]], what="an executions row")
     assert [(r["task_id"], r["success"]) for r in rows] == [("1", 1)]
     assert (root / "task-1.txt").exists()
-    wait_for(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
+    wait_until(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
 
 
 def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
@@ -93,12 +90,16 @@ def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
     d = _start(tmp_path, root)
     daemons.append(d)
     pids_file = state_dir / "hang-1.pids"
-    wait_for(pids_file.exists, timeout=120, what="the agent to start")
+    wait_until(pids_file.exists, timeout=120, what="the agent to start")
     assert statuses(root) == {"1": "in-progress"}
     assert d.status()["projects"][0]["autopilot"]["running"] is True
     assert d.terminate(timeout=30) == 0, d.output()
     leader, child = map(int, pids_file.read_text().split())
-    wait_for(lambda: _pid_dead(leader) and _pid_dead(child), timeout=30, what="agents ended")
+    wait_until(
+        lambda: not (running(leader) or running(child)),
+        timeout=30,
+        what="agents ended",
+    )
     assert statuses(root) == {"1": "pending"}
     rows = _rows()
     assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
@@ -121,22 +122,13 @@ def test_status_shows_the_open_circuit_breaker(
         pilot = d.status()["projects"][0]["autopilot"]
         return pilot["breaker"] if pilot and pilot["breaker"]["state"] == "open" else None
 
-    state = wait_for(breaker, timeout=120, what="the breaker to open")
+    state = wait_until(breaker, timeout=120, what="the breaker to open")
     assert state["failures"] == 1 and state["retry_in_s"] > 0
-    env = subprocess_env()
-    text = subprocess.run(
-        tmxd_argv("status"), env=env, capture_output=True, text=True, timeout=TIMEOUT
-    )
+    text = run_tmxd("status")
     assert text.returncode == 0, text.stderr
     line = next(li for li in text.stdout.splitlines() if "autopilot:" in li)
     assert "breaker open, 1 failure(s)" in line and "trial in" in line
-    as_json = subprocess.run(
-        tmxd_argv("status", "--format", "json"),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    as_json = run_tmxd("status", "--format", "json")
     project = json.loads(as_json.stdout)["projects"][0]
     assert project["autopilot"]["enabled"] is True
     assert project["autopilot"]["breaker"]["state"] == "open"
@@ -198,12 +190,82 @@ def test_parse_listen_accepts_loopback_and_refuses_the_rest() -> None:
 
 
 def test_non_loopback_listen_is_refused_before_starting() -> None:
-    proc = subprocess.run(
-        tmxd_argv("run", "--listen", "0.0.0.0:0"),
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    proc = run_tmxd("run", "--listen", "0.0.0.0:0")
     assert proc.returncode == 2
     assert "not a loopback address" in proc.stderr
+
+
+def test_a_bad_config_turns_autopilot_mode_off_until_fixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process: the daemon's dispatcher reads the project's config at every poke."""
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Add the greeting file")], config='enabled = true\nmax_attempts = "many"\n'
+    )
+    for key, value in agent_env(root).items():
+        monkeypatch.setenv(key, value)
+    project = find_project(root)
+    dispatcher = AutopilotDispatcher(lambda: None)
+    with caplog.at_level(logging.ERROR, logger="tmxd.autopilot"):
+        assert dispatcher.poke(project) is False
+        assert dispatcher.poke(project) is False  # the same message is not logged again
+    (logged,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "max_attempts" in logged and "autopilot mode is off until it is fixed" in logged
+    described = dispatcher.describe(root)
+    assert described is not None and described["enabled"] is False
+    assert "max_attempts" in described["error"]
+    assert statuses(root) == {"1": "pending"}
+    # fixed: the next poke runs a pass, which takes the ready task to done
+    config = root / ".taskmaster" / "tmxd.toml"
+    config.write_text(config.read_text().replace('max_attempts = "many"', "max_attempts = 1"))
+    try:
+        assert dispatcher.poke(project) is True
+        wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    finally:
+        assert dispatcher.stop(timeout=60)
+    described = dispatcher.describe(root)
+    assert described is not None
+    assert described["enabled"] is True and described["running"] is False
+    assert described["error"] is None and described["breaker"]["state"] == "closed"
+
+
+def test_autopilot_mode_off_is_not_dispatched(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Something")])  # no `enabled = true`
+    dispatcher = AutopilotDispatcher(lambda: None)
+    assert dispatcher.poke(find_project(root)) is False
+    assert dispatcher.describe(root) is None
+    assert dispatcher.stop(timeout=5)
+    assert statuses(root) == {"1": "pending"}
+
+
+def test_a_pass_that_fails_is_reported_and_the_next_poke_runs_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Add the greeting file")], config="enabled = true\n")
+    for key, value in agent_env(root).items():
+        monkeypatch.setenv(key, value)
+    project = find_project(root)
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    good = tasks.read_text()
+    tasks.write_text(good[: len(good) // 2])  # an editor's half-written save
+    dispatcher = AutopilotDispatcher(lambda: None)
+    try:
+        assert dispatcher.poke(project) is True
+
+        def reported() -> str | None:
+            described = dispatcher.describe(root)
+            return described["error"] if described and not described["running"] else None
+
+        error = wait_until(reported, what="the failed pass in status")
+        assert "tasks.json" in error and "line" in error
+        assert tasks.read_text() == good[: len(good) // 2]  # left as it was
+        tasks.write_text(good)
+        assert dispatcher.poke(project) is True
+        wait_until(lambda: statuses(root) == {"1": "done"}, timeout=120, what="task 1 done")
+    finally:
+        assert dispatcher.stop(timeout=60)
+    described = dispatcher.describe(root)
+    assert described is not None and described["error"] is None

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from daemon_project import make_project, transitions, write_plain, write_renamed
-from daemonproc import DaemonProcess, wait_for
-from helpers import git, oracle_missing, run_oracle
+from daemonproc import DaemonProcess
+from helpers import git, oracle_missing, run_oracle, wait_until
 from tmxd.commits import hooks
 from tmxd.daemon import control
 
@@ -34,7 +33,7 @@ def tasks(project: Path) -> Path:
 
 def start(tmp_path: Path, project: Path, *extra: str, name: str = "daemon") -> DaemonProcess:
     d = DaemonProcess(tmp_path / f"{name}.log", "--project", str(project), *extra).start()
-    wait_for(lambda: _project_status(d).get("baseline"), what="the baseline snapshot")
+    wait_until(lambda: _project_status(d).get("baseline"), what="the baseline snapshot")
     return d
 
 
@@ -52,15 +51,15 @@ def daemon(tmp_path: Path, project: Path) -> Iterator[DaemonProcess]:
 
 def test_every_kind_of_edit_becomes_a_transition(daemon: DaemonProcess, tasks: Path) -> None:
     write_plain(tasks, t1="in-progress")
-    wait_for(lambda: transitions() == [("1", "pending", "in-progress", "external")])
+    wait_until(lambda: transitions() == [("1", "pending", "in-progress", "external")])
     write_renamed(tasks, t1="in-progress", t1_1="in-progress")
-    wait_for(lambda: len(transitions()) == 2, what="the editor-style save")
+    wait_until(lambda: len(transitions()) == 2, what="the editor-style save")
     assert transitions()[1] == ("1.1", "pending", "in-progress", "external")
     reason = oracle_missing()
     if reason is None:
         proc = run_oracle("set-status", "--id=3", "--status=review", cwd=tasks.parents[2])
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        wait_for(lambda: len(transitions()) == 3, what="the Task Master CLI's write")
+        wait_until(lambda: len(transitions()) == 3, what="the Task Master CLI's write")
         assert transitions()[2] == ("3", "done", "review", "external")
     assert "task 1 pending -> in-progress (external)" in daemon.log()
     if reason is not None:
@@ -69,7 +68,7 @@ def test_every_kind_of_edit_becomes_a_transition(daemon: DaemonProcess, tasks: P
 
 def test_unblocked_task_is_announced(daemon: DaemonProcess, tasks: Path) -> None:
     write_plain(tasks, t1="done", t1_1="done", t1_2="done")
-    wait_for(lambda: "task 2 is now unblocked: Evaluate expressions" in daemon.log())
+    wait_until(lambda: "task 2 is now unblocked: Evaluate expressions" in daemon.log())
 
 
 def _commit(root: Path, name: str, message: str) -> str:
@@ -90,16 +89,22 @@ def test_commit_becomes_a_note_and_closes_task(
 ) -> None:
     hooks.install(project)
     sha = _commit(project, "tok.py", "Write the tokenizer\n\nTask: 1.1")
-    wait_for(lambda: sha[:7] in str(_subtask(tasks, 1, 1)["details"]), what="the commit note")
+    wait_until(lambda: sha[:7] in str(_subtask(tasks, 1, 1)["details"]), what="the commit note")
     assert "Committed changes: Write the tokenizer" in str(_subtask(tasks, 1, 1)["details"])
     sha2 = _commit(project, "gram.py", "Finish the grammar\n\nCloses-Task: 1.2")
-    wait_for(lambda: _subtask(tasks, 1, 2)["status"] == "done", what="Closes-Task")
+    wait_until(lambda: _subtask(tasks, 1, 2)["status"] == "done", what="Closes-Task")
     assert sha2[:7] in str(_subtask(tasks, 1, 2)["details"])
+    # the daemon saw its own write to tasks.json and did not record it again: an outside edit
+    # made afterwards is recorded (so the daemon has looked at the file since), and it is the
+    # only external row
+    doc = json.loads(tasks.read_text())
+    doc["master"]["tasks"][2]["status"] = "review"
+    tasks.write_text(json.dumps(doc, indent=2))
+    wait_until(
+        lambda: ("3", "done", "review", "external") in transitions(), what="the outside edit"
+    )
     rows = transitions()
-    assert ("1.2", "pending", "done", "commit") in rows
-    # the daemon saw its own write to tasks.json and did not record it again
-    time.sleep(0)  # nothing to wait for: the write was absorbed before the row appeared
-    assert [r for r in rows if r[3] == "external"] == []
+    assert [r for r in rows if r[3] == "external"] == [("3", "done", "review", "external")]
     assert rows.count(("1.2", "pending", "done", "commit")) == 1
 
 
@@ -123,7 +128,7 @@ def test_kill_9_mid_burst_then_restart_notes_every_commit_once(
             details = str(_subtask(tasks, 1, 1)["details"])
             return all(s[:7] in details for s in shas)
 
-        wait_for(all_noted, timeout=180, what="every commit to be noted")
+        wait_until(all_noted, timeout=180, what="every commit to be noted")
         details = str(_subtask(tasks, 1, 1)["details"])
         for sha in shas:
             assert details.count(f"({sha[:7]})") == 1, sha
@@ -136,7 +141,7 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
     good = tasks.read_text()
     broken = good[: len(good) // 2]
     tasks.write_text(broken)
-    wait_for(lambda: _project_status(daemon).get("error"), what="the parse error")
+    wait_until(lambda: _project_status(daemon).get("error"), what="the parse error")
     error = str(_project_status(daemon)["error"])
     assert re.search(r"tasks\.json: line \d+ column \d+", error), error
     tasks.write_text(broken)  # the same broken content again: no second message
@@ -144,9 +149,9 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
     assert control.request("ping")["pid"]
     assert tasks.read_text() == broken
     write_plain(tasks, t2="in-progress")
-    wait_for(lambda: ("2", "pending", "in-progress", "external") in transitions())
+    wait_until(lambda: ("2", "pending", "in-progress", "external") in transitions())
     # the row is in the database a moment before the engine's status says so
-    wait_for(lambda: _project_status(daemon)["error"] is None, what="the error to clear")
+    wait_until(lambda: _project_status(daemon)["error"] is None, what="the error to clear")
     log = daemon.log()
     assert log.count(" ERROR ") == 1, log
     assert "readable again" in log
@@ -155,19 +160,18 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
 def test_sigterm_processes_pending_changes_and_exits_0(
     tmp_path: Path, project: Path, tasks: Path
 ) -> None:
-    d = start(tmp_path, project, "--settle-ms", "20000", "--max-wait-ms", "40000")
+    # A settle window of an hour: the pending change must be processed at SIGTERM, without
+    # sitting out the window (the wait for the exit below is far shorter).
+    d = start(tmp_path, project, "--settle-ms", "3600000", "--max-wait-ms", "7200000")
     try:
         write_plain(tasks, t2="deferred")
-        wait_for(lambda: d.status()["pending_changes"] == 1, what="the change to be pending")
-        began = time.monotonic()
+        wait_until(lambda: d.status()["pending_changes"] == 1, what="the change to be pending")
         d.signal(signal.SIGTERM)
         assert d.proc is not None
-        code = d.proc.wait(timeout=60)
-        elapsed = time.monotonic() - began
+        code = d.proc.wait(timeout=120)
     finally:
         d.stop()
     assert code == 0, d.output()
-    assert elapsed < 5, f"graceful stop took {elapsed:.1f} s"
     assert transitions() == [("2", "pending", "deferred", "external")]
 
 
@@ -177,7 +181,7 @@ def test_edits_while_stopped_are_caught_up(tmp_path: Path, project: Path, tasks:
     write_plain(tasks, t3="cancelled")
     second = start(tmp_path, project, name="second")
     try:
-        wait_for(lambda: ("3", "done", "cancelled", "external") in transitions())
+        wait_until(lambda: ("3", "done", "cancelled", "external") in transitions())
     finally:
         second.stop()
 
@@ -190,14 +194,14 @@ def test_watch_add_reaches_a_running_daemon(tmp_path: Path, project: Path, tasks
         added = run_tmxd("watch", "add", str(project))
         assert added.returncode == 0, added.stderr
         assert "the running daemon picks the change up now" in added.stdout
-        wait_for(lambda: _project_status(d).get("baseline"), what="the new project's baseline")
+        wait_until(lambda: _project_status(d).get("baseline"), what="the new project's baseline")
         listed = run_tmxd("watch", "list", "--format", "json")
         assert json.loads(listed.stdout) == [{"root": str(project.resolve()), "exists": True}]
         write_plain(tasks, t1="review")
-        wait_for(lambda: ("1", "pending", "review", "external") in transitions())
+        wait_until(lambda: ("1", "pending", "review", "external") in transitions())
         removed = run_tmxd("watch", "remove", str(project))
         assert removed.returncode == 0, removed.stderr
-        wait_for(lambda: d.status()["projects"] == [], what="the project to be dropped")
+        wait_until(lambda: d.status()["projects"] == [], what="the project to be dropped")
     finally:
         d.stop()
 
@@ -218,7 +222,7 @@ def test_tmxd_set_status_is_recorded_once_as_tmxd(
     doc = json.loads(tasks.read_text())
     doc["master"]["tasks"][2]["status"] = "review"
     tasks.write_text(json.dumps(doc, indent=2))
-    wait_for(lambda: ("3", "done", "review", "external") in transitions())
+    wait_until(lambda: ("3", "done", "review", "external") in transitions())
     assert len(transitions()) == 4
 
 
@@ -240,7 +244,7 @@ def test_tmxd_sync_and_the_daemon_count_a_close_once(
         doc = json.loads(tasks.read_text())
         doc["master"]["tasks"][2]["status"] = "blocked"
         tasks.write_text(json.dumps(doc, indent=2))
-        wait_for(lambda: ("3", "done", "blocked", "external") in transitions())
+        wait_until(lambda: ("3", "done", "blocked", "external") in transitions())
     finally:
         second.stop()
     assert [r for r in transitions() if r[0] == "1.2"] == [("1.2", "pending", "done", "commit")]

@@ -7,14 +7,13 @@ import os
 import signal
 import socket
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from daemonproc import DaemonProcess, wait_for
-from helpers import run_tmxd
+from daemonproc import DaemonProcess
+from helpers import run_tmxd, run_tmxd_process, wait_until
 from tmxd.daemon import control
 from tmxd.daemon import lifecycle as daemon
 
@@ -28,7 +27,8 @@ def proc(tmp_path: Path) -> Iterator[DaemonProcess]:
 
 def test_start_status_stop_via_cli(hermetic_env: Path) -> None:
     assert run_tmxd("status").returncode == 3
-    started = run_tmxd("start")
+    # `tmxd start` as a process of its own: it leaves a detached daemon behind when it exits
+    started = run_tmxd_process("start")
     assert started.returncode == 0, started.stderr
     assert started.stdout.startswith("tmxd started (pid ")
     try:
@@ -68,7 +68,7 @@ def test_files_are_private(proc: DaemonProcess, hermetic_env: Path) -> None:
 def test_second_instance_is_refused(proc: DaemonProcess, tmp_path: Path) -> None:
     proc.start()
     assert proc.proc is not None
-    second = run_tmxd("run", "--log-file", str(tmp_path / "second.log"))
+    second = run_tmxd_process("run", "--log-file", str(tmp_path / "second.log"))
     assert second.returncode == 1
     assert f"tmxd is already running (pid {proc.proc.pid})" in second.stderr
     assert len(second.stderr.strip().splitlines()) == 1
@@ -93,13 +93,10 @@ def test_kill_9_leaves_stale_files_that_the_next_daemon_replaces(
         second.stop()
 
 
-def test_sigterm_exits_0_quickly_and_cleans_up(proc: DaemonProcess, hermetic_env: Path) -> None:
+def test_sigterm_exits_0_and_cleans_up(proc: DaemonProcess, hermetic_env: Path) -> None:
     proc.start()
-    began = time.monotonic()
-    code = proc.terminate()
-    elapsed = time.monotonic() - began
+    code = proc.terminate()  # fails the test unless the daemon exits within the deadline
     assert code == 0, proc.output()
-    assert elapsed < 5, f"SIGTERM took {elapsed:.1f} s"
     assert not (hermetic_env / "run" / "tmxd.sock").exists()
     assert not (hermetic_env / "run" / "tmxd.pid").exists()
     assert "stopped" in proc.log()
@@ -115,7 +112,7 @@ def test_sigint_also_stops(proc: DaemonProcess) -> None:
 def test_sighup_reloads(proc: DaemonProcess) -> None:
     proc.start()
     proc.signal(signal.SIGHUP)
-    wait_for(lambda: "reloading" in proc.log(), what="the reload to be logged")
+    wait_until(lambda: "reloading" in proc.log(), what="the reload to be logged")
     assert proc.status()["pid"]
 
 
@@ -189,4 +186,17 @@ def test_start_reports_a_daemon_that_dies_while_starting(hermetic_env: Path) -> 
     bad = run_tmxd("start", "--settle-ms", "10", "--max-wait-ms", "5")
     assert bad.returncode == 2
     assert "--max-wait-ms" in bad.stderr
+    assert run_tmxd("status").returncode == 3
+
+
+def test_start_reports_a_daemon_that_exits_while_starting(hermetic_env: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = run_tmxd("start", "--listen", f"127.0.0.1:{port}")
+    assert started.returncode == 1
+    (line,) = started.stderr.splitlines()
+    assert line.startswith("error: the daemon exited with code 1 while starting: error: ")
+    assert f"127.0.0.1:{port}" in line and "daemon.log" in line
     assert run_tmxd("status").returncode == 3

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from daemonproc import wait_for
+from helpers import wait_until
 from tmxd import clock
 from tmxd.daemon.schedule import Scheduler
 from tmxd.metrics.recorder import Recorder
@@ -40,7 +40,7 @@ def test_interval_job_runs_and_is_recorded(recorder: Recorder) -> None:
     sched.start()
     try:
         assert ran.wait(30)
-        wait_for(lambda: runs(recorder), what="the run to be recorded")
+        wait_until(lambda: runs(recorder), what="the run to be recorded")
         assert runs(recorder)[0] == ("tick", True, "did it")
         (info,) = sched.jobs()
         assert info.name == "tick"
@@ -54,7 +54,7 @@ def test_string_result_is_the_detail(recorder: Recorder) -> None:
     sched.add_job("report", lambda: "3 stale task(s)", "interval", hours=1)  # never ran: catch up
     sched.start()
     try:
-        wait_for(lambda: runs(recorder), what="the catch-up run")
+        wait_until(lambda: runs(recorder), what="the catch-up run")
         assert runs(recorder)[0] == ("report", True, "3 stale task(s)")
     finally:
         sched.shutdown()
@@ -73,7 +73,7 @@ def test_failing_job_is_recorded_and_keeps_the_scheduler_alive(recorder: Recorde
     sched.add_job("good", good.set, "interval", seconds=0.1)
     sched.start()
     try:
-        wait_for(
+        wait_until(
             lambda: any(not ok for _, ok, _ in runs(recorder)), what="the failure to be recorded"
         )
         failure = next(r for r in runs(recorder) if not r[1])
@@ -91,8 +91,11 @@ def test_overdue_job_catches_up_at_start_and_recent_one_does_not(recorder: Recor
     sched.add_job("hourly", lambda: None, "interval", hours=1)
     sched.start()
     try:
-        wait_for(lambda: ("daily", True, "") in runs(recorder), what="the daily catch-up run")
+        wait_until(lambda: ("daily", True, "") in runs(recorder), what="the daily catch-up run")
         assert all(name != "hourly" for name, _, _ in runs(recorder))
+        (hourly,) = [job for job in sched.jobs() if job.name == "hourly"]
+        assert hourly.next_run is not None
+        assert hourly.next_run > clock.now() + timedelta(minutes=30)  # its normal hour
     finally:
         sched.shutdown()
 
@@ -100,13 +103,16 @@ def test_overdue_job_catches_up_at_start_and_recent_one_does_not(recorder: Recor
 def test_no_catch_up_when_disabled(recorder: Recorder) -> None:
     sched = Scheduler(lambda: recorder)
     sched.add_job("quiet", lambda: None, "interval", hours=1, catch_up=False)
+    sched.add_job("eager", lambda: None, "interval", hours=1)  # never ran either: catches up
     sched.start()
     try:
-        names = [job.name for job in sched.jobs()]
-        assert names == ["quiet"]
+        next_run = {job.name: job.next_run for job in sched.jobs()}
+        soon = clock.now() + timedelta(minutes=30)
+        assert next_run["eager"] is not None and next_run["eager"] < soon
+        assert next_run["quiet"] is not None and next_run["quiet"] > soon
     finally:
         sched.shutdown()
-    assert runs(recorder) == []
+    assert all(name != "quiet" for name, _, _ in runs(recorder))
 
 
 def test_jobs_never_overlap_and_coalesce() -> None:
@@ -130,7 +136,7 @@ def test_jobs_never_overlap_and_coalesce() -> None:
     sched.add_job("slow", slow, "interval", seconds=0.05, catch_up=False)
     sched.start()
     try:
-        wait_for(lambda: calls >= 2, what="two runs")
+        wait_until(lambda: calls >= 2, what="two runs")
     finally:
         release.set()
         sched.shutdown()
@@ -163,7 +169,7 @@ def test_job_that_records_itself_is_not_recorded_twice(recorder: Recorder) -> No
     sched.add_job("self-recording", report, "interval", hours=1, record=False)
     sched.start()
     try:
-        wait_for(lambda: runs(recorder), what="the job's own row")
+        wait_until(lambda: runs(recorder), what="the job's own row")
     finally:
         sched.shutdown()
     assert runs(recorder) == [("self-recording", True, "by the job")]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import plistlib
 import shutil
 import subprocess
@@ -115,3 +116,77 @@ def test_missing_service_manager_is_a_clear_error(
     with pytest.raises(TmxdError, match="systemctl not found: this system has no systemd"):
         service.execute(service.install_plan("systemd"))
     assert not service.systemd_unit_path().exists()
+
+
+def _service_manager(folder: Path, name: str, failing: str = "") -> Path:
+    """A stand-in for systemctl or launchctl, which cannot run here: it records each call's
+    arguments in ``<name>.calls`` and fails (exit 1, a message on stderr) when they contain
+    ``failing``. Returns the record."""
+    calls = folder / f"{name}.calls"
+    fail = ""
+    if failing:
+        message = f"Failed to {failing}: Unit is masked."
+        fail = f'case "$*" in *{failing}*) echo "{message}" >&2; exit 1;; esac\n'
+    exe = folder / name
+    exe.write_text(f'#!/bin/sh\nprintf \'%s\\n\' "$*" >> "{calls}"\n{fail}exit 0\n')
+    exe.chmod(0o755)
+    return calls
+
+
+@pytest.fixture
+def manager_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
+
+
+def test_install_and_uninstall_drive_systemd(hermetic_env: Path, manager_bin: Path) -> None:
+    calls = _service_manager(manager_bin, "systemctl")
+    unit = hermetic_env / ".config" / "systemd" / "user" / "tmxd.service"
+    installed = run_tmxd("service", "install", "--platform", "systemd")
+    assert installed.returncode == 0, installed.stderr
+    assert installed.stdout == f"installed {unit}\n"
+    assert unit.read_text() == service.render_systemd()
+    assert calls.read_text().splitlines() == [
+        "--user daemon-reload",
+        "--user enable --now tmxd.service",
+    ]
+    removed = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == f"removed {unit}\n"
+    assert not unit.exists()
+    assert calls.read_text().splitlines()[2:] == [
+        "--user disable --now tmxd.service",
+        "--user daemon-reload",
+    ]
+
+
+def test_install_and_uninstall_drive_launchd(hermetic_env: Path, manager_bin: Path) -> None:
+    calls = _service_manager(manager_bin, "launchctl", failing="bootout")
+    plist = hermetic_env / "Library" / "LaunchAgents" / "com.tmxd.agent.plist"
+    domain = f"gui/{os.getuid()}"
+    # bootout fails when nothing is loaded yet: tolerated, the agent is bootstrapped anyway
+    installed = run_tmxd("service", "install", "--platform", "launchd")
+    assert installed.returncode == 0, installed.stderr
+    assert plistlib.loads(plist.read_bytes())["Label"] == "com.tmxd.agent"
+    assert (hermetic_env / "Library" / "Logs" / "tmxd").is_dir()
+    assert calls.read_text().splitlines() == [
+        f"bootout {domain}/com.tmxd.agent",
+        f"bootstrap {domain} {plist}",
+    ]
+    removed = run_tmxd("service", "uninstall", "--platform", "launchd")
+    assert removed.returncode == 0, removed.stderr
+    assert not plist.exists()
+
+
+def test_a_failing_service_manager_is_one_clear_error(
+    hermetic_env: Path, manager_bin: Path
+) -> None:
+    _service_manager(manager_bin, "systemctl", failing="enable")
+    proc = run_tmxd("service", "install", "--platform", "systemd")
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == (
+        "error: `systemctl --user enable --now tmxd.service` failed (1): "
+        "Failed to enable: Unit is masked."
+    )

@@ -6,14 +6,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from daemonproc import wait_for
-from helpers import git, init_repo, subprocess_env
+from helpers import git, init_repo, subprocess_env, wait_until
 from tmxd.daemon import watch
 from tmxd.daemon.watch import HOLD, Debouncer, Watcher, WatchSpec, read_git_dirs
 
@@ -183,12 +181,13 @@ def test_spool_renamed_aside_by_its_reader_is_not_a_change(
 def test_delivery_is_held_while_index_lock_exists(
     spec: WatchSpec, watched: tuple[Watcher, queue.Queue[Delivery]]
 ) -> None:
-    _, got = watched
+    watcher, got = watched
     lock = spec.root / ".git" / "index.lock"
     lock.write_text("")
     spec.tasks_path.write_text('{"x": 1}')
+    wait_until(lambda: watcher.pending() == 1, what="the change to be seen")
     with pytest.raises(queue.Empty):
-        got.get(timeout=0.8)
+        got.get(timeout=0.8)  # seen, and held past its settle window
     lock.unlink()
     assert "tasks" in _next(got)[1]
 
@@ -212,8 +211,10 @@ def test_unwatch_stops_deliveries(
     watcher.unwatch(spec.root)
     assert watcher.modes() == {}
     spec.tasks_path.write_text("{}")
-    with pytest.raises(queue.Empty):
-        got.get(timeout=0.5)
+    # positive control: watched again, a later change is delivered, and it comes alone
+    watcher.watch(spec)
+    (spec.root / ".taskmaster" / "state.json").write_text("{}")
+    assert _next(got) == (spec.root, frozenset({"state"}))
 
 
 def test_stop_flushes_pending_changes(spec: WatchSpec) -> None:
@@ -222,7 +223,7 @@ def test_stop_flushes_pending_changes(spec: WatchSpec) -> None:
     watcher.start()
     watcher.watch(spec)
     spec.tasks_path.write_text("{}")
-    wait_for(lambda: watcher.pending() == 1, what="the change to be pending")
+    wait_until(lambda: watcher.pending() == 1, what="the change to be pending")
     watcher.stop(flush=True)
     assert got.get_nowait() == (spec.root, frozenset({"tasks"}))
 
@@ -237,8 +238,9 @@ def test_burst_is_one_delivery(tmp_path: Path) -> None:
     for kind in ["tasks", "git", "tasks", "spool"] * 5:
         deb.push(tmp_path, kind)
     assert got.get(timeout=30) == (tmp_path, frozenset({"tasks", "git", "spool"}))
-    with pytest.raises(queue.Empty):
-        got.get(timeout=0.5)
+    # nothing of the burst is left over: the next delivery is only a later change
+    deb.push(tmp_path, "config")
+    assert got.get(timeout=30) == (tmp_path, frozenset({"config"}))
     deb.stop()
 
 
@@ -246,12 +248,15 @@ def test_max_wait_bounds_a_continuous_stream(tmp_path: Path) -> None:
     got: queue.Queue[Delivery] = queue.Queue()
     deb = Debouncer(lambda r, k: got.put((r, k)), settle=0.2, max_wait=0.4, held=lambda r: None)
     deb.start()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and got.qsize() < 2:
-        deb.push(tmp_path, "tasks")  # never quiet for the settle window
-        time.sleep(0.02)
-    deb.stop()
-    assert got.qsize() >= 2, "a continuous stream must still be delivered (max wait)"
+
+    def pushed_and_delivered_twice() -> bool:
+        deb.push(tmp_path, "tasks")  # called every 20 ms: never quiet for the settle window
+        return got.qsize() >= 2
+
+    try:
+        wait_until(pushed_and_delivered_twice, interval=0.02, what="two deliveries (max wait)")
+    finally:
+        deb.stop()
 
 
 def test_hold_is_released_after_max_hold(tmp_path: Path) -> None:
@@ -275,9 +280,10 @@ def test_hold_marker_alone_delivers_nothing(tmp_path: Path) -> None:
     deb = Debouncer(lambda r, k: got.put((r, k)), settle=0.01, max_wait=0.05, held=lambda r: None)
     deb.start()
     deb.push(tmp_path, HOLD)
-    with pytest.raises(queue.Empty):
-        got.get(timeout=0.3)
     assert deb.pending() == 0
+    # positive control: a real change afterwards is delivered, and nothing came before it
+    deb.push(tmp_path, "tasks")
+    assert got.get(timeout=30) == (tmp_path, frozenset({"tasks"}))
     deb.stop()
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from autopilot_support import details, executions, make_project, statuses, task
-from helpers import run_tmxd
 from tmxd import paths
 from tmxd.demo.autopilot import run_step
 from tmxd.metrics.recorder import Recorder
@@ -29,8 +29,10 @@ def test_demo_step_runs_one_task_to_done(tmp_path: Path) -> None:
     assert lines[-2].strip().startswith("autopilot: 1 done, 0 failed")
 
 
-def test_tmxd_demo_shows_the_autopilot_step() -> None:
-    proc = run_tmxd("demo", timeout=300)
+def test_tmxd_demo_shows_the_autopilot_step(
+    demo_transcript: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_transcript
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     step = out[out.index("Autopilot: a ready task run by an agent") :]

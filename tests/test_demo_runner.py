@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks
 from tmxd.demo.runner import STEPS, steps
 
 
-def test_demo_runs_every_step_and_cleans_up() -> None:
-    proc = run_tmxd("demo", timeout=300)
+def test_demo_runs_every_step_and_cleans_up(
+    demo_transcript: subprocess.CompletedProcess[str],
+) -> None:
+    proc = demo_transcript
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert "Traceback" not in proc.stderr
@@ -30,7 +33,7 @@ def test_demo_runs_every_step_and_cleans_up() -> None:
 
 
 def test_demo_keep_leaves_a_clean_repository() -> None:
-    proc = run_tmxd("demo", "--keep", "--only", "list", "--only", "diff", timeout=300)
+    proc = run_tmxd("demo", "--keep", "--only", "list", "--only", "diff")
     assert proc.returncode == 0, proc.stderr
     match = re.search(r"Kept the project in (\S+)", proc.stdout)
     assert match

@@ -6,10 +6,9 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from helpers import subprocess_env, tmxd_argv
+from helpers import subprocess_env, tmxd_argv, wait_until
 from tmxd.metrics.schema import schema_version
 
 WRITER = r"""
@@ -33,13 +32,6 @@ print(n)
 """
 
 
-def wait_for(path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def test_reports_read_while_a_writer_writes(tmp_path: Path) -> None:
     db = tmp_path / "m.db"
     stop, ready = tmp_path / "stop", tmp_path / "ready"
@@ -52,7 +44,7 @@ def test_reports_read_while_a_writer_writes(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        wait_for(ready)
+        wait_until(ready.exists, timeout=120, what="the writer's first rows")
         for _round in range(3):
             readers = [
                 subprocess.Popen(

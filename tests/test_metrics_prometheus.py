@@ -117,6 +117,7 @@ def test_http_endpoint(db: tuple[Path, str, str]) -> None:
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(server.url.replace("/metrics", "/other"), timeout=30)
         assert info.value.code == 404
+        info.value.close()
     finally:
         server.stop()
     with pytest.raises(OSError):

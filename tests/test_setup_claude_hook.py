@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from claude_stub import Script, claude_binary, messages_stub
-from daemonproc import wait_for
-from helpers import copy_corpus, init_repo, subprocess_env, tmxd_argv
+from helpers import copy_corpus, init_repo, run_tmxd, subprocess_env, wait_until
 from tmxd.setup import claude_hook, scaffold
 
 SESSION = "5f1c7d2e-0000-4000-8000-000000000001"
@@ -92,16 +91,7 @@ def project(tmp_path: Path) -> Path:
 def run_hook(payload: Any, project: Path, **env: str) -> subprocess.CompletedProcess[str]:
     text = payload if isinstance(payload, str) else json.dumps(payload)
     extra = {"CLAUDE_PROJECT_DIR": str(project), **env}
-    return subprocess.run(
-        tmxd_argv("hook", "claude"),
-        input=text,
-        cwd=project,
-        env=subprocess_env(extra),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_tmxd("hook", "claude", input=text, cwd=project, env=extra)
 
 
 def rows(sql: str) -> list[tuple[Any, ...]]:
@@ -263,12 +253,15 @@ def test_real_claude_code_runs_the_hooks_init_writes(project: Path, tmp_path: Pa
         env.pop("CLAUDE_PROJECT_DIR", None)
         proc = subprocess.run(
             [str(CLAUDE), "-p", "Write hello.txt and echo", "--output-format", "json",
-             "--permission-mode", "acceptEdits", "--allowedTools", "Write,Bash(echo *)"],
+             "--permission-mode", "acceptEdits", "--allowedTools", "Write,Bash(echo *)",
+             # the hooks are under test, not the MCP servers init lists in .mcp.json (Task
+             # Master's would be started through npx and outlive this run)
+             "--strict-mcp-config"],
             cwd=project, env=env, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert target.read_text() == "hi\n"
-    wait_for(lambda: len(rows("SELECT id FROM events WHERE kind = 'claude.session_end'")) == 1)
+    wait_until(lambda: len(rows("SELECT id FROM events WHERE kind = 'claude.session_end'")) == 1)
     calls = rows("SELECT tool, success, task_id FROM tool_calls ORDER BY tool")
     assert calls == [("Bash", 1, "1"), ("Write", 1, "1")]
     kinds = {kind for (kind,) in rows("SELECT kind FROM events")}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tmxd.errors import TmxdError
 from tmxd.taskmaster.lock import LockTimeout, TaskLock
 
 
@@ -43,3 +44,23 @@ def test_stale_lock_is_taken_over(tmp_path: Path, as_dir: bool) -> None:
     with TaskLock(target, timeout=1) as lock:
         assert lock.held
     assert not lock_path.exists()
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
+    target = tmp_path / "gone" / "tasks.json"
+    with pytest.raises(TmxdError, match=f"cannot lock {target}: folder {target.parent} does not"):
+        TaskLock(target, timeout=1).acquire()
+
+
+def test_refresh_keeps_a_long_holder_from_looking_stale(tmp_path: Path) -> None:
+    target = tmp_path / "tasks.json"
+    old = time.time() - 60
+    with TaskLock(target) as held:
+        os.utime(held.path, (old, old))
+        held.refresh()
+        with pytest.raises(LockTimeout):
+            TaskLock(target, timeout=0.2).acquire()
+        # the control: the same lock, not refreshed, is taken over as a crashed writer's
+        os.utime(held.path, (old, old))
+        with TaskLock(target, timeout=1) as other:
+            assert other.held

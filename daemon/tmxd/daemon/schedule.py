@@ -96,23 +96,21 @@ class Scheduler:
             period = timedelta(days=1)
         else:
             raise ValueError(f"unknown trigger {trigger!r}; use 'interval' or 'cron'")
+        # An overdue job's first run is brought forward to right after the start, then it
+        # follows its trigger. (Not a separate one-shot job: APScheduler removes a finished
+        # one-shot job from its own thread, which fails if shutdown() lands at that moment.)
+        first: dict[str, datetime] = {}
+        if catch_up and self._overdue(name, period):
+            first["next_run_time"] = clock.now() + timedelta(seconds=1)
         self._scheduler.add_job(
             self._wrap(name, func, record),
             trig,
             id=name,
             name=name,
             replace_existing=True,
+            **first,
         )
         self._triggers[name] = str(trig)
-        if catch_up and self._overdue(name, period):
-            self._scheduler.add_job(
-                self._wrap(name, func, record),
-                "date",
-                run_date=clock.now() + timedelta(seconds=1),
-                id=f"{name}:catch-up",
-                name=f"{name} (catch-up)",
-                replace_existing=True,
-            )
 
     def start(self) -> None:
         self._scheduler.start()
@@ -131,8 +129,6 @@ class Scheduler:
     def jobs(self) -> list[JobInfo]:
         infos = []
         for job in self._scheduler.get_jobs():
-            if job.id.endswith(":catch-up"):
-                continue
             last = self._last.get(job.id)
             infos.append(
                 JobInfo(
