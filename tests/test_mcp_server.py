@@ -386,8 +386,10 @@ def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> Non
             DISABLE_AUTOUPDATER="1",
             CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
             # 2.1.197 connects MCP servers in the background by default: on a busy machine
-            # the first turn would go out before tmxd's tools are there. Wait for them.
+            # the first turn would go out before tmxd's tools are there. Wait for them, and
+            # longer than its default 5 s (a loaded machine, coverage on the server).
             MCP_CONNECTION_NONBLOCKING="0",
+            MCP_CONNECT_TIMEOUT_MS="120000",
         )
         # project allow rules are ignored under -p in a folder nobody trusted: say it here
         argv = [str(CLAUDE), "-p", "Take the next task and start it.", "--output-format"]
