@@ -7,7 +7,9 @@ its state.json and complexity report):
 
 - cold start: from spawning the process to the first `next_task` answer (the
   initialize handshake included), median of --cold-runs fresh processes;
-- warm call: the median (and p90) of --calls `next_task` calls in one session.
+- warm call: the median (and p90) of --calls `next_task` calls in one session (the one
+  started last), after a second's pause in which start-up work (tmxd's recording thread
+  opening the metrics database) settles, as it does while a model thinks.
 
 Task Master's server is `node …/task-master-ai/dist/mcp-server.js` from the oracle install
 (offline, TASK_MASTER_TOOLS=core, its default). Two baselines run the same way in the
@@ -43,6 +45,7 @@ from bench_next import find_shared, oracle_dir  # noqa: E402  (the same corpus a
 TARGET_COLD_S = 1.5
 TARGET_WARM_MS = 5.0
 TARGET_RATIO = 20.0
+WARM_PAUSE_S = 1.0
 
 
 CORPUS = find_shared() / "corpus" / "taskmaster"
@@ -123,12 +126,17 @@ def servers(project: Path, scratch: Path, with_oracle: bool) -> dict[str, Any]:
     return found
 
 
-async def cold(params: Any, project: Path, errlog: Any) -> tuple[float, str]:
-    """Spawn → initialize → first next_task answer; returns the time and the task it named."""
+async def session_times(
+    params: Any, project: Path, calls: int, errlog: Any
+) -> tuple[float, str, list[float]]:
+    """Spawn → initialize → first next_task answer (the cold start, and the task it named),
+    then ``calls`` more next_task calls in the same session (each one's time)."""
+    import anyio
     from mcp import ClientSession
     from mcp.client.stdio import stdio_client
 
     start = time.perf_counter()
+    times = []
     async with (
         stdio_client(params, errlog=errlog) as (read, write),
         ClientSession(read, write) as session,
@@ -136,25 +144,13 @@ async def cold(params: Any, project: Path, errlog: Any) -> tuple[float, str]:
         await session.initialize()
         result = await session.call_tool("next_task", {"projectRoot": str(project)})
         elapsed = time.perf_counter() - start
-    return elapsed, _picked(result)
-
-
-async def warm(params: Any, project: Path, calls: int, errlog: Any) -> list[float]:
-    from mcp import ClientSession
-    from mcp.client.stdio import stdio_client
-
-    times = []
-    async with (
-        stdio_client(params, errlog=errlog) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        await session.call_tool("next_task", {"projectRoot": str(project)})
+        if calls:
+            await anyio.sleep(WARM_PAUSE_S)  # start-up work settles, as a model thinks
         for _ in range(calls):
-            start = time.perf_counter()
+            begin = time.perf_counter()
             await session.call_tool("next_task", {"projectRoot": str(project)})
-            times.append(time.perf_counter() - start)
-    return times
+            times.append(time.perf_counter() - begin)
+    return elapsed, _picked(result), times
 
 
 def _picked(result: Any) -> str:
@@ -206,18 +202,24 @@ def main(argv: list[str] | None = None) -> int:
         with (scratch / "servers.log").open("w") as errlog:
             colds: dict[str, list[float]] = {name: [] for name in params}
             picked: dict[str, str] = {}
-            for _ in range(args.cold_runs):  # in turns, so load hits every server alike
+            warms: dict[str, list[float]] = {}
+            for turn in range(args.cold_runs):  # in turns, so load hits every server alike
+                last = turn == args.cold_runs - 1  # the warm calls follow the last cold start
                 for name, server in params.items():
-                    elapsed, task = run(lambda s=server: cold(s, project, errlog))
+                    elapsed, task, times = run(
+                        lambda s=server, n=args.calls if last else 0: session_times(
+                            s, project, n, errlog
+                        )
+                    )
                     colds[name].append(elapsed)
                     picked[name] = task
-            for name, server in params.items():
-                times = run(lambda s=server: warm(s, project, args.calls, errlog))
-                times.sort()
+                    warms[name] = sorted(times) or warms.get(name, [])
+            for name in params:
+                times = warms[name]
                 results[name] = {
                     "cold_s": statistics.median(colds[name]),
                     "warm_ms": statistics.median(times) * 1000,
-                    "warm_p90_ms": times[int(len(times) * 0.9) - 1] * 1000,
+                    "warm_p90_ms": times[max(0, int(len(times) * 0.9) - 1)] * 1000,
                     "next_task": picked[name],
                 }
     floor = sdk_import(args.cold_runs)
