@@ -137,7 +137,7 @@ def main() -> int:
                 "--no-first-run",
                 f"--user-data-dir={Path(tmp) / 'profile'}",
                 "--hide-scrollbars",
-                "--window-size=1000,1500",
+                "--window-size=1280,1400",
                 f"--screenshot={args.out}",
                 page.as_uri(),
             ],

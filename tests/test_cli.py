@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -106,3 +107,53 @@ def test_next_imports_only_what_it_runs(tmp_path: Path) -> None:
         "sqlite_utils",
     }
     assert loaded & unneeded == set()
+
+
+# Read by tmxd but not for users to set: what every program gets from the system, what
+# Claude Code gives its hooks, and the scripted stand-in agent's own plumbing.
+INTERNAL_ENV = {
+    "HOME", "USER", "PATH", "PYTHONPATH", "CLAUDE_CODE_SESSION_ID", "CLAUDE_PROJECT_DIR",
+    "TMXD_SCRIPTED_PLAN", "TMXD_SCRIPTED_STATE", "TMXD_TAG",
+}  # fmt: skip
+_ENV_READ = re.compile(
+    r"""(?:environ(?:\.get)?|getenv|env\.get|envvar=)\s*[\[(]?\s*["']([A-Z][A-Z0-9_]+)["']"""
+)
+
+
+def test_help_lists_every_environment_variable_tmxd_reads() -> None:
+    source = Path(__file__).resolve().parents[1] / "daemon" / "tmxd"
+    read = {
+        name
+        for path in source.rglob("*.py")
+        for name in _ENV_READ.findall(path.read_text(encoding="utf-8"))
+    }
+    read.add("TASKMASTER_TAG")  # read through project.TAG_ENV
+    assert {"TMXD_DB", "TMXD_STATE_DIR", "TMXD_RUNTIME_DIR", "NO_COLOR"} <= read
+    help_text = run_tmxd("--help").stdout
+    section = help_text.split("Environment:", 1)[1].split("Options:", 1)[0]
+    missing = sorted(name for name in read - INTERNAL_ENV if name not in section)
+    assert missing == [], f"read by tmxd but not in `tmxd --help`: {missing}"
+
+
+def _complete(cwd: Path, words: str) -> list[str]:
+    env = subprocess_env(
+        {"_TMXD_COMPLETE": "bash_complete", "COMP_WORDS": words,
+         "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "tmxd"], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines()]
+
+
+def test_shell_completion_of_task_ids_and_statuses(tmp_path: Path) -> None:
+    copy_corpus("001", tmp_path)
+    ids = _complete(tmp_path, "tmxd show 1")
+    assert "11" in ids and "11.1" in ids and all(i.startswith("1") for i in ids)
+    listed = _complete(tmp_path, "tmxd show 11,12.")  # the last item of a comma list
+    assert "11,12.1" in listed and all(i.startswith("11,12.") for i in listed)
+    assert _complete(tmp_path, "tmxd set-status 11 in") == ["in-progress"]
+    assert "11.2" in _complete(tmp_path, "tmxd set-status --id 11.")
+    assert _complete(tmp_path, "tmxd list --status re") == ["review"]
+    assert "11.1" in _complete(tmp_path, "tmxd update-subtask --id 11.")
+    assert _complete(tmp_path, "tmxd se") == ["service", "set-status"]

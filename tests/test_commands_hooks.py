@@ -59,3 +59,18 @@ def test_errors_are_one_line_with_exit_codes(
     forced = run_tmxd("hooks", "install", "--force", cwd=repo)
     assert forced.returncode == 0
     assert (tmp_path / "shared" / "post-commit").is_file()
+
+
+def test_status_says_pending_commits_wait_for_an_invalid_tasks_json(tmp_path: Path) -> None:
+    from helpers import copy_corpus
+
+    repo = init_repo(tmp_path / "r")
+    tasks = copy_corpus("001", repo)
+    assert run_tmxd("hooks", "install", cwd=repo).returncode == 0
+    tasks.write_text("{")
+    (repo / "a").write_text("a")
+    git(repo, "add", "a")
+    git(repo, "commit", "-q", "-m", "one [1]")
+    text = run_tmxd("hooks", "status", cwd=repo).stdout
+    assert "they wait for tasks.json: .taskmaster/tasks/tasks.json: line 1" in text
+    assert "noted once it reads again" in text and "tmxd sync" not in text

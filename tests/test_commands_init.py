@@ -52,6 +52,33 @@ def test_second_init_changes_nothing(project: Path) -> None:
     assert "created" not in proc.stdout and "updated" not in proc.stdout
     assert ".mcp.json: unchanged" in proc.stdout
     assert snapshot(project) == before
+    dry = tmxd(project, "init", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would" not in dry.stdout, dry.stdout
+    assert "tmxd hooks install: unchanged: the git hooks are installed" in dry.stdout
+    assert "unchanged: the project is registered" in dry.stdout
+    plan = json.loads(tmxd(project, "init", "--dry-run", "--format", "json").stdout)
+    assert {f["action"] for f in plan["files"]} == {"unchanged"}
+    assert {s["message"].split(":")[0] for s in plan["steps"]} == {"unchanged"}
+    assert len(plan["steps"]) == 3  # hooks, merge driver, registration
+    assert snapshot(project) == before
+
+
+def test_dry_run_json(project: Path) -> None:
+    before = snapshot(project)
+    proc = tmxd(project, "init", "--dry-run", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["dry_run"] is True and plan["root"] == str(project.resolve())
+    files = {f["path"]: f for f in plan["files"]}
+    assert files[".mcp.json"]["action"] == "create"
+    assert "+++ b/.mcp.json" in files[".mcp.json"]["diff"]
+    assert [s["message"] for s in plan["steps"]] == [
+        "would install the git hooks",
+        "would route tasks.json to `tmxd merge-driver`",
+        "would register the project with the daemon",
+    ]
+    assert snapshot(project) == before
 
 
 def test_dry_run_prints_diffs_and_writes_nothing(project: Path) -> None:

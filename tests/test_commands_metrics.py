@@ -45,6 +45,12 @@ def test_prune(tmp_path: Path) -> None:
     proc = run_tmxd("metrics", "prune", "--older-than", "180d", "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "deleted 1 rows (1 events)"
+    with Recorder.open(db) as rec:
+        rec.event(tmp_path, "old", {}, at=clock.now() - timedelta(days=400))
+    proc = run_tmxd("metrics", "prune", "--older-than", "180d", "--db", str(db), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["total"] == 1 and result["deleted"]["events"] == 1
     bad = run_tmxd("metrics", "prune", "--older-than", "later", "--db", str(db))
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: --older-than 'later'")

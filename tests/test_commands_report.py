@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_tmxd
+from helpers import run_tmxd, subprocess_env, tmxd_argv
 from metrics_fixture import build
 from tmxd.metrics.recorder import Recorder
 
@@ -141,3 +141,77 @@ def test_stale_hours_default_comes_from_project_config(fixture_db: tuple[Path, P
     assert json.loads(run_tmxd(*args).stdout)["stale_in_progress"] == []
     again = run_tmxd(*args, "--stale-hours", "1")
     assert [r["task"] for r in json.loads(again.stdout)["stale_in_progress"]] == ["4"]
+
+
+def _report_env(**extra: str) -> dict[str, str]:
+    env = subprocess_env(extra)
+    for key in ("NO_COLOR", "FORCE_COLOR", "CLICOLOR_FORCE", "COLUMNS"):
+        if key not in extra:
+            env.pop(key, None)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("env", "coloured"),
+    [
+        ({}, False),  # a pipe
+        ({"FORCE_COLOR": "1"}, True),
+        ({"CLICOLOR_FORCE": "1"}, True),
+        ({"FORCE_COLOR": "0"}, False),
+        ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, True),  # forcing wins
+        ({"NO_COLOR": "1"}, False),
+    ],
+)
+def test_colour_in_a_pipe_follows_the_environment(
+    fixture_db: tuple[Path, Path], env: dict[str, str], coloured: bool
+) -> None:
+    db, project = fixture_db
+    proc = subprocess.run(
+        tmxd_argv("report", "--db", str(db), "-p", str(project), *WINDOW),
+        env=_report_env(**env), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert ("\x1b[" in proc.stdout) is coloured
+    assert "total tasks" in proc.stdout
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], cols: int) -> str:
+    """Run tmxd with its stdout on a real pseudo-terminal of ``cols`` columns."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    main_fd, child_fd = pty.openpty()
+    fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
+    proc = subprocess.Popen(tmxd_argv(*args), env=env, stdout=child_fd, stderr=subprocess.PIPE)
+    os.close(child_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main_fd)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read() if proc.stderr else ""
+    if proc.stderr:
+        proc.stderr.close()
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_on_a_terminal_colour_and_width_follow_it(fixture_db: tuple[Path, Path]) -> None:
+    import re
+
+    from tmxd.taskmaster.text import width
+
+    db, project = fixture_db
+    args = ["report", "--db", str(db), "-p", str(project), *WINDOW]
+    out = _on_a_terminal(args, _report_env(), 64)
+    assert "\x1b[" in out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert all(width(line) <= 64 for line in plain.splitlines() if line.startswith("  ")), plain
+    assert "\x1b[" not in _on_a_terminal(args, _report_env(NO_COLOR="1"), 64)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CORPUS, copy_corpus, git, init_repo, run_tmxd
+from helpers import CORPUS, copy_corpus, git, init_repo, oracle_missing, run_oracle, run_tmxd
 from tmxd.cli import main
 
 TASKS = {
@@ -155,6 +155,35 @@ def test_update_subtask_appends_block(project: Path, capsys: pytest.CaptureFixtu
     assert "\nMerged with dict union\n</info added on " in details
 
 
+def test_update_subtask_refuses_a_top_level_id(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (project / ".taskmaster/tasks/tasks.json").read_bytes()
+    code, out, err = run(capsys, "update-subtask", "--id", "2", "--prompt", "a note")
+    assert code == 2 and out == ""
+    assert err.startswith("error: invalid subtask id '2': update-subtask takes ")
+    assert '"parentId.subtaskId"' in err and "nothing was written" in err
+    assert (project / ".taskmaster/tasks/tasks.json").read_bytes() == before
+
+
+@pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
+def test_task_master_refuses_a_top_level_id_too(tmp_path: Path) -> None:
+    root = tmp_path / "tm"
+    tasks = copy_corpus("001", root)
+    (root / ".taskmaster" / "state.json").write_text(
+        '{"currentTag": "master", "migrationNoticeShown": true}'
+    )
+    before = tasks.read_bytes()
+    top = str(json.loads(before)["master"]["tasks"][0]["id"])
+    done = run_oracle("update-subtask", f"--id={top}", "--prompt=a note", cwd=root)
+    assert f"Invalid subtask ID format: {top}." in done.stdout + done.stderr
+    assert "parentId.subtaskId" in done.stdout + done.stderr
+    assert tasks.read_bytes() == before  # (the CLI exits 0 all the same; tmxd exits 2)
+    ours = run_tmxd("update-subtask", "--id", top, "--prompt", "a note", cwd=root)
+    assert ours.returncode == 2 and "parentId.subtaskId" in ours.stderr
+    assert tasks.read_bytes() == before
+
+
 def test_validate_dependencies(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "validate-dependencies")
     assert code == 1
@@ -244,3 +273,16 @@ def test_every_corpus_file_gets_an_answer_never_a_traceback(
             if args[-1] == "json":
                 json.loads(out)
     assert path.read_bytes() == original
+
+
+def test_invalid_json_says_unchanged_only_when_a_write_was_asked(tmp_path: Path) -> None:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{\n  "master": {\n    "tasks": [,]\n  }\n}')
+    read = run_tmxd("list", cwd=tmp_path)
+    assert read.returncode == 2
+    assert read.stderr.strip().endswith("fix the JSON and retry")
+    assert "not changed" not in read.stderr
+    write = run_tmxd("set-status", "1", "done", cwd=tmp_path)
+    assert write.returncode == 2
+    assert write.stderr.strip().endswith("fix the JSON and retry (the file was not changed)")

@@ -90,27 +90,78 @@ def test_unusable_database_keeps_the_changes_for_later(
     assert transitions() == [("2", "pending", "in-progress", "external")]
 
 
-def test_a_file_emptied_moments_ago_is_not_reported_yet(
-    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("half", "reason"), [("", "the file is empty"), ('{\n  "master": {\n    "tas', "line 3")]
+)
+def test_a_save_still_being_written_is_debug_until_the_grace_period_passes(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture, half: str, reason: str
 ) -> None:
+    """An editor that truncates, then writes (not atomic): no ERROR for doctor to count."""
+    caplog.set_level(logging.DEBUG, logger="tmxd.engine")
     root, tasks = _engine_project(tmp_path)
-    eng = engine.Engine(recorder)
+    rechecks: list[tuple[Path, float]] = []
+    eng = engine.Engine(recorder, recheck=lambda r, delay: rechecks.append((r, delay)))
     eng.open(root)
     eng.catch_up(root)
-    tasks.write_text("")  # truncated by a slow writer
+    tasks.write_text(half)  # the first part of a save
     eng.handle(TasksFileChanged(root))
     assert eng.describe(root)["error"]  # status shows it
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert any(reason in r.getMessage() for r in caplog.records if r.levelname == "DEBUG")
+    assert len(rechecks) == 1 and rechecks[0][0] == root
+    assert 0 < rechecks[0][1] <= engine.INVALID_GRACE + 0.1
     old = time.time() - 60
-    os.utime(tasks, (old, old))  # still empty a minute later: now it is reported, once
-    eng.reconcile(root)
+    os.utime(tasks, (old, old))  # the recheck: still broken once the grace has passed
+    eng.handle(TasksFileChanged(root))
     eng.reconcile(root)
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert len(errors) == 1 and "the file is empty" in errors[0]
+    assert len(errors) == 1 and reason in errors[0]
     write_plain(tasks, t2="review")
     eng.handle(TasksFileChanged(root))
     assert eng.describe(root)["error"] is None
     assert transitions() == [("2", "pending", "review", "external")]
+
+
+def test_a_save_completed_within_the_grace_period_logs_no_error(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, tasks = _engine_project(tmp_path)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    eng.open(root)
+    eng.catch_up(root)
+    tasks.write_text('{\n  "master": {')
+    eng.handle(TasksFileChanged(root))
+    write_plain(tasks, t2="done")  # the rest of the save
+    eng.handle(TasksFileChanged(root))
+    assert eng.describe(root)["error"] is None
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert transitions() == [("2", "pending", "done", "external")]
+
+
+def test_commits_spooled_while_tasks_json_was_invalid_are_noted_once_it_reads_again(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    root, tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    eng.open(root)
+    eng.catch_up(root)
+    good = tasks.read_text()
+    tasks.write_text(good[: len(good) // 2])
+    (root / "src.txt").write_text("x\n")
+    git(root, "add", "src.txt")
+    git(root, "commit", "-q", "-m", "Write it", "-m", "Task: 2")
+    eng.handle(HooksSpooled(root))
+    assert eng.describe(root)["sync_error"]  # the note waits in the spool
+    tasks.write_text(good)
+    eng.handle(TasksFileChanged(root))  # the fix: no new hook event, no reconcile
+    info = eng.describe(root)
+    assert info["sync_error"] is None and info["notes"] == 1
+    task = TaskStore(find_project(explicit=root)).read().find("2", "master")
+    assert task is not None and "Committed changes: Write it (" in task.details
 
 
 def test_what_the_engine_logs_is_written_before_its_status_shows_it(

@@ -144,6 +144,9 @@ def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, t
     wait_until(lambda: _project_status(daemon).get("error"), what="the parse error")
     error = str(_project_status(daemon)["error"])
     assert re.search(r"tasks\.json: line \d+ column \d+", error), error
+    # a save may still be under way: the ERROR comes once the grace period has passed
+    # (a timer, well before the 60 s reconcile)
+    wait_until(lambda: " ERROR " in daemon.log(), timeout=40, what="the error after the grace")
     tasks.write_text(broken)  # the same broken content again: no second message
     write_plain(tasks.with_name("other.json"))  # unrelated file, forces nothing
     assert control.request("ping")["pid"]

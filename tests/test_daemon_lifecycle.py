@@ -51,7 +51,7 @@ def test_start_status_stop_via_cli(hermetic_env: Path) -> None:
     assert run_tmxd("status").returncode == 3
     not_running = run_tmxd("stop")
     assert not_running.returncode == 3
-    assert not_running.stderr.startswith("error: no tmxd daemon is listening")
+    assert not_running.stderr.startswith("error: tmxd is not running (nothing listens on ")
     log = (hermetic_env / "state" / "daemon.log").read_text()
     assert "running (pid" in log and "stopped" in log
 
@@ -200,3 +200,46 @@ def test_start_reports_a_daemon_that_exits_while_starting(hermetic_env: Path) ->
     assert line.startswith("error: the daemon exited with code 1 while starting: error: ")
     assert f"127.0.0.1:{port}" in line and "daemon.log" in line
     assert run_tmxd("status").returncode == 3
+
+
+_LOG_SOME = """
+import logging, sys
+from tmxd.daemon.lifecycle import setup_logging
+setup_logging()
+log = logging.getLogger("tmxd.test")
+log.info("watching")
+log.warning("slow")
+log.error("broken")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("crashed")
+"""
+
+
+def _log_to(path: Path, env: dict[str, str]) -> list[str]:
+    import subprocess
+
+    from helpers import subprocess_env
+
+    with open(path, "w") as stderr:
+        stat_ = os.fstat(stderr.fileno())
+        full = subprocess_env(env)
+        full["JOURNAL_STREAM"] = full["JOURNAL_STREAM"].format(dev=stat_.st_dev, ino=stat_.st_ino)
+        subprocess.run(
+            [__import__("sys").executable, "-c", _LOG_SOME], stderr=stderr, env=full, check=True
+        )
+    return path.read_text().splitlines()
+
+
+def test_journald_gets_priority_prefixes_when_journal_stream_is_stderr(tmp_path: Path) -> None:
+    lines = _log_to(tmp_path / "journal", {"JOURNAL_STREAM": "{dev}:{ino}"})
+    assert lines[:3] == ["<6>INFO tmxd.test: watching", "<4>WARNING tmxd.test: slow",
+                         "<3>ERROR tmxd.test: broken"]  # fmt: skip
+    assert all(line.startswith("<3>") for line in lines[3:]), lines  # the traceback too
+    assert any("ZeroDivisionError" in line for line in lines[3:])
+
+
+def test_no_prefixes_when_journal_stream_names_another_file(tmp_path: Path) -> None:
+    lines = _log_to(tmp_path / "plain", {"JOURNAL_STREAM": "1:2"})  # inherited, not ours
+    assert lines[0].endswith("INFO tmxd.test: watching") and not lines[0].startswith("<")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import shutil
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ def test_systemd_unit_is_complete() -> None:
         "WatchdogSec=60",
         "Restart=on-failure",
         "ExecReload=/bin/kill -HUP $MAINPID",
-        'ExecStart="/opt/py 3/bin/python" -m tmxd run',
+        'ExecStart="/opt/py 3/bin/python" -m tmxd run $TMXD_RUN_ARGS',
         "Environment=PATH=/opt/bin:/usr/bin",
         "WantedBy=default.target",
     ):
@@ -81,7 +83,10 @@ def test_service_environment_has_explicit_path_and_source_root() -> None:
 def test_plans(hermetic_env: Path) -> None:
     plan = service.install_plan("systemd")
     assert plan.unit_path == hermetic_env / ".config" / "systemd" / "user" / "tmxd.service"
-    assert ["systemctl", "--user", "enable", "--now", "tmxd.service"] in plan.commands
+    assert plan.commands[1:] == [
+        ["systemctl", "--user", "enable", "tmxd.service"],
+        ["systemctl", "--user", "restart", "tmxd.service"],  # a running one gets the new unit
+    ]
     plan = service.install_plan("launchd")
     assert plan.unit_path == hermetic_env / "Library" / "LaunchAgents" / "com.tmxd.agent.plist"
     assert plan.commands[-1][:2] == ["launchctl", "bootstrap"]
@@ -102,7 +107,7 @@ def test_dry_run_prints_and_changes_nothing(hermetic_env: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "# would write" in proc.stdout
     assert "Type=notify" in proc.stdout
-    assert "# would run: systemctl --user enable --now tmxd.service" in proc.stdout
+    assert "# would run: systemctl --user enable tmxd.service" in proc.stdout
     assert not (hermetic_env / ".config" / "systemd").exists()
     proc = run_tmxd("service", "uninstall", "--dry-run", "--platform", "launchd")
     assert proc.returncode == 0, proc.stderr
@@ -146,17 +151,20 @@ def test_install_and_uninstall_drive_systemd(hermetic_env: Path, manager_bin: Pa
     unit = hermetic_env / ".config" / "systemd" / "user" / "tmxd.service"
     installed = run_tmxd("service", "install", "--platform", "systemd")
     assert installed.returncode == 0, installed.stderr
-    assert installed.stdout == f"installed {unit}\n"
+    assert installed.stdout == f"installed {unit}\nwrote {service.env_file_path()}\n"
     assert unit.read_text() == service.render_systemd()
     assert calls.read_text().splitlines() == [
+        "--user show-environment",  # is there a user manager? (asked before writing)
         "--user daemon-reload",
-        "--user enable --now tmxd.service",
+        "--user enable tmxd.service",
+        "--user restart tmxd.service",  # starts it, or restarts it with the new unit
     ]
     removed = run_tmxd("service", "uninstall", "--platform", "systemd")
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout == f"removed {unit}\n"
     assert not unit.exists()
-    assert calls.read_text().splitlines()[2:] == [
+    assert calls.read_text().splitlines()[4:] == [
+        "--user show-environment",
         "--user disable --now tmxd.service",
         "--user daemon-reload",
     ]
@@ -187,6 +195,131 @@ def test_a_failing_service_manager_is_one_clear_error(
     proc = run_tmxd("service", "install", "--platform", "systemd")
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[0] == (
-        "error: `systemctl --user enable --now tmxd.service` failed (1): "
+        "error: `systemctl --user enable tmxd.service` failed (1): "
         "Failed to enable: Unit is masked."
     )
+
+
+def no_user_bus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """What containers, WSL and CI have: systemctl, but no user manager to talk to."""
+    runtime = tmp_path / "xdg-runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+
+
+needs_systemctl = pytest.mark.skipif(
+    shutil.which("systemctl") is None, reason="needs systemctl (Debian: systemd)"
+)
+
+
+@needs_systemctl
+def test_install_without_a_user_bus_writes_nothing_and_says_tmxd_start(
+    hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_user_bus(monkeypatch, tmp_path)
+    assert service.systemd_unavailable() is not None
+    proc = run_tmxd("service", "install", "--platform", "systemd")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "no systemd user manager here" in lines[0]
+    assert "`tmxd start`" in lines[0] and "--no-enable" in lines[0]
+    assert not service.systemd_unit_path().exists()
+    assert not service.env_file_path().exists()
+
+
+@needs_systemctl
+def test_no_enable_writes_the_files_and_uninstall_exits_cleanly(
+    hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    no_user_bus(monkeypatch, tmp_path)
+    proc = run_tmxd("service", "install", "--no-enable", "--platform", "systemd")
+    assert proc.returncode == 0, proc.stderr
+    assert "not enabled (--no-enable)" in proc.stdout
+    assert service.systemd_unit_path().is_file()
+    assert service.read_run_args() == []
+    proc = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert proc.returncode == 0, proc.stderr
+    assert f"removed {service.systemd_unit_path()}" in proc.stdout
+    assert "nothing to stop: no systemd user manager here" in proc.stdout
+    assert not service.systemd_unit_path().exists()
+    again = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert again.returncode == 0, again.stderr
+    assert "not installed" in again.stdout
+
+
+def test_daemon_flags_are_kept_in_the_environment_file(hermetic_env: Path) -> None:
+    proc = run_tmxd(
+        "service", "install", "--no-enable", "--platform", "systemd", "--",
+        "--listen", "127.0.0.1:9464",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert service.read_run_args() == ["--listen", "127.0.0.1:9464"]
+    unit = service.systemd_unit_path().read_text()
+    assert "-m tmxd run $TMXD_RUN_ARGS" in unit
+    assert f"EnvironmentFile=-{service.env_file_path()}" in unit.splitlines()
+    # installing again without flags keeps them; new flags replace them
+    assert run_tmxd("service", "install", "--no-enable", "--platform", "systemd").returncode == 0
+    assert service.read_run_args() == ["--listen", "127.0.0.1:9464"]
+    proc = run_tmxd(
+        "service", "install", "--no-enable", "--platform", "systemd", "--", "--settle-ms", "50"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert service.read_run_args() == ["--settle-ms", "50"]
+    # flags `tmxd run` does not take are refused before anything changes
+    before = service.env_file_path().read_text()
+    bad = run_tmxd("service", "install", "--no-enable", "--", "--lisen", "127.0.0.1:1")
+    assert bad.returncode == 2
+    assert "flags for `tmxd run`: No such option '--lisen'" in bad.stderr
+    spaced = run_tmxd("service", "install", "--no-enable", "--", "--log-file", "/a b/log")
+    assert spaced.returncode == 2 and "white space" in spaced.stderr
+    assert service.env_file_path().read_text() == before
+
+
+def test_dry_run_json(hermetic_env: Path) -> None:
+    proc = run_tmxd(
+        "service", "install", "--dry-run", "--format", "json", "--platform", "systemd", "--",
+        "--listen", "127.0.0.1:9464",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["dry_run"] is True and plan["platform"] == "systemd"
+    assert plan["unit_path"] == str(service.systemd_unit_path())
+    assert "Type=notify" in plan["content"]
+    assert plan["env_content"].endswith("TMXD_RUN_ARGS=--listen 127.0.0.1:9464\n")
+    assert ["systemctl", "--user", "daemon-reload"] in plan["commands"]
+    assert not service.systemd_unit_path().exists()
+
+
+def test_unit_path_has_the_tools_folders_and_documentation_names_the_docs(
+    hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    nvm = tmp_path / ".nvm" / "versions" / "node" / "v20" / "bin"
+    local = tmp_path / ".local" / "bin"
+    for folder, names in ((nvm, ("node", "npx", "task-master")), (local, ("claude",))):
+        folder.mkdir(parents=True)
+        for tool in names:
+            (folder / tool).write_text("#!/bin/sh\n")
+            (folder / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{nvm}:{local}:/usr/bin:/bin")
+    path = service.service_environment()["PATH"].split(":")
+    assert str(nvm) in path and str(local) in path
+    assert path[0] == str(Path(sys.executable).parent)
+    unit = service.render_systemd()
+    doc = next(line for line in unit.splitlines() if line.startswith("Documentation="))
+    uri = doc.removeprefix("Documentation=").replace("%%", "%")
+    assert uri.startswith("file:///") and uri.endswith("/daemon.md")
+    assert Path(urllib.parse.unquote(uri.removeprefix("file://"))).read_text().startswith("#")
+    assert "man:systemd" not in unit
+    launchd = service.service_environment("launchd")["PATH"].split(":")
+    assert "/opt/homebrew/bin" in launchd and str(local) in launchd
+
+
+def test_launchd_plist_carries_the_kept_flags(hermetic_env: Path) -> None:
+    plan = service.install_plan("launchd", ["--listen", "127.0.0.1:9464"])
+    assert plan.content is not None
+    plist = plistlib.loads(plan.content.encode())
+    assert plist["ProgramArguments"][-2:] == ["--listen", "127.0.0.1:9464"]
+    assert "/opt/homebrew/bin" in plist["EnvironmentVariables"]["PATH"].split(":")

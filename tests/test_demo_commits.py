@@ -42,7 +42,10 @@ def test_steps_are_registered_in_the_hooks_range() -> None:
 def test_commits_become_notes_amend_moves_and_closes_task_finishes(tmp_path: Path) -> None:
     ctx, lines = context(tmp_path)
     before = json.loads(ctx.tasks_path.read_text())["master"]["tasks"][2]
+    ctx.tmxd("hooks", "install")  # what the init step does
+    lines.clear()
     hooks_demo.step_install(ctx)
+    assert "$ tmxd hooks status" in lines and "$ tmxd hooks install" not in lines
     hooks_demo.step_commits(ctx)
     out = "\n".join(lines)
     assert "2 unprocessed line(s)" in out

@@ -23,8 +23,10 @@ def test_daemon_step_is_registered_in_the_daemon_range() -> None:
 
 def test_daemon_step_runs_a_real_daemon_end_to_end() -> None:
     lines: list[str] = []
-    run_demo(lines.append, only=["daemon"])
+    run_demo(lines.append, only=["tmxd init", "daemon"])  # init installs hooks, registers
     text = "\n".join(lines)
+    assert "[2/2] The daemon" in text
+    assert "$ tmxd hooks install" not in text and "$ tmxd watch add" not in text
     assert "$ tmxd start" in text and "tmxd started (pid " in text
     match = re.search(r"-m 'Task: (\d+)'", text)
     assert "An editor adds task" in text and match, text

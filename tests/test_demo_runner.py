@@ -61,4 +61,4 @@ def test_every_step_function_is_listed_once_in_run_order() -> None:
     assert [s.func.__module__ for s in STEPS][:2] == ["tmxd.demo.setup"] * 2
     titles = [s.title for s in STEPS]
     assert len(set(titles)) == len(titles)
-    assert titles.index("Read the plan: tmxd list") < titles.index("Git hooks: install them")
+    assert titles.index("Read the plan: tmxd list") < titles.index("Git hooks: installed by init")

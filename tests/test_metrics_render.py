@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +98,37 @@ def test_long_task_lists_are_capped_outside_json(data: dict[str, Any]) -> None:
     assert section.count("Late night") == 7  # the last 25 rows: 10 blocks of 4, cut at 25
     assert "(the last 25 of 40; --format json lists every task)" in section
     assert len(json.loads(render_report(many, "json"))["lead_cycle"]["tasks"]) == 40
+
+
+def test_cjk_and_emoji_titles_align_in_cells() -> None:
+    from tmxd.taskmaster.text import width
+
+    t = Table(
+        "Tasks",
+        ["task", "title", "cycle"],
+        [["1", "設定ファイルを読む", "2h"], ["2", "Ship it 🚀", "15m"], ["3", "plain", "1d 2h"]],
+        right={2},
+    )
+    lines = layout_text(t)
+    rows = lines[1:2] + lines[3:]
+    assert len({width(line) for line in rows}) == 1, lines  # right edges line up
+    # the same function measures `tmxd list` and the report
+    assert width("設定") == 4 and width("🚀") == 2
+
+
+def test_text_fits_the_terminal_width(data: dict[str, Any]) -> None:
+    from tmxd.taskmaster.text import width
+
+    wide = render_report(data, "text", PLUS2)
+    assert max(width(line) for line in wide.splitlines()) > 60
+    narrow = render_report(data, "text", PLUS2, columns=60)
+    tables_only = [ln for ln in narrow.splitlines() if ln.startswith("  ")]
+    assert all(width(line) <= 60 for line in tables_only), narrow
+    assert "…" in narrow  # a long reason or title was clipped, not wrapped
+
+
+def test_paint_marks_titles_and_headers(data: dict[str, Any]) -> None:
+    painted = render_report(data, "text", PLUS2, paint=lambda role, text: f"<{role}>{text}")
+    assert "<title>Summary" in painted and "<heading>tmxd report: " in painted
+    assert re.search(r"<header>  status +at since +now", painted)
+    assert render_report(data, "text", PLUS2).count("<") == 0

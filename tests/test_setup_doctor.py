@@ -263,3 +263,92 @@ def test_cli_text_prints_fix_lines(setup: Setup) -> None:
     assert proc.returncode == 1
     assert "fail config: " in proc.stdout
     assert "     fix: edit " in proc.stdout
+
+
+def test_daemon_not_running_says_its_fix_once(tmp_path: Path) -> None:
+    result = doctor.check_daemon(context(tmp_path, tmp_path))
+    assert result.status == "fail"
+    assert result.summary.startswith("not running (nothing listens on ")
+    assert "tmxd start" not in result.summary
+    assert result.fix.count("tmxd start") == 1
+
+
+def test_missing_mcp_launchers_get_their_own_fix(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    write(
+        root / ".mcp.json",
+        json.dumps(
+            {
+                "mcpServers": {
+                    "task-master-ai": {"command": "npx", "args": ["-y", "task-master-ai"]},
+                    "fetch": {"command": "uvx", "args": ["mcp-server-fetch"]},
+                }
+            }
+        ),
+    )
+    ctx = _found(root, tmp_path)
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "npx").split(os.pathsep)[0]}
+    result = doctor.check_mcp_json(ctx)
+    assert result.status == "warn"
+    assert "uvx not on PATH" in result.summary
+    assert "install uv" in result.fix and "Node.js" not in result.fix
+
+
+def test_configured_claude_bin_is_what_tools_checks(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    claude = tmp_path / "opt" / "claude-code" / "claude"
+    make_shims(claude.parent, "claude")
+    write(root / ".taskmaster" / "tmxd.toml", f'[autopilot]\nclaude_bin = "{claude}"\n')
+    ctx = _found(root, tmp_path)
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "task-master", "npx").split(os.pathsep)[0]}
+    result = doctor.check_tools(ctx)
+    assert result.status == "ok", result
+    assert str(claude) in result.summary
+    claude.unlink()
+    result = doctor.check_tools(ctx)
+    assert result.status == "warn"
+    assert f"not found: {claude}" in result.summary
+    assert "claude_bin" in result.fix and "@anthropic-ai/claude-code" not in result.fix
+
+
+def test_tmxd_not_on_path_fix_names_the_running_tmxd(
+    healthy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = _found(healthy, tmp_path)
+    ctx.env = {"PATH": str(tmp_path / "empty")}
+    result = doctor.check_claude_settings(ctx)
+    assert result.status == "warn"
+    assert "pipx install tmxd" not in result.fix
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    if (bin_dir / "tmxd").is_file():
+        assert str(bin_dir) in result.fix
+    else:
+        assert "pipx install " in result.fix
+
+
+def test_service_check_reads_the_installed_units_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tmxd.daemon import service
+
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_service(ctx).summary.startswith("not installed")
+    shell_path = make_shims(tmp_path / "npm-global" / "bin", "claude", "task-master")
+    monkeypatch.setenv("PATH", shell_path)
+    ctx.env = {"PATH": shell_path}
+    plan = service.install_plan("systemd", enable=False)
+    service.execute(plan)  # what `tmxd service install --no-enable` does
+    result = doctor.check_service(ctx)
+    assert result.status == "ok", result
+    # a unit written before the tools were installed where they are now
+    unit = service.systemd_unit_path()
+    unit.write_text(unit.read_text().replace(f"{tmp_path / 'npm-global' / 'bin'}:", ""))
+    result = doctor.check_service(ctx)
+    assert result.status == "warn", result
+    assert "claude, task-master found in your shell but not on the service's PATH" in result.summary
+    assert "tmxd service install" in result.fix

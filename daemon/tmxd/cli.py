@@ -164,6 +164,34 @@ def cli() -> None:
 
     Exit codes: 0 ok, 1 operation failed, 2 usage or input error,
     3 daemon not running.
+
+    \b
+    Environment:
+      TMXD_DB           the metrics database (default: metrics.db in the state dir)
+      TMXD_STATE_DIR    database, registry, snapshots, daemon log
+                        (default: $XDG_STATE_HOME/tmxd or ~/.local/state/tmxd;
+                        macOS: ~/Library/Application Support/tmxd)
+      TMXD_RUNTIME_DIR  control socket, pid and lock files
+                        (default: $XDG_RUNTIME_DIR/tmxd, else <state dir>/run)
+      XDG_CONFIG_HOME   where `service install` writes (default: ~/.config)
+      TASKMASTER_TAG    the active tag when --tag is not given (then
+                        state.json's currentTag, then master)
+      TMXD_TASK_ID      the task `tmxd hook claude` records against
+                        (the autopilot sets it for its agents)
+      NO_COLOR          no colour, even on a terminal
+      FORCE_COLOR, CLICOLOR_FORCE
+                        colour even when the output is not a terminal
+                        (wins over NO_COLOR; 0 means not set)
+      COLUMNS           the width tables fit (default: the terminal's)
+      JOURNAL_STREAM, NOTIFY_SOCKET, WATCHDOG_USEC
+                        set by systemd: journald priority prefixes,
+                        sd_notify readiness and watchdog
+
+    \b
+    Shell completion (commands, options, task ids, statuses):
+      bash: eval "$(_TMXD_COMPLETE=bash_source tmxd)"   in ~/.bashrc
+      zsh:  eval "$(_TMXD_COMPLETE=zsh_source tmxd)"    in ~/.zshrc
+      fish: _TMXD_COMPLETE=fish_source tmxd | source    in config.fish
     """
 
 
@@ -172,7 +200,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # Without standalone mode click returns (not raises) the code of ``Exit``.
-        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False)
+        from tmxd.commands.common import color_override
+
+        # click.echo keeps or strips colour by this, for every command
+        code = cli.main(
+            args=args, prog_name="tmxd", standalone_mode=False, color=color_override()
+        )
     except TmxdError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code

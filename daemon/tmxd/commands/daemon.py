@@ -104,6 +104,7 @@ def run(
 
 @click.command()
 @_daemon_options
+@format_option("text", "json")
 def start(
     log_file: Path | None,
     projects: tuple[Path, ...],
@@ -111,6 +112,7 @@ def start(
     max_wait_ms: int,
     listen: str | None,
     listen_public: bool,
+    fmt: str,
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
     from tmxd.daemon import control
@@ -126,19 +128,39 @@ def start(
         extra += ["--project", str(project.resolve())]
     if control.is_running():
         pid = control.request("ping")["pid"]
-        click.echo(f"tmxd is already running (pid {pid})")
+        if fmt == "json":
+            echo_json({"running": True, "started": False, "pid": pid})
+        else:
+            click.echo(f"tmxd is already running (pid {pid})")
         return
     pid = start_background(log_file, extra_args=extra)
-    click.echo(f"tmxd started (pid {pid})")
+    if fmt == "json":
+        echo_json({"running": True, "started": True, "pid": pid})
+    else:
+        click.echo(f"tmxd started (pid {pid})")
 
 
 @click.command()
-def stop() -> None:
+@format_option("text", "json")
+def stop(fmt: str) -> None:
     """Stop the running daemon gracefully and wait until it has exited (exit 3 if none)."""
+    from tmxd.daemon import control
     from tmxd.daemon.client import stop_running
+    from tmxd.errors import DaemonNotRunning
 
-    pid = stop_running()
-    click.echo(f"tmxd stopped (pid {pid})")
+    try:
+        pid = stop_running()
+    except DaemonNotRunning:
+        if fmt == "json":
+            echo_json({"running": False, "stopped": False})
+            raise click.exceptions.Exit(DaemonNotRunning.exit_code) from None
+        raise DaemonNotRunning(
+            f"tmxd is not running (nothing listens on {control.socket_path()})"
+        ) from None
+    if fmt == "json":
+        echo_json({"running": False, "stopped": True, "pid": pid})
+    else:
+        click.echo(f"tmxd stopped (pid {pid})")
 
 
 @click.command()
@@ -153,12 +175,22 @@ def reload() -> None:
 @click.command()
 @format_option("text", "json")
 def status(fmt: str) -> None:
-    """Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not)."""
-    from tmxd.daemon import control
+    """Show whether the daemon runs, what it watches and when its jobs run (exit 3 if not).
 
-    info = control.request("status")
+    With --format json and no daemon it prints {"running": false}.
+    """
+    from tmxd.daemon import control
+    from tmxd.errors import DaemonNotRunning
+
+    try:
+        info = control.request("status")
+    except DaemonNotRunning:
+        if fmt == "json":
+            echo_json({"running": False})
+            raise click.exceptions.Exit(DaemonNotRunning.exit_code) from None
+        raise
     if fmt == "json":
-        echo_json(info)
+        echo_json({"running": True, **info})
         return
     click.echo(
         f"tmxd {info['version']} {style('running', fg='green')} (pid {info['pid']}), "
@@ -218,7 +250,7 @@ def _duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _tell_daemon() -> None:
+def _tell_daemon(fmt: str = "text") -> bool:
     """Ask a running daemon to pick up the registry change; fine when none runs."""
     from tmxd.daemon import control
     from tmxd.errors import DaemonNotRunning
@@ -226,8 +258,10 @@ def _tell_daemon() -> None:
     try:
         control.request("reload", timeout=5)
     except DaemonNotRunning:
-        return
-    click.echo("the running daemon picks the change up now")
+        return False
+    if fmt == "text":
+        click.echo("the running daemon picks the change up now")
+    return True
 
 
 @click.group()
@@ -237,26 +271,34 @@ def watch() -> None:
 
 @watch.command("add")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path), default=".")
-def watch_add(path: Path) -> None:
+@format_option("text", "json")
+def watch_add(path: Path, fmt: str) -> None:
     """Watch the Task Master project at PATH (default: the current directory)."""
     from tmxd.daemon import registry
 
     root = registry.add_project(path)
-    click.echo(f"watching {root}")
-    _tell_daemon()
+    if fmt == "text":
+        click.echo(f"watching {root}")
+    reloaded = _tell_daemon(fmt)
+    if fmt == "json":
+        echo_json({"root": str(root), "watched": True, "daemon_reloaded": reloaded})
 
 
 @watch.command("remove")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
-def watch_remove(path: Path) -> None:
+@format_option("text", "json")
+def watch_remove(path: Path, fmt: str) -> None:
     """Stop watching the project at PATH."""
     from tmxd.daemon import registry
     from tmxd.errors import InputError
 
     if not registry.remove_project(path):
         raise InputError(f"{path.resolve()}: not a watched project; see `tmxd watch list`")
-    click.echo(f"no longer watching {path.resolve()}")
-    _tell_daemon()
+    if fmt == "text":
+        click.echo(f"no longer watching {path.resolve()}")
+    reloaded = _tell_daemon(fmt)
+    if fmt == "json":
+        echo_json({"root": str(path.resolve()), "watched": False, "daemon_reloaded": reloaded})
 
 
 @watch.command("list")
@@ -292,41 +334,98 @@ def service() -> None:
 
 
 @service.command("install")
-@click.option("--dry-run", is_flag=True, help="Print the file and the commands; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the files and the commands; change nothing.")
+@click.option(
+    "--no-enable",
+    is_flag=True,
+    help="Only write the service files; start nothing (e.g. where no systemd user manager runs).",
+)
 @_platform_option
-def service_install(dry_run: bool, platform_name: str) -> None:
-    """Install, enable and start the service with the current Python interpreter."""
-    from tmxd.daemon import service as svc
+@format_option("text", "json")
+@click.argument("run_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- RUN FLAGS...]")
+def service_install(
+    dry_run: bool, no_enable: bool, platform_name: str, fmt: str, run_args: tuple[str, ...]
+) -> None:
+    """Install, enable and start the service with the current Python interpreter.
 
-    plan = svc.install_plan(svc.detect(platform_name))
-    _show_plan(plan, dry_run)
-    if not dry_run:
-        svc.execute(plan)
+    Flags after `--` are passed to `tmxd run`, e.g. `tmxd service install --
+    --listen 127.0.0.1:9464`; they are kept in ~/.config/tmxd/service.env, which
+    installing again without flags leaves as it is. The service's PATH holds
+    the folders where git, claude, node, npx and task-master are now. Without a
+    systemd user manager (containers, WSL, CI) nothing is written: use `tmxd
+    start`, or --no-enable to only write the files.
+    """
+    from tmxd.daemon import service as svc
+    from tmxd.errors import InputError
+
+    if run_args:
+        try:
+            run.make_context("tmxd run", list(run_args)).close()
+        except click.UsageError as exc:
+            raise InputError(f"flags for `tmxd run`: {exc.format_message()}") from None
+    plan = svc.install_plan(
+        svc.detect(platform_name), list(run_args) if run_args else None, enable=not no_enable
+    )
+    if dry_run:
+        _show_plan(plan, fmt)
+        return
+    svc.execute(plan)
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "installed": True, "enabled": not no_enable})
+    else:
         click.echo(f"installed {plan.unit_path}")
+        if plan.env_content is not None and plan.env_file is not None:
+            click.echo(f"wrote {plan.env_file}")
+        if no_enable:
+            hint = _enable_hint(plan)
+            click.echo(f"not enabled (--no-enable); where {plan.platform} runs: {hint}")
     for warning in plan.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def _enable_hint(plan: Any) -> str:
+    if plan.platform == "systemd":
+        return "`systemctl --user daemon-reload && systemctl --user enable --now tmxd.service`"
+    return f"`launchctl bootstrap gui/$(id -u) {plan.unit_path}`"
 
 
 @service.command("uninstall")
 @click.option("--dry-run", is_flag=True, help="Print the commands; change nothing.")
 @_platform_option
-def service_uninstall(dry_run: bool, platform_name: str) -> None:
-    """Stop, disable and remove the service."""
+@format_option("text", "json")
+def service_uninstall(dry_run: bool, platform_name: str, fmt: str) -> None:
+    """Stop, disable and remove the service (its flags file stays).
+
+    Without a service manager to ask (no systemd user bus), only the file is removed.
+    """
     from tmxd.daemon import service as svc
 
     plan = svc.uninstall_plan(svc.detect(platform_name))
-    _show_plan(plan, dry_run)
-    if not dry_run:
-        svc.execute(plan)
-        click.echo(f"removed {plan.unit_path}")
+    if dry_run:
+        _show_plan(plan, fmt)
+        return
+    existed = plan.unit_path.exists()
+    problem = svc.execute(plan)
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "removed": existed, "manager": problem is None})
+        return
+    click.echo(f"removed {plan.unit_path}" if existed else f"{plan.unit_path}: not installed")
+    if problem is not None:
+        click.echo(f"nothing to stop: {problem}")
 
 
-def _show_plan(plan: Any, dry_run: bool) -> None:
-    if not dry_run:
+def _show_plan(plan: Any, fmt: str) -> None:
+    if fmt == "json":
+        echo_json({**plan.as_dict(), "dry_run": True})
         return
     if plan.content is not None:
         click.echo(f"# would write {plan.unit_path}:")
         click.echo(plan.content.rstrip("\n"))
+        if plan.env_content is not None and plan.env_file is not None:
+            click.echo(f"# would write {plan.env_file}:")
+            click.echo(plan.env_content.rstrip("\n"))
+        elif plan.env_file is not None:
+            click.echo(f"# would keep {plan.env_file}")
     else:
         click.echo(f"# would remove {plan.unit_path}")
     for argv in plan.commands:

@@ -105,9 +105,30 @@ def status_cmd(project: Path | None, fmt: str) -> None:
         click.echo(f"{h.hook:<19} {label}{extra}")
     click.echo(f"spool: {st.spool_dir} — {st.pending} unprocessed line(s)")
     if st.pending:
-        click.echo("run `tmxd sync` (or start the daemon) to process them")
+        click.echo(_pending_advice(project))
     if any(h.state in ("missing", "outdated") and not h.optional for h in st.hooks):
         click.echo("run `tmxd hooks install` to install or refresh the hooks")
+
+
+def _pending_advice(project: Path | None) -> str:
+    """What to do about hook events waiting in the spool."""
+    from tmxd.daemon import control
+    from tmxd.errors import TmxdError
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    try:
+        found = find_project(project)
+    except TmxdError:
+        found = None
+    if found is not None and found.tasks_path.exists():
+        try:
+            TaskStore(found).read()
+        except TmxdError as exc:
+            return f"they wait for tasks.json: {exc.message}; they are noted once it reads again"
+    if control.is_running(timeout=2.0):
+        return "the running daemon processes them in a moment (`tmxd sync` does it now)"
+    return "run `tmxd sync` (or start the daemon) to process them"
 
 
 def _status_json(st: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,8 +27,14 @@ if TYPE_CHECKING:
     type=click.Choice(["filesystem", "git"]),
     help="Also add this MCP server to .mcp.json (repeatable).",
 )
+@format_option("text", "json")
 def init_command(
-    project: Path | None, yes: bool, dry_run: bool, force: bool, with_servers: tuple[str, ...]
+    project: Path | None,
+    yes: bool,
+    dry_run: bool,
+    force: bool,
+    with_servers: tuple[str, ...],
+    fmt: str,
 ) -> None:
     """Wire this Task Master project to Claude Code, MCP and tmxd.
 
@@ -47,14 +53,18 @@ def init_command(
     for warning in plan.warnings:
         click.echo(style(f"warning: {warning}", fg="yellow"), err=True)
     if dry_run:
-        for change in plan.pending:
-            click.echo(change.diff(root), nl=False)
-        _summary(plan, root, prefix="would ")
-        for step in (
+        steps = [
             scaffold.install_git_hooks(root, True),
             scaffold.register_merge_driver(root, True),
             scaffold.register_project(root, True),
-        ):
+        ]
+        if fmt == "json":
+            echo_json(_plan_json(plan, root, steps, dry_run=True))
+            return
+        for change in plan.pending:
+            click.echo(change.diff(root), nl=False)
+        _summary(plan, root, prefix="would ")
+        for step in steps:
             click.echo(f"{step.name}: {step.message}")
         return
     if plan.pending and not yes:
@@ -66,19 +76,41 @@ def init_command(
         _summary(plan, root, prefix="will ")
         click.confirm("Write these files?", abort=True)
     scaffold.apply(plan.changes)
-    _summary(plan, root)
-    failed = False
-    for step in (
+    steps = [
         scaffold.install_git_hooks(root),
         scaffold.register_merge_driver(root),
         scaffold.register_project(root),
-    ):
-        mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
-        click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
-        failed = failed or step.ok is False
+    ]
+    failed = any(step.ok is False for step in steps)
+    if fmt == "json":
+        echo_json(_plan_json(plan, root, steps, dry_run=False))
+    else:
+        _summary(plan, root)
+        for step in steps:
+            mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
+            click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
+        if not failed:
+            click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED)
-    click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
+
+
+def _plan_json(plan: Plan, root: Path, steps: list[Any], *, dry_run: bool) -> dict[str, Any]:
+    """init's plan (or what it did) as one object: files with their diffs, then the steps."""
+    return {
+        "dry_run": dry_run,
+        "root": str(root),
+        "files": [
+            {
+                "path": change.path.relative_to(root).as_posix(),
+                "action": "kept" if change.note == "kept" else change.action,
+                "diff": change.diff(root) if change.changed else "",
+            }
+            for change in plan.changes
+        ],
+        "steps": [{"name": s.name, "ok": s.ok, "message": s.message} for s in steps],
+        "warnings": list(plan.warnings),
+    }
 
 
 def _summary(plan: Plan, root: Path, prefix: str = "") -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tmxd.commands.common import echo_json
+from tmxd.commands.common import echo_json, format_option
 from tmxd.commands.report import db_option
 
 
@@ -79,8 +79,9 @@ def _show_counts(path: Path, fmt: str) -> None:
     help="Delete rows older than this (e.g. 180d, 12w); running executions are kept.",
 )
 @db_option
+@format_option("text", "json")
 @click.pass_context
-def prune_command(ctx: click.Context, older_than: str, db: Path | None) -> None:
+def prune_command(ctx: click.Context, older_than: str, db: Path | None, fmt: str) -> None:
     """Delete old metrics rows and give the space back (incremental vacuum)."""
     from tmxd.metrics.recorder import Recorder
     from tmxd.metrics.timespec import parse_span
@@ -89,5 +90,8 @@ def prune_command(ctx: click.Context, older_than: str, db: Path | None) -> None:
     with Recorder.open(db or ctx.obj.get("db")) as recorder:
         deleted = recorder.prune(span)
     total = sum(deleted.values())
+    if fmt == "json":
+        echo_json({"older_than": older_than, "deleted": deleted, "total": total})
+        return
     detail = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
     click.echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))

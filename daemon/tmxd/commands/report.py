@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,6 +19,35 @@ def db_option(func: click.decorators.FC) -> click.decorators.FC:
         envvar="TMXD_DB",
         help="Metrics database (default: $TMXD_DB or metrics.db in the state dir).",
     )(func)
+
+
+_ROLES: dict[str, dict[str, Any]] = {
+    "heading": {"bold": True},
+    "title": {"bold": True, "fg": "cyan"},
+    "header": {"bold": True},
+    "rule": {"dim": True},
+    "trend": {"fg": "green"},
+    "note": {"dim": True},
+}
+
+
+def _terminal(output: Path | None) -> tuple[int | None, Any]:
+    """(width to fit, paint) for text going to this terminal; none for a file."""
+    import os
+    import shutil
+    import sys
+
+    from tmxd.commands.common import use_color
+    from tmxd.metrics.render import no_paint
+
+    if output is not None:
+        return None, no_paint
+    columns = None
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        columns = shutil.get_terminal_size((100, 24)).columns
+    if not use_color():
+        return columns, no_paint
+    return columns, lambda role, text: click.style(text, **_ROLES.get(role, {}))
 
 
 @click.command("report")
@@ -91,7 +121,8 @@ def report_command(
         stale_hours=stale_hours,
         now=now,
     )
-    text = render_report(load_report(db, query), fmt)
+    columns, paint = _terminal(output)
+    text = render_report(load_report(db, query), fmt, columns=columns, paint=paint)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tmxd.commands.common import echo_json, format_option, project_option, style, tag_option
+from tmxd.commands.common import (
+    complete_statuses,
+    complete_task_ids,
+    echo_json,
+    format_option,
+    project_option,
+    style,
+    tag_option,
+)
 
 if TYPE_CHECKING:
     from tmxd.taskmaster.document import TasksFile
@@ -57,9 +65,25 @@ def _header(found: Project, tag: str) -> str:
     return style(f"tag: {tag} · {display_path(found.tasks_path)}", dim=True)
 
 
+def _complete_id_then_status(
+    ctx: click.Context, param: click.Parameter, incomplete: str
+) -> list[Any]:
+    """``set-status ID STATUS``: ids first, then statuses."""
+    if ctx.params.get("args") or ctx.params.get("id_option"):
+        return complete_statuses(ctx, param, incomplete)
+    return complete_task_ids(ctx, param, incomplete)
+
+
 @click.command("list", short_help="List tasks with their status and dependencies.")
-@click.argument("status_arg", required=False, metavar="[STATUS]")
-@click.option("-s", "--status", "status", default=None, help="Only these statuses (comma list).")
+@click.argument("status_arg", required=False, metavar="[STATUS]", shell_complete=complete_statuses)
+@click.option(
+    "-s",
+    "--status",
+    "status",
+    default=None,
+    help="Only these statuses (comma list).",
+    shell_complete=complete_statuses,
+)
 @click.option("--with-subtasks", is_flag=True, help="Show subtasks under their tasks.")
 @tag_option
 @project_option
@@ -161,8 +185,15 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
 
 
 @click.command("show", short_help="Show tasks or subtasks in detail.")
-@click.argument("ids", required=False)
-@click.option("-i", "--id", "id_option", default=None, help="Task id(s), e.g. 5 or 5.2,7.")
+@click.argument("ids", required=False, shell_complete=complete_task_ids)
+@click.option(
+    "-i",
+    "--id",
+    "id_option",
+    default=None,
+    help="Task id(s), e.g. 5 or 5.2,7.",
+    shell_complete=complete_task_ids,
+)
 @tag_option
 @project_option
 @format_option("text", "json")
@@ -202,9 +233,23 @@ def show_cmd(
 
 
 @click.command("set-status", short_help="Set task statuses; subtasks update their parent.")
-@click.argument("args", nargs=-1, metavar="[ID STATUS]")
-@click.option("-i", "--id", "id_option", default=None, help="Task id(s): 5, 5.2 or 5,6.1.")
-@click.option("-s", "--status", "status_option", default=None, help="The new status.")
+@click.argument("args", nargs=-1, metavar="[ID STATUS]", shell_complete=_complete_id_then_status)
+@click.option(
+    "-i",
+    "--id",
+    "id_option",
+    default=None,
+    help="Task id(s): 5, 5.2 or 5,6.1.",
+    shell_complete=complete_task_ids,
+)
+@click.option(
+    "-s",
+    "--status",
+    "status_option",
+    default=None,
+    help="The new status.",
+    shell_complete=complete_statuses,
+)
 @tag_option
 @project_option
 @format_option("text", "json")
@@ -273,7 +318,9 @@ def _id_and_status(
 
 
 @click.command("update-subtask", short_help="Append a timestamped note to a subtask.")
-@click.option("-i", "--id", "task_id", required=True, help="Subtask id P.S (or a task id).")
+@click.option(
+    "-i", "--id", "task_id", required=True, help="Subtask id P.S.", shell_complete=complete_task_ids
+)
 @click.option("--prompt", "prompt", required=True, help="The text to append (taken as is).")
 @tag_option
 @project_option
@@ -285,13 +332,21 @@ def update_subtask_cmd(
 
     Writes `<info added on ISO>`, the text, `</info added on ISO>` after the existing
     details, exactly as `task-master update-subtask` does — without calling an AI.
+    ID must be a subtask's (`5.2`): Task Master refuses a top-level id, and so
+    does tmxd (exit 2, nothing written).
     """
     from tmxd import clock
+    from tmxd.errors import InputError
     from tmxd.taskmaster.document import display_path
     from tmxd.taskmaster.ops import append_note
     from tmxd.taskmaster.project import find_project
     from tmxd.taskmaster.store import TaskStore
 
+    if "." not in task_id.strip():
+        raise InputError(
+            f'invalid subtask id {task_id.strip()!r}: update-subtask takes "parentId.subtaskId" '
+            '(e.g. "5.2"), as Task Master does; nothing was written'
+        )
     found = find_project(project)
     store = TaskStore(found)
     at = clock.now()

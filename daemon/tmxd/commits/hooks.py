@@ -14,8 +14,8 @@ import contextlib
 import json
 import os
 import stat
-import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from tmxd import git
@@ -35,21 +35,14 @@ HOOK_MODE = 0o755
 BAD = ("missing", "outdated", "foreign")
 
 
-def template_dirs() -> list[Path]:
-    """Where the hook templates live: the source tree, then an installed ``share/``."""
-    return [
-        Path(__file__).resolve().parents[3] / "hooks",
-        Path(sys.prefix) / "share" / "tmxd" / "hooks",
-    ]
-
-
 def load_template() -> str:
-    for folder in template_dirs():
-        candidate = folder / TEMPLATE_NAME
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    where = ", ".join(str(d) for d in template_dirs())
-    raise TmxdError(f"hook template {TEMPLATE_NAME} not found in {where}; reinstall tmxd")
+    """The hook script template, shipped inside the package (``tmxd/resources``)."""
+    try:
+        return (resources.files("tmxd") / "resources" / TEMPLATE_NAME).read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        raise TmxdError(
+            f"hook template {TEMPLATE_NAME} is missing from the tmxd package; reinstall tmxd"
+        ) from None
 
 
 def sh_quote(text: str) -> str:

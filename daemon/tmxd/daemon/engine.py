@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tmxd.engine")
 
-# An empty tasks.json younger than this is not reported yet (the reconcile reports it later).
-EMPTY_GRACE = 5.0
+# A tasks.json that does not parse and was written less than this ago is most likely an
+# editor's save still under way (truncate, then write): logged at debug level, and looked
+# at again once this has passed (then, still invalid, it is an error).
+INVALID_GRACE = 5.0
 
 
 @dataclass
@@ -66,8 +69,16 @@ class Engine:
     """The daemon's per-project state; every method but :attr:`recorder` runs on the
     engine thread."""
 
-    def __init__(self, recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        recorder: Recorder | None = None,
+        *,
+        recheck: Callable[[Path, float], None] | None = None,
+    ) -> None:
         self._recorder = recorder
+        # asks for another look at a project's tasks.json in so many seconds (the daemon's
+        # timer); without one, the periodic reconcile looks again
+        self._recheck = recheck
         self._recorder_error: str | None = None
         self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
@@ -198,6 +209,10 @@ class Engine:
         self._report(state, result, source)
         if state.config.cascade_external and result.transitions:
             self._cascade(state, result.transitions)
+        if result.error is None and state.sync_error is not None:
+            # commits spooled while tasks.json could not be read: their notes now, not at
+            # the next reconcile
+            self._sync(state)
 
     def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
         """Recompute the parents of subtasks edited outside tmxd (recorded as ``tmxd``)."""
@@ -224,10 +239,14 @@ class Engine:
             state.error = result.error
             if result.error == state.logged_error:
                 return
-            if _emptied_just_now(state.project.tasks_path):
-                # a writer truncated the file and has not written it yet (a loaded machine);
-                # its write is the next change, and the reconcile reports a file left empty
-                log.debug("%s", result.error)
+            young = _written_within(state.project.tasks_path, INVALID_GRACE)
+            if young is not None:
+                # a writer truncated the file and has not finished writing it (an editor's
+                # non-atomic save, a loaded machine): its write is the next change; if none
+                # comes, the file is looked at again once the grace period has passed
+                log.debug("%s (written %.1f s ago; looking again later)", result.error, young)
+                if self._recheck is not None:
+                    self._recheck(root, INVALID_GRACE - young + 0.1)
                 return
             log.error("%s (waiting for the next change; the file is left as it is)", result.error)
             if self.recorder is not None:
@@ -319,10 +338,10 @@ class Engine:
         state.syncs += 1
 
 
-def _emptied_just_now(path: Path) -> bool:
-    """An empty file written in the last few seconds: most likely mid-write."""
+def _written_within(path: Path, seconds: float) -> float | None:
+    """How long ago ``path`` was written, when that is less than ``seconds``; else None."""
     try:
-        st = path.stat()
+        age = time.time() - path.stat().st_mtime
     except OSError:
-        return False
-    return st.st_size == 0 and time.time() - st.st_mtime < EMPTY_GRACE
+        return None
+    return max(0.0, age) if age < seconds else None

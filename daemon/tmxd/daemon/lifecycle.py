@@ -22,6 +22,7 @@ systemd and launchd expect). The process
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import logging.handlers
 import os
@@ -79,8 +80,8 @@ def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> log
             os.chmod(log_file, 0o600)
     else:
         handler = logging.StreamHandler(sys.stderr)
-        if os.environ.get("JOURNAL_STREAM"):
-            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        if journal_stream():
+            handler.setFormatter(JournalFormatter("%(levelname)s %(name)s: %(message)s"))
         else:
             handler.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -92,6 +93,33 @@ def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> log
         logging.getLogger(noisy).setLevel(logging.WARNING)
         logging.getLogger(noisy).addHandler(handler)
     return handler
+
+
+class JournalFormatter(logging.Formatter):
+    """Lines prefixed ``<N>`` with the syslog priority, which journald strips and keeps
+    as the entry's priority (``journalctl -p err`` then finds the errors)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelno
+        priority = 2 if level >= logging.CRITICAL else 3 if level >= logging.ERROR else (
+            4 if level >= logging.WARNING else 6 if level >= logging.INFO else 7
+        )
+        # a traceback spans lines: each gets the prefix, or journald files it as info
+        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
+
+
+def journal_stream(stream: Any = None) -> bool:
+    """Whether ``stream`` (stderr) is connected to journald: ``$JOURNAL_STREAM`` names its
+    device and inode (so a child whose stderr was redirected is not fooled)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep:
+        return False
+    try:
+        st = os.fstat((stream or sys.stderr).fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return f"{st.st_dev}:{st.st_ino}" == f"{dev}:{ino}"
 
 
 # --------------------------------------------------------------------------- sd_notify
@@ -231,7 +259,7 @@ class Daemon:
         control.check_path_length(self.socket_path)
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
-        self.engine = Engine()
+        self.engine = Engine(recheck=self._recheck_later)
         self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
         self.prometheus: Any = None
         self.watcher = Watcher(
@@ -250,6 +278,7 @@ class Daemon:
         self._worker = threading.Thread(target=self._work, name="tmxd-engine", daemon=True)
         self._busy_since: float | None = None
         self._stopping = False
+        self._rechecks: list[tuple[float, str]] = []  # (monotonic due, root): engine thread
 
     # ------------------------------------------------------------------ main thread
 
@@ -410,6 +439,11 @@ class Daemon:
         for root in wanted:
             self._queue.put(ProjectAdded(root))
 
+    def _recheck_later(self, root: Path, delay_s: float) -> None:
+        """The engine asks for another look at a tasks.json that was mid-write (called on
+        the engine thread, which waits on its queue no longer than the earliest is due)."""
+        heapq.heappush(self._rechecks, (clock.monotonic() + delay_s, str(root)))
+
     def _on_change(self, root: Path, kinds: frozenset[str]) -> None:
         """The watcher's debounced batch (on its thread): queued as typed events."""
         for event in events.from_watch(root, kinds):
@@ -430,9 +464,21 @@ class Daemon:
 
     # ------------------------------------------------------------------ engine thread
 
+    def _next_event(self) -> Event:
+        """The next queued event, or a due recheck of a tasks.json (see the engine)."""
+        while True:
+            timeout = None
+            if self._rechecks:
+                timeout = max(0.0, self._rechecks[0][0] - clock.monotonic())
+            try:
+                return self._queue.get(timeout=timeout)
+            except queue.Empty:
+                _due, root = heapq.heappop(self._rechecks)
+                return TasksFileChanged(Path(root))
+
     def _work(self) -> None:
         while True:
-            event = self._queue.get()
+            event = self._next_event()
             if isinstance(event, Shutdown):
                 self._drain()
                 return

@@ -20,10 +20,10 @@ def _commit(ctx: DemoContext, name: str, text: str, *message: str) -> None:
 
 
 def step_install(ctx: DemoContext) -> None:
-    ctx.say("Four POSIX sh hooks append one line per commit, checkout, merge or rewrite to a")
-    ctx.say("spool in .git/tmxd and exit 0 — no Python while git waits. Hooks already there")
-    ctx.say("would keep running first.")
-    ctx.tmxd("hooks", "install")
+    ctx.say("`tmxd init` installed four POSIX sh hooks: they append one line per commit,")
+    ctx.say("checkout, merge or rewrite to a spool in .git/tmxd and exit 0 — no Python while")
+    ctx.say("git waits. Hooks already there would keep running first.")
+    ctx.tmxd("hooks", "status")
 
 
 def step_commits(ctx: DemoContext) -> None:

@@ -208,6 +208,11 @@ def demo_env(folder: Path) -> dict[str, str]:
         NO_COLOR="1",
     )
     env.pop("TASKMASTER_TAG", None)
+    # The Claude Code hooks that `tmxd init` writes run `tmxd`: the demo puts the folder
+    # of the tmxd running it first on PATH (a venv's bin, when run as `.venv/bin/tmxd`).
+    here = Path(sys.executable).parent
+    if (here / "tmxd").is_file():
+        env["PATH"] = os.pathsep.join([str(here), env.get("PATH", "")])
     return env
 
 

@@ -1,11 +1,12 @@
 """The daemon's step of ``tmxd demo``: a real daemon reacting to an edit and two commits.
 
 The step runs real commands in the demo project (whose state, runtime dir and
-database are private to the demo): ``tmxd hooks install``, ``tmxd watch add .``,
-``tmxd start``; then "an editor" changes a subtask's status in ``tasks.json``
-and two commits name that subtask (``Task:``, then ``Closes-Task:``). It shows
-what the daemon made of them — its log of transitions and notes, ``tmxd
-status``, the subtask's notes — and ends with ``tmxd stop``.
+database are private to the demo): ``tmxd watch list`` (``tmxd init`` registered
+the project and installed the hooks), ``tmxd start``; then "an editor" changes a
+subtask's status in ``tasks.json`` and two commits name that subtask (``Task:``,
+then ``Closes-Task:``). It shows what the daemon made of them — its log of
+transitions and notes, ``tmxd status``, the subtask's notes — and ends with
+``tmxd stop``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def step_daemon(ctx: DemoContext) -> None:
     project = find_project(explicit=ctx.root)
     ctx.say("One daemon per user watches registered projects (a few folders each, never the")
     ctx.say("whole repository) and reacts within a fraction of a second.")
-    ctx.tmxd("hooks", "install")
-    ctx.tmxd("watch", "add", ".")
+    ctx.say("`tmxd init` registered the project (`tmxd watch add`), so starting is all:")
+    ctx.tmxd("watch", "list")
     ctx.tmxd("start")
     try:
         with demo_locations(ctx.env):

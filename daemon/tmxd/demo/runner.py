@@ -38,7 +38,7 @@ STEPS: tuple[Step, ...] = (
     Step("Finish a subtask: set-status and its cascade", tasks.step_set_status),
     Step("Take a note: update-subtask", tasks.step_update_subtask),
     Step("The change in git: a minimal diff", tasks.step_git_diff),
-    Step("Git hooks: install them", commits.step_install),
+    Step("Git hooks: installed by init", commits.step_install),
     Step("Commits land on their tasks: tmxd sync", commits.step_commits),
     Step("Amend moves the note; Closes-Task finishes the task", commits.step_rewrite),
     Step("The daemon: edits and commits recorded as they happen", daemon.step_daemon),

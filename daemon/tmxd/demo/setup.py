@@ -2,8 +2,8 @@
 
 They run first: the throwaway project is wired to Claude Code and MCP the way a
 user would do it (a dry run, the real run, a second run that changes nothing,
-a commit of the new files), then ``tmxd doctor`` shows the checklist (with no
-daemon started yet, its daemon check fails and names the fix).
+a commit of the new files), then ``tmxd start`` and ``tmxd doctor`` show the
+checklist; the daemon is stopped again so the hooks' steps can show ``tmxd sync``.
 """
 
 from __future__ import annotations
@@ -38,7 +38,14 @@ def step_init(ctx: DemoContext) -> None:
 
 
 def step_doctor(ctx: DemoContext) -> None:
-    ctx.say("Every check of the debug checklist, each problem with a one-line fix.")
-    proc = ctx.tmxd("doctor", check=False)
+    ctx.say("Start the daemon as `tmxd init` suggests, then check every item of the debug")
+    ctx.say("checklist; a problem would come with a one-line fix.")
+    ctx.tmxd("start")
+    try:
+        proc = ctx.tmxd("doctor", check=False)
+    finally:
+        ctx.tmxd("stop", check=False)
     if proc.returncode != 0:
         ctx.say("(doctor exits 1 while a check fails; each failure names its fix.)")
+    ctx.say("The next steps commit with the daemon stopped, to show `tmxd sync`; step")
+    ctx.say("\"The daemon\" starts it again.")

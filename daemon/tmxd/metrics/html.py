@@ -3,8 +3,13 @@
 Three charts: a burn-down of open tasks (one point per day), a throughput
 bar chart (one bar per day) and a cycle-time histogram (fixed bins); then
 the same tables as the text report. Every chart element carries a class
-(``burndown-point``, ``throughput-bar``, ``cycle-bar``) and its value in a
+(``burndown-point``, ``throughput-bar``, ``cycle-bar``, ``y-tick``) and its value in a
 ``data-value`` attribute, so the page can be checked by counting elements.
+
+The page follows its reader: the charts scale with the page (two side by side on a
+wide screen, one per row on a phone), it is dark when the system is
+(``prefers-color-scheme``, ``<meta name="color-scheme">``), and it prints on white
+with table headers repeated on each page and no row split across two.
 """
 
 from __future__ import annotations
@@ -27,20 +32,48 @@ CYCLE_BINS: list[tuple[str, float]] = [
     (">2w", float("inf")),
 ]
 
-W, H, PAD = 640, 200, 32
+# The viewBox of each chart; the page scales it to the width it has.
+W, H = 560, 250
+LEFT, RIGHT, TOP, BOTTOM = 40, 14, 34, 28  # room for the y labels, the title, the x labels
+MAX_TICKS = 6
 
+# Colours are variables: light by default, dark on a dark screen, light again on paper.
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:960px;
-color:#1f2328;padding:0 1rem}
-h1{font-size:1.3rem}h2{font-size:1.05rem;margin-top:1.8rem}
-table{border-collapse:collapse;margin:.4rem 0}
-td,th{padding:.2rem .7rem;border-bottom:1px solid #d0d7de;
-text-align:left;vertical-align:top}th{background:#f6f8fa}td.num,th.num{text-align:right}
-.charts{display:grid;grid-template-columns:1fr;gap:1rem}
-svg{background:#fff;border:1px solid #d0d7de;border-radius:6px}
-.axis{stroke:#8c959f;stroke-width:1}.label{font-size:10px;fill:#57606a}
-.throughput-bar{fill:#2da44e}.cycle-bar{fill:#8250df}.burndown-line{fill:none;stroke:#cf222e;
-stroke-width:2}.burndown-point{fill:#cf222e}.note{color:#57606a}
+:root{color-scheme:light dark;--fg:#1f2328;--muted:#57606a;--bg:#fff;--panel:#fff;
+--line:#d0d7de;--head:#f6f8fa;--axis:#8c959f;--grid:#eaeef2;--bar:#2da44e;--cycle:#8250df;
+--burn:#cf222e}
+@media screen and (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;
+--panel:#161b22;--line:#30363d;--head:#1c2128;--axis:#6e7681;--grid:#262c36;--bar:#3fb950;
+--cycle:#a371f7;--burn:#ff7b72}}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1200px;
+color:var(--fg);background:var(--bg);padding:0 1rem}
+h1{font-size:1.3rem;overflow-wrap:anywhere}h2{font-size:1.05rem;margin:1.8rem 0 .4rem}
+.charts{display:grid;grid-template-columns:minmax(0,1fr);gap:1rem}
+@media (min-width:900px){.charts{grid-template-columns:repeat(2,minmax(0,1fr))}}
+.chart{margin:0;background:var(--panel);border:1px solid var(--line);border-radius:6px;
+padding:.25rem;min-width:0}
+.chart svg{display:block;width:100%;height:auto}
+.chart-title{font-size:14px;font-weight:600;fill:var(--fg)}
+.axis{stroke:var(--axis);stroke-width:1}.grid{stroke:var(--grid);stroke-width:1}
+.label,.y-tick text{font-size:12px;fill:var(--muted)}
+.throughput-bar{fill:var(--bar)}.cycle-bar{fill:var(--cycle)}
+.burndown-line{fill:none;stroke:var(--burn);stroke-width:2}.burndown-point{fill:var(--burn)}
+.table-wrap{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;margin:.2rem 0}
+td,th{padding:.25rem .7rem;border-bottom:1px solid var(--line);text-align:left;
+vertical-align:top}
+th{background:var(--head)}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.note{color:var(--muted)}
+@media print{
+@page{margin:14mm}
+body{margin:0;max-width:none;font-size:11pt}
+.charts{grid-template-columns:repeat(2,minmax(0,1fr))}
+.chart,h2{break-inside:avoid}h2{break-after:avoid}
+.table-wrap{overflow:visible}
+thead{display:table-header-group}
+tr,td,th{break-inside:avoid}
+}
 """
 
 
@@ -57,39 +90,55 @@ def cycle_histogram(report: dict[str, Any]) -> list[tuple[str, int]]:
     return [(label, counts[i]) for i, (label, _u) in enumerate(CYCLE_BINS)]
 
 
+def y_ticks(top: int) -> list[int]:
+    """Whole-number ticks from 0 to at least ``top``, 1, 2 or 5 times a power of ten apart,
+    at most :data:`MAX_TICKS` of them (the last is the axis' maximum)."""
+    top = max(1, top)
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if -(-top // step) + 1 <= MAX_TICKS:
+                return list(range(0, -(-top // step) * step + 1, step))
+        magnitude *= 10
+
+
+def _y(value: float, axis_max: int) -> float:
+    return H - BOTTOM - (H - TOP - BOTTOM) * value / axis_max
+
+
 def _bars(title: str, items: list[tuple[str, int]], css: str, every: int = 1) -> str:
     n = max(1, len(items))
-    top = max([v for _l, v in items] + [1])
-    slot = (W - 2 * PAD) / n
-    parts = [_svg_open(title)]
+    ticks = y_ticks(max([v for _l, v in items] + [1]))
+    axis_max = ticks[-1]
+    slot = (W - LEFT - RIGHT) / n
+    parts = [_svg_open(title), _axes(ticks)]
     for i, (label, value) in enumerate(items):
-        h = (H - 2 * PAD) * value / top
-        x = PAD + i * slot + slot * 0.1
-        y = H - PAD - h
+        y = _y(value, axis_max)
+        x = LEFT + i * slot + slot * 0.1
         parts.append(
             f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" '
-            f'height="{h:.1f}" data-label="{escape(label)}" data-value="{value}">'
+            f'height="{H - BOTTOM - y:.1f}" data-label="{escape(label)}" data-value="{value}">'
             f"<title>{escape(label)}: {value}</title></rect>"
         )
         if _show_label(i, len(items), every):
             parts.append(
-                f'<text class="label" x="{x + slot * 0.4:.1f}" y="{H - PAD + 14}" '
+                f'<text class="label" x="{x + slot * 0.4:.1f}" y="{H - BOTTOM + 17}" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
-    parts.append(_axes(top))
-    parts.append("</svg>")
+    parts.append("</svg></figure>")
     return "".join(parts)
 
 
 def _line(title: str, items: list[tuple[str, int]], every: int) -> str:
     n = len(items)
-    top = max([v for _l, v in items] + [1])
-    step = (W - 2 * PAD) / max(1, n - 1)
+    ticks = y_ticks(max([v for _l, v in items] + [1]))
+    step = (W - LEFT - RIGHT) / max(1, n - 1)
     points = [
-        (PAD + i * step if n > 1 else W / 2, H - PAD - (H - 2 * PAD) * v / top)
+        (LEFT + i * step if n > 1 else (LEFT + W - RIGHT) / 2, _y(v, ticks[-1]))
         for i, (_l, v) in enumerate(items)
     ]
-    parts = [_svg_open(title)]
+    parts = [_svg_open(title), _axes(ticks)]
     if n > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         parts.append(f'<polyline class="burndown-line" points="{path}"/>')
@@ -101,11 +150,10 @@ def _line(title: str, items: list[tuple[str, int]], every: int) -> str:
         )
         if _show_label(i, n, every):
             parts.append(
-                f'<text class="label" x="{x:.1f}" y="{H - PAD + 14}" '
+                f'<text class="label" x="{x:.1f}" y="{H - BOTTOM + 17}" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
-    parts.append(_axes(top))
-    parts.append("</svg>")
+    parts.append("</svg></figure>")
     return "".join(parts)
 
 
@@ -117,39 +165,57 @@ def _show_label(i: int, n: int, every: int) -> bool:
 
 
 def _svg_open(title: str) -> str:
+    """A chart's ``<svg>``: no fixed size, the page's CSS scales its viewBox."""
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(title)}" '
-        f'viewBox="0 0 {W} {H}" width="{W}" height="{H}">'
-        f'<text x="{PAD}" y="18" font-weight="600" font-size="13">{escape(title)}</text>'
+        f'<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-label="{escape(title)}" viewBox="0 0 {W} {H}">'
+        f'<text class="chart-title" x="{LEFT}" y="20">{escape(title)}</text>'
     )
 
 
-def _axes(top: int) -> str:
-    return (
-        f'<line class="axis" x1="{PAD}" y1="{H - PAD}" x2="{W - PAD}" y2="{H - PAD}"/>'
-        f'<line class="axis" x1="{PAD}" y1="{PAD}" x2="{PAD}" y2="{H - PAD}"/>'
-        f'<text class="label" x="{PAD - 4}" y="{PAD + 4}" text-anchor="end">{top}</text>'
-        f'<text class="label" x="{PAD - 4}" y="{H - PAD}" text-anchor="end">0</text>'
+def _axes(ticks: list[int]) -> str:
+    """Grid lines and labels at each tick, then the two axes."""
+    parts = []
+    for value in ticks:
+        y = _y(value, ticks[-1])
+        grid = (
+            f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}"/>'
+            if value
+            else ""
+        )
+        parts.append(
+            f'<g class="y-tick" data-value="{value}">{grid}'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text></g>'
+        )
+    parts.append(
+        f'<line class="axis" x1="{LEFT}" y1="{H - BOTTOM}" x2="{W - RIGHT}" y2="{H - BOTTOM}"/>'
+        f'<line class="axis" x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{H - BOTTOM}"/>'
     )
+    return "".join(parts)
 
 
 def _table_html(table: Table) -> str:
     def cls(i: int) -> str:
         return ' class="num"' if i in table.right else ""
 
-    rows = []
+    head = ""
     if any(table.headers):
-        rows.append(
-            "<tr>"
-            + "".join(f"<th{cls(i)}>{escape(h)}</th>" for i, h in enumerate(table.headers))
-            + "</tr>"
+        head = (
+            "<thead><tr>"
+            + "".join(
+                f'<th scope="col"{cls(i)}>{escape(h)}</th>' for i, h in enumerate(table.headers)
+            )
+            + "</tr></thead>"
         )
-    for row in table.rows:
-        rows.append(
-            "<tr>" + "".join(f"<td{cls(i)}>{escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-        )
+    rows = [
+        "<tr>" + "".join(f"<td{cls(i)}>{escape(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in table.rows
+    ]
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
-    return f"<h2>{escape(table.title)}</h2><table>{''.join(rows)}</table>{note}"
+    return (
+        f'<section><h2>{escape(table.title)}</h2><div class="table-wrap"><table>{head}'
+        f"<tbody>{''.join(rows)}</tbody></table></div>{note}</section>"
+    )
 
 
 def render_html(report: dict[str, Any], tz: tzinfo | None = None) -> str:
@@ -179,6 +245,7 @@ def render_html(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="color-scheme" content="light dark">'
         f"<title>{escape(title)}</title><style>{CSS}</style></head>"
         f"<body>{''.join(body)}</body></html>\n"
     )

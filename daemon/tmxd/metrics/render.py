@@ -1,13 +1,29 @@
 """Text, Markdown and JSON renderings of a report dict (see ``report.py``), and the one
-entry point for every format (:func:`render_report`; HTML is in ``html``)."""
+entry point for every format (:func:`render_report`; HTML is in ``html``).
+
+Text columns are measured in terminal cells with the same function as ``tmxd list``
+(:func:`tmxd.taskmaster.text.width`: CJK and emoji take two), fit a given width by
+clipping their longest free-text column, and can be coloured by a ``paint(role, text)``
+callable the caller supplies (roles: ``heading``, ``title``, ``header``, ``rule``,
+``trend``, ``note``), so this module stays free of terminal decisions.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
 from tmxd.metrics.tables import EMPTY_MESSAGE, Table, heading, sparkline, tables
+from tmxd.taskmaster.text import clip, width
+
+Paint = Callable[[str, str], str]
+MIN_FREE_TEXT = 12  # a clipped title keeps at least this many cells
+
+
+def no_paint(_role: str, text: str) -> str:
+    return text
 
 
 def trend_lines(report: dict[str, Any]) -> list[str]:
@@ -26,32 +42,72 @@ def trend_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def layout_text(table: Table) -> list[str]:
-    cells = [table.headers, *table.rows] if any(table.headers) else table.rows
-    widths = [max(len(row[i]) for row in cells) for i in range(len(table.headers))]
-    lines = [table.title]
-    for n, row in enumerate(cells):
-        parts = [
-            cell.rjust(widths[i]) if i in table.right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
+def _pad(cell: str, size: int, right: bool) -> str:
+    fill = " " * max(0, size - width(cell))
+    return fill + cell if right else cell + fill
+
+
+def _fit(table: Table, widths: list[int], columns: int | None) -> set[int]:
+    """Narrow the widest text columns (never below :data:`MIN_FREE_TEXT`, never numbers)
+    until a row fits ``columns`` cells; returns the columns to clip."""
+    clipped: set[int] = set()
+    if columns is None:
+        return clipped
+    while True:
+        over = 2 + sum(widths) + 2 * (len(widths) - 1) - columns
+        free = [
+            i for i in range(len(widths)) if i not in table.right and widths[i] > MIN_FREE_TEXT
         ]
-        lines.append("  " + "  ".join(parts).rstrip())
-        if n == 0 and any(table.headers):
-            lines.append("  " + "  ".join("─" * w for w in widths))
+        if over <= 0 or not free:
+            return clipped
+        widest = max(free, key=lambda i: widths[i])
+        widths[widest] = max(MIN_FREE_TEXT, widths[widest] - over)
+        clipped.add(widest)
+
+
+def layout_text(
+    table: Table, columns: int | None = None, paint: Paint = no_paint
+) -> list[str]:
+    """The table as aligned lines, at most ``columns`` cells wide when that is given."""
+    has_header = any(table.headers)
+    cells = [table.headers, *table.rows] if has_header else list(table.rows)
+    widths = [max(width(row[i]) for row in cells) for i in range(len(table.headers))]
+    clipped = _fit(table, widths, columns)
+    if clipped:
+        cells = [
+            [clip(c, widths[i]) if i in clipped else c for i, c in enumerate(row)]
+            for row in cells
+        ]
+    lines = [paint("title", table.title)]
+    for n, row in enumerate(cells):
+        line = "  " + "  ".join(
+            _pad(cell, widths[i], i in table.right) for i, cell in enumerate(row)
+        ).rstrip()
+        header = n == 0 and has_header
+        lines.append(paint("header", line) if header else line)
+        if header:
+            lines.append(paint("rule", "  " + "  ".join("─" * w for w in widths)))
     if table.note:
-        lines.append(f"  ({table.note})")
+        lines.append(paint("note", f"  ({table.note})"))
     return lines
 
 
-def render_text(report: dict[str, Any], tz: tzinfo | None = None) -> str:
+def render_text(
+    report: dict[str, Any],
+    tz: tzinfo | None = None,
+    *,
+    columns: int | None = None,
+    paint: Paint = no_paint,
+) -> str:
+    """The terminal report; ``columns`` (the terminal's width) clips long titles to fit."""
     if report["empty"]:
         return EMPTY_MESSAGE + "\n"
-    lines = [heading(report, tz), ""]
+    lines = [paint("heading", heading(report, tz)), ""]
     trend = trend_lines(report)
     if trend:
-        lines += [*trend, ""]
+        lines += [*(paint("trend", line) for line in trend), ""]
     for table in tables(report, tz):
-        lines += [*layout_text(table), ""]
+        lines += [*layout_text(table, columns, paint), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -104,8 +160,15 @@ def render_json(report: dict[str, Any]) -> str:
 FORMATS = ("text", "json", "markdown", "html")
 
 
-def render_report(report: dict[str, Any], fmt: str, tz: tzinfo | None = None) -> str:
-    """The report in one of :data:`FORMATS`."""
+def render_report(
+    report: dict[str, Any],
+    fmt: str,
+    tz: tzinfo | None = None,
+    *,
+    columns: int | None = None,
+    paint: Paint = no_paint,
+) -> str:
+    """The report in one of :data:`FORMATS` (``columns`` and ``paint``: text only)."""
     if fmt == "json":
         return render_json(report)
     if fmt == "markdown":
@@ -114,4 +177,4 @@ def render_report(report: dict[str, Any], fmt: str, tz: tzinfo | None = None) ->
         from tmxd.metrics.html import render_html  # the only format that needs it
 
         return render_html(report, tz)
-    return render_text(report, tz)
+    return render_text(report, tz, columns=columns, paint=paint)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd.metrics.recorder import from_db_time
+from tmxd.taskmaster.text import clip
 
 EMPTY_MESSAGE = (
     "nothing recorded yet — run `tmxd hooks install` in your project and `tmxd start` "
@@ -272,7 +273,5 @@ def _med_p90(stats: dict[str, float | None]) -> list[str]:
 
 
 def _short(text: str | None, width: int = 40) -> str:
-    if not text:
-        return ""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """One line of at most ``width`` terminal cells (CJK and emoji count two)."""
+    return clip(text, width) if text else ""

@@ -9,6 +9,7 @@ warning, so one fault makes exactly one check fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import clock, paths
-from tmxd.errors import TmxdError
+from tmxd.errors import DaemonNotRunning, TmxdError
 from tmxd.proc import INOTIFY_DIR, inotify_limits
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -280,10 +281,15 @@ def check_daemon(ctx: Context) -> CheckResult:
 
     try:
         status = control.request("status", timeout=5.0)
-    except TmxdError as exc:
+    except DaemonNotRunning:
         return CheckResult(
-            name, FAIL, exc.message, "start it: `tmxd start` (or `tmxd service install`)"
+            name,
+            FAIL,
+            f"not running (nothing listens on {control.socket_path()})",
+            "`tmxd start` (or `tmxd service install` where systemd or launchd runs)",
         )
+    except TmxdError as exc:
+        return CheckResult(name, FAIL, exc.message, "`tmxd stop`, then `tmxd start`")
     if status.get("log_file"):
         ctx.log_file = Path(status["log_file"])
     pid = status.get("pid", "?")
@@ -302,6 +308,44 @@ def check_daemon(ctx: Context) -> CheckResult:
             f"run `tmxd watch add {ctx.root}`",
         )
     return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+
+
+def check_service(ctx: Context) -> CheckResult:
+    """What the installed service starts: its interpreter, and the tools on its PATH."""
+    name = "service"
+    from tmxd.daemon import service
+
+    installed = service.installed_unit()
+    if installed is None:
+        return CheckResult(name, OK, "not installed (`tmxd start` runs the daemon)")
+    platform, unit = installed
+    try:
+        python, env = service.installed_environment(platform, unit)
+    except (OSError, ValueError) as exc:
+        return CheckResult(name, FAIL, f"{unit}: unreadable: {exc}", "`tmxd service install`")
+    if not python or not os.access(python, os.X_OK):
+        return CheckResult(
+            name,
+            FAIL,
+            f"{unit} starts {python or 'nothing'}, which is not an executable",
+            "`tmxd service install` again (with the tmxd you use now)",
+        )
+    path = env.get("PATH") or service.DEFAULT_PATH
+    tools = {"git": "git", "claude": _claude_bin(ctx), "task-master": "task-master"}
+    missing = [
+        command
+        for command in tools.values()
+        if _runnable(ctx, command) and not _runnable(ctx, command, path)
+    ]
+    if missing:
+        status = FAIL if "git" in missing else WARN
+        return CheckResult(
+            name,
+            status,
+            f"{unit}: {', '.join(missing)} found in your shell but not on the service's PATH",
+            "`tmxd service install` again: it puts their folders on the service's PATH",
+        )
+    return CheckResult(name, OK, f"{unit}: {python}, its PATH has what your shell's has")
 
 
 def _watch_mode(projects: list[Any], root: Path) -> str | None:
@@ -384,7 +428,10 @@ def check_mcp_json(ctx: Context) -> CheckResult:
     )
     if missing:
         return CheckResult(
-            name, WARN, f"{path}: {', '.join(missing)} not on PATH", "install Node.js (for npx)"
+            name,
+            WARN,
+            f"{path}: {', '.join(missing)} not on PATH",
+            "; ".join(_install_hint(command) for command in missing),
         )
     return CheckResult(name, OK, f"{path}: valid, {len(servers)} server(s)")
 
@@ -446,6 +493,22 @@ def check_mcp_servers(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, summary)
 
 
+# How to get the launchers MCP servers are usually started with.
+_LAUNCHERS = {
+    "npx": "install Node.js (it brings npx)",
+    "node": "install Node.js",
+    "uvx": "install uv (it brings uvx): `pipx install uv` or `pip install --user uv`",
+    "uv": "install uv: `pipx install uv` or `pip install --user uv`",
+    "docker": "install Docker",
+}
+
+
+def _install_hint(command: str) -> str:
+    return _LAUNCHERS.get(
+        Path(command).name, f"install {command}, or change the command in .mcp.json"
+    )
+
+
 def _server_problem(entry: Any) -> str:
     if not isinstance(entry, dict):
         return "not an object"
@@ -497,22 +560,71 @@ def check_claude_settings(ctx: Context) -> CheckResult:
             name,
             WARN,
             "the hooks run `tmxd`, which is not on PATH: Claude Code sessions are not recorded",
-            "install tmxd on PATH (e.g. `pipx install tmxd`)",
+            tmxd_on_path_hint(),
         )
     return CheckResult(name, OK, f"{path}: valid, tmxd hooks installed")
 
 
+def tmxd_on_path_hint() -> str:
+    """A fix for `tmxd` missing from PATH that works for the tmxd running now."""
+    here = Path(sys.executable).parent
+    if (here / "tmxd").is_file():
+        return f"put {here} on PATH, or link it: `ln -s {here / 'tmxd'} ~/.local/bin/tmxd`"
+    checkout = paths.source_root().parent
+    if (checkout / "pyproject.toml").is_file():
+        return (
+            f"install this checkout: `pipx install {checkout}` "
+            f"(or `pip install --user {checkout}`)"
+        )
+    return "reinstall tmxd so that its `tmxd` command is on PATH"
+
+
+NPM_PACKAGES = {"claude": "@anthropic-ai/claude-code", "task-master": "task-master-ai"}
+
+
 def check_tools(ctx: Context) -> CheckResult:
     name = "tools on PATH"
-    missing = [tool for tool in ("claude", "task-master", "npx") if ctx.which(tool) is None]
+    claude = _claude_bin(ctx)
+    tools = {"claude": claude, "task-master": "task-master", "npx": "npx"}
+    missing = [tool for tool, command in tools.items() if not _runnable(ctx, command)]
     if missing:
+        packages = [NPM_PACKAGES[tool] for tool in missing if tool in NPM_PACKAGES]
+        fixes = []
+        if "claude" in missing and claude != "claude":
+            fixes.append(f"fix [autopilot] claude_bin ({claude!r} is not found)")
+            packages.remove(NPM_PACKAGES["claude"])
+        if packages:
+            fixes.append(f"npm install -g {' '.join(packages)}")
+        if "npx" in missing:
+            fixes.append("install Node.js (it brings npx)")
+        shown = [tools[tool] if tool == "claude" else tool for tool in missing]
         return CheckResult(
             name,
             WARN,
-            f"not found: {', '.join(missing)} (tmxd works without them)",
-            "npm install -g task-master-ai @anthropic-ai/claude-code",
+            f"not found: {', '.join(shown)} (tmxd works without them)",
+            "; ".join(fixes),
         )
-    return CheckResult(name, OK, "claude, task-master and npx found")
+    return CheckResult(name, OK, f"{claude}, task-master and npx found")
+
+
+def _claude_bin(ctx: Context) -> str:
+    """The Claude Code executable the project's autopilot runs (``claude`` by default)."""
+    if ctx.root is not None:
+        from tmxd.autopilot.config import load as load_autopilot
+
+        with contextlib.suppress(TmxdError):  # the config check reports it
+            return load_autopilot(ctx.root).claude_bin
+    return "claude"
+
+
+def _runnable(ctx: Context, command: str, path: str | None = None) -> bool:
+    """``command`` is on PATH (the shell's, or ``path``), or a path to an executable."""
+    if os.sep in command:
+        exe = Path(command).expanduser()
+        return exe.is_file() and os.access(exe, os.X_OK)
+    if path is not None:
+        return shutil.which(command, path=path) is not None
+    return ctx.which(command) is not None
 
 
 # -- system ----------------------------------------------------------------------------
@@ -585,6 +697,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("git hooks", check_git_hooks),
     ("merge driver", check_merge_driver),
     ("daemon", check_daemon),
+    ("service", check_service),
     ("spool", check_spool),
     ("metrics", check_metrics),
     (".mcp.json", check_mcp_json),

@@ -276,6 +276,12 @@ def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
 
     name = "tmxd hooks install"
     if dry_run:
+        try:
+            problem = hooks.status(root).problem
+        except TmxdError:
+            problem = "not a git repository yet"
+        if problem is None:
+            return StepResult(name, None, "unchanged: the git hooks are installed")
         return StepResult(name, None, "would install the git hooks")
     try:
         changes = hooks.install(root)
@@ -293,6 +299,14 @@ def register_merge_driver(root: Path, dry_run: bool = False) -> StepResult:
 
     name = "merge driver"
     if dry_run:
+        try:
+            project = find_project(root)
+            st = merge_driver.status(root, project.tasks_path)
+            done = st.routed and st.command == merge_driver.driver_command()
+        except TmxdError:
+            done = False
+        if done:
+            return StepResult(name, None, "unchanged: tasks.json merges with `tmxd merge-driver`")
         return StepResult(name, None, "would route tasks.json to `tmxd merge-driver`")
     try:
         registration = merge_driver.register(find_project(root))
@@ -307,11 +321,16 @@ def register_project(root: Path, dry_run: bool = False) -> StepResult:
 
     name = f"tmxd watch add {root}"
     if dry_run:
+        if root.resolve() in {p.resolve() for p in registry.list_projects()}:
+            return StepResult(name, None, "unchanged: the project is registered")
         return StepResult(name, None, "would register the project with the daemon")
+    known = root.resolve() in {p.resolve() for p in registry.list_projects()}
     try:
         registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
+    if known:
+        return StepResult(name, True, "unchanged: the project is registered")
     return StepResult(name, True, "project registered with the daemon")
 
 

@@ -337,8 +337,8 @@ def _json_error(path: Path, text: str, exc: json.JSONDecodeError) -> InputError:
     elif reason == "Expecting value" and text[exc.pos : exc.pos + 1] in ("]", "}"):
         reason = "trailing comma"
     return InputError(
-        f"{display_path(path)}: line {exc.lineno} column {exc.colno}: {reason} "
-        "(the file was not changed; fix the JSON and retry)"
+        f"{display_path(path)}: line {exc.lineno} column {exc.colno}: {reason}; "
+        "fix the JSON and retry"
     )
 
 

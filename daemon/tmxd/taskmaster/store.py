@@ -57,7 +57,10 @@ class TaskStore:
         # does), so the link itself survives.
         real = self.path.resolve()
         with TaskLock(real, timeout=lock_timeout):
-            doc = parse_tasks(self._read_text(), self.path)
+            try:
+                doc = parse_tasks(self._read_text(), self.path)
+            except InputError as exc:  # a write was asked for: say that none happened
+                raise InputError(f"{exc.message} (the file was not changed)") from None
             yield doc
             new_text = doc.render()
             if new_text != doc.text:

@@ -1,0 +1,1 @@
+../../../hooks/tmxd-hook.sh

@@ -1,0 +1,72 @@
+"""``tmxd start / stop / status / watch`` as a script sees them: exit codes and JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from daemon_project import make_project
+from helpers import run_tmxd, run_tmxd_process
+from tmxd.cli import main
+from tmxd.daemon import control, registry
+from tmxd.errors import EXIT_NO_DAEMON
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_json_without_a_daemon_says_not_running(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _err = cli(capsys, "status", "--format", "json")
+    assert code == EXIT_NO_DAEMON
+    assert json.loads(out) == {"running": False}
+
+
+def test_stop_without_a_daemon_says_so_and_not_to_start_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = cli(capsys, "stop")
+    assert code == EXIT_NO_DAEMON and out == ""
+    assert err.strip() == f"error: tmxd is not running (nothing listens on {control.socket_path()})"
+    assert "tmxd start" not in err
+    code, out, _err = cli(capsys, "stop", "--format", "json")
+    assert code == EXIT_NO_DAEMON
+    assert json.loads(out) == {"running": False, "stopped": False}
+
+
+def test_watch_add_and_remove_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_project(tmp_path / "a", git=False)
+    root = (tmp_path / "a").resolve()
+    code, out, _err = cli(capsys, "watch", "add", str(root), "--format", "json")
+    assert code == 0
+    assert json.loads(out) == {"root": str(root), "watched": True, "daemon_reloaded": False}
+    assert registry.list_projects() == [root]
+    code, out, _err = cli(capsys, "watch", "remove", str(root), "--format", "json")
+    assert code == 0
+    assert json.loads(out) == {"root": str(root), "watched": False, "daemon_reloaded": False}
+    assert registry.list_projects() == []
+
+
+def test_start_status_stop_json_with_a_real_daemon(tmp_path: Path) -> None:
+    make_project(tmp_path / "a", git=False)
+    # `tmxd start` as a process of its own: it leaves a detached daemon behind when it exits
+    started = run_tmxd_process("start", "--format", "json")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    try:
+        assert info["running"] is True and info["started"] is True and info["pid"] > 0
+        again = json.loads(run_tmxd("start", "--format", "json").stdout)
+        assert again == {"running": True, "started": False, "pid": info["pid"]}
+        status = run_tmxd("status", "--format", "json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["running"] is True
+        added = run_tmxd("watch", "add", str(tmp_path / "a"), "--format", "json")
+        assert json.loads(added.stdout)["daemon_reloaded"] is True
+    finally:
+        stopped = run_tmxd("stop", "--format", "json")
+    assert stopped.returncode == 0, stopped.stderr
+    assert json.loads(stopped.stdout) == {"running": False, "stopped": True, "pid": info["pid"]}
