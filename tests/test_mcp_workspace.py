@@ -37,6 +37,7 @@ def test_without_p_the_environment_then_the_current_folder(
     one, two = make(tmp_path / "one"), make(tmp_path / "two", "005")
     env = {"TASK_MASTER_PROJECT_ROOT": str(one), "CLAUDE_PROJECT_DIR": str(two)}
     assert Workspace(env=env).project(None).root == one
+    assert Workspace(env={**env, "TMXD_PROJECT_ROOT": str(two)}).project(None).root == two
     assert Workspace(env={"CLAUDE_PROJECT_DIR": str(two)}).project(None).root == two
     below = two / "src" / "deep"
     below.mkdir(parents=True)

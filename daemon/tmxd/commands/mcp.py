@@ -18,8 +18,8 @@ def mcp_command(project: Path | None) -> None:
     Tools: get_tasks, next_task, get_task, set_task_status, update_subtask,
     validate_dependencies (Task Master's names and arguments, no AI), and
     ready_tasks, task_history, report_summary, autopilot_status. A call's
-    projectRoot names its project; without one, -p, then
-    $TASK_MASTER_PROJECT_ROOT, then $CLAUDE_PROJECT_DIR, then the current
+    projectRoot names its project; without one, -p, then $TMXD_PROJECT_ROOT,
+    then $TASK_MASTER_PROJECT_ROOT, then $CLAUDE_PROJECT_DIR, then the current
     directory. stdout carries the protocol only; logs go to stderr.
     """
     from tmxd.mcp.server import serve

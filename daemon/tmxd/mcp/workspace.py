@@ -1,9 +1,10 @@
 """The projects an MCP session works on, and their parsed files kept while unchanged.
 
 A tool call names its project with ``projectRoot`` (Task Master's argument); without
-it the server's own project is used: ``tmxd mcp -p DIR``, else ``$TASK_MASTER_PROJECT_ROOT``,
-else ``$CLAUDE_PROJECT_DIR`` (Claude Code sets it for the servers it starts), else the
-folder the server runs in, searched upwards as Task Master does.
+it the server's own project is used: ``tmxd mcp -p DIR``, else ``$TMXD_PROJECT_ROOT`` (the
+autopilot sets it for the agents it runs, which may work in a worktree elsewhere), else
+``$TASK_MASTER_PROJECT_ROOT``, else ``$CLAUDE_PROJECT_DIR`` (Claude Code sets it for the
+servers it starts), else the folder the server runs in, searched upwards as Task Master does.
 
 ``tasks.json`` and the complexity report are parsed once and kept while their mtime, size
 and inode stay the same, so a warm call costs a ``stat``. Every write goes through
@@ -89,7 +90,7 @@ class Workspace:
         """Where a call without ``projectRoot`` looks for its project."""
         if self.default_root is not None:
             return self.default_root
-        for name in ("TASK_MASTER_PROJECT_ROOT", "CLAUDE_PROJECT_DIR"):
+        for name in ("TMXD_PROJECT_ROOT", "TASK_MASTER_PROJECT_ROOT", "CLAUDE_PROJECT_DIR"):
             value = self.env.get(name)
             if value:
                 return _path_argument(value)
