@@ -1,25 +1,43 @@
 """A loopback stand-in for the Anthropic Messages API, for driving the real ``claude`` CLI.
 
-The stub plays the model: the first request of a conversation is answered with the
-canned ``tool_use`` blocks, and any request whose messages already carry a
-``tool_result`` is answered with a final text block and ``end_turn``. It binds to
-127.0.0.1 only and records every request it saw.
+The stub plays the model. The first request of a conversation is answered with
+``tool_use`` blocks, and any request whose messages already carry a ``tool_result``
+is answered with a final text block and ``end_turn``. Which tool calls:
+
+- ``Script.tool_uses`` when given: those canned blocks;
+- else, in ``mode = "follow"``, a ``Write`` for the first sentence of the prompt of the
+  form ``Create the file `NAME` containing `TEXT`.`` (a task's own details come before
+  its dependencies' notes in tmxd's prompt), written into the working directory
+  Claude Code names in its system prompt ("Primary working directory: …"), so a
+  task's prompt says what a good model would write, and where;
+- ``mode = "deny"``: the same files, but under that directory's ``.git/``, which
+  Claude Code refuses to edit (the run still ends ``success``, with the refusals in
+  ``permission_denials``);
+- ``mode = "nothing"``: no tool call at all, just the final text;
+- ``Script.steps`` when given, one turn per step instead: the request carrying ``n``
+  tool results is answered with the calls of ``steps[n]``, then the final text.
+
+It binds to 127.0.0.1 only and records every request it saw (``requests``) and
+every file it asked to write (``writes``: (working directory, absolute path)).
+``gates`` orders concurrent runs without timing: the final answer of a conversation
+whose working directory ends with a given suffix waits until its condition holds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, wait_until
 
 
 def claude_binary() -> Path | None:
@@ -53,12 +71,68 @@ class Script:
     the final text (``tool_uses`` is then ignored).
     """
 
-    tool_uses: list[dict[str, Any]]
+    tool_uses: list[dict[str, Any]] = field(default_factory=list)
     final_text: str = "Done."
+    mode: str = "follow"  # "follow", "deny" or "nothing" (see the module docstring)
     input_tokens: int = 1200
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
     steps: list[list[dict[str, Any]]] = field(default_factory=list)
+    writes: list[tuple[str, str]] = field(default_factory=list)
+    # working-directory suffix -> a condition the final answer waits for (to order runs)
+    gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    def started_in(self, suffix: str) -> bool:
+        """Has a conversation in a working directory ending with ``suffix`` begun?"""
+        return any(cwd.endswith(suffix) for cwd, _ in self.writes)
+
+
+DIRECTIVE = re.compile(r"Create the file `([^`]+)` containing `([^`]*)`")
+WORKDIR = re.compile(r"Primary working directory: ([^\n]+)")
+
+
+def _texts(value: Any) -> list[str]:
+    """Every text string inside a system field or a list of messages."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item)]
+    if isinstance(value, dict):
+        if value.get("type") == "tool_result":
+            return []
+        if isinstance(value.get("text"), str):
+            return [value["text"]]
+        return _texts(value.get("content"))
+    return []
+
+
+def directives(prompt: str) -> list[tuple[str, str]]:
+    """The (file, content) pairs a prompt asks for."""
+    return [(m.group(1), m.group(2)) for m in DIRECTIVE.finditer(prompt)]
+
+
+def working_directory(body: dict[str, Any]) -> str | None:
+    found = WORKDIR.search("\n".join(_texts(body.get("system"))))
+    return found.group(1).strip() if found else None
+
+
+def _planned_writes(script: Script, body: dict[str, Any]) -> list[dict[str, Any]]:
+    if script.mode == "nothing":
+        return []
+    cwd = working_directory(body)
+    if cwd is None:
+        return []
+    prompt = "\n".join(t for m in body.get("messages", []) for t in _texts(m.get("content")))
+    uses = []
+    for name, content in directives(prompt)[:1]:
+        target = Path(cwd) / name
+        if script.mode == "deny":
+            target = Path(cwd) / ".git" / Path(name).name
+        script.writes.append((cwd, str(target)))
+        uses.append(
+            {"name": "Write", "input": {"file_path": str(target), "content": content + "\n"}}
+        )
+    return uses
 
 
 def _tool_results(messages: list[dict[str, Any]]) -> int:
@@ -89,10 +163,12 @@ def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[An
     messages = body.get("messages", [])
     if script.steps:
         done = _tool_results(messages)
-        calls = script.steps[done] if done < len(script.steps) else []
+        uses = script.steps[done] if done < len(script.steps) else []
+    elif not _has_tool_result(messages):
+        uses = script.tool_uses or _planned_writes(script, body)
     else:
-        calls = script.tool_uses if not _has_tool_result(messages) else []
-    if calls:
+        uses = []
+    if uses:
         blocks = [
             {
                 "type": "tool_use",
@@ -100,7 +176,7 @@ def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[An
                 "name": t["name"],
                 "input": t["input"],
             }
-            for i, t in enumerate(calls)
+            for i, t in enumerate(uses)
         ]
         return blocks, "tool_use"
     return [{"type": "text", "text": script.final_text}], "end_turn"
@@ -198,6 +274,11 @@ def messages_stub(script: Script) -> Iterator[str]:
                 counter[0] += 1
                 n = counter[0]
                 script.requests.append(body)
+            cwd = working_directory(body) or ""
+            if _has_tool_result(body.get("messages", [])):
+                for suffix, ready in script.gates.items():
+                    if cwd.endswith(suffix):
+                        wait_until(ready, timeout=120, what=f"the gate of {suffix}")
             if body.get("stream"):
                 payload = _stream(script, body, n)
                 ctype = "text/event-stream"

@@ -12,9 +12,11 @@ import pytest
 from claude_stub import Script, claude_binary, messages_stub
 from tmxd import proc
 from tmxd.autopilot.agents import (
+    DENIAL_INPUT_LIMIT,
     ClaudeCodeAgent,
     CommandAgent,
     StreamStats,
+    describe_denial,
     expand_template,
     judge,
     make_agent,
@@ -83,7 +85,32 @@ def test_counts_tool_calls_from_tool_use_blocks_and_reads_the_result() -> None:
     assert outcome.output_tokens == 84
     assert outcome.cost_usd == pytest.approx(0.0123)
     assert outcome.session_id == "s-1"
-    assert outcome.permission_denials == 1
+    assert outcome.permission_denials == ({"tool": "Bash", "target": "", "input": ""},)
+    assert outcome.denied_edits == []  # a refused Bash call is noted, not a failed edit
+
+
+def test_refused_edits_are_told_apart_and_named() -> None:
+    denials = [
+        {"tool_name": "Write", "tool_input": {"file_path": "/w/.git/x.txt", "content": "y" * 900}},
+        {"tool_name": "Bash", "tool_input": {"command": "curl example.com"}},
+    ]
+    outcome = judge(_feed([json.dumps({**RESULT, "permission_denials": denials})]), 0)
+    assert outcome.success  # judged by the attempt: the adapter only reports them
+    assert [d["tool"] for d in outcome.denied_edits] == ["Write"]
+    assert all(len(d["input"]) <= DENIAL_INPUT_LIMIT + 1 for d in outcome.permission_denials)
+    named = [describe_denial(d) for d in outcome.permission_denials]
+    assert named == ["Write(/w/.git/x.txt)", "Bash(curl example.com)"]
+
+
+def test_claude_code_needs_a_successful_result_event() -> None:
+    plain = _feed(["did the thing"])
+    assert judge(plain, 0).success
+    assert judge(plain, 0, require_result=True).error == (
+        "no result event: the agent printed no stream-json result"
+    )
+    odd = {**RESULT, "subtype": "partial"}
+    assert judge(_feed([json.dumps(odd)]), 0, require_result=False).error == "partial: Done."
+    assert ClaudeCodeAgent().requires_result and not CommandAgent(("x",)).requires_result
 
 
 def test_is_error_with_exit_zero_is_a_failure() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from autopilot_support import details, make_project, statuses, task
-from tmxd.autopilot import gate, state
-from tmxd.errors import InputError
+from helpers import git
+from tmxd.autopilot import gate, state, worktrees
+from tmxd.errors import InputError, TmxdError
 from tmxd.taskmaster.project import find_project
 
 
@@ -29,10 +30,49 @@ def test_approve_an_expand_review_sends_the_task_back_to_pending(tmp_path: Path)
     assert sf.is_approved("master", "1") and sf.review("master", "1") is None
 
 
-def test_approve_a_merge_review_marks_the_task_done(tmp_path: Path) -> None:
+def _conflicting_branch(root: Path) -> None:
+    """Branch tmxd/task-1 and the current branch both changed README.md."""
+    git(root, "checkout", "-q", "-b", "tmxd/task-1")
+    (root / "README.md").write_text("from the task\n")
+    git(root, "commit", "-q", "-am", "Ship it\n\nTask: 1")
+    git(root, "checkout", "-q", "main")
+    (root / "README.md").write_text("from main\n")
+    git(root, "commit", "-q", "-am", "main moved on")
+
+
+def test_approve_a_merge_review_merges_the_branch_and_only_then_is_done(tmp_path: Path) -> None:
     root = waiting(tmp_path, "merge")
-    assert gate.approve(find_project(root), "1") == "task 1 approved: done"
+    _conflicting_branch(root)
+    head = git(root, "rev-parse", "HEAD")
+    with pytest.raises(TmxdError) as failed:
+        gate.approve(find_project(root), "1")
+    assert failed.value.exit_code == 1
+    assert str(failed.value) == (
+        "task 1 stays in review: merging tmxd/task-1 conflicts in README.md; resolve it (e.g. "
+        "merge the current branch into tmxd/task-1 and fix the conflicts there), then approve "
+        "again"
+    )
+    assert statuses(root) == {"1": "review"} and git(root, "rev-parse", "HEAD") == head
+    assert state.StateFile(root).review("master", "1") is not None
+    # the conflict resolved on the task's branch: approve merges it
+    git(root, "checkout", "-q", "tmxd/task-1")
+    git(root, "merge", "-q", "main", check=False)
+    (root / "README.md").write_text("both\n")
+    git(root, "commit", "-q", "-am", "resolve")
+    git(root, "checkout", "-q", "main")
+    message = gate.approve(find_project(root), "1")
+    assert message == "task 1 approved: merged 2 commit(s) from tmxd/task-1; done"
     assert statuses(root) == {"1": "done"}
+    assert (root / "README.md").read_text() == "both\n"
+    assert not worktrees.branch_exists(root, "tmxd/task-1")
+    assert "Merge task 1: Ship it" in git(root, "log", "-1", "--format=%s")
+
+
+def test_approve_a_merge_review_without_its_branch_changes_nothing(tmp_path: Path) -> None:
+    root = waiting(tmp_path, "merge")
+    with pytest.raises(TmxdError, match="branch tmxd/task-1 no longer exists"):
+        gate.approve(find_project(root), "1")
+    assert statuses(root) == {"1": "review"}
 
 
 def test_reject_a_merge_review_sends_it_back_to_pending(tmp_path: Path) -> None:

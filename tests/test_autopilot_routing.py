@@ -115,3 +115,14 @@ def test_damaged_or_missing_report_falls_back_to_keywords(tmp_path: Path) -> Non
     assert load_scores(bad) == {}
     bad.write_text(json.dumps({"complexityAnalysis": {"not": "a list"}}))
     assert load_scores(bad) == {}
+
+
+def test_notes_appended_to_the_details_do_not_route() -> None:
+    """A failure note that happens to say "security" does not make a task critical."""
+    details = (
+        "Write the notes.\n<info added on 2026-01-01T00:00:00.000Z>\n"
+        "tmxd autopilot: attempt 1 failed; slash commands: security-review\n"
+        "</info added on 2026-01-01T00:00:00.000Z>"
+    )
+    assert decide(["Write notes", "", details], None, RoutingRules()).route == "medium"
+    assert decide(["Write notes", "", "security review"], None, RoutingRules()).route == "critical"

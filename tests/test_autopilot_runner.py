@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -17,6 +18,7 @@ from autopilot_support import (
     executions,
     make_project,
     runs,
+    set_plan,
     statuses,
     task,
 )
@@ -32,6 +34,7 @@ from tmxd.autopilot.runner import (
     RunSummary,
     breaker_status,
     dispatch_ready,
+    log_lines,
 )
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
@@ -209,14 +212,19 @@ def test_simple_route_runs_only_basic_checks(tmp_path: Path) -> None:
     assert [r["route"] for r in rows] == ["simple", "medium"]
 
 
-def test_breaker_opens_and_pauses_dispatch(tmp_path: Path) -> None:
-    root = tmp_path / "proj"
+def _failing_project(root: Path, tasks: int, threshold: int) -> None:
+    """``tasks`` independent tasks whose agent always fails, one attempt each."""
     make_project(
         root,
-        [task(i, f"Task {i}") for i in range(1, 5)],
+        [task(i, f"Task {i}") for i in range(1, tasks + 1)],
         plan={"default": {"action": "fail"}},
-        config="max_attempts = 1\nbreaker_threshold = 2\nbreaker_cooldown_s = 3600\n",
+        config=f"max_attempts = 1\nbreaker_threshold = {threshold}\nbreaker_cooldown_s = 3600\n",
     )
+
+
+def test_breaker_opens_and_pauses_dispatch(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _failing_project(root, 4, threshold=2)
     summary = _run(root)
     assert summary.breaker == "open"
     assert summary.stop_reason.startswith("circuit breaker open")
@@ -342,7 +350,7 @@ def test_task_option_runs_only_that_task(tmp_path: Path) -> None:
     summary = _run(root, task_id="2")
     assert [r.unit.id for r in summary.results] == ["2"]
     assert statuses(root) == {"1": "pending", "2": "done", "3": "pending"}
-    with pytest.raises(InputError, match="task 3 is not ready: it depends on 1"):
+    with pytest.raises(InputError, match=r"task 3 is not ready: waits for 1 \(pending\)"):
         _run(root, task_id="3")
     with pytest.raises(InputError, match="task 2 is done; nothing to run"):
         _run(root, task_id="2")
@@ -404,8 +412,9 @@ def test_plan_never_runs_two_tasks_of_one_subtree() -> None:
             }
         }
     )
-    tasks = parse_tasks(text, Path("tasks.json")).tasks("master")
-    plan = plan_tasks(tasks, {}, RoutingRules(), lambda _: False)
+    plan = plan_tasks(
+        parse_tasks(text, Path("tasks.json")), "master", {}, RoutingRules(), lambda _: False
+    )
     assert [u.id for u in plan.units] == ["1.1", "1.2", "2"]
     assert related("1", "1.2") and related("1.2", "1") and not related("1.1", "1.2")
     assert not related("1", "10.1")
@@ -463,3 +472,238 @@ def test_a_missing_expand_command_sends_the_task_to_review(tmp_path: Path) -> No
     assert summary.gated[0].kind == "expand"
     assert statuses(root) == {"1": "review"}
     assert "no-such-expander: command not found" in details(root, "1")
+
+
+def test_sequential_runs_commit_each_task_and_its_note_lands(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Set up the package"), task(2, "Add the list command", [1])])
+    from tmxd.commits import hooks
+
+    hooks.install(root)
+    summary = _run(root)
+    assert summary.ok and statuses(root) == {"1": "done", "2": "done"}
+    log = git(root, "log", "--format=%s|%(trailers:key=Task,valueonly,separator=)", "-2")
+    assert log.splitlines() == ["Add the list command|2", "Set up the package|1"]
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == ["task-2.txt"]
+    for tid, title in (("1", "Set up the package"), ("2", "Add the list command")):
+        sha = git(root, "log", "-1", "--format=%h", f"--grep=Task: {tid}").strip()
+        assert f"Committed changes: {title} ({sha})" in details(root, tid)
+        assert f"; committed {sha}" in details(root, tid)
+    # the agent's work is committed; tmxd's own statuses and notes stay for the user
+    assert git(root, "status", "--porcelain").strip() == "M .taskmaster/tasks/tasks.json"
+
+
+def test_commit_false_leaves_the_work_uncommitted(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")], config="commit = false\n")
+    head = git(root, "rev-parse", "HEAD")
+    assert _run(root).ok
+    assert git(root, "rev-parse", "HEAD") == head
+    assert "?? task-1.txt" in git(root, "status", "--porcelain")
+    assert "changes left uncommitted (autopilot.commit = false)" in details(root, "1")
+
+
+def test_a_dirty_tree_is_refused_unless_allowed_and_then_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")])
+    (root / "README.md").write_text("# my edit in progress\n")
+    with pytest.raises(InputError, match=r"uncommitted changes \(README.md\).*--allow-dirty"):
+        _run(root)
+    assert statuses(root) == {"1": "pending"}
+    assert _run(root, allow_dirty=True).ok
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == ["task-1.txt"]
+    assert (root / "README.md").read_text() == "# my edit in progress\n"
+    assert " M README.md" in git(root, "status", "--porcelain")
+
+
+def test_a_killed_sequential_attempt_is_undone_by_the_next_run(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A", status="in-progress")])
+    from tmxd.autopilot import workspace
+
+    before = workspace.snapshot(root, [".taskmaster/tasks/tasks.json"], tmp_path / "scratch")
+    sf = state.StateFile(root)
+    assert sf.claim("master", "1", "pending")  # claimed by this (now "dead") process
+    sf.update_claim(
+        "master",
+        "1",
+        workspace={
+            "top": str(root),
+            "head": before.head,
+            "tree": before.tree,
+            "index_tree": before.index_tree,
+            "exclude": [".taskmaster/tasks/tasks.json"],
+        },
+    )
+    (root / "half-written.py").write_text("def half(\n")
+    (root / "README.md").write_text("clobbered\n")
+    set_plan(root, {"default": {"action": "edit"}})
+    assert _run(root).ok
+    assert not (root / "half-written.py").exists()
+    assert (root / "README.md").read_text() == "# test project\n"
+    note = details(root, "1")
+    assert "an interrupted run was recovered; status restored to pending" in note
+    patch = note.split("unfinished changes were saved to ")[1].split(" and removed")[0]
+    assert "def half(" in Path(patch).read_text()
+    assert statuses(root) == {"1": "done"}
+
+
+def test_an_open_breaker_stops_new_dispatch_in_a_parallel_run(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    _failing_project(root, 7, threshold=1)
+    summary = _run(root, parallel=3)
+    assert summary.breaker == "open" and not summary.ok
+    with Recorder.open() as rec:
+        started = {
+            r[0]
+            for r in rec.db.execute(
+                "SELECT task_id FROM transitions WHERE new_status = 'in-progress'"
+            )
+        }
+    assert 1 <= len(started) <= 3, "only what was in flight when it opened"
+    assert started <= {"1", "2", "3"}
+    assert len(executions(paths.db_path())) <= 3
+    assert [statuses(root)[str(i)] for i in range(4, 8)] == ["pending"] * 4
+
+
+def test_the_summary_counts_this_runs_rows(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Works"), task(2, "Breaks"), task(3, "Rotate the credentials")],
+        plan={"tasks": {"2": {"action": "fail"}}},
+        config="max_attempts = 2\nbreaker_threshold = 5\n",
+    )
+    summary = _run(root)
+    lines = list(log_lines(summary))
+    assert lines[0] == (
+        "autopilot: 1 done, 1 failed (blocked), 1 to review, 0 interrupted; "
+        "3 attempt(s): 1 succeeded, 2 failed; $0.0300"
+    )
+    assert summary.execution_ids == [r["id"] for r in executions(paths.db_path())]
+    with Recorder.open() as rec:
+        kinds = [
+            (k, json.loads(d)["task_id"])
+            for k, d in rec.db.execute(
+                "SELECT kind, data FROM events WHERE kind LIKE 'autopilot.%' ORDER BY id"
+            )
+        ]
+    assert kinds == [("autopilot.review", "3"), ("autopilot.done", "1"), ("autopilot.failed", "2")]
+
+
+def test_leftover_worktrees_and_branches_are_pruned_on_start(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")])
+    from tmxd.autopilot import worktrees
+
+    old = worktrees.create(root, "7", worktrees.base_dir(root))
+    lines: list[str] = []
+    assert _run(root, lines, parallel=2).ok
+    assert not old.path.exists()
+    assert git(root, "branch", "--list", "tmxd/*").strip() == ""
+    assert any(line.startswith("removed leftovers of earlier runs:") for line in lines)
+
+
+def test_a_task_someone_else_settles_meanwhile_is_left_to_them(tmp_path: Path) -> None:
+    """A commit closed the task while the agent worked: the run neither marks it nor
+    commits over it; the agent's work is kept as a patch."""
+    root = tmp_path / "proj"
+    closer = json.dumps(
+        [
+            sys.executable,
+            "-c",
+            "import pathlib, subprocess, sys\n"
+            "pathlib.Path('late.txt').write_text('late\\n')\n"
+            "subprocess.run([sys.executable, '-m', 'tmxd', 'set-status', '1', 'done'], check=True)",
+        ]
+    )
+    make_project(root, [task(1, "Race")], config=f"command = {closer}\n")
+    head = git(root, "rev-parse", "HEAD")
+    summary = _run(root)
+    assert [(r.outcome, r.detail) for r in summary.results] == [
+        ("skipped", "set to done by someone else while the agent worked")
+    ]
+    assert statuses(root) == {"1": "done"}
+    assert git(root, "rev-parse", "HEAD") == head and not (root / "late.txt").exists()
+    note = details(root, "1")
+    assert "the agent's work was saved to" in note
+
+
+def test_a_sequential_run_has_the_project_to_itself(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B")])
+    from tmxd.autopilot.runner import SEQUENTIAL_LOCK
+    from tmxd.fsutil import acquire
+
+    lock = state.project_dir(root) / SEQUENTIAL_LOCK
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = acquire(lock)
+    assert fd is not None
+    try:
+        with pytest.raises(InputError, match="another sequential `tmxd autopilot` is running"):
+            _run(root)
+        summary = _run(root, parallel=2)  # a parallel pass (the daemon's) starts nothing
+        assert summary.results == []
+        assert summary.stop_reason == "a sequential run is working in the project itself"
+    finally:
+        os.close(fd)
+    sf = state.StateFile(root)
+    sf.claim("master", "2", "pending")
+    with sf.edit() as data:  # held by a live process other than this one
+        data["claims"]["master:2"]["pid"] = os.getppid()
+    with pytest.raises(InputError, match=r"another autopilot \(pid \d+\) is running tasks"):
+        _run(root)
+
+
+def test_work_that_landed_before_the_run_died_is_done_not_redone(tmp_path: Path) -> None:
+    """Killed between the merge (or the commit) and "done": the next run sees the work
+    on the branch and finishes the task instead of running it again."""
+    root = tmp_path / "proj"
+    make_project(
+        root, [task(1, "Merged", status="in-progress"), task(2, "Committed", status="in-progress")]
+    )
+    from tmxd.autopilot import worktrees
+
+    wt = worktrees.create(root, "1", worktrees.base_dir(root))
+    (wt.path / "one.txt").write_text("1\n")
+    git(wt.path, "add", "one.txt")
+    git(wt.path, "commit", "-q", "-m", "Merged\n\nTask: 1")
+    assert worktrees.merge_back(root, wt, "Merge task 1: Merged").merged
+    head = git(root, "rev-parse", "HEAD").strip()
+    (root / "two.txt").write_text("2\n")
+    git(root, "add", "two.txt")
+    git(root, "commit", "-q", "-m", "Committed\n\nTask: 2")
+    sf = state.StateFile(root)
+    for tid, fields in (
+        ("1", {"branch_base": wt.base}),
+        ("2", {"workspace": {"top": str(root), "head": head, "tree": "", "exclude": []}}),
+    ):
+        assert sf.claim("master", tid, "pending")  # this process: a "dead" run's claim
+        sf.update_claim("master", tid, **fields)
+    lines: list[str] = []
+    assert _run(root, lines).results == []
+    assert statuses(root) == {"1": "done", "2": "done"}
+    assert "its work had landed (merged from tmxd/task-1)" in details(root, "1")
+    sha = git(root, "rev-parse", "--short", "HEAD").strip()
+    assert f"its work had landed (commit {sha})" in details(root, "2")
+    assert runs(root, "1") == runs(root, "2") == 0
+
+
+def test_task_option_names_the_subtask_that_is_not_ready(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    subs = [
+        {"id": 1, "title": "a", "status": "blocked", "dependencies": []},
+        {"id": 2, "title": "b", "status": "pending", "dependencies": [1]},
+    ]
+    make_project(root, [task(1, "Parent", subtasks=subs), task(2, "Busy", status="in-progress")])
+    with pytest.raises(InputError) as parent:
+        _run(root, task_id="1")
+    assert str(parent.value) == (
+        "task 1 is not ready: 1.1: blocked: only pending tasks run; "
+        "`tmxd set-status 1.1 pending` to run it"
+    )
+    with pytest.raises(InputError) as busy:
+        _run(root, task_id="2")
+    assert str(busy.value) == (
+        "task 2 is not ready: in progress: someone (or another run) is working on it"
+    )

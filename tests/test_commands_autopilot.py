@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from helpers import (
     wait_until,
 )
 from tmxd import paths
+from tmxd.autopilot import worktrees
 from tmxd.proc import running
 
 
@@ -85,9 +87,13 @@ def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Pa
     trailers = git(root, "log", "--no-merges", "--format=%(trailers:key=Task,valueonly)")
     assert sorted(int(t) for t in trailers.split()) == list(GRAPH)
     assert git(root, "branch", "--list", "tmxd/*").strip() == ""
-    assert "tmxd/worktrees" not in git(root, "worktree", "list")
+    others = git(root, "worktree", "list").splitlines()[1:]
+    assert 1 <= len(others) <= 3, "finished worktrees are kept clean as spares, at most 3"
+    assert all("/spare-" in w and "(detached HEAD)" in w for w in others)
     log = (tmp_path / "proj-agent-state" / "log").read_text().splitlines()
-    assert len(log) == 12 and all("/tmxd/worktrees/task-" in line for line in log)
+    base = worktrees.base_dir(root)
+    assert len(log) == 12 and all(line.split()[1].startswith(f"{base}/task-") for line in log)
+    assert not base.is_relative_to(root), "worktrees live outside the repository"
     rows = executions(paths.db_path())
     assert sorted(int(r["task_id"]) for r in rows) == list(GRAPH)
     assert all(r["success"] == 1 and r["attempt"] == 1 and r["tool_calls"] == 1 for r in rows)
@@ -211,14 +217,32 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert dry.returncode == 0, dry.stderr
     assert dry.stdout.splitlines()[0].split()[:3] == ["run", "1", "simple"]
     assert dry.stdout.splitlines()[1].split()[:3] == ["review", "2", "approval"]
+    assert dry.stdout.splitlines()[2] == "wait    3        x: waits for 1 (pending)"
     assert (root / ".taskmaster" / "tasks" / "tasks.json").read_text() == before
+    data = json.loads(_tmxd(root, "autopilot", "--dry-run", "--format", "json").stdout)
+    assert data["not_ready"] == [{"task": "3", "title": "x", "reason": "waits for 1 (pending)"}]
     bad = _tmxd(root, "autopilot", "--task", "3")
     assert bad.returncode == 2
-    assert bad.stderr.strip() == "error: task 3 is not ready: it depends on 1 (not done)"
+    assert bad.stderr.strip() == "error: task 3 is not ready: waits for 1 (pending)"
     zero = _tmxd(root, "autopilot", "--parallel", "0")
     assert zero.returncode == 2
     nowhere = run_tmxd("autopilot", "-p", str(tmp_path / "empty"), cwd=tmp_path)
     assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: ")
+
+
+def test_dry_run_with_an_open_breaker_says_nothing_would_start(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B", [1])])
+    from tmxd.autopilot import state
+    from tmxd.autopilot.resilience import BreakerSnapshot, save_snapshot
+
+    snap = BreakerSnapshot(state="open", failures=3, opened_at=time.time(), reason="boom")
+    save_snapshot(state.breaker_path(root), snap)
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    assert dry.returncode == 1
+    lines = dry.stdout.splitlines()
+    assert lines[0].startswith("nothing would start: circuit breaker open: open after 3")
+    assert lines[1].split()[:2] == ["run", "1"] and lines[2].startswith("wait    2")
 
 
 def test_failed_run_exits_one(tmp_path: Path) -> None:

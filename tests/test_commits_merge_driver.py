@@ -467,11 +467,11 @@ def test_autopilot_merges_task_branches_through_the_driver(tmp_path: Path) -> No
     root = project_repo(tmp_path, "021", register=False)  # nothing registered by hand
     ids = [js_string(t["id"]) for t in master(root) if t.get("status") == "pending"][:2]
     top = max(int(i) for i in doc_ids(root))
-    trees = [worktrees.create(root, task_id) for task_id in ids]
+    trees = [worktrees.create(root, task_id, worktrees.base_dir(root)) for task_id in ids]
     for number, (task_id, wt) in enumerate(zip(ids, trees, strict=True)):
         set_status(store(wt.path), [task_id], "done")
         add_task(wt.path, top + 1 + number, f"Follow-up of {task_id}")
-        assert worktrees.commit_all(wt, f"Task {task_id}")
+        git(wt.path, "commit", "-q", "-am", f"Task {task_id}")  # an agent's own commit
     first = worktrees.merge_back(root, trees[0], "Merge the first")
     second = worktrees.merge_back(root, trees[1], "Merge the second")
     assert first.merged and second.merged, second.detail

@@ -38,5 +38,5 @@ def test_tmxd_demo_shows_the_autopilot_step(
     step = out[out.index("Autopilot: a ready task run by an agent") :]
     assert "run     3.2      medium   Cycle detection" in step
     assert "task 3.2: done on attempt 1 (medium)" in step
-    assert "?? demo_autopilot.txt" in step
+    assert "Task: 3.2" in step and "demo_autopilot.txt | 1 +" in step
     assert "tmxd autopilot: done on attempt 1 (medium)" in step

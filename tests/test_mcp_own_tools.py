@@ -55,6 +55,9 @@ def test_ready_tasks_is_the_autopilots_plan(
     assert [(g["id"], g["reason"]) for g in got["waiting"]] == [
         (g["task"], g["reason"]) for g in plan["review"]
     ]
+    assert [(w["id"], w["reason"]) for w in got["notReady"]] == [
+        (w["task"], w["reason"]) for w in plan["not_ready"]
+    ]
     assert got["count"] == len(got["tasks"])
     doc_ids = {t["id"] for t in answer(ws, "get_tasks", withSubtasks=True)["tasks"]}
     assert all(t["id"].split(".")[0] in doc_ids for t in got["tasks"])

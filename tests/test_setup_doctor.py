@@ -72,7 +72,15 @@ def test_healthy_project_has_no_failures(healthy: Path, tmp_path: Path) -> None:
     assert failing(results) == []
     by_name = {r.name: r for r in results}
     assert set(by_name) == {name for name, _ in doctor.CHECKS}
-    for name in ("config", ".mcp.json", ".claude/settings.json", "tools on PATH", "inotify", "log"):
+    for name in (
+        "config",
+        ".mcp.json",
+        ".claude/settings.json",
+        "tools on PATH",
+        "autopilot worktrees",
+        "inotify",
+        "log",
+    ):
         assert by_name[name].status == "ok", by_name[name]
 
 
@@ -143,6 +151,10 @@ def break_settings_shape(s: Setup) -> None:
     write(path, json.dumps(data))
 
 
+def worktrees_inside_git(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tmxd.toml", '[autopilot]\nworktree_dir = ".git/wt"\n')
+
+
 FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (remove_tasks, "project", "task-master init"),
     (corrupt_tasks, "project", "line 2 column 24"),
@@ -157,6 +169,7 @@ FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (break_mcp_shape, ".mcp.json", '"type": "http"'),
     (break_settings_json, ".claude/settings.json", "line 2 column 3"),
     (break_settings_shape, ".claude/settings.json", "permissions.allow must be a list"),
+    (worktrees_inside_git, "autopilot worktrees", "inside the repository's .git folder"),
 ]
 
 
@@ -214,6 +227,18 @@ def _found(root: Path, tmp_path: Path) -> Context:
     ctx = context(root, tmp_path)
     ctx.root = root
     return ctx
+
+
+def test_worktrees_of_an_older_tmxd_inside_git_warn(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    legacy = root / ".git" / "tmxd" / "worktrees" / "task-3"
+    legacy.parent.mkdir(parents=True)
+    git(root, "worktree", "add", "-q", "-b", "tmxd/task-3", str(legacy))
+    result = doctor.check_worktrees(_found(root, tmp_path))
+    assert result.status == "warn"
+    assert result.summary.startswith("1 worktree(s) of an older tmxd inside .git")
+    assert "the next `tmxd autopilot` removes them" in result.fix
 
 
 def test_low_inotify_limits_warn(tmp_path: Path) -> None:

@@ -419,3 +419,26 @@ def test_every_config_section_tmxd_declares_is_in_the_list_init_and_doctor_use()
         declared |= {v.name for v in vars(module).values() if isinstance(v, Section)}
     assert declared == {sec.name for sec in scaffold.registered_sections()}
     assert declared >= {"autopilot", "daemon", "init", "links", "metrics"}
+
+
+def test_register_says_registered_only_once_a_running_daemon_watches_it(tmp_path: Path) -> None:
+    from daemonproc import DaemonProcess
+
+    alone = init_repo(tmp_path / "alone")
+    copy_corpus("001", alone)
+    step = scaffold.register_project(alone)
+    assert step.ok is True and step.message.startswith("added to the watch list; no daemon")
+    daemon = DaemonProcess(tmp_path / "daemon.log").start()
+    try:
+        root = init_repo(tmp_path / "proj")
+        copy_corpus("001", root)
+        step = scaffold.register_project(root)
+        pid = daemon.status()["pid"]
+        assert (step.ok, step.message) == (
+            True,
+            f"registered: the running daemon (pid {pid}) watches it",
+        )
+        watched = {p["root"]: p["watch"] for p in daemon.status()["projects"]}
+        assert watched[str(root.resolve())] != "not watched"
+    finally:
+        daemon.stop()

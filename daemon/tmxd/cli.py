@@ -32,7 +32,7 @@ COMMANDS: dict[str, Entry] = {
     "autopilot": Entry(
         "autopilot",
         "autopilot_command",
-        "Run ready tasks through the agent: in progress → agent → validation → done.",
+        "Run ready tasks through the agent: in progress → agent → checks → done.",
     ),
     "demo": Entry(
         "demo", "demo_cmd", "A throwaway project that shows the whole loop.", short_help=True
@@ -178,6 +178,8 @@ def cli() -> None:
                         state.json's currentTag, then master)
       TMXD_TASK_ID      the task `tmxd hook claude` records against
                         (the autopilot sets it for its agents)
+      TMXD_PROJECT_ROOT the project `tmxd hook claude` records against
+                        (the autopilot sets it: its agents may work in a worktree)
       NO_COLOR          no colour, even on a terminal
       FORCE_COLOR, CLICOLOR_FORCE
                         colour even when the output is not a terminal

@@ -69,19 +69,24 @@ def run_git(
     input: bytes | None = None,
     timeout: float = TIMEOUT,
     env: Mapping[str, str] | None = None,
+    index_file: Path | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run ``git <args>`` in ``cwd``; raise :class:`GitError` on failure when ``check``.
 
     ``env`` is the environment to start from (default: this process's), always
     cleaned of repository-locating variables (:func:`clean_env`); stdin is ``input``,
-    else empty: git never waits on a terminal.
+    else empty: git never waits on a terminal. ``index_file`` points git at another
+    index than the worktree's own (``GIT_INDEX_FILE``), to stage without touching it.
     """
     argv = ["git", *args]
+    run_env = clean_env(env)
+    if index_file is not None:
+        run_env["GIT_INDEX_FILE"] = str(index_file)
     try:
         proc = subprocess.run(
             argv,
             cwd=cwd,
-            env=clean_env(env),
+            env=run_env,
             input=input if input is not None else b"",
             capture_output=True,
             timeout=timeout,

@@ -104,7 +104,48 @@ class AgentOutcome:
     output_tokens: int | None
     cost_usd: float | None
     session_id: str | None
-    permission_denials: int = 0
+    permission_denials: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def denied_edits(self) -> list[dict[str, Any]]:
+        """The refused calls that would have changed files (Edit, Write, ...)."""
+        return [d for d in self.permission_denials if d["tool"] in EDIT_TOOLS]
+
+
+# Tools whose refusal means the agent's work is not on disk.
+EDIT_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+DENIAL_INPUT_LIMIT = 300
+
+
+def denials(result: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """``permission_denials`` of a result event as ``{"tool", "target", "input"}``: the
+    file (or command) it aimed at, and its input as JSON, shortened."""
+    raw = result.get("permission_denials")
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        tool_input = item.get("tool_input")
+        target = ""
+        if isinstance(tool_input, dict):
+            for key in ("file_path", "notebook_path", "path", "command"):
+                if isinstance(tool_input.get(key), str):
+                    target = tool_input[key][:DENIAL_INPUT_LIMIT]
+                    break
+        text = json.dumps(tool_input, ensure_ascii=False) if tool_input is not None else ""
+        if len(text) > DENIAL_INPUT_LIMIT:
+            text = text[:DENIAL_INPUT_LIMIT] + "…"
+        out.append(
+            {"tool": str(item.get("tool_name") or "unknown"), "target": target, "input": text}
+        )
+    return tuple(out)
+
+
+def describe_denial(denial: dict[str, Any]) -> str:
+    """``Write(/repo/.git/x.txt)``: the tool and its file (or command, or input)."""
+    return f"{denial['tool']}({denial.get('target') or denial.get('input') or ''})"
 
 
 def judge(
@@ -114,8 +155,14 @@ def judge(
     timed_out: bool = False,
     cancelled: bool = False,
     failure_text: str = "",
+    require_result: bool = False,
 ) -> AgentOutcome:
-    """Decide success from the exit code and the final result event (if any)."""
+    """Decide success from the exit code and the final result event (if any).
+
+    With ``require_result`` (Claude Code), a run that printed no ``result`` event has
+    failed: exit 0 alone is no proof. Refused tool calls are returned, not judged:
+    the attempt decides what they mean.
+    """
     result = stats.result or {}
     usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
     assert isinstance(usage, dict)
@@ -126,7 +173,6 @@ def judge(
             for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
         )
     cost = result.get("total_cost_usd")
-    denials = result.get("permission_denials")
     error: str | None = None
     if cancelled:
         error = "interrupted"
@@ -146,6 +192,10 @@ def judge(
     elif stats.malformed_lines and stats.result is None and stats.is_stream:
         # The stream started but ended without its result: it was cut short.
         error = f"no result event ({stats.malformed_lines} malformed lines)"
+    elif error is None and require_result and stats.result is None:
+        error = "no result event: the agent printed no stream-json result"
+    elif error is None and require_result and result.get("subtype") != "success":
+        error = f"result subtype {result.get('subtype')!r}, not 'success'"
     session = result.get("session_id")
     return AgentOutcome(
         success=error is None,
@@ -158,7 +208,7 @@ def judge(
         if isinstance(cost, int | float) and not isinstance(cost, bool)
         else None,
         session_id=session if isinstance(session, str) else stats.session_id,
-        permission_denials=len(denials) if isinstance(denials, list) else 0,
+        permission_denials=denials(result),
     )
 
 
@@ -185,6 +235,11 @@ class Invocation:
 class Agent(Protocol):
     @property
     def name(self) -> str: ...
+
+    @property
+    def requires_result(self) -> bool:
+        """True when only a stream-json ``result`` with ``subtype: success`` proves success."""
+        ...
 
     def invocation(
         self,
@@ -217,6 +272,7 @@ class ClaudeCodeAgent:
     model: str = ""
     extra_args: tuple[str, ...] = ()
     name: str = "claude"
+    requires_result: bool = True
 
     def invocation(
         self,
@@ -275,6 +331,7 @@ class CommandAgent:
 
     template: tuple[str, ...]
     name: str = "command"
+    requires_result: bool = False
 
     def invocation(
         self,

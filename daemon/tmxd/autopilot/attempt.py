@@ -1,10 +1,24 @@
-"""One attempt at a unit: prompt, agent run, validation, and the execution row it leaves.
+"""One attempt at a unit: prompt, agent run, evidence, checks, and the row it leaves.
 
-:meth:`Attempt.run` writes the prompt file, runs the agent in ``workdir`` (its own
-process group, a timeout, peak memory measured; Claude Code's stream-json parsed),
-runs the route's checks when the agent reports success, records the attempt as an
-``executions`` row and, on failure, appends what went wrong to the task. Deciding
-what happens next (retry, give up, settle) is the runner's job.
+:meth:`Attempt.run` snapshots the folder the agent works in, writes the prompt file,
+runs the agent there (its own process group, a timeout, peak memory measured;
+Claude Code's stream-json parsed) and decides on evidence. An attempt succeeded
+only when all of these hold, checked in this order (the first that fails is the
+attempt's error):
+
+1. the agent succeeded: exit 0, and for Claude Code a ``result`` event with
+   ``subtype: success`` and no ``is_error``;
+2. no edit or write was refused (``permission_denials``; every refused call is
+   stored with the execution and named in the note);
+3. it changed something: a diff or a commit (``allow_empty`` and
+   ``allow_empty_tasks`` waive this);
+4. the checks pass — detected afresh in that folder after the agent ran, or
+   the configured ones.
+
+Every attempt is an ``executions`` row. A failed or interrupted attempt's changes
+are saved as a patch in the state dir and removed from the folder, so the next
+attempt starts clean; the failure note names the patch. Deciding what happens next
+(retry, give up, commit, merge) is the runner's job.
 """
 
 from __future__ import annotations
@@ -14,12 +28,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from tmxd import proc
+from tmxd import clock, proc
 from tmxd.autopilot import prompt as prompts
-from tmxd.autopilot import state, validation
-from tmxd.autopilot.agents import Agent, StreamStats, judge
+from tmxd.autopilot import state, validation, workspace
+from tmxd.autopilot.agents import Agent, AgentOutcome, StreamStats, describe_denial, judge
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.plan import Unit
 from tmxd.errors import TmxdError
@@ -27,7 +41,20 @@ from tmxd.taskmaster import ops
 from tmxd.taskmaster.store import TaskStore
 
 if TYPE_CHECKING:
+    from tmxd.autopilot.worktrees import Worktree
     from tmxd.metrics.recorder import Recorder
+
+INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an attempt runs: the project itself (sequential) or a task's worktree."""
+
+    top: Path  # the git top level of the folder the agent works in
+    workdir: Path  # the agent's working directory (the project root inside ``top``)
+    exclude: tuple[str, ...]  # paths tmxd writes or provisioned: never evidence, never committed
+    worktree: Worktree | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +62,11 @@ class AttemptResult:
     ok: bool
     error: str | None  # None on success; "interrupted" when the run was stopped
     cost_usd: float | None
+    execution_id: int | None = None
+    before: workspace.Snapshot | None = None
+    after: workspace.Snapshot | None = None
+    denials: tuple[dict[str, Any], ...] = ()
+    patch: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +84,22 @@ class Attempt:
     stop: threading.Event
     out: Callable[[str], None]
 
-    def run(
-        self, unit: Unit, number: int, workdir: Path, checks: Sequence[validation.Check]
-    ) -> AttemptResult:
-        """Run the agent once on ``unit`` in ``workdir`` and validate; record the row."""
+    def checks(self, folder: Path) -> list[validation.Check]:
+        """The configured checks, else those the project in ``folder`` visibly uses now."""
+        cfg = self.config
+        if cfg.validate or cfg.validate_basic:
+            return validation.configured(cfg.validate, cfg.validate_basic)
+        return validation.detect(folder)
+
+    def snapshot(self, place: Place) -> workspace.Snapshot:
+        """The folder before the agent: a fresh worktree is its base commit."""
+        if place.worktree is not None:
+            return workspace.of_commit(place.top, place.worktree.base)
+        return workspace.snapshot(place.top, place.exclude, state.project_dir(self.root))
+
+    def run(self, unit: Unit, number: int, place: Place) -> AttemptResult:
+        """Run the agent once on ``unit`` in ``place``; judge, record, clean up on failure."""
+        before = self.snapshot(place)
         tasks_file = self.store.read()
         task = tasks_file.find(unit.id, self.tag) or unit.task
         parent = tasks_file.find(task.parent_id, self.tag) if task.parent_id else None
@@ -64,7 +108,7 @@ class Attempt:
             task,
             parent=parent,
             dependencies=deps,
-            validation=[c.name for c in checks],
+            validation=[c.name for c in validation.select(self.checks(place.workdir), unit.route)],
             tag=self.tag,
         )
         prompt_dir = state.prompts_dir(self.root)
@@ -76,23 +120,35 @@ class Attempt:
             tag=self.tag,
             prompt=text,
             prompt_file=prompt_file,
-            workdir=workdir,
-            base_env=self.env,
+            workdir=place.workdir,
+            # tmxd's own tools started by the agent (hooks, MCP) act on the main project
+            base_env={**self.env, "TMXD_PROJECT_ROOT": str(self.root)},
         )
         exec_id = None
         if self.recorder is not None:
             exec_id = self.recorder.execution_started(
                 self.root, unit.id, number, unit.route, self.agent.name, tag=self.tag
             )
-            self.state.set_execution(self.tag, unit.id, exec_id)
+        # what a later run needs to undo this attempt if this process is killed: its row,
+        # and (in the project itself) what the project looked like before it
+        undo = None
+        if place.worktree is None:
+            undo = {
+                "top": str(place.top),
+                "head": before.head,
+                "tree": before.tree,
+                "index_tree": before.index_tree,
+                "exclude": list(place.exclude),
+            }
+        self.state.update_claim(self.tag, unit.id, execution_id=exec_id, workspace=undo)
         stats = StreamStats()
         started = time.monotonic()
-        error: str | None
-        res: proc.ProcResult | None
+        outcome: AgentOutcome | None = None
+        res: proc.ProcResult | None = None
         try:
             res = proc.run(
                 inv.argv,
-                cwd=workdir,
+                cwd=place.workdir,
                 timeout_s=self.config.timeout_s,
                 env=inv.env,
                 stdin_text=inv.stdin_text,
@@ -101,34 +157,44 @@ class Attempt:
                 on_start=lambda pgid, ticks: self.state.set_agent(self.tag, unit.id, pgid, ticks),
             )
         except TmxdError as exc:
-            outcome = None
-            error = str(exc)
-            res = None
+            error: str | None = str(exc)
         else:
-            assert res is not None
-            tail = res.output_tail(self.config.output_tail_lines)
             outcome = judge(
                 stats,
                 res.exit_code,
                 timed_out=res.timed_out,
                 cancelled=res.cancelled,
-                failure_text=_last_line(tail),
+                failure_text=_last_line(res.output_tail(self.config.output_tail_lines)),
+                require_result=self.agent.requires_result,
             )
             error = outcome.error
+        denials = outcome.permission_denials if outcome is not None else ()
+        # the index's tree is only needed to undo an attempt, from the snapshot before it
+        after = workspace.snapshot(
+            place.top, place.exclude, state.project_dir(self.root), with_index=False
+        )
         report = None
-        if outcome is not None and outcome.success:
+        if error is None and outcome is not None and outcome.denied_edits:
+            named = ", ".join(describe_denial(d) for d in outcome.denied_edits)
+            error = f"denied: Claude Code refused {named}"
+        if error is None and not workspace.changed(before, after) and not self._may_be_empty(unit):
+            error = "no changes: the agent changed no file and made no commit"
+        if error is None:
+            checks = validation.select(self.checks(place.workdir), unit.route)
             report = validation.run_checks(
                 checks,
-                workdir,
+                place.workdir,
                 timeout_s=self.config.validate_timeout_s,
                 tail_lines=self.config.output_tail_lines,
                 env=self.env,
                 cancel=self.stop,
             )
             if self.stop.is_set():
-                error = "interrupted"
+                error = INTERRUPTED
             elif not report.ok:
                 error = "validation failed: " + report.failure_text().splitlines()[0]
+        if self.stop.is_set() and error is not None:
+            error = INTERRUPTED
         success = error is None
         cost = outcome.cost_usd if outcome is not None else None
         if self.recorder is not None and exec_id is not None:
@@ -144,25 +210,88 @@ class Attempt:
                 peak_rss_bytes=res.peak_rss_bytes if res is not None else None,
                 error=None if success else (error or "")[:2000],
                 duration_ms=(time.monotonic() - started) * 1000.0,
+                permission_denials=denials,
             )
-            self.state.set_execution(self.tag, unit.id, None)
-        if not success and error != "interrupted":
-            details = ""
-            if report is not None and not report.ok:
-                details = report.failure_text()
-            elif res is not None:
-                details = res.output_tail(self.config.output_tail_lines)
-            note = (
-                f"tmxd autopilot: attempt {number}/{self.config.max_attempts} failed "
-                f"({unit.route}, {self.agent.name}): {error}"
+        patch = None
+        if not success:
+            patch = self.discard(unit, number, place, before, after)
+        if not success and error != INTERRUPTED:
+            details = _failure_details(report, res, stats, self.config.output_tail_lines)
+            self._failure_note(unit, number, error or "", details, denials, patch)
+        return AttemptResult(success, error, cost, exec_id, before, after, denials, patch)
+
+    def _may_be_empty(self, unit: Unit) -> bool:
+        return self.config.allow_empty or unit.id in self.config.allow_empty_tasks
+
+    def discard(
+        self,
+        unit: Unit,
+        number: int,
+        place: Place,
+        before: workspace.Snapshot,
+        after: workspace.Snapshot,
+    ) -> Path | None:
+        """Save a failed attempt's changes as a patch and take them out of the folder."""
+        stamp = clock.now().strftime("%Y%m%dT%H%M%S")
+        name = f"{self.tag}-{unit.id}-attempt{number}-{stamp}.patch"
+        try:
+            patch = workspace.save_patch(
+                place.top, before, after, state.patches_dir(self.root) / name
             )
-            if details:
-                note += "\n" + _tail_lines(details, self.config.output_tail_lines)
-            ops.append_note(self.store, unit.id, note, tag=self.tag)
-            self.out(f"task {unit.id}: attempt {number} failed: {error}")
-        if error == "interrupted":
-            return AttemptResult(False, "interrupted", cost)
-        return AttemptResult(success, error, cost)
+            workspace.restore(place.top, before, after)
+        except (TmxdError, OSError) as exc:
+            self.out(f"task {unit.id}: could not clean up attempt {number}: {exc}")
+            return None
+        if patch is not None:
+            self.out(f"task {unit.id}: attempt {number}'s changes saved to {patch} and removed")
+        return patch
+
+    def _failure_note(
+        self,
+        unit: Unit,
+        number: int,
+        error: str,
+        details: str,
+        denials: Sequence[dict[str, Any]],
+        patch: Path | None,
+    ) -> None:
+        note = (
+            f"tmxd autopilot: attempt {number}/{self.config.max_attempts} failed "
+            f"({unit.route}, {self.agent.name}): {error}"
+        )
+        if denials:
+            note += "\nrefused tool calls: " + ", ".join(describe_denial(d) for d in denials)
+        if patch is not None:
+            note += f"\nits changes were saved to {patch} and removed"
+        if details:
+            note += "\n" + _tail_lines(details, self.config.output_tail_lines)
+        ops.append_note(self.store, unit.id, note, tag=self.tag)
+        self.out(f"task {unit.id}: attempt {number} failed: {error}")
+
+
+def _failure_details(
+    report: validation.ValidationReport | None,
+    res: proc.ProcResult | None,
+    stats: StreamStats,
+    limit: int,
+) -> str:
+    """What goes under a failure note: the failing check's output; for an agent that
+    spoke stream-json, its last words and stderr (never the raw events); else the end
+    of its output."""
+    if report is not None and not report.ok:
+        return report.failure_text()
+    if res is None:
+        return ""
+    if not stats.is_stream:
+        return res.output_tail(limit)
+    parts = []
+    said = (stats.result or {}).get("result")
+    last = said if isinstance(said, str) and said.strip() else (stats.texts or [""])[-1]
+    if last.strip():
+        parts.append("the agent's last words: " + last.strip())
+    if res.stderr_tail:
+        parts.append("stderr:\n" + "\n".join(list(res.stderr_tail)[-limit:]))
+    return "\n".join(parts)
 
 
 def _last_line(text: str) -> str:

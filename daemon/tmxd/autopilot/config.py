@@ -43,6 +43,14 @@ class AutopilotConfig:
     extra_args: list[str] = option([], "more arguments for Claude Code")
     timeout_s: float = option(1800.0, "wall-clock limit of one agent run, seconds")
     parallel: int = option(3, "tasks at once with --parallel and in the daemon")
+    worktree_dir: str = option(
+        "", "where parallel runs make their worktrees (empty: <state dir>/worktrees)"
+    )
+    commit: bool = option(True, "sequential runs commit each task's work (Task: <id> trailer)")
+    allow_empty: bool = option(False, "an attempt that changes no file may still succeed")
+    allow_empty_tasks: list[str] = option(
+        [], "ids of tasks that may succeed without changing a file"
+    )
     max_attempts: int = option(3, "attempts per task before it is blocked")
     backoff_base_s: float = option(5.0, "first retry waits up to this long (full jitter)")
     backoff_cap_s: float = option(300.0, "no retry waits longer than this")

@@ -118,9 +118,21 @@ def route_by_score(score: float, rules: RoutingRules) -> Route:
     return "complex"
 
 
+_NOTE_BLOCK = re.compile(r"<info added on [^>\n]*>.*?</info added on [^>\n]*>", re.DOTALL)
+
+
+def without_notes(text: str) -> str:
+    """``text`` without Task Master's ``<info added on …>`` blocks: notes are the task's
+    history (commit notes, failure output), not what the task is about."""
+    return _NOTE_BLOCK.sub("", text)
+
+
 def decide(texts: Sequence[str], score: float | None, rules: RoutingRules) -> Decision:
-    """The route for a task whose text is ``texts`` and complexity score ``score``."""
-    text = "\n".join(t for t in texts if t)
+    """The route for a task whose text is ``texts`` and complexity score ``score``.
+
+    Notes appended to the text (``<info added on …>`` blocks) are not read.
+    """
+    text = without_notes("\n".join(t for t in texts if t))
     hit = _match(rules.critical, text)
     if hit is not None:
         return Decision("critical", f"critical keyword {hit!r}")

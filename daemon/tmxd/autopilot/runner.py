@@ -1,18 +1,26 @@
-"""The execution loop: ready task → in progress → agent → validation → done.
+"""The execution loop: ready task → in progress → agent → evidence → done.
 
-What is ready comes from ``plan``, one agent run and its checks from ``attempt``;
+What is ready comes from ``plan``, one agent run and its verdict from ``attempt``;
 this module claims units, retries, settles, recovers and keeps the breaker.
 
-Sequential runs work in the project itself, one task at a time. Parallel runs take
-every ready task whose dependencies are met, at most N at once and never two from
-one subtree, each in its own git worktree, merged back after validation.
+Sequential runs work in the project itself, one task at a time, and commit each
+task's work on the current branch (subject: the task title, trailer ``Task: <id>``,
+so the commit hooks link it; ``[autopilot] commit = false`` leaves it uncommitted).
+They refuse a working tree with uncommitted changes unless ``--allow-dirty``.
+Parallel runs take every ready task whose dependencies are met, at most N at once
+and never two from one subtree, each in its own git worktree outside the repository
+(``worktrees``), merged back after validation.
 
 Each task is routed (see ``routing``); a failed attempt is retried with backoff,
 every attempt is an ``executions`` row, and a circuit breaker pauses dispatch after
-repeated failures. Stopping (SIGINT/SIGTERM → ``stop``) ends the agents' process
-groups and puts their tasks back to the status they had. A run killed outright is
-recovered by the next one: its claimed tasks go back to their old status and any
-agent it left behind is ended.
+repeated failures: once it opens, nothing new starts. Stopping (SIGINT/SIGTERM →
+``stop``) ends the agents' process groups and puts their tasks back to the status
+they had. A run killed outright is recovered by the next one: its claimed tasks go
+back to their old status and any agent it left behind is ended.
+
+Every settled task passes through :meth:`Autopilot._outcome`, the one place where
+"done", "failed" (blocked or pending again) and "review" are known; each is an
+``autopilot.<outcome>`` event row, as the breaker's changes are ``autopilot.breaker``.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import random
 import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -29,11 +38,22 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import proc
-from tmxd.autopilot import routing, state, validation, worktrees
-from tmxd.autopilot.agents import Agent, expand_template, make_agent
-from tmxd.autopilot.attempt import Attempt
+from tmxd.autopilot import routing, state, workspace, worktrees
+from tmxd.autopilot.agents import Agent, describe_denial, expand_template, make_agent
+from tmxd.autopilot.attempt import INTERRUPTED, Attempt, AttemptResult, Place
 from tmxd.autopilot.config import AutopilotConfig
-from tmxd.autopilot.plan import DONE, Gate, Outcome, Plan, Unit, done_ids, plan_tasks, related
+from tmxd.autopilot.notes import link_commits
+from tmxd.autopilot.plan import (
+    DONE,
+    Gate,
+    Outcome,
+    Plan,
+    Unit,
+    Waiting,
+    explain,
+    plan_tasks,
+    related,
+)
 from tmxd.autopilot.resilience import (
     Backoff,
     BreakerSnapshot,
@@ -42,12 +62,15 @@ from tmxd.autopilot.resilience import (
     save_snapshot,
 )
 from tmxd.errors import InputError, TmxdError
+from tmxd.fsutil import acquire
 from tmxd.history.observe import attributed
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.document import TasksFile
 from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
+
+SEQUENTIAL_LOCK = "sequential.lock"
 
 
 @dataclass
@@ -58,6 +81,7 @@ class RunOptions:
     dry_run: bool = False
     max_cost_usd: float | None = None
     tag: str | None = None
+    allow_dirty: bool = False
 
 
 @dataclass
@@ -67,6 +91,10 @@ class UnitResult:
     attempts: int
     cost_usd: float
     detail: str
+    status: str = ""  # the task's status afterwards (blocked/pending for a failure)
+
+
+ATTEMPT_VERDICTS = ("succeeded", "failed", "interrupted")
 
 
 @dataclass
@@ -74,12 +102,20 @@ class RunSummary:
     results: list[UnitResult] = field(default_factory=list)
     gated: list[Gate] = field(default_factory=list)
     planned: list[Unit] = field(default_factory=list)
+    waiting: list[Waiting] = field(default_factory=list)
     stop_reason: str = ""
     breaker: str = "closed"
     cost_usd: float = 0.0
+    execution_ids: list[int] = field(default_factory=list)
+    # this run's attempts as its ``executions`` rows tell them: succeeded/failed/interrupted
+    attempts: Counter[str] = field(default_factory=Counter)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def to_review(self) -> int:
+        return len(self.gated) + self.count("review")
 
     @property
     def ok(self) -> bool:
@@ -118,6 +154,7 @@ class Autopilot:
         self.state = state.StateFile(self.root)
         self.parallel = self.options.parallel
         self.use_worktrees = self.parallel is not None
+        self.worktree_base = worktrees.base_dir(self.root, config.worktree_dir)
         self.agent = agent or make_agent(
             config.agent,
             command=config.command,
@@ -141,7 +178,9 @@ class Autopilot:
         self.rules = config.routing_rules()
         self._cost = 0.0
         self._cost_lock = threading.Lock()
-        self._checks: list[validation.Check] | None = None
+        self._executions: list[int] = []
+        self._top: Path | None = None
+        self._lock_fd: int | None = None
         self.attempt = Attempt(
             self.root,
             self.tag,
@@ -173,6 +212,28 @@ class Autopilot:
                     },
                 )
 
+    def _outcome(self, result: UnitResult) -> UnitResult:
+        """The one place a task's outcome is known: record it as an event row.
+
+        ``autopilot.done``, ``autopilot.failed`` (``status``: blocked or pending) and
+        ``autopilot.review`` carry the task, its title, route, attempts and detail.
+        """
+        if self.recorder is not None and result.outcome in ("done", "failed", "review"):
+            self.recorder.event(
+                self.root,
+                f"autopilot.{result.outcome}",
+                {
+                    "task_id": result.unit.id,
+                    "tag": self.tag,
+                    "title": result.unit.task.title,
+                    "route": result.unit.route,
+                    "attempts": result.attempts,
+                    "status": result.status,
+                    "detail": result.detail[:500],
+                },
+            )
+        return result
+
     def _read(self) -> TasksFile:
         return self.store.read()
 
@@ -185,23 +246,14 @@ class Autopilot:
     def _note(self, task_id: str, text: str) -> None:
         ops.append_note(self.store, task_id, text, tag=self.tag)
 
-    def checks(self) -> list[validation.Check]:
-        if self._checks is None:
-            cfg = self.config
-            if cfg.validate or cfg.validate_basic:
-                self._checks = validation.configured(cfg.validate, cfg.validate_basic)
-            else:
-                self._checks = validation.detect(self.root)
-        return self._checks
-
     def _scores(self) -> dict[str, float]:
         return routing.load_scores(self.project.complexity_report_path(self.tag))
 
     def plan(self, tasks_file: TasksFile) -> Plan:
-        tasks = tasks_file.tasks(self.tag)
         approved = self.state.read()["approved"]
         plan = plan_tasks(
-            tasks,
+            tasks_file,
+            self.tag,
             self._scores(),
             self.rules,
             lambda tid: state.task_key(self.tag, tid) in approved,
@@ -211,6 +263,22 @@ class Autopilot:
             plan.units = [u for u in plan.units if related(u.id, only)]
             plan.gates = [g for g in plan.gates if related(g.task.id, only)]
         return plan
+
+    def waiting(self, tasks_file: TasksFile, plan: Plan) -> list[Waiting]:
+        """Why the tasks this plan does not run are not ready (``--task``: that subtree)."""
+        reviews = self.state.read()["reviews"]
+
+        def review_reason(task_id: str) -> str | None:
+            found = reviews.get(state.task_key(self.tag, task_id))
+            return (
+                str(found.get("detail") or found.get("kind")) if isinstance(found, dict) else None
+            )
+
+        found = explain(tasks_file, self.tag, plan, review_reason)
+        only = self.options.task_id
+        if only is not None:
+            found = [w for w in found if related(w.id, only)]
+        return found
 
     # -- recovery ----------------------------------------------------------------
 
@@ -230,10 +298,9 @@ class Autopilot:
                 and claim["pid"] != os.getpid()
             )
         }
-        if self.use_worktrees:
-            aborted = worktrees.abort_stale_merge(self.root, stale)
-            if aborted is not None:
-                self.out(f"aborted the half-done merge of task {aborted} left by a killed run")
+        aborted = worktrees.abort_stale_merge(self.root, stale)
+        if aborted is not None:
+            self.out(f"aborted the half-done merge of task {aborted} left by a killed run")
         for key, claim in list(data["claims"].items()):
             if not key.startswith(prefix) or not isinstance(claim, dict):
                 continue
@@ -250,13 +317,31 @@ class Autopilot:
             if self.recorder is not None and isinstance(exec_id, int):
                 self._close_orphan_execution(exec_id)
             task = self._read().find(task_id, self.tag)
+            landed = self._landed(task_id, claim)
+            if landed is not None:
+                # killed between its commit (or merge) and "done": the work is in
+                if task is not None and task.status == "in-progress":
+                    self._set_status(task_id, DONE)
+                    self._note(
+                        task_id,
+                        f"tmxd autopilot: an interrupted run was recovered; its work had "
+                        f"landed ({landed}) before it died, so the task is done",
+                    )
+                self.state.release(self.tag, task_id)
+                continue
+            patch = self._recover_workspace(task_id, claim.get("workspace"))
             previous = str(claim.get("previous") or "pending")
             if task is not None and task.status == "in-progress":
                 self._set_status(task_id, previous)
                 self._note(
                     task_id,
                     "tmxd autopilot: an interrupted run was recovered; "
-                    f"status restored to {previous}",
+                    f"status restored to {previous}"
+                    + (
+                        f"; its unfinished changes were saved to {patch} and removed"
+                        if patch
+                        else ""
+                    ),
                 )
                 restored.append(task_id)
             self.state.release(self.tag, task_id)
@@ -264,9 +349,66 @@ class Autopilot:
             self.out("recovered interrupted tasks: " + ", ".join(restored))
         return restored
 
+    def _landed(self, task_id: str, claim: dict[str, Any]) -> str | None:
+        """Did a killed attempt's work reach the current branch before the run died?
+
+        A worktree task: its branch has commits of its own and HEAD contains them. A
+        sequential one: a commit since the attempt began carries its ``Task:`` trailer.
+        """
+        try:
+            base = claim.get("branch_base")
+            if isinstance(base, str) and base:
+                branch = worktrees.branch_name(task_id)
+                if not worktrees.branch_exists(self.root, branch):
+                    return None
+                tip = worktrees.git(self.root, "rev-parse", branch).stdout.strip()
+                merged = worktrees.git(
+                    self.root, "merge-base", "--is-ancestor", tip, "HEAD", check=False
+                )
+                return f"merged from {branch}" if tip != base and merged.returncode == 0 else None
+            saved = claim.get("workspace")
+            if isinstance(saved, dict) and isinstance(saved.get("head"), str):
+                log = worktrees.git(
+                    self.root,
+                    "log",
+                    "--format=%h %(trailers:key=Task,valueonly,separator=%x2C)",
+                    f"{saved['head']}..HEAD",
+                    check=False,
+                ).stdout
+                for line in log.splitlines():
+                    sha, _, ids = line.partition(" ")
+                    if task_id in [i.strip() for i in ids.split(",")]:
+                        return f"commit {sha}"
+        except TmxdError:
+            return None
+        return None
+
+    def _recover_workspace(self, task_id: str, saved: Any) -> Path | None:
+        """Take a killed sequential attempt's changes out of the project (kept as a patch)."""
+        if not isinstance(saved, dict):
+            return None
+        try:
+            top = Path(str(saved["top"]))
+            before = workspace.Snapshot(
+                str(saved["head"]), str(saved["tree"]), saved.get("index_tree") or None
+            )
+            exclude = [str(p) for p in saved.get("exclude", [])]
+            after = workspace.snapshot(top, exclude, state.project_dir(self.root))
+            name = f"{self.tag}-{task_id}-killed-{int(time.time())}.patch"
+            patch = workspace.save_patch(top, before, after, state.patches_dir(self.root) / name)
+            workspace.restore(top, before, after)
+        except (KeyError, TmxdError, OSError) as exc:
+            self.out(f"task {task_id}: could not undo the killed attempt's changes: {exc}")
+            return None
+        return patch
+
     def _close_orphan_execution(self, exec_id: int) -> None:
-        """Finish the row of an attempt whose run was killed (its claim still names it)."""
+        """Finish the row of an attempt whose run was killed (its claim still names it),
+        unless the attempt had finished it before the run died."""
         assert self.recorder is not None
+        rows = self.recorder.executions_by_id([exec_id])
+        if not rows or rows[0].get("finished_at"):
+            return
         self.recorder.execution_finished(
             exec_id,
             success=False,
@@ -282,8 +424,12 @@ class Autopilot:
 
     # -- gates -------------------------------------------------------------------
 
-    def _apply_gate(self, gate: Gate) -> None:
+    def _apply_gate(self, gate: Gate) -> str | None:
+        """Send a gated task to review, or expand it: "review", "expanded", or None when
+        nothing changed (an in-progress task already waiting was told once)."""
         task = gate.task
+        if task.status != "pending" and self.state.review(self.tag, task.id) is not None:
+            return None
         if gate.kind == "expand" and self.config.expand_command:
             argv = expand_template(
                 self.config.expand_command,
@@ -302,10 +448,10 @@ class Autopilot:
                 detail = str(exc)
             else:
                 if res.cancelled:
-                    return
+                    return None
                 refreshed = self._read().find(task.id, self.tag)
                 if res.ok and refreshed is not None and refreshed.subtasks:
-                    return
+                    return "expanded"
                 detail = res.describe() if not res.ok else "it produced no subtasks"
             self._review(task.id, "expand", f"expand command: {detail}")
             self._note(
@@ -314,7 +460,7 @@ class Autopilot:
                 f"expand task {task.id} by hand, or run it whole with "
                 f"`tmxd approve {task.id}`",
             )
-            return
+            return self._gated(gate, f"expand command: {detail}")
         self._review(task.id, gate.kind, gate.reason)
         if gate.kind == "critical":
             text = (
@@ -329,10 +475,21 @@ class Autopilot:
             )
         self._note(task.id, text)
         self.out(f"task {task.id}: review — {text.removeprefix('tmxd autopilot: ')}")
+        return self._gated(gate, gate.reason)
+
+    def _gated(self, gate: Gate, detail: str) -> str:
+        route: routing.Route = "critical" if gate.kind == "critical" else "complex"
+        unit = Unit(gate.task, gate.task, route, gate.reason)
+        self._outcome(UnitResult(unit, "review", 0, 0.0, f"{gate.kind}: {detail}", "review"))
+        return "review"
 
     def _review(self, task_id: str, kind: str, detail: str) -> None:
+        """Record why the task waits; it goes to ``review``, except a task in progress
+        held at the gate, which keeps its status (its subtasks wait instead)."""
         self.state.set_review(self.tag, task_id, kind, detail)
-        self._set_status(task_id, "review")
+        task = self._read().find(task_id, self.tag)
+        if task is not None and (task.status == "pending" or kind == "merge"):
+            self._set_status(task_id, "review")
 
     # -- one unit ----------------------------------------------------------------
 
@@ -350,6 +507,10 @@ class Autopilot:
         with self._breaker_lock:
             return self.breaker.allow()
 
+    def _breaker_open(self) -> bool:
+        with self._breaker_lock:
+            return self.breaker.state == "open"
+
     def _verdict(self, success: bool, reason: str) -> None:
         with self._breaker_lock:
             if success:
@@ -357,8 +518,24 @@ class Autopilot:
             else:
                 self.breaker.record_failure(reason)
 
+    def top(self) -> Path:
+        """The git top level of the project's repository."""
+        if self._top is None:
+            self._top = workspace.toplevel(self.root)
+        return self._top
+
+    def _own_paths(self) -> list[str]:
+        """Files tmxd writes in the project: tasks.json (relative to the top level)."""
+        try:
+            rel = self.project.tasks_path.resolve().relative_to(self.top().resolve())
+        except ValueError:
+            return []
+        return [rel.as_posix()]
+
     def run_unit(self, unit: Unit) -> UnitResult:
         """Claim, run (with retries), validate and settle one unit."""
+        if self._breaker_open():
+            return UnitResult(unit, "skipped", 0, 0.0, "circuit breaker open")
         previous = unit.task.status
         if not self.state.claim(self.tag, unit.id, previous):
             return UnitResult(unit, "skipped", 0, 0.0, "claimed by another autopilot")
@@ -372,15 +549,16 @@ class Autopilot:
         wt: worktrees.Worktree | None = None
         try:
             if self.use_worktrees:
-                wt = worktrees.create(self.root, unit.id)
-            return self._attempts(unit, previous, wt)
+                wt = worktrees.create(self.root, unit.id, self.worktree_base)
+                self.state.update_claim(self.tag, unit.id, branch_base=wt.base)
+            return self._outcome(self._attempts(unit, previous, wt))
         except TmxdError as exc:
             # The environment failed (git, the state dir, an unstartable agent): the task
             # is not to blame, so it goes back as it was; the breaker counts it.
             self._verdict(False, str(exc))
             self._restore(unit, previous, f"tmxd autopilot: could not run the task: {exc}")
             self.out(f"task {unit.id}: could not run: {exc}")
-            return UnitResult(unit, "failed", 0, 0.0, str(exc))
+            return self._outcome(UnitResult(unit, "failed", 0, 0.0, str(exc), previous))
         except BaseException:
             # Never leave a claimed task in progress behind an unexpected error.
             self._restore(unit, previous, "tmxd autopilot: the run stopped on an internal error")
@@ -394,9 +572,14 @@ class Autopilot:
             self._set_status(unit.id, previous)
             self._note(unit.id, note)
 
+    def _place(self, wt: worktrees.Worktree | None) -> Place:
+        own = self._own_paths()
+        if wt is None:
+            return Place(self.top(), self.root, tuple(own))
+        return Place(wt.path, wt.workdir, tuple(dict.fromkeys([*own, *wt.provisioned])), wt)
+
     def _attempts(self, unit: Unit, previous: str, wt: worktrees.Worktree | None) -> UnitResult:
-        workdir = wt.path if wt is not None else self.root
-        checks = validation.select(self.checks(), unit.route)
+        place = self._place(wt)
         spent = 0.0
         attempt = 0
         keep_branch = False
@@ -410,30 +593,36 @@ class Autopilot:
                         "tmxd autopilot: dispatch paused by the circuit breaker; status restored",
                     )
                     return UnitResult(unit, "paused", attempt - 1, spent, "circuit breaker open")
-                result = self.attempt.run(unit, attempt, workdir, checks)
-                ok, error, cost = result.ok, result.error, result.cost_usd
-                self._spent(cost)
-                spent += cost or 0.0
-                if error == "interrupted":
+                result = self.attempt.run(unit, attempt, place)
+                if result.execution_id is not None:
+                    self._executions.append(result.execution_id)
+                self._spent(result.cost_usd)
+                spent += result.cost_usd or 0.0
+                if result.error == INTERRUPTED:
                     with self._breaker_lock:
                         self.breaker.release_trial()
+                    saved = f"; its changes were saved to {result.patch}" if result.patch else ""
                     self._restore(
                         unit,
                         previous,
                         f"tmxd autopilot: attempt {attempt} was "
-                        f"interrupted; status restored to {previous}",
+                        f"interrupted; status restored to {previous}{saved}",
                     )
-                    return UnitResult(unit, "interrupted", attempt, spent, "interrupted")
-                self._verdict(ok, error or "")
-                if ok:
-                    return self._settle(unit, attempt, spent, wt)
+                    return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
+                self._verdict(result.ok, result.error or "")
+                taken = self._taken_over(unit, attempt, place, result)
+                if taken is not None:
+                    return UnitResult(unit, "skipped", attempt, spent, taken)
+                if result.ok:
+                    settled = self._settle(unit, attempt, spent, place, result)
+                    keep_branch = settled.outcome == "review"
+                    return settled
                 retry = self.backoff.should_retry(attempt) and not self._over_budget()
                 if not retry:
                     final = self.config.on_failure
                     self._set_status(unit.id, final)
                     self.out(f"task {unit.id}: failed after {attempt} attempt(s) → {final}")
-                    keep_branch = False
-                    return UnitResult(unit, "failed", attempt, spent, error or "failed")
+                    return UnitResult(unit, "failed", attempt, spent, result.error or "", final)
                 delay = self.backoff.delay(attempt, self.rng)
                 self.out(f"task {unit.id}: attempt {attempt} failed; retrying in {delay:.1f}s")
                 if self.stop.wait(delay):
@@ -442,14 +631,32 @@ class Autopilot:
                         previous,
                         f"tmxd autopilot: stopped before a retry; status restored to {previous}",
                     )
-                    return UnitResult(unit, "interrupted", attempt, spent, "interrupted")
+                    return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
                 if wt is not None:
-                    worktrees.reset(wt)
+                    worktrees.reset(wt, self.top())
         finally:
             if wt is not None:
-                review = self.state.review(self.tag, unit.id)
-                keep_branch = keep_branch or (review is not None and review.get("kind") == "merge")
                 worktrees.finish(self.root, wt, keep_branch=keep_branch)
+
+    def _taken_over(
+        self, unit: Unit, attempt: int, place: Place, result: AttemptResult
+    ) -> str | None:
+        """If someone changed the task while the agent worked (a commit closed it, a person
+        cancelled it), it is theirs: its status stays, validated work is set aside."""
+        task = self._read().find(unit.id, self.tag)
+        status = task.status if task is not None else "deleted"
+        if status == "in-progress":
+            return None
+        detail = f"set to {status} by someone else while the agent worked"
+        text = f"tmxd autopilot: the task was {detail}; its status is left as it is"
+        if result.ok and result.before is not None and result.after is not None:
+            patch = self.attempt.discard(unit, attempt, place, result.before, result.after)
+            if patch is not None:
+                text += f"; the agent's work was saved to {patch}, not committed"
+        if task is not None:
+            self._note(unit.id, text)
+        self.out(f"task {unit.id}: {detail}")
+        return detail
 
     def _over_budget(self) -> bool:
         ceiling = self._ceiling()
@@ -461,104 +668,242 @@ class Autopilot:
         return self.config.max_cost_usd if self.config.max_cost_usd > 0 else None
 
     def _settle(
-        self, unit: Unit, attempt: int, spent: float, wt: worktrees.Worktree | None
+        self, unit: Unit, attempt: int, spent: float, place: Place, result: AttemptResult
     ) -> UnitResult:
+        """Validated work: commit it (and merge a worktree's branch), then mark it done."""
+        assert result.before is not None and result.after is not None
         detail = f"done on attempt {attempt} ({unit.route})"
         if spent:
             detail += f", ${spent:.4f}"
+        wt = place.worktree
+        message = f"{_subject(unit.task.title, unit.id)}\n\nTask: {unit.id}\n"
+        if wt is not None or self.config.commit:
+            try:
+                sha = workspace.commit(place.top, result.before, result.after, message)
+            except TmxdError as exc:
+                if wt is None:
+                    self.attempt.discard(unit, attempt, place, result.before, result.after)
+                raise TmxdError(f"could not commit the task's work: {exc}") from exc
+            if sha is not None:
+                detail += f"; committed {sha[:7]}"
+        elif workspace.changed(result.before, result.after):
+            detail += "; changes left uncommitted (autopilot.commit = false)"
+        if result.denials:
+            detail += "; refused tool calls: " + ", ".join(
+                describe_denial(d) for d in result.denials
+            )
         if wt is not None:
-            subject = f"{unit.task.title} [{unit.id}]"
-            worktrees.commit_all(wt, subject)
-            merged = worktrees.merge_back(self.root, wt, f"Merge task {unit.id}: {unit.task.title}")
+            merged = worktrees.merge_back(
+                self.root, wt, f"Merge task {unit.id}: {_subject(unit.task.title, unit.id)}"
+            )
             if not merged.merged:
                 self._review(unit.id, "merge", merged.detail)
                 self._note(
                     unit.id,
-                    f"tmxd autopilot: the work passed validation but could not "
-                    f"be merged ({merged.detail}); branch {wt.branch} is kept. Merge it, "
-                    f"then `tmxd approve {unit.id}` (or `tmxd reject {unit.id}`)",
+                    f"tmxd autopilot: the work passed validation but could not be merged "
+                    f"({merged.detail}); branch {wt.branch} is kept. Resolve it (merge the "
+                    f"current branch into {wt.branch}, or change the current branch), then "
+                    f"`tmxd approve {unit.id}` merges it; `tmxd reject {unit.id}` drops it",
                 )
-                self.out(f"task {unit.id}: review — merge conflict, branch {wt.branch} kept")
-                return UnitResult(unit, "review", attempt, spent, merged.detail)
+                self.out(f"task {unit.id}: review — {merged.detail}; branch {wt.branch} kept")
+                self._link_commits()
+                return UnitResult(unit, "review", attempt, spent, merged.detail, "review")
             detail += f"; {merged.detail}"
         self._set_status(unit.id, DONE)
         self._note(unit.id, f"tmxd autopilot: {detail}")
+        self._link_commits()
         self.out(f"task {unit.id}: {detail}")
-        return UnitResult(unit, "done", attempt, spent, detail)
+        return UnitResult(unit, "done", attempt, spent, detail, DONE)
+
+    def _link_commits(self) -> None:
+        problem = link_commits(self.project, self.recorder, self.tag)
+        if problem is not None:
+            self.out(problem)
 
     # -- the loop ----------------------------------------------------------------
 
+    def _prepare(self) -> None:
+        """Before dispatching: a usable repository, agent and worktree place; no leftovers;
+        a sequential run alone in the project."""
+        worktrees.require_repo(self.root)
+        if self.use_worktrees:
+            worktrees.require_location(self.root, self.worktree_base)
+        self._check_agent()
+        if not self.use_worktrees:
+            self._hold_the_project()
+        self.recover()
+        data = self.state.read()
+        keep = {
+            key.split(":", 1)[1]
+            for key, claim in data["claims"].items()
+            if isinstance(claim, dict)
+            and isinstance(claim.get("pid"), int)
+            and proc.pid_alive(claim["pid"])
+        } | {
+            key.split(":", 1)[1]
+            for key, review in data["reviews"].items()
+            if isinstance(review, dict) and review.get("kind") == "merge"
+        }
+        spares = max(self.parallel or 0, self.config.parallel)
+        removed = worktrees.prune(self.root, self.worktree_base, keep, spares)
+        if removed:
+            self.out("removed leftovers of earlier runs: " + ", ".join(removed))
+        if not self.use_worktrees and not self.options.allow_dirty:
+            found = workspace.dirty(self.top(), [".taskmaster/"])
+            if found:
+                shown = ", ".join(found[:5]) + (
+                    f" and {len(found) - 5} more" if len(found) > 5 else ""
+                )
+                raise InputError(
+                    f"{self.top()}: uncommitted changes ({shown}); the autopilot commits each "
+                    "task on this branch, so commit or stash them first, or pass --allow-dirty "
+                    "(they are left untouched)"
+                )
+
+    def _hold_the_project(self) -> None:
+        """A sequential run works in the project itself: no other run may start tasks
+        there meanwhile (parallel runs, the daemon's too, wait while it holds this)."""
+        lock = state.project_dir(self.root) / SEQUENTIAL_LOCK
+        lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = acquire(lock, wait=False)
+        if fd is None:
+            raise InputError(
+                f"{self.root}: another sequential `tmxd autopilot` is running in this project"
+            )
+        self._lock_fd = fd
+        others = {
+            claim["pid"]
+            for claim in self.state.read()["claims"].values()
+            if isinstance(claim, dict)
+            and isinstance(claim.get("pid"), int)
+            and claim["pid"] != os.getpid()
+            and proc.pid_alive(claim["pid"])
+        }
+        if others:
+            raise InputError(
+                f"{self.root}: another autopilot (pid {min(others)}) is running tasks of this "
+                "project; a sequential run works in the project itself, so wait for it to "
+                "finish, or run with --parallel"
+            )
+
+    def _sequential_running(self) -> bool:
+        """Is a sequential run working in the project itself (so nothing else starts)?"""
+        if not self.use_worktrees:
+            return False
+        lock = state.project_dir(self.root) / SEQUENTIAL_LOCK
+        if not lock.exists():
+            return False
+        fd = acquire(lock, wait=False)
+        if fd is None:
+            return True
+        os.close(fd)
+        return False
+
     def run(self) -> RunSummary:
         """Dispatch until nothing is ready, ``--once`` is satisfied, or a stop."""
+        try:
+            return self._run()
+        finally:
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def _run(self) -> RunSummary:
         summary = RunSummary()
-        if self.use_worktrees and not self.options.dry_run:
-            worktrees.require_repo(self.root)
         if not self.options.dry_run:
-            self._check_agent()
-            self.recover()
+            self._prepare()
         if self.options.task_id is not None:
             self._check_task(self.options.task_id)
         slots = self.parallel or 1
         running: dict[Future[UnitResult], Unit] = {}
         dispatched = 0
         tried: set[str] = set()
-        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="tmxd-agent") as pool:
-            while True:
-                if self.stop.is_set():
-                    summary.stop_reason = summary.stop_reason or "stopped"
-                    break
-                can_dispatch = not (self.options.once and dispatched)
-                ceiling = self._ceiling()
-                if ceiling is not None and self.cost >= ceiling:
-                    summary.stop_reason = f"cost ceiling ${ceiling:g} reached (${self.cost:.4f})"
-                    can_dispatch = False
-                state_now = self.breaker.state
-                if state_now == "open":
-                    summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
-                    can_dispatch = False
-                started = 0
-                if can_dispatch:
-                    plan = self.plan(self._read())
+        try:
+            with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="tmxd-agent") as pool:
+                while True:
+                    if self.stop.is_set():
+                        summary.stop_reason = summary.stop_reason or "stopped"
+                        break
+                    can_dispatch = not (self.options.once and dispatched)
+                    ceiling = self._ceiling()
+                    if ceiling is not None and self.cost >= ceiling:
+                        summary.stop_reason = (
+                            f"cost ceiling ${ceiling:g} reached (${self.cost:.4f})"
+                        )
+                        can_dispatch = False
+                    with self._breaker_lock:
+                        state_now = self.breaker.state
+                    if state_now == "open":
+                        summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
+                        can_dispatch = False
+                    if can_dispatch and self._sequential_running():
+                        summary.stop_reason = "a sequential run is working in the project itself"
+                        can_dispatch = False
                     if self.options.dry_run:
+                        tasks_file = self._read()
+                        plan = self.plan(tasks_file)
                         summary.planned = plan.units
                         summary.gated = plan.gates
-                        summary.stop_reason = "dry run"
+                        summary.waiting = self.waiting(tasks_file, plan)
+                        summary.stop_reason = summary.stop_reason or "dry run"
                         break
-                    for gate in plan.gates:
-                        self._apply_gate(gate)
-                        summary.gated.append(gate)
-                    limit = slots
-                    if state_now == "half-open":
-                        limit = 1
-                    for unit in plan.units:
-                        if len(running) >= limit:
-                            break
-                        if unit.id in tried:
-                            continue
-                        if any(related(unit.id, other.id) for other in running.values()):
-                            continue
-                        tried.add(unit.id)
-                        running[pool.submit(self.run_unit, unit)] = unit
-                        started += 1
-                        if self.parallel is None:
-                            break
-                    dispatched += started
-                    if plan.gates and not started and not running:
-                        continue  # gates changed the graph; look again
-                if not running:
-                    if not summary.stop_reason:
-                        summary.stop_reason = "nothing ready" if not dispatched else "all done"
-                    break
-                done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    running.pop(fut)
-                    result = fut.result()
-                    summary.results.append(result)
-                    if result.outcome == "paused":
-                        summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
-        summary.cost_usd = self.cost
-        summary.breaker = self.breaker.state
+                    started = 0
+                    if can_dispatch:
+                        plan = self.plan(self._read())
+                        changed_graph = False
+                        for gate in plan.gates:
+                            applied = self._apply_gate(gate)
+                            changed_graph = changed_graph or applied is not None
+                            if applied == "review":
+                                summary.gated.append(gate)
+                        limit = 1 if state_now == "half-open" else slots
+                        for unit in plan.units:
+                            if len(running) >= limit or self._breaker_open():
+                                break
+                            if unit.id in tried:
+                                continue
+                            if any(related(unit.id, other.id) for other in running.values()):
+                                continue
+                            tried.add(unit.id)
+                            running[pool.submit(self.run_unit, unit)] = unit
+                            started += 1
+                            if self.parallel is None:
+                                break
+                        dispatched += started
+                        if changed_graph and not started and not running:
+                            continue  # gates changed the graph; look again
+                    if not running:
+                        if not summary.stop_reason:
+                            summary.stop_reason = "nothing ready" if not dispatched else "all done"
+                        break
+                    done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        running.pop(fut)
+                        result = fut.result()
+                        if result.outcome != "skipped" or result.attempts:
+                            summary.results.append(result)
+                        if result.outcome == "paused" or self._breaker_open():
+                            summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
+        finally:
+            summary.cost_usd = self.cost
+            summary.breaker = self.breaker.state
+            summary.execution_ids = list(self._executions)
+            summary.attempts = self._count_attempts()
         return summary
+
+    def _count_attempts(self) -> Counter[str]:
+        """This run's attempts by verdict, counted from its ``executions`` rows."""
+        counts: Counter[str] = Counter()
+        if self.recorder is None or not self._executions:
+            return counts
+        for row in self.recorder.executions_by_id(self._executions):
+            if row.get("success") == 1:
+                counts["succeeded"] += 1
+            elif str(row.get("error") or "").startswith(INTERRUPTED):
+                counts["interrupted"] += 1
+            else:
+                counts["failed"] += 1
+        return counts
 
     def _check_agent(self) -> None:
         """A missing agent program is a setup error: say so once instead of failing every task."""
@@ -582,18 +927,27 @@ class Autopilot:
             raise TmxdError(f"{probe}: agent program not found; {hint} in .taskmaster/tmxd.toml")
 
     def _check_task(self, task_id: str) -> None:
-        task = self._read().find(task_id, self.tag)
+        """``--task X``: X exists, is not finished, and can run now (exit 2 saying why not)."""
+        tasks_file = self._read()
+        task = tasks_file.find(task_id, self.tag)
         if task is None:
             raise InputError(f"task {task_id} not found in tag {self.tag}; see `tmxd list`")
         if task.status in (DONE, "cancelled"):
             raise InputError(f"task {task_id} is {task.status}; nothing to run")
-        tasks = self._read().tasks(self.tag)
-        done = done_ids(tasks)
-        waiting = [d for d in task.dependencies if d not in done]
-        if waiting:
-            raise InputError(
-                f"task {task_id} is not ready: it depends on {', '.join(waiting)} (not done)"
-            )
+        plan = self.plan(tasks_file)
+        if plan.units or plan.gates:
+            return
+        waiting = self.waiting(tasks_file, plan)
+        if not waiting:
+            raise InputError(f"task {task_id} has nothing left to run; see `tmxd show {task_id}`")
+        first = waiting[0]
+        which = "" if first.id == task_id else f"{first.id}: "
+        raise InputError(f"task {task_id} is not ready: {which}{first.reason}")
+
+
+def _subject(title: str, task_id: str) -> str:
+    line = " ".join(title.split())
+    return line or f"Task {task_id}"
 
 
 def breaker_status(root: Path, config: AutopilotConfig | None = None) -> dict[str, Any]:
@@ -654,11 +1008,21 @@ def dispatch_ready(
 
 
 def log_lines(summary: RunSummary) -> Iterable[str]:
-    """A short human summary of a run."""
-    yield (
-        f"autopilot: {summary.count('done')} done, {summary.count('failed')} failed, "
-        f"{summary.count('review')} to review, {summary.count('interrupted')} interrupted"
-        + (f", ${summary.cost_usd:.4f}" if summary.cost_usd else "")
+    """A short human summary of a run: tasks by outcome, then attempts from their rows."""
+    failed = [r for r in summary.results if r.outcome == "failed"]
+    statuses = sorted({r.status for r in failed if r.status})
+    line = (
+        f"autopilot: {summary.count('done')} done, {len(failed)} failed"
+        + (f" ({', '.join(statuses)})" if statuses else "")
+        + f", {summary.to_review} to review, {summary.count('interrupted')} interrupted"
     )
+    a = summary.attempts
+    if a.total():
+        line += f"; {a.total()} attempt(s): {a['succeeded']} succeeded, {a['failed']} failed" + (
+            f", {a['interrupted']} interrupted" if a["interrupted"] else ""
+        )
+    if summary.cost_usd:
+        line += f"; ${summary.cost_usd:.4f}"
+    yield line
     if summary.stop_reason:
         yield f"stopped: {summary.stop_reason}"

@@ -9,9 +9,11 @@ entry), and speaks Claude Code's ``stream-json`` on stdout::
                "4": {"action": "hang"}}}
 
 Actions: ``edit`` writes ``file`` (default ``task-<id>.txt``) in the working directory
-with ``content``; ``fail`` exits 1 with an error result; ``is_error`` exits 0 but
-reports ``is_error``; ``malformed`` prints broken JSON and no result; ``hang`` starts a
-child and sleeps forever (both write their pids to ``TMXD_SCRIPTED_STATE``).
+with ``content`` (with ``permission_denials``, a list as Claude Code reports it, it
+writes nothing and reports those refusals); ``fail`` exits 1 with an error result;
+``is_error`` exits 0 but reports ``is_error``; ``malformed`` prints broken JSON and
+no result; ``hang`` starts a child and sleeps forever (both write their pids to
+``TMXD_SCRIPTED_STATE``).
 ``fail_times: N`` fails the first N runs of that task, then does the action.
 ``cost`` sets ``total_cost_usd``. Runs are counted in ``TMXD_SCRIPTED_STATE``.
 """
@@ -33,7 +35,15 @@ def _emit(event: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def _result(session: str, *, is_error: bool, text: str, cost: float, turns: int) -> None:
+def _result(
+    session: str,
+    *,
+    is_error: bool,
+    text: str,
+    cost: float,
+    turns: int,
+    denials: list[Any] | None = None,
+) -> None:
     _emit(
         {
             "type": "result",
@@ -44,7 +54,7 @@ def _result(session: str, *, is_error: bool, text: str, cost: float, turns: int)
             "session_id": session,
             "total_cost_usd": cost,
             "usage": {"input_tokens": 1000, "output_tokens": 50},
-            "permission_denials": [],
+            "permission_denials": denials or [],
         }
     )
 
@@ -102,8 +112,10 @@ def main(argv: list[str]) -> int:
                 },
             }
         )
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
-        Path(name).write_text(content, encoding="utf-8")
+        denials = spec.get("permission_denials") or []
+        if not denials:  # a refused Write writes nothing, as Claude Code's does
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            Path(name).write_text(content, encoding="utf-8")
         _emit(
             {
                 "type": "user",
@@ -116,7 +128,14 @@ def main(argv: list[str]) -> int:
         delay = float(spec.get("sleep", 0))
         if delay:
             time.sleep(delay)
-        _result(session, is_error=False, text=f"Implemented task {task_id}.", cost=cost, turns=2)
+        _result(
+            session,
+            is_error=False,
+            text=f"Implemented task {task_id}.",
+            cost=cost,
+            turns=2,
+            denials=denials,
+        )
         return 0
     if action == "fail":
         print(f"scripted failure for task {task_id}", file=sys.stderr)

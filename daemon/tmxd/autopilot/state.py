@@ -6,7 +6,8 @@
   process group and the status to restore), approvals (``tmxd approve``), and
   reviews (why a task waits in ``review``);
 - ``breaker.json``: the circuit breaker (read by ``tmxd status``);
-- ``prompts/``: the prompt file of each run.
+- ``prompts/``: the prompt file of each run;
+- ``patches/``: the changes of each failed or interrupted attempt, as a patch.
 
 Writers take an ``flock`` on ``state.lock`` and replace the file atomically, so the
 CLI and the daemon can share it. Files are private to the user.
@@ -48,6 +49,11 @@ def breaker_path(root: Path) -> Path:
 
 def prompts_dir(root: Path) -> Path:
     return project_dir(root) / "prompts"
+
+
+def patches_dir(root: Path) -> Path:
+    """Where a failed attempt's changes are kept, one patch file per attempt."""
+    return project_dir(root) / "patches"
 
 
 def task_key(tag: str, task_id: str) -> str:
@@ -135,11 +141,13 @@ class StateFile:
                 claim["agent_pgid"] = pgid
                 claim["agent_start"] = start
 
-    def set_execution(self, tag: str, task_id: str, execution_id: int | None) -> None:
+    def update_claim(self, tag: str, task_id: str, **fields: Any) -> None:
+        """Set fields of a claim (``execution_id``, ``workspace``: what a later run
+        needs to recover the attempt if this process dies), in one write."""
         with self.edit() as data:
             claim = data["claims"].get(task_key(tag, task_id))
             if isinstance(claim, dict):
-                claim["execution_id"] = execution_id
+                claim.update(fields)
 
     def release(self, tag: str, task_id: str) -> None:
         with self.edit() as data:

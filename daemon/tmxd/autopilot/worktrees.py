@@ -1,28 +1,52 @@
-"""One git worktree per task, merged back after validation.
+"""One git worktree per task, outside the repository, merged back after validation.
 
-A task runs in ``<git-common-dir>/tmxd/worktrees/task-<id>`` on branch
-``tmxd/task-<id>``, created from the main worktree's HEAD. After the agent and the
-validation succeeded, its changes are committed (``Task: <id>`` trailer) and merged
-into the main worktree with ``--no-ff``. A merge that does not go through cleanly is
-aborted, so the main worktree is never left half-merged; the branch is kept and the
-task goes to review.
+Where: ``<base>/task-<id>`` on branch ``tmxd/task-<id>``, created from the main
+worktree's HEAD, where ``<base>`` is ``<state dir>/worktrees/<project key>`` (or
+``[autopilot] worktree_dir``/``<project key>``). Never under ``.git/``: Claude Code
+treats every path there as sensitive and refuses to edit it (the run still ends
+"success"). Never inside the user's working tree either: the project's own checks,
+linters and file watchers would see every task's copy.
+
+What a worktree holds: git checks out tracked files only. Of the files an agent's
+tools read that are often untracked, these are provisioned from the main worktree
+when the checkout lacks them:
+
+- ``.claude/`` files (``settings.json``, ``settings.local.json``, commands, agents,
+  skills): *copied*, so the hooks and slash commands work and an agent cannot write
+  through into the user's folder;
+- ``.mcp.json``: copied, so the same MCP servers start;
+- ``.taskmaster/``: *linked* (a symlink to the main one) when it is not tracked, so
+  Task Master's own tools see the live tasks. When it is tracked, the checkout has
+  the committed copy; tmxd writes statuses to the main tasks.json only, and never
+  commits a worktree's tasks.json.
+
+Provisioned paths are left out of the attempt's evidence and of its commit (see
+``workspace``). After validation the task's changes are committed (``Task: <id>``
+trailer) and merged into the main worktree with ``--no-ff``. A merge that does not
+go through cleanly is aborted, so the main worktree is never left half-merged; the
+branch is kept and the task goes to review.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tmxd.autopilot.state import project_key
 from tmxd.commits import merge_driver
-from tmxd.errors import TmxdError
+from tmxd.errors import InputError
 from tmxd.git import decode, run_git
 
 BRANCH_PREFIX = "tmxd/task-"
 LOCK_RETRIES = 25
 LOCK_WAIT_S = 0.2
+COPIED = (".mcp.json",)
+COPIED_DIRS = (".claude",)
+LINKED = (".taskmaster",)
 
 # Worktree bookkeeping (add, remove, prune) and merges into the main worktree happen
 # one at a time: `git worktree prune` would otherwise drop a worktree being added.
@@ -52,38 +76,133 @@ def common_dir(root: Path) -> Path:
     return path if path.is_absolute() else (root / path).resolve()
 
 
-def worktree_base(root: Path) -> Path:
+def legacy_base(root: Path) -> Path:
+    """Where tmxd once made worktrees (inside ``.git``); only pruned now."""
     return common_dir(root) / "tmxd" / "worktrees"
 
 
+def default_parent() -> Path:
+    """``<state dir>/worktrees``: the default home of every project's worktrees."""
+    from tmxd import paths
+
+    return paths.state_dir() / "worktrees"
+
+
+def base_dir(root: Path, configured: str = "") -> Path:
+    """The folder holding this project's worktrees (``<parent>/<project key>``).
+
+    ``configured`` is ``[autopilot] worktree_dir``: empty for the state dir; a
+    relative path is taken from the project root; ``~`` is expanded.
+    """
+    if configured.strip():
+        parent = Path(configured.strip()).expanduser()
+        if not parent.is_absolute():
+            parent = root / parent
+    else:
+        parent = default_parent()
+    return Path(os.path.abspath(parent)) / project_key(root)
+
+
+def location_problem(root: Path, base: Path) -> str | None:
+    """Why ``base`` cannot hold worktrees, or None: not in the working tree, not in .git."""
+    real = base.resolve()
+    top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip()).resolve()
+    for forbidden, what in (
+        (
+            common_dir(root).resolve(),
+            "inside the repository's .git folder (Claude Code refuses to edit files there)",
+        ),
+        (top, "inside the project's working tree (its checks and watchers would see every copy)"),
+    ):
+        if real == forbidden or real.is_relative_to(forbidden):
+            return f"{base} is {what}"
+    return None
+
+
+def require_location(root: Path, base: Path) -> None:
+    problem = location_problem(root, base)
+    if problem is not None:
+        raise InputError(
+            f"autopilot.worktree_dir: {problem}; set it to a folder outside the project "
+            "in .taskmaster/tmxd.toml, or remove it to use tmxd's state dir"
+        )
+
+
 def require_repo(root: Path) -> None:
-    """Parallel runs need a git repository with at least one commit."""
+    """The autopilot needs a git repository with at least one commit."""
     probe = git(root, "rev-parse", "--verify", "-q", "HEAD", check=False)
     if probe.returncode != 0:
-        raise TmxdError(
-            f"{root}: parallel autopilot needs a git repository with a commit; "
-            "run `git init` and commit, or run without --parallel"
+        raise InputError(
+            f"{root}: the autopilot needs a git repository with a commit (it proves that each "
+            "task changed something and commits it); run `git init` and commit"
         )
 
 
 @dataclass(frozen=True)
 class Worktree:
     task_id: str
-    path: Path
+    path: Path  # the worktree's top level
     branch: str
-    base: str
+    base: str  # the commit it started from
+    workdir: Path  # the project root inside it (the agent's working directory)
+    provisioned: tuple[str, ...] = field(default=())  # relative to the top level
 
 
-def create(root: Path, task_id: str) -> Worktree:
-    """A fresh worktree for ``task_id`` at the main worktree's HEAD (leftovers removed)."""
-    path = worktree_base(root) / f"task-{task_id}"
+def create(root: Path, task_id: str, base: Path) -> Worktree:
+    """A clean worktree for ``task_id`` at the main worktree's HEAD (leftovers removed).
+
+    A spare (a finished task's worktree, see :func:`finish`) is reused when there is
+    one: moving it and checking out the new commit rewrites only the files that
+    differ, where a new worktree would write every file of the repository again.
+    """
+    path = base / f"task-{task_id}"
     branch = branch_name(task_id)
+    top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip())
     with _repo_lock:
-        discard(root, path)
+        if path.exists() or path.is_symlink():
+            discard(root, path)  # left by a killed run
         head = git(root, "rev-parse", "HEAD").stdout.strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        git(root, "worktree", "add", "-q", "-B", branch, str(path), head)
-    return Worktree(task_id, path, branch, head)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        spare = _take_spare(root, base, path)
+        if not spare:
+            git(root, "worktree", "prune", check=False)  # a registration left without its folder
+            # registered now; its files are written below, outside the lock
+            git(root, "worktree", "add", "-q", "--no-checkout", "-B", branch, str(path), head)
+    # only this worktree's files and its own branch from here: no need to hold the repo
+    if spare:  # a clean spare: only the files that differ are written
+        git(path, "checkout", "-q", "-f", "-B", branch, head)
+    else:
+        git(path, "reset", "-q", "--hard")
+    provisioned = provision(top, path)
+    rel = root.resolve().relative_to(top.resolve())
+    return Worktree(task_id, path, branch, head, path / rel, tuple(provisioned))
+
+
+def provision(main_top: Path, wt_top: Path) -> list[str]:
+    """Copy or link what the agent needs that the checkout lacks; return those paths."""
+    done: list[str] = []
+    for name in COPIED:
+        src, dst = main_top / name, wt_top / name
+        if src.is_file() and not dst.exists():
+            shutil.copy2(src, dst)
+            done.append(name)
+    for name in COPIED_DIRS:
+        src_dir = main_top / name
+        if not src_dir.is_dir():
+            continue
+        for src in sorted(src_dir.rglob("*")):
+            rel = src.relative_to(main_top)
+            dst = wt_top / rel
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+                done.append(rel.as_posix())
+    for name in LINKED:
+        src, dst = main_top / name, wt_top / name
+        if src.is_dir() and not dst.exists():
+            dst.symlink_to(src, target_is_directory=True)
+            done.append(name)
+    return done
 
 
 def discard(root: Path, path: Path) -> None:
@@ -91,24 +210,9 @@ def discard(root: Path, path: Path) -> None:
     with _repo_lock:
         if path.exists():
             git(root, "worktree", "remove", "--force", "--force", str(path), check=False)
-        if path.exists():
+        if path.exists() or path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         git(root, "worktree", "prune", check=False)
-
-
-def has_changes(wt: Worktree) -> bool:
-    status = git(wt.path, "status", "--porcelain", "--untracked-files=all").stdout
-    return bool(status.strip())
-
-
-def commit_all(wt: Worktree, subject: str) -> bool:
-    """Commit everything the agent left uncommitted; False when there was nothing."""
-    if not has_changes(wt):
-        return False
-    git(wt.path, "add", "-A")
-    message = f"{subject}\n\nTask: {wt.task_id}\n"
-    git(wt.path, "commit", "-q", "--no-verify", "-m", message)
-    return True
 
 
 @dataclass(frozen=True)
@@ -116,42 +220,75 @@ class MergeResult:
     merged: bool
     commits: int
     detail: str
+    conflicts: tuple[str, ...] = ()
 
 
 def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
     """Merge the task branch into the main worktree's current branch, or abort cleanly."""
+    return merge_branch(root, wt.branch, wt.task_id, subject)
+
+
+def merge_branch(root: Path, branch: str, task_id: str, subject: str) -> MergeResult:
+    """Merge ``branch`` into the main worktree's branch with ``--no-ff``, or abort cleanly.
+
+    Already merged (nothing of it missing from HEAD) is a success with 0 commits. A
+    conflict is aborted and reported with the conflicting files.
+    """
     with _repo_lock:
-        count = git(root, "rev-list", "--count", f"HEAD..{wt.branch}").stdout.strip()
+        count = git(root, "rev-list", "--count", f"HEAD..{branch}").stdout.strip()
         commits = int(count or "0")
         if commits == 0:
-            return MergeResult(True, 0, "no commits to merge")
-        message = f"{subject}\n\nTask: {wt.task_id}\n"
+            return MergeResult(True, 0, f"{branch} is already merged")
+        message = f"{subject}\n\nTask: {task_id}\n"
         # tasks.json goes through tmxd's merge driver, whatever this clone's config says.
         merge = [*merge_driver.config_args(root), "merge", "--no-ff", "--no-edit", "-m", message]
         for _ in range(LOCK_RETRIES):
-            result = git(root, *merge, wt.branch, check=False)
+            result = git(root, *merge, branch, check=False)
             if result.returncode == 0:
-                return MergeResult(True, commits, f"merged {commits} commit(s) from {wt.branch}")
+                return MergeResult(True, commits, f"merged {commits} commit(s) from {branch}")
             # A busy index also makes git say "Automatic merge failed": only unmerged
             # paths make it a conflict.
-            if git(root, "ls-files", "--unmerged", check=False).stdout.strip():
+            unmerged = unmerged_paths(root)
+            if unmerged:
                 git(root, "merge", "--abort", check=False)
-                break
+                return MergeResult(
+                    False,
+                    commits,
+                    f"merging {branch} conflicts in {', '.join(unmerged[:5])}"
+                    + (f" and {len(unmerged) - 5} more" if len(unmerged) > 5 else ""),
+                    tuple(unmerged),
+                )
             # No conflict: another git process (the user's, or one left by a killed run)
             # held the index, so the merge stopped half-way or never started. Undo our
             # half and try again shortly; if the refusal lasts (local changes in the way),
             # it is reported like a conflict.
-            if _merging(root) and _merge_head(root) == _rev(root, wt.branch):
+            if _merging(root) and _merge_head(root) == _rev(root, branch):
                 git(root, "merge", "--abort", check=False)
             time.sleep(LOCK_WAIT_S)
         detail = (result.stdout + result.stderr).strip()
-        conflicted = [
-            line.split()[-1]
-            for line in detail.splitlines()
-            if line.startswith("CONFLICT") or line.startswith("\t")
-        ]
-        summary = ", ".join(conflicted[:5]) or (detail.splitlines()[-1] if detail else "")
-        return MergeResult(False, commits, f"merge of {wt.branch} failed: {summary}")
+        files = [line.strip() for line in detail.splitlines() if line.startswith("\t")]
+        last = detail.splitlines()[-1] if detail else "git merge failed"
+        return MergeResult(
+            False,
+            commits,
+            f"merging {branch} failed: " + (", ".join(files[:5]) or last),
+            tuple(files),
+        )
+
+
+def unmerged_paths(root: Path) -> list[str]:
+    out = git(root, "diff", "--name-only", "--diff-filter=U", check=False).stdout
+    return sorted({line for line in out.splitlines() if line})
+
+
+def branch_exists(root: Path, branch: str) -> bool:
+    ref = f"refs/heads/{branch}"
+    return git(root, "rev-parse", "-q", "--verify", ref, check=False).returncode == 0
+
+
+def delete_branch(root: Path, branch: str) -> None:
+    with _repo_lock:
+        git(root, "branch", "-D", branch, check=False)
 
 
 def _merging(root: Path) -> bool:
@@ -166,18 +303,93 @@ def _rev(root: Path, ref: str) -> str:
     return git(root, "rev-parse", "-q", "--verify", ref, check=False).stdout.strip()
 
 
-def finish(root: Path, wt: Worktree, *, keep_branch: bool) -> None:
-    """Remove the worktree; delete its branch unless it holds work to keep."""
+SPARE_PREFIX = "spare-"
+
+
+def spares(base: Path) -> list[Path]:
+    return sorted(base.glob(f"{SPARE_PREFIX}*")) if base.is_dir() else []
+
+
+def _take_spare(root: Path, base: Path, path: Path) -> bool:
+    """Move a spare worktree to ``path``; False when there is none (or it is unusable)."""
+    for spare in spares(base):
+        moved = git(root, "worktree", "move", str(spare), str(path), check=False)
+        if moved.returncode == 0:
+            return True
+        discard(root, spare)  # not a worktree any more: drop it
+    return False
+
+
+def finish(root: Path, wt: Worktree, *, keep_branch: bool, spare: bool = True) -> None:
+    """Done with the worktree: keep it, clean and detached, as a spare for the next task
+    (or remove it); delete its branch unless it holds work to keep."""
+    cleaned = spare and wt.path.is_dir()
+    if cleaned:  # this worktree's files only, outside the repo lock
+        for args in (("checkout", "-q", "-f", "--detach"), ("clean", "-q", "-f", "-d", "-x")):
+            cleaned = cleaned and git(wt.path, *args, check=False).returncode == 0
     with _repo_lock:
-        discard(root, wt.path)
+        kept = False
+        if cleaned:
+            target = wt.path.parent / f"{SPARE_PREFIX}{wt.path.name.removeprefix('task-')}"
+            if target.exists():
+                discard(root, target)
+            moved = git(root, "worktree", "move", str(wt.path), str(target), check=False)
+            kept = moved.returncode == 0
+        if not kept:
+            discard(root, wt.path)
         if not keep_branch:
             git(root, "branch", "-D", wt.branch, check=False)
 
 
-def reset(wt: Worktree) -> None:
-    """Back to the base commit with no leftovers, before another attempt."""
+def reset(wt: Worktree, main_top: Path) -> None:
+    """Back to the base commit with no leftovers (ignored files too), before a retry."""
     git(wt.path, "reset", "-q", "--hard", wt.base)
     git(wt.path, "clean", "-q", "-f", "-d", "-x")
+    provision(main_top, wt.path)
+
+
+def present(root: Path, base: Path) -> list[Path]:
+    """tmxd's task worktrees of this project (spares aside): registered with git or left
+    on disk, under ``base`` and under the old ``.git/tmxd/worktrees``."""
+    listing = git(root, "worktree", "list", "--porcelain", check=False).stdout
+    registered = {
+        Path(line.removeprefix("worktree ").strip())
+        for line in listing.splitlines()
+        if line.startswith("worktree ")
+    }
+    found: set[Path] = set()
+    for folder in (base, legacy_base(root)):
+        found |= {p for p in registered if p.parent == folder and p.name.startswith("task-")}
+        if folder.is_dir():
+            found |= {p for p in folder.iterdir() if p.name.startswith("task-")}
+    return sorted(found)
+
+
+def prune(root: Path, base: Path, keep: set[str], spares_kept: int = 0) -> list[str]:
+    """Remove tmxd's worktrees and ``tmxd/task-*`` branches except those of ``keep``.
+
+    Run when a run starts: what a finished or killed run left behind goes. Worktrees
+    (see :func:`present`) and branches of tasks not in ``keep`` (tasks being worked
+    on, or waiting in review for a merge) are removed, and spares beyond
+    ``spares_kept``. Returns what was removed.
+    """
+    removed: list[str] = []
+    with _repo_lock:
+        for path in present(root, base):
+            if path.name.removeprefix("task-") in keep:
+                continue
+            discard(root, path)
+            removed.append(str(path))
+        for path in spares(base)[spares_kept:]:
+            discard(root, path)
+        refs = git(
+            root, "for-each-ref", "--format=%(refname:short)", f"refs/heads/{BRANCH_PREFIX}*"
+        ).stdout.split()
+        for branch in refs:
+            if branch.removeprefix(BRANCH_PREFIX) not in keep:
+                git(root, "branch", "-D", branch, check=False)
+                removed.append(branch)
+    return removed
 
 
 def abort_stale_merge(root: Path, task_ids: set[str]) -> str | None:

@@ -17,6 +17,8 @@ EXIT_SIGTERM = 143
 
 
 def _summary_json(summary: Any) -> dict[str, Any]:
+    from tmxd.autopilot.runner import ATTEMPT_VERDICTS
+
     return {
         "results": [
             {
@@ -24,6 +26,7 @@ def _summary_json(summary: Any) -> dict[str, Any]:
                 "route": r.unit.route,
                 "outcome": r.outcome,
                 "attempts": r.attempts,
+                "status": r.status,
                 "cost_usd": round(r.cost_usd, 6),
                 "detail": r.detail,
             }
@@ -34,6 +37,13 @@ def _summary_json(summary: Any) -> dict[str, Any]:
             for u in summary.planned
         ],
         "review": [{"task": g.task.id, "gate": g.kind, "reason": g.reason} for g in summary.gated],
+        "not_ready": [
+            {"task": w.id, "title": w.title, "reason": w.reason} for w in summary.waiting
+        ],
+        "attempts": {
+            "total": summary.attempts.total(),
+            **{v: summary.attempts[v] for v in ATTEMPT_VERDICTS},
+        },
         "cost_usd": round(summary.cost_usd, 6),
         "breaker": summary.breaker,
         "stop_reason": summary.stop_reason,
@@ -59,6 +69,11 @@ def _summary_json(summary: Any) -> dict[str, Any]:
     default=None,
     help="Stop dispatching once this run has cost USD (overrides autopilot.max_cost_usd).",
 )
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Run sequentially even with uncommitted changes (they are left untouched).",
+)
 @format_option("text", "json")
 def autopilot_command(
     project: Path | None,
@@ -68,19 +83,24 @@ def autopilot_command(
     task_id: str | None,
     dry_run: bool,
     max_cost: float | None,
+    allow_dirty: bool,
     fmt: str,
 ) -> None:
-    """Run ready tasks through the agent: in progress → agent → validation → done.
+    """Run ready tasks through the agent: in progress → agent → checks → done.
 
-    Sequential by default, in the project itself; with --parallel N, up to N
-    tasks whose dependencies are met run at once in git worktrees on
-    tmxd/task-<id> and are merged back after validation. Failed attempts are
-    retried with backoff; repeated failures open a circuit breaker. Critical
-    tasks wait in review for `tmxd approve ID`.
+    Ready means what `task-master next` would offer. Sequential by default, in
+    the project itself: each task's work is committed on the current branch
+    (trailer Task: <id>). With --parallel N, up to N tasks whose dependencies
+    are met run at once, each in a git worktree outside the project on branch
+    tmxd/task-<id>, merged back after validation. A task is done only on
+    evidence: the agent succeeded, no edit was refused, something changed and
+    the checks pass. Failed attempts are saved as patches, removed and retried
+    with backoff; repeated failures open a circuit breaker. Critical tasks wait
+    in review for `tmxd approve ID`.
 
     Exit codes: 0 all runs succeeded (or nothing was ready), 1 a task failed
-    or the breaker is open, 2 bad input, 130/143 stopped by SIGINT/SIGTERM
-    (tasks restored to their previous status).
+    or the breaker is open, 2 bad input (an unknown or unready --task, a dirty
+    working tree), 130/143 stopped by SIGINT/SIGTERM (tasks restored).
     """
     from tmxd.autopilot import config as ap_config
     from tmxd.autopilot.runner import Autopilot, RunOptions, log_lines
@@ -104,6 +124,7 @@ def autopilot_command(
         dry_run=dry_run,
         max_cost_usd=max_cost,
         tag=tag,
+        allow_dirty=allow_dirty,
     )
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -137,15 +158,24 @@ def autopilot_command(
         raise click.exceptions.Exit(1)
 
 
+EXPLAINED = 5
+
+
 def _print_plan(summary: Any) -> None:
-    if not summary.planned and not summary.gated:
+    if summary.breaker == "open":
+        click.echo(f"nothing would start: {summary.stop_reason}")
+    elif not summary.planned and not summary.gated:
         click.echo("nothing is ready to run")
-        return
     for unit in summary.planned:
         click.echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
     for gate in summary.gated:
         what = "approval" if gate.kind == "critical" else "expansion"
         click.echo(f"review  {gate.task.id:<8} {what:<8} {gate.task.title}  ({gate.reason})")
+    for waiting in summary.waiting[:EXPLAINED]:
+        click.echo(f"wait    {waiting.id:<8} {waiting.title}: {waiting.reason}")
+    more = len(summary.waiting) - EXPLAINED
+    if more > 0:
+        click.echo(f"… and {more} more task(s) not ready (`--format json` lists them all)")
 
 
 @click.command("approve")
@@ -157,8 +187,9 @@ def approve_command(project: Path | None, tag: str | None, task_id: str, note: s
     """Let a task waiting in review go on.
 
     A critical (or unexpanded complex) task goes back to pending and the
-    autopilot runs it; a task whose work could not be merged is marked done
-    (merge its tmxd/task-<id> branch first).
+    autopilot runs it. A task whose work could not be merged has its branch
+    tmxd/task-<id> merged again: done once merged; if it still conflicts,
+    exit 1 naming the branch and the files (resolve, then approve again).
     """
     from tmxd.autopilot.gate import approve
     from tmxd.taskmaster.project import find_project

@@ -90,9 +90,18 @@ def init_command(
             mark = {True: "ok", False: "failed", None: "skipped"}[step.ok]
             click.echo(f"{step.name}: {mark}: {step.message.removeprefix('skipped: ')}")
         if not failed:
-            click.echo("next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`")
+            click.echo(_next_step(steps))
     if failed:
         raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _next_step(steps: list[Any]) -> str:
+    """What to do next: start the daemon, unless a running one watches the project now."""
+    from tmxd.setup.scaffold import WATCHED
+
+    if any("the running daemon (pid" in s.message and WATCHED in s.message for s in steps):
+        return "next: `tmxd doctor`"
+    return "next: `tmxd start` (or `tmxd service install`), then `tmxd doctor`"
 
 
 def _plan_json(plan: Plan, root: Path, steps: list[Any], *, dry_run: bool) -> dict[str, Any]:

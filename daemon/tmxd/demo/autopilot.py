@@ -102,8 +102,9 @@ def step_autopilot(ctx: DemoContext) -> None:
         [sys.executable, "-m", "tmxd.demo.autopilot"],
         show="tmxd autopilot --once   # agent: python -m tmxd.autopilot.scripted",
     )
-    ctx.say("Its work, and the note the run left on the subtask (which also finished task 3):")
-    ctx.git("status", "--short")
+    ctx.say("Its work, committed on the current branch with a Task: trailer, and the notes")
+    ctx.say("the run and the commit left on the subtask (which also finished task 3):")
+    ctx.git("log", "-1", "--stat", "--format=%s%n%n%b")
     ctx.tmxd("show", "3.2")
 
 

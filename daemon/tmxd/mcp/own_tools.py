@@ -37,18 +37,13 @@ def _recorder(ws: Workspace) -> Recorder:
 
 
 def ready_tasks(ws: Workspace, args: Mapping[str, Any]) -> Answer:
-    from tmxd.autopilot import config, routing, state
-    from tmxd.autopilot.plan import plan_tasks
+    from tmxd.autopilot import config
+    from tmxd.autopilot.runner import Autopilot, RunOptions
 
     at = ws.open(project_of(ws, args), args.get("tag"))
-    cfg = config.load(at.root)
-    approved = state.StateFile(at.root).read()["approved"]
-    plan = plan_tasks(
-        at.doc.tasks(at.tag),
-        routing.load_scores(at.project.complexity_report_path(at.tag)),
-        cfg.routing_rules(),
-        lambda task_id: state.task_key(at.tag, task_id) in approved,
-    )
+    options = RunOptions(dry_run=True, tag=at.tag)
+    pilot = Autopilot(at.project, config.load(at.root), None, options=options)
+    plan = pilot.plan(at.doc)  # what `tmxd autopilot --dry-run` would run
     tasks = [
         {
             "id": unit.id,
@@ -72,7 +67,10 @@ def ready_tasks(ws: Workspace, args: Mapping[str, Any]) -> Answer:
         }
         for gate in plan.gates
     ]
-    data = {"tasks": tasks, "waiting": waiting, "count": len(tasks)}
+    not_ready = [
+        {"id": w.id, "title": w.title, "reason": w.reason} for w in pilot.waiting(at.doc, plan)
+    ]
+    data = {"tasks": tasks, "waiting": waiting, "notReady": not_ready, "count": len(tasks)}
     return Answer(data, at.tag, at.root)
 
 
@@ -218,7 +216,8 @@ TMXD_TOOLS: tuple[Tool, ...] = (
         "Ready Tasks",
         "Every task that can be worked on now (its dependencies are done), in the order "
         "Task Master would take them, each with the autopilot's route (simple, medium, "
-        "complex, critical) and the reason; plus the tasks waiting for approval or expansion.",
+        "complex, critical) and the reason; the tasks waiting for approval or expansion; "
+        "and why each other open task is not ready.",
         {"projectRoot": PROJECT_ROOT, "tag": TAG},
         ready_tasks,
     ),

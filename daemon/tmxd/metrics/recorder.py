@@ -302,11 +302,14 @@ class Recorder:
         error: str | None,
         at: datetime | None = None,
         duration_ms: float | None = None,
+        permission_denials: Sequence[dict[str, Any]] | None = None,
     ) -> None:
         """Record how an execution ended.
 
         ``duration_ms`` defaults to the wall time since ``execution_started``;
         pass the runner's own monotonic measurement when there is one.
+        ``permission_denials`` (the tool calls the agent was refused) is stored as
+        JSON; none or an empty list leaves the column NULL.
         """
         finished = at or clock.now()
         with self._write() as conn:
@@ -321,7 +324,7 @@ class Recorder:
             conn.execute(
                 "UPDATE executions SET finished_at = ?, duration_ms = ?, success = ?, "
                 "exit_code = ?, tool_calls = ?, turns = ?, input_tokens = ?, output_tokens = ?, "
-                "cost_usd = ?, peak_rss_bytes = ?, error = ? WHERE id = ?",
+                "cost_usd = ?, peak_rss_bytes = ?, error = ?, permission_denials = ? WHERE id = ?",
                 (
                     to_db_time(finished),
                     float(duration_ms),
@@ -334,6 +337,7 @@ class Recorder:
                     cost_usd,
                     peak_rss_bytes,
                     error,
+                    json.dumps(list(permission_denials)) if permission_denials else None,
                     execution_id,
                 ),
             )
@@ -394,6 +398,21 @@ class Recorder:
         except sqlite3.Error as exc:
             raise MetricsError(f"{self.path}: cannot read job runs: {exc}") from exc
         return None if row[0] is None else from_db_time(row[0])
+
+    def executions_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The ``executions`` rows with these ids, in id order (for a run's summary)."""
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return []
+        marks = ", ".join("?" for _ in wanted)
+        try:
+            cur = self.db.execute(
+                f"SELECT * FROM executions WHERE id IN ({marks}) ORDER BY id", wanted
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise MetricsError(f"{self.path}: cannot read executions: {exc}") from exc
 
     # -- maintenance -------------------------------------------------------
 

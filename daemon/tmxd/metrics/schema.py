@@ -193,6 +193,13 @@ def m003_walk_old_status(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_execution_denials(db: Database) -> None:
+    """The tool calls Claude Code refused during an execution (its ``permission_denials``),
+    as a JSON list of ``{"tool": ..., "input": ...}``; NULL when none or not known."""
+    db.execute("ALTER TABLE executions ADD COLUMN permission_denials TEXT")
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
     return len(migrations._migrations)

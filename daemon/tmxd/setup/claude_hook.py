@@ -8,9 +8,11 @@ against the project and the task being worked on:
 ``PostToolUseFailure``  a failed tool call
 ``Stop``, ``SessionEnd`` and any other event: an ``events`` row ``claude.<event>``
 
-The task is ``$TMXD_TASK_ID`` when set (the autopilot sets it for the agents
-it runs), else the single in-progress task of the active tag (the deepest one:
-an in-progress subtask wins over its parent); with none or several, no task.
+The project is ``$TMXD_PROJECT_ROOT`` when set (the autopilot sets it for the
+agents it runs, which may work in a worktree elsewhere), else Claude Code's
+project dir. The task is ``$TMXD_TASK_ID`` when set (the autopilot sets it
+too), else the single in-progress task of the active tag (the deepest one: an
+in-progress subtask wins over its parent); with none or several, no task.
 
 The command must never disturb Claude Code: it always exits 0, prints nothing
 on stdout (which Claude Code would parse), and reports its own failures on
@@ -48,7 +50,13 @@ def record(payload: Mapping[str, Any], env: Mapping[str, str]) -> None:
     """Write one hook event to the metrics database."""
     event = str(payload.get("hook_event_name") or "unknown")
     session = str(payload.get("session_id") or env.get("CLAUDE_CODE_SESSION_ID") or "unknown")
-    folder = env.get("CLAUDE_PROJECT_DIR") or payload.get("cwd") or os.getcwd()
+    # the autopilot names its project: an agent in a worktree records against the project
+    folder = (
+        env.get("TMXD_PROJECT_ROOT")
+        or env.get("CLAUDE_PROJECT_DIR")
+        or payload.get("cwd")
+        or os.getcwd()
+    )
     root = project_root(Path(str(folder)))
     task_id = current_task(root, env)
     from tmxd.metrics.recorder import Recorder

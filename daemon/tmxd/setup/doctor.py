@@ -627,6 +627,44 @@ def _runnable(ctx: Context, command: str, path: str | None = None) -> bool:
     return ctx.which(command) is not None
 
 
+def check_worktrees(ctx: Context) -> CheckResult:
+    name = "autopilot worktrees"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.autopilot import config, worktrees
+
+    try:
+        cfg = config.load(ctx.root)
+    except TmxdError:
+        return _skipped(name, "the config is invalid")
+    base = worktrees.base_dir(ctx.root, cfg.worktree_dir)
+    try:
+        worktrees.require_repo(ctx.root)
+    except TmxdError as exc:
+        return CheckResult(name, WARN, exc.message, "git init && git add -A && git commit")
+    problem = worktrees.location_problem(ctx.root, base)
+    if problem is not None:
+        return CheckResult(
+            name,
+            FAIL,
+            problem,
+            "set [autopilot] worktree_dir to a folder outside the project, or remove it",
+        )
+    found = worktrees.present(ctx.root, base)
+    legacy = [p for p in found if p.parent == worktrees.legacy_base(ctx.root)]
+    if legacy:
+        return CheckResult(
+            name,
+            WARN,
+            f"{len(legacy)} worktree(s) of an older tmxd inside .git (Claude Code cannot edit "
+            "there)",
+            "run `tmxd autopilot --dry-run` after stopping old runs, or `git worktree prune`; "
+            "the next `tmxd autopilot` removes them",
+        )
+    extra = f"; {len(found)} present (a run in progress, or leftovers the next run removes)"
+    return CheckResult(name, OK, f"{base}: outside the repository" + (extra if found else ""))
+
+
 # -- system ----------------------------------------------------------------------------
 
 
@@ -704,6 +742,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("MCP servers", check_mcp_servers),
     (".claude/settings.json", check_claude_settings),
     ("tools on PATH", check_tools),
+    ("autopilot worktrees", check_worktrees),
     ("inotify", check_inotify),
     ("log", check_log),
 ]

@@ -315,8 +315,14 @@ def register_merge_driver(root: Path, dry_run: bool = False) -> StepResult:
     return StepResult(name, True, registration.summary)
 
 
-def register_project(root: Path, dry_run: bool = False) -> StepResult:
-    """``tmxd watch add <root>``: the daemon watches this project from now on."""
+REGISTER_WAIT_S = 10.0
+
+
+def register_project(
+    root: Path, dry_run: bool = False, wait_s: float = REGISTER_WAIT_S
+) -> StepResult:
+    """``tmxd watch add <root>``, then make a running daemon reload and wait until it
+    watches the project: "registered" is said only once it is true."""
     from tmxd.daemon import registry
 
     name = f"tmxd watch add {root}"
@@ -329,9 +335,50 @@ def register_project(root: Path, dry_run: bool = False) -> StepResult:
         registry.add_project(root)
     except TmxdError as exc:
         return StepResult(name, False, exc.message)
+    ok, daemon = _daemon_watches(root, wait_s)
     if known:
-        return StepResult(name, True, "unchanged: the project is registered")
-    return StepResult(name, True, "project registered with the daemon")
+        return StepResult(name, ok, f"unchanged: the project is registered; {daemon}")
+    if not ok:
+        return StepResult(name, False, f"added to the watch list, but {daemon}")
+    if daemon.startswith("the running daemon"):
+        return StepResult(name, True, f"registered: {daemon}")
+    return StepResult(name, True, f"added to the watch list; {daemon}")
+
+
+WATCHED = "watches it"
+
+
+def _daemon_watches(root: Path, wait_s: float) -> tuple[bool, str]:
+    """Make a running daemon reload; (True, "...watches it") once it does."""
+    import time
+
+    from tmxd import clock
+    from tmxd.daemon import control
+    from tmxd.errors import DaemonNotRunning
+
+    try:
+        pid = control.request("reload", timeout=5)["pid"]
+    except DaemonNotRunning:
+        return True, "no daemon is running yet: `tmxd start` (or `tmxd service install`) watches it"
+    except TmxdError as exc:
+        return False, f"the daemon did not answer: {exc.message}"
+    deadline = clock.monotonic() + wait_s
+    wanted = root.resolve()
+    while True:
+        try:
+            projects = control.request("status", timeout=5).get("projects", [])
+        except TmxdError as exc:
+            return False, f"the daemon did not answer: {exc.message}"
+        for project in projects:
+            same = Path(str(project.get("root"))).resolve() == wanted
+            if same and project.get("watch", "not watched") != "not watched":
+                return True, f"the running daemon (pid {pid}) {WATCHED}"
+        if clock.monotonic() >= deadline:
+            return False, (
+                f"the running daemon (pid {pid}) does not watch it after {wait_s:g} s; "
+                "see `tmxd status` and its log"
+            )
+        time.sleep(0.1)
 
 
 # -- applying ------------------------------------------------------------------

@@ -289,14 +289,37 @@ def _compare_tasks(a: _Candidate, b: _Candidate) -> int:
 
 
 def next_task(tasks_file: TasksFile, tag: str) -> Task | None:
-    """The task to work on next, chosen exactly as ``task-master next`` (tm-core) chooses it.
+    """The task to work on next, chosen exactly as ``task-master next`` (tm-core) chooses it:
+    the first of :func:`ready_tasks`."""
+    ranked = _ranked(tasks_file, tag)
+    return _build(ranked[0]) if ranked else None
+
+
+def ready_tasks(tasks_file: TasksFile, tag: str) -> list[Task]:
+    """Every task ``task-master next`` could answer, best first (``next`` is the first).
 
     Only top-level tasks that are pending, in progress or done take part; only ``done``
-    satisfies a dependency. First, ready subtasks of in-progress tasks (pending or in
-    progress, dependencies done; a bare subtask dependency is a sibling); else ready
-    pending/in-progress tasks. Ties: priority (critical > high > medium > low), fewer
-    dependencies, lower id.
+    satisfies a dependency. First come the ready subtasks of in-progress tasks (pending or
+    in progress, dependencies done; a bare subtask dependency is a sibling; the parent's
+    own dependencies do not count), then the ready pending/in-progress top-level tasks.
+    Within each group: priority (critical > high > medium > low), fewer dependencies,
+    lower id.
     """
+    return [_build(c) for c in _ranked(tasks_file, tag)]
+
+
+def _build(candidate: _Candidate) -> Task:
+    if candidate.parent is None:
+        return build_task(candidate.raw)
+    parent_priority = candidate.parent.get("priority")
+    return build_subtask(
+        candidate.raw,
+        js_string(candidate.parent.get("id")),
+        parent_priority if isinstance(parent_priority, str) and parent_priority else "medium",
+    )
+
+
+def _ranked(tasks_file: TasksFile, tag: str) -> list[_Candidate]:
     tasks = [
         t for t in tasks_file.task_dicts(tag) if raw_status(t) in ("pending", "in-progress", "done")
     ]
@@ -308,7 +331,7 @@ def next_task(tasks_file: TasksFile, tag: str) -> Task | None:
         for sub in raw_subtasks(task):
             if sub.get("status") == "done":
                 done.add(f"{tid}.{js_string(sub.get('id'))}")
-    candidates: list[_Candidate] = []
+    subtasks: list[_Candidate] = []
     for task in tasks:
         if task.get("status") != "in-progress":
             continue
@@ -320,26 +343,15 @@ def next_task(tasks_file: TasksFile, tag: str) -> Task | None:
             if all(d in done for d in deps):
                 priority = sub.get("priority") or task.get("priority") or "medium"
                 cid = f"{tid}.{js_string(sub.get('id'))}"
-                candidates.append(_Candidate(cid, _rank(priority), len(deps), sub, task))
-    if candidates:
-        best = sorted(candidates, key=functools.cmp_to_key(_compare_subtasks))[0]
-        assert best.parent is not None
-        parent_id = js_string(best.parent.get("id"))
-        parent_priority = best.parent.get("priority")
-        return build_subtask(
-            best.raw,
-            parent_id,
-            parent_priority if isinstance(parent_priority, str) and parent_priority else "medium",
-        )
-    ready: list[_Candidate] = []
+                subtasks.append(_Candidate(cid, _rank(priority), len(deps), sub, task))
+    top: list[_Candidate] = []
     for task in tasks:
         if raw_status(task).lower() not in ("pending", "in-progress"):
             continue
         deps = [js_string(d) for d in raw_dependencies(task)]
         if all(d in done for d in deps):
             tid = js_string(task.get("id"))
-            ready.append(_Candidate(tid, _rank(task.get("priority")), len(deps), task, None))
-    if not ready:
-        return None
-    best = sorted(ready, key=functools.cmp_to_key(_compare_tasks))[0]
-    return build_task(best.raw)
+            top.append(_Candidate(tid, _rank(task.get("priority")), len(deps), task, None))
+    return sorted(subtasks, key=functools.cmp_to_key(_compare_subtasks)) + sorted(
+        top, key=functools.cmp_to_key(_compare_tasks)
+    )

@@ -1,0 +1,271 @@
+"""Every autopilot mode, driven through the real Claude Code CLI.
+
+``tmxd autopilot`` (and the daemon) start the real ``claude -p``, pointed at the
+loopback Messages stub (tests/claude_stub.py), which plays a model that writes the
+file each task asks for into the directory Claude Code says it works in — or
+nothing, or into ``.git/``, which Claude Code refuses. What is checked is what a
+user would see: files, commits, merges, statuses, notes and the metrics rows.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autopilot_support import details, executions, make_project, statuses, task
+from claude_stub import Script, claude_binary, messages_stub
+from daemonproc import DaemonProcess
+from helpers import git, run_tmxd, wait_until
+from tmxd import paths
+from tmxd.autopilot import worktrees
+from tmxd.commits import hooks
+
+CLAUDE = claude_binary()
+pytestmark = pytest.mark.skipif(
+    CLAUDE is None,
+    reason="Claude Code CLI not installed (npm @anthropic-ai/claude-code); "
+    "run scripts/install-claude-code — npm was unreachable",
+)
+
+
+def writes(name: str, content: str) -> str:
+    """Task details asking for one file (what the stub's model follows)."""
+    return f"Create the file `{name}` containing `{content}`."
+
+
+def claude_project(root: Path, tasks: list[dict[str, Any]], config: str = "") -> None:
+    make_project(
+        root,
+        tasks,
+        config=f'agent = "claude"\nclaude_bin = "{CLAUDE}"\nmax_turns = 6\n' + config,
+    )
+    hooks.install(root)
+
+
+@contextmanager
+def model(script: Script) -> Iterator[dict[str, str]]:
+    with messages_stub(script) as url:
+        yield {"ANTHROPIC_BASE_URL": url, "ANTHROPIC_API_KEY": "test-key-not-real"}
+
+
+def tmxd(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``tmxd ARGS -p ROOT`` in this process (the agents it starts are real processes)."""
+    return run_tmxd(*args, "-p", str(root), cwd=root, env=env)
+
+
+def commits_by_task(root: Path) -> dict[str, tuple[str, str]]:
+    """Task id → (short sha, subject) of the commits that carry a Task: trailer."""
+    out = git(root, "log", "--no-merges", "--format=%h%x00%s%x00%(trailers:key=Task,valueonly)")
+    found = {}
+    for record in out.strip().splitlines():
+        sha, subject, trailer = [*record.split("\0"), "", ""][:3]
+        if trailer.strip():
+            found[trailer.strip()] = (sha, subject)
+    return found
+
+
+def test_sequential_commits_each_task_and_its_note_lands(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Write the greeting", details=writes("hello.txt", "hello")),
+            task(2, "Write the farewell", [1], details=writes("bye.txt", "bye")),
+        ],
+    )
+    script = Script()
+    with model(script) as env:
+        result = tmxd(root, env, "autopilot")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (root / "hello.txt").read_text() == "hello\n"
+    assert (root / "bye.txt").read_text() == "bye\n"
+    assert statuses(root) == {"1": "done", "2": "done"}
+    assert [w[0] for w in script.writes] == [str(root), str(root)]
+    commits = commits_by_task(root)
+    assert {t: s for t, (_, s) in commits.items()} == {
+        "1": "Write the greeting",
+        "2": "Write the farewell",
+    }
+    for tid, (sha, subject) in commits.items():
+        assert f"Committed changes: {subject} ({sha})" in details(root, tid)
+    assert "autopilot: 2 done, 0 failed, 0 to review, 0 interrupted; 2 attempt(s)" in (
+        result.stdout
+    )
+    rows = executions(paths.db_path())
+    assert [(r["task_id"], r["success"], r["tool_calls"]) for r in rows] == [
+        ("1", 1, 1),
+        ("2", 1, 1),
+    ]
+    assert all(r["agent"] == "claude" and r["permission_denials"] is None for r in rows)
+
+
+def test_parallel_merges_each_and_a_conflict_waits_for_approve(tmp_path: Path) -> None:
+    """Tasks 1-3 run at once and merge; task 4 (started while 1 ran) writes the file task
+    1 wrote, so its merge conflicts and it waits in review; resolved, approve merges it."""
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Shared one", priority="high", details=writes("shared.txt", "one")),
+            task(2, "Own file", priority="high", details=writes("two.txt", "two")),
+            task(3, "Third file", priority="high", details=writes("three.txt", "three")),
+            task(4, "Shared four", details=writes("shared.txt", "four")),
+        ],
+    )
+    script = Script()
+    # 1 finishes only once 4 has started (from a HEAD without shared.txt); 4 only once
+    # 1 is merged: so 4's merge is the one that conflicts
+    script.gates = {
+        "/task-1": lambda: script.started_in("/task-4"),
+        "/task-4": lambda: (root / "shared.txt").exists(),
+    }
+    with model(script) as env:
+        result = tmxd(root, env, "autopilot", "--parallel", "3", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    outcomes = {r["task"]: r["outcome"] for r in data["results"]}
+    assert outcomes == {"1": "done", "2": "done", "3": "done", "4": "review"}
+    base = worktrees.base_dir(root)
+    assert {w[0] for w in script.writes} == {str(base / f"task-{i}") for i in "1234"}
+    rows = {r["task_id"]: r for r in executions(paths.db_path())}
+    first = [rows[t] for t in "123"]
+    assert max(r["started_at"] for r in first) < min(r["finished_at"] for r in first)
+    merges = git(root, "log", "--merges", "--format=%s").splitlines()
+    assert sorted(merges) == ["Merge task 1: Shared one", "Merge task 2: Own file",
+                              "Merge task 3: Third file"]  # fmt: skip
+    assert (root / "shared.txt").read_text() == "one\n"
+    assert statuses(root) == {"1": "done", "2": "done", "3": "done", "4": "review"}
+    assert "merging tmxd/task-4 conflicts in shared.txt" in details(root, "4")
+    loser = "4"
+    branch = f"tmxd/task-{loser}"
+
+    refused = tmxd(root, {}, "approve", loser)
+    assert refused.returncode == 1
+    assert f"merging {branch} conflicts in shared.txt" in refused.stderr
+    assert statuses(root)[loser] == "review"
+
+    # the user resolves the conflict on the task's branch, then approves
+    git(root, "checkout", "-q", branch)
+    git(root, "merge", "-q", "main", check=False)
+    (root / "shared.txt").write_text("one and four\n")
+    git(root, "commit", "-q", "-am", "Resolve shared.txt")
+    git(root, "checkout", "-q", "main")
+    approved = tmxd(root, {}, "approve", loser)
+    assert approved.returncode == 0, approved.stderr
+    assert approved.stdout.startswith(f"task {loser} approved: merged 2 commit(s) from {branch}")
+    assert statuses(root) == {"1": "done", "2": "done", "3": "done", "4": "done"}
+    assert (root / "shared.txt").read_text() == "one and four\n"
+    assert git(root, "branch", "--list", "tmxd/*").strip() == ""
+    others = git(root, "worktree", "list").splitlines()[1:]
+    assert others and all("/spare-" in w and "(detached HEAD)" in w for w in others)
+
+
+def test_daemon_runs_what_a_closing_commit_unblocked(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Design the format", status="in-progress"),
+            *[
+                task(i, f"Part {i}", [1], details=writes(f"part{i}.txt", f"part {i}"))
+                for i in (2, 3, 4)
+            ],
+        ],
+        config="enabled = true\nparallel = 3\n",
+    )
+    script = Script()
+    with model(script) as env:
+        daemon = DaemonProcess(tmp_path / "daemon.log", "--project", str(root), env=env).start()
+        try:
+            wait_until(lambda: daemon.status()["projects"][0].get("baseline"), what="baseline")
+            (root / "FORMAT.md").write_text("the format\n")
+            git(root, "add", "FORMAT.md")
+            git(root, "commit", "-q", "-m", "Design the format\n\nCloses-Task: 1")
+            try:
+                wait_until(lambda: set(statuses(root).values()) == {"done"}, timeout=300)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; {statuses(root)}; log:\n{daemon.log()}") from None
+        finally:
+            daemon.stop()
+    for i in (2, 3, 4):
+        assert (root / f"part{i}.txt").read_text() == f"part {i}\n"
+    merges = git(root, "log", "--merges", "--format=%s").splitlines()
+    assert sorted(m.split(":")[0] for m in merges) == [f"Merge task {i}" for i in (2, 3, 4)]
+    rows = executions(paths.db_path())
+    assert sorted(r["task_id"] for r in rows) == ["2", "3", "4"]
+    assert all(r["success"] == 1 and r["agent"] == "claude" for r in rows)
+    assert "Committed changes: Design the format" in details(root, "1")
+
+
+def run_failing(root: Path, mode: str, config: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """A one-task project asking for NOTES.md, run sequentially with the model in ``mode``;
+    returns the run and the HEAD it started from."""
+    claude_project(
+        root, [task(1, "Write notes", details=writes("NOTES.md", "notes"))], config=config
+    )
+    head = git(root, "rev-parse", "HEAD")
+    with model(Script(mode=mode)) as env:
+        result = tmxd(root, env, "autopilot")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert git(root, "rev-parse", "HEAD") == head
+
+
+def test_a_refused_write_is_not_done(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    run_failing(root, "deny", "max_attempts = 1\n")
+    assert statuses(root) == {"1": "blocked"}
+    (row,) = executions(paths.db_path())
+    assert row["success"] == 0 and row["exit_code"] == 0  # Claude Code said "success"
+    denied = json.loads(row["permission_denials"])
+    assert [d["tool"] for d in denied] == ["Write"]
+    assert denied[0]["target"] == str(root / ".git" / "NOTES.md")
+    assert not (root / ".git" / "NOTES.md").exists()
+    note = details(root, "1")
+    assert f"denied: Claude Code refused Write({root / '.git' / 'NOTES.md'})" in note
+    assert "the agent's last words: Done." in note
+
+
+def test_an_agent_that_changes_nothing_is_not_done(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    run_failing(root, "nothing", 'max_attempts = 1\non_failure = "pending"\n')
+    assert statuses(root) == {"1": "pending"}
+    assert "no changes: the agent changed no file and made no commit" in details(root, "1")
+    (row,) = executions(paths.db_path())
+    assert row["success"] == 0 and row["tool_calls"] == 0
+
+
+def test_a_failing_check_is_retried_then_blocked_with_its_output(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [task(1, "Write the answer", details=writes("answer.txt", "41"))],
+        config="max_attempts = 2\n",
+    )
+    (root / "tests").mkdir()
+    (root / "tests" / "test_answer.py").write_text(
+        "from pathlib import Path\n\n\n"
+        "def test_answer():\n"
+        "    assert Path('answer.txt').read_text() == '42\\n', 'the answer must be 42'\n"
+    )
+    git(root, "add", "tests")
+    git(root, "commit", "-q", "-m", "A test the work must pass")
+    head = git(root, "rev-parse", "HEAD")
+    script = Script()
+    with model(script) as env:
+        result = tmxd(root, env, "autopilot")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert statuses(root) == {"1": "blocked"}
+    rows = executions(paths.db_path())
+    assert [(r["attempt"], r["success"]) for r in rows] == [(1, 0), (2, 0)]
+    assert all(r["error"].startswith("validation failed: pytest") for r in rows)
+    note = details(root, "1")
+    assert note.count("tmxd autopilot: attempt") == 2
+    assert "the answer must be 42" in note
+    assert "its changes were saved to" in note
+    assert not (root / "answer.txt").exists() and git(root, "rev-parse", "HEAD") == head
