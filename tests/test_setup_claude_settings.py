@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import pytest
-
+from tmxd.paths import tmxd_command
 from tmxd.setup.claude_settings import (
     HOOK_COMMAND,
     TASK_MASTER_AI_TOOLS,
@@ -16,7 +14,6 @@ from tmxd.setup.claude_settings import (
     merge_settings,
     settings_problems,
     settings_warnings,
-    tmxd_command,
 )
 
 P = Path(".mcp.json")
@@ -96,28 +93,3 @@ def test_permissions_allow_both_servers_tools(tmp_path: Path) -> None:
     rules = allow_rules(tmp_path, InitConfig())
     assert "mcp__tmxd__*" in rules and "mcp__task-master-ai__*" in rules
     assert "mcp__tmxd__*" not in allow_rules(tmp_path, InitConfig(mcp_servers=["task-master-ai"]))
-
-
-def test_tmxd_command_is_plain_on_path_else_absolute(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    script = tmp_path / "venv" / "bin" / "tmxd"
-    script.parent.mkdir(parents=True)
-    script.write_text("#!/bin/sh\n")
-    script.chmod(0o755)
-    monkeypatch.setattr(sys, "argv", [str(script), "init"])
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    assert tmxd_command() == (str(script.resolve()), [])
-    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
-    assert tmxd_command() == ("tmxd", [])
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "tmxd").write_text("#!/bin/sh\n")
-    (other / "tmxd").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{other}:/usr/bin:/bin")
-    assert tmxd_command() == (str(script.resolve()), [])  # PATH finds another tmxd: this one
-    monkeypatch.setattr(sys, "argv", ["/somewhere/__main__.py"])
-    monkeypatch.setattr(sys, "executable", str(tmp_path / "py" / "python3"))
-    assert tmxd_command() == ("tmxd", [])
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    assert tmxd_command() == (str(tmp_path / "py" / "python3"), ["-m", "tmxd"])

@@ -10,13 +10,12 @@ rules to say what is wrong with them. The ``[init]`` table of tmxd.toml configur
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tmxd import paths
 from tmxd.config import option, section
 from tmxd.errors import InputError
 from tmxd.taskmaster.jsonedit import JsonEditor, new_text
@@ -142,7 +141,7 @@ def mcp_servers(cfg: InitConfig, extra: Sequence[str] = ()) -> dict[str, dict[st
         )
     servers: dict[str, dict[str, Any]] = {}
     if TMXD_SERVER in wanted:
-        command, args = tmxd_command()
+        command, args = paths.tmxd_command()
         servers[TMXD_SERVER] = {"type": "stdio", "command": command, "args": [*args, "mcp"]}
     if TASK_MASTER_SERVER in wanted:
         tools = cfg.task_master_tools
@@ -169,21 +168,6 @@ def mcp_servers(cfg: InitConfig, extra: Sequence[str] = ()) -> dict[str, dict[st
             "args": ["mcp-server-git", "--repository", "."],
         }
     return servers
-
-
-def tmxd_command() -> tuple[str, list[str]]:
-    """How .mcp.json starts this tmxd: ``tmxd`` when PATH finds this one, else its absolute
-    path (the console script beside this Python), else this Python with ``-m tmxd``."""
-    here = Path(sys.executable).parent / "tmxd"
-    script = Path(sys.argv[0]) if Path(sys.argv[0]).name == "tmxd" else here
-    on_path = shutil.which("tmxd")
-    if script.is_file():
-        if on_path is not None and Path(on_path).resolve() == script.resolve():
-            return "tmxd", []
-        return str(script.resolve()), []
-    if on_path is not None:
-        return "tmxd", []
-    return sys.executable, ["-m", "tmxd"]
 
 
 def hook_groups(timeout: int = 10) -> dict[str, dict[str, Any]]:
