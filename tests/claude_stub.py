@@ -15,7 +15,8 @@ is answered with a final text block and ``end_turn``. Which tool calls:
   ``permission_denials``);
 - ``mode = "nothing"``: no tool call at all, just the final text;
 - ``Script.steps`` when given, one turn per step instead: the request carrying ``n``
-  tool results is answered with the calls of ``steps[n]``, then the final text.
+  tool results is answered with the calls of ``steps[n]`` (a list, or a function of the
+  request giving one), then the final text.
 
 It binds to 127.0.0.1 only and records every request it saw (``requests``) and
 every file it asked to write (``writes``: (working directory, absolute path)).
@@ -77,7 +78,10 @@ class Script:
     input_tokens: int = 1200
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
-    steps: list[list[dict[str, Any]]] = field(default_factory=list)
+    # one turn each: the tool calls, or a function of the request that gives them
+    steps: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
     writes: list[tuple[str, str]] = field(default_factory=list)
     # working-directory suffix -> a condition the final answer waits for (to order runs)
     gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
@@ -163,7 +167,8 @@ def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[An
     messages = body.get("messages", [])
     if script.steps:
         done = _tool_results(messages)
-        uses = script.steps[done] if done < len(script.steps) else []
+        step = script.steps[done] if done < len(script.steps) else []
+        uses = step(body) if callable(step) else step
     elif not _has_tool_result(messages):
         uses = script.tool_uses or _planned_writes(script, body)
     else:

@@ -176,6 +176,40 @@ def test_claude_invocation_has_the_headless_flags(tmp_path: Path) -> None:
     assert inv.env["TMXD_TASK_ID"] == "4.2" and inv.env["TMXD_TAG"] == "master"
 
 
+def test_claude_gets_tmxds_mcp_server_on_the_project_and_may_use_its_tools(
+    tmp_path: Path,
+) -> None:
+    agent = ClaudeCodeAgent(
+        binary="claude", allowed_tools=("Read",), mcp_server=("/opt/tmxd", "mcp")
+    )
+    inv = agent.invocation(
+        task_id="2",
+        tag="master",
+        prompt="p",
+        prompt_file=tmp_path / "p.md",
+        workdir=tmp_path / "worktree",
+        base_env={"PATH": "/bin", "TMXD_PROJECT_ROOT": str(tmp_path)},
+    )
+    config = json.loads(inv.argv[inv.argv.index("--mcp-config") + 1])
+    assert config == {
+        "mcpServers": {
+            "tmxd": {"type": "stdio", "command": "/opt/tmxd", "args": ["mcp", "-p", str(tmp_path)]}
+        }
+    }
+    assert inv.argv[inv.argv.index("--allowedTools") + 1] == "Read,mcp__tmxd__*"
+    assert inv.env["MCP_CONNECTION_NONBLOCKING"] == "0"  # the first turn has the tools
+    assert int(inv.env["MCP_CONNECT_TIMEOUT_MS"]) >= 30000
+    bare = ClaudeCodeAgent(binary="claude", allowed_tools=("Read",)).invocation(
+        task_id="2",
+        tag="master",
+        prompt="p",
+        prompt_file=tmp_path / "p.md",
+        workdir=tmp_path,
+        base_env={},
+    )
+    assert "--mcp-config" not in bare.argv and "MCP_CONNECTION_NONBLOCKING" not in bare.env
+
+
 def test_command_template_substitutes_inside_arguments_only(tmp_path: Path) -> None:
     agent = CommandAgent(("agent", "--task={task_id}", "{prompt_file}", "{unknown}", "$(id)"))
     inv = agent.invocation(

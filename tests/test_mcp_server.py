@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from claude_stub import Script, claude_binary, messages_stub
+from autopilot_support import agent_env, details, make_project, statuses
+from autopilot_support import task as autopilot_task
+from claude_stub import Script, claude_binary, messages_stub, working_directory
 from helpers import (
     ORACLE_DIR,
     copy_corpus,
@@ -445,3 +447,78 @@ def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> Non
         (f"mcp__tmxd__{name}", 1, result["session_id"])
         for name in ("next_task", "set_task_status", "update_subtask")
     ]
+
+
+def _write_here(name: str, content: str) -> Callable[[dict[str, Any]], list[dict[str, Any]]]:
+    """A turn writing ``name`` into the directory Claude Code says it works in."""
+
+    def uses(body: dict[str, Any]) -> list[dict[str, Any]]:
+        where = working_directory(body)
+        assert where is not None
+        target = str(Path(where) / name)
+        return [{"name": "Write", "input": {"file_path": target, "content": content}}]
+
+    return uses
+
+
+@pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed; npm was unreachable")
+@pytest.mark.parametrize("mode", ["sequential", "parallel"])
+def test_autopilot_agents_note_their_progress_through_tmxds_tools(
+    tmp_path: Path, mode: str
+) -> None:
+    """`tmxd autopilot` gives the real `claude` tmxd's server and tells it to use it: the
+    model notes its progress with update_subtask, writes its file, and the task is done —
+    the note in the project's tasks.json, from the project itself or from a worktree."""
+    assert CLAUDE is not None
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [autopilot_task(1, "Write the greeting file")],
+        config=f'agent = "claude"\nclaude_bin = "{CLAUDE}"\nmax_turns = 6\n',
+    )
+    note = "Wrote greeting.txt; kept it to one line."
+    script = Script(
+        steps=[
+            [{"name": "mcp__tmxd__update_subtask", "input": {"id": "1", "prompt": note}}],
+            _write_here("greeting.txt", "hello\n"),
+        ],
+        final_text="Done: greeting.txt.",
+    )
+    with messages_stub(script) as url:
+        result = subprocess.run(
+            tmxd_argv("autopilot", "--once", "-p", str(root))
+            + (["--parallel", "1"] if mode == "parallel" else []),
+            cwd=root,
+            env=subprocess_env(
+                {
+                    **agent_env(root),
+                    "ANTHROPIC_BASE_URL": url,
+                    "ANTHROPIC_API_KEY": "test-key-not-real",
+                    "HOME": str(tmp_path / "home"),
+                }
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert statuses(root) == {"1": "done"}
+    assert (root / "greeting.txt").read_text() == "hello\n"  # merged back in parallel mode
+    assert note in details(root, "1")
+    first = script.requests[0]
+    assert "mcp__tmxd__update_subtask" in [t["name"] for t in first["tools"]]
+    assert "mcp__tmxd__update_subtask (id 1;" in json.dumps(first["messages"])
+    results = [
+        block
+        for request in script.requests
+        for message in request["messages"]
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+    assert results and not any(r.get("is_error") for r in results)
+    with Recorder.open() as rec:
+        calls = rec.db.execute(
+            "SELECT task_id FROM tool_calls WHERE tool = 'mcp__tmxd__update_subtask'"
+        ).fetchall()
+    assert calls == [("1",)]  # recorded against the task the autopilot gave the agent

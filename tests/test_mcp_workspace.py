@@ -93,3 +93,17 @@ def test_require_text() -> None:
     assert require_text({"id": " 5 "}, "id") == "5"
     with pytest.raises(InputError, match="id is required"):
         require_text({"id": "  "}, "id")
+
+
+def test_an_autopilot_agent_naming_its_worktree_means_the_project(tmp_path: Path) -> None:
+    root, worktree = make(tmp_path / "p"), make(tmp_path / "wt-task-3")  # a checked-out copy
+    agent = {"TMXD_PROJECT_ROOT": str(root), "CLAUDE_PROJECT_DIR": str(worktree)}
+    ws = Workspace(root, env=agent)
+    assert ws.project(str(worktree)).root == root
+    assert ws.project(f"file://{worktree}").root == root
+    other = make(tmp_path / "other", "005")
+    assert ws.project(str(other)).root == other  # any other folder is taken as named
+    assert (
+        Workspace(root, env={"CLAUDE_PROJECT_DIR": str(worktree)}).project(str(worktree)).root
+        == worktree
+    )  # without the autopilot's variable, as named

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tmxd import proc
+from tmxd import paths, proc
 from tmxd.autopilot import routing, state, workspace, worktrees
 from tmxd.autopilot.agents import Agent, describe_denial, expand_template, make_agent
 from tmxd.autopilot.attempt import INTERRUPTED, Attempt, AttemptResult, Place
@@ -71,6 +71,11 @@ from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
 
 SEQUENTIAL_LOCK = "sequential.lock"
+
+
+def _tmxd() -> tuple[str, ...]:
+    command, args = paths.tmxd_command()
+    return (command, *args)
 
 
 @dataclass
@@ -165,6 +170,7 @@ class Autopilot:
             max_budget_usd=config.max_budget_usd,
             model=config.model,
             extra_args=config.extra_args,
+            mcp_server=(*_tmxd(), "mcp") if config.mcp else (),
         )
         self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, config.max_attempts)
         self._breaker_lock = threading.Lock()

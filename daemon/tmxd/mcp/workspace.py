@@ -5,6 +5,8 @@ it the server's own project is used: ``tmxd mcp -p DIR``, else ``$TMXD_PROJECT_R
 autopilot sets it for the agents it runs, which may work in a worktree elsewhere), else
 ``$TASK_MASTER_PROJECT_ROOT``, else ``$CLAUDE_PROJECT_DIR`` (Claude Code sets it for the
 servers it starts), else the folder the server runs in, searched upwards as Task Master does.
+An autopilot agent that names its own working folder (a worktree) as ``projectRoot`` means
+the project of ``$TMXD_PROJECT_ROOT``: its notes land in the project's tasks.json.
 
 ``tasks.json`` and the complexity report are parsed once and kept while their mtime, size
 and inode stay the same, so a warm call costs a ``stat``. Every write goes through
@@ -80,6 +82,7 @@ class Workspace:
     ):
         self.env = dict(os.environ if env is None else env)
         self.default_root = default_root
+        self.started_in = Path.cwd()
         self.recorder = recorder  # the metrics database, when the server has one
         self._projects: dict[str, Project] = {}
         self._files: dict[Path, tuple[StatKey, Any]] = {}
@@ -98,6 +101,8 @@ class Workspace:
 
     def project(self, project_root: str | None) -> Project:
         """The project a call names (``projectRoot``), else the server's own."""
+        if project_root and self._is_agent_folder(project_root):
+            project_root = None
         key = project_root or ""
         found = self._projects.get(key)
         if found is not None:
@@ -110,6 +115,17 @@ class Workspace:
             found = find_project(None, cwd=self.default_folder())
         self._projects[key] = found
         return found
+
+    def _is_agent_folder(self, project_root: str) -> bool:
+        """True when an autopilot agent names its own working folder (a worktree, say):
+        with ``$TMXD_PROJECT_ROOT`` set, that folder stands for the project the run is for."""
+        if not self.env.get("TMXD_PROJECT_ROOT"):
+            return False
+        here = self.env.get("CLAUDE_PROJECT_DIR") or str(self.started_in)
+        try:
+            return _path_argument(project_root).resolve() == Path(here).resolve()
+        except OSError:
+            return False
 
     def open(self, project: Project, tag: str | None) -> Opened:
         """The project with its tasks.json and the active tag (``tag`` when given)."""
