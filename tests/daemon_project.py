@@ -135,6 +135,7 @@ def transitions() -> list[tuple[str, str | None, str, str]]:
     return [
         (row[0], row[1], row[2], row[3])
         for row in query(
-            "SELECT task_id, old_status, new_status, source FROM transitions ORDER BY id"
+            "SELECT task_id, old_status, new_status, source FROM transitions "
+            "WHERE source != 'baseline' ORDER BY id"
         )
     ]

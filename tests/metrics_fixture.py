@@ -102,6 +102,23 @@ def build(rec: Recorder, project: Path, other: Path) -> None:
     rec.commit(project, "c4", "Old [4]", "Ada", at(8, 9), 1, 1, 1, "main", ["4"])
 
 
+def finish(rec: Recorder, execution: int, **overrides: Any) -> None:
+    """End an execution: a success with 1 tool call and nothing else reported, unless
+    ``overrides`` say otherwise (``duration_ms=2000``, ``success=False``, ...)."""
+    outcome: dict[str, Any] = {
+        "success": True,
+        "exit_code": 0,
+        "tool_calls": 1,
+        "turns": 1,
+        "input_tokens": None,
+        "output_tokens": None,
+        "cost_usd": None,
+        "peak_rss_bytes": None,
+        "error": None,
+    }
+    rec.execution_finished(execution, **{**outcome, **overrides})
+
+
 def fixture_report(folder: Path) -> dict[str, Any]:
     """The report over :func:`build` for the main project, window SINCE..NOW, shown at UTC+2."""
     p, q = folder / "proj", folder / "other"

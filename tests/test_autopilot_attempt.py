@@ -65,6 +65,7 @@ def test_a_successful_attempt_is_one_execution_row_and_no_note(tmp_path: Path) -
     (row,) = executions(paths.db_path())
     assert (row["task_id"], row["attempt"], row["success"], row["route"]) == ("1", 1, 1, "medium")
     assert row["cost_usd"] == result.cost_usd and row["permission_denials"] is None
+    assert row["session_id"] and len(row["session_id"]) == 36  # the run's own session, a uuid
     assert "tmxd autopilot" not in details(root, "1")  # settling is the runner's job
     assert lines == []
 

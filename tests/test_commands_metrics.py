@@ -4,9 +4,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from helpers import run_tmxd
 from tmxd import clock
-from tmxd.metrics.prometheus import parse_samples
 from tmxd.metrics.recorder import Recorder
 from tmxd.metrics.schema import schema_version
 
@@ -32,9 +33,26 @@ def test_prometheus_stdout_and_textfile(tmp_path: Path) -> None:
     proc = run_tmxd("metrics", "--db", str(db), "--prometheus", "--textfile", str(target))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == target.read_text()
-    names = {n for n, _l, _v in parse_samples(proc.stdout)}
+    names = {s.name for f in text_string_to_metric_families(proc.stdout) for s in f.samples}
     assert "tmxd_transitions_total" in names
     assert [p.name for p in target.parent.iterdir()] == ["tmxd.prom"]
+    # --textfile alone writes quietly (cron would mail anything printed)
+    quiet = run_tmxd("metrics", "--db", str(db), "--textfile", str(target))
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_read_commands_refuse_a_missing_db(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    for argv in (
+        ("report", "--db", str(missing)),
+        ("metrics", "--db", str(missing)),
+        ("metrics", "--db", str(missing), "--prometheus"),
+        ("metrics", "prune", "--older-than", "1d", "--db", str(missing)),
+    ):
+        proc = run_tmxd(*argv)
+        assert proc.returncode == 2, argv
+        assert proc.stderr.startswith(f"error: {missing}: no such metrics database"), argv
+        assert not missing.exists()
 
 
 def test_prune(tmp_path: Path) -> None:
@@ -42,6 +60,8 @@ def test_prune(tmp_path: Path) -> None:
     with Recorder.open(db) as rec:
         rec.event(tmp_path, "old", {}, at=clock.now() - timedelta(days=400))
         rec.event(tmp_path, "new", {})
+    dry = run_tmxd("metrics", "prune", "--older-than", "180d", "--dry-run", "--db", str(db))
+    assert dry.stdout.strip() == "would delete 1 rows (1 events)"
     proc = run_tmxd("metrics", "prune", "--older-than", "180d", "--db", str(db))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "deleted 1 rows (1 events)"
@@ -54,3 +74,27 @@ def test_prune(tmp_path: Path) -> None:
     bad = run_tmxd("metrics", "prune", "--older-than", "later", "--db", str(db))
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: --older-than 'later'")
+
+
+def test_prune_of_everything_needs_yes(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    old = clock.now() - timedelta(days=2)
+    with Recorder.open(db) as rec:
+        for n in range(3):
+            rec.event(tmp_path, "e", {"n": n}, at=old)
+        rec.transition(tmp_path, "1", None, "pending", "external", at=old - timedelta(hours=1))
+        rec.transition(tmp_path, "1", "pending", "done", "external", at=old)
+    for span in ("0d", "1d"):
+        refused = run_tmxd("metrics", "prune", "--older-than", span, "--db", str(db))
+        assert refused.returncode == 2, span
+        assert refused.stderr.startswith(
+            f"error: --older-than {span} would delete all 4 rows (3 events, 1 transitions); "
+            "add --yes"
+        )
+    with Recorder.open(db) as rec:
+        assert rec.row_counts()["events"] == 3
+    done = run_tmxd("metrics", "prune", "--older-than", "0d", "--yes", "--db", str(db))
+    assert done.stdout.strip() == "deleted 4 rows (3 events, 1 transitions)"
+    with Recorder.open(db) as rec:
+        # each task's current status stays: the project still has its task
+        assert rec.db.execute("SELECT new_status FROM transitions").fetchall() == [("done",)]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -31,10 +32,46 @@ def run_in_zone(tz: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_empty_database_is_friendly(hermetic_env: Path) -> None:
-    proc = run_tmxd("report")
+    proc = run_tmxd("report", "--all-projects")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("nothing recorded yet — run `tmxd hooks install`")
-    assert (hermetic_env / "state" / "metrics.db").exists()  # TMXD_DB is honoured
+    assert not (hermetic_env / "state" / "metrics.db").exists()  # a reader creates nothing
+
+
+def test_inside_a_project_the_report_covers_that_project(
+    fixture_db: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, project = fixture_db
+    (project / ".taskmaster" / "tasks").mkdir(parents=True)
+    (project / ".taskmaster" / "tasks" / "tasks.json").write_text('{"master": {"tasks": []}}')
+    inside = run_tmxd("report", "--db", str(db), *WINDOW, "--format", "json", cwd=project)
+    out = json.loads(inside.stdout)
+    assert out["filters"]["project"] == str(project.resolve())
+    assert out["summary"]["tasks_in_project"] == 5  # not the other project's task
+    every = run_tmxd(
+        "report", "--db", str(db), *WINDOW, "--all-projects", "--format", "json", cwd=project
+    )
+    assert json.loads(every.stdout)["summary"]["tasks_in_project"] == 6
+    text = run_tmxd("report", "--db", str(db), *WINDOW, "--all-projects", cwd=project).stdout
+    assert "· all projects" in text.splitlines()[0]
+    both = run_tmxd("report", "--db", str(db), "-p", str(project), "--all-projects")
+    assert both.returncode == 2
+    assert "exclude each other" in both.stderr
+
+
+def test_empty_results_say_what_was_empty(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
+    db, project = fixture_db
+    args = ["report", "--db", str(db), "-p", str(project), *WINDOW]
+    task = run_tmxd(*args, "--task", "999")
+    assert task.returncode == 0, task.stderr
+    assert task.stdout.startswith("nothing recorded for task 999 in project proj between ")
+    assert "hooks install" not in task.stdout
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    unknown = run_tmxd("report", "--db", str(db), "-p", str(stranger), "--format", "json")
+    out = json.loads(unknown.stdout)
+    assert out["empty"] is True
+    assert out["message"].startswith(f"nothing recorded for project stranger yet: {stranger}")
 
 
 def test_json_in_a_local_zone(fixture_db: tuple[Path, Path]) -> None:
@@ -60,14 +97,16 @@ def test_text_shows_local_times(fixture_db: tuple[Path, Path]) -> None:
     proc = run_in_zone("XYZ-2", "report", "--db", str(db), "-p", str(project), *WINDOW)
     assert proc.returncode == 0, proc.stderr
     assert "2026-11-14 01:30" in proc.stdout  # task 5's done, stored as 23:30Z
-    assert "total tasks         5" in proc.stdout
+    assert re.search(r"total tasks +5  agent executions finished", proc.stdout)
 
 
 def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
     db, _project = fixture_db
     for fmt, name in (("html", "r.html"), ("markdown", "r.md")):
         target = tmp_path / "out" / name
-        proc = run_tmxd("report", "--db", str(db), *WINDOW, "--format", fmt, "-o", str(target))
+        proc = run_tmxd(
+            "report", "--db", str(db), *WINDOW, "--all-projects", "--format", fmt, "-o", str(target)
+        )
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == ""
         assert f"wrote {target}" in proc.stderr
@@ -77,10 +116,11 @@ def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
 
 def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
     db, _project = fixture_db
-    proc = run_tmxd("report", "--db", str(db), *WINDOW, "--tag", "feat", "--format", "json")
-    assert json.loads(proc.stdout)["summary"]["total_tasks"] == 1
-    proc = run_tmxd("report", "--db", str(db), *WINDOW, "--task", "3", "--format", "json")
-    assert json.loads(proc.stdout)["summary"]["executions"] == 3
+    every = [*WINDOW, "--all-projects", "--format", "json"]
+    proc = run_tmxd("report", "--db", str(db), *every, "--tag", "feat")
+    assert json.loads(proc.stdout)["summary"]["tasks_changed"] == 1
+    proc = run_tmxd("report", "--db", str(db), *every, "--task", "3")
+    assert json.loads(proc.stdout)["summary"]["total_tasks"] == 3
 
 
 def test_bad_since_is_a_usage_error() -> None:

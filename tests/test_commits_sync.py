@@ -479,3 +479,124 @@ def test_an_unwritable_ledger_is_one_clear_error(project: Path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("error: ") and "cannot process the hook spool" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_amended_commit_counts_once(project: Path, tmp_path: Path) -> None:
+    """The old sha leaves the metrics with the history: one commit, not two."""
+    from tmxd.metrics.prometheus import exposition_for
+
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        commit(project, "Draft [1.1]")
+        run_sync(project, recorder)
+        git(project, "commit", "-q", "--amend", "-m", "Final wording [1.1]")
+        new = git(project, "rev-parse", "HEAD").strip()
+        run_sync(project, recorder)
+    assert rows(db, "SELECT sha FROM commits") == [(new,)]
+    assert rows(db, "SELECT c.sha, t.task_id FROM commit_tasks t JOIN commits c "
+                "ON c.id = t.commit_id") == [(new, "1.1")]  # fmt: skip
+    assert 'tmxd_commits_total{project="proj"} 1.0' in exposition_for(db)
+
+
+def test_every_spool_line_is_one_hook_run(project: Path, tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    linked = commit(project, "Named [1.1]")
+    unlinked = commit(project, "No task here")
+    git(project, "checkout", "-q", "-b", "side")
+    with Recorder.open(db) as recorder:
+        run_sync(project, recorder)
+        runs = rows(db, "SELECT hook, sha, linked, ok, duration_ms FROM hook_runs ORDER BY id")
+        assert runs == [
+            ("post-commit", linked, 1, 1, None),
+            ("post-commit", unlinked, 0, 1, None),
+            ("post-checkout", runs[2][1], None, 1, None),
+        ]
+        # the same lines read again (a crash before they were acknowledged): no new rows
+        for pos in (project / ".git" / "tmxd").glob("batch-*.pos"):
+            pos.write_text("0")
+        run_sync(project, recorder)
+    assert len(rows(db, "SELECT id FROM hook_runs")) == 3
+    assert len(rows(db, "SELECT id FROM events WHERE kind = 'checkout'")) == 1
+
+
+BURST_TASKS, BURST_SUBTASKS = 10, 4  # 40 closable subtasks; each parent cascades once
+
+
+def burst_project(root: Path) -> Path:
+    init_repo(root, commit=False)
+    tasks = [
+        {
+            "id": t,
+            "title": f"Task {t}",
+            "description": "",
+            "status": "in-progress",
+            "dependencies": [],
+            "priority": "medium",
+            "details": "",
+            "testStrategy": "",
+            "subtasks": [
+                {"id": s, "title": f"Step {t}.{s}", "description": "", "status": "in-progress",
+                 "dependencies": [], "details": ""}
+                for s in range(1, BURST_SUBTASKS + 1)
+            ],
+        }
+        for t in range(1, BURST_TASKS + 1)
+    ]  # fmt: skip
+    path = tasks_path(root)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"master": {"tasks": tasks, "metadata": {}}}, indent=2))
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "plan the work")
+    hooks.install(root)
+    return root
+
+
+def done_subtasks(root: Path) -> int:
+    try:
+        data = json.loads(tasks_path(root).read_text())
+    except ValueError:
+        return -1  # between the truncate and the write of a non-atomic writer: look again
+    return sum(s["status"] == "done" for t in data["master"]["tasks"] for s in t["subtasks"])
+
+
+def test_killed_syncs_record_every_change_exactly_once(tmp_path: Path) -> None:
+    """kill -9 of `tmxd sync` at five points of a 40-commit close burst: each change is one
+    transition row, each commit one note (the ledger and the transitions move together)."""
+    root = burst_project(tmp_path / "burst")
+    ids = [f"{t}.{s}" for t in range(1, BURST_TASKS + 1) for s in range(1, BURST_SUBTASKS + 1)]
+    run_tmxd("sync", cwd=root)  # the daemon or a sync has seen the project before the burst
+    shas = {i: commit(root, f"Finish step {i}\n\nCloses-Task: {i}\n", name=f"{i}.txt") for i in ids}
+    lock = tasks_path(root).with_name("tasks.json.lock")
+    for point in (3, 11, 19, 27, 35):  # done subtasks seen when the sync is killed
+        proc = subprocess.Popen(
+            tmxd_argv("sync", "-p", str(root)),
+            env=subprocess_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while done_subtasks(root) < point and proc.poll() is None:
+            assert time.monotonic() < deadline, f"sync never reached {point} closes"
+            time.sleep(0.002)
+        proc.kill()
+        proc.wait()
+        if lock.exists():
+            os.utime(lock, (0, 0))  # the killed writer's lock: as stale as it will ever be
+    final = run_tmxd("sync", "-p", str(root))
+    assert final.returncode == 0, final.stderr
+    assert done_subtasks(root) == len(ids)
+    for i, sha in shas.items():
+        assert notes(root, i) == [
+            f"Committed changes: Finish step {i} ({sha[:7]}) — 1 files, +1/-0"
+        ], i
+    db = Path(os.environ["TMXD_DB"])
+    changes = rows(
+        db,
+        "SELECT task_id, count(*) FROM transitions WHERE source != 'baseline' "
+        "GROUP BY task_id ORDER BY task_id",
+    )
+    parents = [str(t) for t in range(1, BURST_TASKS + 1)]
+    assert dict(changes) == dict.fromkeys([*ids, *parents], 1)
+    assert rows(db, "SELECT DISTINCT old_status, new_status FROM transitions "
+                "WHERE source != 'baseline'") == [("in-progress", "done")]  # fmt: skip
+    assert len(rows(db, "SELECT id FROM commits")) == len(ids)  # each commit's row, once

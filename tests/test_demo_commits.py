@@ -60,4 +60,5 @@ def test_commits_become_notes_amend_moves_and_closes_task_finishes(tmp_path: Pat
     assert docs["status"] == "done"
     assert task(ctx, "3") == before  # left as it was for the daemon and autopilot steps
     with sqlite3.connect(ctx.env["TMXD_DB"]) as conn:
-        assert conn.execute("SELECT count(*) FROM commits").fetchone() == (4,)
+        # the amended commit replaced its first version: 3 commits in the history, 3 rows
+        assert conn.execute("SELECT count(*) FROM commits").fetchone() == (3,)

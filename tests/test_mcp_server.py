@@ -157,7 +157,8 @@ def test_every_tool_over_stdio_against_the_json_commands(
     details = got["note"]["data"]["subtask"]["details"]
     assert re.search(r"\n<info added on (\S+)>\nBegan\.\n</info added on \1>$", details)
     assert [(t["to"], t["source"]) for t in got["history"]["data"]["transitions"]] == [
-        ("in-progress", "mcp")
+        ("pending", "baseline"),
+        ("in-progress", "mcp"),
     ]
     assert got["report"]["data"]["filters"]["project"] == str(root)
     assert got["autopilot"]["data"]["breaker"]["state"] == "closed"

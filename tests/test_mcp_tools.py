@@ -179,7 +179,7 @@ def tasks_of(root: Path) -> dict[str, Any]:
 def transitions(recorder: Recorder, root: Path) -> set[tuple[str, str | None, str, str]]:
     rows = recorder.db.execute(
         "SELECT task_id, old_status, new_status, source FROM transitions "
-        "WHERE project_id = (SELECT id FROM projects WHERE root = ?)",
+        "WHERE project_id = (SELECT id FROM projects WHERE root = ?) AND source != 'baseline'",
         [str(root.resolve())],
     ).fetchall()
     return {tuple(r) for r in rows}

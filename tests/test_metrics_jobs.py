@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +26,9 @@ def rec(tmp_path: Path) -> Iterator[Recorder]:
         yield recorder
 
 
-def test_daily_report_writes_markdown_and_records_the_run(rec: Recorder, tmp_path: Path) -> None:
+def test_daily_report_writes_markdown_and_records_the_run(
+    rec: Recorder, tmp_path: Path, hermetic_env: Path
+) -> None:
     project = tmp_path / "proj"
     project.mkdir()
     rec.transition(project, "1", "pending", "done", "tmxd", at=NOW - timedelta(hours=2), title="A")
@@ -33,12 +36,15 @@ def test_daily_report_writes_markdown_and_records_the_run(rec: Recorder, tmp_pat
     assert daily_report_due(project, rec, NOW)
     path = daily_report_job(project, rec, now=NOW)
     assert path == daily_report_path(project, NOW)
-    assert path is not None and path.parent == project / ".taskmaster" / "reports"
+    # outside the repository: the state dir, one folder per project
+    assert path is not None and path.parent.parent == hermetic_env / "state" / "reports"
+    assert path.parent.name.startswith("proj-")
+    assert not (project / ".taskmaster").exists()
     assert path.name == f"tmxd-{NOW.astimezone().date().isoformat()}.md"
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# tmxd report: ")
     assert "| 1 | A |" in text  # done in the last day
-    assert "| tasks done | 1 |" in text  # task 2 was done three days ago
+    assert re.search(r"\| tasks done \| 1 \|", text)  # task 2 was done three days ago
     assert rec.last_job_run(DAILY_REPORT, project=project) is not None
     assert not daily_report_due(project, rec, datetime.now(UTC))
 
@@ -47,10 +53,11 @@ def test_daily_report_honours_config(rec: Recorder, tmp_path: Path) -> None:
     project = tmp_path / "proj"
     (project / ".taskmaster").mkdir(parents=True)
     cfg = project / ".taskmaster" / "tmxd.toml"
-    cfg.write_text('[metrics]\ndaily_report_dir = "out/daily"\n')
+    cfg.write_text('[report]\ndir = "out/daily"\n')
+    rec.event(tmp_path, "elsewhere", {})  # another project has records; this one none
     path = daily_report_job(project, rec, now=NOW)
     assert path is not None and path.parent == project / "out" / "daily"
-    assert "nothing recorded yet" in path.read_text()
+    assert "nothing recorded for project proj yet" in path.read_text()
     cfg.write_text("[metrics]\ndaily_report = false\n")
     assert daily_report_job(project, rec, now=NOW) is None
     assert not daily_report_due(project, rec, NOW)
@@ -59,7 +66,8 @@ def test_daily_report_honours_config(rec: Recorder, tmp_path: Path) -> None:
 def test_failed_daily_report_is_recorded(rec: Recorder, tmp_path: Path) -> None:
     project = tmp_path / "proj"
     (project / ".taskmaster").mkdir(parents=True)
-    (project / ".taskmaster" / "reports").write_text("a file where the folder should be")
+    (project / ".taskmaster" / "tmxd.toml").write_text('[report]\ndir = "reports"\n')
+    (project / "reports").write_text("a file where the folder should be")
     with pytest.raises(Exception, match="cannot write"):
         daily_report_job(project, rec, now=NOW)
     assert rec.last_job_run(DAILY_REPORT, project=project) is None

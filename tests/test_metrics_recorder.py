@@ -88,8 +88,8 @@ def test_commit_is_recorded_once_with_its_tasks(rec: Recorder, tmp_path: Path) -
         branch="main",
         task_ids=["5.2", "7", "5.2"],
     )
-    assert rec.commit(tmp_path, "abc123", **args) is True  # type: ignore[arg-type]
-    assert rec.commit(tmp_path, "abc123", **args) is False  # type: ignore[arg-type]
+    assert rec.commit(tmp_path, "abc123", **args) == 1  # type: ignore[arg-type]
+    assert rec.commit(tmp_path, "abc123", **args) == 0  # type: ignore[arg-type]
     assert rows(rec.path, "SELECT sha, files, insertions, deletions, branch FROM commits") == [
         ("abc123", 3, 40, 2, "main")
     ]
@@ -172,7 +172,7 @@ def test_explicit_duration_wins(rec: Recorder, tmp_path: Path) -> None:
 
 
 def test_hook_tool_and_job_runs(rec: Recorder, tmp_path: Path) -> None:
-    rec.hook_run(tmp_path, "post-commit", 3.5, True, at=T0)
+    rec.hook_run(tmp_path, "post-commit", True, duration_ms=3.5, at=T0)
     rec.tool_call(tmp_path, "sess-1", "Bash", False, 120.0, "4", at=T0)
     rec.tool_call(tmp_path, "sess-1", "Read", True, None, None, at=T0)
     assert rows(rec.path, "SELECT hook, duration_ms, ok, detail FROM hook_runs") == [
@@ -259,7 +259,52 @@ def test_write_failure_is_a_metrics_error(tmp_path: Path) -> None:
         conn.commit()
         conn.close()
         with pytest.raises(MetricsError, match="cannot record metrics"):
-            rec.hook_run(tmp_path, "post-commit", 1.0, True)
+            rec.hook_run(tmp_path, "post-commit", True, duration_ms=1.0)
         rec.event(tmp_path, "still works", {})
     finally:
         rec.close()
+
+
+def hold(path: Path) -> sqlite3.Connection:
+    """Another connection holding the database, as a long `sqlite3` session can."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    return holder
+
+
+def test_a_busy_database_sends_records_to_the_journal(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    Recorder.open(db).close()
+    holder = hold(db)
+    try:
+        with Recorder.open(db, wait=0.05) as rec:
+            assert rec.event(tmp_path, "while held", {}) == 0
+            assert rec.journaled == 1 and rec.journal.pending()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with Recorder.open(db) as rec:
+        rec.event(tmp_path, "later", {})  # a later writer ingests what waited
+        assert not rec.journal.pending()
+    assert sorted(rows(db, "SELECT kind FROM events")) == [("later",), ("while held",)]
+
+
+def test_ingesting_twice_adds_nothing_and_a_bad_file_is_set_aside(tmp_path: Path) -> None:
+    from tmxd.metrics import records
+
+    with Recorder.open(tmp_path / "m.db") as rec:
+        good = records.event(tmp_path, "good", {})
+        rec.journal.append([good])
+        rec.journal.append([good])  # the same record twice (an ingester killed mid-way)
+        assert rec.ingest_journal() == 1
+        rec.journal.append([{**good, "kind": "from-a-newer-tmxd", "key": "k2"}])
+        assert rec.ingest_journal() == 0  # refused, set aside, the writer's own work goes on
+        rec.event(tmp_path, "after", {})
+        assert not rec.journal.pending()
+        assert [p.suffix for p in rec.journal.dir.glob(f"{rec.journal.name}.*.rejected")] == [
+            ".rejected"
+        ]
+    assert rows(tmp_path / "m.db", "SELECT kind FROM events ORDER BY id") == [
+        ("good",),
+        ("after",),
+    ]

@@ -32,8 +32,9 @@ def test_text_layout_aligns_columns() -> None:
 
 def test_text_report(data: dict[str, Any]) -> None:
     text = render_report(data, "text", PLUS2)
-    assert "total tasks" in text and "40.0% (2/5 executions)" in text
-    assert "avg execution time  2m" in text
+    assert "total tasks" in text and "40.0% (2/5)" in text
+    assert "tasks in project" in text and "tasks done" in text
+    assert re.search(r"avg execution time +2m  mean duration", text)
     assert "done per day  ▁██▄▄▁  6 in 6 days (2026-11-10 → 2026-11-15)" in text
     assert "open tasks    █▅▃▃▂▂  5 → 1" in text
     assert "tests failed: test_parse" in text

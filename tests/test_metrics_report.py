@@ -60,10 +60,11 @@ def test_summary(rec: Recorder, projects: tuple[Path, Path]) -> None:
     assert s["avg_execution_time"] == 120.0  # (120+60+300+30+90)/5
     assert s["avg_tool_calls"] == 10.0  # (10+20+5+0+15)/5
     assert s["total_time"] == 600.0
-    assert s["executions"] == 6
     assert s["running"] == 1
     assert (s["succeeded"], s["failed"]) == (2, 3)
-    assert s["tasks_done"] == 4  # 1, 2, 3, 5 (4 was reopened)
+    assert s["tasks_in_project"] == 5  # tasks 1-5; run 9 has no transition
+    assert s["tasks_changed"] == 5
+    assert s["tasks_done"] == 5  # 4 became done on the 12th, then was reopened
     assert (s["input_tokens"], s["output_tokens"], s["cost_usd"]) == (3000, 300, 0.3)
 
 
@@ -155,15 +156,17 @@ def test_commits_stale_and_running(rec: Recorder, projects: tuple[Path, Path]) -
 
 def test_filters(rec: Recorder, projects: tuple[Path, Path]) -> None:
     everything = report(rec)
-    assert everything["summary"]["total_tasks"] == 6
+    assert everything["summary"]["total_tasks"] == 5
+    assert everything["summary"]["tasks_in_project"] == 6
     labels = {x["task"] for x in everything["lead_cycle"]["tasks"]}
     assert labels == {"proj/1", "proj/2", "proj/3", "proj/5"}
     only3 = report(rec, project=projects[0], task="3")
-    assert only3["summary"]["total_tasks"] == 1
-    assert only3["summary"]["executions"] == 3
+    assert only3["summary"]["total_tasks"] == 3
+    assert only3["summary"]["tasks_changed"] == 1
     assert [x["task"] for x in only3["commits"]["per_task"]] == ["3"]
     feat = report(rec, tag="feat")
-    assert feat["summary"]["total_tasks"] == 1
+    assert feat["summary"]["total_tasks"] == 0
+    assert feat["summary"]["tasks_changed"] == 1
     assert feat["status"]["now"] == {"in-progress": 1}
     unknown = report(rec, project=projects[0] / "nope")
     assert unknown["empty"] is True
@@ -176,7 +179,8 @@ def test_all_time_window_starts_at_the_first_record(
     assert r["window"]["since"] is None
     assert r["throughput"][0]["date"] == "2026-11-09"
     assert r["status"]["at_since"] is None
-    assert r["summary"]["executions"] == 7  # includes the run before the window
+    assert r["summary"]["total_tasks"] == 6  # includes the run before the window
+    assert r["summary"]["running"] == 1
 
 
 def test_empty_database(tmp_path: Path) -> None:
@@ -237,3 +241,39 @@ def test_days_follow_daylight_saving_time(tmp_path: Path) -> None:
         ("2026-10-25", 1),
         ("2026-10-26", 0),
     ]
+
+
+def test_running_totals_give_the_same_execution_figures_as_the_rows(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An all-time report reads execution_task_totals; a scan of every row agrees."""
+    from tmxd.metrics import report as report_module
+
+    quick = report(rec, since=None)
+    monkeypatch.setattr(
+        report_module,
+        "_time_window",
+        lambda *_a: (" AND started_at >= ?", [""]),  # a bound every row meets: the row scan
+    )
+    slow = report(rec, since=None)
+    for key in ("summary", "agents", "most_retried", "slowest_tasks"):
+        assert quick[key] == slow[key], key
+
+
+def test_a_rewrite_between_done_like_statuses_is_not_work_done(tmp_path: Path) -> None:
+    """Task Master's own save turns `completed` into `done`: no task became done that day."""
+    with Recorder.open(tmp_path / "r.db") as rec:
+        rec.transition(tmp_path, "41.1", None, "pending", "external", at=SINCE - timedelta(days=9))
+        done_at = SINCE - timedelta(days=5)
+        rec.transition(tmp_path, "41.1", "pending", "completed", "external", at=done_at)
+        rewrite = SINCE + timedelta(days=1)
+        rec.transition(tmp_path, "41.1", "completed", "done", "external", at=rewrite)
+        r = build_report(rec.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tz=PLUS2))
+        whole = build_report(rec.conn, ReportQuery(until=NOW, now=NOW, tz=PLUS2))
+    assert r["summary"]["tasks_done"] == 0
+    assert sum(d["done"] for d in r["throughput"]) == 0
+    assert r["lead_cycle"]["tasks"] == []  # its done is the one before the window
+    assert r["summary"]["tasks_changed"] == 1  # the rewrite is still a status change
+    (row,) = whole["lead_cycle"]["tasks"]
+    assert (row["done"], row["lead_time"]) == ("2026-11-05T00:00:00.000Z", 4 * D)
+    assert whole["summary"]["tasks_done"] == 1

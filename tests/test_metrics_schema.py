@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
 from tmxd.metrics import schema
-from tmxd.metrics.schema import MetricsError, connect
+from tmxd.metrics.schema import MetricsError
+
+
+def connect(path: Path) -> Database:
+    """tmxd's connection, seen through sqlite-utils for its table helpers."""
+    return Database(schema.connect(path), execute_plugins=False)
+
 
 TABLES = {
     "projects",
@@ -98,7 +105,7 @@ def test_older_database_is_upgraded_in_place(tmp_path: Path) -> None:
 def test_database_from_the_first_release_gains_the_report_indexes(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     old = Database(path)
-    schema.migrations.apply(old, stop_before="m002_report_indexes")
+    schema.migration_set().apply(old, stop_before="m002_report_indexes")
     old["projects"].insert({"root": "/p", "name": "p", "created_at": "2026-11-01T00:00:00.000Z"})
     assert "executions_task_cov" not in {i.name for i in old["executions"].indexes}
     old.close()
@@ -124,7 +131,7 @@ def test_newer_database_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with pytest.raises(MetricsError) as info:
-        connect(path)
+        schema.connect(path)
     message = info.value.message
     assert str(path) in message
     assert "newer tmxd" in message
@@ -137,7 +144,7 @@ def test_not_a_database_is_a_clear_error_and_file_untouched(tmp_path: Path) -> N
     path.write_bytes(b"this is not sqlite, it is a text file long enough to matter" * 20)
     before = path.read_bytes()
     with pytest.raises(MetricsError) as info:
-        connect(path)
+        schema.connect(path)
     assert str(path) in info.value.message
     assert path.read_bytes() == before
 
@@ -145,8 +152,100 @@ def test_not_a_database_is_a_clear_error_and_file_untouched(tmp_path: Path) -> N
 def test_table_counts(tmp_path: Path) -> None:
     db = connect(tmp_path / "m.db")
     try:
-        counts = schema.table_counts(db)
+        counts = schema.table_counts(db.conn)
         assert set(counts) == TABLES
         assert all(v == 0 for v in counts.values())
     finally:
         db.close()
+
+
+def test_an_up_to_date_database_opens_without_sqlite_utils(tmp_path: Path) -> None:
+    """Hooks open the database on every call: only migrating loads sqlite-utils."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.db"
+    schema.connect(path).close()
+    probe = (
+        "import sys; from pathlib import Path; from tmxd.metrics.schema import connect; "
+        "connect(Path(sys.argv[1])).close(); print('sqlite_utils' in sys.modules)"
+    )
+    from helpers import subprocess_env
+
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "False"
+
+
+def test_the_views_answer_with_the_reports_definitions(tmp_path: Path) -> None:
+    from metrics_fixture import finish
+    from tmxd.metrics.recorder import Recorder
+
+    root = tmp_path / "p"
+    root.mkdir()
+    with Recorder.open(tmp_path / "v.db") as rec:
+        t = rec.transition
+        t(root, "1", "pending", "pending", "baseline", title="Old title", at=_at(1))
+        t(root, "1", "pending", "completed", "external", at=_at(2))
+        t(root, "1", "completed", "done", "external", at=_at(3))  # a rewrite: not work done
+        t(root, "2", None, "pending", "external", title="Two", at=_at(2))
+        t(root, "2", "pending", "done", "tmxd", title="Two, renamed", at=_at(3))
+        t(root, "3", "done", "done", "baseline", title="Done before", at=_at(1))
+        ex = rec.execution_started(root, "2", 1, "simple", "script", session_id="sess")
+        finish(rec, ex, tool_calls=4, duration_ms=2000)
+        rec.execution_started(root, "2", 2, "simple", "script")  # still running
+        q = rec.conn.execute
+        assert sorted(q("SELECT task_id, title FROM task_titles")) == [
+            ("1", "Old title"),
+            ("2", "Two, renamed"),
+            ("3", "Done before"),
+        ]
+        assert sorted(q("SELECT task_id, status FROM task_status_now")) == [
+            ("1", "done"),
+            ("2", "done"),
+            ("3", "done"),
+        ]
+        assert q("SELECT day, tasks_done FROM done_per_day").fetchall() == [
+            ("2026-11-02", 1),  # task 1 became completed
+            ("2026-11-03", 1),  # task 2; task 1's rewrite to done does not count again
+        ]
+        row = q(
+            "SELECT project, total_tasks, success_rate, avg_execution_time, avg_tool_calls, "
+            "total_time, running FROM executions_by_project"
+        ).fetchone()
+        assert row == ("p", 1, 1.0, 2.0, 4.0, 2.0, 1)
+        assert q("SELECT session_id FROM executions WHERE id = ?", (ex,)).fetchone() == ("sess",)
+
+
+def _at(day: int) -> datetime:
+    return datetime(2026, 11, day, 12, tzinfo=UTC)
+
+
+def test_the_datasette_canned_queries_run(tmp_path: Path) -> None:
+    """docs/datasette.json's queries answer on a real database (the fixture's history)."""
+    import json
+
+    from helpers import REPO_ROOT
+    from metrics_fixture import build
+    from tmxd.metrics.recorder import Recorder
+
+    meta = json.loads((REPO_ROOT / "docs" / "datasette.json").read_text())
+    queries = meta["databases"]["metrics"]["queries"]
+    p, q = tmp_path / "proj", tmp_path / "other"
+    p.mkdir()
+    q.mkdir()
+    with Recorder.open(tmp_path / "metrics.db") as rec:
+        build(rec, p, q)
+        rec.hook_run(p, "claude", True, duration_ms=12.0, detail="PostToolUse via journal")
+        answers = {
+            name: rec.conn.execute(query["sql"]).fetchall() for name, query in queries.items()
+        }
+    assert len(answers["task_status"]) == 6
+    assert answers["executions_by_project"][0][:3] == ("proj", 6, 0.5)
+    assert answers["hook_times"] == [("claude", 1, 12.0, 12.0, 1)]
+    assert answers["commits_per_task"][0][:3] == ("proj", "1", 2)

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claude_stub import Script, claude_binary, messages_stub
-from helpers import copy_corpus, init_repo, run_tmxd, subprocess_env, wait_until
+from daemonproc import DaemonProcess
+from helpers import copy_corpus, init_repo, run_tmxd, subprocess_env, tmxd_argv, wait_until
+from tmxd.metrics.journal import Journal
+from tmxd.metrics.recorder import Recorder
 from tmxd.setup import claude_hook, scaffold
 
 SESSION = "5f1c7d2e-0000-4000-8000-000000000001"
@@ -133,13 +138,124 @@ def test_bad_input_still_exits_zero_and_keeps_stdout_clean(project: Path) -> Non
     assert "tmxd hook claude: not recorded" in proc.stderr
 
 
-def test_unwritable_database_still_exits_zero(project: Path, tmp_path: Path) -> None:
+def test_unwritable_database_still_exits_zero_and_keeps_the_event(
+    project: Path, tmp_path: Path
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     payload = payloads(project)["PostToolUse.Bash"]
     proc = run_hook(payload, project, TMXD_DB=str(blocker / "metrics.db"))
     assert (proc.returncode, proc.stdout) == (0, "")
-    assert "not recorded" in proc.stderr
+    assert "the database cannot take it" in proc.stderr
+    journal = Journal(blocker / "metrics.db")
+    kinds = [r["kind"] for claimed in journal.claim() for r in journal.read(claimed)]
+    assert kinds == ["tool_call", "hook_run"]
+
+
+def test_closed_stdin_exits_zero(project: Path) -> None:
+    """`tmxd hook claude <&-`: nothing to read is no error, and no traceback."""
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$@" <&-', "sh", *tmxd_argv("hook", "claude")],
+        cwd=project,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert proc.stderr == "tmxd hook claude: no input (stdin is closed); nothing recorded\n"
+
+
+def test_stdin_left_open_is_read_for_two_seconds_at_most(project: Path) -> None:
+    """A writer that never closes stdin does not hold the session: the hook reads what came
+    within READ_SECONDS and records it."""
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, json.dumps(payloads(project)["PostToolUse.Bash"]).encode())
+        with os.fdopen(read_end, "rb") as stream:  # the write end stays open: no EOF
+            assert claude_hook.main(stream, {"CLAUDE_PROJECT_DIR": str(project)}) == 0
+    finally:
+        os.close(write_end)
+    assert rows("SELECT tool FROM tool_calls") == [("Bash",)]
+    ((took,),) = rows("SELECT duration_ms FROM hook_runs")
+    assert took >= claude_hook.READ_SECONDS * 1000  # it did wait for more, then stopped
+
+
+def test_input_is_read_up_to_ten_megabytes(project: Path) -> None:
+    """A 12 MB event (a huge tool response) is read only in part; the call still counts."""
+    payload = payloads(project)["PostToolUse.Bash"]
+    payload["tool_response"]["stdout"] = "y" * (12 * 1024 * 1024)
+    data = json.dumps(payload).encode()
+    read_end, write_end = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_end, "wb") as out, contextlib.suppress(BrokenPipeError):
+            out.write(data)  # the hook stops reading at 10 MB: a broken pipe, as it should
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        raw, complete = claude_hook.read_input(stream, claude_hook.MAX_INPUT, 60)
+        assert (len(raw), complete) == (claude_hook.MAX_INPUT, False)
+        event = claude_hook.parse_payload(raw, complete)
+    writer.join()
+    assert (event["hook_event_name"], event["tool_name"]) == ("PostToolUse", "Bash")
+    assert claude_hook.main(io.BytesIO(data), {"CLAUDE_PROJECT_DIR": str(project)}) == 0
+    assert rows("SELECT tool, success FROM tool_calls") == [("Bash", 1)]
+
+
+HOLDER = r"""
+import sqlite3, sys, time
+from pathlib import Path
+db, ready, release = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+conn = sqlite3.connect(db, isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+conn.execute("INSERT INTO events (project_id, at, kind) SELECT id, 'x', 'held' FROM projects")
+ready.touch()
+deadline = time.monotonic() + 20
+while not release.exists() and time.monotonic() < deadline:
+    time.sleep(0.02)
+conn.execute("ROLLBACK")
+"""
+
+
+def test_a_held_database_never_holds_the_hook(project: Path, tmp_path: Path) -> None:
+    """Another process holds BEGIN EXCLUSIVE (up to 20 s) while 5 hook events arrive: each
+    call takes well under 250 ms by its own measure, and the running daemon moves all 5
+    from the journal into the database once the lock is gone."""
+    db = Path(os.environ["TMXD_DB"])
+    Recorder.open(db).close()
+    run_hook(payloads(project)["SessionStart"], project)  # the project is known
+    daemon = DaemonProcess(tmp_path / "daemon.log").start()
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db), str(ready), str(release)], env=subprocess_env()
+    )
+    try:
+        wait_until(ready.exists, what="the other process to hold the database")
+        for n in range(5):
+            payload = dict(payloads(project)["PostToolUse.Bash"], tool_use_id=f"toolu_{n}")
+            proc = run_hook(payload, project)
+            assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+        assert rows("SELECT count(*) FROM tool_calls") == [(0,)]  # not in yet: held
+        release.touch()
+        holder.wait(timeout=60)
+        wait_until(
+            lambda: rows("SELECT count(*) FROM tool_calls") == [(5,)],
+            what="the daemon to ingest the journal",
+        )
+    finally:
+        release.touch()
+        holder.wait(timeout=60)
+        daemon.stop()
+    runs = rows("SELECT duration_ms, detail FROM hook_runs WHERE detail LIKE 'PostToolUse%'")
+    assert len(runs) == 5
+    for took, detail in runs:
+        assert detail == "PostToolUse via journal"
+        assert took < claude_hook.BUDGET_MS, runs
+    assert rows("SELECT count(*) FROM events WHERE kind = 'held'") == [(0,)]
+    assert "ingested" in daemon.log()
 
 
 def test_interrupted_tool_counts_as_failure(project: Path) -> None:

@@ -93,15 +93,17 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def acquire(path: Path, *, wait: bool = True) -> int | None:
+def acquire(path: Path, *, wait: bool = True, shared: bool = False) -> int | None:
     """Take an exclusive ``flock`` on ``path`` (created private if missing).
 
     Returns the open descriptor: the lock is held until it is closed. With
     ``wait=False`` it returns None at once when another process holds the lock.
+    ``shared`` takes a shared lock instead (many holders; an exclusive one waits).
     """
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, kind if wait else kind | fcntl.LOCK_NB)
     except OSError as exc:
         os.close(fd)
         if wait or exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
@@ -114,9 +116,10 @@ def acquire(path: Path, *, wait: bool = True) -> int | None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` for the block, waiting for it if need be."""
-    fd = acquire(path)
+def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an exclusive (or ``shared``) ``flock`` on ``path`` for the block, waiting for it
+    if need be."""
+    fd = acquire(path, shared=shared)
     assert fd is not None
     try:
         yield

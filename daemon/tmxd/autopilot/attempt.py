@@ -128,7 +128,13 @@ class Attempt:
         exec_id = None
         if self.recorder is not None:
             exec_id = self.recorder.execution_started(
-                self.root, unit.id, number, unit.route, self.agent.name, tag=self.tag
+                self.root,
+                unit.id,
+                number,
+                unit.route,
+                self.agent.name,
+                tag=self.tag,
+                session_id=inv.session_id,  # the agent's tool calls (Claude Code hooks) join it
             )
         # what a later run needs to undo this attempt if this process is killed: its row,
         # and (in the project itself) what the project looked like before it

@@ -25,8 +25,7 @@ def link_commits(project: Project, recorder: Recorder | None, tag: str) -> str |
         with attributed(
             project.root, project.tasks_path, "commit", recorder, others="external"
         ) as scope:
-            linked = sync_project(project, recorder, tag=tag)
-            scope.recorded.update((c.task_id, c.new_status) for c in linked.closed)
+            sync_project(project, recorder, tag=tag, record_status=scope.record)
     except TmxdError as exc:
         return f"commit notes not written now ({exc.message}); `tmxd sync` writes them"
     return None

@@ -17,6 +17,7 @@ def _options(
     max_wait_ms: int,
     listen: str | None = None,
     listen_public: bool = False,
+    metrics_cache: float = 5.0,
 ) -> Any:
     from tmxd.daemon.lifecycle import DaemonOptions, parse_listen
     from tmxd.daemon.registry import find_root
@@ -24,7 +25,10 @@ def _options(
 
     if settle_ms < 0 or max_wait_ms < settle_ms:
         raise InputError("--settle-ms must be >= 0 and --max-wait-ms >= --settle-ms")
+    if metrics_cache < 0:
+        raise InputError("--metrics-cache must be >= 0 seconds")
     return DaemonOptions(
+        metrics_cache=metrics_cache,
         settle=settle_ms / 1000,
         max_wait=max_wait_ms / 1000,
         log_file=log_file,
@@ -73,6 +77,14 @@ def _daemon_options(func: Any) -> Any:
         is_flag=True,
         help="Allow a --listen address other than loopback (the metrics have no auth).",
     )(func)
+    func = click.option(
+        "--metrics-cache",
+        type=float,
+        default=5.0,
+        show_default=True,
+        metavar="SECONDS",
+        help="Reuse a --listen collection for this long (scrapes in between cost nothing).",
+    )(func)
     return func
 
 
@@ -86,6 +98,7 @@ def run(
     max_wait_ms: int,
     listen: str | None,
     listen_public: bool,
+    metrics_cache: float,
     verbose: bool,
 ) -> None:
     """Run the daemon in the foreground (what systemd and launchd start).
@@ -95,7 +108,9 @@ def run(
     """
     from tmxd.daemon.lifecycle import run_daemon, setup_logging
 
-    options = _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)
+    options = _options(
+        log_file, projects, settle_ms, max_wait_ms, listen, listen_public, metrics_cache
+    )
     setup_logging(log_file, verbose=verbose)
     code = run_daemon(options)
     if code:
@@ -112,14 +127,20 @@ def start(
     max_wait_ms: int,
     listen: str | None,
     listen_public: bool,
+    metrics_cache: float,
     fmt: str,
 ) -> None:
     """Start the daemon in the background (no-op when it is already running)."""
     from tmxd.daemon import control
     from tmxd.daemon.client import start_background
 
-    _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public)  # validate first
-    extra: list[str] = [f"--settle-ms={settle_ms}", f"--max-wait-ms={max_wait_ms}"]
+    # validate first
+    _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public, metrics_cache)
+    extra: list[str] = [
+        f"--settle-ms={settle_ms}",
+        f"--max-wait-ms={max_wait_ms}",
+        f"--metrics-cache={metrics_cache:g}",
+    ]
     if listen:
         extra.append(f"--listen={listen}")
     if listen_public:

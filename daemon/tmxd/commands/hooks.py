@@ -165,16 +165,15 @@ def sync_cmd(project: Path | None, tag: str | None, no_metrics: bool, fmt: str) 
         from tmxd.history.observe import attributed
         from tmxd.metrics.recorder import Recorder
 
-        # sync records its own (commit) transitions; attributed() keeps a running daemon
-        # from counting the same write again as an outside edit
+        # sync records its own (commit) transitions, each with the snapshot ledger's step,
+        # so neither a running daemon nor a crash mid-pass counts the same write again
         with (
             Recorder.open() as recorder,
             attributed(
                 found.root, found.tasks_path, "commit", recorder, others="external"
             ) as scope,
         ):
-            result = sync_project(found, recorder, tag=tag)
-            scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
+            result = sync_project(found, recorder, tag=tag, record_status=scope.record)
     if fmt == "json":
         echo_json(result.to_json())
         return

@@ -142,10 +142,14 @@ def hook_claude_command() -> None:
     """Record one Claude Code hook event read as JSON from stdin.
 
     Installed by `tmxd init` for PostToolUse, PostToolUseFailure, Stop and
-    SessionEnd. Always exits 0 and prints nothing on stdout.
+    SessionEnd. Always exits 0 and prints nothing on stdout; reads at most
+    10 MB for at most 2 s, and never waits long for a busy database (the
+    event goes to the journal, ingested later).
     """
     from tmxd.setup.claude_hook import main
 
+    if sys.stdin is None:  # closed (`<&-`)
+        raise click.exceptions.Exit(main(None))
     if sys.stdin.isatty():
         click.echo(
             "tmxd hook claude: reads a Claude Code hook event as JSON on stdin; "

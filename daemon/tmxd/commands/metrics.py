@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from tmxd.commands.common import echo_json, format_option
-from tmxd.commands.report import db_option
+from tmxd.commands.report import db_option, readable_db
 
 
 @click.group("metrics", invoke_without_command=True)
@@ -16,8 +16,8 @@ from tmxd.commands.report import db_option
     "--textfile",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write the Prometheus text atomically to this file (node_exporter textfile collector; "
-    "name it *.prom).",
+    help="Write the Prometheus text atomically to this file and print nothing "
+    "(node_exporter textfile collector; name it *.prom).",
 )
 @click.option(
     "--format",
@@ -42,9 +42,8 @@ def metrics_group(
         return
     from tmxd.metrics.files import write_report
     from tmxd.metrics.prometheus import exposition_for
-    from tmxd.paths import db_path
 
-    path = db or db_path()
+    path = readable_db(db)
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
@@ -56,11 +55,13 @@ def metrics_group(
 
 
 def _show_counts(path: Path, fmt: str) -> None:
-    from tmxd.metrics.recorder import Recorder
-    from tmxd.metrics.schema import schema_version, table_counts
+    from tmxd.metrics.schema import connect, schema_version, table_counts
 
-    with Recorder.open(path) as recorder:
-        counts = table_counts(recorder.db)
+    db = connect(path if path.exists() else Path(":memory:"))
+    try:
+        counts = table_counts(db)
+    finally:
+        db.close()
     size = path.stat().st_size if path.exists() else 0
     if fmt == "json":
         echo_json({"database": str(path), "schema": schema_version(), "bytes": size, **counts})
@@ -76,22 +77,57 @@ def _show_counts(path: Path, fmt: str) -> None:
     "--older-than",
     "older_than",
     required=True,
-    help="Delete rows older than this (e.g. 180d, 12w); running executions are kept.",
+    help="Delete rows older than this (e.g. 180d, 12w); running executions and each task's "
+    "current status are kept.",
+)
+@click.option("--dry-run", is_flag=True, help="Only say how many rows would be deleted.")
+@click.option(
+    "--yes", is_flag=True, help="Needed when the prune would delete everything (or is given 0d)."
 )
 @db_option
 @format_option("text", "json")
 @click.pass_context
-def prune_command(ctx: click.Context, older_than: str, db: Path | None, fmt: str) -> None:
+def prune_command(
+    ctx: click.Context, older_than: str, dry_run: bool, yes: bool, db: Path | None, fmt: str
+) -> None:
     """Delete old metrics rows and give the space back (incremental vacuum)."""
+    from tmxd.errors import InputError
     from tmxd.metrics.recorder import Recorder
     from tmxd.metrics.timespec import parse_span
 
     span = parse_span(older_than, "--older-than")
-    with Recorder.open(db or ctx.obj.get("db")) as recorder:
-        deleted = recorder.prune(span)
-    total = sum(deleted.values())
-    if fmt == "json":
-        echo_json({"older_than": older_than, "deleted": deleted, "total": total})
+    path = readable_db(db or ctx.obj.get("db"))
+    if not path.exists():
+        _say_pruned(fmt, older_than, {}, dry_run, f"nothing to prune: {path} does not exist yet")
         return
-    detail = ", ".join(f"{n} {table}" for table, n in deleted.items() if n)
-    click.echo(f"deleted {total:,} rows" + (f" ({detail})" if detail else ""))
+    with Recorder.open(path) as recorder:
+        would = recorder.prune(span, dry_run=True)
+        total = sum(would.values())
+        if dry_run:
+            _say_pruned(
+                fmt, older_than, would, True, f"would delete {total:,} rows{_detail(would)}"
+            )
+            return
+        if total and not yes and (not span or recorder.prune_leaves_nothing(would)):
+            raise InputError(
+                f"--older-than {older_than} would delete all {total:,} rows{_detail(would)}; "
+                "add --yes to delete them, or --dry-run to see what goes"
+            )
+        deleted = recorder.prune(span)
+    done = f"deleted {sum(deleted.values()):,} rows{_detail(deleted)}"
+    _say_pruned(fmt, older_than, deleted, False, done)
+
+
+def _say_pruned(
+    fmt: str, older_than: str, counts: dict[str, int], dry_run: bool, text: str
+) -> None:
+    if fmt == "json":
+        key = "would_delete" if dry_run else "deleted"
+        echo_json({"older_than": older_than, key: counts, "total": sum(counts.values())})
+    else:
+        click.echo(text)
+
+
+def _detail(counts: dict[str, int]) -> str:
+    detail = ", ".join(f"{n:,} {table}" for table, n in counts.items() if n)
+    return f" ({detail})" if detail else ""

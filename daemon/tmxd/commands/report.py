@@ -16,9 +16,28 @@ def db_option(func: click.decorators.FC) -> click.decorators.FC:
         "db",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        envvar="TMXD_DB",
-        help="Metrics database (default: $TMXD_DB or metrics.db in the state dir).",
+        help="Metrics database to read (default: $TMXD_DB or metrics.db in the state dir); "
+        "it must exist.",
     )(func)
+
+
+def readable_db(db: Path | None) -> Path:
+    """The database a read command reads: ``--db`` (which must exist: exit 2), else the default.
+
+    The default may not exist yet (nothing recorded): readers then see an empty
+    database, and no file is created.
+    """
+    from tmxd.errors import InputError
+    from tmxd.paths import db_path
+
+    if db is None:
+        return db_path()
+    if not db.is_file():
+        raise InputError(
+            f"{db}: no such metrics database; check --db (tmxd creates its database "
+            "at $TMXD_DB or in the state dir when it first records)"
+        )
+    return db
 
 
 _ROLES: dict[str, dict[str, Any]] = {
@@ -59,7 +78,12 @@ def _terminal(output: Path | None) -> tuple[int | None, Any]:
     "project",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Only this project (default: every project recorded).",
+    help="Only this project (default: the project found from the current directory).",
+)
+@click.option(
+    "--all-projects",
+    is_flag=True,
+    help="Every project in the database (the default outside any project).",
 )
 @tag_option
 @click.option("--task", "task", default=None, help="Only this task and its subtasks.")
@@ -84,6 +108,7 @@ def report_command(
     since: str | None,
     until: str | None,
     project: Path | None,
+    all_projects: bool,
     tag: str | None,
     task: str | None,
     fmt: str,
@@ -93,11 +118,14 @@ def report_command(
 ) -> None:
     """Summarise transitions, commits and agent runs.
 
-    Shows the summary (total tasks, success rate, average execution time,
-    average tool calls, total time), tasks done per day, status now vs at
-    --since, lead and cycle time, time per status, slowest and most-retried
-    tasks, failure reasons, commits per task, stale work, tokens and cost.
-    Times are shown in local time.
+    Covers the project found from the current directory (or -p), or every
+    project with --all-projects. Shows the summary (total tasks = agent
+    executions, success rate, average execution time, average tool calls,
+    total time; tasks in project, changed and done), tasks done per day,
+    status now vs at --since, lead and cycle time, time per status, slowest
+    and most-retried tasks, failure reasons, commits per task, stale work,
+    tokens and cost. Times are shown in local time; docs/metrics.md defines
+    every figure.
     """
     from tmxd import clock
     from tmxd.metrics.files import write_report
@@ -105,26 +133,48 @@ def report_command(
     from tmxd.metrics.report import ReportQuery, load_report
     from tmxd.metrics.timespec import parse_when
 
+    scope = report_scope(project, all_projects)
     if stale_hours is None:
         from tmxd.metrics.settings import METRICS
 
-        stale_hours = METRICS.load(project).stale_hours if project else 24.0
+        stale_hours = METRICS.load(scope).stale_hours if scope else 24.0
     now = clock.now()
     start = parse_when(since, now=now, option="--since") if since else None
     end = parse_when(until, now=now, option="--until", end=True) if until else None
     query = ReportQuery(
         since=start,
         until=end,
-        project=project,
+        project=scope,
         tag=tag,
         task=task,
         stale_hours=stale_hours,
         now=now,
     )
     columns, paint = _terminal(output)
-    text = render_report(load_report(db, query), fmt, columns=columns, paint=paint)
+    text = render_report(load_report(readable_db(db), query), fmt, columns=columns, paint=paint)
     if output is None:
         click.echo(text, nl=False)
     else:
         write_report(output, text)
         click.echo(f"wrote {output}", err=True)
+
+
+def report_scope(project: Path | None, all_projects: bool) -> Path | None:
+    """The project a report covers: ``-p``, else the one around the current directory;
+    None (every project) with ``--all-projects`` or outside any project."""
+    from tmxd.errors import InputError
+    from tmxd.taskmaster.project import find_project
+
+    if all_projects:
+        if project is not None:
+            raise InputError("-p/--project and --all-projects exclude each other; pick one")
+        return None
+    if project is not None:
+        try:
+            return find_project(explicit=project).root
+        except InputError:
+            return project.resolve()  # e.g. a project folder since removed: its records
+    try:
+        return find_project().root
+    except InputError:
+        return None

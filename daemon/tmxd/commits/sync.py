@@ -15,13 +15,23 @@ The processed commits (``<git common dir>/tmxd/ledger.jsonl``, keyed
 by sha) makes a commit count once however often its line is read; a spool
 line is acknowledged only after its effect is on disk, and a note already
 present in tasks.json is never appended twice (a crash between the two).
+Every line processed is a ``hook_runs`` row (the hook, its commit, whether the
+commit named a task); rows keyed by the line itself, so a line read again after
+a crash is recorded once.
+
+Status changes (``Closes-Task``) go to ``record_status`` when the caller gives
+one: :meth:`tmxd.history.observe.Attribution.record` records them and advances
+the snapshot ledger in one step, so a ``kill -9`` mid-pass never records a
+change twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +51,10 @@ if TYPE_CHECKING:
 
 LEDGER_NAME = "ledger.jsonl"
 SOURCE = "commit"
+MALFORMED = "malformed"  # the hook of a spool line that does not parse
+
+#: Records status changes a sync made: ``(tag, changes)``.
+RecordStatus = Callable[[str, Sequence[ops.StatusChange]], None]
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,11 @@ class ProcessedCommits:
 
 
 def sync_project(
-    project: Project, recorder: Recorder | None = None, *, tag: str | None = None
+    project: Project,
+    recorder: Recorder | None = None,
+    *,
+    tag: str | None = None,
+    record_status: RecordStatus | None = None,
 ) -> SyncResult:
     """Drain the spool of ``project``'s repository; see the module docstring.
 
@@ -147,7 +165,7 @@ def sync_project(
     """
     repo = git.repo_paths(project.root)
     queue = spool.Spool(repo.common_dir)
-    run = _Run(project, repo, recorder, tag)
+    run = _Run(project, repo, recorder, tag, record_status)
     try:
         _drain(queue, run)
     except OSError as exc:
@@ -170,13 +188,23 @@ def _drain(queue: spool.Spool, run: _Run) -> None:
             for old, new in e.record.rewrites
         }
         for entry in entries:
+            run.key = _entry_key(queue, entry)
+            errors = len(run.result.errors)
             if entry.record is not None:
                 run.handle(entry.record)
+                run.hook_run(entry.record, ok=len(run.result.errors) == errors)
             elif entry.error:
                 run.result.errors.append(f"{entry.batch.name}: {entry.error}")
+                run.malformed(entry.error)
             queue.ack(entry)
             run.result.lines += 1
         queue.cleanup()
+
+
+def _entry_key(queue: spool.Spool, entry: spool.Entry) -> str:
+    """A spool line's identity (its repository, batch and place): the key of what it records."""
+    where = f"{queue.common_dir}\0{entry.batch.name}\0{entry.end}"
+    return "spool:" + hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
 def watch_dir(project_root: Path) -> Path:
@@ -215,12 +243,17 @@ class _Run:
         repo: git.RepoPaths,
         recorder: Recorder | None,
         tag: str | None,
+        record_status: RecordStatus | None = None,
     ) -> None:
         self.project = project
         self.root = project.root
         self.repo = repo
         self.recorder = recorder
         self.tag = tag
+        self.record_status = record_status
+        self.key = ""  # the spool line being handled (see _entry_key)
+        self.linked: bool | None = None  # whether its commit named a task
+        self.commit_at: datetime | None = None  # and when it was made
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
         self.result = SyncResult()
@@ -230,6 +263,7 @@ class _Run:
     # -- dispatch ------------------------------------------------------------------
 
     def handle(self, rec: spool.SpoolRecord) -> None:
+        self.linked, self.commit_at = None, None
         if rec.hook == "post-commit":
             self.on_commit(rec)
         elif rec.hook == "post-rewrite":
@@ -249,6 +283,8 @@ class _Run:
             self.move(old, sha, rec.branch)
         elif sha in self.processed:
             self.result.skipped.append(sha)
+            entry = self.processed.get(sha)
+            self.linked = bool(entry and entry.notes)
         else:
             self.link(sha, rec.branch)
 
@@ -289,8 +325,8 @@ class _Run:
         if len(info.parents) < 2:
             return  # a fast-forward: those commits were (or will be) seen one by one
         # A merge commit made by `git merge` is recorded, but tasks.json is not touched.
+        self._record_commit(info, rec.branch, [])  # before the ledger entry: see link()
         self.processed.record(ProcessedCommit(sha))
-        self._record_commit(info, rec.branch, [])
 
     # -- effects -------------------------------------------------------------------
 
@@ -310,8 +346,10 @@ class _Run:
         if info is None:
             return
         notes, closed = self._apply_links(info, skip=set())
-        self.processed.record(ProcessedCommit(sha, notes, closed))
+        # the metrics row first: a crash before the ledger entry redoes the commit, which
+        # records nothing twice; the other way round it would never be recorded
         self._record_commit(info, branch, list(notes))
+        self.processed.record(ProcessedCommit(sha, notes, closed))
 
     def move(self, old: str, new: str, branch: str | None) -> None:
         """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more."""
@@ -338,11 +376,13 @@ class _Run:
             self.result.skipped.append(new)
         else:
             notes, closed = self._apply_links(info, skip=set(moved))
-            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed))
             self._record_commit(info, branch, [*moved, *notes])
+            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed))
         self.processed.record(
             ProcessedCommit(old, entry.notes, entry.closed, moved_to=new)
         )  # after the new entry: a crash in between only redoes an idempotent move
+        if self.recorder is not None:
+            self.recorder.commit_rewritten(self.root, old, new)  # it is not history any more
 
     def _note(self, info: git.CommitInfo) -> str:
         return linking.note_text(
@@ -374,14 +414,14 @@ class _Run:
             self._unknown(bad, info.sha)
         closes = [i for i in links.closes if i in notes]
         if closes:
-            for change in ops.set_status(self.store, closes, "done", active):
-                if change.old_status == change.new_status:
-                    continue
-                self.result.closed.append(
-                    Closed(change.task_id, change.old_status, change.new_status, info.sha)
-                )
-                if self.recorder is not None:
-                    title = _title(doc, change.task_id, active)
+            changes = [c for c in ops.set_status(self.store, closes, "done", active) if c.changed]
+            self.result.closed += [
+                Closed(c.task_id, c.old_status, c.new_status, info.sha) for c in changes
+            ]
+            if self.record_status is not None:
+                self.record_status(active, changes)
+            elif self.recorder is not None:
+                for change in changes:
                     self.recorder.transition(
                         self.root,
                         change.task_id,
@@ -389,17 +429,23 @@ class _Run:
                         change.new_status,
                         SOURCE,
                         tag=active,
-                        title=title,
+                        title=_title(doc, change.task_id, active),
                     )
         return notes, closes
 
     def _unknown(self, task_id: str, sha: str) -> None:
         self.result.unknown_ids.append(UnknownId(task_id, sha))
         if self.recorder is not None:
-            self.recorder.event(self.root, "unknown_task_id", {"task_id": task_id, "sha": sha})
+            self.recorder.event(
+                self.root,
+                "unknown_task_id",
+                {"task_id": task_id, "sha": sha},
+                key=f"{self.key}:unknown:{task_id}:{sha}",
+            )
 
     def _record_commit(self, info: git.CommitInfo, branch: str | None, task_ids: list[str]) -> None:
         self.result.commits.append(info.sha)
+        self.linked, self.commit_at = bool(task_ids), info.committed_at
         if self.recorder is None:
             return
         self.recorder.commit(
@@ -418,7 +464,25 @@ class _Run:
     def event(self, kind: str, data: dict[str, Any], at: datetime | None) -> None:
         self.result.events.append({"kind": kind, **data})
         if self.recorder is not None:
-            self.recorder.event(self.root, kind, data, at=at)
+            self.recorder.event(self.root, kind, data, at=at, key=f"{self.key}:{kind}")
+
+    def hook_run(self, rec: spool.SpoolRecord, *, ok: bool) -> None:
+        """The spool line's ``hook_runs`` row: git hooks do not time themselves (no clock in
+        POSIX sh without a process), so the row has no duration."""
+        if self.recorder is not None:
+            self.recorder.hook_run(
+                self.root,
+                rec.hook,
+                ok,
+                at=rec.at or self.commit_at,
+                sha=rec.head,
+                linked=self.linked,
+                key=self.key,
+            )
+
+    def malformed(self, error: str) -> None:
+        if self.recorder is not None:
+            self.recorder.hook_run(self.root, MALFORMED, False, detail=error, key=self.key)
 
 
 def _title(doc: TasksFile, task_id: str, tag: str) -> str | None:

@@ -201,11 +201,9 @@ class Engine:
     # -- internals ------------------------------------------------------
 
     def _observe(self, state: ProjectState, source: str) -> None:
-        recorder = self.recorder
-        if recorder is None and state.ledger.path.exists():
-            return  # keep the snapshot: the changes are recorded once the database works
         with state.ledger.locked():
-            result = observe(state.project.tasks_path, state.ledger, recorder, source=source)
+            # without a database the changes wait in the ledger's outbox until it works
+            result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
         self._report(state, result, source)
         if state.config.cascade_external and result.transitions:
             self._cascade(state, result.transitions)
@@ -261,8 +259,6 @@ class Engine:
         if result.first:
             log.info("%s: baseline snapshot taken", state.project.tasks_path)
         for change in result.transitions:
-            if change in result.recorded_by_writer:
-                continue  # logged by the writer (e.g. a commit's Closes-Task)
             log.info(
                 "%s: task %s%s %s -> %s (%s)",
                 root,
@@ -281,8 +277,8 @@ class Engine:
     def _sync(self, state: ProjectState) -> None:
         """Drain the hook spool: notes and closes written for commits.
 
-        ``sync_project`` records its own transitions (source ``commit``); the
-        write is absorbed into the snapshot so it is not seen again as an edit.
+        ``sync_project`` records its own transitions (source ``commit``) with the
+        snapshot ledger's step, so the write is not seen again as an edit.
         """
         from tmxd.commits.sync import sync_project
 
@@ -291,8 +287,7 @@ class Engine:
             with attributed(
                 root, state.project.tasks_path, "commit", self.recorder, others="external"
             ) as scope:
-                result = sync_project(state.project, self.recorder)
-                scope.recorded.update((c.task_id, c.new_status) for c in result.closed)
+                result = sync_project(state.project, self.recorder, record_status=scope.record)
         except TmxdError as exc:
             if exc.message != state.sync_error:
                 log.error("%s (commits stay in the spool until this is fixed)", exc.message)

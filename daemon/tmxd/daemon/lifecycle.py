@@ -101,8 +101,12 @@ class JournalFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         level = record.levelno
-        priority = 2 if level >= logging.CRITICAL else 3 if level >= logging.ERROR else (
-            4 if level >= logging.WARNING else 6 if level >= logging.INFO else 7
+        priority = (
+            2
+            if level >= logging.CRITICAL
+            else 3
+            if level >= logging.ERROR
+            else (4 if level >= logging.WARNING else 6 if level >= logging.INFO else 7)
         )
         # a traceback spans lines: each gets the prefix, or journald files it as info
         return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
@@ -242,6 +246,7 @@ class DaemonOptions:
     log_file: Path | None = None
     extra_projects: tuple[Path, ...] = ()
     listen: tuple[str, int] | None = None
+    metrics_cache: float = 5.0  # seconds a Prometheus collection is reused
 
 
 class Daemon:
@@ -250,6 +255,7 @@ class Daemon:
     def __init__(self, options: DaemonOptions | None = None) -> None:
         from tmxd.daemon.dispatch import AutopilotDispatcher
         from tmxd.daemon.engine import Engine
+        from tmxd.daemon.ingest import JournalIngester
         from tmxd.daemon.schedule import Scheduler
         from tmxd.daemon.watch import Watcher
 
@@ -260,6 +266,7 @@ class Daemon:
         self.lock = InstanceLock(self.runtime)
         self.started_at = clock.now()
         self.engine = Engine(recheck=self._recheck_later)
+        self.ingester = JournalIngester(lambda: self.engine.recorder)
         self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
         self.prometheus: Any = None
         self.watcher = Watcher(
@@ -309,6 +316,10 @@ class Daemon:
         # open (create, migrate) the metrics database once, before any thread needs it
         self.engine.recorder  # noqa: B018
         self.watcher.start()
+        from tmxd.metrics.journal import journal_dir
+
+        self.watcher.watch_folder(journal_dir(), self.ingester.poke)
+        self.ingester.start()
         self._worker.start()
         self._load_projects()
         self.control.start()
@@ -397,7 +408,9 @@ class Daemon:
         from tmxd.metrics.prometheus import serve_prometheus
 
         host, port = self.options.listen
-        self.prometheus = serve_prometheus(host, port, paths.db_path())
+        self.prometheus = serve_prometheus(
+            host, port, paths.db_path(), cache_seconds=self.options.metrics_cache
+        )
         log.info("serving Prometheus metrics at %s", self.prometheus.url)
 
     def _shutdown(self) -> None:
@@ -409,6 +422,7 @@ class Daemon:
         if self.prometheus is not None:
             self.prometheus.stop()
         self.watcher.stop(flush=True)
+        self.ingester.stop()
         self.scheduler.shutdown(wait=True)
         if self._worker.is_alive():
             self._queue.put(Shutdown())
@@ -604,7 +618,6 @@ class Daemon:
 def run_daemon(options: DaemonOptions) -> int:
     """``tmxd run``: the daemon in the foreground until SIGTERM; returns the exit code."""
     return Daemon(options).run()
-
 
 
 def _spool_path(root: Path) -> Path | None:

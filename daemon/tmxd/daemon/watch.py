@@ -356,6 +356,15 @@ class _Project:
     watches: list[tuple[BaseObserver, ObservedWatch, Path]] = field(default_factory=list)
 
 
+class _FolderHandler(FileSystemEventHandler):
+    def __init__(self, on_write: Callable[[], None]) -> None:
+        self._on_write = on_write
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type != "deleted" and not event.is_directory:
+            self._on_write()
+
+
 class Watcher:
     """Watches registered projects and calls ``on_change(root, kinds)`` after debouncing."""
 
@@ -400,6 +409,16 @@ class Watcher:
             self._projects[spec.root] = project
             self._schedule(project, spec.directories())
             return project.mode
+
+    def watch_folder(self, folder: Path, on_write: Callable[[], None]) -> None:
+        """Call ``on_write`` (on the observer's thread, not debounced) whenever a file in
+        ``folder`` is written: for the daemon's own folders, such as the metrics journal."""
+        try:
+            self._observer.schedule(
+                _FolderHandler(on_write), str(folder), recursive=False, event_filter=EVENT_FILTER
+            )
+        except OSError as exc:
+            log.warning("cannot watch %s: %s (it is looked at every minute instead)", folder, exc)
 
     def refresh(self, spec: WatchSpec) -> None:
         """Add watches for directories that appeared since (a reports folder, the spool)."""

@@ -10,7 +10,7 @@ from tmxd.demo.context import DemoContext
 def step_report(ctx: DemoContext) -> None:
     ctx.say("Every transition, commit and agent run went to SQLite; the report summarises it.")
     proc = ctx.tmxd("report", "--since", "1d", "-p", str(ctx.root))
-    if proc.stdout.startswith("nothing recorded yet"):
+    if proc.stdout.startswith("nothing recorded"):
         ctx.say("(Nothing was recorded: hooks or a running daemon record as you work.)")
     else:
         ctx.say("The same as one self-contained HTML page with charts:")

@@ -4,6 +4,13 @@ One small JSON file per project in ``<state dir>/snapshots/``, replaced atomical
 and changed only under its lock, so several processes (the daemon, ``tmxd
 set-status``, the autopilot) can observe the same project without recording a
 transition twice.
+
+The ledger is also the outbox of what it advanced by: the records of the changes
+(transitions, unblocked tasks, each with a unique key) are saved in the same atomic
+write as the snapshot that contains them, and dropped once they are in the database
+(or its journal). So recording a change and advancing the ledger are one step: a
+``kill -9`` at any point leaves either neither (the next look records the change)
+or both (the next look stores the outbox again, and the keys keep it at once).
 """
 
 from __future__ import annotations
@@ -15,21 +22,28 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tmxd import paths
 from tmxd.fsutil import locked, write_atomic
 from tmxd.history.snapshot import Snapshot, TaskState
 
+if TYPE_CHECKING:
+    from tmxd.metrics.records import Record
+
 log = logging.getLogger("tmxd.history")
 
-LEDGER_VERSION = 1
+# 2: the outbox (``pending``); a version-1 ledger predates baseline rows.
+LEDGER_VERSION = 2
 
 
 @dataclass
 class LastSnapshot:
     snapshot: Snapshot
-    digest: str  # sha256 of the tasks.json text the snapshot was taken from
+    digest: str  # sha256 of the tasks.json text the snapshot was taken from ("": unknown)
     since: dict[str, str] = field(default_factory=dict)  # "tag\tid" -> ISO time entered status
+    pending: list[Record] = field(default_factory=list)  # records not yet in the database
+    version: int = LEDGER_VERSION
 
 
 class SnapshotLedger:
@@ -65,6 +79,8 @@ class SnapshotLedger:
                 },
                 digest=str(raw.get("digest", "")),
                 since=dict(raw.get("since", {})),
+                pending=[r for r in raw.get("pending", []) if isinstance(r, dict)],
+                version=int(raw.get("version", 1)),
             )
         except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
             log.warning(
@@ -84,8 +100,10 @@ class SnapshotLedger:
                 for tag, tasks in data.snapshot.items()
             },
             "since": data.since,
+            "pending": data.pending,
         }
         text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
         write_atomic(self.path, text, mode=0o600)
         st = self.path.stat()
+        data.version = LEDGER_VERSION
         self._cache = ((st.st_mtime_ns, st.st_size, st.st_ino), data)

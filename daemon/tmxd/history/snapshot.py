@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tmxd.metrics.records import REMOVED
+from tmxd.taskmaster.status import DONE_LIKE
+
 if TYPE_CHECKING:
     from tmxd.taskmaster.document import TasksFile
-
-DONE_LIKE = frozenset({"done", "completed"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def snapshot_of(tasks_file: TasksFile) -> Snapshot:
 
 
 def diff(before: Snapshot, after: Snapshot) -> list[Transition]:
-    """Status changes from ``before`` to ``after``; new tasks come with ``old=None``."""
+    """Status changes from ``before`` to ``after``; new tasks come with ``old=None``, tasks
+    gone from the file with ``new=REMOVED``."""
     changes: list[Transition] = []
     for tag, states in after.items():
         previous = before.get(tag, {})
@@ -64,6 +66,13 @@ def diff(before: Snapshot, after: Snapshot) -> list[Transition]:
                 changes.append(Transition(tag, task_id, None, state.status, state.title))
             elif prior.status != state.status:
                 changes.append(Transition(tag, task_id, prior.status, state.status, state.title))
+    for tag, states in before.items():
+        now = after.get(tag, {})
+        changes += [
+            Transition(tag, task_id, state.status, REMOVED, state.title)
+            for task_id, state in states.items()
+            if task_id not in now
+        ]
     return changes
 
 

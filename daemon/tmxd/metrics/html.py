@@ -18,7 +18,7 @@ from datetime import tzinfo
 from html import escape
 from typing import Any
 
-from tmxd.metrics.tables import EMPTY_MESSAGE, Table, duration, heading, tables
+from tmxd.metrics.tables import Table, duration, empty_message, heading, tables
 
 CYCLE_BINS: list[tuple[str, float]] = [
     ("<1h", 3600),
@@ -222,7 +222,7 @@ def render_html(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     title = heading(report, tz)
     body: list[str] = [f"<h1>{escape(title)}</h1>"]
     if report["empty"]:
-        body.append(f"<p>{escape(EMPTY_MESSAGE)}</p>")
+        body.append(f"<p>{escape(empty_message(report, tz))}</p>")
     else:
         days = report["throughput"]
         every = max(1, len(days) // 8)

@@ -1,32 +1,44 @@
 """Scheduled metrics jobs, called by the daemon's scheduler (plain functions).
 
-``daily_report_job`` writes the last day's report for one project into
-``.taskmaster/reports/tmxd-YYYY-MM-DD.md`` (local date); ``retention_job``
-prunes old rows and gives the space back. Both record a ``job_runs`` row,
-good or bad, so ``last_job_run`` and the Prometheus export show them.
+``daily_report_job`` writes the last day's report for one project as
+``tmxd-YYYY-MM-DD.md`` (local date) into ``reports/<project>`` of tmxd's state dir,
+or ``[report] dir``: never into the repository unless configured so.
+``retention_job`` prunes old rows and gives the space back. Both record a
+``job_runs`` row, good or bad, so ``last_job_run`` and the Prometheus export show
+them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tmxd import clock
+from tmxd import clock, paths
 from tmxd.metrics.files import write_report
 from tmxd.metrics.recorder import Recorder
 from tmxd.metrics.render import render_markdown
 from tmxd.metrics.report import ReportQuery, build_report
-from tmxd.metrics.settings import METRICS
+from tmxd.metrics.settings import METRICS, REPORT
 
 DAILY_REPORT = "daily-report"
 RETENTION = "retention"
 
 
+def daily_report_dir(project_root: Path) -> Path:
+    """``[report] dir`` (relative to the project), else ``reports/<name>-<hash>`` in the
+    state dir: the name to find it, the hash so two projects of one name never share."""
+    configured = REPORT.load(project_root).dir
+    if configured:
+        return project_root / Path(configured).expanduser()
+    key = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
+    return paths.state_dir() / "reports" / f"{project_root.name}-{key}"
+
+
 def daily_report_path(project_root: Path, day: datetime | None = None) -> Path:
     """Where the report for ``day`` (local date of ``day``, default now) goes."""
-    cfg = METRICS.load(project_root)
     local = (day or clock.now()).astimezone()
-    return project_root / cfg.daily_report_dir / f"tmxd-{local.date().isoformat()}.md"
+    return daily_report_dir(project_root) / f"tmxd-{local.date().isoformat()}.md"
 
 
 def daily_report_due(project_root: Path, recorder: Recorder, now: datetime | None = None) -> bool:
@@ -60,7 +72,7 @@ def daily_report_job(
             stale_hours=cfg.stale_hours,
             now=moment,
         )
-        write_report(path, render_markdown(build_report(recorder.db.conn, query)))
+        write_report(path, render_markdown(build_report(recorder.conn, query)))
     except Exception as exc:
         if record:
             recorder.job_run(

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
-from tmxd.metrics.tables import EMPTY_MESSAGE, Table, heading, sparkline, tables
+from tmxd.metrics.tables import Table, empty_message, heading, sparkline, tables
 from tmxd.taskmaster.text import clip, width
 
 Paint = Callable[[str, str], str]
@@ -55,9 +55,7 @@ def _fit(table: Table, widths: list[int], columns: int | None) -> set[int]:
         return clipped
     while True:
         over = 2 + sum(widths) + 2 * (len(widths) - 1) - columns
-        free = [
-            i for i in range(len(widths)) if i not in table.right and widths[i] > MIN_FREE_TEXT
-        ]
+        free = [i for i in range(len(widths)) if i not in table.right and widths[i] > MIN_FREE_TEXT]
         if over <= 0 or not free:
             return clipped
         widest = max(free, key=lambda i: widths[i])
@@ -65,9 +63,7 @@ def _fit(table: Table, widths: list[int], columns: int | None) -> set[int]:
         clipped.add(widest)
 
 
-def layout_text(
-    table: Table, columns: int | None = None, paint: Paint = no_paint
-) -> list[str]:
+def layout_text(table: Table, columns: int | None = None, paint: Paint = no_paint) -> list[str]:
     """The table as aligned lines, at most ``columns`` cells wide when that is given."""
     has_header = any(table.headers)
     cells = [table.headers, *table.rows] if has_header else list(table.rows)
@@ -75,14 +71,16 @@ def layout_text(
     clipped = _fit(table, widths, columns)
     if clipped:
         cells = [
-            [clip(c, widths[i]) if i in clipped else c for i, c in enumerate(row)]
-            for row in cells
+            [clip(c, widths[i]) if i in clipped else c for i, c in enumerate(row)] for row in cells
         ]
     lines = [paint("title", table.title)]
     for n, row in enumerate(cells):
-        line = "  " + "  ".join(
-            _pad(cell, widths[i], i in table.right) for i, cell in enumerate(row)
-        ).rstrip()
+        line = (
+            "  "
+            + "  ".join(
+                _pad(cell, widths[i], i in table.right) for i, cell in enumerate(row)
+            ).rstrip()
+        )
         header = n == 0 and has_header
         lines.append(paint("header", line) if header else line)
         if header:
@@ -101,7 +99,7 @@ def render_text(
 ) -> str:
     """The terminal report; ``columns`` (the terminal's width) clips long titles to fit."""
     if report["empty"]:
-        return EMPTY_MESSAGE + "\n"
+        return empty_message(report, tz) + "\n"
     lines = [paint("heading", heading(report, tz)), ""]
     trend = trend_lines(report)
     if trend:
@@ -131,7 +129,7 @@ def layout_markdown(table: Table) -> list[str]:
 
 def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     if report["empty"]:
-        return f"# tmxd report\n\n{EMPTY_MESSAGE}\n"
+        return f"# tmxd report\n\n{empty_message(report, tz)}\n"
     lines = [f"# {heading(report, tz)}", ""]
     trend = trend_lines(report)
     if trend:
@@ -141,7 +139,7 @@ def render_markdown(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_json(report: dict[str, Any]) -> str:
+def render_json(report: dict[str, Any], tz: tzinfo | None = None) -> str:
     """One top-level key per line, each value compact.
 
     Readable with ``jq`` or by eye, and fast: without ``indent`` the json
@@ -149,7 +147,7 @@ def render_json(report: dict[str, Any]) -> str:
     """
     out = dict(report)
     if report["empty"]:
-        out["message"] = EMPTY_MESSAGE
+        out["message"] = empty_message(report, tz)
     lines = [
         f"  {json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         for key, value in out.items()
@@ -170,7 +168,7 @@ def render_report(
 ) -> str:
     """The report in one of :data:`FORMATS` (``columns`` and ``paint``: text only)."""
     if fmt == "json":
-        return render_json(report)
+        return render_json(report, tz)
     if fmt == "markdown":
         return render_markdown(report, tz)
     if fmt == "html":

@@ -37,8 +37,11 @@ from typing import Any
 
 from tmxd import clock
 from tmxd.metrics.recorder import from_db_time, to_db_time
+from tmxd.metrics.records import REMOVED
+from tmxd.taskmaster.status import DONE_LIKE
 
-CLOSED_STATUSES = frozenset({"done", "cancelled", "deferred"})
+# Not open work: done-like, given up on, or gone from tasks.json.
+CLOSED_STATUSES = frozenset({*DONE_LIKE, "cancelled", "deferred", REMOVED})
 MAX_DAYS = 366
 TOP_N = 10
 
@@ -63,11 +66,14 @@ class _Task:
 
     key: tuple[int, str, str]
     created_s: str  # first seen
+    created_f: float  # the same, as a Unix time (the walk has it; parsing again is slow)
     created_known: bool = True  # False: its first transition was not from nothing
     title: str | None = None
     first_in_progress_s: str | None = None
     entered_current_s: str | None = None
     final_done_s: str | None = None
+    first_in_progress_f: float | None = None
+    final_done_f: float | None = None
     status_now: str | None = None
     status_at_since: str | None = None
     last_f: float = 0.0
@@ -93,10 +99,15 @@ class _Task:
         return _opt_time(self.final_done_s)
 
     def cycle_time(self) -> float | None:
-        start, end = self.first_in_progress_s, self.final_done_s
+        start, end = self.first_in_progress_f, self.final_done_f
         if start is None or end is None or start > end:
             return None
-        return _seconds(start, end)
+        return round(end - start, 3)
+
+    def lead_time(self) -> float | None:
+        if not self.created_known or self.final_done_f is None:
+            return None
+        return round(self.final_done_f - self.created_f, 3)
 
 
 def _opt_time(stamp: str | None) -> datetime | None:
@@ -105,10 +116,6 @@ def _opt_time(stamp: str | None) -> datetime | None:
 
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
-
-
-def _seconds(start: str, end: str) -> float:
-    return round(_epoch(end) - _epoch(start), 3)
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -154,6 +161,7 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
         for r in conn.execute("SELECT id, root, name FROM projects ORDER BY id")
     }
     project_id: int | None = None
+    root: str | None = None
     if q.project is not None:
         root = str(Path(q.project).resolve())
         project_id = next((pid for pid, (r, _n) in projects.items() if r == root), -1)
@@ -185,12 +193,9 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
             "until": until_s,
             "timezone": _tz_name(q.tz, now),
         },
-        "filters": {
-            "project": projects[project_id][0] if project_id in projects else None,
-            "tag": q.tag,
-            "task": q.task,
-        },
+        "filters": {"project": root, "tag": q.tag, "task": q.task},
         "empty": not tasks and not execs and not _has_other_records(conn, flt, since_s, until_s),
+        "database_empty": not projects,
         "summary": summary,
     }
     days = _days(since_eff, until, q.tz)
@@ -199,7 +204,6 @@ def build_report(conn: sqlite3.Connection, q: ReportQuery) -> dict[str, Any]:
     report["burndown"] = _burndown(open_deltas, days, starts)
     report["status"] = _status_counts(tasks, q.since is not None)
     report["lead_cycle"] = _lead_cycle(tasks, label)
-    summary["tasks_done"] = len(report["lead_cycle"]["tasks"])
     report["time_in_status"] = {
         status: round(seconds, 3)
         for status, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
@@ -248,6 +252,7 @@ def _walk_transitions(
     until_f = _epoch(until_s)
     spent = time_in_status
     closed = CLOSED_STATUSES
+    done_like = DONE_LIKE
     tasks: dict[tuple[int, str, str], _Task] = {}
     task: _Task | None = None
     # The current task's hottest fields live in locals (this loop sees every transition).
@@ -263,7 +268,7 @@ def _walk_transitions(
                 _close_task(task, since_s, since_f, until_f, spent)
             cur_pid, cur_tag, cur_tid = pid, tag, task_id
             key = (pid, tag, task_id)
-            task = tasks[key] = _Task(key, at_s, created_known=old is None)
+            task = tasks[key] = _Task(key, at_s, at_f, created_known=old is None)
             status = None
         elif status is not None:
             lo = last_f if last_f > since_f else since_f
@@ -271,26 +276,31 @@ def _walk_transitions(
                 spent[status] = spent.get(status, 0.0) + (at_f - lo)
         if title:
             task.title = title
+        # A baseline row (old = new) says where tmxd first saw the task: not a change.
+        changed = old != new
         if at_s >= since_s:
-            task.in_window = True
+            if changed:
+                task.in_window = True
             if since_s and at_s == since_s:
                 task.status_at_since = new
         elif since_s:
             task.status_at_since = new
+        if changed:
+            if new in done_like:
+                if old not in done_like:  # work done; done -> completed is a rewrite
+                    task.final_done_s, task.final_done_f = at_s, at_f
+                    if at_s >= since_s:
+                        task.done_stamps.append(at_s)
+            elif old in done_like and new != REMOVED:
+                task.reopened += 1
+            elif new == "in-progress" and task.first_in_progress_s is None:
+                task.first_in_progress_s, task.first_in_progress_f = at_s, at_f
         if new != status:
             task.entered_current_s = at_s
-            if status == "done":
-                task.reopened += 1
-            if new == "done":
-                task.final_done_s = at_s
-            elif new == "in-progress" and task.first_in_progress_s is None:
-                task.first_in_progress_s = at_s
             now_open = new not in closed
             if now_open != task.is_open:
                 open_deltas.append((at_s, 1 if now_open else -1))
                 task.is_open = now_open
-        if new == "done" and at_s >= since_s:
-            task.done_stamps.append(at_s)
         status = new
         last_f = at_f
     if task is not None:
@@ -308,8 +318,8 @@ def _close_task(
         lo = task.last_f if task.last_f > since_f else since_f
         if until_f > lo:
             spent[status] = spent.get(status, 0.0) + (until_f - lo)
-    if status != "done" or (task.final_done_s is not None and task.final_done_s < since_s):
-        task.final_done_s = None
+    if status not in DONE_LIKE or (task.final_done_s is not None and task.final_done_s < since_s):
+        task.final_done_s, task.final_done_f = None, None
 
 
 @dataclass
@@ -326,17 +336,18 @@ class _Runs:
     output_tokens: int | None = None
     cost_usd: float | None = None
 
-    def add(self, row: Sequence[Any]) -> None:
-        runs, ok, failed, finished, dur, calls, tin, tout, cost = row
-        self.runs += runs
-        self.ok += ok or 0
-        self.failed += failed or 0
-        self.finished += finished or 0
-        self.dur_ms += dur or 0.0
-        self.tool_calls += calls or 0
-        self.input_tokens = _add_known(self.input_tokens, tin)
-        self.output_tokens = _add_known(self.output_tokens, tout)
-        self.cost_usd = _add_known(self.cost_usd, cost)
+    def merge(self, other: _Runs) -> _Runs:
+        """Add ``other``'s executions to these; returns self."""
+        self.runs += other.runs
+        self.ok += other.ok
+        self.failed += other.failed
+        self.finished += other.finished
+        self.dur_ms += other.dur_ms
+        self.tool_calls += other.tool_calls
+        self.input_tokens = _add_known(self.input_tokens, other.input_tokens)
+        self.output_tokens = _add_known(self.output_tokens, other.output_tokens)
+        self.cost_usd = _add_known(self.cost_usd, other.cost_usd)
+        return self
 
 
 def _add_known(total: Any, value: Any) -> Any:
@@ -348,30 +359,43 @@ def _add_known(total: Any, value: Any) -> Any:
 def _execution_stats(
     conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str
 ) -> tuple[dict[tuple[int, str, str], _Runs], dict[str, _Runs]]:
-    """Per-task and per-agent execution totals from one scan of a covering index."""
+    """Per-task and per-agent execution totals: from the running totals when the window
+    holds every execution, else from one scan of a covering index."""
     where, params = flt.where()
     window = _time_window(conn, "executions", "started_at", since_s, until_s)
-    cur = conn.execute(
-        "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
-        "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
-        "sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
-        f"WHERE {where}{window[0]} GROUP BY project_id, tag, task_id, agent",
-        [*params, *window[1]],
-    )
+    if window[0]:
+        cur = conn.execute(
+            "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
+            "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
+            "sum(cost_usd) FROM executions INDEXED BY executions_task_cov "
+            f"WHERE {where}{window[0]} GROUP BY project_id, tag, task_id, agent",
+            [*params, *window[1]],
+        )
+    else:
+        cur = conn.execute(
+            "SELECT project_id, tag, task_id, agent, n, ok, finished, duration_ms, tool_calls, "
+            "CASE WHEN input_known THEN input_tokens END, "
+            "CASE WHEN output_known THEN output_tokens END, "
+            f"CASE WHEN cost_known THEN cost_usd END FROM execution_task_totals WHERE {where} "
+            "AND n > 0",
+            params,
+        )
     per_task: dict[tuple[int, str, str], _Runs] = {}
     per_agent: dict[str, _Runs] = {}
-    for pid, tag, task_id, agent_name, runs, ok, finished, *rest in cur:
+    for pid, tag, task_id, agent_name, runs, ok, finished, dur, calls, tin, tout, cost in cur:
         ok = ok or 0
-        row = (runs, ok, finished - ok, finished, *rest)
         key = (pid, tag, task_id)
+        row = _Runs(runs, ok, finished - ok, finished, dur or 0.0, calls or 0, tin, tout, cost)
         stats = per_task.get(key)
         if stats is None:
-            stats = per_task[key] = _Runs()
-        stats.add(row)
+            per_task[key] = row  # one agent per task is the usual case: no sum needed
+        else:
+            stats.merge(row)
         agent = per_agent.get(agent_name)
         if agent is None:
-            agent = per_agent[agent_name] = _Runs()
-        agent.add(row)
+            per_agent[agent_name] = _Runs().merge(row)
+        else:
+            agent.merge(row)
     return per_task, per_agent
 
 
@@ -399,34 +423,27 @@ def _time_window(
 def _summary(
     tasks: dict[tuple[int, str, str], _Task], execs: dict[tuple[int, str, str], _Runs]
 ) -> dict[str, Any]:
-    keys = {k for k, t in tasks.items() if t.in_window} | set(execs)
+    """The summary's figures; each is defined once, in docs/metrics.md."""
     total = _Runs()
     for stats in execs.values():
-        total.add(
-            (
-                stats.runs,
-                stats.ok,
-                stats.failed,
-                stats.finished,
-                stats.dur_ms,
-                stats.tool_calls,
-                stats.input_tokens,
-                stats.output_tokens,
-                stats.cost_usd,
-            )
-        )
+        total.merge(stats)
     finished = total.finished
     return {
-        "total_tasks": len(keys),
+        # the seed's five, over the executions that finished in the window
+        "total_tasks": finished,
         "success_rate": _round(total.ok / finished) if finished else None,
         "avg_execution_time": _round(total.dur_ms / finished / 1000.0) if finished else None,
         "avg_tool_calls": _round(total.tool_calls / finished) if finished else None,
         "total_time": _round(total.dur_ms / 1000.0),
-        "executions": total.runs,
         "succeeded": total.ok,
         "failed": total.failed,
         "running": total.runs - finished,
-        "tasks_done": 0,
+        # the project's tasks and subtasks
+        "tasks_in_project": sum(
+            1 for t in tasks.values() if t.status_now is not None and t.status_now != REMOVED
+        ),
+        "tasks_changed": sum(1 for t in tasks.values() if t.in_window),
+        "tasks_done": sum(1 for t in tasks.values() if t.done_stamps),
         "input_tokens": total.input_tokens,
         "output_tokens": total.output_tokens,
         "cost_usd": None if total.cost_usd is None else round(float(total.cost_usd), 4),
@@ -537,8 +554,11 @@ def _burndown(
 
 
 def _status_counts(tasks: dict[tuple[int, str, str], _Task], has_since: bool) -> dict[str, Any]:
-    now: Counter[str] = Counter(t.status_now for t in tasks.values() if t.status_now)
-    then: Counter[str] = Counter(t.status_at_since for t in tasks.values() if t.status_at_since)
+    gone = (None, REMOVED)
+    now: Counter[str] = Counter(t.status_now for t in tasks.values() if t.status_now not in gone)
+    then: Counter[str] = Counter(
+        t.status_at_since for t in tasks.values() if t.status_at_since not in gone
+    )
     statuses = sorted(set(now) | set(then))
     return {
         "now": {s: now.get(s, 0) for s in statuses},
@@ -551,7 +571,7 @@ def _lead_cycle(tasks: dict[tuple[int, str, str], _Task], label: Any) -> dict[st
     for t in tasks.values():
         if t.final_done_s is None:
             continue
-        lead = _seconds(t.created_s, t.final_done_s) if t.created_known else None
+        lead = t.lead_time()
         cycle = t.cycle_time()
         rows.append(
             {
@@ -581,21 +601,25 @@ def _slowest(
     label: Any,
     titles: dict[tuple[int, str, str], str | None],
 ) -> list[dict[str, Any]]:
-    exec_time = {k: r.dur_ms / 1000.0 for k, r in execs.items()}
-    rows: list[dict[str, Any]] = []
-    for key in set(exec_time) | {k for k, t in tasks.items() if t.final_done_s}:
+    scored: list[tuple[float, tuple[int, str, str], float | None, float | None]] = []
+    for key in set(execs) | {k for k, t in tasks.items() if t.final_done_s}:
         t = tasks.get(key)
         cycle = t.cycle_time() if t else None
-        rows.append(
-            {
-                "task": label(key),
-                "title": titles.get(key),
-                "cycle_time": cycle,
-                "execution_time": exec_time.get(key),
-            }
-        )
-    rows.sort(key=lambda r: -max(r["cycle_time"] or 0.0, r["execution_time"] or 0.0))
-    return [r for r in rows if (r["cycle_time"] or r["execution_time"])][:TOP_N]
+        runs = execs.get(key)
+        agent_time = runs.dur_ms / 1000.0 if runs is not None else None
+        top = max(cycle or 0.0, agent_time or 0.0)
+        if top:
+            scored.append((top, key, cycle, agent_time))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [
+        {
+            "task": label(key),
+            "title": titles.get(key),
+            "cycle_time": cycle,
+            "execution_time": agent_time,
+        }
+        for _top, key, cycle, agent_time in scored[:TOP_N]
+    ]
 
 
 def _most_retried(
@@ -777,8 +801,9 @@ def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
     return [
         {
             "agent": agent,
-            "executions": r.runs,
+            "executions": r.finished,
             "succeeded": r.ok,
+            "running": r.runs - r.finished,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,
             "cost_usd": None if r.cost_usd is None else round(float(r.cost_usd), 4),
@@ -789,13 +814,18 @@ def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
 
 
 def load_report(db_path: Path | None, q: ReportQuery) -> dict[str, Any]:
-    """Open the metrics database at ``db_path`` (default: TMXD_DB/state dir) and build a report."""
-    from tmxd.metrics.recorder import Recorder
+    """Open the metrics database at ``db_path`` (default: TMXD_DB/state dir) and build a report.
 
-    with Recorder.open(db_path) as recorder:
-        try:
-            return build_report(recorder.db.conn, q)
-        except sqlite3.Error as exc:
-            from tmxd.metrics.schema import MetricsError
+    A database that does not exist yet is reported as empty, and not created.
+    """
+    from tmxd import paths
+    from tmxd.metrics.schema import MetricsError, connect
 
-            raise MetricsError(f"{recorder.path}: cannot read metrics: {exc}") from exc
+    path = db_path if db_path is not None else paths.db_path()
+    db = connect(path if path.exists() else Path(":memory:"))
+    try:
+        return build_report(db, q)
+    except sqlite3.Error as exc:
+        raise MetricsError(f"{path}: cannot read metrics: {exc}") from exc
+    finally:
+        db.close()

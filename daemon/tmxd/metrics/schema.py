@@ -20,24 +20,37 @@ and ordered correctly as plain strings. Durations are milliseconds.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database, Migrations
+from typing import TYPE_CHECKING, Any
 
 from tmxd.errors import TmxdError
 
+if TYPE_CHECKING:
+    from sqlite_utils import Database, Migrations
+
 BUSY_TIMEOUT_S = 15.0
 MIGRATION_SET = "tmxd"
-
-migrations = Migrations(MIGRATION_SET)
 
 
 class MetricsError(TmxdError):
     """The metrics database cannot be used (newer schema, not a database, disk full)."""
 
 
-@migrations()
+_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (and their extended codes)
+
+
+def is_busy(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) says another connection holds the database."""
+    while exc is not None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _BUSY_CODES:
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def m001_initial(db: Database) -> None:
     """Every table the recorder writes, each row tied to its project."""
     db.executescript(
@@ -151,7 +164,6 @@ def m001_initial(db: Database) -> None:
     )
 
 
-@migrations()
 def m002_report_indexes(db: Database) -> None:
     """Covering indexes so ``tmxd report`` stays fast over millions of executions.
 
@@ -179,7 +191,6 @@ def m002_report_indexes(db: Database) -> None:
     )
 
 
-@migrations()
 def m003_walk_old_status(db: Database) -> None:
     """The timeline index also carries ``old_status``: a first transition from nothing
     tells a task's creation apart from the first time tmxd happened to see it."""
@@ -193,102 +204,387 @@ def m003_walk_old_status(db: Database) -> None:
     )
 
 
-@migrations()
-def m004_execution_denials(db: Database) -> None:
+def m004_keys_hook_runs_views(db: Database) -> None:
+    """Unique event keys, hook runs as they are recorded, ``executions.session_id``, views.
+
+    Every row that can arrive twice (from the journal of a busy database, from a
+    snapshot ledger's outbox after a crash) carries a unique ``key``: applying it
+    again inserts nothing. ``hook_runs`` gets one row per hook run tmxd processed
+    (a spool line, a Claude Code hook call), the commit it was about and whether it
+    named a task; nothing ever wrote the old table, so it is rebuilt. The views
+    give sqlite3 and Datasette users the report's own definitions.
+    """
+    _run_script(
+        db,
+        """
+        ALTER TABLE transitions ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX transitions_key ON transitions(key);
+        ALTER TABLE events ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX events_key ON events(key);
+        ALTER TABLE tool_calls ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX tool_calls_key ON tool_calls(key);
+        ALTER TABLE job_runs ADD COLUMN key TEXT;
+        CREATE UNIQUE INDEX job_runs_key ON job_runs(key);
+        ALTER TABLE executions ADD COLUMN session_id TEXT;
+        CREATE INDEX executions_session ON executions(session_id) WHERE session_id IS NOT NULL;
+
+        ALTER TABLE hook_runs RENAME TO hook_runs_old;
+        DROP INDEX IF EXISTS hook_runs_project_at;
+        CREATE TABLE hook_runs (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            hook TEXT NOT NULL,
+            at TEXT NOT NULL,
+            sha TEXT,
+            linked INTEGER,
+            ok INTEGER NOT NULL,
+            duration_ms REAL,
+            detail TEXT NOT NULL DEFAULT '',
+            key TEXT
+        );
+        INSERT INTO hook_runs (project_id, hook, at, ok, duration_ms, detail)
+            SELECT project_id, hook, at, ok, duration_ms, detail FROM hook_runs_old;
+        DROP TABLE hook_runs_old;
+        CREATE INDEX hook_runs_project_at ON hook_runs(project_id, at);
+        CREATE UNIQUE INDEX hook_runs_key ON hook_runs(key);
+        """,
+    )
+    _run_script(db, VIEWS)
+
+
+def _run_script(db: Database, script: str) -> None:
+    """Run a script's statements one by one inside the migration's transaction.
+
+    (``executescript`` would commit first, so a crash could leave half a migration.)
+    """
+    statement = ""
+    for piece in script.split(";"):
+        statement += piece + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                db.execute(statement)
+            statement = ""
+
+
+# The views: one definition per figure, shared with docs/metrics.md. Done-like statuses
+# are ``done`` and ``completed``; a ``baseline`` row is tmxd's first look at a task.
+VIEWS = """
+CREATE VIEW task_titles AS
+    SELECT t.project_id, p.name AS project, t.tag, t.task_id, t.title, max(t.at) AS titled_at
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    WHERE t.title IS NOT NULL AND t.title != ''
+    GROUP BY t.project_id, t.tag, t.task_id;
+
+CREATE VIEW task_status_now AS
+    SELECT t.project_id, p.name AS project, t.tag, t.task_id, t.new_status AS status,
+           max(t.at) AS since
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    GROUP BY t.project_id, t.tag, t.task_id;
+
+CREATE VIEW executions_by_project AS
+    SELECT e.project_id, p.name AS project,
+           count(e.success) AS total_tasks,
+           round(avg(e.success), 4) AS success_rate,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END) / 1000.0, 4)
+               AS avg_execution_time,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.tool_calls END), 4)
+               AS avg_tool_calls,
+           round(coalesce(sum(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END), 0)
+               / 1000.0, 4) AS total_time,
+           coalesce(sum(e.success), 0) AS succeeded,
+           count(e.success) - coalesce(sum(e.success), 0) AS failed,
+           count(*) - count(e.success) AS running,
+           sum(e.input_tokens) AS input_tokens,
+           sum(e.output_tokens) AS output_tokens,
+           sum(e.cost_usd) AS cost_usd
+    FROM executions e JOIN projects p ON p.id = e.project_id
+    GROUP BY e.project_id;
+
+CREATE VIEW done_per_day AS
+    SELECT t.project_id, p.name AS project, substr(t.at, 1, 10) AS day,
+           count(DISTINCT t.tag || char(9) || t.task_id) AS tasks_done
+    FROM transitions t JOIN projects p ON p.id = t.project_id
+    WHERE t.new_status IN ('done', 'completed')
+      AND (t.old_status IS NULL OR t.old_status NOT IN ('done', 'completed'))
+      AND t.source != 'baseline'
+    GROUP BY t.project_id, day;
+"""
+
+
+#: Upper bounds (seconds) of the execution-duration histogram's buckets (then +Inf).
+DURATION_BUCKETS = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+
+
+def bucket_column(bound: int) -> str:
+    """The running-totals column counting finished executions of at most ``bound`` seconds."""
+    return f"le_{bound}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A running-totals table over ``table``, one row per ``keys``, with ``n`` and ``sums``.
+
+    ``keys`` and ``sums`` map the totals' columns to expressions over a row written with
+    ``R`` for it (``R.agent``); ``when`` says which rows count. Deletes (pruning) and
+    updates are followed by triggers in the writer's transaction. Inserts too, unless
+    ``bulk``: the recorder then adds a whole batch with one :meth:`catch_up` statement
+    (a per-row trigger would cost more than the insert itself on the tables that grow
+    fastest), so a Prometheus scrape reads a few rows instead of scanning millions.
+    """
+
+    table: str
+    name: str
+    keys: dict[str, str]
+    sums: dict[str, str] = field(default_factory=dict)
+    when: str = "1"
+    bulk: bool = False
+
+    def create_sql(self) -> str:
+        keys, sums, when, name = self.keys, self.sums, self.when, self.name
+        key_cols = ", ".join(keys)
+        cols = ", ".join([*keys, "n", *sums])
+        decl = ", ".join(
+            [f"{k} NOT NULL" for k in keys]
+            + ["n INTEGER NOT NULL"]
+            + [f"{c} NOT NULL" for c in sums]
+        )
+        add_values = ", ".join([*keys.values(), "1", *sums.values()])
+        add_set = ", ".join(["n = n + 1", *(f"{c} = {c} + excluded.{c}" for c in sums)])
+        sub_set = ", ".join(["n = n - 1", *(f"{c} = {c} - ({e})" for c, e in sums.items())])
+        match = " AND ".join(f"{k} = {e}" for k, e in keys.items())
+        add = (
+            f"INSERT INTO {name} ({cols}) SELECT {add_values} WHERE {when} "
+            f"ON CONFLICT ({key_cols}) DO UPDATE SET {add_set};"
+        )
+        sub = f"UPDATE {name} SET {sub_set} WHERE {match} AND {when};"
+        on_insert = (
+            ""
+            if self.bulk
+            else f"CREATE TRIGGER {name}_insert AFTER INSERT ON {self.table} "
+            f"BEGIN {_row(add, 'NEW')} END;"
+        )
+        return f"""
+            CREATE TABLE {name} ({decl}, PRIMARY KEY ({key_cols})) WITHOUT ROWID;
+            {self.catch_up().replace("R.id > ?", "1")};
+            {on_insert}
+            CREATE TRIGGER {name}_delete AFTER DELETE ON {self.table}
+                BEGIN {_row(sub, "OLD")} END;
+            CREATE TRIGGER {name}_update AFTER UPDATE ON {self.table}
+                BEGIN {_row(sub, "OLD")} {_row(add, "NEW")} END;
+        """
+
+    def catch_up(self) -> str:
+        """Add the rows with ``id > ?`` (one parameter) to the totals."""
+        keys, sums = self.keys, self.sums
+        cols = ", ".join([*keys, "n", *sums])
+        counted = ", ".join([*keys.values(), "count(*)", *(f"sum({e})" for e in sums.values())])
+        added = ", ".join(["n = n + excluded.n", *(f"{c} = {c} + excluded.{c}" for c in sums)])
+        return (
+            f"INSERT INTO {self.name} ({cols}) SELECT {counted} FROM {self.table} AS R "
+            f"WHERE R.id > ? AND {self.when} GROUP BY {', '.join(keys.values())} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {added}"
+        )
+
+
+def _row(sql: str, row: str) -> str:
+    return sql.replace("R.", f"{row}.")
+
+
+TOTALS = (
+    Totals(
+        "executions",
+        "execution_task_totals",
+        {"project_id": "R.project_id", "tag": "R.tag", "task_id": "R.task_id", "agent": "R.agent"},
+        {
+            "finished": "R.success IS NOT NULL",
+            "ok": "coalesce(R.success, 0)",
+            "duration_ms": "coalesce(R.duration_ms, 0)",
+            "tool_calls": "coalesce(R.tool_calls, 0)",
+            "input_tokens": "coalesce(R.input_tokens, 0)",
+            "input_known": "R.input_tokens IS NOT NULL",
+            "output_tokens": "coalesce(R.output_tokens, 0)",
+            "output_known": "R.output_tokens IS NOT NULL",
+            "cost_usd": "coalesce(R.cost_usd, 0)",
+            "cost_known": "R.cost_usd IS NOT NULL",
+            # the duration histogram's cumulative buckets (finished executions)
+            **{
+                bucket_column(bound): f"R.duration_ms <= {bound * 1000} AND R.success IS NOT NULL"
+                for bound in DURATION_BUCKETS
+            },
+        },
+    ),
+    Totals(
+        "transitions",
+        "transition_totals",
+        {
+            "project_id": "R.project_id",
+            "tag": "R.tag",
+            "new_status": "R.new_status",
+            "source": "R.source",
+        },
+        bulk=True,
+    ),
+    Totals(
+        "tool_calls",
+        "tool_call_totals",
+        {"project_id": "R.project_id", "tool": "R.tool", "success": "R.success"},
+        bulk=True,
+    ),
+    Totals(
+        "hook_runs",
+        "hook_run_totals",
+        {"project_id": "R.project_id", "hook": "R.hook", "ok": "R.ok"},
+        {"timed": "R.duration_ms IS NOT NULL", "duration_ms": "coalesce(R.duration_ms, 0)"},
+        bulk=True,
+    ),
+)
+BULK_TOTALS = {t.table: t for t in TOTALS if t.bulk}
+
+
+def m005_totals(db: Database) -> None:
+    """Running totals for the Prometheus export and the report (see :class:`Totals`).
+
+    ``execution_task_totals`` per task and agent, with the duration histogram's
+    cumulative buckets (an all-time report and a scrape read these instead of every
+    execution); ``transition_totals``, ``tool_call_totals`` and ``hook_run_totals``
+    per label set. Existing rows are counted once here.
+    """
+    _run_script(db, "".join(t.create_sql() for t in TOTALS))
+
+
+def m006_execution_denials(db: Database) -> None:
     """The tool calls Claude Code refused during an execution (its ``permission_denials``),
     as a JSON list of ``{"tool": ..., "input": ...}``; NULL when none or not known."""
     db.execute("ALTER TABLE executions ADD COLUMN permission_denials TEXT")
 
 
+# Every migration, in order (sqlite-utils records each by its function's name).
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    m001_initial,
+    m002_report_indexes,
+    m003_walk_old_status,
+    m004_keys_hook_runs_views,
+    m005_totals,
+    m006_execution_denials,
+)
+
+
 def schema_version() -> int:
     """How many migrations this tmxd knows."""
-    return len(migrations._migrations)
+    return len(MIGRATIONS)
 
 
 def known_migration_names() -> list[str]:
-    return [m.name for m in migrations._migrations]
+    return [m.__name__ for m in MIGRATIONS]
 
 
-def connect(path: Path) -> Database:
+def migration_set() -> Migrations:
+    """The migrations as a sqlite-utils set (loaded only when one is pending: opening an
+    up-to-date database costs no sqlite-utils import, which matters to hooks)."""
+    from sqlite_utils import Migrations
+
+    found = Migrations(MIGRATION_SET)
+    for fn in MIGRATIONS:
+        found()(fn)
+    return found
+
+
+def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
     """A configured connection to ``path`` with the schema brought up to date.
 
+    ``busy_timeout``: how long a statement waits for another connection's lock.
     Raises :class:`MetricsError` for a file that is not a database, a schema
-    from a newer tmxd, or a location that cannot be written.
+    from a newer tmxd, a location that cannot be written, or a database that
+    stayed locked for ``busy_timeout`` while its schema needed an update.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MetricsError(f"{path}: cannot create its folder: {exc}") from exc
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False)
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot open the metrics database: {exc}") from exc
     try:
-        db = Database(conn, execute_plugins=False)
-        _configure(db, path)
-        _migrate(db, path)
+        _configure(conn, path, busy_timeout)
+        _migrate(conn, path)
     except BaseException:
         conn.close()
         raise
-    return db
+    return conn
 
 
-def _configure(db: Database, path: Path) -> None:
+def _configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
     try:
-        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        if not _has_tables(db):
+        conn.execute(f"PRAGMA busy_timeout = {max(1, int(busy_timeout * 1000))}")
+        if not _has_tables(conn):
             # Only takes effect before the first table exists.
-            db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        db.enable_wal()
-        db.execute("PRAGMA synchronous = NORMAL")
-        db.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() not in ("wal", "memory"):
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
+        if is_busy(exc):
+            raise MetricsError(f"{path}: locked by another process ({exc})") from exc
         raise MetricsError(
             f"{path}: not a usable SQLite database ({exc}); move it away or set TMXD_DB/--db "
             "to another file"
         ) from exc
 
 
-def _has_tables(db: Database) -> bool:
-    row = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
     return bool(row[0])
 
 
-def _applied_names(db: Database) -> list[str]:
-    return [m.name for m in migrations.applied(db)]
+def _applied_names(conn: sqlite3.Connection) -> list[str]:
+    if not conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"
+    ).fetchone():
+        return []
+    rows = conn.execute(
+        "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", (MIGRATION_SET,)
+    )
+    return [str(r[0]) for r in rows]
 
 
-def _check_not_newer(db: Database, path: Path) -> None:
-    unknown = [n for n in _applied_names(db) if n not in set(known_migration_names())]
+def _pending(conn: sqlite3.Connection, path: Path) -> list[str]:
+    """Migrations still to apply; :class:`MetricsError` for a database from a newer tmxd."""
+    applied = _applied_names(conn)
+    known = known_migration_names()
+    unknown = [n for n in applied if n not in set(known)]
     if unknown:
         raise MetricsError(
             f"{path}: written by a newer tmxd (schema migrations {', '.join(unknown)} are unknown "
             f"to this version, which knows {schema_version()}); upgrade tmxd or set TMXD_DB/--db "
             "to another file"
         )
+    return [n for n in known if n not in set(applied)]
 
 
-def _migrate(db: Database, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     try:
-        _check_not_newer(db, path)
-        if not migrations.pending(db):
+        if not _pending(conn, path):
             return
+        from sqlite_utils import Database
+
         # One process migrates at a time: take the write lock first, then
         # look again (another process may have just finished).
-        db.conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            _check_not_newer(db, path)
-            migrations.apply(db)
-            db.execute(f"PRAGMA user_version = {schema_version()}")
+            if _pending(conn, path):
+                migration_set().apply(Database(conn, execute_plugins=False))
+                conn.execute(f"PRAGMA user_version = {schema_version()}")
         except BaseException:
-            db.conn.rollback()
+            conn.rollback()
             raise
-        db.conn.commit()
+        conn.commit()
     except sqlite3.Error as exc:
         raise MetricsError(f"{path}: cannot bring the metrics schema up to date: {exc}") from exc
 
 
-def table_counts(db: Database) -> dict[str, Any]:
+def table_counts(db: sqlite3.Connection) -> dict[str, Any]:
     """Row counts of the tmxd tables (for ``tmxd metrics`` and tests)."""
     names = [
         "projects",

@@ -1,4 +1,4 @@
-"""The ``[metrics]`` table of ``.taskmaster/tmxd.toml``."""
+"""The ``[metrics]`` and ``[report]`` tables of ``.taskmaster/tmxd.toml``."""
 
 from __future__ import annotations
 
@@ -16,11 +16,20 @@ class MetricsConfig:
         24.0, "a task in progress this long without a linked commit is reported as stale"
     )
     daily_report: bool = option(
-        True, "write .taskmaster/reports/tmxd-YYYY-MM-DD.md once a day (daemon)"
-    )
-    daily_report_dir: str = option(
-        ".taskmaster/reports", "folder (relative to the project) for the daily reports"
+        True, "write a report of the last 24 hours once a day (daemon; see [report] dir)"
     )
 
 
 METRICS = section("metrics", MetricsConfig, "Metrics retention, stale work and daily reports.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    dir: str = option(
+        "",
+        "folder for the daily reports, relative to the project if not absolute "
+        "(empty: reports/<project> in tmxd's state dir, outside the repository)",
+    )
+
+
+REPORT = section("report", ReportConfig, "Where the daemon's daily reports go.")

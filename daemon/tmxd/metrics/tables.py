@@ -21,6 +21,19 @@ EMPTY_MESSAGE = (
     "nothing recorded yet — run `tmxd hooks install` in your project and `tmxd start` "
     "(or `tmxd sync` after committing); transitions, commits and agent runs will show up here"
 )
+
+# The summary's rows: (JSON key, what it counts). docs/metrics.md defines each figure once.
+SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
+    ("total_tasks", "agent executions finished in the window"),
+    ("success_rate", "succeeded ÷ total tasks"),
+    ("avg_execution_time", "mean duration of those executions"),
+    ("avg_tool_calls", "mean tool calls per execution"),
+    ("total_time", "their durations added up"),
+    ("running", "executions not finished yet"),
+    ("tasks_in_project", "tasks and subtasks in the project"),
+    ("tasks_changed", "tasks whose status changed"),
+    ("tasks_done", "tasks that became done (not a rewrite)"),
+)
 SPARKS = "▁▂▃▄▅▆▇█"
 MAX_ROWS = 25  # per-task tables in text, Markdown and HTML; JSON has every row
 
@@ -88,6 +101,8 @@ def heading(report: dict[str, Any], tz: tzinfo | None) -> str:
     since = local_time(window["since"], tz) if window["since"] else "the first record"
     parts = [f"tmxd report: {since} → {local_time(window['until'], tz)} ({window['timezone']})"]
     filters = report["filters"]
+    if not filters.get("project"):
+        parts.append("all projects")
     for key in ("project", "tag", "task"):
         if filters.get(key):
             value = Path(filters[key]).name if key == "project" else filters[key]
@@ -95,28 +110,54 @@ def heading(report: dict[str, Any], tz: tzinfo | None) -> str:
     return " · ".join(parts)
 
 
+def empty_message(report: dict[str, Any], tz: tzinfo | None) -> str:
+    """What an empty report says: which filter or window matched nothing."""
+    if report.get("database_empty"):
+        return EMPTY_MESSAGE
+    filters = report["filters"]
+    scope = [f"{key} {filters[key]}" for key in ("task", "tag") if filters.get(key)]
+    if filters.get("project"):
+        name = Path(filters["project"]).name
+        if not report.get("projects"):
+            return (
+                f"nothing recorded for project {name} yet: {filters['project']} is not in the "
+                "database (tmxd records a project once the daemon or `tmxd sync` has looked at it)"
+            )
+        scope.append(f"project {name}")
+    what = " in ".join(scope) or "any project"
+    window = report["window"]
+    until = local_time(window["until"], tz)
+    when = (
+        f"between {local_time(window['since'], tz)} and {until}"
+        if window["since"]
+        else f"up to {until}"
+    )
+    return f"nothing recorded for {what} {when}: no transitions, commits or agent runs"
+
+
+def summary_value(summary: dict[str, Any], key: str) -> str:
+    """A summary figure as shown in text, Markdown and HTML."""
+    value = summary[key]
+    if key == "success_rate":
+        finished = summary["total_tasks"]
+        return percent(value) + (f" ({summary['succeeded']}/{finished})" if finished else "")
+    if key in ("avg_execution_time", "total_time"):
+        return duration(value)
+    return number(value)
+
+
 def summary_table(report: dict[str, Any]) -> Table:
     s = report["summary"]
-    finished = s["succeeded"] + s["failed"]
-    rate = percent(s["success_rate"])
-    if finished:
-        rate += f" ({s['succeeded']}/{finished} executions)"
     rows = [
-        ["total tasks", number(s["total_tasks"])],
-        ["success rate", rate],
-        ["avg execution time", duration(s["avg_execution_time"])],
-        ["avg tool calls", number(s["avg_tool_calls"])],
-        ["total time", duration(s["total_time"])],
-        ["tasks done", number(s["tasks_done"])],
-        ["executions", f"{s['executions']:,} ({s['running']} running)"],
+        [key.replace("_", " "), summary_value(s, key), meaning] for key, meaning in SUMMARY_ROWS
     ]
     if s["input_tokens"] is not None or s["output_tokens"] is not None:
         rows.append(
-            ["tokens", f"{number(s['input_tokens'])} in / {number(s['output_tokens'])} out"]
+            ["tokens", f"{number(s['input_tokens'])} in / {number(s['output_tokens'])} out", ""]
         )
     if s["cost_usd"] is not None:
-        rows.append(["cost", money(s["cost_usd"])])
-    return Table("Summary", ["", ""], rows)
+        rows.append(["cost usd", money(s["cost_usd"]), ""])
+    return Table("Summary", ["", "", ""], rows, right={1})
 
 
 def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
@@ -249,16 +290,15 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
     if report["agents"]:
         t = Table(
             "Agents",
-            ["agent", "runs", "ok", "tokens in", "tokens out", "cost", "time"],
-            right={1, 2, 3, 4, 5, 6},
+            ["agent", "executions", "succeeded", "tokens in/out", "cost", "time"],
+            right={1, 2, 3, 4, 5},
         )
         t.rows = [
             [
                 r["agent"],
                 str(r["executions"]),
                 str(r["succeeded"]),
-                number(r["input_tokens"]),
-                number(r["output_tokens"]),
+                f"{number(r['input_tokens'])}/{number(r['output_tokens'])}",
                 money(r["cost_usd"]),
                 duration(r["time"]),
             ]

@@ -172,9 +172,9 @@ def registered_sections() -> list[Section[Any]]:
     from tmxd.autopilot.config import AUTOPILOT
     from tmxd.commits.linking import LINKS
     from tmxd.daemon.settings import DAEMON
-    from tmxd.metrics.settings import METRICS
+    from tmxd.metrics.settings import METRICS, REPORT
 
-    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS], key=lambda sec: sec.name)
+    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS, REPORT], key=lambda sec: sec.name)
 
 
 def render_section(sec: Section[Any], header: bool = True) -> list[str]:

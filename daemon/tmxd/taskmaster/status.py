@@ -20,6 +20,10 @@ VALID_STATUSES: tuple[str, ...] = (
 #: Statuses that count as finished in ``task-master list`` (``next`` only counts ``done``).
 COMPLETE_STATUSES: frozenset[str] = frozenset({"done", "completed", "cancelled"})
 
+#: Statuses that mean the work is done: a change into one from any other is work done,
+#: a rewrite between them (Task Master's save turns ``completed`` into ``done``) is not.
+DONE_LIKE: frozenset[str] = frozenset({"done", "completed"})
+
 #: The status glyphs of ``task-master list``.
 SYMBOLS: dict[str, str] = {
     "done": "✓",
