@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,17 +180,18 @@ def test_claude_invocation_has_the_headless_flags(tmp_path: Path) -> None:
 def test_claude_gets_tmxds_mcp_server_on_the_project_and_may_use_its_tools(
     tmp_path: Path,
 ) -> None:
-    agent = ClaudeCodeAgent(
-        binary="claude", allowed_tools=("Read",), mcp_server=("/opt/tmxd", "mcp")
-    )
-    inv = agent.invocation(
-        task_id="2",
-        tag="master",
-        prompt="p",
-        prompt_file=tmp_path / "p.md",
-        workdir=tmp_path / "worktree",
-        base_env={"PATH": "/bin", "TMXD_PROJECT_ROOT": str(tmp_path)},
-    )
+    def invoke(agent: ClaudeCodeAgent) -> Any:
+        env = {"PATH": "/bin", "TMXD_PROJECT_ROOT": str(tmp_path)}
+        return agent.invocation(
+            task_id="2",
+            tag="master",
+            prompt="p",
+            prompt_file=tmp_path / "p.md",
+            workdir=tmp_path / "worktree",
+            base_env=env,
+        )
+
+    inv = invoke(ClaudeCodeAgent("claude", ("Read",), mcp_server=("/opt/tmxd", "mcp")))
     config = json.loads(inv.argv[inv.argv.index("--mcp-config") + 1])
     assert config == {
         "mcpServers": {
@@ -199,14 +201,7 @@ def test_claude_gets_tmxds_mcp_server_on_the_project_and_may_use_its_tools(
     assert inv.argv[inv.argv.index("--allowedTools") + 1] == "Read,mcp__tmxd__*"
     assert inv.env["MCP_CONNECTION_NONBLOCKING"] == "0"  # the first turn has the tools
     assert int(inv.env["MCP_CONNECT_TIMEOUT_MS"]) >= 30000
-    bare = ClaudeCodeAgent(binary="claude", allowed_tools=("Read",)).invocation(
-        task_id="2",
-        tag="master",
-        prompt="p",
-        prompt_file=tmp_path / "p.md",
-        workdir=tmp_path,
-        base_env={},
-    )
+    bare = invoke(ClaudeCodeAgent("claude", ("Read",)))
     assert "--mcp-config" not in bare.argv and "MCP_CONNECTION_NONBLOCKING" not in bare.env
 
 

@@ -23,7 +23,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from autopilot_support import agent_env, details, make_project, statuses
+from autopilot_support import agent_env, details, statuses
 from autopilot_support import task as autopilot_task
 from claude_stub import Script, claude_binary, messages_stub, working_directory
 from helpers import (
@@ -35,6 +35,7 @@ from helpers import (
     subprocess_env,
     tmxd_argv,
 )
+from test_autopilot_claude import claude_project
 from test_mcp_tools import corpus_project
 from tmxd.cli import main
 from tmxd.metrics.recorder import Recorder
@@ -344,6 +345,18 @@ def test_same_calls_same_answers_as_task_masters_server(tmp_path: Path) -> None:
 CLAUDE = claude_binary()
 
 
+def tool_results(script: Script) -> list[dict[str, Any]]:
+    """The tool_result blocks the stub (the model) was sent, in order."""
+    return [
+        block
+        for request in script.requests
+        for message in request["messages"]
+        if isinstance(message.get("content"), list)
+        for block in message["content"]
+        if block.get("type") == "tool_result"
+    ]
+
+
 @pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed; npm was unreachable")
 def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> None:
     """`tmxd init --yes`, then the real `claude -p` whose model (the stub) calls three tools."""
@@ -422,14 +435,7 @@ def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> Non
         r"\n<info added on (\S+)>\n" + re.escape(note) + r"\n</info added on \1>$", sub["details"]
     )
     # the stub (the model) received each tool's answer
-    results = [
-        block
-        for request in script.requests
-        for message in request["messages"]
-        if isinstance(message.get("content"), list)
-        for block in message["content"]
-        if block.get("type") == "tool_result"
-    ]
+    results = tool_results(script)
     texts = [json.dumps(r["content"]) for r in results[-3:]]
     assert '\\"id\\": \\"11.3\\"' in texts[0] and "nextTask" in texts[0]
     assert "Successfully updated 1 task(s)" in texts[1]
@@ -472,11 +478,7 @@ def test_autopilot_agents_note_their_progress_through_tmxds_tools(
     the note in the project's tasks.json, from the project itself or from a worktree."""
     assert CLAUDE is not None
     root = tmp_path / "proj"
-    make_project(
-        root,
-        [autopilot_task(1, "Write the greeting file")],
-        config=f'agent = "claude"\nclaude_bin = "{CLAUDE}"\nmax_turns = 6\n',
-    )
+    claude_project(root, [autopilot_task(1, "Write the greeting file")])
     note = "Wrote greeting.txt; kept it to one line."
     script = Script(
         steps=[
@@ -509,14 +511,7 @@ def test_autopilot_agents_note_their_progress_through_tmxds_tools(
     first = script.requests[0]
     assert "mcp__tmxd__update_subtask" in [t["name"] for t in first["tools"]]
     assert "mcp__tmxd__update_subtask (id 1;" in json.dumps(first["messages"])
-    results = [
-        block
-        for request in script.requests
-        for message in request["messages"]
-        if isinstance(message.get("content"), list)
-        for block in message["content"]
-        if block.get("type") == "tool_result"
-    ]
+    results = tool_results(script)
     assert results and not any(r.get("is_error") for r in results)
     with Recorder.open() as rec:
         calls = rec.db.execute(

@@ -29,7 +29,7 @@ class Probe:
 
     server: str
     ok: bool
-    detail: str
+    detail: str  # what doctor prints: the tools and next_task's answer, or what went wrong
     tools: tuple[str, ...] = ()
     next_task: str | None = None
     seconds: float = 0.0
