@@ -107,3 +107,24 @@ def test_an_autopilot_agent_naming_its_worktree_means_the_project(tmp_path: Path
         Workspace(root, env={"CLAUDE_PROJECT_DIR": str(worktree)}).project(str(worktree)).root
         == worktree
     )  # without the autopilot's variable, as named
+
+
+def test_what_is_worked_out_from_a_file_lasts_as_long_as_that_version(tmp_path: Path) -> None:
+    root = make(tmp_path / "p", "133")  # tagged; state.json names "loop"
+    ws = Workspace(root, env={})
+    project = ws.project(None)
+    doc = ws.tasks(project)
+    calls: list[int] = []
+    assert ws.derived(doc, "k", lambda: calls.append(1) or 42) == 42
+    assert ws.derived(doc, "k", lambda: calls.append(1) or 43) == 42
+    assert calls == [1]
+    assert ws.tag_of(project, doc, None) == "loop"
+    state = root / ".taskmaster" / "state.json"
+    other = next(t for t in doc.tag_names() if t != "loop")
+    data = json.loads(state.read_text(encoding="utf-8"))
+    state.write_text(json.dumps({**data, "currentTag": other}), encoding="utf-8")
+    assert ws.tag_of(project, doc, None) == other  # state.json changed: asked again
+    set_status(TaskStore(project), [doc.tasks(other)[0].id], "review", tag=other)
+    fresh = ws.tasks(project)
+    assert fresh is not doc
+    assert ws.derived(fresh, "k", lambda: 44) == 44  # a new version starts afresh

@@ -41,6 +41,7 @@ log = logging.getLogger("tmxd.mcp")
 
 TOOLS: tuple[Tool, ...] = TASK_MASTER_TOOLS + TMXD_TOOLS
 DRAIN_TIMEOUT_S = 15.0
+LINGER_S = 0.05  # how long the recording thread gathers calls before it writes them
 INSTRUCTIONS = (
     "tmxd serves the project's Task Master tasks (.taskmaster/tasks/tasks.json) natively. "
     "Use next_task or ready_tasks to choose work, set_task_status to move a task or subtask "
@@ -101,7 +102,8 @@ class Metrics:
 
 
 class CallLog:
-    """Writes one ``tool_calls`` row per call from a worker thread, in call order."""
+    """Writes one ``tool_calls`` row per call from a worker thread, in call order, in
+    batches (a record that cannot get the database goes to the metrics journal)."""
 
     def __init__(self, metrics: Metrics, session_id: str) -> None:
         self.metrics = metrics
@@ -116,24 +118,48 @@ class CallLog:
         self._queue.put(record)
 
     def _run(self) -> None:
-        while True:
-            record = self._queue.get()
-            if record is None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
                 return
-            try:
-                self.metrics.get().tool_call(
-                    record.root,
-                    self.session_id,
-                    recorded_name(record.tool),
-                    record.success,
-                    record.duration_ms,
-                    record.task_id,
-                    at=record.at,
-                )
-            except TmxdError:
-                pass  # reported once by Metrics.get
-            except Exception:
-                log.exception("could not record a call of %s", record.tool)
+            # calls come in bursts: gather what follows, then write it in one transaction,
+            # after the answers have gone out
+            time.sleep(LINGER_S)
+            batch = [first]
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[CallRecord]) -> None:
+        from tmxd.metrics import records
+
+        try:
+            self.metrics.get().store(
+                [
+                    records.tool_call(
+                        r.root,
+                        self.session_id,
+                        recorded_name(r.tool),
+                        r.success,
+                        r.duration_ms,
+                        r.task_id,
+                        at=r.at,
+                    )
+                    for r in batch
+                ]
+            )
+        except TmxdError:
+            pass  # reported once by Metrics.get
+        except Exception:
+            log.exception("could not record %d tool call(s)", len(batch))
 
     def close(self, timeout: float = DRAIN_TIMEOUT_S) -> bool:
         """Write what is queued and stop; False when the database did not let it finish."""
@@ -196,7 +222,10 @@ class Session:
         try:
             project = self.workspace.project(str(root))
             doc = self.workspace.tasks(project)
-            return working_on(doc.tasks(project.active_tag(None, doc.tag_names())))
+            tag = self.workspace.tag_of(project, doc, None)
+            return self.workspace.derived(
+                doc, ("working_on", tag), lambda: working_on(doc.tasks(tag))
+            )
         except TmxdError:
             return None
 

@@ -243,7 +243,7 @@ def next_task(ws: Workspace, args: Mapping[str, Any]) -> Answer:
     report_path = None
     if report:
         report_path = Path(report) if Path(report).is_absolute() else at.root / report
-    task = choose(at.doc, at.tag)
+    task = ws.derived(at.doc, ("next_task", at.tag), lambda: choose(at.doc, at.tag))
     if task is None:
         return Answer({"message": NO_NEXT_TASK, "nextTask": None}, at.tag, at.root)
     if task.parent_id is not None:
@@ -370,7 +370,7 @@ def update_subtask(ws: Workspace, args: Mapping[str, Any]) -> Answer:
     except TmxdError as exc:
         raise ToolError(f"Error updating subtask: {exc.message}", tag) from exc
     doc = ws.tasks(project)
-    active = project.active_tag(tag, doc.tag_names())
+    active = ws.tag_of(project, doc, tag)
     updated = doc.find(task_id, active)
     data = {
         "message": f"Successfully updated subtask with ID {task_id}",

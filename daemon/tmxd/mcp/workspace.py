@@ -17,7 +17,8 @@ the new file has a new inode, so the next read parses it again.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -86,6 +87,10 @@ class Workspace:
         self.recorder = recorder  # the metrics database, when the server has one
         self._projects: dict[str, Project] = {}
         self._files: dict[Path, tuple[StatKey, Any]] = {}
+        # what was worked out from a parsed tasks.json (the next task, the active tag)
+        self._derived: weakref.WeakKeyDictionary[TasksFile, dict[Hashable, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # -- projects ------------------------------------------------------------------
 
@@ -130,7 +135,26 @@ class Workspace:
     def open(self, project: Project, tag: str | None) -> Opened:
         """The project with its tasks.json and the active tag (``tag`` when given)."""
         doc = self.tasks(project)
-        return Opened(project, doc, project.active_tag(tag or None, doc.tag_names()))
+        return Opened(project, doc, self.tag_of(project, doc, tag))
+
+    def tag_of(self, project: Project, doc: TasksFile, tag: str | None) -> str:
+        """:meth:`Project.active_tag`, remembered while state.json and tasks.json stay."""
+        state = _stat_key(project.state_path) if project.state_path else None
+        key = ("tag", tag or None, state, self.env.get("TASKMASTER_TAG"))
+        found: str = self.derived(
+            doc, key, lambda: project.active_tag(tag or None, doc.tag_names())
+        )
+        return found
+
+    def derived(self, doc: TasksFile, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, remembered for this parsed tasks.json (a new version starts afresh)."""
+        memo = self._derived.get(doc)
+        if memo is None:
+            memo = self._derived[doc] = {}
+        if key not in memo:
+            memo[key] = compute()
+        value: T = memo[key]
+        return value
 
     # -- files ---------------------------------------------------------------------
 
