@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from helpers import wait_until
+from tmxd import paths
 from tmxd.cli import main
-from tmxd.daemon import control
+from tmxd.daemon import client, control
 from tmxd.errors import DaemonNotRunning, InputError, TmxdError
 
 
@@ -298,12 +299,14 @@ def test_a_full_backlog_is_retried_then_one_line_exit_1(
         control.request("ping", path=full_backlog, retry_for=0.2)
     assert len(attempts) > 1
     monkeypatch.setenv("TMXD_RUNTIME_DIR", str(full_backlog.parent))
-    for command in ("status", "stop", "reload"):
+    for command in ("status", "stop", "reload", "start"):
         attempts.clear()
         assert main([command]) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: the daemon is busy") and err.count("\n") == 1
         assert len(attempts) > 3  # retried with backoff before giving up
+    # a busy daemon runs: `start` started no second one
+    assert not (paths.state_dir() / client.STDERR_NAME).exists()
 
 
 def test_a_refused_connection_is_retried_only_while_the_daemon_lives(

@@ -24,10 +24,16 @@ def start_background(
 ) -> int:
     """Start ``tmxd run`` detached and wait until it answers; returns its pid.
 
-    Already running is not an error: the running daemon's pid is returned.
+    Already running is not an error: the running daemon's pid is returned. A daemon
+    that stays busy raises :class:`~tmxd.daemon.control.DaemonBusy`: it runs, and a
+    second one would only be refused.
     """
-    with contextlib.suppress(DaemonNotRunning, control.ControlError):
+    try:
         return int(control.request("ping", timeout=5)["pid"])
+    except control.DaemonBusy:
+        raise
+    except (DaemonNotRunning, control.ControlError):
+        pass
     log_file = log_file or paths.daemon_log()
     stderr_path = paths.state_dir() / STDERR_NAME
     argv = [sys.executable, "-m", "tmxd", "run", "--log-file", str(log_file), *(extra_args or [])]

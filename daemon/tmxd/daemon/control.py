@@ -427,9 +427,11 @@ def _daemon_alive(target: Path) -> bool:
 
 
 def is_running(path: Path | None = None, timeout: float = 5.0) -> bool:
-    """True when a daemon answers ``ping`` on the socket."""
+    """True when a daemon answers ``ping`` on the socket (if only to say it is busy)."""
     try:
         request("ping", timeout=timeout, path=path)
+    except DaemonBusy:
+        return True
     except (DaemonNotRunning, ControlError):
         return False
     return True
