@@ -633,6 +633,8 @@ class _Renumbering:
         old = js_string(task.get("id"))
         task["id"] = _typed_like(task.get("id"), new)
         for sub in _subtask_list(task):
+            if not isinstance(sub, dict):
+                continue  # a null or a number where a subtask should be: not ours to move
             stored = sub.get("id")
             if js_string(stored).startswith(old + "."):
                 sub["id"] = _typed_like(stored, new + js_string(stored)[len(old) :])
