@@ -24,6 +24,7 @@ import pytest
 from daemon_project import make_project, render, tasks_doc, transitions
 from daemonproc import DaemonProcess
 from helpers import git, run_tmxd, wait_until
+from mcp_raw import call_tool, raw_server
 from tmxd import fsutil
 from tmxd.cli import main
 from tmxd.commands import common
@@ -139,18 +140,22 @@ def test_sync_removes_the_temp_files_killed_writers_left(
     assert json.loads((project / TASKS).read_text())  # the real file is untouched
 
 
-def test_the_daemon_removes_leftovers_in_its_own_folders_at_start(
-    tmp_path: Path, hermetic_env: Path
+def test_the_daemon_removes_leftovers_at_start(
+    tmp_path: Path, project: Path, hermetic_env: Path
 ) -> None:
+    """Its own folders before it serves; each project's with the first sync it runs."""
     dead = _dead_pid()
-    left = [
+    own = [
         _leftover(hermetic_env / "state", "projects.json", pid=dead),
         _leftover(hermetic_env / "run", "tmxd.pid", pid=dead),
     ]
-    d = DaemonProcess(tmp_path / "daemon.log").start()
+    beside_tasks = _leftover((project / TASKS).parent, "tasks.json", pid=dead)
+    d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()
     try:
-        assert [p for p in left if p.exists()] == []
+        assert [p for p in own if p.exists()] == []
         assert d.log().count("left by a killed tmxd process") == 2
+        wait_until(lambda: not beside_tasks.exists(), what="the leftover beside tasks.json")
+        assert json.loads((project / TASKS).read_text())  # the real file is untouched
     finally:
         d.stop()
 
@@ -191,6 +196,68 @@ def test_sync_keeps_commits_while_tasks_json_is_a_symlink_loop(project: Path, cl
     path.write_text(text)
     assert cli("sync")[0] == 0
     assert "Committed changes: Change " in path.read_text()
+
+
+# -- 2, 8, 10 through `tmxd mcp`: each tool answers with an error and the server serves on --
+
+
+def _error_line(result: dict[str, Any]) -> str:
+    """The error a tool answered with (Task Master's text: the message, then the version)."""
+    assert result["isError"] is True, result
+    text: str = result["content"][0]["text"]
+    assert text.startswith("Error: ") and "Traceback" not in text, text
+    return text.splitlines()[0]
+
+
+def test_the_mcp_server_answers_each_fault_and_keeps_serving(project: Path) -> None:
+    path = project / TASKS
+    text = path.read_text()
+    server = raw_server(project)
+    assert server.stdout is not None and server.stdin is not None
+    assert json.loads(server.stdout.readline())["id"] == 1  # initialized
+    calls = iter(range(2, 1000))
+    try:
+        path.chmod(0o444)
+        for name, args in (
+            ("set_task_status", {"id": "1.1", "status": "done"}),
+            ("update_subtask", {"id": "1.1", "prompt": "a note"}),
+        ):
+            assert "tasks.json is read-only" in _error_line(
+                call_tool(server, next(calls), name, **args)
+            )
+        assert path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == 0o444
+        assert [p.name for p in path.parent.iterdir()] == ["tasks.json"]  # no temp, no lock
+        path.chmod(0o644)
+
+        nan = text.replace('"priority": "high"', '"priority": NaN', 1)
+        path.write_text(nan)
+        error = _error_line(call_tool(server, next(calls), "get_tasks"))
+        assert re.search(r"line \d+ column \d+: NaN is not valid JSON", error), error
+        assert path.read_text() == nan
+
+        _loop(path)
+        for name, args in (
+            ("get_tasks", {}),
+            ("next_task", {}),
+            ("get_task", {"id": "1"}),
+            ("set_task_status", {"id": "1.1", "status": "done"}),
+            ("update_subtask", {"id": "1.1", "prompt": "a note"}),
+            ("validate_dependencies", {}),
+        ):
+            assert "symlink loop" in _error_line(call_tool(server, next(calls), name, **args))
+        assert os.readlink(path) == path.name
+
+        path.unlink()
+        path.write_text(text)  # fixed: the same server answers again
+        result = call_tool(server, next(calls), "set_task_status", id="1.1", status="done")
+        assert result["isError"] is False, result
+        assert json.loads(path.read_text())["master"]["tasks"][0]["subtasks"][0]["status"] == (
+            "done"
+        )
+    finally:
+        _out, err = server.communicate(timeout=120)  # stdin closed: the end
+    assert server.returncode == 0, err
+    assert "Traceback" not in err, err
 
 
 # -- 3. escape sequences never reach the terminal ----------------------------------------

@@ -35,6 +35,7 @@ from helpers import (
     subprocess_env,
     tmxd_argv,
 )
+from mcp_raw import raw_server
 from test_autopilot_claude import claude_project
 from test_mcp_tools import corpus_project
 from tmxd.cli import main
@@ -182,38 +183,6 @@ def test_every_tool_over_stdio_against_the_json_commands(
     assert rows[6][0] == "mcp__tmxd__update_subtask" and rows[6][2] == upcoming["id"]
     assert {r[3] for r in rows} == {rows[0][3]} and rows[0][3].startswith("mcp-")
     assert "set_task_status" in (tmp_path / "server.log").read_text()
-
-
-HANDSHAKE = [
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"},
-        },
-    },
-    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-]
-
-
-def raw_server(root: Path, *messages: dict[str, Any]) -> subprocess.Popen[str]:
-    """`tmxd mcp` fed the handshake and ``messages`` as raw JSON-RPC lines."""
-    proc = subprocess.Popen(
-        tmxd_argv("mcp"),
-        cwd=root,
-        env=subprocess_env(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdin is not None
-    proc.stdin.write("".join(json.dumps(m) + "\n" for m in (*HANDSHAKE, *messages)))
-    proc.stdin.flush()
-    return proc
 
 
 def test_stdout_carries_protocol_only(tmp_path: Path) -> None:
