@@ -206,9 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tmxd.commands.common import color_override
 
         # click.echo keeps or strips colour by this, for every command
-        code = cli.main(
-            args=args, prog_name="tmxd", standalone_mode=False, color=color_override()
-        )
+        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False, color=color_override())
     except TmxdError as exc:
         # one line, whatever the message quotes (an id given with a newline in it)
         click.echo(printable(f"error: {exc.message}").replace("\n", "\\n"), err=True)

@@ -118,6 +118,7 @@ def autopilot_command(
         notice = notify.from_autopilot(proj.root, kind, data)
         if notice is not None:
             notifier.send(notify_cfg, notice)
+
     stop = threading.Event()
     received: list[int] = []
 
