@@ -543,6 +543,21 @@ def test_every_file_tmxd_creates_is_private_wherever_it_is(
     assert all(os.access(h, os.X_OK) for h in hooks_dir.iterdir() if h.name.startswith("post-"))
 
 
+def test_the_metrics_journal_is_private(tmp_path: Path, loose_umask: None) -> None:
+    """What waits for a busy database (the journal, its lock, a claimed file) is private."""
+    from tmxd.metrics import records
+    from tmxd.metrics.journal import Journal
+
+    journal = Journal(tmp_path / "metrics.db")
+    journal.append([records.event(tmp_path, "held", {})])
+    (claimed,) = journal.claim()
+    journal.append([records.event(tmp_path, "later", {})])
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in journal.dir.iterdir()}
+    assert {journal.path.name, claimed.name} <= set(modes)
+    assert set(modes.values()) == {0o600}, modes
+    assert stat.S_IMODE(journal.dir.stat().st_mode) == 0o700
+
+
 # -- 10. NaN and Infinity; duplicate ids --------------------------------------------------
 
 
