@@ -168,10 +168,21 @@ def _percent(part: int, whole: int) -> float | int:
     return int(value) if float(value).is_integer() else value
 
 
+def _status_of(item: Any) -> str | None:
+    """An item's status when it is text (a list or an object there counts as none)."""
+    status = item.get("status") if isinstance(item, Mapping) else None
+    return status if isinstance(status, str) else None
+
+
+def _subtasks_of(task: Mapping[str, Any]) -> list[Any]:
+    subtasks = task.get("subtasks")
+    return subtasks if isinstance(subtasks, list) else []
+
+
 def get_tasks_stats(tasks: Sequence[Mapping[str, Any]], total: int) -> dict[str, Any]:
     """Task Master's ``stats``: counts over the listed tasks, percentage of all tasks."""
-    counts = Counter(t.get("status") for t in tasks)
-    subs = Counter(s.get("status") for t in tasks for s in t.get("subtasks") or [])
+    counts = Counter(_status_of(t) for t in tasks)
+    subs = Counter(_status_of(s) for t in tasks for s in _subtasks_of(t))
     sub_total = sum(subs.values())
     return {
         "total": total,
