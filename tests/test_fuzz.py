@@ -1,4 +1,5 @@
-"""A fuzzer over the tasks.json reader and every command that reads tasks.json.
+"""A fuzzer over the tasks.json reader and every command that reads tasks.json, the tools
+of ``tmxd mcp``, and ``tmxd merge-driver``.
 
 Inputs: arbitrary bytes, arbitrary text, and mutations of the real files of the corpus
 (bytes flipped, cut, inserted, repeated; values replaced by other JSON values, NaN and
@@ -30,6 +31,9 @@ from helpers import CORPUS, git, init_repo
 from tmxd.cli import main
 from tmxd.commits.hooks import install
 from tmxd.errors import InputError
+from tmxd.mcp.server import TOOLS as MCP_TOOLS
+from tmxd.mcp.tools import call as mcp_call
+from tmxd.mcp.workspace import Workspace
 from tmxd.taskmaster import cli_json
 from tmxd.taskmaster.dependencies import validate_dependencies
 from tmxd.taskmaster.document import parse_tasks
@@ -280,6 +284,8 @@ def test_every_command_answers_or_exits_2_and_reads_never_write(
         for args in (
             ["set-status", f"--id={wanted[0]}", f"--status={status}"],
             ["update-subtask", f"--id={wanted[-1]}", "--prompt=fuzzed note"],
+            ["approve", "--", wanted[0]],  # a task in review goes on
+            ["reject", "--", wanted[-1]],
         ):
             text_before = tasks.read_bytes()
             code, out, err = _run(*args, "-p", str(root))
@@ -290,6 +296,81 @@ def test_every_command_answers_or_exits_2_and_reads_never_write(
                 parse_tasks(tasks.read_text(encoding="utf-8"), tasks)
             assert [p.name for p in tasks.parent.iterdir()] == ["tasks.json"]  # no temp, lock
         shutil.rmtree(root / ".taskmaster")
+
+
+ARGUMENTS = {"id": None, "status": None, "prompt": "fuzzed note"}  # None: drawn per example
+
+
+@FUZZ
+@given(
+    raw=files,
+    pick=st.integers(0, 19),
+    status=st.sampled_from(["done", "in-progress", "pending", "review", "completed", "bogus"]),
+)
+@example(  # found by the long profile: get_tasks counted a status that is a list
+    raw=b'{"tasks": [{"id": 1, "title": "a", "status": [], "dependencies": [], '
+    b'"subtasks": [{"id": 1, "status": {}}]}]}',
+    pick=0,
+    status="done",
+)
+def test_every_mcp_tool_answers_and_reads_never_write(raw: bytes, pick: int, status: str) -> None:
+    """`tmxd mcp`'s tools (called as the server calls them) over the same files: an answer
+    or an error for the model, never an exception; a read tool writes nothing."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+        tasks.parent.mkdir(parents=True)
+        tasks.write_bytes(raw)
+        ids = _ids(raw) or ["1"]
+        drawn = {"id": ids[pick % len(ids)], "status": status}
+        ws = Workspace(default_root=root)
+        for tool in sorted(MCP_TOOLS, key=lambda t: t.read_only, reverse=True):  # reads first
+            args = {name: ARGUMENTS[name] or drawn[name] for name in tool.required}
+            before, text_before = _tree(root), tasks.read_bytes()
+            outcome = mcp_call(ws, tool, args)
+            assert "Traceback" not in outcome.text, (tool.name, outcome.text)
+            if outcome.is_error:
+                assert outcome.text.startswith("Error: "), (tool.name, outcome.text)
+            if tool.read_only:
+                assert _tree(root) == before, f"{tool.name} wrote in the project"
+            elif outcome.is_error:
+                assert tasks.read_bytes() == text_before, f"a refused {tool.name} changed the file"
+            else:  # what tmxd wrote, it can read again
+                parse_tasks(tasks.read_text(encoding="utf-8"), tasks)
+            assert [p.name for p in tasks.parent.iterdir()] == ["tasks.json"]  # no temp, lock
+
+
+@FUZZ
+@given(
+    base=st.one_of(st.sampled_from(JSON_SEEDS).map(Path.read_bytes), files),
+    ours=files,
+    theirs=st.one_of(value_mutation(), files),
+)
+@example(  # found by the long profile: theirs' task renumbered, with a null subtask
+    base=b"",
+    ours=b'{"master": {"tasks": [{"id": 1, "title": "a", "dependencies": [], "subtasks": []}]}}',
+    theirs=b'{"master": {"tasks": [{"id": 1, "title": "b", "dependencies": [], '
+    b'"subtasks": [null]}]}}',
+)
+def test_the_merge_driver_merges_or_exits_1_with_ours_kept(
+    base: bytes, ours: bytes, theirs: bytes
+) -> None:
+    """``tmxd merge-driver %O %A %B %P`` as git runs it, whatever the three sides hold:
+    exit 0 with a file that parses, or exit 1 with lines of its own on stderr and %A
+    either untouched (a side it cannot merge) or holding ours for each listed conflict."""
+    with tempfile.TemporaryDirectory() as folder, contextlib.chdir(folder):
+        sides = {"base": base, "ours": ours, "theirs": theirs}
+        for name, data in sides.items():
+            Path(name).write_bytes(data)
+        code, out, err = _run("merge-driver", "base", "ours", "theirs", "tasks.json")
+        assert "Traceback" not in out + err and out == ""
+        assert code in (0, 1), (code, err)
+        assert all(line.startswith("tmxd merge-driver: ") for line in err.splitlines()), err
+        merged = Path("ours").read_bytes()
+        if code == 1 and " conflict(s) in " not in err:
+            assert merged == ours, "a side it could not merge changed %A"
+        elif merged != ours:  # what it wrote, Task Master can read
+            parse_tasks(merged.decode("utf-8"), Path("ours"))
 
 
 def test_the_seeds_are_there() -> None:
