@@ -13,7 +13,11 @@ is answered with a final text block and ``end_turn``. Which tool calls:
 - ``mode = "deny"``: the same files, but under that directory's ``.git/``, which
   Claude Code refuses to edit (the run still ends ``success``, with the refusals in
   ``permission_denials``);
-- ``mode = "nothing"``: no tool call at all, just the final text.
+- ``mode = "nothing"``: no tool call at all, just the final text;
+- ``rounds`` when given: a conversation of several turns — round ``k`` (the number of
+  tool results the request carries) is answered with ``rounds[k](working directory)``,
+  and once they are used up with the final text (a model that reads a file, then edits
+  it; or writes, then commits).
 
 It binds to 127.0.0.1 only and records every request it saw (``requests``) and
 every file it asked to write (``writes``: (working directory, absolute path)).
@@ -73,6 +77,8 @@ class Script:
     writes: list[tuple[str, str]] = field(default_factory=list)
     # working-directory suffix -> a condition the final answer waits for (to order runs)
     gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
+    # turn k of a conversation: the tool calls made there, given the working directory
+    rounds: list[Callable[[str], list[dict[str, Any]]]] = field(default_factory=list)
 
     def started_in(self, suffix: str) -> bool:
         """Has a conversation in a working directory ending with ``suffix`` begun?"""
@@ -127,14 +133,20 @@ def _planned_writes(script: Script, body: dict[str, Any]) -> list[dict[str, Any]
     return uses
 
 
-def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+def _tool_rounds(messages: list[dict[str, Any]]) -> int:
+    """How many turns of tool results the conversation holds so far."""
+    count = 0
     for message in messages:
         content = message.get("content")
         if isinstance(content, list) and any(
             isinstance(block, dict) and block.get("type") == "tool_result" for block in content
         ):
-            return True
-    return False
+            count += 1
+    return count
+
+
+def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+    return _tool_rounds(messages) > 0
 
 
 def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -145,19 +157,25 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 
 def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[Any], str]:
     messages = body.get("messages", [])
-    if not _has_tool_result(messages):
+    turn = _tool_rounds(messages)
+    uses: list[dict[str, Any]] = []
+    if script.rounds:
+        cwd = working_directory(body)
+        if cwd is not None and turn < len(script.rounds):
+            uses = script.rounds[turn](cwd)
+    elif turn == 0:
         uses = script.tool_uses or _planned_writes(script, body)
-        if uses:
-            blocks = [
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_{counter:04d}_{i}",
-                    "name": t["name"],
-                    "input": t["input"],
-                }
-                for i, t in enumerate(uses)
-            ]
-            return blocks, "tool_use"
+    if uses:
+        blocks = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{counter:04d}_{i}",
+                "name": t["name"],
+                "input": t["input"],
+            }
+            for i, t in enumerate(uses)
+        ]
+        return blocks, "tool_use"
     return [{"type": "text", "text": script.final_text}], "end_turn"
 
 

@@ -128,6 +128,7 @@ def test_status_shows_the_open_circuit_breaker(
     assert text.returncode == 0, text.stderr
     line = next(li for li in text.stdout.splitlines() if "autopilot:" in li)
     assert "breaker open, 1 failure(s)" in line and "trial in" in line
+    assert line.endswith("(`tmxd autopilot --reset-breaker` closes it)")
     as_json = run_tmxd("status", "--format", "json")
     project = json.loads(as_json.stdout)["projects"][0]
     assert project["autopilot"]["enabled"] is True

@@ -377,3 +377,40 @@ def test_service_check_reads_the_installed_units_environment(
     assert result.status == "warn", result
     assert "claude, task-master found in your shell but not on the service's PATH" in result.summary
     assert "tmxd service install" in result.fix
+
+
+def test_an_open_breaker_warns_with_the_command_that_closes_it(tmp_path: Path) -> None:
+    import time
+
+    from tmxd.autopilot import state
+    from tmxd.autopilot.resilience import BreakerSnapshot, save_snapshot
+
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_breaker(ctx) == doctor.CheckResult("autopilot breaker", "ok", "closed")
+    snap = BreakerSnapshot(state="open", failures=3, opened_at=time.time(), reason="no network")
+    save_snapshot(state.breaker_path(root), snap)
+    result = doctor.check_breaker(ctx)
+    assert result.status == "warn" and "last failure: no network" in result.summary
+    assert result.fix == (
+        "fix the cause of the failures, then `tmxd autopilot --reset-breaker` "
+        "(or let its trial run decide)"
+    )
+
+
+def test_the_autopilots_checks_and_their_tools(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_autopilot_checks(ctx).summary.startswith("none detected yet")
+    write(root / "tests" / "test_app.py", "def test_x():\n    pass\n")
+    ctx.env = {"PATH": str(tmp_path / "empty-bin")}
+    missing = doctor.check_autopilot_checks(ctx)
+    assert missing.status == "warn"
+    assert missing.summary.startswith("pytest: not found in a project virtualenv")
+    assert missing.summary.endswith("(`tmxd autopilot` refuses to start)")
+    assert missing.fix.startswith("`pip install pytest`")
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "pytest")}
+    found = doctor.check_autopilot_checks(ctx)
+    assert found.status == "ok" and found.summary == f"pytest -q ({tmp_path / 'bin' / 'pytest'})"

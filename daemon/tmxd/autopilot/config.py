@@ -61,6 +61,9 @@ class AutopilotConfig:
     validate: list[list[str]] = option([], "validation commands (argv lists); empty: detect")
     validate_basic: list[list[str]] = option([], "the checks the simple route runs; empty: linters")
     validate_timeout_s: float = option(600.0, "time limit of each validation command, seconds")
+    baseline: bool = option(
+        True, "run the checks once before a run changes anything; stop if they fail already"
+    )
     output_tail_lines: int = option(40, "lines of failing output kept in the task note")
     expand_command: list[str] = option(
         [], "argv template run for a complex task without subtasks (empty: ask for expansion)"

@@ -254,6 +254,8 @@ def _autopilot_line(pilot: dict[str, Any]) -> str:
             text += f", last: {breaker['reason']}"
         if state == "open":
             text += f", trial in {_duration(float(breaker['retry_in_s']))}"
+        if breaker.get("fix"):
+            text += f" (`{breaker['fix']}` closes it)"
         parts.append(text)
     line = "; ".join(parts)
     if pilot.get("error"):

@@ -608,6 +608,54 @@ def check_worktrees(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, f"{base}: outside the repository" + (extra if found else ""))
 
 
+def check_autopilot_checks(ctx: Context) -> CheckResult:
+    """The checks the autopilot would run here, with the project's own tools for them."""
+    name = "autopilot checks"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.autopilot import config, validation
+    from tmxd.autopilot.tools import MissingTool
+
+    try:
+        cfg = config.load(ctx.root)
+    except TmxdError:
+        return _skipped(name, "the config is invalid")
+    if cfg.validate or cfg.validate_basic:
+        found = validation.configured(cfg.validate, cfg.validate_basic)
+    else:
+        found = validation.detect(ctx.root)
+    if not found:
+        return CheckResult(name, OK, "none detected yet (tests and linters are found at each run)")
+    try:
+        resolved = validation.resolve(found, [ctx.root], ctx.env)
+    except MissingTool as exc:
+        summary, _, fix = exc.message.partition("; ")
+        return CheckResult(name, WARN, summary + " (`tmxd autopilot` refuses to start)", fix)
+    return CheckResult(name, OK, "; ".join(c.describe() for c in resolved))
+
+
+def check_breaker(ctx: Context) -> CheckResult:
+    name = "autopilot breaker"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.autopilot import config
+    from tmxd.autopilot.runner import breaker_status
+
+    try:
+        cfg = config.load(ctx.root)
+    except TmxdError:
+        return _skipped(name, "the config is invalid")
+    status = breaker_status(ctx.root, cfg)
+    if status["state"] == "closed":
+        return CheckResult(name, OK, "closed")
+    return CheckResult(
+        name,
+        WARN,
+        str(status["summary"]),
+        f"fix the cause of the failures, then `{status['fix']}` (or let its trial run decide)",
+    )
+
+
 # -- system ----------------------------------------------------------------------------
 
 
@@ -685,6 +733,8 @@ CHECKS: list[tuple[str, Check]] = [
     (".claude/settings.json", check_claude_settings),
     ("tools on PATH", check_tools),
     ("autopilot worktrees", check_worktrees),
+    ("autopilot checks", check_autopilot_checks),
+    ("autopilot breaker", check_breaker),
     ("inotify", check_inotify),
     ("log", check_log),
 ]
