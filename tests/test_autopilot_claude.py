@@ -351,8 +351,8 @@ def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
     assert row["success"] == 0 and row["tool_calls"] == 3
     assert row["error"].startswith("validation failed: pytest")
     note = details(root, "1")
-    assert "the status 'done' it was given while the autopilot ran it" in note
-    assert "is not trusted: the attempt's outcome decides: blocked" in note
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    assert "is not trusted; the attempt's outcome decides: blocked" in note
     with Recorder.open() as rec:
         moves = rec.db.execute(
             "SELECT old_status, new_status FROM transitions "
@@ -397,7 +397,7 @@ def test_a_model_that_commits_with_closes_task_and_fails_the_checks_is_not_done(
     sha = note.split("Committed changes: Write the answer (")[1][:7]
     assert git(root, "branch", "--contains", sha).strip() == ""
     assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no" in note
-    assert "the status 'done' it was given while the autopilot ran it" in note
+    assert "the status 'done' set while the attempt ran (by the agent" in note
     assert tmxd(root, {}, "sync").returncode == 0
     assert statuses(root) == {"1": "blocked"}
 

@@ -738,9 +738,9 @@ def test_an_agent_that_marks_its_own_task_done_without_doing_it_is_not_done(
     assert runs(root, "2") == 2
     note = details(root, "2")
     assert note.count("no changes: the agent changed no file") == 2
-    assert "the status 'done' it was given while the autopilot ran it" in note
-    assert "is not trusted: the attempt's outcome decides: in-progress for attempt 2" in note
-    assert "is not trusted: the attempt's outcome decides: blocked" in note
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    assert "is not trusted; the attempt's outcome decides: in-progress for attempt 2" in note
+    assert "is not trusted; the attempt's outcome decides: blocked" in note
     assert list(log_lines(summary)) == [
         "autopilot: 1 done, 1 failed (blocked), 0 to review, 0 interrupted; "
         "3 attempt(s): 1 succeeded, 2 failed; $0.0300",
@@ -781,7 +781,7 @@ def test_a_closes_task_commit_of_a_failed_attempt_closes_nothing(tmp_path: Path)
     assert marked.endswith(".patch]"), marked
     assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no " in marked
     assert "branch; its changes are in " in marked
-    assert "the status 'done' it was given while the autopilot ran it" in note
+    assert "the status 'done' set while the attempt ran (by the agent" in note
     # the commit's spool line was drained: a later sync closes nothing
     result = run_tmxd("sync", "-p", str(root), cwd=root)
     assert result.returncode == 0, result.stderr
@@ -962,7 +962,7 @@ def test_failures_across_task_runs_open_the_breaker_and_a_reset_closes_it(
         ("2", "failed", 1, "pending"),
     ]
     assert statuses(root) == {"1": "blocked", "2": "pending", "3": "pending", "4": "pending"}
-    assert "the circuit breaker opened before a retry" in details(root, "2")
+    assert "the circuit breaker opened, so no retry for now" in details(root, "2")
     status = breaker_status(root)
     assert status["state"] == "open" and status["failures"] == 3
     assert "(tasks 1, 2)" in status["summary"]

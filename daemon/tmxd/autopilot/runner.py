@@ -648,7 +648,7 @@ class Autopilot:
                     self._put_back(
                         unit,
                         previous,
-                        "tmxd autopilot: the circuit breaker opened before a retry; "
+                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
                         f"status restored to {previous}",
                     )
                     self.out(f"task {unit.id}: not retried, the circuit breaker is open")
@@ -703,6 +703,17 @@ class Autopilot:
                         self._note(unit.id, f"tmxd autopilot: {_not_trusted(found)}: {final}")
                     self.out(f"task {unit.id}: failed after {attempt} attempt(s) → {final}")
                     return UnitResult(unit, "failed", attempt, spent, result.error or "", final)
+                if self._breaker_open():  # other tasks failed too: no retry now
+                    self._put_back(
+                        unit,
+                        previous,
+                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
+                        f"status restored to {previous}",
+                    )
+                    self.out(f"task {unit.id}: not retried, the circuit breaker is open")
+                    return UnitResult(
+                        unit, "failed", attempt, spent, "circuit breaker open", previous
+                    )
                 if found != "in-progress":
                     self._set_status(unit.id, "in-progress")
                     self._note(
@@ -1161,9 +1172,8 @@ class Autopilot:
 
 def _not_trusted(found: str) -> str:
     return (
-        f"the status {found!r} it was given while the autopilot ran it (by the agent — a "
-        "tasks.json edit, a `Closes-Task:` commit, a tool — or by someone else) is not "
-        "trusted: the attempt's outcome decides"
+        f"the status {found!r} set while the attempt ran (by the agent, a commit of its, a "
+        "tool or anyone: tmxd cannot tell) is not trusted; the attempt's outcome decides"
     )
 
 

@@ -12,8 +12,8 @@ Actions: ``edit`` writes ``file`` (default ``task-<id>.txt``) in the working dir
 with ``content`` (with ``permission_denials``, a list as Claude Code reports it, it
 writes nothing and reports those refusals); ``fail`` exits 1 with an error result;
 ``is_error`` exits 0 but reports ``is_error``; ``malformed`` prints broken JSON and
-no result; ``noop`` reports success and changes nothing; ``hang`` starts a child and sleeps forever (both write their pids to
-``TMXD_SCRIPTED_STATE``).
+no result; ``noop`` reports success and changes nothing; ``hang`` starts a child and
+sleeps forever (both write their pids to ``TMXD_SCRIPTED_STATE``).
 ``fail_times: N`` fails the first N runs of that task, then does the action.
 ``cost`` sets ``total_cost_usd``. Runs are counted in ``TMXD_SCRIPTED_STATE``.
 
