@@ -14,10 +14,9 @@ is answered with a final text block and ``end_turn``. Which tool calls:
   Claude Code refuses to edit (the run still ends ``success``, with the refusals in
   ``permission_denials``);
 - ``mode = "nothing"``: no tool call at all, just the final text;
-- ``rounds`` when given: a conversation of several turns — round ``k`` (the number of
-  tool results the request carries) is answered with ``rounds[k](working directory)``,
-  and once they are used up with the final text (a model that reads a file, then edits
-  it; or writes, then commits).
+- ``Script.steps`` when given, one turn per step instead: the request carrying ``n``
+  tool results is answered with the calls of ``steps[n]`` (a list, or a function of the
+  request giving one), then the final text.
 
 It binds to 127.0.0.1 only and records every request it saw (``requests``) and
 every file it asked to write (``writes``: (working directory, absolute path)).
@@ -66,7 +65,12 @@ INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-claude-code"
 
 @dataclass
 class Script:
-    """What the fake model answers: tool calls first, then a final text."""
+    """What the fake model answers: tool calls first, then a final text.
+
+    With ``steps``, one turn per step instead: the request that carries ``n`` tool results
+    is answered with the tool calls of ``steps[n]``, and once every step is answered, with
+    the final text (``tool_uses`` is then ignored).
+    """
 
     tool_uses: list[dict[str, Any]] = field(default_factory=list)
     final_text: str = "Done."
@@ -74,11 +78,13 @@ class Script:
     input_tokens: int = 1200
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # one turn each: the tool calls, or a function of the request that gives them
+    steps: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
     writes: list[tuple[str, str]] = field(default_factory=list)
     # working-directory suffix -> a condition the final answer waits for (to order runs)
     gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
-    # turn k of a conversation: the tool calls made there, given the working directory
-    rounds: list[Callable[[str], list[dict[str, Any]]]] = field(default_factory=list)
 
     def started_in(self, suffix: str) -> bool:
         """Has a conversation in a working directory ending with ``suffix`` begun?"""
@@ -133,20 +139,22 @@ def _planned_writes(script: Script, body: dict[str, Any]) -> list[dict[str, Any]
     return uses
 
 
-def _tool_rounds(messages: list[dict[str, Any]]) -> int:
-    """How many turns of tool results the conversation holds so far."""
+def _tool_results(messages: list[dict[str, Any]]) -> int:
+    """How many tool_result blocks the conversation so far carries."""
     count = 0
     for message in messages:
         content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
-        ):
-            count += 1
+        if isinstance(content, list):
+            count += sum(
+                1
+                for block in content
+                if isinstance(block, dict) and block.get("type") == "tool_result"
+            )
     return count
 
 
 def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
-    return _tool_rounds(messages) > 0
+    return _tool_results(messages) > 0
 
 
 def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -157,14 +165,14 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 
 def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[Any], str]:
     messages = body.get("messages", [])
-    turn = _tool_rounds(messages)
-    uses: list[dict[str, Any]] = []
-    if script.rounds:
-        cwd = working_directory(body)
-        if cwd is not None and turn < len(script.rounds):
-            uses = script.rounds[turn](cwd)
-    elif turn == 0:
+    if script.steps:
+        done = _tool_results(messages)
+        step = script.steps[done] if done < len(script.steps) else []
+        uses = step(body) if callable(step) else step
+    elif not _has_tool_result(messages):
         uses = script.tool_uses or _planned_writes(script, body)
+    else:
+        uses = []
     if uses:
         blocks = [
             {

@@ -13,6 +13,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from autopilot_support import (
     statuses,
     task,
 )
-from claude_stub import Script, claude_binary, messages_stub
+from claude_stub import Script, claude_binary, messages_stub, working_directory
 from daemonproc import DaemonProcess
 from helpers import git, run_tmxd, wait_until
 from tmxd import paths
@@ -304,24 +305,23 @@ def test_a_failing_check_is_retried_then_blocked_and_other_tasks_still_run(
     assert "circuit breaker" not in result.stdout
 
 
-def _read_then_edit_status(cwd: str) -> list[list[dict[str, Any]]]:
+def _read_then_edit_status(body: dict[str, Any], turn: int) -> list[dict[str, Any]]:
+    """A model following Task Master's workflow: it reads tasks.json, writes its answer,
+    then marks its own task done — one tool call a turn."""
+    cwd = working_directory(body)
     tasks_json = f"{cwd}/.taskmaster/tasks/tasks.json"
     return [
-        [
-            {"name": "Read", "input": {"file_path": tasks_json}},
-            {"name": "Write", "input": {"file_path": f"{cwd}/answer.txt", "content": "41\n"}},
-        ],
-        [
-            {
-                "name": "Edit",
-                "input": {
-                    "file_path": tasks_json,
-                    "old_string": '"status": "in-progress"',
-                    "new_string": '"status": "done"',
-                },
-            }
-        ],
-    ]
+        {"name": "Read", "input": {"file_path": tasks_json}},
+        {"name": "Write", "input": {"file_path": f"{cwd}/answer.txt", "content": "41\n"}},
+        {
+            "name": "Edit",
+            "input": {
+                "file_path": tasks_json,
+                "old_string": '"status": "in-progress"',
+                "new_string": '"status": "done"',
+            },
+        },
+    ][turn : turn + 1]
 
 
 def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
@@ -338,7 +338,7 @@ def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
     )
     project_venv(root)
     add_tests(root, ANSWER_TESTS)
-    script = Script(rounds=[lambda cwd, n=n: _read_then_edit_status(cwd)[n] for n in range(2)])
+    script = Script(steps=[partial(_read_then_edit_status, turn=n) for n in range(3)])
     with model(script) as env:
         result = tmxd(root, env, "autopilot", "--format", "json")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -355,8 +355,7 @@ def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
     assert "is not trusted; the attempt's outcome decides: blocked" in note
     with Recorder.open() as rec:
         moves = rec.db.execute(
-            "SELECT old_status, new_status FROM transitions "
-            "WHERE source != 'baseline' ORDER BY id"
+            "SELECT old_status, new_status FROM transitions WHERE source != 'baseline' ORDER BY id"
         ).fetchall()
     assert moves[-1] == ("done", "blocked")
 
@@ -378,12 +377,18 @@ def test_a_model_that_commits_with_closes_task_and_fails_the_checks_is_not_done(
     head = git(root, "rev-parse", "HEAD")
     commit = "git commit -q -m 'Write the answer' -m 'Closes-Task: 1'"
     script = Script(
-        rounds=[
-            lambda cwd: [
-                {"name": "Write", "input": {"file_path": f"{cwd}/answer.txt", "content": "41\n"}}
+        steps=[
+            lambda body: [
+                {
+                    "name": "Write",
+                    "input": {
+                        "file_path": f"{working_directory(body)}/answer.txt",
+                        "content": "41\n",
+                    },
+                }
             ],
-            lambda cwd: [{"name": "Bash", "input": {"command": "git add answer.txt"}}],
-            lambda cwd: [{"name": "Bash", "input": {"command": commit}}],
+            [{"name": "Bash", "input": {"command": "git add answer.txt"}}],
+            [{"name": "Bash", "input": {"command": commit}}],
         ]
     )
     with model(script) as env:
@@ -416,8 +421,10 @@ def test_no_model_call_when_a_tool_is_missing_or_the_checks_fail_already(
         project_venv(root)
         broken = tmxd(root, env, "autopilot")
     assert broken.returncode == 1
-    assert broken.stderr.strip().splitlines()[-1].startswith(
-        "error: the checks fail before any change: pytest: pytest exited with code 1"
+    assert (
+        broken.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the checks fail before any change: pytest: pytest exited with code 1")
     )
     assert "broken before the run" in broken.stdout
     assert script.requests == [] and statuses(root) == {"1": "pending"}

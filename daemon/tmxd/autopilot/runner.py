@@ -21,6 +21,8 @@ back to their old status and any agent it left behind is ended.
 Every settled task passes through :meth:`Autopilot._outcome`, the one place where
 "done", "failed" (blocked or pending again) and "review" are known; each is an
 ``autopilot.<outcome>`` event row, as the breaker's changes are ``autopilot.breaker``.
+Whoever runs the autopilot hears of the same events through ``on_event`` (the daemon
+and ``tmxd autopilot`` turn them into the project's ``[notify]`` commands).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tmxd import proc
+from tmxd import paths, proc
 from tmxd.autopilot import baseline, routing, state, workspace, worktrees
 from tmxd.autopilot.agents import Agent, describe_denial, expand_template, make_agent
 from tmxd.autopilot.attempt import INTERRUPTED, SETUP_ERROR, Attempt, AttemptResult, Place
@@ -76,6 +78,15 @@ from tmxd.taskmaster.store import TaskStore
 SEQUENTIAL_LOCK = "sequential.lock"
 STOP_REQUESTED = "stop requested"
 ONCE = "--once"
+
+# ``on_event(kind, data)``: the event rows this run records (``autopilot.done`` …), as
+# they happen, for whoever runs the autopilot.
+EventHook = Callable[[str, dict[str, Any]], None]
+
+
+def _tmxd() -> tuple[str, ...]:
+    command, args = paths.tmxd_command()
+    return (command, *args)
 
 
 @dataclass
@@ -149,8 +160,10 @@ class Autopilot:
         rng: random.Random | None = None,
         env: dict[str, str] | None = None,
         agent: Agent | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         self.project = project
+        self.on_event = on_event
         self.root = project.root
         self.config = config
         self.recorder = recorder
@@ -175,6 +188,7 @@ class Autopilot:
             max_budget_usd=config.max_budget_usd,
             model=config.model,
             extra_args=config.extra_args,
+            mcp_server=(*_tmxd(), "mcp") if config.mcp else (),
         )
         self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, config.max_attempts)
         self._breaker_lock = threading.Lock()
@@ -215,17 +229,22 @@ class Autopilot:
         if old.state != new.state:
             if not self._resetting:  # a reset by hand says so itself
                 self.out(f"circuit breaker {old.state} → {new.state}")
-            if self.recorder is not None:
-                self.recorder.event(
-                    self.root,
-                    "autopilot.breaker",
-                    {
-                        "from": old.state,
-                        "to": new.state,
-                        "failures": new.failures,
-                        "reason": new.reason,
-                    },
-                )
+            self._event(
+                "autopilot.breaker",
+                {
+                    "from": old.state,
+                    "to": new.state,
+                    "failures": new.failures,
+                    "reason": new.reason,
+                },
+            )
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        """An event row, and the same for ``on_event``."""
+        if self.recorder is not None:
+            self.recorder.event(self.root, kind, data)
+        if self.on_event is not None:
+            self.on_event(kind, data)
 
     def _outcome(self, result: UnitResult) -> UnitResult:
         """The one place a task's outcome is known: record it as an event row.
@@ -233,9 +252,8 @@ class Autopilot:
         ``autopilot.done``, ``autopilot.failed`` (``status``: blocked or pending) and
         ``autopilot.review`` carry the task, its title, route, attempts and detail.
         """
-        if self.recorder is not None and result.outcome in ("done", "failed", "review"):
-            self.recorder.event(
-                self.root,
+        if result.outcome in ("done", "failed", "review"):
+            self._event(
                 f"autopilot.{result.outcome}",
                 {
                     "task_id": result.unit.id,
@@ -1220,6 +1238,7 @@ def dispatch_ready(
     *,
     stop: threading.Event | None = None,
     out: Callable[[str], None] | None = None,
+    on_event: EventHook | None = None,
 ) -> RunSummary | None:
     """For the daemon in autopilot mode: run one parallel pass over what is ready now.
 
@@ -1239,6 +1258,7 @@ def dispatch_ready(
             options=RunOptions(once=True, parallel=config.parallel, reuse_failed_baseline=True),
             stop=stop,
             out=out,
+            on_event=on_event,
         )
         return pilot.run()
     finally:
