@@ -864,6 +864,68 @@ def test_a_missing_tool_is_a_setup_error_before_any_agent_runs(tmp_path: Path) -
     assert runs(root, "1") == 0 and statuses(root) == {"1": "pending"}
 
 
+def test_a_dry_run_with_a_tool_missing_says_nothing_would_start(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B", [1])])
+    add_tests(root, "def test_ok():\n    pass\n")
+    pilot = Autopilot(
+        find_project(root),
+        ap_config.load(root),
+        None,
+        options=RunOptions(dry_run=True),
+        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
+    )
+    summary = pilot.run()
+    assert not summary.ok and summary.problem.startswith("pytest: not found")
+    # what is ready waits for the setup to be fixed; nothing is listed to run
+    assert summary.planned == [] and summary.checks == []
+    assert [(w.id, w.reason) for w in summary.waiting] == [
+        ("1", "the checks cannot run: a tool they need is missing"),
+        ("2", "waits for 1 (pending)"),
+    ]
+    assert runs(root, "1") == 0 and statuses(root) == {"1": "pending", "2": "pending"}
+
+
+def test_a_stop_while_waiting_to_retry_puts_the_task_back_and_names_it(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Flaky job"), task(2, "Next job")],
+        plan={"default": {"action": "edit", "fail_times": 1}},
+        config="backoff_base_s = 600\nbackoff_cap_s = 600\n",
+    )
+    stop = threading.Event()
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if "retrying in" in line:
+            stop.set()  # as SIGINT would, while the retry waits out its backoff
+
+    with Recorder.open() as recorder:
+        summary = Autopilot(
+            find_project(root),
+            ap_config.load(root),
+            recorder,
+            stop=stop,
+            out=out,
+            env=subprocess_env(agent_env(root)),
+            rng=random.Random(1),
+        ).run()
+    assert [(r.unit.id, r.outcome, r.attempts, r.status) for r in summary.results] == [
+        ("1", "interrupted", 1, "pending")
+    ]
+    assert statuses(root) == {"1": "pending", "2": "pending"} and runs(root, "2") == 0
+    assert "stopped before a retry; status restored to pending" in details(root, "1")
+    assert "task 1: stopped before a retry; status restored to pending" in lines
+    assert list(log_lines(summary)) == [
+        "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+        "1 attempt(s): 0 succeeded, 1 failed; $0.0100",
+        "interrupted: task 1 (Flaky job), status restored to pending",
+        "stopped: stop requested",
+    ]
+
+
 def test_a_tool_missing_for_tests_the_agent_added_stops_the_run(tmp_path: Path) -> None:
     """No tests when the run starts; the agent adds the first, and pytest is nowhere: the
     attempt's work is set aside, the task goes back, and nothing else starts."""

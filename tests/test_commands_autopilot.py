@@ -193,9 +193,11 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
         assert data["attempts"]["interrupted"] == 1
         assert data["stop_reason"] == f"interrupted by {sig.name}"
     else:
-        assert out.splitlines()[-2:] == [
+        assert "task 1: interrupted; status restored to pending" in out.splitlines()
+        assert out.splitlines()[-3:] == [
             "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
             "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
+            "interrupted: task 1 (Long job), status restored to pending",
             f"stopped: interrupted by {sig.name}",
         ]
 

@@ -701,6 +701,7 @@ class Autopilot:
                         f"tmxd autopilot: attempt {attempt} was "
                         f"interrupted; status restored to {previous}{_saved(result)}",
                     )
+                    self.out(f"task {unit.id}: interrupted; status restored to {previous}")
                     return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
                 self._verdict(result.ok, result.error or "", run)
                 if result.ok:
@@ -747,6 +748,9 @@ class Autopilot:
                         previous,
                         f"tmxd autopilot: stopped before a retry; status restored to {previous}",
                     )
+                    self.out(
+                        f"task {unit.id}: stopped before a retry; status restored to {previous}"
+                    )
                     return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
                 if wt is not None:
                     worktrees.reset(wt, self.top())
@@ -780,7 +784,8 @@ class Autopilot:
         )
         if marked:
             self.out(
-                f"task {unit.id}: the notes of its reverted commit(s) say so ({', '.join(marked)})"
+                f"task {unit.id}: its commit(s) were taken off the branch; the commit notes "
+                f"on task(s) {', '.join(marked)} say so"
             )
 
     def _gone(
@@ -1065,15 +1070,20 @@ class Autopilot:
 
     def _dry_run(self, summary: RunSummary, state_now: str) -> None:
         """What would start now, what would go to review, and why the rest waits. With the
-        breaker open nothing would start: what is ready waits for it, and says so."""
+        breaker open, or a tool the checks need missing, nothing would start: what is
+        ready waits for it, and says so."""
         tasks_file = self._read()
         plan = self.plan(tasks_file)
         summary.waiting = self.waiting(tasks_file, plan)
         summary.checks = self._dry_run_checks()
         summary.stop_reason = summary.stop_reason or "dry run"
         held: list[Waiting] = []
-        if state_now == "open":
-            why = f"circuit breaker open (`{RESET_COMMAND}` closes it)"
+        if state_now == "open" or self._problem:
+            why = (
+                f"circuit breaker open (`{RESET_COMMAND}` closes it)"
+                if state_now == "open"
+                else "the checks cannot run: a tool they need is missing"
+            )
             held = [Waiting(u.id, u.task.title, why) for u in plan.units]
             held += [Waiting(g.task.id, g.task.title, why) for g in plan.gates]
         else:
@@ -1282,5 +1292,9 @@ def log_lines(summary: RunSummary) -> Iterable[str]:
     if summary.cost_usd:
         line += f"; ${summary.cost_usd:.4f}"
     yield line
+    for r in summary.results:  # a task left unfinished is named, not only counted
+        if r.outcome == "interrupted":
+            title = r.unit.task.title
+            yield f"interrupted: task {r.unit.id} ({title}), status restored to {r.status}"
     if summary.stop_reason:
         yield f"stopped: {summary.stop_reason}"
