@@ -10,7 +10,9 @@ user would see: files, commits, merges, statuses, notes and the metrics rows.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -30,7 +32,7 @@ from autopilot_support import (
 )
 from claude_stub import Script, claude_binary, messages_stub, working_directory
 from daemonproc import DaemonProcess
-from helpers import git, run_tmxd, wait_until
+from helpers import git, run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.autopilot import worktrees
 from tmxd.commits import hooks
@@ -429,3 +431,118 @@ def test_no_model_call_when_a_tool_is_missing_or_the_checks_fail_already(
     assert "broken before the run" in broken.stdout
     assert script.requests == [] and statuses(root) == {"1": "pending"}
     assert executions(paths.db_path()) == []
+
+
+def test_failures_across_tasks_open_the_breaker_and_a_reset_lets_the_next_task_run(
+    tmp_path: Path,
+) -> None:
+    """Tasks 1 and 2 each fail the project's test once (two task runs, breaker_threshold
+    = 2): the breaker opens and task 3 does not start; a dry run lists it as waiting for
+    the breaker; once the cause is understood, `--reset-breaker` closes it and task 3 runs."""
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Write the answer", details=writes("answer.txt", "41")),
+            task(2, "Write another answer", details=writes("answer.txt", "40")),
+            task(3, "Write the question", details=writes("question.txt", "why")),
+        ],
+        config="max_attempts = 1\nbreaker_threshold = 2\n",
+    )
+    project_venv(root)
+    add_tests(root, ANSWER_TESTS)
+    script = Script()
+    with model(script) as env:
+        opened = tmxd(root, env, "autopilot")
+        assert opened.returncode == 1, opened.stdout + opened.stderr
+        assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "pending"}
+        assert "circuit breaker closed → open" in opened.stdout
+        assert opened.stdout.splitlines()[-1].startswith(
+            "stopped: circuit breaker open: open after 2 failed attempt(s) in a row (tasks 1, 2)"
+        )
+        dry = tmxd(root, env, "autopilot", "--dry-run")
+        assert dry.returncode == 1
+        assert dry.stdout.splitlines()[0].startswith("nothing would start: circuit breaker open")
+        assert not [line for line in dry.stdout.splitlines() if line.startswith("run ")]
+        assert (
+            "wait    3        Write the question: circuit breaker open "
+            "(`tmxd autopilot --reset-breaker` closes it)"
+        ) in dry.stdout.splitlines()
+        reset = tmxd(root, env, "autopilot", "--reset-breaker")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert reset.stdout.splitlines()[0] == (
+        "circuit breaker closed by hand (it was open; last failure: validation failed: "
+        "pytest: pytest exited with code 1)"
+    )
+    assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "done"}
+    assert (root / "question.txt").read_text() == "why\n"
+    rows = executions(paths.db_path())
+    assert [(r["task_id"], r["success"], r["agent"]) for r in rows] == [
+        ("1", 0, "claude"),
+        ("2", 0, "claude"),
+        ("3", 1, "claude"),
+    ]
+    with Recorder.open() as rec:
+        changes = rec.db.execute(
+            "SELECT data FROM events WHERE kind = 'autopilot.breaker' ORDER BY id"
+        ).fetchall()
+    assert [(json.loads(d)["from"], json.loads(d)["to"]) for (d,) in changes] == [
+        ("closed", "open"),
+        ("open", "closed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "fmt"), [("SIGINT", 130, "json"), ("SIGTERM", 143, "text")]
+)
+def test_a_signal_while_claude_code_works_puts_the_task_back_and_names_it(
+    tmp_path: Path, sig: str, code: int, fmt: str
+) -> None:
+    """The user stops the run while Claude Code waits for the model after writing its
+    answer: Claude Code's process group ends, the write is saved as a patch and removed,
+    the task goes back to pending, and the summary names it (JSON and text)."""
+    root = tmp_path / "proj"
+    claude_project(root, [task(1, "Write the answer", details=writes("answer.txt", "42"))])
+    release = threading.Event()
+    script = Script(gates={"proj": release.is_set})  # the answer after the write waits
+    with model(script) as env:
+        proc = subprocess.Popen(
+            tmxd_argv("autopilot", "--format", fmt, "-p", str(root)),
+            cwd=root,
+            env=subprocess_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until((root / "answer.txt").exists, timeout=120, what="Claude Code's write")
+            assert statuses(root) == {"1": "in-progress"}
+            proc.send_signal(getattr(signal, sig))
+            out, err = proc.communicate(timeout=120)
+        finally:
+            release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == code, out + err
+    assert statuses(root) == {"1": "pending"} and not (root / "answer.txt").exists()
+    note = details(root, "1")
+    assert "attempt 1 was interrupted; status restored to pending" in note
+    patch = Path(note.split("its changes were saved to ")[1].split()[0])
+    assert "answer.txt" in patch.read_text()
+    (row,) = executions(paths.db_path())
+    assert row["agent"] == "claude" and row["success"] == 0 and row["error"] == "interrupted"
+    if fmt == "json":
+        data = json.loads(out)
+        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
+            ("1", "interrupted", "pending")
+        ]
+        assert data["attempts"]["interrupted"] == 1
+        assert data["stop_reason"] == f"interrupted by {sig}"
+    else:
+        assert out.splitlines()[-3:] == [
+            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
+            "interrupted: task 1 (Write the answer), status restored to pending",
+            f"stopped: interrupted by {sig}",
+        ]
