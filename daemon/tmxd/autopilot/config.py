@@ -58,7 +58,9 @@ class AutopilotConfig:
     max_attempts: int = option(3, "attempts per task before it is blocked")
     backoff_base_s: float = option(5.0, "first retry waits up to this long (full jitter)")
     backoff_cap_s: float = option(300.0, "no retry waits longer than this")
-    breaker_threshold: int = option(3, "consecutive failed runs that open the circuit breaker")
+    breaker_threshold: int = option(
+        3, "failing task runs in a row (a task's retries are one run) that open the breaker"
+    )
     breaker_cooldown_s: float = option(600.0, "an open breaker allows a trial run after this long")
     max_cost_usd: float = option(0.0, "stop dispatching once a run has cost this much (0: none)")
     on_failure: str = option("blocked", 'status after the last failed attempt: "blocked"/"pending"')
