@@ -980,9 +980,7 @@ def test_checks_that_fail_before_any_change_stop_the_run_spending_nothing(
 def test_a_passing_baseline_is_not_run_again_on_the_same_tree(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     counter = tmp_path / "baseline-runs"
-    check = json.dumps(
-        [sys.executable, "-c", f"open({str(counter)!r}, 'a').write('x')"]
-    )
+    check = json.dumps([sys.executable, "-c", f"open({str(counter)!r}, 'a').write('x')"])
     make_project(root, [task(1, "A"), task(2, "B")], config=f"validate = [{check}]\n")
     assert _run(root, once=True).ok
     assert counter.read_text() == "xx"  # the baseline, then task 1's check

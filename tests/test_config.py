@@ -103,4 +103,3 @@ def test_a_renamed_key_is_read_under_its_new_name(tmp_path: Path) -> None:
     assert LINKS.load(tmp_path).infer_in_progress is True
     cfg.write_text('[links]\nlink_unnamed = "in-progress"\n')
     assert LINKS.load(tmp_path).infer_in_progress is True
-

@@ -55,9 +55,7 @@ def _cascading(tmp_path: Path, recorder: Recorder) -> tuple[engine.Engine, Path,
     return eng, root, tasks
 
 
-def test_cascade_waits_out_the_grace_window_of_the_edit(
-    tmp_path: Path, recorder: Recorder
-) -> None:
+def test_cascade_waits_out_the_grace_window_of_the_edit(tmp_path: Path, recorder: Recorder) -> None:
     eng, root, tasks = _cascading(tmp_path, recorder)
     write_plain(tasks, t1_1="done", t1_2="done")
     edited = tasks.stat().st_mtime

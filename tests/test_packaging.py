@@ -89,12 +89,14 @@ def test_wheel_carries_templates_docs_license_and_metadata(dists: tuple[Path, Pa
     _, wheel = dists
     with zipfile.ZipFile(wheel) as whl:
         names = set(whl.namelist())
-        assert whl.read("tmxd/resources/tmxd-hook.sh") == (
-            REPO_ROOT / "hooks" / "tmxd-hook.sh"
-        ).read_bytes()
-        assert whl.read("tmxd/resources/tmxd.service") == (
-            REPO_ROOT / "systemd" / "tmxd.service"
-        ).read_bytes()
+        assert (
+            whl.read("tmxd/resources/tmxd-hook.sh")
+            == (REPO_ROOT / "hooks" / "tmxd-hook.sh").read_bytes()
+        )
+        assert (
+            whl.read("tmxd/resources/tmxd.service")
+            == (REPO_ROOT / "systemd" / "tmxd.service").read_bytes()
+        )
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         meta = email.message_from_bytes(whl.read(meta_name))
     assert "tmxd/resources/com.tmxd.agent.plist" in names

@@ -205,9 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tmxd.commands.common import color_override
 
         # click.echo keeps or strips colour by this, for every command
-        code = cli.main(
-            args=args, prog_name="tmxd", standalone_mode=False, color=color_override()
-        )
+        code = cli.main(args=args, prog_name="tmxd", standalone_mode=False, color=color_override())
     except TmxdError as exc:
         click.echo(f"error: {exc.message}", err=True)
         return exc.exit_code

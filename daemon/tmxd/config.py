@@ -122,9 +122,7 @@ class Renamed:
 RENAMED: dict[tuple[str, str], Renamed] = {}
 
 
-def renamed(
-    old: str, new: str, convert: Callable[[Any], Any] = lambda value: value
-) -> Renamed:
+def renamed(old: str, new: str, convert: Callable[[Any], Any] = lambda value: value) -> Renamed:
     """Register that ``old`` (``"section.key"``) is read as ``new`` from now on."""
     old_section, old_key = old.split(".", 1)
     section_name, key = new.split(".", 1)
@@ -156,8 +154,7 @@ def _with_renamed(
             merged[r.key] = r.convert(value)
         except ValueError as exc:
             raise InputError(
-                f"{path}: {r.old_section}.{r.old_key} = {value!r} (now {r.section}.{r.key}): "
-                f"{exc}"
+                f"{path}: {r.old_section}.{r.old_key} = {value!r} (now {r.section}.{r.key}): {exc}"
             ) from None
     return merged
 

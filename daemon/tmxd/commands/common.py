@@ -91,11 +91,7 @@ def complete_statuses(
     from tmxd.taskmaster.status import VALID_STATUSES
 
     prefix, last = _comma_prefix(incomplete)
-    return [
-        CompletionItem(prefix + status)
-        for status in VALID_STATUSES
-        if status.startswith(last)
-    ]
+    return [CompletionItem(prefix + status) for status in VALID_STATUSES if status.startswith(last)]
 
 
 def echo_json(value: Any) -> None:

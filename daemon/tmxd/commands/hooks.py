@@ -213,9 +213,7 @@ def _print_sync(result: Any) -> None:
     for c in result.closed:
         click.echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for n in result.unlinked:
-        click.echo(
-            f"  no task {n.sha[:7]}: named none, and {n.in_progress} tasks are in progress"
-        )
+        click.echo(f"  no task {n.sha[:7]}: named none, and {n.in_progress} tasks are in progress")
     for u in result.unknown_ids:
         click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
     for e in result.events:

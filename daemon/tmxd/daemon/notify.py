@@ -137,9 +137,7 @@ def task_ready(project: Path, task: str, title: str, tag: str = "master") -> Not
     return _notice("task-ready", project, task, title, f"task {_label(task, tag)} is ready")
 
 
-def task_stale(
-    project: Path, task: str, title: str, hours: float, tag: str = "master"
-) -> Notice:
+def task_stale(project: Path, task: str, title: str, hours: float, tag: str = "master") -> Notice:
     what = (
         f"task {_label(task, tag)} is stale: in progress for {hours:.0f} h, "
         "no commit since it started"
@@ -269,9 +267,7 @@ class Notifier:
             if self._closed:
                 return False
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._work, name="tmxd-notify", daemon=True
-                )
+                self._thread = threading.Thread(target=self._work, name="tmxd-notify", daemon=True)
                 self._thread.start()
         try:
             self._queue.put_nowait((cfg, notice))

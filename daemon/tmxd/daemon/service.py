@@ -311,9 +311,11 @@ def systemd_unavailable() -> str | None:
         return f"`systemctl --user` does not answer: {exc}"
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()
-        return "no systemd user manager here (`systemctl --user`: " + (
-            detail[-1] if detail else f"exit {done.returncode}"
-        ) + ")"
+        return (
+            "no systemd user manager here (`systemctl --user`: "
+            + (detail[-1] if detail else f"exit {done.returncode}")
+            + ")"
+        )
     return None
 
 

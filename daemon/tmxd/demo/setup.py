@@ -48,4 +48,4 @@ def step_doctor(ctx: DemoContext) -> None:
     if proc.returncode != 0:
         ctx.say("(doctor exits 1 while a check fails; each failure names its fix.)")
     ctx.say("The next steps commit with the daemon stopped, to show `tmxd sync`; step")
-    ctx.say("\"The daemon\" starts it again.")
+    ctx.say('"The daemon" starts it again.')

@@ -163,7 +163,9 @@ def check_config(ctx: Context) -> CheckResult:
     if old:
         names = ", ".join(f"{r.old_section}.{r.old_key} -> {r.section}.{r.key}" for r in old)
         return CheckResult(
-            name, WARN, f"{path}: valid, with keys that have new names ({names})",
+            name,
+            WARN,
+            f"{path}: valid, with keys that have new names ({names})",
             f"rename them in {path}; they are read under their new names meanwhile",
         )
     return CheckResult(name, OK, f"{path}: valid")
@@ -582,8 +584,7 @@ def tmxd_on_path_hint() -> str:
     checkout = paths.source_root().parent
     if (checkout / "pyproject.toml").is_file():
         return (
-            f"install this checkout: `pipx install {checkout}` "
-            f"(or `pip install --user {checkout}`)"
+            f"install this checkout: `pipx install {checkout}` (or `pip install --user {checkout}`)"
         )
     return "reinstall tmxd so that its `tmxd` command is on PATH"
 
