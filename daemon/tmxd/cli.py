@@ -185,6 +185,10 @@ def cli() -> None:
                         colour even when the output is not a terminal
                         (wins over NO_COLOR; 0 means not set)
       COLUMNS           the width tables fit (default: the terminal's)
+      VIRTUAL_ENV, UV_PROJECT_ENVIRONMENT, POETRY_VIRTUALENVS_PATH,
+      POETRY_CACHE_DIR, XDG_CACHE_HOME
+                        where the autopilot's checks also look for the
+                        project's virtualenv (after .venv and venv)
       JOURNAL_STREAM, NOTIFY_SOCKET, WATCHDOG_USEC
                         set by systemd: journald priority prefixes,
                         sd_notify readiness and watchdog
