@@ -196,6 +196,7 @@ class CommitInfo:
     parents: tuple[str, ...]
     author: str  # "Name <email>"
     committed_at: datetime  # aware, UTC
+    authored_at: datetime  # aware, UTC; a rebase or an amend keeps it
     subject: str  # first paragraph joined into one line, as git's %s
     message: str  # the whole raw message (%B)
     files: int  # changed against the first parent (the empty tree for a root commit)
@@ -207,17 +208,17 @@ class CommitInfo:
         return self.sha[:7]
 
 
-_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%s%x00%B"
+_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%at%x00%s%x00%B"
 
 
 def commit_info(cwd: Path, sha: str) -> CommitInfo:
     """Details of one commit; GitError when git does not know it."""
     proc = run_git(cwd, ["show", "-s", f"--format={_FORMAT}", f"{sha}^{{commit}}", "--"])
     raw = proc.stdout
-    parts = raw.split(b"\0", 5)
-    if len(parts) < 6:
+    parts = raw.split(b"\0", 6)
+    if len(parts) < 7:
         raise GitError(f"git show {sha}: unexpected output")
-    full, parents, author, ctime, subject, message = parts
+    full, parents, author, ctime, atime, subject, message = parts
     message = message.rstrip(b"\n")
     parent_list = tuple(decode(parents).split())
     files, ins, dels = diff_stats(cwd, decode(full), parent_list[0] if parent_list else None)
@@ -226,6 +227,7 @@ def commit_info(cwd: Path, sha: str) -> CommitInfo:
         parents=parent_list,
         author=decode(author),
         committed_at=datetime.fromtimestamp(int(ctime), tz=UTC),
+        authored_at=datetime.fromtimestamp(int(atime), tz=UTC),
         subject=decode(subject),
         message=decode(message),
         files=files,

@@ -189,6 +189,8 @@ def _print_sync(result: Any) -> None:
         click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
     for m in result.notes_moved:
         click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
+    for k in result.notes_kept:
+        click.echo(f"  kept   {k.task_id:<8} {k.old_sha[:7]}: {k.why}")
     for c in result.closed:
         click.echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for u in result.unknown_ids:

@@ -146,5 +146,6 @@ def find_links(subject: str, message: str, matcher: Matcher = DEFAULT_MATCHER) -
 
 
 def note_text(subject: str, short_sha: str, files: int, insertions: int, deletions: int) -> str:
-    """The update-subtask note for one commit."""
-    return f"Committed changes: {subject} ({short_sha}) — {files} files, +{insertions}/-{deletions}"
+    """The update-subtask note for one commit: ``… — 1 file, +A/-D`` or ``… — N files, …``."""
+    count = "1 file" if files == 1 else f"{files} files"
+    return f"Committed changes: {subject} ({short_sha}) — {count}, +{insertions}/-{deletions}"

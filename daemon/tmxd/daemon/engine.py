@@ -309,6 +309,14 @@ class Engine:
                 moved.old_sha[:7],
                 moved.new_sha[:7],
             )
+        for kept in result.notes_kept:
+            log.info(
+                "%s: note of task %s stays on %s: %s",
+                root,
+                kept.task_id,
+                kept.old_sha[:7],
+                kept.why,
+            )
         for closed in result.closed:
             log.info(
                 "%s: task %s %s -> %s (commit %s)",
