@@ -226,15 +226,23 @@ def check_merge_driver(ctx: Context) -> CheckResult:
             f".gitattributes routes {st.path} to merge={merge_driver.DRIVER}, but this clone's "
             "git config does not define that driver, so git merges it as text",
             f"{register} (git reads merge drivers from each clone's config, never from the "
-            f"repository; or: git config merge.{merge_driver.DRIVER}.driver "
-            "'tmxd merge-driver %O %A %B %P')",
+            "repository)",
         )
     if st.command is not None and not st.runnable:
         return CheckResult(
             name,
-            FAIL,
-            f"merge.{merge_driver.DRIVER}.driver runs {st.command!r}, which is not there",
+            WARN if st.fallback else FAIL,
+            f"merge.{merge_driver.DRIVER}.driver runs {st.command!r}, whose tmxd is not there"
+            + (" (merges fall back to git's text merge)" if st.fallback else ""),
             f"{register} again (it writes tmxd's absolute path when tmxd is not on PATH)",
+        )
+    if st.command is not None and not st.fallback:
+        return CheckResult(
+            name,
+            WARN,
+            f"merge.{merge_driver.DRIVER}.driver has no fallback: merges of {st.path} fail "
+            "whenever tmxd cannot run (not on git's PATH, uninstalled)",
+            f"{register} again (the driver then falls back to git's own text merge)",
         )
     if not st.routed:
         return CheckResult(
