@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -157,3 +158,48 @@ def test_shell_completion_of_task_ids_and_statuses(tmp_path: Path) -> None:
     assert _complete(tmp_path, "tmxd list --status re") == ["review"]
     assert "11.1" in _complete(tmp_path, "tmxd update-subtask --id 11.")
     assert _complete(tmp_path, "tmxd se") == ["service", "set-status"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("list",), ("next",), ("show", "1"), ("list", "--format", "json"), ("--help",)],
+    ids=lambda a: " ".join(a),
+)
+def test_a_reader_that_closed_the_pipe_is_no_failure(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`tmxd list | head -1` in a `set -o pipefail` script: the reader is gone before
+    tmxd writes (a real pipe whose read end is closed), so the write fails with EPIPE;
+    tmxd stops quietly with exit 0, as a Unix filter does."""
+    copy_corpus("021", tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tmxd", *args],
+            cwd=tmp_path,
+            env=subprocess_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_head_in_a_pipefail_pipeline(tmp_path: Path) -> None:
+    copy_corpus("021", tmp_path)
+    tmxd = " ".join(f"'{a}'" for a in (sys.executable, "-m", "tmxd"))
+    script = f"set -o pipefail; {tmxd} show 1 | head -c 0 && {tmxd} list | head -1"
+    proc = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tag: master")
