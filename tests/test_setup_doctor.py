@@ -377,3 +377,16 @@ def test_service_check_reads_the_installed_units_environment(
     assert result.status == "warn", result
     assert "claude, task-master found in your shell but not on the service's PATH" in result.summary
     assert "tmxd service install" in result.fix
+
+
+def test_a_project_without_git_gets_a_warning_and_its_fix(tmp_path: Path) -> None:
+    """A Task Master project outside git works (transitions, reports, MCP); only its
+    commits cannot be linked: a warning that says how, not a failure without a fix."""
+    root = tmp_path / "nogit"
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    result = doctor.check_git_hooks(ctx)
+    assert (result.status, result.fix) == ("warn", "`git init` there, then `tmxd hooks install`")
+    assert result.summary == (
+        f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks"
+    )

@@ -51,6 +51,10 @@ class GitError(TmxdError):
     """git ran and failed (or could not be started)."""
 
 
+class NotARepository(InputError):
+    """The folder is in no git repository (a Task Master project can live outside one)."""
+
+
 def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) without repository-locating ``GIT_*``."""
     env = dict(os.environ if base is None else base)
@@ -145,7 +149,7 @@ def repo_paths(cwd: Path) -> RepoPaths:
         check=False,
     )
     if proc.returncode != 0:
-        raise InputError(f"{cwd}: not a git repository; run `git init` there or pass -p PATH")
+        raise NotARepository(f"{cwd}: not a git repository; run `git init` there or pass -p PATH")
     git_dir, common_dir, hooks_dir, bare = decode(proc.stdout).splitlines()[:4]
     toplevel: Path | None = None
     if bare != "true":

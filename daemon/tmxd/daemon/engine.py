@@ -33,6 +33,7 @@ from tmxd.daemon.events import (
 )
 from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
+from tmxd.git import NotARepository
 from tmxd.history.ledger import SnapshotLedger
 from tmxd.history.observe import Observation, attributed, observe
 from tmxd.history.snapshot import Transition
@@ -290,7 +291,14 @@ class Engine:
                 result = sync_project(state.project, self.recorder, record_status=scope.record)
         except TmxdError as exc:
             if exc.message != state.sync_error:
-                log.error("%s (commits stay in the spool until this is fixed)", exc.message)
+                if isinstance(exc, NotARepository):  # a project may live outside git
+                    log.warning(
+                        "%s: not in a git repository: its commits cannot be linked to tasks "
+                        "(`git init`, then `tmxd hooks install`)",
+                        root,
+                    )
+                else:
+                    log.error("%s (commits stay in the spool until this is fixed)", exc.message)
             state.sync_error = exc.message
             return
         if state.sync_error:

@@ -176,7 +176,17 @@ def check_git_hooks(ctx: Context) -> CheckResult:
     name = "git hooks"
     if ctx.root is None:
         return _skipped(name, "no project")
-    status = _hooks_status(ctx)
+    from tmxd import git
+
+    try:
+        status = _hooks_status(ctx)
+    except git.NotARepository:
+        return CheckResult(
+            name,
+            WARN,
+            f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks",
+            "`git init` there, then `tmxd hooks install`",
+        )
     problem = status.problem
     if problem is None:
         return CheckResult(name, OK, status.summary)
