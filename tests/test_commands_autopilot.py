@@ -256,6 +256,42 @@ def test_failed_run_exits_one(tmp_path: Path) -> None:
     assert statuses(root) == {"1": "blocked"}
 
 
+def test_the_notify_command_hears_what_the_autopilot_did(tmp_path: Path) -> None:
+    from notify_support import append_notify, received, recorder_command
+
+    root = tmp_path / "proj"
+    command, out = recorder_command(tmp_path, "{event}", "{task}", "{title}", "{message}")
+    hostile = 'Ship it "now"; $(touch pwned)\nreally'
+    make_project(
+        root,
+        [task(1, "Greet the user"), task(2, hostile, [1])],
+        plan={"default": {"action": "edit"}, "tasks": {"2": {"action": "fail"}}},
+        config="max_attempts = 1\nbreaker_threshold = 1\n",
+    )
+    append_notify(root, command)
+    result = _tmxd(root, "autopilot")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert statuses(root) == {"1": "done", "2": "blocked"}
+    got = received(out)  # the command has run by the time `tmxd autopilot` exits
+    assert [argv[:3] for argv in got] == [  # the failed run opens the breaker, then settles
+        ["autopilot-done", "1", "Greet the user"],
+        ["breaker-open", "", ""],
+        ["autopilot-blocked", "2", hostile],
+    ]
+    assert got[1][3].startswith("proj: autopilot stopped after 1 failed run(s) in a row (")
+    assert got[2][3].startswith("proj: autopilot could not finish task 2, now blocked (")
+    assert not (root / "pwned").exists()
+
+
+def test_a_bad_notify_table_stops_the_autopilot_before_it_starts(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Greet the user")], config='[notify]\non = ["task-done"]\n')
+    result = _tmxd(root, "autopilot")
+    assert result.returncode == 2
+    assert "notify.on: unknown event 'task-done'" in result.stderr
+    assert statuses(root) == {"1": "pending"}
+
+
 CLAUDE = claude_binary()
 
 

@@ -171,4 +171,4 @@ def test_init_outside_git_registers_the_project_and_says_why_hooks_were_skipped(
     assert root.resolve() in [p.resolve() for p in registry.list_projects()]
     assert not (root / ".gitattributes").exists() and (root / ".mcp.json").exists()
     steps = json.loads(tmxd(root, "init", "--dry-run", "--format", "json").stdout)["steps"]
-    assert [s["name"] for s in steps][0] == "git hooks and merge driver"
+    assert steps[0]["name"] == "git hooks and merge driver"

@@ -47,14 +47,15 @@ def test_configured_patterns(tmp_path: Path) -> None:
     cfg.parent.mkdir()
     cfg.write_text(
         '[links]\ntask_trailers = ["Refs"]\nclose_trailers = ["Done"]\n'
-        'subject_patterns = ["^T(\\\\d+):"]\nlink_unnamed = "in-progress"\n'
+        'subject_patterns = ["^T(\\\\d+):"]\ninfer_in_progress = false\n'
     )
     matcher = linking.load_matcher(tmp_path)
     got = linking.find_links(
         "T12: thing [3]", "T12: thing [3]\n\nRefs: 4\nDone: 5\nTask: 6", matcher
     )
     assert got.tasks == ("4", "5", "12") and got.closes == ("5",)
-    assert matcher.link_unnamed == "in-progress"
+    assert matcher.infer_in_progress is False
+    assert linking.DEFAULT_MATCHER.infer_in_progress is True
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,8 @@ def test_configured_patterns(tmp_path: Path) -> None:
     [
         ('subject_patterns = ["[unclosed"]', "not a valid regular expression"),
         ('subject_patterns = ["no group"]', "needs a group"),
-        ('link_unnamed = "always"', "use one of"),
+        ('infer_in_progress = "always"', "infer_in_progress = 'always' is not a valid bool"),
+        ('link_unnamed = "sometimes"', r"links.link_unnamed = 'sometimes' \(now links.infer_in"),
         ("colour = 1", "unknown key links.colour"),
     ],
 )

@@ -8,6 +8,7 @@ import random
 import sqlite3
 import subprocess
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from tmxd.commits import hooks, spool, sync
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.project import find_project
+
+PAST = datetime(2020, 1, 1, tzinfo=UTC)
 
 TASKS: dict[str, Any] = {
     "master": {
@@ -251,7 +254,8 @@ def test_rebase_of_three_commits_moves_each_note(project: Path) -> None:
     news = git(project, "rev-list", "--reverse", "main..topic").split()
     result = run_sync(project)
     for task_id, old, new in zip(["1.1", "1.2", "2"], olds, news, strict=True):
-        (note,) = notes(project, task_id)
+        # 1.1 also holds the note of the unrelated commit on main (the only task in progress)
+        (note,) = [n for n in notes(project, task_id) if "Step" in n]
         assert f"({new[:7]})" in note and old[:7] not in note
     assert sorted(m.new_sha for m in result.notes_moved) == sorted(news)
     assert result.notes_added == []
@@ -279,9 +283,10 @@ def test_rebase_read_in_two_syncs_still_leaves_one_note(project: Path) -> None:
     (project / ".git" / "tmxd" / "spool").write_text(spool.format_line(record) + "\n")
     run_sync(project)
     for task_id, new in zip(["1.1", "1.2", "2"], news, strict=True):
-        (note,) = notes(project, task_id)
+        (note,) = [n for n in notes(project, task_id) if "Step" in n]
         assert f"({new[:7]})" in note
-        assert details(project, task_id).count("<info added on") == 1
+        # 1.1 also has the note of the unrelated commit on main (the only task in progress)
+        assert details(project, task_id).count("<info added on") == (2 if task_id == "1.1" else 1)
 
 
 def dropped_by_rebase(root: Path, mainline: str, date: str | None = None) -> tuple[str, str]:
@@ -289,7 +294,7 @@ def dropped_by_rebase(root: Path, mainline: str, date: str | None = None) -> tup
     is resolved to main's side, so git drops the topic commit and maps it to main's."""
     (root / "f.txt").write_text("base\n")
     git(root, "add", "f.txt")
-    git(root, "commit", "-q", "-m", "base")
+    git(root, "commit", "-q", "-m", "base [1.2]")  # names a task: nothing is inferred
     git(root, "checkout", "-q", "-b", "topic")
     topic = commit(root, "topic change\n\nTask: 2", name="f.txt")
     git(root, "checkout", "-q", "main")
@@ -314,7 +319,7 @@ def test_a_commit_dropped_by_rebase_keeps_its_note(project: Path, sync_before: b
     if sync_before:
         commit(project, "warm up [1.2]", name="w.txt")
         run_sync(project)
-        git(project, "commit", "-q", "-am", "the note")  # a clean tree for the rebase
+        git(project, "commit", "-q", "-am", "the note [1.2]")  # a clean tree for the rebase
     git_dir_spool = project / ".git" / "tmxd" / "spool"
     topic, onto = dropped_by_rebase(project, "mainline change\n\nTask: 1.1")
     if sync_before:  # the daemon: every line before the post-rewrite one read earlier
@@ -479,11 +484,144 @@ def test_commits_from_a_linked_worktree_reach_the_main_project(project: Path) ->
     ]
 
 
-def test_link_unnamed_in_progress(project: Path) -> None:
-    (project / ".taskmaster" / "tmxd.toml").write_text('[links]\nlink_unnamed = "in-progress"\n')
-    commit(project, "No id here")
+def set_statuses(root: Path, **statuses: str) -> None:
+    """Edit tasks.json as a person would (``t1_1="done"`` sets 1.1), then commit it."""
+    data = json.loads(tasks_path(root).read_text())
+    for task in data["master"]["tasks"]:
+        task["status"] = statuses.get(f"t{task['id']}", task["status"])
+        for sub in task["subtasks"]:
+            sub["status"] = statuses.get(f"t{task['id']}_{sub['id']}", sub["status"])
+    tasks_path(root).write_text(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def test_a_commit_naming_no_task_goes_to_the_only_task_in_progress(
+    project: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "metrics.db"
+    with Recorder.open(db) as recorder:
+        sha = commit(project, "No id here")
+        result = run_sync(project, recorder)
+    assert notes(project, "1.1") == [
+        f"Committed changes: No id here ({sha[:7]}) — 1 file, +1/-0 "
+        "(linked: the only task in progress)"
+    ]
+    assert [(n.task_id, n.inferred) for n in result.notes_added] == [("1.1", True)]
+    assert result.unlinked == []
+    assert rows(db, "SELECT task_id FROM commit_tasks") == [("1.1",)]
+    # parent task 1 is in progress too, but it has subtasks: only leaves count
+    assert notes(project, "1") == []
+
+
+def test_a_task_without_subtasks_is_a_leaf_too(project: Path) -> None:
+    set_statuses(project, t1_1="done", t2="in-progress")
+    sha = commit(project, "Wire the CLI")
     run_sync(project)
+    assert notes(project, "2") == [
+        f"Committed changes: Wire the CLI ({sha[:7]}) — 1 file, +1/-0 "
+        "(linked: the only task in progress)"
+    ]
+
+
+@pytest.mark.parametrize(("statuses", "count"), [({"t1_1": "done"}, 0), ({"t2": "in-progress"}, 2)])
+def test_none_or_several_in_progress_links_nothing_and_is_counted(
+    project: Path, statuses: dict[str, str], count: int
+) -> None:
+    set_statuses(project, **statuses)
+    before = {t: notes(project, t) for t in ("1", "1.1", "1.2", "2")}
+    sha = commit(project, "Tidy up")
+    result = run_sync(project)
+    assert {t: notes(project, t) for t in before} == before
+    assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, count)]
+    assert [e.sha for e in sync.unlinked_commits(project)] == [sha]
+    status_json = json.loads(run_tmxd("hooks", "status", "--format", "json", cwd=project).stdout)
+    assert status_json["unlinked"] == {
+        "total": 1,
+        "none_in_progress": int(count == 0),
+        "several_in_progress": int(count == 2),
+    }
+    text = run_tmxd("hooks", "status", cwd=project).stdout
+    assert "unlinked: 1 commit(s) named no task" in text
+
+
+def test_a_task_started_after_the_commit_never_gets_it(project: Path, tmp_path: Path) -> None:
+    """The commit was made while 1.1 was in progress; 1.1 was finished and 1.2 started
+    before anyone linked it: the recorded change makes it ambiguous, so it goes nowhere."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        sha = commit(project, "Lexer edge cases")
+        set_statuses(project, t1_1="done", t1_2="in-progress")
+        recorder.transition(project, "1.1", "in-progress", "done", "external")
+        recorder.transition(project, "1.2", "pending", "in-progress", "external")
+        result = run_sync(project, recorder)
+    assert notes(project, "1.1") == [] and notes(project, "1.2") == []
+    assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, 2)]
+
+
+def test_a_task_finished_before_the_commit_does_not_count(project: Path, tmp_path: Path) -> None:
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        set_statuses(project, t1_1="done", t1_2="in-progress")
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=PAST)
+        commit(project, "Grammar rules")
+        run_sync(project, recorder)
+    assert len(notes(project, "1.2")) == 1
+
+
+def test_named_ids_and_invalid_ones_are_never_inferred(project: Path) -> None:
+    commit(project, "Mystery\n\nTask: 99\n")
+    commit(project, "Garbled\n\nTask: soon\n")
+    result = run_sync(project)
+    assert notes(project, "1.1") == [] and result.unlinked == []
+    assert sorted(u.task_id for u in result.unknown_ids) == ["99", "soon"]
+
+
+def test_inference_can_be_turned_off(project: Path) -> None:
+    (project / ".taskmaster" / "tmxd.toml").write_text("[links]\ninfer_in_progress = false\n")
+    commit(project, "No id here")
+    result = run_sync(project)
+    assert notes(project, "1.1") == [] and result.unlinked == []
+    assert sync.unlinked_commits(project) == []
+
+
+def test_an_inferred_note_is_never_doubled_after_a_crash(project: Path) -> None:
+    sha = commit(project, "No id here")
+    run_sync(project)
+    (project / ".git" / "tmxd" / sync.LEDGER_NAME).unlink()
+    line = spool.format_line(
+        spool.SpoolRecord(
+            "post-commit", None, sha, "refs/heads/main", (), (), (project / ".git").resolve()
+        )
+    )
+    (project / ".git" / "tmxd" / "spool").write_text(line + "\n")
+    assert run_sync(project).notes_added == []
     assert len(notes(project, "1.1")) == 1
+
+
+def test_amend_moves_an_inferred_note_and_never_infers_again(project: Path) -> None:
+    old = commit(project, "Draft")
+    run_sync(project)
+    # meanwhile 1.1 is done and task 2 is the one in progress: the amend still belongs to 1.1
+    set_statuses(project, t1_1="done", t2="in-progress")
+    git(project, "commit", "-q", "--amend", "-m", "Final wording")
+    new = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert notes(project, "1.1") == [
+        f"Committed changes: Final wording ({new[:7]}) — 1 file, +1/-0 "
+        "(linked: the only task in progress)"
+    ]
+    assert notes(project, "2") == []
+    assert [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved] == [("1.1", old, new)]
+    assert details(project, "1.1").count("<info added on") == 1
+
+
+def test_amend_of_an_unlinked_commit_stays_unlinked_and_counts_once(project: Path) -> None:
+    set_statuses(project, t2="in-progress")
+    commit(project, "Tidy up")
+    run_sync(project)
+    set_statuses(project, t2="done")  # now only 1.1 is in progress
+    git(project, "commit", "-q", "--amend", "-m", "Tidy up more")
+    new = git(project, "rev-parse", "HEAD").strip()
+    run_sync(project)
+    assert notes(project, "1.1") == [] and notes(project, "2") == []
+    assert [(e.sha, e.unlinked) for e in sync.unlinked_commits(project)] == [(new, 2)]
 
 
 def test_invalid_tasks_json_stops_and_keeps_the_lines(project: Path) -> None:
@@ -618,6 +756,8 @@ def test_an_amended_commit_counts_once(project: Path, tmp_path: Path) -> None:
 
 def test_every_spool_line_is_one_hook_run(project: Path, tmp_path: Path) -> None:
     db = tmp_path / "m.db"
+    # a commit naming no task stays unlinked (not given to the one task in progress)
+    (project / ".taskmaster" / "tmxd.toml").write_text("[links]\ninfer_in_progress = false\n")
     linked = commit(project, "Named [1.1]")
     unlinked = commit(project, "No task here")
     git(project, "checkout", "-q", "-b", "side")

@@ -65,3 +65,42 @@ def test_defaults_are_not_shared_between_instances() -> None:
 )
 def test_render_toml_value(value: object, text: str) -> None:
     assert render_toml_value(value) == text
+
+
+def test_a_sections_own_check_runs_on_every_load(tmp_path: Path) -> None:
+    def positive(cfg: Sample, path: Path) -> None:
+        if cfg.limit <= 0:
+            raise InputError(f"{path}: sample.limit must be positive")
+
+    checked = Section("sample", Sample, "A sample table.", positive)
+    assert checked.load(tmp_path) == Sample()
+    write(tmp_path, "[sample]\nlimit = 0\n")
+    with pytest.raises(InputError, match=r"tmxd.toml: sample.limit must be positive"):
+        checked.load(tmp_path)
+
+
+def test_a_renamed_key_is_read_under_its_new_name(tmp_path: Path) -> None:
+    """An upgrade never makes a working file invalid: old names keep their meaning."""
+    from tmxd.commits.linking import LINKS
+    from tmxd.config import read_config, renamed_in
+    from tmxd.metrics.settings import METRICS, REPORT
+
+    cfg = tmp_path / ".taskmaster" / "tmxd.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        '[links]\nlink_unnamed = "off"\n\n[metrics]\nstale_hours = 3.0\n'
+        'daily_report_dir = "notes/reports"\n'
+    )
+    assert LINKS.load(tmp_path).infer_in_progress is False
+    assert REPORT.load(tmp_path).dir == "notes/reports"
+    assert METRICS.load(tmp_path).stale_hours == 3.0  # the old key is not an unknown one
+    assert sorted(f"{r.old_section}.{r.old_key}" for r in renamed_in(read_config(cfg))) == [
+        "links.link_unnamed",
+        "metrics.daily_report_dir",
+    ]
+    # the new name, when both are set, wins
+    cfg.write_text('[links]\nlink_unnamed = "off"\ninfer_in_progress = true\n')
+    assert LINKS.load(tmp_path).infer_in_progress is True
+    cfg.write_text('[links]\nlink_unnamed = "in-progress"\n')
+    assert LINKS.load(tmp_path).infer_in_progress is True
+

@@ -77,6 +77,30 @@ def test_a_task_made_ready_is_dispatched_and_done(
     wait_until(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
 
 
+def test_the_notify_command_hears_what_a_dispatch_pass_did(
+    tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    from notify_support import append_notify, received, recorder_command
+
+    root = tmp_path / "proj"
+    waiting = [task(1, "Add the greeting file"), task(2, "Broken")]
+    for t in waiting:
+        t["status"] = "deferred"
+    fails = {"default": {"action": "edit"}, "tasks": {"2": {"action": "fail"}}}
+    make_project(root, waiting, plan=fails, config="enabled = true\nmax_attempts = 1\n")
+    command, out = recorder_command(tmp_path, "{event}", "{task}", "{title}")
+    append_notify(root, command)
+    daemons.append(_start(tmp_path, root))
+    _set_status(root, 1, "pending")
+    _set_status(root, 2, "pending")
+    got = wait_until(lambda: len(received(out)) >= 2 and received(out), what="two notices")
+    assert sorted(got) == [
+        ["autopilot-blocked", "2", "Broken"],
+        ["autopilot-done", "1", "Add the greeting file"],
+    ]
+    assert statuses(root) == {"1": "done", "2": "blocked"}
+
+
 def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
     tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:

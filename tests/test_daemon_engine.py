@@ -14,6 +14,7 @@ from helpers import git
 from tmxd.commits import hooks
 from tmxd.daemon import engine
 from tmxd.daemon.events import HooksSpooled, TasksFileChanged
+from tmxd.history import observe
 from tmxd.metrics.recorder import Recorder
 
 
@@ -38,11 +39,73 @@ def test_engine_cascades_external_subtask_edits_when_enabled(
     assert transitions() == [
         ("1.1", "pending", "done", "external"),
         ("1.2", "pending", "done", "external"),
-        ("1", "pending", "done", "tmxd"),
+        ("1", "pending", "done", "cascade"),
     ]
     eng.handle(TasksFileChanged(root))  # the daemon sees its own write: nothing new
     assert len(transitions()) == 3
     assert eng.describe(root)["transitions"] == 3
+
+
+def _cascading(tmp_path: Path, recorder: Recorder) -> tuple[engine.Engine, Path, Path]:
+    """An engine with a project whose cascade is on, baseline taken: (engine, root, tasks)."""
+    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)
+    return eng, root, tasks
+
+
+def test_cascade_waits_out_the_grace_window_of_the_edit(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    eng, root, tasks = _cascading(tmp_path, recorder)
+    write_plain(tasks, t1_1="done", t1_2="done")
+    edited = tasks.stat().st_mtime
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[-1] == ("1", "pending", "done", "cascade")
+    # the write came once the editor's save was at least the grace window old
+    assert tasks.stat().st_mtime - edited >= observe.HALF_WRITTEN_GRACE
+
+
+def test_cascade_never_writes_over_a_file_being_saved_again(
+    tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    eng, root, tasks = _cascading(tmp_path, recorder)
+    write_plain(tasks, t1_1="done", t1_2="done")
+    half = '{"master": {"tasks": [{"id": 1, "title": "Set up'
+
+    saves = [half]
+
+    def editor_saves_again(path: Path) -> bool:  # the next save starts within the window
+        if saves:
+            path.write_text(saves.pop())
+            os.utime(path, (time.time() - 60, time.time() - 60))  # old: not read again later
+        return True
+
+    monkeypatch.setattr(engine, "wait_settled", editor_saves_again)
+    eng.handle(TasksFileChanged(root))
+    assert tasks.read_text() == half  # left as it is
+    assert [t[3] for t in transitions()] == ["external", "external"]
+    assert eng.describe(root)["error"] is not None
+    write_plain(tasks, t1_1="done", t1_2="done")  # the save completes
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[-1] == ("1", "pending", "done", "cascade")
+
+
+def test_cascade_follows_edits_seen_while_draining_commits(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    eng, root, tasks = _cascading(tmp_path, recorder)
+    hooks.install(root)
+    write_plain(tasks, t1_1="in-progress")  # an editor, then a commit before the edit is seen
+    (root / "a.txt").write_text("a")
+    git(root, "add", "a.txt")
+    git(root, "commit", "-q", "-m", "Start the tokenizer")
+    eng.handle(HooksSpooled(root))
+    assert transitions() == [
+        ("1.1", "pending", "in-progress", "external"),
+        ("1", "pending", "in-progress", "cascade"),
+    ]
 
 
 def test_engine_leaves_external_edits_alone_by_default(tmp_path: Path, recorder: Recorder) -> None:

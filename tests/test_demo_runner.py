@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from helpers import git, run_tmxd
-from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks
+from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks, workflow
 from tmxd.demo.runner import STEPS, steps
 
 
@@ -49,7 +49,7 @@ def test_demo_keep_leaves_a_clean_repository() -> None:
 
 
 def test_every_step_function_is_listed_once_in_run_order() -> None:
-    modules = (setup, tasks, commits, daemon, metrics, autopilot)
+    modules = (setup, tasks, commits, daemon, metrics, autopilot, workflow)
     defined = [
         getattr(module, name)
         for module in modules

@@ -99,6 +99,19 @@ def test_a_writer_records_its_own_changes_with_the_ledger(
     assert observe(tasks, SnapshotLedger(root), recorder).changed is False
 
 
+def test_a_writers_own_change_hands_back_the_tasks_it_unblocked(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root = tmp_path / "p"
+    tasks = make_project(root, git=False, t1="in-progress")
+    observe(tasks, SnapshotLedger(root), recorder)
+    with attributed(root, tasks, "commit", recorder, others="external") as scope:
+        write_plain(tasks, t1="done")
+        scope.record("master", [StatusChange("1", "in-progress", "done")])
+    assert [(u.task_id, u.title) for u in scope.unblocked] == [("2", "Evaluate expressions")]
+    assert scope.after is not None and scope.after.unblocked == []  # told once, here
+
+
 def test_first_look_records_where_each_task_stands(tmp_path: Path, recorder: Recorder) -> None:
     from daemon_project import query
 

@@ -77,6 +77,18 @@ def test_transition_rows(rec: Recorder, tmp_path: Path) -> None:
         rec.transition(tmp_path, "1", None, "done", "martians")
 
 
+def test_tasks_that_left_a_status_after_a_moment(rec: Recorder, tmp_path: Path) -> None:
+    t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    before, after = t0 - timedelta(hours=1), t0 + timedelta(hours=1)
+    rec.transition(tmp_path, "1", "in-progress", "done", "external", at=before)
+    rec.transition(tmp_path, "2", "in-progress", "review", "external", at=after)
+    rec.transition(tmp_path, "3", "pending", "in-progress", "external", at=after)
+    rec.transition(tmp_path, "4", "in-progress", "done", "cascade", tag="feat", at=after)
+    assert rec.left_status_after(tmp_path, "master", "in-progress", t0) == {"2"}
+    assert rec.left_status_after(tmp_path, "feat", "in-progress", t0) == {"4"}
+    assert rec.left_status_after(tmp_path / "other", "master", "in-progress", t0) == set()
+
+
 def test_commit_is_recorded_once_with_its_tasks(rec: Recorder, tmp_path: Path) -> None:
     args = dict(
         subject="Add parser [5.2]",

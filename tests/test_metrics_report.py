@@ -147,7 +147,7 @@ def test_commits_stale_and_running(rec: Recorder, projects: tuple[Path, Path]) -
             "title": "Flaky test",
             "in_progress_since": "2026-11-13T06:00:00.000Z",
             "last_commit": "2026-11-08T09:00:00.000Z",
-            "idle_hours": 42.0,
+            "hours_in_progress": 42.0,
         }
     ]
     assert [(x["task"], x["elapsed"]) for x in r["running_executions"]] == [("4", 3600.0)]

@@ -109,6 +109,10 @@ def break_config(s: Setup) -> None:
     write(s.root / ".taskmaster" / "tmxd.toml", "[init]\nhook_timout = 3\n")
 
 
+def break_notify_config(s: Setup) -> None:
+    write(s.root / ".taskmaster" / "tmxd.toml", '[notify]\non = ["task-done"]\n')
+
+
 def remove_git_hook(s: Setup) -> None:
     (s.root / ".git" / "hooks" / "post-commit").unlink()
 
@@ -160,6 +164,7 @@ FAULTS: list[tuple[Callable[[Setup], None], str, str]] = [
     (corrupt_tasks, "project", "line 2 column 24"),
     (break_dependencies, "dependencies", "depends on non-existent task 999"),
     (break_config, "config", "tmxd.toml"),
+    (break_notify_config, "config", "unknown event 'task-done'"),
     (remove_git_hook, "git hooks", "post-commit missing"),
     (shadow_git_hooks, "git hooks", "core.hooksPath='.githooks'"),
     (stop_daemon, "daemon", "tmxd start"),
@@ -390,3 +395,17 @@ def test_a_project_without_git_gets_a_warning_and_its_fix(tmp_path: Path) -> Non
     assert result.summary == (
         f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks"
     )
+
+
+def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
+    from tmxd.setup import doctor
+
+    cfg = tmp_path / ".taskmaster" / "tmxd.toml"
+    cfg.parent.mkdir()
+    cfg.write_text('[metrics]\ndaily_report_dir = "r"\n')
+    ctx = doctor.Context(root=tmp_path)
+    result = doctor.check_config(ctx)
+    assert result.status == doctor.WARN
+    assert "metrics.daily_report_dir -> report.dir" in result.summary
+    cfg.write_text('[report]\ndir = "r"\n')
+    assert doctor.check_config(ctx).status == doctor.OK

@@ -270,10 +270,14 @@ def test_toml_lists_every_option_commented_at_its_default(project: Path) -> None
     sections = scaffold.registered_sections()
     assert {"autopilot", "daemon", "init", "links", "metrics"} <= {sec.name for sec in sections}
     assert "init" in SECTIONS
+    chosen = scaffold.init_choices()
     for sec in sections:
-        assert parsed[sec.name] == {}  # header present, every option commented
+        # header present, every option commented but those init chooses for the project
+        assert parsed[sec.name] == {
+            key: c.value for (name, key), c in chosen.items() if name == sec.name and c.active
+        }
         for fld in dataclasses.fields(sec.cls):
-            assert re.search(rf"^# {fld.name} = ", text, re.M), fld.name
+            assert re.search(rf"^(# )?{fld.name} = ", text, re.M), fld.name
         # uncommenting every option gives a valid file with the defaults
     uncommented = re.sub(r"^# (\w+ = )", r"\1", text, flags=re.M)
     uncommented = re.sub(r'= ""  # not set by default', '= ""', uncommented)
@@ -281,8 +285,75 @@ def test_toml_lists_every_option_commented_at_its_default(project: Path) -> None
         cfg = sec.from_mapping(tomllib.loads(uncommented)[sec.name], Path("t"))
         for fld in dataclasses.fields(sec.cls):
             default = getattr(sec.defaults(), fld.name)
-            if default is not None:
+            choice = chosen.get((sec.name, fld.name))
+            if choice is not None:
+                assert getattr(cfg, fld.name) == choice.value
+            elif default is not None:
                 assert getattr(cfg, fld.name) == default
+
+
+def test_init_turns_on_the_cascade_for_outside_edits(project: Path) -> None:
+    apply_plan(project)
+    text = (project / ".taskmaster" / "tmxd.toml").read_text()
+    assert tomllib.loads(text)["daemon"]["cascade_external"] is True
+    assert "# Set by tmxd init: a parent follows its subtasks" in text
+    from tmxd.daemon.settings import DAEMON
+
+    assert DAEMON.load(project).cascade_external is True
+    assert DAEMON.defaults().cascade_external is False  # `watch add` alone keeps it off
+
+
+def test_init_adds_its_choice_to_an_older_file_once_and_keeps_a_users_value(
+    project: Path,
+) -> None:
+    path = project / ".taskmaster" / "tmxd.toml"
+    path.write_text("[daemon]\nannounce_unblocked = true\n")
+    apply_plan(project)
+    assert tomllib.loads(path.read_text())["daemon"]["cascade_external"] is True
+    assert scaffold.plan(project).pending == []
+    path.write_text("[daemon]\ncascade_external = false\n")
+    apply_plan(project)
+    assert tomllib.loads(path.read_text())["daemon"]["cascade_external"] is False
+
+
+def test_init_choice_under_a_commented_header_stays_commented(project: Path) -> None:
+    path = project / ".taskmaster" / "tmxd.toml"
+    path.write_text("[init]\nhook_timeout = 5\n\n# [daemon]\n")
+    apply_plan(project)
+    parsed = tomllib.loads(path.read_text())
+    assert "daemon" not in parsed and "cascade_external" not in parsed["init"]
+
+
+def test_init_fills_the_notify_command_with_the_notifier_on_path(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    monkeypatch.setenv("PATH", str(bin_dir))
+    apply_plan(project)
+    path = project / ".taskmaster" / "tmxd.toml"
+    text = path.read_text()
+    assert "command" not in tomllib.loads(text)["notify"]  # not found: an example only
+    argv, found = scaffold.platform_notifier()
+    assert not found
+    assert f"# command = {json.dumps(argv)}" in text and "was not found on PATH" in text
+    path.unlink()
+    fake = bin_dir / argv[0]
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    apply_plan(project)
+    from tmxd.daemon import notify
+
+    assert notify.load(project).command == argv
+    assert notify.load(project).on == list(notify.EVENTS)
+
+
+def test_each_platform_has_its_notifier_with_the_message_as_one_argument() -> None:
+    linux, _ = scaffold.platform_notifier("linux")
+    mac, _ = scaffold.platform_notifier("darwin")
+    assert linux == ["notify-send", "tmxd", "{message}"]
+    assert mac[0] == "osascript" and mac[-1] == "{message}"
+    assert all("{" not in arg for arg in mac[:-1])  # the message is data, never script text
 
 
 def test_toml_merge_keeps_user_values_and_adds_missing_options(project: Path) -> None:

@@ -12,7 +12,11 @@ dataclass whose fields carry their help text::
     cfg = LINKS.load(project_root)      # -> LinkConfig, validated
 
 Unknown keys and wrong types are input errors naming the file, the key and
-the fix; a missing file or table means every default.
+the fix; a missing file or table means every default. A section may add its
+own checks of the values (``check``), run by every load. A key that an earlier
+tmxd read under another name (:func:`renamed`) is still honoured under its new
+name, so an upgrade never makes a working file invalid; :func:`renamed_in`
+lists them for ``tmxd doctor``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -53,6 +58,7 @@ class Section(Generic[T]):
     name: str
     cls: type[T]
     doc: str
+    check: Callable[[T, Path], None] | None = None  # raises InputError naming the file
 
     def defaults(self) -> T:
         return self.cls()
@@ -66,12 +72,14 @@ class Section(Generic[T]):
         path = config_path(project_root)
         if not isinstance(table, dict):
             raise InputError(f"{path}: [{self.name}] must be a table; see `tmxd init --dry-run`")
-        return self.from_mapping(table, path)
+        return self.from_mapping(_with_renamed(raw, self.name, table, path), path)
 
     def from_mapping(self, table: dict[str, Any], path: Path) -> T:
         fields = {f.name: f for f in dataclasses.fields(self.cls)}  # type: ignore[arg-type]
         hints = typing.get_type_hints(self.cls)
         for key, value in table.items():
+            if (self.name, key) in RENAMED:
+                continue  # read under its new name (see ``renamed``)
             if key not in fields:
                 known = ", ".join(sorted(fields))
                 raise InputError(f"{path}: unknown key {self.name}.{key}; known keys: {known}")
@@ -80,17 +88,78 @@ class Section(Generic[T]):
                     f"{path}: {self.name}.{key} = {value!r} is not a valid "
                     f"{_type_name(hints[key])}; fix or remove the line"
                 )
-        return self.cls(**table)
+        loaded = self.cls(**{k: v for k, v in table.items() if (self.name, k) not in RENAMED})
+        if self.check is not None:
+            self.check(loaded, path)
+        return loaded
 
 
 SECTIONS: dict[str, Section[Any]] = {}
 
 
-def section(name: str, cls: type[T], doc: str) -> Section[T]:
-    """Register the table ``[name]`` described by dataclass ``cls``."""
-    sec = Section(name, cls, doc)
+def section(
+    name: str, cls: type[T], doc: str, check: Callable[[T, Path], None] | None = None
+) -> Section[T]:
+    """Register the table ``[name]`` described by dataclass ``cls`` (``check``: more checks
+    of the loaded values, raising :class:`InputError`)."""
+    sec = Section(name, cls, doc, check)
     SECTIONS[name] = sec
     return sec
+
+
+@dataclass(frozen=True)
+class Renamed:
+    """An old ``[old_section] old_key``, read now as ``[section] key`` through ``convert``
+    (which raises ``ValueError`` with a hint for a value that has no new equivalent)."""
+
+    old_section: str
+    old_key: str
+    section: str
+    key: str
+    convert: Callable[[Any], Any]
+
+
+RENAMED: dict[tuple[str, str], Renamed] = {}
+
+
+def renamed(
+    old: str, new: str, convert: Callable[[Any], Any] = lambda value: value
+) -> Renamed:
+    """Register that ``old`` (``"section.key"``) is read as ``new`` from now on."""
+    old_section, old_key = old.split(".", 1)
+    section_name, key = new.split(".", 1)
+    entry = Renamed(old_section, old_key, section_name, key, convert)
+    RENAMED[(old_section, old_key)] = entry
+    return entry
+
+
+def renamed_in(raw: dict[str, Any]) -> list[Renamed]:
+    """The renamed keys a parsed config file still uses."""
+    return [
+        r
+        for r in RENAMED.values()
+        if isinstance(raw.get(r.old_section), dict) and r.old_key in raw[r.old_section]
+    ]
+
+
+def _with_renamed(
+    raw: dict[str, Any], name: str, table: dict[str, Any], path: Path
+) -> dict[str, Any]:
+    """``table`` with the values of old keys that now belong to it under their new names
+    (a new key set in the file wins over its old name)."""
+    merged = dict(table)
+    for r in renamed_in(raw):
+        if r.section != name or r.key in table:
+            continue
+        value = raw[r.old_section][r.old_key]
+        try:
+            merged[r.key] = r.convert(value)
+        except ValueError as exc:
+            raise InputError(
+                f"{path}: {r.old_section}.{r.old_key} = {value!r} (now {r.section}.{r.key}): "
+                f"{exc}"
+            ) from None
+    return merged
 
 
 def read_config(path: Path) -> dict[str, Any]:

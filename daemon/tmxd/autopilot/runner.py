@@ -21,6 +21,8 @@ back to their old status and any agent it left behind is ended.
 Every settled task passes through :meth:`Autopilot._outcome`, the one place where
 "done", "failed" (blocked or pending again) and "review" are known; each is an
 ``autopilot.<outcome>`` event row, as the breaker's changes are ``autopilot.breaker``.
+Whoever runs the autopilot hears of the same events through ``on_event`` (the daemon
+and ``tmxd autopilot`` turn them into the project's ``[notify]`` commands).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
 
 SEQUENTIAL_LOCK = "sequential.lock"
+
+# ``on_event(kind, data)``: the event rows this run records (``autopilot.done`` …), as
+# they happen, for whoever runs the autopilot.
+EventHook = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass
@@ -139,8 +145,10 @@ class Autopilot:
         rng: random.Random | None = None,
         env: dict[str, str] | None = None,
         agent: Agent | None = None,
+        on_event: EventHook | None = None,
     ) -> None:
         self.project = project
+        self.on_event = on_event
         self.root = project.root
         self.config = config
         self.recorder = recorder
@@ -200,17 +208,22 @@ class Autopilot:
         save_snapshot(state.breaker_path(self.root), new)
         if old.state != new.state:
             self.out(f"circuit breaker {old.state} → {new.state}")
-            if self.recorder is not None:
-                self.recorder.event(
-                    self.root,
-                    "autopilot.breaker",
-                    {
-                        "from": old.state,
-                        "to": new.state,
-                        "failures": new.failures,
-                        "reason": new.reason,
-                    },
-                )
+            self._event(
+                "autopilot.breaker",
+                {
+                    "from": old.state,
+                    "to": new.state,
+                    "failures": new.failures,
+                    "reason": new.reason,
+                },
+            )
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        """An event row, and the same for ``on_event``."""
+        if self.recorder is not None:
+            self.recorder.event(self.root, kind, data)
+        if self.on_event is not None:
+            self.on_event(kind, data)
 
     def _outcome(self, result: UnitResult) -> UnitResult:
         """The one place a task's outcome is known: record it as an event row.
@@ -218,9 +231,8 @@ class Autopilot:
         ``autopilot.done``, ``autopilot.failed`` (``status``: blocked or pending) and
         ``autopilot.review`` carry the task, its title, route, attempts and detail.
         """
-        if self.recorder is not None and result.outcome in ("done", "failed", "review"):
-            self.recorder.event(
-                self.root,
+        if result.outcome in ("done", "failed", "review"):
+            self._event(
                 f"autopilot.{result.outcome}",
                 {
                     "task_id": result.unit.id,
@@ -982,6 +994,7 @@ def dispatch_ready(
     *,
     stop: threading.Event | None = None,
     out: Callable[[str], None] | None = None,
+    on_event: EventHook | None = None,
 ) -> RunSummary | None:
     """For the daemon in autopilot mode: run one parallel pass over what is ready now.
 
@@ -1001,6 +1014,7 @@ def dispatch_ready(
             options=RunOptions(once=True, parallel=config.parallel),
             stop=stop,
             out=out,
+            on_event=on_event,
         )
         return pilot.run()
     finally:

@@ -96,7 +96,8 @@ def autopilot_command(
     evidence: the agent succeeded, no edit was refused, something changed and
     the checks pass. Failed attempts are saved as patches, removed and retried
     with backoff; repeated failures open a circuit breaker. Critical tasks wait
-    in review for `tmxd approve ID`.
+    in review for `tmxd approve ID`. The project's [notify] command hears of
+    each task done, given back or left in review, and of the breaker opening.
 
     Exit codes: 0 all runs succeeded (or nothing was ready), 1 a task failed
     or the breaker is open, 2 bad input (an unknown or unready --task, a dirty
@@ -104,11 +105,19 @@ def autopilot_command(
     """
     from tmxd.autopilot import config as ap_config
     from tmxd.autopilot.runner import Autopilot, RunOptions, log_lines
+    from tmxd.daemon import notify
     from tmxd.metrics.recorder import Recorder
     from tmxd.taskmaster.project import find_project
 
     proj = find_project(project)
     cfg = ap_config.load(proj.root)
+    notify_cfg = notify.load(proj.root)
+    notifier = notify.Notifier()
+
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        notice = notify.from_autopilot(proj.root, kind, data)
+        if notice is not None:
+            notifier.send(notify_cfg, notice)
     stop = threading.Event()
     received: list[int] = []
 
@@ -137,9 +146,11 @@ def autopilot_command(
                 options=options,
                 stop=stop,
                 out=(lambda line: None) if quiet else click.echo,
+                on_event=on_event,
             )
             summary = pilot.run()
         finally:
+            notifier.close()  # what is still queued gets a few seconds
             if recorder is not None:
                 recorder.close()
     finally:

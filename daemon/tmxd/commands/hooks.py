@@ -36,7 +36,7 @@ def hooks_group() -> None:
     "--suggest-trailer",
     is_flag=True,
     help="Also install prepare-commit-msg: offer a commented `# Task: <id>` line "
-    "for the single subtask in progress.",
+    "for the single task in progress.",
 )
 def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> None:
     """Install the hooks (chaining any hook already there). Safe to repeat.
@@ -99,12 +99,25 @@ def status_cmd(project: Path | None, fmt: str) -> None:
 
     States: installed, chained (a previous hook runs first), outdated (re-run
     install), foreign (another tool's hook; ours is not installed), missing.
+    Also counts the commits that named no task and found none or several
+    tasks in progress, so went to no task.
     """
     from tmxd.commits import hooks
+    from tmxd.commits.sync import unlinked_commits
 
     st = hooks.status(_where(project))
+    unlinked = [entry.unlinked for entry in unlinked_commits(_where(project))]
     if fmt == "json":
-        echo_json(_status_json(st))
+        echo_json(
+            {
+                **_status_json(st),
+                "unlinked": {
+                    "total": len(unlinked),
+                    "none_in_progress": unlinked.count(0),
+                    "several_in_progress": len(unlinked) - unlinked.count(0),
+                },
+            }
+        )
         return
     click.echo(f"hooks folder: {st.hooks_dir}")
     if st.hooks_path is not None:
@@ -118,6 +131,13 @@ def status_cmd(project: Path | None, fmt: str) -> None:
     click.echo(f"spool: {st.spool_dir} — {st.pending} unprocessed line(s)")
     if st.pending:
         click.echo(_pending_advice(project))
+    if unlinked:
+        none = unlinked.count(0)
+        click.echo(
+            f"unlinked: {len(unlinked)} commit(s) named no task while not exactly one task "
+            f"was in progress ({none} with none, {len(unlinked) - none} with several); "
+            "name the task with a `Task: <id>` trailer"
+        )
     if any(h.state in ("missing", "outdated") and not h.optional for h in st.hooks):
         click.echo("run `tmxd hooks install` to install or refresh the hooks")
 
@@ -198,13 +218,18 @@ def _print_sync(result: Any) -> None:
         return
     click.echo(f"{result.lines} hook event(s); {len(result.commits)} new commit(s)")
     for n in result.notes_added:
-        click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}")
+        only = " (the only task in progress)" if n.inferred else ""
+        click.echo(f"  note   {n.task_id:<8} {n.sha[:7]}{only}")
     for m in result.notes_moved:
         click.echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
     for k in result.notes_kept:
         click.echo(f"  kept   {k.task_id:<8} {k.old_sha[:7]}: {k.why}")
     for c in result.closed:
         click.echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
+    for n in result.unlinked:
+        click.echo(
+            f"  no task {n.sha[:7]}: named none, and {n.in_progress} tasks are in progress"
+        )
     for u in result.unknown_ids:
         click.echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
     for e in result.events:

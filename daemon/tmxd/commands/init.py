@@ -40,10 +40,12 @@ def init_command(
 
     Merges the Task Master MCP server into .mcp.json, permissions and
     recording hooks into .claude/settings.json, adds the /taskmaster-workflow
-    and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml,
-    then installs the git hooks, routes tasks.json to `tmxd merge-driver` and
-    registers the project with the daemon.
-    Existing content is kept; running init twice changes nothing.
+    and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml
+    (with the daemon's cascade after outside edits on, and the desktop
+    notifier as the [notify] command when it is on PATH), then installs the
+    git hooks, routes tasks.json to `tmxd merge-driver` and registers the
+    project with the daemon. Existing content is kept; running init twice
+    changes nothing.
     """
     from tmxd.setup import scaffold
 

@@ -239,7 +239,7 @@ def _state_of(path: Path, template: str) -> str:
 
 
 def write_suggestion(common_dir: Path, task_id: str | None, tasks_path: Path) -> bool:
-    """Record the in-progress subtask the prepare-commit-msg hook offers; True if changed."""
+    """Record the in-progress task the prepare-commit-msg hook offers; True if changed."""
     target = spool.spool_dir(common_dir) / SUGGEST_NAME
     if task_id is None:
         if target.exists():

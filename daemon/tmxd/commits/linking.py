@@ -4,7 +4,8 @@
 tasks; ``Closes-Task:`` / ``Fixes-Task:`` link and also mark them done; the
 subject may carry ``[5.2]`` or ``[task 5.2]``. Keys and subject patterns come
 from the ``[links]`` table of ``.taskmaster/tmxd.toml``. This module only
-reads text: whether an id exists is the caller's question.
+reads text: whether an id exists, and which task a commit naming none goes
+to (``infer_in_progress``), is the caller's question.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmxd.config import config_path, option, section
+from tmxd.config import config_path, option, renamed, section
 from tmxd.errors import InputError
 
 ID_RE = re.compile(r"^\d+(?:\.\d+)?$")
@@ -32,14 +33,28 @@ class LinkConfig:
         DEFAULT_SUBJECT_PATTERNS,
         "Regular expressions searched in the subject; group 1 is a task id.",
     )
-    link_unnamed: str = option(
-        "off",
-        'Commits naming no task: "in-progress" links them to the one subtask in progress; "off".',
+    infer_in_progress: bool = option(
+        True,
+        "A commit naming no task goes to the one task in progress (a subtask, or a task "
+        "without subtasks), when exactly one is; false: such commits are only recorded.",
     )
 
 
 LINKS = section("links", LinkConfig, "How commits are linked to tasks.")
-LINK_UNNAMED_CHOICES = ("off", "in-progress")
+
+
+def _link_unnamed(value: object) -> bool:
+    if value == "in-progress":
+        return True
+    if value == "off":
+        return False
+    raise ValueError('use infer_in_progress = true or false ("in-progress" or "off" before)')
+
+
+# Earlier versions asked for inferred links with `link_unnamed = "in-progress"` (off by default).
+renamed("links.link_unnamed", "links.infer_in_progress", _link_unnamed)
+# Appended to the note of a commit that named no task and went to the one task in progress.
+INFERRED_MARK = "(linked: the only task in progress)"
 
 
 @dataclass(frozen=True)
@@ -56,7 +71,7 @@ class Matcher:
     task_keys: frozenset[str]
     close_keys: frozenset[str]
     subject_res: tuple[re.Pattern[str], ...]
-    link_unnamed: str
+    infer_in_progress: bool
 
 
 def load_matcher(project_root: Path | None) -> Matcher:
@@ -81,16 +96,11 @@ def compile_config(cfg: LinkConfig, project_root: Path | None = None) -> Matcher
                 r"e.g. \[(\d+(?:\.\d+)?)\]"
             )
         res.append(compiled)
-    if cfg.link_unnamed not in LINK_UNNAMED_CHOICES:
-        raise InputError(
-            f"{where}: links.link_unnamed = {cfg.link_unnamed!r}; use one of "
-            + ", ".join(repr(c) for c in LINK_UNNAMED_CHOICES)
-        )
     return Matcher(
         task_keys=frozenset(k.lower() for k in cfg.task_trailers),
         close_keys=frozenset(k.lower() for k in cfg.close_trailers),
         subject_res=tuple(res),
-        link_unnamed=cfg.link_unnamed,
+        infer_in_progress=cfg.infer_in_progress,
     )
 
 
@@ -145,7 +155,22 @@ def find_links(subject: str, message: str, matcher: Matcher = DEFAULT_MATCHER) -
     return Links(tuple(named), tuple(closes), tuple(invalid))
 
 
-def note_text(subject: str, short_sha: str, files: int, insertions: int, deletions: int) -> str:
-    """The update-subtask note for one commit: ``… — 1 file, +A/-D`` or ``… — N files, …``."""
+def note_text(
+    subject: str,
+    short_sha: str,
+    files: int,
+    insertions: int,
+    deletions: int,
+    *,
+    inferred: bool = False,
+) -> str:
+    """The update-subtask note for one commit (``… — 1 file, +A/-D`` or ``… — N files,
+    …``); an ``inferred`` link says so at its end."""
     count = "1 file" if files == 1 else f"{files} files"
-    return f"Committed changes: {subject} ({short_sha}) — {count}, +{insertions}/-{deletions}"
+    text = f"Committed changes: {subject} ({short_sha}) — {count}, +{insertions}/-{deletions}"
+    return f"{text} {INFERRED_MARK}" if inferred else text
+
+
+def is_inferred(note: str) -> bool:
+    """Whether ``note`` went to its task because it was the only one in progress."""
+    return note.endswith(INFERRED_MARK)

@@ -5,12 +5,16 @@
 - post-commit: the commit's details come from git; every task it names (see
   :mod:`tmxd.commits.linking`) gets the note ``Committed changes: <subject> (<sha7>) —
   N files, +A/-D`` through the task store; ``Closes-Task:``/``Fixes-Task:``
-  also set it done (with the parent cascade). Unknown ids are reported.
+  also set it done (with the parent cascade). Unknown ids are reported. A commit
+  naming no task goes to the one leaf task in progress, if exactly one is
+  (``[links] infer_in_progress``), its note ending ``(linked: the only task in
+  progress)``; otherwise it is counted as unlinked (``tmxd hooks status``).
 - post-rewrite (amend, rebase): the note of the old commit is rewritten to the
-  new one instead of adding a second note. A rebase's post-commits and the
-  post-rewrite after them are merged, in one batch or across several. Git maps a
-  commit a rebase dropped (its changes were already there) to the commit that was
-  HEAD then: when that commit was not made from the old one, or does not name the
+  new one instead of adding a second note (an inferred note stays inferred, and
+  a rewrite never infers anew). A rebase's post-commits and the post-rewrite
+  after them are merged, in one batch or across several. Git maps a commit a
+  rebase dropped (its changes were already there) to the commit that was HEAD
+  then: when that commit was not made from the old one, or does not name the
   task, the note stays on the old sha, marked (see :func:`made_from`).
 - post-checkout / post-merge: recorded as events; tasks.json is not touched.
 
@@ -64,6 +68,15 @@ RecordStatus = Callable[[str, Sequence[ops.StatusChange]], None]
 class NoteAdded:
     task_id: str
     sha: str
+    inferred: bool = False  # the commit named no task: it went to the only one in progress
+
+
+@dataclass(frozen=True)
+class Unlinked:
+    """A commit that named no task while not exactly one task was in progress."""
+
+    sha: str
+    in_progress: int  # leaf tasks in progress then: 0, or 2 and more
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,7 @@ class SyncResult:
     notes_kept: list[NoteKept] = field(default_factory=list)  # dropped by a rewrite
     closed: list[Closed] = field(default_factory=list)  # includes parents that cascaded
     unknown_ids: list[UnknownId] = field(default_factory=list)
+    unlinked: list[Unlinked] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # checkout, merge, rewrite
     errors: list[str] = field(default_factory=list)  # malformed lines, vanished commits
     lines: int = 0  # spool lines consumed
@@ -134,6 +148,8 @@ class ProcessedCommit:
     notes: dict[str, str] = field(default_factory=dict)  # task id -> note text
     closed: list[str] = field(default_factory=list)
     moved_to: str | None = None  # rewritten (amend/rebase) into this sha
+    # named no task, and this many leaf tasks were in progress (0, or 2 and more)
+    unlinked: int | None = None
 
 
 class ProcessedCommits:
@@ -155,6 +171,7 @@ class ProcessedCommits:
                     notes={str(k): str(v) for k, v in raw.get("notes", {}).items()},
                     closed=[str(i) for i in raw.get("closed", [])],
                     moved_to=raw.get("moved_to"),
+                    unlinked=_opt_int(raw.get("unlinked")),
                 )
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a torn last line after a crash: that commit is simply redone
@@ -165,6 +182,11 @@ class ProcessedCommits:
 
     def get(self, sha: str) -> ProcessedCommit | None:
         return self.entries.get(sha)
+
+    def unlinked(self) -> list[ProcessedCommit]:
+        """Commits (as they are now, not rewritten away) that went to no task although
+        tmxd would have inferred one: none or several tasks were in progress."""
+        return [e for e in self.entries.values() if e.unlinked is not None and e.moved_to is None]
 
     def record(self, entry: ProcessedCommit) -> None:
         """Append ``entry`` durably (fsync) before the spool line is acknowledged."""
@@ -237,22 +259,23 @@ def watch_dir(project_root: Path) -> Path:
     return queue.dir
 
 
+def unlinked_commits(project_root: Path) -> list[ProcessedCommit]:
+    """The repository's commits that named no task and found no single task in progress."""
+    queue = spool.Spool(git.repo_paths(project_root).common_dir)
+    return ProcessedCommits(queue.dir / LEDGER_NAME).unlinked()
+
+
 def refresh_suggestion(project: Project, common_dir: Path, tag: str | None = None) -> str | None:
-    """Keep the prepare-commit-msg hook's suggestion (the one subtask in progress) current."""
+    """Keep the prepare-commit-msg hook's suggestion (the one task in progress) current."""
     try:
         doc = TaskStore(project).read()
         active = project.active_tag(tag, doc.tag_names())
     except TmxdError:
         return None
-    task_id = single_in_progress(doc, active)
+    leaves = ops.leaves_in_progress(doc, active)
+    task_id = leaves[0] if len(leaves) == 1 else None
     hooks.write_suggestion(common_dir, task_id, project.tasks_path.resolve())
     return task_id
-
-
-def single_in_progress(doc: TasksFile, tag: str) -> str | None:
-    """The id of the only subtask in progress, or None (none, or several)."""
-    found = [s.id for t in doc.tasks(tag) for s in t.subtasks if s.status == "in-progress"]
-    return found[0] if len(found) == 1 else None
 
 
 class _Run:
@@ -271,7 +294,7 @@ class _Run:
         self.tag = tag
         self.record_status = record_status
         self.key = ""  # the spool line being handled (see _entry_key)
-        self.linked: bool | None = None  # whether its commit named a task
+        self.linked: bool | None = None  # whether its commit went to a task
         self.commit_at: datetime | None = None  # and when it was made
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
@@ -328,7 +351,7 @@ class _Run:
             if self._live(old):
                 self.move(old, new, rec.branch)
             elif new not in self.processed:
-                self.link(new, rec.branch)  # e.g. `rebase --apply`: no post-commit ran
+                self.link(new, rec.branch, infer=False)  # `rebase --apply`: no post-commit ran
 
     def on_checkout(self, rec: spool.SpoolRecord) -> None:
         args = [*rec.args, "", "", ""]
@@ -369,16 +392,16 @@ class _Run:
             return None
         return git.commit_info(self.root, sha)
 
-    def link(self, sha: str, branch: str | None) -> None:
+    def link(self, sha: str, branch: str | None, *, infer: bool = True) -> None:
         """First sight of a commit: notes, Closes-Task, metrics, processed commits."""
         info = self._commit(sha)
         if info is None:
             return
-        notes, closed = self._apply_links(info, skip=set())
+        notes, closed, unlinked = self._apply_links(info, skip=set(), infer=infer)
         # the metrics row first: a crash before the ledger entry redoes the commit, which
         # records nothing twice; the other way round it would never be recorded
         self._record_commit(info, branch, list(notes))
-        self.processed.record(ProcessedCommit(sha, notes, closed))
+        self.processed.record(ProcessedCommit(sha, notes, closed, unlinked=unlinked))
 
     def move(self, old: str, new: str, branch: str | None) -> None:
         """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more.
@@ -394,19 +417,24 @@ class _Run:
             return
         olds = self.rewrites.get(new) or {old: "rewrite"}
         kind = olds.get(old, "rewrite")
-        new_note = self._note(info)
         already = self.processed.get(new)
         moved: dict[str, str] = {}
         kept: dict[str, str] = {}
         if entry.notes:
-            old_info = self._commit_or_none(old)
-            made = kind == "amend" or made_from(old_info, info, olds, self._commit_or_none)
-            named = self._names(info, old_info)
+            made = kind == "amend" or made_from(
+                self._commit_or_none(old), info, olds, self._commit_or_none
+            )
+            named = linking.find_links(info.subject, info.message, self.matcher).tasks
             with self.store.edit() as doc:
                 active = ops.resolve_tag(self.store, doc, self.tag)
                 for task_id, old_note in entry.notes.items():
+                    # an inferred note stays inferred: the rewritten commit names no task either
+                    inferred = linking.is_inferred(old_note)
                     found = ops.locate(doc, task_id, active)
-                    if kind == "amend" or (made and named(task_id)):
+                    # a rebase's: made from it, and naming the task (or, like it, none)
+                    names = task_id in named or (inferred and not named)
+                    if kind == "amend" or (made and names):
+                        new_note = self._note(info, inferred=inferred)
                         if found is not None and _replace_note(found[1], old_note, new_note):
                             moved[task_id] = new_note
                             self.result.notes_moved.append(NoteMoved(task_id, old, new))
@@ -418,15 +446,19 @@ class _Run:
                         self.result.notes_kept.append(NoteKept(task_id, old, new, reason))
                 doc.invalidate()
         if already is not None:
-            merged = ProcessedCommit(new, {**already.notes, **moved}, already.closed)
+            merged = ProcessedCommit(
+                new, {**already.notes, **moved}, already.closed, unlinked=already.unlinked
+            )
             self.processed.record(merged)
             self.result.skipped.append(new)
         else:
-            notes, closed = self._apply_links(info, skip=set(moved))
+            # a rewrite keeps the links the commit had: it is never inferred anew
+            notes, closed, _ = self._apply_links(info, skip=set(moved), infer=False)
+            unlinked = entry.unlinked if not moved and not notes else None
             self._record_commit(info, branch, [*moved, *notes])
-            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed))
+            self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed, None, unlinked))
         self.processed.record(
-            ProcessedCommit(old, {**entry.notes, **kept}, entry.closed, moved_to=new)
+            ProcessedCommit(old, {**entry.notes, **kept}, entry.closed, new, entry.unlinked)
         )  # after the new entry: a crash in between only redoes an idempotent move
         if self.recorder is not None:
             self.recorder.commit_rewritten(self.root, old, new)  # it is not history any more
@@ -434,34 +466,38 @@ class _Run:
     def _commit_or_none(self, sha: str) -> git.CommitInfo | None:
         return git.commit_info(self.root, sha) if git.commit_exists(self.root, sha) else None
 
-    def _names(
-        self, info: git.CommitInfo, old_info: git.CommitInfo | None
-    ) -> Callable[[str], bool]:
-        """Whether the rewritten commit names a task: by id, or — neither it nor the old
-        one naming any task — by the inference that linked the old one (link_unnamed)."""
-        named = linking.find_links(info.subject, info.message, self.matcher).tasks
-        inferred = not named and (
-            old_info is None
-            or not linking.find_links(old_info.subject, old_info.message, self.matcher).tasks
-        )
-        return lambda task_id: inferred or task_id in named
-
-    def _note(self, info: git.CommitInfo) -> str:
+    def _note(self, info: git.CommitInfo, *, inferred: bool = False) -> str:
         return linking.note_text(
-            info.subject, info.short, info.files, info.insertions, info.deletions
+            info.subject,
+            info.short,
+            info.files,
+            info.insertions,
+            info.deletions,
+            inferred=inferred,
         )
 
     def _apply_links(
-        self, info: git.CommitInfo, skip: set[str]
-    ) -> tuple[dict[str, str], list[str]]:
+        self, info: git.CommitInfo, skip: set[str], *, infer: bool
+    ) -> tuple[dict[str, str], list[str], int | None]:
+        """Notes and closes for the tasks ``info`` names, or for the one in progress.
+
+        Returns the notes by task, the ids closed, and for a commit that named no task
+        and found none or several in progress, how many were (else None).
+        """
         links = linking.find_links(info.subject, info.message, self.matcher)
         doc = self.store.read()
         active = self.project.active_tag(self.tag, doc.tag_names())
         named = list(links.tasks)
-        if not named and self.matcher.link_unnamed == "in-progress":
-            only = single_in_progress(doc, active)
-            named = [only] if only else []
-        note = self._note(info)
+        inferred = False
+        unlinked: int | None = None
+        if infer and not named and not links.invalid and self.matcher.infer_in_progress:
+            leaves = self._in_progress_at(doc, active, info.committed_at)
+            if len(leaves) == 1:
+                named, inferred = leaves, True
+            else:
+                unlinked = len(leaves)
+                self.result.unlinked.append(Unlinked(info.sha, unlinked))
+        note = self._note(info, inferred=inferred)
         notes: dict[str, str] = {}
         for task_id in named:
             task = doc.find(task_id, active)
@@ -470,7 +506,7 @@ class _Run:
                 continue
             if task_id not in skip and note not in _details_text(task):
                 ops.append_note(self.store, task_id, note, active)
-                self.result.notes_added.append(NoteAdded(task_id, info.sha))
+                self.result.notes_added.append(NoteAdded(task_id, info.sha, inferred=inferred))
             notes[task_id] = note
         for bad in links.invalid:
             self._unknown(bad, info.sha)
@@ -493,7 +529,22 @@ class _Run:
                         tag=active,
                         title=_title(doc, change.task_id, active),
                     )
-        return notes, closes
+        return notes, closes, unlinked
+
+    def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
+        """The leaf tasks in progress now, and those recorded leaving in-progress since
+        ``moment`` (the commit's time, to the second: a change within that second counts):
+        a task finished right after the commit still counts, so the commit never goes to
+        a task started since (without metrics: now)."""
+        leaves = ops.leaves_in_progress(doc, tag)
+        if self.recorder is None:
+            return leaves
+        try:
+            left = self.recorder.left_status_after(self.root, tag, "in-progress", moment)
+        except TmxdError:
+            return leaves  # the metrics database is unusable: it is reported where written
+        known = {leaf.id for task in doc.tasks(tag) for leaf in (task.subtasks or [task])}
+        return leaves + sorted((left & known) - set(leaves))
 
     def _unknown(self, task_id: str, sha: str) -> None:
         self.result.unknown_ids.append(UnknownId(task_id, sha))
@@ -545,6 +596,10 @@ class _Run:
     def malformed(self, error: str) -> None:
         if self.recorder is not None:
             self.recorder.hook_run(self.root, MALFORMED, False, detail=error, key=self.key)
+
+
+def _opt_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def made_from(

@@ -5,9 +5,11 @@ The engine thread only *pokes* the dispatcher (cheap: it reads the config); the
 agent runs happen on one worker thread per project, which calls
 :func:`tmxd.autopilot.runner.dispatch_ready` again as long as new pokes arrived
 while a pass was running — so a task that became ready mid-pass is not left
-waiting for the next reconcile. :meth:`AutopilotDispatcher.stop` sets the stop
-event (the runner ends its agents' process groups and restores their tasks) and
-joins the workers.
+waiting for the next reconcile. The pass's events (a task done, given back or in
+review, the breaker opening) go to ``on_event`` with the project's root, for the
+``[notify]`` commands. :meth:`AutopilotDispatcher.stop` sets the stop event (the
+runner ends its agents' process groups and restores their tasks) and joins the
+workers.
 """
 
 from __future__ import annotations
@@ -31,8 +33,13 @@ log = logging.getLogger("tmxd.autopilot")
 class AutopilotDispatcher:
     """One dispatch worker per project in autopilot mode; every method is thread-safe."""
 
-    def __init__(self, recorder: Callable[[], Recorder | None]) -> None:
+    def __init__(
+        self,
+        recorder: Callable[[], Recorder | None],
+        on_event: Callable[[Path, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self._recorder = recorder
+        self._on_event = on_event
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pending: dict[Path, Project] = {}
@@ -131,6 +138,7 @@ class AutopilotDispatcher:
                 self._recorder(),
                 stop=self._stop,
                 out=lambda line: log.info("%s: %s", root, line),
+                on_event=self._events_of(root),
             )
         except TmxdError as exc:
             self._error(root, exc.message)
@@ -142,6 +150,12 @@ class AutopilotDispatcher:
         if summary is not None and summary.results:
             for line in log_lines(summary):
                 log.info("%s: %s", root, line)
+
+    def _events_of(self, root: Path) -> Callable[[str, dict[str, Any]], None] | None:
+        hook = self._on_event
+        if hook is None:
+            return None
+        return lambda kind, data: hook(root, kind, data)
 
     def _error(self, root: Path, message: str) -> None:
         if self._errors.get(root) != message:

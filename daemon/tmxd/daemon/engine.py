@@ -5,7 +5,8 @@ by type): an edit of ``tasks.json`` is observed (:mod:`tmxd.history.observe`: th
 changes become transition rows and log lines), the hook spool is drained into notes
 and closes (:func:`tmxd.commits.sync.sync_project`), and a changed ``[daemon]``
 config is read again. Outside edits of subtasks can have their parents recomputed
-(``cascade_external``).
+(``cascade_external``: recorded as source ``cascade``), and tasks that became ready
+run the project's ``[notify]`` command (:mod:`tmxd.daemon.notify`).
 
 What the engine logs about a change is written before the change shows in ``tmxd
 status`` (the counters of :meth:`Engine.describe`): whoever waits for the status to
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tmxd import clock
+from tmxd.daemon import notify
 from tmxd.daemon.events import (
     ConfigChanged,
     HeadMoved,
@@ -35,10 +37,11 @@ from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
 from tmxd.git import NotARepository
 from tmxd.history.ledger import SnapshotLedger
-from tmxd.history.observe import Observation, attributed, observe
-from tmxd.history.snapshot import Transition
+from tmxd.history.observe import Observation, attributed, observe, wait_settled
+from tmxd.history.snapshot import Transition, Unblocked
 
 if TYPE_CHECKING:
+    from tmxd.commits.sync import SyncResult
     from tmxd.daemon.schedule import JobLog
     from tmxd.metrics.recorder import Recorder
     from tmxd.taskmaster.project import Project
@@ -56,6 +59,8 @@ class ProjectState:
     project: Project
     ledger: SnapshotLedger
     config: DaemonConfig
+    notify: notify.NotifyConfig = field(default_factory=lambda: notify.NotifyConfig(command=[]))
+    notify_error: str | None = None  # the last [notify] config error logged
     error: str | None = None  # the current parse error (shown by `tmxd status`)
     logged_error: str | None = None  # the last one logged (each is logged once)
     sync_error: str | None = None
@@ -64,6 +69,9 @@ class ProjectState:
     syncs: int = 0
     notes: int = 0
     announced_stale: set[tuple[str, str]] = field(default_factory=set)
+    # subtask changes whose parents could not be recomputed yet (the file was being saved)
+    cascade_pending: list[Transition] = field(default_factory=list)
+    cascade_error: str | None = None  # the last one logged
 
 
 class Engine:
@@ -83,6 +91,7 @@ class Engine:
         self._recorder_error: str | None = None
         self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
+        self.notifier = notify.Notifier()
 
     # -- resources ------------------------------------------------------
 
@@ -111,6 +120,7 @@ class Engine:
         return self.recorder
 
     def close(self) -> None:
+        self.notifier.close()
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
@@ -138,10 +148,35 @@ class Engine:
             return known.project if known else None
         state = self._projects.get(root)
         if state is None:
-            self._projects[root] = ProjectState(project, SnapshotLedger(root), config)
+            state = self._projects[root] = ProjectState(project, SnapshotLedger(root), config)
         else:
             state.project, state.config = project, config
+        self._load_notify(state)
         return project
+
+    def _load_notify(self, state: ProjectState) -> None:
+        """The project's ``[notify]`` table; an invalid one turns the commands off (logged once)."""
+        try:
+            state.notify = notify.load(state.project.root)
+        except TmxdError as exc:
+            if exc.message != state.notify_error:
+                log.error("%s (no [notify] command runs until this is fixed)", exc.message)
+            state.notify_error = exc.message
+            state.notify = notify.NotifyConfig(command=[])
+            return
+        state.notify_error = None
+
+    def tell(self, state: ProjectState, notice: notify.Notice) -> None:
+        """Run the project's ``[notify]`` command for ``notice`` (on the notifier's thread)."""
+        self.notifier.send(state.notify, notice)
+
+    def autopilot_event(self, root: Path, kind: str, data: dict[str, Any]) -> None:
+        """An event of an autopilot pass (on its worker thread): tell the user about the
+        ones ``[notify]`` knows (``autopilot-done``, ``autopilot-blocked``, ``breaker-open``)."""
+        state = self._projects.get(root)
+        notice = notify.from_autopilot(root, kind, data)
+        if state is not None and notice is not None:
+            self.tell(state, notice)
 
     def catch_up(self, root: Path) -> None:
         """Record edits and drain commits made while nobody was watching."""
@@ -173,6 +208,7 @@ class Engine:
                     state.config = DAEMON.load(state.project.root)
                 except TmxdError as exc:
                     log.error("%s (keeping the previous [daemon] settings)", exc.message)
+                self._load_notify(state)
             case TasksFileChanged():
                 self._observe(state, "external")
             case HooksSpooled() | HeadMoved():
@@ -205,32 +241,52 @@ class Engine:
         with state.ledger.locked():
             # without a database the changes wait in the ledger's outbox until it works
             result = observe(state.project.tasks_path, state.ledger, self.recorder, source=source)
-        self._report(state, result, source)
-        if state.config.cascade_external and result.transitions:
-            self._cascade(state, result.transitions)
+        self._outside(state, result)
         if result.error is None and state.sync_error is not None:
             # commits spooled while tasks.json could not be read: their notes now, not at
             # the next reconcile
             self._sync(state)
 
+    def _outside(self, state: ProjectState, result: Observation) -> None:
+        """Report what was changed outside tmxd; with ``cascade_external``, follow it up."""
+        self._report(state, result, "external")
+        if state.config.cascade_external and result.error is None:
+            changes = [*result.transitions, *state.cascade_pending]
+            if _parents(changes):
+                self._cascade(state, changes)
+
     def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
-        """Recompute the parents of subtasks edited outside tmxd (recorded as ``tmxd``)."""
+        """Recompute the parents of subtasks edited outside tmxd, as ``set-status`` would.
+
+        One locked, minimal write (:func:`tmxd.taskmaster.ops.recompute_parents`, the one
+        cascade rule), recorded as ``cascade``. Never inside the half-written grace window
+        of the edit, never over a file that does not parse (then it is made at the next
+        valid look); edits that arrive meanwhile are recorded first (``external``) and
+        cascade in the same write. The daemon then sees its own write with the snapshot
+        already up to date: nothing loops.
+        """
         from tmxd.taskmaster import ops
         from tmxd.taskmaster.store import TaskStore
 
-        parents = sorted({(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id})
-        if not parents:
-            return
+        project = state.project
+        wait_settled(project.tasks_path)
+        state.cascade_pending = changes  # until the write is made
+        scope = None
         try:
-            with attributed(
-                state.project.root, state.project.tasks_path, "tmxd", self.recorder
-            ) as scope:
-                ops.recompute_parents(TaskStore(state.project), parents)
+            with attributed(project.root, project.tasks_path, "cascade", self.recorder) as scope:
+                before = scope.before
+                if before is not None and before.error is None:
+                    parents = _parents([*changes, *before.transitions])
+                    ops.recompute_parents(TaskStore(project), parents)
+                    state.cascade_pending, state.cascade_error = [], None
         except TmxdError as exc:
-            log.error("%s (parent statuses not recomputed)", exc.message)
-            return
-        if scope.after is not None:
-            self._report(state, scope.after, "tmxd")
+            if exc.message != state.cascade_error:
+                log.error("%s (parent statuses not recomputed yet)", exc.message)
+            state.cascade_error = exc.message
+        if scope is not None and scope.before is not None:
+            self._report(state, scope.before, "external")
+        if scope is not None and scope.after is not None:
+            self._report(state, scope.after, "cascade")
 
     def _report(self, state: ProjectState, result: Observation, source: str) -> None:
         root = state.project.root
@@ -270,10 +326,16 @@ class Engine:
                 source,
             )
             state.transitions += 1
-        if state.config.announce_unblocked:
-            for item in result.unblocked:
-                log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
+        self._unblocked(state, result.unblocked)
         state.last_change = clock.now()
+
+    def _unblocked(self, state: ProjectState, unblocked: list[Unblocked]) -> None:
+        """Announce tasks whose dependencies just became done; tell ``[notify]``."""
+        root = state.project.root
+        for item in unblocked:
+            if state.config.announce_unblocked:
+                log.info("%s: task %s is now unblocked: %s", root, item.task_id, item.title)
+            self.tell(state, notify.task_ready(root, item.task_id, item.title, item.tag))
 
     def _sync(self, state: ProjectState) -> None:
         """Drain the hook spool: notes and closes written for commits.
@@ -306,47 +368,52 @@ class Engine:
             state.sync_error = None
         for obs in (scope.before, scope.after):
             if obs is not None:
-                self._report(state, obs, "external")
-        for note in result.notes_added:
-            log.info("%s: note for commit %s added to task %s", root, note.sha[:7], note.task_id)
-        for moved in result.notes_moved:
-            log.info(
-                "%s: note of task %s moved from %s to %s",
-                root,
-                moved.task_id,
-                moved.old_sha[:7],
-                moved.new_sha[:7],
-            )
-        for kept in result.notes_kept:
-            log.info(
-                "%s: note of task %s stays on %s: %s",
-                root,
-                kept.task_id,
-                kept.old_sha[:7],
-                kept.why,
-            )
-        for closed in result.closed:
-            log.info(
-                "%s: task %s %s -> %s (commit %s)",
-                root,
-                closed.task_id,
-                closed.old_status,
-                closed.new_status,
-                closed.sha[:7],
-            )
-        for unknown in result.unknown_ids:
-            log.warning(
-                "%s: commit %s names task %s, which does not exist",
-                root,
-                unknown.sha[:7],
-                unknown.task_id,
-            )
-        for error in result.errors:
-            log.warning("%s: %s", root, error)
+                self._outside(state, obs)
+        for level, text in _sync_lines(result):
+            log.log(level, "%s: %s", root, text)
+        self._unblocked(state, scope.unblocked)  # by the commits' closes
         # counted once logged: `tmxd status` never shows what the log does not have yet
         state.transitions += len(result.closed)
         state.notes += len(result.notes_added)
         state.syncs += 1
+
+
+def _sync_lines(result: SyncResult) -> list[tuple[int, str]]:
+    """What the engine logs about one drain of the spool: ``(level, message)``."""
+    info, warning = logging.INFO, logging.WARNING
+    lines: list[tuple[int, str]] = []
+    for n in result.notes_added:
+        only = " (the only task in progress)" if n.inferred else ""
+        lines.append((info, f"note for commit {n.sha[:7]} added to task {n.task_id}{only}"))
+    for u in result.unlinked:
+        lines.append(
+            (
+                info,
+                f"commit {u.sha[:7]} names no task and {u.in_progress} tasks are in progress: "
+                "linked to none",
+            )
+        )
+    for m in result.notes_moved:
+        lines.append(
+            (info, f"note of task {m.task_id} moved from {m.old_sha[:7]} to {m.new_sha[:7]}")
+        )
+    for kept in result.notes_kept:
+        lines.append((info, f"note of task {kept.task_id} stays on {kept.old_sha[:7]}: {kept.why}"))
+    for c in result.closed:
+        lines.append(
+            (info, f"task {c.task_id} {c.old_status} -> {c.new_status} (commit {c.sha[:7]})")
+        )
+    for k in result.unknown_ids:
+        lines.append((warning, f"commit {k.sha[:7]} names task {k.task_id}, which does not exist"))
+    lines.extend((warning, error) for error in result.errors)
+    return lines
+
+
+def _parents(changes: list[Transition]) -> list[tuple[str, str]]:
+    """``(tag, parent id)`` of every subtask whose status changed (new subtasks aside)."""
+    return sorted(
+        {(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id and c.old}
+    )
 
 
 def _written_within(path: Path, seconds: float) -> float | None:

@@ -39,17 +39,25 @@ def scheduled(engine: Engine) -> list[Job]:
 
 
 def stale_check(engine: Engine) -> str:
-    """Announce tasks in progress for longer than ``[metrics] stale_hours`` (once each)."""
+    """Announce stale tasks (:mod:`tmxd.metrics.stale`: in progress for ``[metrics]
+    stale_hours`` with no linked commit since it started), once per spell in progress each."""
+    from tmxd.daemon import notify
+    from tmxd.metrics import stale
     from tmxd.metrics.settings import METRICS
 
+    recorder = engine.recorder
+    if recorder is None:
+        return "no metrics database: which tasks had commits is unknown"
     now = clock.now()
     found = 0
     for state in engine.states():
         data = state.ledger.load()
         if data is None:
             continue
+        root = state.project.root
         try:
-            limit = METRICS.load(state.project.root).stale_hours
+            limit = METRICS.load(root).stale_hours
+            commits = stale.last_commits(recorder, root, now)
         except TmxdError as exc:
             log.error("%s", exc.message)
             continue
@@ -58,27 +66,29 @@ def stale_check(engine: Engine) -> str:
             task = data.snapshot.get(tag, {}).get(task_id)
             if task is None or task.status != "in-progress":
                 continue
-            age = (now - _parse_time(entered)).total_seconds() / 3600
-            if age < limit:
+            since = _parse_time(entered)
+            hours = stale.stale_for(since, commits.get(task_id), now, limit)
+            if hours is None:
                 continue
             found += 1
-            if (key, entered) in state.announced_stale:
+            spell = (key, clock.iso_ms(since))
+            if spell in state.announced_stale:
                 continue
-            state.announced_stale.add((key, entered))
+            state.announced_stale.add(spell)
             log.warning(
-                "%s: task %s (%s) has been in progress for %.1f h",
-                state.project.root,
+                "%s: task %s (%s) is stale: in progress for %.1f h, "
+                "no linked commit since it started",
+                root,
                 task_id,
                 task.title,
-                age,
+                hours,
             )
-            recorder = engine.recorder
-            if recorder is not None:
-                recorder.event(
-                    state.project.root,
-                    "task-stale",
-                    {"task_id": task_id, "tag": tag, "title": task.title, "hours": round(age, 1)},
-                )
+            recorder.event(
+                root,
+                "task-stale",
+                {"task_id": task_id, "tag": tag, "title": task.title, "hours": round(hours, 1)},
+            )
+            engine.tell(state, notify.task_stale(root, task_id, task.title, hours, tag))
     return f"{found} stale task(s)"
 
 

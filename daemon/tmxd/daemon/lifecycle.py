@@ -267,7 +267,9 @@ class Daemon:
         self.started_at = clock.now()
         self.engine = Engine(recheck=self._recheck_later)
         self.ingester = JournalIngester(lambda: self.engine.recorder)
-        self.autopilot = AutopilotDispatcher(lambda: self.engine.recorder)
+        self.autopilot = AutopilotDispatcher(
+            lambda: self.engine.recorder, self.engine.autopilot_event
+        )
         self.prometheus: Any = None
         self.watcher = Watcher(
             self._on_change,

@@ -15,7 +15,7 @@ class DaemonConfig:
     cascade_external: bool = option(
         False,
         "when a subtask's status is edited outside tmxd (editor, Task Master's MCP server), "
-        "recompute its parent as `task-master set-status` does",
+        "recompute its parent as `task-master set-status` does (recorded as `cascade`)",
     )
 
 

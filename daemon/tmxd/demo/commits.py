@@ -9,7 +9,8 @@ from __future__ import annotations
 from tmxd.demo.context import DemoContext
 
 
-def _commit(ctx: DemoContext, name: str, text: str, *message: str) -> None:
+def commit(ctx: DemoContext, name: str, text: str, *message: str) -> None:
+    """Append ``text`` to ``name``, stage it and commit with the ``-m`` paragraphs given."""
     with open(ctx.root / name, "a", encoding="utf-8") as fh:
         fh.write(text)
     ctx.git("add", name)
@@ -28,8 +29,8 @@ def step_install(ctx: DemoContext) -> None:
 
 def step_commits(ctx: DemoContext) -> None:
     ctx.say("A commit names its task with [4] in the subject, or a `Task: 4` trailer.")
-    _commit(ctx, "docs.md", "# User guide\n", "Outline the user guide [4]")
-    _commit(ctx, "docs.md", "## Install\n\npipx install tmxd\n", "Install", "Task: 4, 99")
+    commit(ctx, "docs.md", "# User guide\n", "Outline the user guide [4]")
+    commit(ctx, "docs.md", "## Install\n\npipx install tmxd\n", "Install", "Task: 4, 99")
     ctx.tmxd("hooks", "status")
     ctx.say("tmxd sync (the daemon does it by itself) turns each commit into one note, in")
     ctx.say("update-subtask's format; id 99 does not exist, so it is reported, not created.")
@@ -43,5 +44,5 @@ def step_rewrite(ctx: DemoContext) -> None:
     ctx.tmxd("sync")
     ctx.tmxd("show", "4")
     ctx.say("A `Closes-Task:` trailer also sets the task done (a subtask's parent follows):")
-    _commit(ctx, "docs.md", "## Tutorial\n", "Add the tutorial", "Closes-Task: 4")
+    commit(ctx, "docs.md", "## Tutorial\n", "Add the tutorial", "Closes-Task: 4")
     ctx.tmxd("sync")

@@ -4,7 +4,8 @@ The demo builds a git repository with a small ``.taskmaster/tasks/tasks.json`` i
 folder (:mod:`tmxd.demo.context`), then runs the steps listed in :data:`STEPS`, in that
 order. A step is a plain function of a :class:`~tmxd.demo.context.DemoContext` that shows
 real commands and their output; each area of tmxd keeps its steps in its own module
-(``setup``, ``tasks``, ``commits``, ``daemon``, ``metrics``, ``autopilot``), and a new
+(``setup``, ``tasks``, ``commits``, ``daemon``, ``metrics``, ``autopilot``,
+``workflow``), and a new
 step is one more line here.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks
+from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks, workflow
 from tmxd.demo.context import DemoContext, build_project, demo_env
 from tmxd.errors import TmxdError
 
@@ -44,6 +45,10 @@ STEPS: tuple[Step, ...] = (
     Step("The daemon: edits and commits recorded as they happen", daemon.step_daemon),
     Step("How the work went: tmxd report", metrics.step_report),
     Step("Autopilot: a ready task run by an agent, validated, done", autopilot.step_autopilot),
+    Step("Commits that name no task: the one in progress gets them", workflow.step_unnamed_commits),
+    Step("An editor finishes the last subtask: the parent follows", workflow.step_cascade),
+    Step("Event commands: [notify] runs yours when a task is ready", workflow.step_notify),
+    Step("Stale work: one rule for the hourly check and the report", workflow.step_stale),
 )
 
 

@@ -99,10 +99,8 @@ def observe(
         try:
             text, tasks_file = read_tasks(tasks_path)
         except TmxdError:
-            young = HALF_WRITTEN_GRACE - _age(tasks_path)
-            if young <= 0:
+            if not wait_settled(tasks_path):
                 raise
-            time.sleep(young)
             text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
@@ -163,17 +161,18 @@ def advance(
     changes: Sequence[StatusChange],
     source: str,
     at: datetime | None = None,
-) -> list[Transition]:
+) -> tuple[list[Transition], list[Unblocked]]:
     """Record status changes a writer just made, advancing the ledger in the same step.
 
     For writers that know what they changed (a commit's ``Closes-Task``): each change
     is recorded once as ``source`` and the snapshot moves with it, so neither a later
     look nor a crash in between records it again. The caller holds ``ledger.locked()``
-    (:func:`attributed` does). Returns the transitions recorded.
+    (:func:`attributed` does). Returns the transitions recorded and the tasks they
+    unblocked.
     """
     previous = ledger.load()
     if previous is None:
-        return []  # no baseline yet: the next look takes the file as it is
+        return [], []  # no baseline yet: the next look takes the file as it is
     moment = at or clock.now()
     snap = {t: dict(states) for t, states in previous.snapshot.items()}
     states = snap.setdefault(tag, {})
@@ -187,13 +186,13 @@ def advance(
         states[change.task_id] = TaskState(change.new_status, title, deps)
         done.append(Transition(tag, change.task_id, change.old_status, change.new_status, title))
     if not done:
-        return []
+        return [], []
     unblocked = newly_unblocked(previous.snapshot, snap)
     outbox = list(previous.pending) + _records(ledger.root, done, unblocked, source, moment)
     since = _since(previous.since, done, snap, clock.iso_ms(moment))
     # digest "": the file's text is not known here; the next look diffs it in full
     _commit(ledger, LastSnapshot(snap, "", since, outbox), recorder)
-    return done
+    return done, unblocked
 
 
 def flush(ledger: SnapshotLedger, recorder: Recorder | None) -> None:
@@ -271,10 +270,13 @@ class Attribution:
     before: Observation | None = None
     after: Observation | None = None
     recorded: list[Transition] = field(default_factory=list)
+    unblocked: list[Unblocked] = field(default_factory=list)  # by the recorded changes
 
     def record(self, tag: str, changes: Sequence[StatusChange]) -> None:
         """Record changes the writer made (as its source), advancing the ledger with them."""
-        self.recorded += advance(self.ledger, self.recorder, tag, changes, self.source)
+        done, unblocked = advance(self.ledger, self.recorder, tag, changes, self.source)
+        self.recorded += done
+        self.unblocked += unblocked
 
 
 @contextlib.contextmanager
@@ -319,6 +321,19 @@ def recording(project_root: Path, tasks_path: Path, source: str) -> Iterator[Att
         return
     with recorder, attributed(project_root, tasks_path, source, recorder) as scope:
         yield scope
+
+
+def wait_settled(path: Path) -> bool:
+    """Wait until ``path`` is :data:`HALF_WRITTEN_GRACE` old; False when it already was.
+
+    A file written a moment ago may be half written (a truncate-then-write save) or
+    about to be written again: neither read it as final nor write over it before then.
+    """
+    young = HALF_WRITTEN_GRACE - _age(path)
+    if young <= 0:
+        return False
+    time.sleep(young)
+    return True
 
 
 def _age(path: Path) -> float:

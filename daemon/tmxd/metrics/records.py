@@ -30,8 +30,9 @@ if TYPE_CHECKING:  # building a record needs no sqlite3 (hooks journal without l
 Record = dict[str, Any]
 ProjectIds = Callable[["sqlite3.Connection", str], int]
 
-#: Who made a status change. ``baseline``: tmxd's first look at a task (not a change).
-TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "baseline")
+#: Who made a status change. ``baseline``: tmxd's first look at a task (not a change);
+#: ``cascade``: the daemon recomputing a parent after an outside edit of its subtasks.
+TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "baseline", "cascade")
 #: The status a task gets in ``transitions`` when it leaves tasks.json.
 REMOVED = "removed"
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import clock
+from tmxd.metrics import stale
 from tmxd.metrics.recorder import from_db_time, to_db_time
 from tmxd.metrics.records import REMOVED
 from tmxd.taskmaster.status import DONE_LIKE
@@ -735,13 +736,7 @@ def _last_commit_per_task(
     conn: sqlite3.Connection, flt: _Filter, until_s: str
 ) -> dict[tuple[int, str], datetime]:
     where, params = flt.where("ct", tag=False)
-    cur = conn.execute(
-        "SELECT ct.project_id, ct.task_id, max(c.committed_at) FROM commit_tasks ct "
-        f"JOIN commits c ON c.id = ct.commit_id WHERE {where} AND c.committed_at <= ? "
-        "GROUP BY ct.project_id, ct.task_id",
-        [*params, until_s],
-    )
-    return {(r[0], r[1]): from_db_time(r[2]) for r in cur}
+    return stale.last_commit_per_task(conn, where, params, until_s)
 
 
 def _stale(
@@ -752,24 +747,23 @@ def _stale(
     label: Any,
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    limit = timedelta(hours=stale_hours)
     for t in tasks.values():
         if t.status_now != "in-progress" or t.entered_current is None:
             continue
         pid, _tag, task_id = t.key
         commit = last_commit.get((pid, task_id))
-        recent = max(t.entered_current, commit) if commit else t.entered_current
-        if now - recent >= limit:
+        hours = stale.stale_for(t.entered_current, commit, now, stale_hours)
+        if hours is not None:
             out.append(
                 {
                     "task": label(t.key),
                     "title": t.title,
                     "in_progress_since": to_db_time(t.entered_current),
                     "last_commit": to_db_time(commit) if commit else None,
-                    "idle_hours": round((now - recent).total_seconds() / 3600.0, 2),
+                    "hours_in_progress": round(hours, 2),
                 }
             )
-    out.sort(key=lambda r: -r["idle_hours"])
+    out.sort(key=lambda r: -r["hours_in_progress"])
     return out
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tmxd.config import option, section
+from tmxd.config import option, renamed, section
 
 
 @dataclass(frozen=True)
@@ -33,3 +33,5 @@ class ReportConfig:
 
 
 REPORT = section("report", ReportConfig, "Where the daemon's daily reports go.")
+# Earlier versions wrote the daily reports into the project, `[metrics] daily_report_dir`.
+renamed("metrics.daily_report_dir", "report.dir")

@@ -262,14 +262,14 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
         ]
         out.append(t)
     if report["stale_in_progress"]:
-        t = Table("Stale in progress", ["task", "title", "since", "last commit", "idle"])
+        t = Table("Stale in progress", ["task", "title", "since", "last commit", "in progress"])
         t.rows = [
             [
                 r["task"],
                 _short(r["title"]),
                 local_time(r["in_progress_since"], tz),
                 local_time(r["last_commit"], tz),
-                duration(r["idle_hours"] * 3600),
+                duration(r["hours_in_progress"] * 3600),
             ]
             for r in report["stale_in_progress"]
         ]

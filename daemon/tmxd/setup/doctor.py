@@ -157,6 +157,15 @@ def check_config(ctx: Context) -> CheckResult:
             )
     if not path.is_file():
         return CheckResult(name, OK, f"{path} absent: every option at its default")
+    from tmxd.config import read_config, renamed_in
+
+    old = renamed_in(read_config(path))
+    if old:
+        names = ", ".join(f"{r.old_section}.{r.old_key} -> {r.section}.{r.key}" for r in old)
+        return CheckResult(
+            name, WARN, f"{path}: valid, with keys that have new names ({names})",
+            f"rename them in {path}; they are read under their new names meanwhile",
+        )
     return CheckResult(name, OK, f"{path}: valid")
 
 

@@ -12,7 +12,8 @@ init owns a part of:
 ``.claude/commands/taskmaster-*.md`` the ``/taskmaster-workflow`` and ``/taskmaster-debug``
                                      slash commands
 ``.taskmaster/tmxd.toml``            every option of every config section, commented, at
-                                     its default
+                                     its default, except the few init chooses for a
+                                     project it sets up (:func:`init_choices`)
 
 JSON files are merged by :mod:`tmxd.setup.claude_settings` (our entries added or
 updated, every other byte kept); an existing slash command that differs from
@@ -26,6 +27,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import shutil
+import sys
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -170,31 +173,100 @@ def registered_sections() -> list[Section[Any]]:
     """Every table of tmxd.toml, by name: one line per area that owns one."""
     from tmxd.autopilot.config import AUTOPILOT
     from tmxd.commits.linking import LINKS
+    from tmxd.daemon.notify import NOTIFY
     from tmxd.daemon.settings import DAEMON
     from tmxd.metrics.settings import METRICS, REPORT
 
-    return sorted([AUTOPILOT, DAEMON, INIT, LINKS, METRICS, REPORT], key=lambda sec: sec.name)
+    sections: list[Section[Any]] = [AUTOPILOT, DAEMON, INIT, LINKS, METRICS, NOTIFY, REPORT]
+    return sorted(sections, key=lambda sec: sec.name)
 
 
-def render_section(sec: Section[Any], header: bool = True) -> list[str]:
+@dataclass(frozen=True)
+class Choice:
+    """A value init writes for a project it sets up, instead of the commented default."""
+
+    value: Any
+    why: str  # a comment line above it
+    active: bool = True  # False: an example, written commented out
+
+
+Choices = dict[tuple[str, str], Choice]  # (section, option) -> what init writes
+
+
+# The desktop notifier of each platform, as a [notify] command (the message is one argument;
+# osascript hands it to the script as data, never as AppleScript source).
+NOTIFIERS: dict[str, list[str]] = {
+    "linux": ["notify-send", "tmxd", "{message}"],
+    "darwin": [
+        "osascript",
+        "-e",
+        "on run argv",
+        "-e",
+        'display notification (item 1 of argv) with title "tmxd"',
+        "-e",
+        "end run",
+        "{message}",
+    ],
+}
+
+
+def platform_notifier(platform: str | None = None) -> tuple[list[str], bool]:
+    """The platform's notifier command, and whether its program is on PATH."""
+    argv = NOTIFIERS["darwin" if (platform or sys.platform) == "darwin" else "linux"]
+    return argv, shutil.which(argv[0]) is not None
+
+
+def init_choices() -> Choices:
+    """What a project set up with ``tmxd init`` gets on top of the defaults.
+
+    A project only registered with ``tmxd watch add`` keeps the conservative defaults.
+    """
+    notifier, found = platform_notifier()
+    return {
+        ("daemon", "cascade_external"): Choice(
+            True,
+            "Set by tmxd init: a parent follows its subtasks edited in an editor or by an "
+            "MCP server, as with `task-master set-status` (false: the daemon only records).",
+        ),
+        ("notify", "command"): Choice(
+            notifier,
+            f"Set by tmxd init: {notifier[0]} was found on PATH."
+            if found
+            else f"{notifier[0]} was not found on PATH when tmxd init ran; "
+            "uncomment once it is, or put a command of yours here.",
+            active=found,
+        ),
+    }
+
+
+def render_section(
+    sec: Section[Any], header: bool = True, choices: Choices | None = None
+) -> list[str]:
     lines = [f"[{sec.name}]\n"] if header else []
     lines.append(f"# {sec.doc}\n")
     for fld in dataclasses.fields(sec.cls):
-        lines.extend(["\n", *render_option(sec, fld)])
+        lines.extend(["\n", *render_option(sec, fld, choices)])
     return lines
 
 
-def render_option(sec: Section[Any], fld: dataclasses.Field[Any]) -> list[str]:
-    default = getattr(sec.defaults(), fld.name)
+def render_option(
+    sec: Section[Any], fld: dataclasses.Field[Any], choices: Choices | None = None
+) -> list[str]:
     help_text = fld.metadata.get("help", "")
+    choice = (choices or {}).get((sec.name, fld.name))
+    if choice is not None:
+        mark = "" if choice.active else "# "
+        value = render_toml_value(choice.value)
+        return [f"# {help_text}\n", f"# {choice.why}\n", f"{mark}{fld.name} = {value}\n"]
+    default = getattr(sec.defaults(), fld.name)
     value = '""  # not set by default' if default is None else render_toml_value(default)
     return [f"# {help_text}\n", f"# {fld.name} = {value}\n"]
 
 
-def render_toml(sections: Iterable[Section[Any]]) -> str:
+def render_toml(sections: Iterable[Section[Any]], choices: Choices | None = None) -> str:
     parts = [TOML_INTRO]
     for sec in sections:
-        parts.append("\n" + "".join(render_section(sec)))
+        parts.append("\n" + "".join(render_section(sec, choices=choices)))
     return "".join(parts)
 
 
@@ -203,16 +275,25 @@ def plan_toml(root: Path) -> FileChange:
     old = _read(path)
     sections = registered_sections()
     if old is None:
-        return FileChange(path, None, render_toml(sections))
+        return FileChange(path, None, render_toml(sections, init_choices()))
     try:
         existing = tomllib.loads(old)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path}: invalid TOML: {exc}; fix the file or remove it") from exc
-    return FileChange(path, old, merge_toml(old, sections, existing))
+    return FileChange(path, old, merge_toml(old, sections, existing, init_choices()))
 
 
-def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, Any]) -> str:
-    """Add commented lines for the sections and options ``text`` does not mention yet."""
+def merge_toml(
+    text: str,
+    sections: Sequence[Section[Any]],
+    parsed: dict[str, Any],
+    choices: Choices | None = None,
+) -> str:
+    """Add commented lines for the sections and options ``text`` does not mention yet.
+
+    An option ``choices`` names is written with init's value instead, where a line of
+    that table can go (under a real header; commented out under a commented one).
+    """
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
         lines[-1] += "\n"
@@ -222,19 +303,22 @@ def merge_toml(text: str, sections: Sequence[Section[Any]], parsed: dict[str, An
     for sec in sections:
         found = [pos for pos, (_, name) in enumerate(headers) if name == sec.name]
         if not found:
-            block = render_section(sec)
             if sec.name in parsed:  # defined by dotted keys: a header would be a TOML error
+                block = render_section(sec)
                 block[0] = "# " + block[0]
+            else:
+                block = render_section(sec, choices=choices)
             appended += ["\n", *block]
             continue
         start = headers[found[0]][0]
+        real_header = not lines[start].lstrip().startswith("#")
         following = [i for i, _ in headers if i > start]
         end = following[0] if following else len(lines)
         region = "".join(lines[start:end])
         missing: list[str] = []
         for fld in dataclasses.fields(sec.cls):
             if not re.search(rf"^\s*#?\s*{re.escape(fld.name)}\s*=", region, re.M):
-                missing += ["\n", *render_option(sec, fld)]
+                missing += ["\n", *render_option(sec, fld, choices if real_header else None)]
         while end > start + 1 and not lines[end - 1].strip():
             end -= 1
         if missing:

@@ -172,6 +172,20 @@ def recompute_parents(
     return changes
 
 
+def leaves_in_progress(doc: TasksFile, tag: str) -> list[str]:
+    """Ids of the leaf tasks in progress in ``tag``: subtasks, and tasks without subtasks.
+
+    A commit naming no task goes to the only one (``[links] infer_in_progress``), and the
+    prepare-commit-msg hook suggests it.
+    """
+    return [
+        leaf.id
+        for task in doc.tasks(tag)
+        for leaf in (task.subtasks or [task])
+        if leaf.status == "in-progress"
+    ]
+
+
 def note_block(text: str, at: datetime) -> str:
     """Task Master's ``<info added on ISO>`` block around ``text``."""
     stamp = clock.iso_ms(at)
