@@ -203,3 +203,47 @@ def test_head_in_a_pipefail_pipeline(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("tag: master")
+
+
+def _leaf_commands() -> dict[str, click.Command]:
+    ctx = click.Context(cli)
+    found: dict[str, click.Command] = {}
+
+    def walk(cmd: click.Command, name: str) -> None:
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                sub_cmd = cmd.get_command(ctx, sub)
+                assert sub_cmd is not None
+                walk(sub_cmd, f"{name} {sub}")
+        found[name] = cmd
+
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        walk(command, name)
+    return found
+
+
+def test_readme_says_which_commands_take_a_project() -> None:
+    """README: the commands about one project take -p/--project; those about the daemon
+    and the database do not; on start and run it means "also watch"."""
+    from helpers import REPO_ROOT
+
+    takes = {
+        name
+        for name, cmd in _leaf_commands().items()
+        if any("--project" in getattr(p, "opts", ()) for p in cmd.params)
+    }
+    per_project = {
+        "list", "next", "show", "set-status", "update-subtask", "validate-dependencies",
+        "sync", "hooks install", "hooks uninstall", "hooks status", "init", "doctor", "report",
+        "autopilot", "approve", "reject", "merge-driver",
+    }  # fmt: skip
+    assert takes == per_project | {"start", "run"}
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    claim = readme[readme.index("Every command that works on one project") :][:900]
+    for name in ("sync", "hooks", "init", "doctor", "report", "autopilot", "merge-driver"):
+        assert f"`{name}`" in claim, name
+    for name in ("status", "stop", "reload", "watch", "service", "metrics", "demo"):
+        assert f"`{name}`" in claim and not any(t.split()[0] == name for t in takes), name
+    assert '`-p PATH` means "also watch PATH for this run"' in claim

@@ -154,6 +154,8 @@ def start(
             echo_json({"running": True, "started": False, "pid": pid})
         else:
             click.echo(f"tmxd is already running (pid {pid})")
+            for project in projects:  # its options were set when it started
+                click.echo(f"  not watching {project} for you: `tmxd watch add {project}` does")
         return
     pid = start_background(log_file, extra_args=extra)
     if fmt == "json":
