@@ -334,7 +334,39 @@ def check_daemon(ctx: Context) -> CheckResult:
             f"running (pid {pid}) but not watching {ctx.root}",
             f"run `tmxd watch add {ctx.root}`",
         )
-    return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+    running = f"running (pid {pid}), watching this project ({watch})"
+    program = _daemon_agent_missing(ctx, status)
+    if program is not None:
+        return CheckResult(
+            name,
+            WARN,
+            f"{running}, but its autopilot cannot start agents: {program!r} is not on the "
+            "daemon's PATH (it keeps the PATH of the shell or service that started it)",
+            f"restart it where {program!r} is found (`tmxd stop`, then `tmxd start` from such a "
+            "shell; `tmxd service install` again for the service), or set [autopilot] "
+            "claude_bin (or command) to an absolute path",
+        )
+    return CheckResult(name, OK, running)
+
+
+def _daemon_agent_missing(ctx: Context, status: dict[str, Any]) -> str | None:
+    """The agent program of the project's autopilot mode, when the running daemon cannot
+    find it on its own PATH (None when the mode is off, or the daemon finds it)."""
+    from tmxd.autopilot.config import load as load_autopilot
+
+    daemon_path = status.get("path")
+    if ctx.root is None or not isinstance(daemon_path, str):
+        return None  # a daemon from before it reported its PATH
+    try:
+        cfg = load_autopilot(ctx.root)
+    except TmxdError:
+        return None  # the config check reports it
+    if not cfg.enabled:
+        return None
+    program = cfg.claude_bin if cfg.agent == "claude" else (cfg.command or [""])[0]
+    if not program or "{" in program or _runnable(ctx, program, daemon_path):
+        return None  # (a templated program is only known per task)
+    return program
 
 
 def check_service(ctx: Context) -> CheckResult:
