@@ -635,3 +635,23 @@ def test_autopilot_merges_task_branches_through_the_driver(tmp_path: Path) -> No
     assert "tasks.json merge=tmxd-tasks" in (root / info).read_text()
     for wt in trees:
         worktrees.discard(root, wt.path)
+
+
+def test_switch_merge_carries_uncommitted_notes_to_another_branch(tmp_path: Path) -> None:
+    """docs/hooks.md: a note leaves tasks.json modified, so a plain checkout of a branch
+    whose tasks.json differs refuses; `git switch --merge` carries the note over."""
+    root = project_repo(tmp_path / "repo", "021")  # the driver registered and committed
+    first, last = (js_string(t["id"]) for t in (master(root)[0], master(root)[-1]))
+    git(root, "checkout", "-q", "-b", "other")
+    set_status(store(root), [last], "review")
+    commit(root, "other: review")
+    git(root, "checkout", "-q", "main")
+    append_note(store(root), first, "Committed changes: work (abc1234) — 1 file, +1/-0")
+    refused = subprocess.run(
+        ["git", "checkout", "other"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0 and "would be overwritten" in refused.stderr
+    git(root, "switch", "-q", "--merge", "other")
+    assert "Committed changes: work (abc1234)" in str(find(root, first)["details"])
+    assert find(root, last)["status"] == "review"
+    assert git(root, "status", "--porcelain").split() == ["M", str(TASKS)]
