@@ -91,6 +91,7 @@ class Engine:
         self._recorder_error: str | None = None
         self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
+        self._thread: int | None = None  # the thread that handles events (the engine's)
         self.notifier = notify.Notifier()
 
     # -- resources ------------------------------------------------------
@@ -180,6 +181,7 @@ class Engine:
 
     def catch_up(self, root: Path) -> None:
         """Record edits and drain commits made while nobody was watching."""
+        self._thread = threading.get_ident()
         state = self._projects.get(root)
         if state is not None:
             self._observe(state, "external")
@@ -199,6 +201,7 @@ class Engine:
 
     def handle(self, event: ProjectEvent) -> None:
         """React to one event of a watched project."""
+        self._thread = threading.get_ident()
         state = self._projects.get(event.root)
         if state is None:
             return
@@ -230,10 +233,20 @@ class Engine:
             "error": state.error,
             "sync_error": state.sync_error,
             "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
-            "transitions": state.transitions,
+            # recorded by the engine (once logged) and by its autopilot mode's passes
+            "transitions": state.transitions + self._autopilot_transitions(root),
             "syncs": state.syncs,
             "notes": state.notes,
         }
+
+    def _autopilot_transitions(self, root: Path) -> int:
+        """Transitions recorded through the shared recorder by other threads than the
+        engine's: the autopilot mode's passes (their outside edits seen first, their
+        status changes, their commits' closes). The engine counts its own once logged."""
+        recorder = self._recorder  # never opened here: `tmxd status` must not wait on it
+        if recorder is None:
+            return 0
+        return recorder.transitions_stored(root, except_thread=self._thread)
 
     # -- internals ------------------------------------------------------
 
