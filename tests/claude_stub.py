@@ -13,7 +13,10 @@ is answered with a final text block and ``end_turn``. Which tool calls:
 - ``mode = "deny"``: the same files, but under that directory's ``.git/``, which
   Claude Code refuses to edit (the run still ends ``success``, with the refusals in
   ``permission_denials``);
-- ``mode = "nothing"``: no tool call at all, just the final text.
+- ``mode = "nothing"``: no tool call at all, just the final text;
+- ``Script.steps`` when given, one turn per step instead: the request carrying ``n``
+  tool results is answered with the calls of ``steps[n]`` (a list, or a function of the
+  request giving one), then the final text.
 
 It binds to 127.0.0.1 only and records every request it saw (``requests``) and
 every file it asked to write (``writes``: (working directory, absolute path)).
@@ -62,7 +65,12 @@ INSTALL_SCRIPT = REPO_ROOT / "scripts" / "install-claude-code"
 
 @dataclass
 class Script:
-    """What the fake model answers: tool calls first, then a final text."""
+    """What the fake model answers: tool calls first, then a final text.
+
+    With ``steps``, one turn per step instead: the request that carries ``n`` tool results
+    is answered with the tool calls of ``steps[n]``, and once every step is answered, with
+    the final text (``tool_uses`` is then ignored).
+    """
 
     tool_uses: list[dict[str, Any]] = field(default_factory=list)
     final_text: str = "Done."
@@ -70,6 +78,10 @@ class Script:
     input_tokens: int = 1200
     output_tokens: int = 42
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # one turn each: the tool calls, or a function of the request that gives them
+    steps: list[list[dict[str, Any]] | Callable[[dict[str, Any]], list[dict[str, Any]]]] = field(
+        default_factory=list
+    )
     writes: list[tuple[str, str]] = field(default_factory=list)
     # working-directory suffix -> a condition the final answer waits for (to order runs)
     gates: dict[str, Callable[[], bool]] = field(default_factory=dict)
@@ -127,14 +139,22 @@ def _planned_writes(script: Script, body: dict[str, Any]) -> list[dict[str, Any]
     return uses
 
 
-def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+def _tool_results(messages: list[dict[str, Any]]) -> int:
+    """How many tool_result blocks the conversation so far carries."""
+    count = 0
     for message in messages:
         content = message.get("content")
-        if isinstance(content, list) and any(
-            isinstance(block, dict) and block.get("type") == "tool_result" for block in content
-        ):
-            return True
-    return False
+        if isinstance(content, list):
+            count += sum(
+                1
+                for block in content
+                if isinstance(block, dict) and block.get("type") == "tool_result"
+            )
+    return count
+
+
+def _has_tool_result(messages: list[dict[str, Any]]) -> bool:
+    return _tool_results(messages) > 0
 
 
 def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
@@ -145,19 +165,25 @@ def _sse(events: list[tuple[str, dict[str, Any]]]) -> bytes:
 
 def _answer(script: Script, body: dict[str, Any], counter: int) -> tuple[list[Any], str]:
     messages = body.get("messages", [])
-    if not _has_tool_result(messages):
+    if script.steps:
+        done = _tool_results(messages)
+        step = script.steps[done] if done < len(script.steps) else []
+        uses = step(body) if callable(step) else step
+    elif not _has_tool_result(messages):
         uses = script.tool_uses or _planned_writes(script, body)
-        if uses:
-            blocks = [
-                {
-                    "type": "tool_use",
-                    "id": f"toolu_{counter:04d}_{i}",
-                    "name": t["name"],
-                    "input": t["input"],
-                }
-                for i, t in enumerate(uses)
-            ]
-            return blocks, "tool_use"
+    else:
+        uses = []
+    if uses:
+        blocks = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_{counter:04d}_{i}",
+                "name": t["name"],
+                "input": t["input"],
+            }
+            for i, t in enumerate(uses)
+        ]
+        return blocks, "tool_use"
     return [{"type": "text", "text": script.final_text}], "end_turn"
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,34 @@ def test_claude_invocation_has_the_headless_flags(tmp_path: Path) -> None:
     assert "CLAUDE_CODE_CHILD_SESSION" not in inv.env
     assert inv.env["DISABLE_AUTOUPDATER"] == "1"
     assert inv.env["TMXD_TASK_ID"] == "4.2" and inv.env["TMXD_TAG"] == "master"
+
+
+def test_claude_gets_tmxds_mcp_server_on_the_project_and_may_use_its_tools(
+    tmp_path: Path,
+) -> None:
+    def invoke(agent: ClaudeCodeAgent) -> Any:
+        env = {"PATH": "/bin", "TMXD_PROJECT_ROOT": str(tmp_path)}
+        return agent.invocation(
+            task_id="2",
+            tag="master",
+            prompt="p",
+            prompt_file=tmp_path / "p.md",
+            workdir=tmp_path / "worktree",
+            base_env=env,
+        )
+
+    inv = invoke(ClaudeCodeAgent("claude", ("Read",), mcp_server=("/opt/tmxd", "mcp")))
+    config = json.loads(inv.argv[inv.argv.index("--mcp-config") + 1])
+    assert config == {
+        "mcpServers": {
+            "tmxd": {"type": "stdio", "command": "/opt/tmxd", "args": ["mcp", "-p", str(tmp_path)]}
+        }
+    }
+    assert inv.argv[inv.argv.index("--allowedTools") + 1] == "Read,mcp__tmxd__*"
+    assert inv.env["MCP_CONNECTION_NONBLOCKING"] == "0"  # the first turn has the tools
+    assert int(inv.env["MCP_CONNECT_TIMEOUT_MS"]) >= 30000
+    bare = invoke(ClaudeCodeAgent("claude", ("Read",)))
+    assert "--mcp-config" not in bare.argv and "MCP_CONNECTION_NONBLOCKING" not in bare.env
 
 
 def test_command_template_substitutes_inside_arguments_only(tmp_path: Path) -> None:

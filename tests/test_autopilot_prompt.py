@@ -49,3 +49,13 @@ def test_long_dependency_notes_keep_their_end() -> None:
     assert "x" * 2100 not in text
     assert "Task Master task 2" in text
     assert "checks must pass" not in text
+
+
+def test_with_tmxds_mcp_tools_task_updates_go_through_them() -> None:
+    task = T("3.1", "Add a flag")
+    text = build(task, parent=T("3", "CLI"), dependencies=[], validation=[], tag="master", mcp=True)
+    rules = text.split("## Rules\n", 1)[1]
+    assert "mcp__tmxd__update_subtask (id 3.1;" in rules
+    assert "mcp__tmxd__get_task" in rules and "Leave statuses to tmxd" in rules
+    plain = build(task, parent=None, dependencies=[], validation=[], tag="master")
+    assert "mcp__tmxd__" not in plain  # an agent without the server is not told about it

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "daemon" / "tmxd"
 # single-file modules of a layer (the entry point, the leaf helpers) also from their layer.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "__main__", "commands"}),
-    frozenset({"setup", "demo"}),
+    frozenset({"setup", "demo", "mcp"}),
     frozenset({"daemon"}),
     frozenset({"autopilot"}),
     frozenset({"history", "commits"}),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,28 @@ def test_importable_env_puts_this_tmxd_first_once() -> None:
     assert env["PYTHONPATH"].split(os.pathsep) == [root, "/elsewhere"]
     assert env["X"] == "1"
     assert paths.importable_env({})["PYTHONPATH"] == root
+
+
+def test_tmxd_command_is_plain_on_path_else_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "venv" / "bin" / "tmxd"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "argv", [str(script), "init"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert paths.tmxd_command() == (str(script.resolve()), [])
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert paths.tmxd_command() == ("tmxd", [])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tmxd").write_text("#!/bin/sh\n")
+    (other / "tmxd").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{other}:/usr/bin:/bin")
+    assert paths.tmxd_command() == (str(script.resolve()), [])  # PATH finds another tmxd: this one
+    monkeypatch.setattr(sys, "argv", ["/somewhere/__main__.py"])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "py" / "python3"))
+    assert paths.tmxd_command() == ("tmxd", [])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert paths.tmxd_command() == (str(tmp_path / "py" / "python3"), ["-m", "tmxd"])

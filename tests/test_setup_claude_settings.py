@@ -3,8 +3,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tmxd.paths import tmxd_command
 from tmxd.setup.claude_settings import (
     HOOK_COMMAND,
+    TASK_MASTER_AI_TOOLS,
     InitConfig,
     allow_rules,
     literal_secrets,
@@ -55,3 +57,39 @@ def test_shapes_claude_code_rejects_and_literal_secrets_are_named() -> None:
     data = {"mcpServers": {"x": {"env": {"OPENAI_API_KEY": "sk-1", "OTHER": "${OTHER}"}}}}
     (warning,) = literal_secrets(data, P)
     assert "mcpServers.x.env.OPENAI_API_KEY holds a literal value" in warning
+
+
+def test_init_writes_tmxds_server_and_limits_task_masters_to_its_ai_tools() -> None:
+    data = json.loads(merge_mcp(None, P, InitConfig()))["mcpServers"]
+    command, args = tmxd_command()
+    assert data["tmxd"] == {"type": "stdio", "command": command, "args": [*args, "mcp"]}
+    tools = data["task-master-ai"]["env"]["TASK_MASTER_TOOLS"].split(",")
+    assert tools == list(TASK_MASTER_AI_TOOLS)
+    assert not {"get_tasks", "next_task", "get_task", "set_task_status", "update_subtask"} & set(
+        tools
+    )
+    alone = json.loads(merge_mcp(None, P, InitConfig(mcp_servers=["task-master-ai"])))
+    assert "tmxd" not in alone["mcpServers"]
+    assert alone["mcpServers"]["task-master-ai"]["env"]["TASK_MASTER_TOOLS"] == "core"
+    chosen = InitConfig(task_master_tools="standard")
+    assert (
+        json.loads(merge_mcp(None, P, chosen))["mcpServers"]["task-master-ai"]["env"][
+            "TASK_MASTER_TOOLS"
+        ]
+        == "standard"
+    )
+
+
+def test_an_older_core_entry_is_narrowed_and_a_users_choice_kept() -> None:
+    old = '{"mcpServers": {"task-master-ai": {"env": {"TASK_MASTER_TOOLS": "core"}}}}'
+    new = json.loads(merge_mcp(old, P, InitConfig()))["mcpServers"]["task-master-ai"]
+    assert new["env"]["TASK_MASTER_TOOLS"] == ",".join(TASK_MASTER_AI_TOOLS)
+    mine = '{"mcpServers": {"task-master-ai": {"env": {"TASK_MASTER_TOOLS": "all"}}}}'
+    kept = json.loads(merge_mcp(mine, P, InitConfig()))["mcpServers"]["task-master-ai"]
+    assert kept["env"]["TASK_MASTER_TOOLS"] == "all"
+
+
+def test_permissions_allow_both_servers_tools(tmp_path: Path) -> None:
+    rules = allow_rules(tmp_path, InitConfig())
+    assert "mcp__tmxd__*" in rules and "mcp__task-master-ai__*" in rules
+    assert "mcp__tmxd__*" not in allow_rules(tmp_path, InitConfig(mcp_servers=["task-master-ai"]))

@@ -54,6 +54,7 @@ COMMANDS: dict[str, Entry] = {
     "list": Entry(
         "tasks", "list_cmd", "List tasks with their status and dependencies.", short_help=True
     ),
+    "mcp": Entry("mcp", "mcp_command", "Serve Task Master's tools (and tmxd's) over MCP on stdio."),
     "merge-driver": Entry(
         "merge_driver",
         "merge_driver_cmd",

@@ -11,6 +11,7 @@ keep tmxd away from the real home directory:
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,3 +82,19 @@ def ensure_private_dir(path: Path) -> Path:
     except OSError:
         pass
     return path
+
+
+def tmxd_command() -> tuple[str, list[str]]:
+    """How another program starts this tmxd (``.mcp.json``, the autopilot's agents): ``tmxd``
+    when PATH finds this one, else its absolute path (the console script beside this Python),
+    else this Python with ``-m tmxd``. Returns the command and the arguments before tmxd's."""
+    here = Path(sys.executable).parent / "tmxd"
+    script = Path(sys.argv[0]) if Path(sys.argv[0]).name == "tmxd" else here
+    on_path = shutil.which("tmxd")
+    if script.is_file():
+        if on_path is not None and Path(on_path).resolve() == script.resolve():
+            return "tmxd", []
+        return str(script.resolve()), []
+    if on_path is not None:
+        return "tmxd", []
+    return sys.executable, ["-m", "tmxd"]

@@ -273,6 +273,8 @@ class ClaudeCodeAgent:
     extra_args: tuple[str, ...] = ()
     name: str = "claude"
     requires_result: bool = True
+    # argv that starts tmxd's MCP server (``tmxd mcp``); empty: the agent gets none from us
+    mcp_server: tuple[str, ...] = ()
 
     def invocation(
         self,
@@ -300,17 +302,43 @@ class ClaudeCodeAgent:
             argv += ["--max-turns", str(self.max_turns)]
         if self.max_budget_usd > 0:
             argv += ["--max-budget-usd", f"{self.max_budget_usd:g}"]
-        if self.allowed_tools:
-            argv += ["--allowedTools", ",".join(self.allowed_tools)]
+        allowed = list(self.allowed_tools)
+        if self.mcp_server:
+            argv += ["--mcp-config", mcp_config(self.mcp_server, base_env.get(PROJECT_ENV))]
+            if MCP_TOOLS not in allowed:
+                allowed.append(MCP_TOOLS)
+        if allowed:
+            argv += ["--allowedTools", ",".join(allowed)]
         if self.model:
             argv += ["--model", self.model]
         argv += list(self.extra_args)
         env = _clean_env(base_env)
+        if self.mcp_server:
+            # Claude Code connects MCP servers in the background by default: make the first
+            # turn wait for tmxd's tools (up to a minute, a loaded machine included).
+            env.setdefault("MCP_CONNECTION_NONBLOCKING", "0")
+            env.setdefault("MCP_CONNECT_TIMEOUT_MS", "60000")
         # Claude Code passes its environment to hooks: `tmxd hook claude` reads the task from it.
         env["TMXD_TASK_ID"] = task_id
         env["TMXD_TAG"] = tag
         # The prompt goes on stdin: no length limit from argv, nothing visible in ps.
         return Invocation(argv, env, prompt, session_id)
+
+
+MCP_SERVER_NAME = "tmxd"
+MCP_TOOLS = f"mcp__{MCP_SERVER_NAME}__*"
+PROJECT_ENV = "TMXD_PROJECT_ROOT"
+
+
+def mcp_config(server: Sequence[str], project: str | None) -> str:
+    """``--mcp-config`` JSON naming tmxd's server, on the main project when it is known.
+
+    It overrides a ``tmxd`` entry of the working directory's ``.mcp.json`` (a worktree may
+    have one, or none when ``.mcp.json`` is not committed).
+    """
+    args = [*server[1:], *(["-p", project] if project else [])]
+    entry = {"type": "stdio", "command": server[0], "args": args}
+    return json.dumps({"mcpServers": {MCP_SERVER_NAME: entry}})
 
 
 def expand_template(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
@@ -374,6 +402,7 @@ def make_agent(
     max_budget_usd: float,
     model: str,
     extra_args: Sequence[str],
+    mcp_server: Sequence[str] = (),
 ) -> Agent:
     """The adapter named by ``[autopilot] agent``."""
     if kind == "claude":
@@ -385,6 +414,7 @@ def make_agent(
             max_budget_usd=max_budget_usd,
             model=model,
             extra_args=tuple(extra_args),
+            mcp_server=tuple(mcp_server),
         )
     if kind == "command":
         if not command:

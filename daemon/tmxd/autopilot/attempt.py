@@ -110,6 +110,7 @@ class Attempt:
             dependencies=deps,
             validation=[c.name for c in validation.select(self.checks(place.workdir), unit.route)],
             tag=self.tag,
+            mcp=self.config.mcp and self.config.agent == "claude",
         )
         prompt_dir = state.prompts_dir(self.root)
         prompt_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

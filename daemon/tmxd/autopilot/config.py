@@ -23,6 +23,7 @@ DEFAULT_ALLOWED_TOOLS = [
     "Bash(python -m pytest *)",
     "Bash(npm test *)",
     "Bash(ruff *)",
+    "mcp__tmxd__*",
 ]
 
 
@@ -41,6 +42,9 @@ class AutopilotConfig:
     max_turns: int = option(40, "--max-turns per run (0: no cap)")
     max_budget_usd: float = option(5.0, "--max-budget-usd per run (0: no cap)")
     extra_args: list[str] = option([], "more arguments for Claude Code")
+    mcp: bool = option(
+        True, "give Claude Code tmxd's MCP server, and have it note its progress through it"
+    )
     timeout_s: float = option(1800.0, "wall-clock limit of one agent run, seconds")
     parallel: int = option(3, "tasks at once with --parallel and in the daemon")
     worktree_dir: str = option(

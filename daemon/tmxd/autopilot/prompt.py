@@ -44,8 +44,9 @@ def build(
     dependencies: Sequence[TaskView],
     validation: Sequence[str],
     tag: str,
+    mcp: bool = False,
 ) -> str:
-    """The full prompt text for ``task``."""
+    """The full prompt text for ``task`` (``mcp``: the agent has tmxd's MCP tools)."""
     kind = "subtask" if parent is not None else "task"
     parts = [
         f"You are implementing Task Master {kind} {task.id} (tag {tag}) in this repository.\n"
@@ -73,6 +74,13 @@ def build(
         "Work only on this task; keep changes focused.",
         "Do not change .taskmaster/tasks/tasks.json; tmxd records the status.",
     ]
+    if mcp:
+        rules.append(
+            "Make task updates with tmxd's MCP tools, not by editing files: as you go, record "
+            f"what you did, decided and found with mcp__tmxd__update_subtask (id {task.id}; it "
+            "appends a timestamped note to the task), and read tasks with mcp__tmxd__get_task. "
+            "Leave statuses to tmxd: it marks the task done when the checks pass."
+        )
     if validation:
         rules.append("Afterwards these checks must pass: " + "; ".join(validation) + ".")
     parts.append(_section("Rules", "\n".join(f"- {r}" for r in rules)))

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tmxd import proc
+from tmxd import paths, proc
 from tmxd.autopilot import routing, state, workspace, worktrees
 from tmxd.autopilot.agents import Agent, describe_denial, expand_template, make_agent
 from tmxd.autopilot.attempt import INTERRUPTED, Attempt, AttemptResult, Place
@@ -77,6 +77,11 @@ SEQUENTIAL_LOCK = "sequential.lock"
 # ``on_event(kind, data)``: the event rows this run records (``autopilot.done`` …), as
 # they happen, for whoever runs the autopilot.
 EventHook = Callable[[str, dict[str, Any]], None]
+
+
+def _tmxd() -> tuple[str, ...]:
+    command, args = paths.tmxd_command()
+    return (command, *args)
 
 
 @dataclass
@@ -173,6 +178,7 @@ class Autopilot:
             max_budget_usd=config.max_budget_usd,
             model=config.model,
             extra_args=config.extra_args,
+            mcp_server=(*_tmxd(), "mcp") if config.mcp else (),
         )
         self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, config.max_attempts)
         self._breaker_lock = threading.Lock()

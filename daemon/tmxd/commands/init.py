@@ -38,7 +38,8 @@ def init_command(
 ) -> None:
     """Wire this Task Master project to Claude Code, MCP and tmxd.
 
-    Merges the Task Master MCP server into .mcp.json, permissions and
+    Merges tmxd's MCP server (`tmxd mcp`) and Task Master's (limited to its
+    AI tools) into .mcp.json, permissions and
     recording hooks into .claude/settings.json, adds the /taskmaster-workflow
     and /taskmaster-debug slash commands and a commented .taskmaster/tmxd.toml
     (with the daemon's cascade after outside edits on, and the desktop

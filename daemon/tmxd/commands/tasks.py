@@ -270,7 +270,7 @@ def set_status_cmd(
     from tmxd.history.observe import recording
     from tmxd.taskmaster import cli_json
     from tmxd.taskmaster.document import display_path
-    from tmxd.taskmaster.ops import set_status, split_ids
+    from tmxd.taskmaster.ops import requested_changes, set_status, split_ids
     from tmxd.taskmaster.project import find_project
     from tmxd.taskmaster.store import TaskStore
 
@@ -281,7 +281,7 @@ def set_status_cmd(
     # recorded as source "tmxd"; a running daemon does not count the write again
     with recording(found.root, found.tasks_path, "tmxd"):
         changes = set_status(store, wanted, status, tag=tag)
-    requested = changes_for(wanted, changes)
+    requested = requested_changes(wanted, changes)
     if fmt == "json":
         echo_json(
             cli_json.set_status_json([(c.task_id, c.old_status, c.new_status) for c in requested])
@@ -297,17 +297,6 @@ def set_status_cmd(
             click.echo(f"{change.task_id}: already {change.new_status} (nothing to change)")
     if any(c.changed for c in changes):
         click.echo(style(f"updated {display_path(found.tasks_path)}", dim=True))
-
-
-def changes_for(wanted: list[str], changes: list[Any]) -> list[Any]:
-    """The changes of the requested ids (one each, in order), without recomputed parents."""
-    out = []
-    index = 0
-    for change in changes:
-        if index < len(wanted) and change.task_id == wanted[index]:
-            out.append(change)
-            index += 1
-    return out
 
 
 def _id_and_status(
@@ -391,35 +380,25 @@ def validate_dependencies_cmd(
 ) -> None:
     """Report dependencies on missing tasks, on themselves, and cycles (exit 1 if any)."""
     from tmxd.taskmaster import text
-    from tmxd.taskmaster.dependencies import count_checked, validate_dependencies
+    from tmxd.taskmaster.dependencies import count_checked, validate_dependencies, validation_json
 
     found, _store, doc, active = _open(project, tag)
+    if fmt == "json":
+        findings = validation_json(doc, active, cli_quirks=like_cli)
+        echo_json(findings)
+        if findings["issues"]:
+            raise click.exceptions.Exit(1)
+        return
     issues = validate_dependencies(doc, active, cli_quirks=like_cli)
     tasks, subtasks, deps = count_checked(doc, active)
-    if fmt == "json":
-        echo_json(
-            {
-                "valid": not issues,
-                "issues": [
-                    {"type": i.kind, "taskId": i.task_id, "message": i.message}
-                    | ({"dependencyId": i.dependency} if i.dependency is not None else {})
-                    for i in issues
-                ],
-                "tag": active,
-                "tasksChecked": tasks,
-                "subtasksChecked": subtasks,
-                "dependenciesChecked": deps,
-            }
-        )
+    click.echo(_header(found, active))
+    summary = f"{tasks} tasks, {subtasks} subtasks, {deps} dependencies checked"
+    if not issues:
+        click.echo(style("✓ ", fg="green") + f"no invalid dependencies ({summary})")
     else:
-        click.echo(_header(found, active))
-        summary = f"{tasks} tasks, {subtasks} subtasks, {deps} dependencies checked"
-        if not issues:
-            click.echo(style("✓ ", fg="green") + f"no invalid dependencies ({summary})")
-        else:
-            for line in text.issues_table(issues):
-                click.echo(line)
-            click.echo("")
-            click.echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})")
+        for line in text.issues_table(issues):
+            click.echo(line)
+        click.echo("")
+        click.echo(style("✗ ", fg="red") + f"{len(issues)} problem(s) ({summary})")
     if issues:
         raise click.exceptions.Exit(1)

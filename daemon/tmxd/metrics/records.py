@@ -32,7 +32,7 @@ ProjectIds = Callable[["sqlite3.Connection", str], int]
 
 #: Who made a status change. ``baseline``: tmxd's first look at a task (not a change);
 #: ``cascade``: the daemon recomputing a parent after an outside edit of its subtasks.
-TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "baseline", "cascade")
+TRANSITION_SOURCES = ("tmxd", "external", "commit", "autopilot", "mcp", "baseline", "cascade")
 #: The status a task gets in ``transitions`` when it leaves tasks.json.
 REMOVED = "removed"
 

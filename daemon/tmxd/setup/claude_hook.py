@@ -212,6 +212,7 @@ def current_task(root: Path, env: Mapping[str, str]) -> str | None:
     if explicit:
         return explicit
     from tmxd.errors import TmxdError
+    from tmxd.taskmaster.ops import working_on
     from tmxd.taskmaster.project import find_project
     from tmxd.taskmaster.store import TaskStore
 
@@ -220,14 +221,7 @@ def current_task(root: Path, env: Mapping[str, str]) -> str | None:
         tasks = TaskStore(project).read().tasks(project.active_tag())
     except TmxdError:
         return None
-    leaves: list[str] = []
-    for task in tasks:
-        subs = [s.id for s in task.subtasks if s.status == "in-progress"]
-        if subs:
-            leaves.extend(subs)
-        elif task.status == "in-progress":
-            leaves.append(task.id)
-    return leaves[0] if len(leaves) == 1 else None
+    return working_on(tasks)
 
 
 def _interrupted(payload: Mapping[str, Any]) -> bool:

@@ -1,6 +1,6 @@
 """Merging tmxd's entries into Claude Code's settings files, and checking those files.
 
-``tmxd init`` adds the Task Master MCP server to ``.mcp.json`` (API keys only as
+``tmxd init`` adds tmxd's and Task Master's MCP servers to ``.mcp.json`` (API keys only as
 ``${VAR}`` references) and, to ``.claude/settings.json``, the permissions the workflow
 needs and the hooks that run ``tmxd hook claude``; every other byte stays as the user
 wrote it (:class:`tmxd.taskmaster.jsonedit.JsonEditor`). ``tmxd doctor`` uses the same
@@ -15,25 +15,45 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tmxd import paths
 from tmxd.config import option, section
 from tmxd.errors import InputError
 from tmxd.taskmaster.jsonedit import JsonEditor, new_text
 
 HOOK_COMMAND = "tmxd hook claude"
 TOOL_MATCHER = "Edit|Write|MultiEdit|Bash"
+TMXD_SERVER = "tmxd"
 TASK_MASTER_SERVER = "task-master-ai"
 OPTIONAL_SERVERS = ("filesystem", "git")
+# Task Master's MCP tools that need a model. With tmxd's server beside it, Task Master's
+# is limited to these (TASK_MASTER_TOOLS takes a comma list): tmxd answers the others
+# (get_tasks, next_task, get_task, set_task_status, update_subtask, validate_dependencies)
+# natively, and the model never sees two tools that do the same thing.
+TASK_MASTER_AI_TOOLS = (
+    "parse_prd",
+    "expand_task",
+    "expand_all",
+    "analyze_project_complexity",
+    "add_task",
+    "update_task",
+    "update",
+    "scope_up_task",
+    "scope_down_task",
+    "research",
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
 class InitConfig:
     mcp_servers: list[str] = option(
-        [TASK_MASTER_SERVER],
-        "MCP servers `tmxd init` writes to .mcp.json: task-master-ai, filesystem, git",
+        [TMXD_SERVER, TASK_MASTER_SERVER],
+        "MCP servers `tmxd init` writes to .mcp.json: tmxd, task-master-ai, filesystem, git",
     )
     task_master_tools: str = option(
-        "core", "TASK_MASTER_TOOLS for the Task Master MCP server: core, standard, all or a list"
+        "auto",
+        "TASK_MASTER_TOOLS for the Task Master MCP server: core, standard, all, a comma list, "
+        "or auto (its AI tools when tmxd's server is written too, else core)",
     )
     mcp_env_keys: list[str] = option(
         ["ANTHROPIC_API_KEY", "PERPLEXITY_API_KEY"],
@@ -69,7 +89,11 @@ def merge_mcp(
         env = entry.pop("env", None)
         editor.ensure(("mcpServers", name), entry)
         for key, value in (env or {}).items():
-            editor.ensure_default(("mcpServers", name, "env", key), value)
+            where = ("mcpServers", name, "env", key)
+            if key == "TASK_MASTER_TOOLS" and editor.get(where) == "core" != value:
+                editor.ensure(where, value)  # Task Master's default, as older inits wrote it
+            else:
+                editor.ensure_default(where, value)
     if warnings is not None:
         warnings.extend(literal_secrets(editor.data, path))
     return editor.text if old is not None else new_text(editor.data)
@@ -103,11 +127,12 @@ def merge_settings(
 def mcp_servers(cfg: InitConfig, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """The ``mcpServers`` entries init owns, by name."""
     wanted = [*cfg.mcp_servers, *(s for s in extra if s not in cfg.mcp_servers)]
-    unknown = [s for s in wanted if s not in (TASK_MASTER_SERVER, *OPTIONAL_SERVERS)]
+    known = (TMXD_SERVER, TASK_MASTER_SERVER, *OPTIONAL_SERVERS)
+    unknown = [s for s in wanted if s not in known]
     if unknown:
         raise InputError(
             f"unknown MCP server {unknown[0]!r} in [init] mcp_servers; "
-            f"choose from {TASK_MASTER_SERVER}, {', '.join(OPTIONAL_SERVERS)}"
+            f"choose from {', '.join(known)}"
         )
     bad_keys = [k for k in cfg.mcp_env_keys if not _ENV_NAME.match(k)]
     if bad_keys:
@@ -115,8 +140,14 @@ def mcp_servers(cfg: InitConfig, extra: Sequence[str] = ()) -> dict[str, dict[st
             f"[init] mcp_env_keys: {bad_keys[0]!r} is not an environment variable name"
         )
     servers: dict[str, dict[str, Any]] = {}
+    if TMXD_SERVER in wanted:
+        command, args = paths.tmxd_command()
+        servers[TMXD_SERVER] = {"type": "stdio", "command": command, "args": [*args, "mcp"]}
     if TASK_MASTER_SERVER in wanted:
-        env = {"TASK_MASTER_TOOLS": cfg.task_master_tools}
+        tools = cfg.task_master_tools
+        if tools == "auto":
+            tools = ",".join(TASK_MASTER_AI_TOOLS) if TMXD_SERVER in wanted else "core"
+        env = {"TASK_MASTER_TOOLS": tools}
         env.update({key: "${" + key + "}" for key in cfg.mcp_env_keys})
         servers[TASK_MASTER_SERVER] = {
             "type": "stdio",
@@ -266,8 +297,12 @@ def allow_rules(root: Path, cfg: InitConfig) -> list[str]:
         "Bash(git show *)",
         "Bash(git add *)",
         "Bash(git commit *)",
-        f"mcp__{TASK_MASTER_SERVER}__*",
     ]
+    rules.extend(
+        f"mcp__{server}__*"
+        for server in (TMXD_SERVER, TASK_MASTER_SERVER)
+        if server in cfg.mcp_servers
+    )
     tests = cfg.test_commands or detect_test_commands(root)
     rules.extend(f"Bash({command} *)" for command in tests)
     rules.extend(cfg.extra_allow)

@@ -495,6 +495,63 @@ def check_mcp_json(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, f"{path}: valid, {len(servers)} server(s)")
 
 
+def check_mcp_servers(ctx: Context) -> CheckResult:
+    """Start tmxd's server (and, with Node, Task Master's), list tools, call next_task."""
+    name = "MCP servers"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    if not ctx.tasks_ok:
+        return _skipped(name, "tasks.json is not readable")
+    from tmxd.setup import claude_settings
+    from tmxd.setup.mcp_probe import expand, probe_servers
+    from tmxd.taskmaster.jsonedit import loads
+
+    path = ctx.root / ".mcp.json"
+    try:
+        data = loads(path.read_text(encoding="utf-8"), path)
+    except (OSError, TmxdError):
+        data = None
+    servers = data.get("mcpServers") if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        return _skipped(name, "see the .mcp.json check")
+    wanted = (claude_settings.TMXD_SERVER, claude_settings.TASK_MASTER_SERVER)
+    entries = [
+        (server, servers[server])
+        for server in wanted
+        if isinstance(servers.get(server), dict)
+        and servers[server].get("type", "stdio") == "stdio"
+        and isinstance(servers[server].get("command"), str)
+    ]
+    notes = []
+    if claude_settings.TASK_MASTER_SERVER in dict(entries) and ctx.which("node") is None:
+        entries = [e for e in entries if e[0] != claude_settings.TASK_MASTER_SERVER]
+        notes.append("task-master-ai not started: Node.js is not installed")
+    if not entries:
+        return CheckResult(name, WARN, "no tmxd server in .mcp.json", "run `tmxd init`")
+    probes = probe_servers(entries, ctx.root, ctx.env)
+    summary = "; ".join([*(f"{p.server}: {p.detail}" for p in probes), *notes])
+    broken = {p.server for p in probes if not p.ok}
+    if claude_settings.TMXD_SERVER in broken:
+        command = expand(dict(entries)[claude_settings.TMXD_SERVER]["command"], ctx.env)
+        return CheckResult(
+            name,
+            FAIL,
+            summary,
+            f"run `{command} mcp` in {ctx.root} to see its error; `tmxd init` rewrites the entry",
+        )
+    if broken:
+        return CheckResult(
+            name,
+            WARN,
+            summary,
+            "Claude Code starts Task Master's server with npx, which downloads it on first "
+            "use: run `npx -y task-master-ai` once (online) to cache it",
+        )
+    if claude_settings.TMXD_SERVER not in dict(entries):
+        return CheckResult(name, WARN, summary + "; no tmxd server", "run `tmxd init`")
+    return CheckResult(name, OK, summary)
+
+
 # How to get the launchers MCP servers are usually started with.
 _LAUNCHERS = {
     "npx": "install Node.js (it brings npx)",
@@ -741,6 +798,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("spool", check_spool),
     ("metrics", check_metrics),
     (".mcp.json", check_mcp_json),
+    ("MCP servers", check_mcp_servers),
     (".claude/settings.json", check_claude_settings),
     ("tools on PATH", check_tools),
     ("autopilot worktrees", check_worktrees),

@@ -3,7 +3,8 @@
 :func:`plan` computes, without touching anything, the new text of every file
 init owns a part of:
 
-``.mcp.json``                        the Task Master MCP server (``npx -y task-master-ai``),
+``.mcp.json``                        tmxd's MCP server (``tmxd mcp``) and Task Master's
+                                     (``npx -y task-master-ai``, limited to its AI tools),
                                      optionally the filesystem and git servers; API keys
                                      only as ``${VAR}`` references, never values
 ``.claude/settings.json``            ``permissions.allow`` for the workflow's commands and the

@@ -80,14 +80,19 @@ def task_json(
     deps = raw.get("dependencies")
     values["dependencies"] = [js_string(d) for d in deps] if isinstance(deps, list) else []
     values["subtasks"] = [subtask_json(s) for s in raw_subtasks(raw)] if with_subtasks else []
-    entry = (complexity or {}).get(values["id"])
+    add_complexity(values, (complexity or {}).get(values["id"]))
+    return {key: values[key] for key in _ENTITY_FIELDS if key in values}
+
+
+def add_complexity(values: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
+    """Set a task's ``complexity`` fields from its complexity report entry, as tm-core does."""
     if entry is not None:
         if "complexityScore" in entry:
             values["complexity"] = entry["complexityScore"]
         for key in ("recommendedSubtasks", "expansionPrompt", "complexityReasoning"):
             if key in entry:
                 values[key] = entry[key]
-    return {key: values[key] for key in _ENTITY_FIELDS if key in values}
+    return values
 
 
 def blocks_map(tasks: Sequence[dict[str, Any]]) -> dict[str, list[str]]:

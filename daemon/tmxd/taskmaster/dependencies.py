@@ -62,6 +62,24 @@ def count_checked(tasks_file: TasksFile, tag: str) -> tuple[int, int, int]:
     return len(tasks), subtasks, deps
 
 
+def validation_json(tasks_file: TasksFile, tag: str, *, cli_quirks: bool = False) -> dict[str, Any]:
+    """``tmxd validate-dependencies --format json`` (and the MCP tool's findings)."""
+    issues = validate_dependencies(tasks_file, tag, cli_quirks=cli_quirks)
+    tasks, subtasks, deps = count_checked(tasks_file, tag)
+    return {
+        "valid": not issues,
+        "issues": [
+            {"type": i.kind, "taskId": i.task_id, "message": i.message}
+            | ({"dependencyId": i.dependency} if i.dependency is not None else {})
+            for i in issues
+        ],
+        "tag": tag,
+        "tasksChecked": tasks,
+        "subtasksChecked": subtasks,
+        "dependenciesChecked": deps,
+    }
+
+
 def validate_dependencies(
     tasks_file: TasksFile, tag: str, *, cli_quirks: bool = False
 ) -> list[DependencyIssue]:

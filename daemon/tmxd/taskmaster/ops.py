@@ -130,6 +130,17 @@ def set_status(
     return changes
 
 
+def requested_changes(wanted: Sequence[str], changes: Sequence[StatusChange]) -> list[StatusChange]:
+    """The changes of the requested ids (one each, in order), without recomputed parents."""
+    out = []
+    index = 0
+    for change in changes:
+        if index < len(wanted) and change.task_id == wanted[index]:
+            out.append(change)
+            index += 1
+    return out
+
+
 def cascade_to_parent(
     parent: dict[str, Any], stamp: str, *, stamp_unchanged: bool
 ) -> StatusChange | None:
@@ -215,6 +226,19 @@ def append_note(
         raw = found[1]
         raw["details"] = with_note(raw.get("details"), note_block(body, at or clock.now()))
         doc.invalidate()
+
+
+def working_on(tasks: Sequence[Task]) -> str | None:
+    """The one task being worked on: the only in-progress leaf (an in-progress subtask
+    stands for its parent); None when no task or several are in progress."""
+    leaves: list[str] = []
+    for task in tasks:
+        subs = [s.id for s in task.subtasks if s.status == "in-progress"]
+        if subs:
+            leaves.extend(subs)
+        elif task.status == "in-progress":
+            leaves.append(task.id)
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def with_note(details: Any, block: str) -> Any:
