@@ -5,11 +5,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 
-from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env
+from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env, tmxd_argv
 from tmxd import __version__
 from tmxd.cli import COMMANDS, cli, main
 
@@ -173,16 +174,7 @@ def test_a_reader_that_closed_the_pipe_is_no_failure(tmp_path: Path, args: tuple
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "tmxd", *args],
-            cwd=tmp_path,
-            env=subprocess_env(),
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = _in(tmp_path, tmxd_argv(*args), stdout=write_end, stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
     assert (proc.returncode, proc.stderr) == (0, "")
@@ -190,19 +182,18 @@ def test_a_reader_that_closed_the_pipe_is_no_failure(tmp_path: Path, args: tuple
 
 def test_head_in_a_pipefail_pipeline(tmp_path: Path) -> None:
     copy_corpus("021", tmp_path)
-    tmxd = " ".join(f"'{a}'" for a in (sys.executable, "-m", "tmxd"))
+    tmxd = " ".join(f"'{a}'" for a in tmxd_argv())
     script = f"set -o pipefail; {tmxd} show 1 | head -c 0 && {tmxd} list | head -1"
-    proc = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = _in(tmp_path, ["bash", "-c", script], capture_output=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("tag: master")
+
+
+def _in(cwd: Path, argv: list[str], **streams: Any) -> subprocess.CompletedProcess[str]:
+    """``argv`` as a real process in ``cwd``, with this checkout's tmxd importable."""
+    return subprocess.run(
+        argv, cwd=cwd, env=subprocess_env(), text=True, timeout=60, check=False, **streams
+    )
 
 
 def _leaf_commands() -> dict[str, click.Command]:
@@ -237,12 +228,12 @@ def test_readme_says_which_commands_take_a_project() -> None:
     per_project = {
         "list", "next", "show", "set-status", "update-subtask", "validate-dependencies",
         "sync", "hooks install", "hooks uninstall", "hooks status", "init", "doctor", "report",
-        "autopilot", "approve", "reject", "merge-driver",
+        "autopilot", "approve", "reject", "merge-driver", "mcp",
     }  # fmt: skip
     assert takes == per_project | {"start", "run"}
     readme = " ".join((REPO_ROOT / "README.md").read_text().split())
     claim = readme[readme.index("Every command that works on one project") :][:900]
-    for name in ("sync", "hooks", "init", "doctor", "report", "autopilot", "merge-driver"):
+    for name in ("sync", "hooks", "init", "doctor", "report", "autopilot", "merge-driver", "mcp"):
         assert f"`{name}`" in claim, name
     for name in ("status", "stop", "reload", "watch", "service", "metrics", "demo"):
         assert f"`{name}`" in claim and not any(t.split()[0] == name for t in takes), name
