@@ -75,6 +75,9 @@ def test_a_task_made_ready_is_dispatched_and_done(
     assert [(r["task_id"], r["success"]) for r in rows] == [("1", 1)]
     assert (root / "task-1.txt").exists()
     wait_until(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
+    # `tmxd status` counts what the daemon recorded, its autopilot's transitions too: the
+    # outside edit (deferred -> pending), then in-progress and done
+    assert d.status()["projects"][0]["transitions"] == 3
 
 
 def test_the_notify_command_hears_what_a_dispatch_pass_did(

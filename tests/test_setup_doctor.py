@@ -421,6 +421,19 @@ def test_the_autopilots_checks_and_their_tools(tmp_path: Path) -> None:
     assert found.status == "ok" and found.summary == f"pytest -q ({tmp_path / 'bin' / 'pytest'})"
 
 
+def test_a_project_without_git_gets_a_warning_and_its_fix(tmp_path: Path) -> None:
+    """A Task Master project outside git works (transitions, reports, MCP); only its
+    commits cannot be linked: a warning that says how, not a failure without a fix."""
+    root = tmp_path / "nogit"
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    result = doctor.check_git_hooks(ctx)
+    assert (result.status, result.fix) == ("warn", "`git init` there, then `tmxd hooks install`")
+    assert result.summary == (
+        f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks"
+    )
+
+
 def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
     from tmxd.setup import doctor
 
@@ -433,3 +446,34 @@ def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
     assert "metrics.daily_report_dir -> report.dir" in result.summary
     cfg.write_text('[report]\ndir = "r"\n')
     assert doctor.check_config(ctx).status == doctor.OK
+
+
+def test_the_agent_is_looked_up_on_the_running_daemon_s_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon was started from a shell without `claude`: its autopilot mode cannot
+    start agents, though the shell running doctor finds `claude`."""
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    write(root / ".taskmaster" / "tmxd.toml", "[autopilot]\nenabled = true\n")
+    shell_path = make_shims(tmp_path / "bin", "claude", "task-master", "npx")
+    daemon = DaemonProcess(
+        tmp_path / "daemon.log", "--project", str(root), env={"PATH": "/usr/bin:/bin"}
+    ).start()
+    try:
+        monkeypatch.setenv("PATH", shell_path)
+        ctx = _found(root, tmp_path)
+        assert doctor.check_tools(ctx).status == "ok"  # the shell finds claude
+        result = doctor.check_daemon(ctx)
+    finally:
+        daemon.stop()
+    assert result.status == "warn", result
+    assert "its autopilot cannot start agents: 'claude' is not on the daemon's PATH" in (
+        result.summary
+    )
+    assert "`tmxd stop`, then `tmxd start`" in result.fix and "claude_bin" in result.fix
+    found = {"path": str(tmp_path / "bin")}
+    assert doctor._daemon_agent_missing(ctx, found) is None
+    assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) == "claude"
+    write(root / ".taskmaster" / "tmxd.toml", "[autopilot]\nenabled = false\n")
+    assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) is None

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tmxd.commands.common import echo_json, format_option, style
+from tmxd.errors import EXIT_FAILED
 
 
 def _options(
@@ -153,6 +154,8 @@ def start(
             echo_json({"running": True, "started": False, "pid": pid})
         else:
             click.echo(f"tmxd is already running (pid {pid})")
+            for project in projects:  # its options were set when it started
+                click.echo(f"  not watching {project} for you: `tmxd watch add {project}` does")
         return
     pid = start_background(log_file, extra_args=extra)
     if fmt == "json":
@@ -438,9 +441,32 @@ def service_uninstall(dry_run: bool, platform_name: str, fmt: str) -> None:
 
 
 def _show_plan(plan: Any, fmt: str) -> None:
+    """What the real command would do: where the service manager cannot run, installing
+    refuses before writing anything (exit 1, as the real one), uninstalling only removes
+    the file."""
+    from tmxd.daemon import service as svc
+
+    problem = svc.preflight(plan)
+    refused = problem is not None and plan.content is not None
     if fmt == "json":
-        echo_json({**plan.as_dict(), "dry_run": True})
-        return
+        echo_json(
+            {
+                **plan.as_dict(),
+                "commands": [] if problem else plan.commands,
+                "dry_run": True,
+                "refused": svc.refusal(problem) if refused and problem else None,
+                "manager": problem is None,
+            }
+        )
+    elif refused and problem:
+        click.echo(f"# would refuse, writing nothing: {svc.refusal(problem)}")
+    else:
+        _show_changes(plan, problem)
+    if refused:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _show_changes(plan: Any, problem: str | None) -> None:
     if plan.content is not None:
         click.echo(f"# would write {plan.unit_path}:")
         click.echo(plan.content.rstrip("\n"))
@@ -451,5 +477,8 @@ def _show_plan(plan: Any, fmt: str) -> None:
             click.echo(f"# would keep {plan.env_file}")
     else:
         click.echo(f"# would remove {plan.unit_path}")
+    if problem is not None and plan.commands:
+        click.echo(f"# would stop nothing: {problem}")
+        return
     for argv in plan.commands:
         click.echo("# would run: " + " ".join(argv))

@@ -37,8 +37,11 @@ class TaskStore:
         return parse_tasks(self._read_text(), self.path)
 
     def _read_text(self) -> str:
+        return decode(self._read_bytes(), self.path)
+
+    def _read_bytes(self) -> bytes:
         try:
-            raw = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
             raise InputError(
                 f"{display_path(self.path)} does not exist; create tasks with Task Master "
@@ -48,7 +51,6 @@ class TaskStore:
             raise InputError(f"{display_path(self.path)} is a folder, not a tasks file") from None
         except PermissionError:
             raise InputError(f"{display_path(self.path)}: permission denied") from None
-        return decode(raw, self.path)
 
     @contextlib.contextmanager
     def edit(self, *, lock_timeout: float | None = None) -> Iterator[TasksFile]:
@@ -56,9 +58,12 @@ class TaskStore:
         # A symlinked tasks.json is locked and replaced at its target (as proper-lockfile
         # does), so the link itself survives.
         real = self.path.resolve()
+        if not real.exists():
+            self._read_bytes()  # raises: there is no file to lock or change (nor its folder)
         with TaskLock(real, timeout=lock_timeout):
+            raw = self._read_bytes()  # gone, a folder, unreadable: it says so itself
             try:
-                doc = parse_tasks(self._read_text(), self.path)
+                doc = parse_tasks(decode(raw, self.path), self.path)
             except InputError as exc:  # a write was asked for: say that none happened
                 raise InputError(f"{exc.message} (the file was not changed)") from None
             yield doc
