@@ -477,7 +477,7 @@ def test_a_merge_with_tmxd_on_path_runs_the_driver(tmp_path: Path) -> None:
     diverge(root, ours="deferred", theirs="done")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "tmxd").write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tmxd \"$@\"\n")
+    (bin_dir / "tmxd").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tmxd "$@"\n')
     (bin_dir / "tmxd").chmod(0o755)
     out = merge_without_tmxd(root, f"{bin_dir}:/usr/bin:/bin")
     assert out.returncode == 1

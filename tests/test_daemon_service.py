@@ -248,9 +248,7 @@ def test_dry_run_without_a_user_bus_says_install_would_refuse(
     assert "would run" not in proc.stdout and "would write" not in proc.stdout
     real = run_tmxd("service", "install", "--platform", "systemd")
     assert real.returncode == 1 and real.stderr.strip() == "error: " + line.split(": ", 1)[1]
-    plan = json.loads(
-        run_tmxd("service", "install", "--dry-run", "--format", "json").stdout
-    )
+    plan = json.loads(run_tmxd("service", "install", "--dry-run", "--format", "json").stdout)
     assert plan["refused"].startswith("no systemd user manager here")
     assert (plan["commands"], plan["manager"]) == ([], False)
     dry = run_tmxd("service", "uninstall", "--dry-run", "--platform", "systemd")
