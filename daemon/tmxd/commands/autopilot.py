@@ -109,9 +109,10 @@ def autopilot_command(
     tmxd/task-<id>, merged back after validation. A task is done only on
     evidence: the agent succeeded, no edit was refused, something changed and
     the checks pass (run with the project's own tools, once before the first
-    attempt too). Failed attempts are saved as patches, removed and retried
-    with backoff; failures across several tasks open a circuit breaker
-    (--reset-breaker closes it). Critical tasks wait in review for
+    attempt too); a status the task gets meanwhile (the agent marking it done)
+    is not trusted. Failed attempts are saved as patches, removed and retried
+    with backoff; failures across several tasks open a circuit breaker, which
+    --reset-breaker closes. Critical tasks wait in review for
     `tmxd approve ID`. The project's [notify] command hears of each task done,
     given back or left in review, and of the breaker opening.
 
