@@ -458,7 +458,8 @@ def test_failures_across_tasks_open_the_breaker_and_a_reset_lets_the_next_task_r
         assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "pending"}
         assert "circuit breaker closed → open" in opened.stdout
         assert opened.stdout.splitlines()[-1].startswith(
-            "stopped: circuit breaker open: open after 2 failed attempt(s) in a row (tasks 1, 2)"
+            "stopped: circuit breaker open: open after 2 failing task run(s) in a row "
+            "(2 failed attempt(s); tasks 1, 2)"
         )
         dry = tmxd(root, env, "autopilot", "--dry-run")
         assert dry.returncode == 1

@@ -229,8 +229,9 @@ def test_one_task_runs_failures_never_open_the_breaker_alone(threshold: int, ret
     breaker.record_failure("down", run="9 c")
     assert breaker.state == "open"
     assert breaker.snap.tasks == ["7", *[str(n) for n in range(2, threshold)], "9"]
-    assert f"open after {retries + threshold - 1} failed attempt(s) in a row (tasks 7, " in (
-        breaker.describe()
+    assert (
+        f"open after {threshold} failing task run(s) in a row "
+        f"({retries + threshold - 1} failed attempt(s); tasks 7, " in breaker.describe()
     )
 
 

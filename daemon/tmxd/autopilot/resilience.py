@@ -66,7 +66,7 @@ class BreakerSnapshot:
     """The breaker's state as stored on disk and shown by ``tmxd status``."""
 
     state: BreakerState = "closed"
-    failures: int = 0  # failed attempts in a row
+    failures: int = 0  # failed attempts in a row (over ``runs``)
     opened_at: float | None = None
     trial_in_flight: bool = False
     reason: str = ""
@@ -208,15 +208,21 @@ class CircuitBreaker:
             return "closed (dispatching)"
         if state == "open":
             return (
-                f"open after {self.snap.failures} failed attempt(s) in a row{self._of_tasks()}, "
+                f"open after {self._failing_runs()}, "
                 f"dispatch paused; trial run in {self.retry_in():.0f}s "
                 f"(`{RESET_COMMAND}` closes it now); last failure: {self.snap.reason}"
             )
         return f"half-open: one trial run allowed; last failure: {self.snap.reason}"
 
-    def _of_tasks(self) -> str:
-        named = [t for t in self.snap.tasks if t != "-"]
-        return f" (tasks {', '.join(named)})" if named else ""
+    def _failing_runs(self) -> str:
+        """``3 failing task run(s) in a row (5 failed attempts; tasks 7, 2, 9)``."""
+        runs = self.snap.runs  # each run once, in order
+        named = [run.split(" ", 1)[0] for run in runs if not run.startswith("-")]
+        count = len(runs) or self.snap.failures
+        detail = f"{self.snap.failures} failed attempt(s)"
+        if named:
+            detail += f"; tasks {', '.join(named)}"
+        return f"{count} failing task run(s) in a row ({detail})"
 
 
 def load_snapshot(path: Path) -> BreakerSnapshot:
