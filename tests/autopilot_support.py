@@ -119,3 +119,36 @@ def executions(db: Path) -> list[dict[str, Any]]:
 def runs(root: Path, task_id: str) -> int:
     counter = root.parent / f"{root.name}-agent-state" / f"runs-{task_id}"
     return int(counter.read_text()) if counter.exists() else 0
+
+
+def project_venv(root: Path) -> Path:
+    """A real virtualenv of the project, ``root/.venv`` (ignored by git), whose pytest is
+    the project's own tool: ``python -m venv --without-pip`` (no network), the test-suite's
+    packages reached through a ``.pth`` file, and the ``pytest`` script pip would write."""
+    import subprocess
+
+    import pytest
+
+    venv = root / ".venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "test-suite.pth").write_text(str(Path(pytest.__file__).resolve().parents[1]) + "\n")
+    script = venv / "bin" / "pytest"
+    script.write_text(
+        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom pytest import console_main\n"
+        "sys.exit(console_main())\n"
+    )
+    script.chmod(0o755)
+    with (root / ".gitignore").open("a") as fh:
+        fh.write(".venv/\n")
+    git(root, "add", ".gitignore")
+    git(root, "commit", "-q", "-m", "Ignore the virtualenv")
+    return venv
+
+
+def add_tests(root: Path, body: str, message: str = "Add tests") -> None:
+    """Commit ``tests/test_project.py`` with ``body``: the project's own test-suite."""
+    (root / "tests").mkdir(exist_ok=True)
+    (root / "tests" / "test_project.py").write_text(body)
+    git(root, "add", "tests")
+    git(root, "commit", "-q", "-m", message)

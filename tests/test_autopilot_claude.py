@@ -10,21 +10,33 @@ user would see: files, commits, merges, statuses, notes and the metrics rows.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autopilot_support import details, executions, make_project, statuses, task
-from claude_stub import Script, claude_binary, messages_stub
+from autopilot_support import (
+    add_tests,
+    details,
+    executions,
+    make_project,
+    project_venv,
+    statuses,
+    task,
+)
+from claude_stub import Script, claude_binary, messages_stub, working_directory
 from daemonproc import DaemonProcess
-from helpers import git, run_tmxd, wait_until
+from helpers import git, run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.autopilot import worktrees
 from tmxd.commits import hooks
+from tmxd.metrics.recorder import Recorder
 
 CLAUDE = claude_binary()
 pytestmark = pytest.mark.skipif(
@@ -150,18 +162,23 @@ def test_parallel_merges_each_and_a_conflict_waits_for_approve(tmp_path: Path) -
     assert f"merging {branch} conflicts in shared.txt" in refused.stderr
     assert statuses(root)[loser] == "review"
 
-    # the user resolves the conflict on the task's branch, then approves
-    git(root, "checkout", "-q", branch)
-    git(root, "merge", "-q", "main", check=False)
-    (root / "shared.txt").write_text("one and four\n")
-    git(root, "commit", "-q", "-am", "Resolve shared.txt")
-    git(root, "checkout", "-q", "main")
+    # the user resolves the conflict in the task's own worktree (named in the note: no
+    # branch switch, no stash in the project, whose tasks.json tmxd keeps modified),
+    # then approves
+    kept = base / f"task-{loser}"
+    assert f"checked out in {kept}" in details(root, loser)
+    assert worktrees.checked_out_at(root, branch) == kept
+    git(kept, "merge", "-q", "main", check=False)
+    (kept / "shared.txt").write_text("one and four\n")
+    git(kept, "commit", "-q", "-am", "Resolve shared.txt")
+    assert git(root, "status", "--porcelain").strip() == "M .taskmaster/tasks/tasks.json"
     approved = tmxd(root, {}, "approve", loser)
     assert approved.returncode == 0, approved.stderr
     assert approved.stdout.startswith(f"task {loser} approved: merged 2 commit(s) from {branch}")
     assert statuses(root) == {"1": "done", "2": "done", "3": "done", "4": "done"}
     assert (root / "shared.txt").read_text() == "one and four\n"
     assert git(root, "branch", "--list", "tmxd/*").strip() == ""
+    assert not kept.exists()
     others = git(root, "worktree", "list").splitlines()[1:]
     assert others and all("/spare-" in w and "(detached HEAD)" in w for w in others)
 
@@ -240,32 +257,293 @@ def test_an_agent_that_changes_nothing_is_not_done(tmp_path: Path) -> None:
     assert row["success"] == 0 and row["tool_calls"] == 0
 
 
-def test_a_failing_check_is_retried_then_blocked_with_its_output(tmp_path: Path) -> None:
+# The project's own tests, run in its own virtualenv: answer.txt, once there, must say 42.
+ANSWER_TESTS = (
+    "from pathlib import Path\n\n\n"
+    "def test_answer():\n"
+    "    answer = Path('answer.txt')\n"
+    "    assert not answer.exists() or answer.read_text() == '42\\n', 'the answer must be 42'\n"
+)
+
+
+def test_a_failing_check_is_retried_then_blocked_and_other_tasks_still_run(
+    tmp_path: Path,
+) -> None:
+    """Task 1's work fails the project's test (run with its own virtualenv's pytest) on
+    every attempt: retried, then blocked with the output; with the default limits the
+    breaker stays closed, so independent task 2 still runs."""
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Write the answer", priority="high", details=writes("answer.txt", "41")),
+            task(2, "Write the question", details=writes("question.txt", "why")),
+        ],
+        config="backoff_base_s = 0.01\n",
+    )
+    project_venv(root)
+    add_tests(root, ANSWER_TESTS)
+    head = git(root, "rev-parse", "HEAD")
+    with model(Script()) as env:
+        result = tmxd(root, env, "autopilot")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert statuses(root) == {"1": "blocked", "2": "done"}
+    assert "checks before any change: pytest" in result.stdout
+    rows = executions(paths.db_path())
+    assert [(r["task_id"], r["attempt"], r["success"]) for r in rows] == [
+        ("1", 1, 0),
+        ("1", 2, 0),
+        ("1", 3, 0),
+        ("2", 1, 1),
+    ]
+    assert all(r["error"].startswith("validation failed: pytest") for r in rows[:3])
+    note = details(root, "1")
+    assert note.count("tmxd autopilot: attempt") == 3
+    assert "the answer must be 42" in note
+    assert "its changes were saved to" in note
+    assert not (root / "answer.txt").exists() and (root / "question.txt").exists()
+    assert git(root, "rev-list", "--count", f"{head.strip()}..HEAD").strip() == "1"
+    assert "stopped: nothing more is ready" in result.stdout
+    assert "circuit breaker" not in result.stdout
+
+
+def _read_then_edit_status(body: dict[str, Any], turn: int) -> list[dict[str, Any]]:
+    """A model following Task Master's workflow: it reads tasks.json, writes its answer,
+    then marks its own task done — one tool call a turn."""
+    cwd = working_directory(body)
+    tasks_json = f"{cwd}/.taskmaster/tasks/tasks.json"
+    return [
+        {"name": "Read", "input": {"file_path": tasks_json}},
+        {"name": "Write", "input": {"file_path": f"{cwd}/answer.txt", "content": "41\n"}},
+        {
+            "name": "Edit",
+            "input": {
+                "file_path": tasks_json,
+                "old_string": '"status": "in-progress"',
+                "new_string": '"status": "done"',
+            },
+        },
+    ][turn : turn + 1]
+
+
+def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
+    tmp_path: Path,
+) -> None:
+    """The model follows Task Master's workflow: it writes its answer, then edits
+    tasks.json to mark its own task done. The answer fails the project's test: the
+    status it wrote is not trusted, the task is blocked."""
     root = tmp_path / "proj"
     claude_project(
         root,
         [task(1, "Write the answer", details=writes("answer.txt", "41"))],
-        config="max_attempts = 2\n",
+        config="max_attempts = 1\n",
     )
-    (root / "tests").mkdir()
-    (root / "tests" / "test_answer.py").write_text(
-        "from pathlib import Path\n\n\n"
-        "def test_answer():\n"
-        "    assert Path('answer.txt').read_text() == '42\\n', 'the answer must be 42'\n"
+    project_venv(root)
+    add_tests(root, ANSWER_TESTS)
+    script = Script(steps=[partial(_read_then_edit_status, turn=n) for n in range(3)])
+    with model(script) as env:
+        result = tmxd(root, env, "autopilot", "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(result.stdout)
+    assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
+        ("1", "failed", "blocked")
+    ]
+    assert statuses(root) == {"1": "blocked"}
+    (row,) = executions(paths.db_path())
+    assert row["success"] == 0 and row["tool_calls"] == 3
+    assert row["error"].startswith("validation failed: pytest")
+    note = details(root, "1")
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    assert "is not trusted; the attempt's outcome decides: blocked" in note
+    with Recorder.open() as rec:
+        moves = rec.db.execute(
+            "SELECT old_status, new_status FROM transitions WHERE source != 'baseline' ORDER BY id"
+        ).fetchall()
+    assert moves[-1] == ("done", "blocked")
+
+
+def test_a_model_that_commits_with_closes_task_and_fails_the_checks_is_not_done(
+    tmp_path: Path,
+) -> None:
+    """The model commits its answer with a ``Closes-Task: 1`` trailer (the hooks close the
+    task at once). The answer fails the project's test: the commit is taken off the
+    branch, its note says so, the task is blocked and a later sync closes nothing."""
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [task(1, "Write the answer", details=writes("answer.txt", "41"))],
+        config="max_attempts = 1\n",
     )
-    git(root, "add", "tests")
-    git(root, "commit", "-q", "-m", "A test the work must pass")
+    project_venv(root)
+    add_tests(root, ANSWER_TESTS)
     head = git(root, "rev-parse", "HEAD")
-    script = Script()
+    commit = "git commit -q -m 'Write the answer' -m 'Closes-Task: 1'"
+    script = Script(
+        steps=[
+            lambda body: [
+                {
+                    "name": "Write",
+                    "input": {
+                        "file_path": f"{working_directory(body)}/answer.txt",
+                        "content": "41\n",
+                    },
+                }
+            ],
+            [{"name": "Bash", "input": {"command": "git add answer.txt"}}],
+            [{"name": "Bash", "input": {"command": commit}}],
+        ]
+    )
     with model(script) as env:
         result = tmxd(root, env, "autopilot")
     assert result.returncode == 1, result.stdout + result.stderr
     assert statuses(root) == {"1": "blocked"}
-    rows = executions(paths.db_path())
-    assert [(r["attempt"], r["success"]) for r in rows] == [(1, 0), (2, 0)]
-    assert all(r["error"].startswith("validation failed: pytest") for r in rows)
+    assert git(root, "rev-parse", "HEAD") == head and not (root / "answer.txt").exists()
+    (row,) = executions(paths.db_path())
+    assert row["tool_calls"] == 3 and row["permission_denials"] is None
     note = details(root, "1")
-    assert note.count("tmxd autopilot: attempt") == 2
-    assert "the answer must be 42" in note
-    assert "its changes were saved to" in note
-    assert not (root / "answer.txt").exists() and git(root, "rev-parse", "HEAD") == head
+    sha = note.split("Committed changes: Write the answer (")[1][:7]
+    assert git(root, "branch", "--contains", sha).strip() == ""
+    assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no" in note
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    assert tmxd(root, {}, "sync").returncode == 0
+    assert statuses(root) == {"1": "blocked"}
+
+
+def test_no_model_call_when_a_tool_is_missing_or_the_checks_fail_already(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    claude_project(root, [task(1, "Write the answer", details=writes("answer.txt", "42"))])
+    add_tests(root, "def test_broken():\n    assert False, 'broken before the run'\n")
+    script = Script()
+    with model(script) as env:
+        missing = tmxd(root, {**env, "PATH": "/usr/bin:/bin"}, "autopilot")
+        assert missing.returncode == 1
+        assert missing.stderr.startswith("error: pytest: not found in a project virtualenv")
+        project_venv(root)
+        broken = tmxd(root, env, "autopilot")
+    assert broken.returncode == 1
+    assert (
+        broken.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the checks fail before any change: pytest: pytest exited with code 1")
+    )
+    assert "broken before the run" in broken.stdout
+    assert script.requests == [] and statuses(root) == {"1": "pending"}
+    assert executions(paths.db_path()) == []
+
+
+def test_failures_across_tasks_open_the_breaker_and_a_reset_lets_the_next_task_run(
+    tmp_path: Path,
+) -> None:
+    """Tasks 1 and 2 each fail the project's test once (two task runs, breaker_threshold
+    = 2): the breaker opens and task 3 does not start; a dry run lists it as waiting for
+    the breaker; once the cause is understood, `--reset-breaker` closes it and task 3 runs."""
+    root = tmp_path / "proj"
+    claude_project(
+        root,
+        [
+            task(1, "Write the answer", details=writes("answer.txt", "41")),
+            task(2, "Write another answer", details=writes("answer.txt", "40")),
+            task(3, "Write the question", details=writes("question.txt", "why")),
+        ],
+        config="max_attempts = 1\nbreaker_threshold = 2\n",
+    )
+    project_venv(root)
+    add_tests(root, ANSWER_TESTS)
+    script = Script()
+    with model(script) as env:
+        opened = tmxd(root, env, "autopilot")
+        assert opened.returncode == 1, opened.stdout + opened.stderr
+        assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "pending"}
+        assert "circuit breaker closed → open" in opened.stdout
+        assert opened.stdout.splitlines()[-1].startswith(
+            "stopped: circuit breaker open: open after 2 failing task run(s) in a row "
+            "(2 failed attempt(s); tasks 1, 2)"
+        )
+        dry = tmxd(root, env, "autopilot", "--dry-run")
+        assert dry.returncode == 1
+        assert dry.stdout.splitlines()[0].startswith("nothing would start: circuit breaker open")
+        assert not [line for line in dry.stdout.splitlines() if line.startswith("run ")]
+        assert (
+            "wait    3        Write the question: circuit breaker open "
+            "(`tmxd autopilot --reset-breaker` closes it)"
+        ) in dry.stdout.splitlines()
+        reset = tmxd(root, env, "autopilot", "--reset-breaker")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert reset.stdout.splitlines()[0] == (
+        "circuit breaker closed by hand (it was open; last failure: validation failed: "
+        "pytest: pytest exited with code 1)"
+    )
+    assert statuses(root) == {"1": "blocked", "2": "blocked", "3": "done"}
+    assert (root / "question.txt").read_text() == "why\n"
+    rows = executions(paths.db_path())
+    assert [(r["task_id"], r["success"], r["agent"]) for r in rows] == [
+        ("1", 0, "claude"),
+        ("2", 0, "claude"),
+        ("3", 1, "claude"),
+    ]
+    with Recorder.open() as rec:
+        changes = rec.db.execute(
+            "SELECT data FROM events WHERE kind = 'autopilot.breaker' ORDER BY id"
+        ).fetchall()
+    assert [(json.loads(d)["from"], json.loads(d)["to"]) for (d,) in changes] == [
+        ("closed", "open"),
+        ("open", "closed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "fmt"), [("SIGINT", 130, "json"), ("SIGTERM", 143, "text")]
+)
+def test_a_signal_while_claude_code_works_puts_the_task_back_and_names_it(
+    tmp_path: Path, sig: str, code: int, fmt: str
+) -> None:
+    """The user stops the run while Claude Code waits for the model after writing its
+    answer: Claude Code's process group ends, the write is saved as a patch and removed,
+    the task goes back to pending, and the summary names it (JSON and text)."""
+    root = tmp_path / "proj"
+    claude_project(root, [task(1, "Write the answer", details=writes("answer.txt", "42"))])
+    release = threading.Event()
+    script = Script(gates={"proj": release.is_set})  # the answer after the write waits
+    with model(script) as env:
+        proc = subprocess.Popen(
+            tmxd_argv("autopilot", "--format", fmt, "-p", str(root)),
+            cwd=root,
+            env=subprocess_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_until((root / "answer.txt").exists, timeout=120, what="Claude Code's write")
+            assert statuses(root) == {"1": "in-progress"}
+            proc.send_signal(getattr(signal, sig))
+            out, err = proc.communicate(timeout=120)
+        finally:
+            release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == code, out + err
+    assert statuses(root) == {"1": "pending"} and not (root / "answer.txt").exists()
+    note = details(root, "1")
+    assert "attempt 1 was interrupted; status restored to pending" in note
+    patch = Path(note.split("its changes were saved to ")[1].split()[0])
+    assert "answer.txt" in patch.read_text()
+    (row,) = executions(paths.db_path())
+    assert row["agent"] == "claude" and row["success"] == 0 and row["error"] == "interrupted"
+    if fmt == "json":
+        data = json.loads(out)
+        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
+            ("1", "interrupted", "pending")
+        ]
+        assert data["attempts"]["interrupted"] == 1
+        assert data["stop_reason"] == f"interrupted by {sig}"
+    else:
+        assert out.splitlines()[-3:] == [
+            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
+            "interrupted: task 1 (Write the answer), status restored to pending",
+            f"stopped: interrupted by {sig}",
+        ]

@@ -48,8 +48,8 @@ def test_approve_a_merge_review_merges_the_branch_and_only_then_is_done(tmp_path
         gate.approve(find_project(root), "1")
     assert failed.value.exit_code == 1
     assert str(failed.value) == (
-        "task 1 stays in review: merging tmxd/task-1 conflicts in README.md; resolve it (e.g. "
-        "merge the current branch into tmxd/task-1 and fix the conflicts there), then approve "
+        "task 1 stays in review: merging tmxd/task-1 conflicts in README.md; resolve it: "
+        "merge the current branch into tmxd/task-1 and fix the conflicts there, then approve "
         "again"
     )
     assert statuses(root) == {"1": "review"} and git(root, "rev-parse", "HEAD") == head

@@ -38,6 +38,8 @@ def test_prompt_for_a_subtask_has_everything() -> None:
         "- 5.1 [done] Parse args",
         "Used argparse",
         "these checks must pass: pytest -q.",
+        "Do not change this task's status (no edit of .taskmaster/tasks/tasks.json, no "
+        "Closes-Task: trailer, no set-status): tmxd sets it from the checks' verdict.",
     ]:
         assert fragment in text
 

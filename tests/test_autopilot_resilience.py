@@ -213,3 +213,67 @@ def test_damaged_snapshot_means_closed(tmp_path: Path) -> None:
 def test_threshold_must_be_positive() -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(0, 1, FakeClock())
+
+
+@given(threshold=st.integers(min_value=2, max_value=6), retries=st.integers(1, 20))
+def test_one_task_runs_failures_never_open_the_breaker_alone(threshold: int, retries: int) -> None:
+    """A task failing every attempt is its own problem (max_attempts blocks it); the
+    breaker opens on failures spread over ``threshold`` task runs."""
+    breaker = CircuitBreaker(threshold, 60, FakeClock())
+    for _ in range(retries):
+        breaker.record_failure("its test fails", run="7 a")
+    assert breaker.state == "closed" and breaker.snap.failures == retries
+    for n in range(2, threshold):
+        breaker.record_failure("down", run=f"{n} b")
+        assert breaker.state == "closed"
+    breaker.record_failure("down", run="9 c")
+    assert breaker.state == "open"
+    assert breaker.snap.tasks == ["7", *[str(n) for n in range(2, threshold)], "9"]
+    assert (
+        f"open after {threshold} failing task run(s) in a row "
+        f"({retries + threshold - 1} failed attempt(s); tasks 7, " in breaker.describe()
+    )
+
+
+def test_the_same_task_run_again_by_a_later_run_counts_again() -> None:
+    """The daemon taking a task that fails forever (on_failure = pending) each pass: each
+    pass is a new task run, so the breaker still opens."""
+    breaker = CircuitBreaker(3, 60, FakeClock())
+    for key in ("5 pass1", "5 pass2"):
+        breaker.record_failure("x", run=key)
+        breaker.record_failure("x", run=key)
+    assert breaker.state == "closed"
+    breaker.record_failure("x", run="5 pass3")
+    assert breaker.state == "open" and breaker.snap.tasks == ["5", "5", "5"]
+
+
+def test_reset_closes_the_breaker_and_reports_it(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "breaker.json"
+    seen: list[tuple[str, str]] = []
+
+    def changed(old: BreakerSnapshot, new: BreakerSnapshot) -> None:
+        seen.append((old.state, new.state))
+        save_snapshot(path, new)
+
+    breaker = CircuitBreaker(1, 600, clock, on_change=changed)
+    breaker.record_failure("bad key", run="1 a")
+    assert "`tmxd autopilot --reset-breaker` closes it now" in breaker.describe()
+    old = breaker.reset()
+    assert old.state == "open" and old.reason == "bad key" and old.tasks == ["1"]
+    assert breaker.state == "closed" and breaker.allow()
+    assert seen == [("closed", "open"), ("open", "closed")]
+    assert load_snapshot(path) == BreakerSnapshot()
+
+
+def test_the_task_runs_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "breaker.json"
+    clock = FakeClock()
+    breaker = CircuitBreaker(3, 60, clock, on_change=lambda old, new: save_snapshot(path, new))
+    breaker.record_failure("a", run="1 x")
+    breaker.record_failure("b", run="2 y")
+    again = CircuitBreaker(3, 60, clock, load_snapshot(path))
+    again.record_failure("b", run="2 y")
+    assert again.state == "closed"
+    again.record_failure("c", run="3 z")
+    assert again.state == "open" and again.snap.tasks == ["1", "2", "3"]

@@ -13,19 +13,22 @@ from typing import Any
 import pytest
 
 from autopilot_support import (
+    add_tests,
     agent_env,
     details,
     executions,
     make_project,
+    project_venv,
     runs,
     set_plan,
     statuses,
     task,
 )
-from helpers import git, subprocess_env, wait_until
+from helpers import git, run_tmxd, subprocess_env, wait_until
 from tmxd import paths
 from tmxd.autopilot import config as ap_config
 from tmxd.autopilot import gate, state
+from tmxd.autopilot.baseline import BaselineFailed
 from tmxd.autopilot.plan import plan_tasks, related
 from tmxd.autopilot.routing import RoutingRules
 from tmxd.autopilot.runner import (
@@ -36,6 +39,7 @@ from tmxd.autopilot.runner import (
     dispatch_ready,
     log_lines,
 )
+from tmxd.autopilot.tools import MissingTool
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.document import parse_tasks
@@ -178,15 +182,17 @@ def test_a_hanging_agent_times_out_and_its_group_is_ended(tmp_path: Path) -> Non
     assert rows[0]["error"].startswith("timed out") and rows[0]["success"] == 0
 
 
+# A check that fails once the agent's file is there (it passes on the untouched tree).
+FAILS_ON_TASK_1 = (
+    "import pathlib, sys\n"
+    "if pathlib.Path('task-1.txt').exists():\n"
+    "    print('assert 1 == 2'); sys.exit(1)\n"
+)
+
+
 def test_validation_failure_keeps_the_output_tail(tmp_path: Path) -> None:
     root = tmp_path / "proj"
-    check = json.dumps(
-        [
-            sys.executable,
-            "-c",
-            "import sys; print('assert 1 == 2'); sys.exit(1)",
-        ]
-    )
+    check = json.dumps([sys.executable, "-c", FAILS_ON_TASK_1])
     make_project(root, [task(1, "Feature")], config=f"validate = [{check}]\nmax_attempts = 1\n")
     summary = _run(root)
     assert not summary.ok
@@ -605,9 +611,11 @@ def test_leftover_worktrees_and_branches_are_pruned_on_start(tmp_path: Path) -> 
     assert any(line.startswith("removed leftovers of earlier runs:") for line in lines)
 
 
-def test_a_task_someone_else_settles_meanwhile_is_left_to_them(tmp_path: Path) -> None:
-    """A commit closed the task while the agent worked: the run neither marks it nor
-    commits over it; the agent's work is kept as a patch."""
+def test_a_status_set_while_a_successful_attempt_ran_is_replaced_by_its_outcome(
+    tmp_path: Path,
+) -> None:
+    """Someone (or the agent) cancels the task while it runs: the autopilot owns its
+    status until the attempt ends, and the evidence says done."""
     root = tmp_path / "proj"
     closer = json.dumps(
         [
@@ -615,19 +623,16 @@ def test_a_task_someone_else_settles_meanwhile_is_left_to_them(tmp_path: Path) -
             "-c",
             "import pathlib, subprocess, sys\n"
             "pathlib.Path('late.txt').write_text('late\\n')\n"
-            "subprocess.run([sys.executable, '-m', 'tmxd', 'set-status', '1', 'done'], check=True)",
+            "subprocess.run([sys.executable, '-m', 'tmxd', 'set-status', '1', 'cancelled'],"
+            " check=True)",
         ]
     )
     make_project(root, [task(1, "Race")], config=f"command = {closer}\n")
-    head = git(root, "rev-parse", "HEAD")
     summary = _run(root)
-    assert [(r.outcome, r.detail) for r in summary.results] == [
-        ("skipped", "set to done by someone else while the agent worked")
-    ]
+    assert [(r.outcome, r.status) for r in summary.results] == [("done", "done")]
     assert statuses(root) == {"1": "done"}
-    assert git(root, "rev-parse", "HEAD") == head and not (root / "late.txt").exists()
-    note = details(root, "1")
-    assert "the agent's work was saved to" in note
+    assert git(root, "show", "--name-only", "--format=", "HEAD").split() == ["late.txt"]
+    assert "the status 'cancelled' set while the attempt ran was replaced" in details(root, "1")
 
 
 def test_a_sequential_run_has_the_project_to_itself(tmp_path: Path) -> None:
@@ -708,3 +713,332 @@ def test_task_option_names_the_subtask_that_is_not_ready(tmp_path: Path) -> None
     assert str(busy.value) == (
         "task 2 is not ready: in progress: someone (or another run) is working on it"
     )
+
+
+def test_an_agent_that_marks_its_own_task_done_without_doing_it_is_not_done(
+    tmp_path: Path,
+) -> None:
+    """The agent only edits tasks.json to say "done": no change, a failed attempt, and
+    the status it wrote is not trusted — retried from in-progress, then blocked."""
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Honest"), task(2, "Claims done")],
+        plan={"tasks": {"2": {"action": "noop", "set_status": "done"}}},
+        config="max_attempts = 2\nbreaker_threshold = 5\n",
+    )
+    lines: list[str] = []
+    summary = _run(root, lines)
+    assert not summary.ok
+    assert [(r.unit.id, r.outcome, r.status) for r in summary.results] == [
+        ("1", "done", "done"),
+        ("2", "failed", "blocked"),
+    ]
+    assert statuses(root) == {"1": "done", "2": "blocked"}
+    assert runs(root, "2") == 2
+    note = details(root, "2")
+    assert note.count("no changes: the agent changed no file") == 2
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    assert "is not trusted; the attempt's outcome decides: in-progress for attempt 2" in note
+    assert "is not trusted; the attempt's outcome decides: blocked" in note
+    assert list(log_lines(summary)) == [
+        "autopilot: 1 done, 1 failed (blocked), 0 to review, 0 interrupted; "
+        "3 attempt(s): 1 succeeded, 2 failed; $0.0300",
+        "stopped: nothing more is ready",
+    ]
+    with Recorder.open() as rec:
+        moves = rec.db.execute(
+            "SELECT old_status, new_status, source FROM transitions "
+            "WHERE task_id = '2' AND source != 'baseline' ORDER BY id"
+        ).fetchall()
+    assert moves[0] == ("pending", "in-progress", "autopilot")
+    assert moves[-1][1:] == ("blocked", "autopilot")
+
+
+def test_a_closes_task_commit_of_a_failed_attempt_closes_nothing(tmp_path: Path) -> None:
+    """The agent commits its work with ``Closes-Task: 1`` and the checks fail: the commit
+    is taken off the branch, the task is not done, and the commit's note says it is gone."""
+    root = tmp_path / "proj"
+    check = json.dumps([sys.executable, "-c", FAILS_ON_TASK_1])
+    make_project(
+        root,
+        [task(1, "Closes itself")],
+        plan={"default": {"action": "edit", "commit": True, "trailer": "Closes-Task: 1"}},
+        config=f"validate = [{check}]\nmax_attempts = 1\n",
+    )
+    from tmxd.commits import hooks
+
+    hooks.install(root)
+    head = git(root, "rev-parse", "HEAD")
+    summary = _run(root)
+    assert [(r.outcome, r.status) for r in summary.results] == [("failed", "blocked")]
+    assert statuses(root) == {"1": "blocked"}
+    assert git(root, "rev-parse", "HEAD") == head and not (root / "task-1.txt").exists()
+    note = details(root, "1")
+    sha = note.split("Committed changes: agent work for 1 (")[1][:7]
+    assert git(root, "branch", "--contains", sha).strip() == ""
+    marked = note.split(f"({sha}) — ")[1].splitlines()[0]
+    assert marked.endswith(".patch]"), marked
+    assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no " in marked
+    assert "branch; its changes are in " in marked
+    assert "the status 'done' set while the attempt ran (by the agent" in note
+    # the commit's spool line was drained: a later sync closes nothing
+    result = run_tmxd("sync", "-p", str(root), cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert statuses(root) == {"1": "blocked"}
+
+
+def test_in_a_worktree_an_agents_closing_commit_is_not_trusted_either(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    check = json.dumps([sys.executable, "-c", FAILS_ON_TASK_1])
+    make_project(
+        root,
+        [task(1, "Closes itself"), task(2, "Honest")],
+        plan={"tasks": {"1": {"action": "edit", "commit": True, "trailer": "Closes-Task: 1"}}},
+        config=f"validate = [{check}]\nmax_attempts = 1\n",
+    )
+    from tmxd.commits import hooks
+
+    hooks.install(root)
+    summary = _run(root, parallel=2)
+    assert sorted((r.unit.id, r.outcome, r.status) for r in summary.results) == [
+        ("1", "failed", "blocked"),
+        ("2", "done", "done"),
+    ]
+    assert statuses(root) == {"1": "blocked", "2": "done"}
+    assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed" in details(root, "1")
+    assert git(root, "log", "--format=%s", "--all", "--grep=agent work").strip() == ""
+
+
+# The project's own test: it runs in the project's virtualenv, and task 1's file, once
+# there, must say "42".
+PROJECT_TESTS = """\
+import os, sys
+from pathlib import Path
+
+
+def test_runs_in_the_projects_own_virtualenv():
+    assert sys.prefix == os.environ["VIRTUAL_ENV"] == str(Path(".venv").resolve())
+
+
+def test_the_answer():
+    answer = Path("task-1.txt")
+    assert not answer.exists() or answer.read_text() == "42\\n", "the answer must be 42"
+"""
+
+
+def test_checks_run_with_the_projects_own_virtualenv(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Answer")],
+        plan={"default": {"action": "edit", "content": "41\n"}},
+        config="max_attempts = 1\n",
+    )
+    project_venv(root)
+    add_tests(root, PROJECT_TESTS)
+    lines: list[str] = []
+    summary = _run(root, lines)
+    assert [(r.outcome, r.status) for r in summary.results] == [("failed", "blocked")]
+    # the baseline passed in the venv; the attempt failed on the answer, not on the venv
+    assert "checks before any change: pytest" in lines
+    note = details(root, "1")
+    assert "validation failed: pytest: pytest exited with code 1" in note
+    assert "the answer must be 42" in note and "test_runs_in_the_projects_own" not in note
+
+
+def test_a_missing_tool_is_a_setup_error_before_any_agent_runs(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")])
+    add_tests(root, "def test_ok():\n    pass\n")
+    project = find_project(root)
+    pilot = Autopilot(
+        project,
+        ap_config.load(root),
+        None,
+        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
+    )
+    with pytest.raises(MissingTool) as missing:
+        pilot.run()
+    assert str(missing.value).startswith("pytest: not found in a project virtualenv (none found")
+    assert runs(root, "1") == 0 and statuses(root) == {"1": "pending"}
+
+
+def test_a_dry_run_with_a_tool_missing_says_nothing_would_start(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A"), task(2, "B", [1])])
+    add_tests(root, "def test_ok():\n    pass\n")
+    pilot = Autopilot(
+        find_project(root),
+        ap_config.load(root),
+        None,
+        options=RunOptions(dry_run=True),
+        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
+    )
+    summary = pilot.run()
+    assert not summary.ok and summary.problem.startswith("pytest: not found")
+    # what is ready waits for the setup to be fixed; nothing is listed to run
+    assert summary.planned == [] and summary.checks == []
+    assert [(w.id, w.reason) for w in summary.waiting] == [
+        ("1", "the checks cannot run: a tool they need is missing"),
+        ("2", "waits for 1 (pending)"),
+    ]
+    assert runs(root, "1") == 0 and statuses(root) == {"1": "pending", "2": "pending"}
+
+
+def test_a_stop_while_waiting_to_retry_puts_the_task_back_and_names_it(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Flaky job"), task(2, "Next job")],
+        plan={"default": {"action": "edit", "fail_times": 1}},
+        config="backoff_base_s = 600\nbackoff_cap_s = 600\n",
+    )
+    stop = threading.Event()
+    lines: list[str] = []
+
+    def out(line: str) -> None:
+        lines.append(line)
+        if "retrying in" in line:
+            stop.set()  # as SIGINT would, while the retry waits out its backoff
+
+    with Recorder.open() as recorder:
+        summary = Autopilot(
+            find_project(root),
+            ap_config.load(root),
+            recorder,
+            stop=stop,
+            out=out,
+            env=subprocess_env(agent_env(root)),
+            rng=random.Random(1),
+        ).run()
+    assert [(r.unit.id, r.outcome, r.attempts, r.status) for r in summary.results] == [
+        ("1", "interrupted", 1, "pending")
+    ]
+    assert statuses(root) == {"1": "pending", "2": "pending"} and runs(root, "2") == 0
+    assert "stopped before a retry; status restored to pending" in details(root, "1")
+    assert "task 1: stopped before a retry; status restored to pending" in lines
+    assert list(log_lines(summary)) == [
+        "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+        "1 attempt(s): 0 succeeded, 1 failed; $0.0100",
+        "interrupted: task 1 (Flaky job), status restored to pending",
+        "stopped: stop requested",
+    ]
+
+
+def test_a_tool_missing_for_tests_the_agent_added_stops_the_run(tmp_path: Path) -> None:
+    """No tests when the run starts; the agent adds the first, and pytest is nowhere: the
+    attempt's work is set aside, the task goes back, and nothing else starts."""
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "First test"), task(2, "Other")],
+        plan={"default": {"action": "edit", "file": "tests/test_new.py", "content": "x = 1\n"}},
+    )
+    project = find_project(root)
+    pilot = Autopilot(
+        project,
+        ap_config.load(root),
+        None,
+        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
+        rng=random.Random(1),
+    )
+    summary = pilot.run()
+    assert not summary.ok and summary.problem.startswith("pytest: not found")
+    assert [(r.unit.id, r.outcome, r.status) for r in summary.results] == [
+        ("1", "interrupted", "pending")
+    ]
+    assert summary.stop_reason.startswith("setup problem: pytest: not found")
+    assert statuses(root) == {"1": "pending", "2": "pending"}
+    assert runs(root, "2") == 0 and not (root / "tests").exists()
+    assert "attempt 1's work could not be checked (pytest: not found" in details(root, "1")
+    assert breaker_status(root)["failures"] == 0, "a setup problem is not the task's failure"
+
+
+def test_checks_that_fail_before_any_change_stop_the_run_spending_nothing(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "A")], config="max_attempts = 1\n")
+    project_venv(root)
+    add_tests(root, "def test_broken():\n    assert False, 'broken before the run'\n")
+    lines: list[str] = []
+    with pytest.raises(BaselineFailed) as failed:
+        _run(root, lines)
+    assert str(failed.value).startswith(
+        "the checks fail before any change: pytest: pytest exited with code 1; fix them first"
+    )
+    assert "--no-baseline (autopilot.baseline = false)" in str(failed.value)
+    assert any("broken before the run" in line for line in lines)
+    assert runs(root, "1") == 0 and statuses(root) == {"1": "pending"}
+    assert executions(paths.db_path()) == []
+    # a project whose failing tests are what the task is for skips the baseline
+    summary = _run(root, baseline=False)
+    assert runs(root, "1") == 1 and summary.results[0].outcome == "failed"
+
+
+def test_a_passing_baseline_is_not_run_again_on_the_same_tree(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    counter = tmp_path / "baseline-runs"
+    check = json.dumps([sys.executable, "-c", f"open({str(counter)!r}, 'a').write('x')"])
+    make_project(root, [task(1, "A"), task(2, "B")], config=f"validate = [{check}]\n")
+    assert _run(root, once=True).ok
+    assert counter.read_text() == "xx"  # the baseline, then task 1's check
+    git(root, "reset", "-q", "--hard", "HEAD~1")  # the tree the baseline passed on
+    assert _run(root, task_id="2").ok
+    assert counter.read_text() == "xxx"  # task 2's check only
+
+
+def test_one_tasks_repeated_failures_do_not_stop_independent_tasks(tmp_path: Path) -> None:
+    """Defaults (max_attempts = breaker_threshold = 3): task 1 fails every attempt and is
+    blocked; the breaker stays closed and tasks 2 and 3 run."""
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "Broken", priority="high"), task(2, "Fine"), task(3, "Also fine")],
+        plan={"tasks": {"1": {"action": "fail"}}},
+    )
+    summary = _run(root)
+    assert statuses(root) == {"1": "blocked", "2": "done", "3": "done"}
+    assert runs(root, "1") == 3
+    assert summary.breaker == "closed" and breaker_status(root)["state"] == "closed"
+    assert list(log_lines(summary))[-1] == "stopped: nothing more is ready"
+
+
+def test_failures_across_task_runs_open_the_breaker_and_a_reset_closes_it(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(i, f"Task {i}") for i in range(1, 5)],
+        plan={"default": {"action": "fail"}},
+        config="max_attempts = 2\nbreaker_threshold = 2\n",
+    )
+    summary = _run(root)
+    # task 1 fails twice (one run), task 2's first failure is the second run: open
+    assert [(r.unit.id, r.outcome, r.attempts, r.status) for r in summary.results] == [
+        ("1", "failed", 2, "blocked"),
+        ("2", "failed", 1, "pending"),
+    ]
+    assert statuses(root) == {"1": "blocked", "2": "pending", "3": "pending", "4": "pending"}
+    assert "the circuit breaker opened, so no retry for now" in details(root, "2")
+    status = breaker_status(root)
+    assert status["state"] == "open" and status["failures"] == 3
+    assert "(tasks 1, 2)" in status["summary"]
+    first = next(iter(log_lines(summary)))
+    assert first.startswith("autopilot: 0 done, 2 failed (blocked, pending)")
+    set_plan(root, {"default": {"action": "edit"}})
+    lines: list[str] = []
+    summary = _run(root, lines, reset_breaker=True)
+    assert lines[0] == (
+        "circuit breaker closed by hand (it was open; last failure: "
+        "exit code 1: API Error: scripted failure)"
+    )
+    assert summary.ok and statuses(root)["4"] == "done"
+    with Recorder.open() as rec:
+        moves = [
+            (json.loads(d)["from"], json.loads(d)["to"])
+            for (d,) in rec.db.execute("SELECT data FROM events WHERE kind = 'autopilot.breaker'")
+        ]
+    assert moves == [("closed", "open"), ("open", "closed")]

@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from tmxd.autopilot.validation import Check, configured, detect, run_checks, select
+import pytest
+
+from tmxd.autopilot.tools import MissingTool
+from tmxd.autopilot.validation import Check, configured, detect, resolve, run_checks, select
 
 PY = sys.executable
 
@@ -22,8 +25,41 @@ def test_detects_pytest_ruff_npm_and_eslint(tmp_path: Path) -> None:
     assert names == ["ruff", "eslint", "pytest", "npm test"]
     assert [c.name for c in select(checks, "simple")] == ["ruff", "eslint"]
     assert [c.name for c in select(checks, "medium")] == names
-    npm = checks[-1]
-    assert npm.argv == ("npm", "test", "--silent")
+    assert [c.argv for c in checks] == [
+        ("ruff", "check", "."),
+        ("eslint", "."),
+        ("pytest", "-q"),
+        ("npm", "test", "--silent"),
+    ]
+
+
+def _tool(folder: Path, name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    exe = folder / name
+    exe.write_text("#!/bin/sh\nexit 0\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_resolve_runs_the_projects_own_tools_and_names_every_missing_one(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    (root / ".venv").mkdir(parents=True)
+    (root / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    pytest_exe = _tool(root / ".venv" / "bin", "pytest")
+    npm = _tool(tmp_path / "bin", "npm")
+    checks = [Check("pytest", ("pytest", "-q"), False), Check("npm test", ("npm", "test"), False)]
+    env = {"PATH": str(tmp_path / "bin")}
+    found = resolve(checks, [root], env)
+    assert [(c.argv, c.venv) for c in found] == [
+        ((str(pytest_exe), "-q"), root / ".venv"),
+        ((str(npm), "test"), None),
+    ]
+    assert found[0].describe() == f"pytest -q ({pytest_exe})"
+    script = Check("./scripts/test", ("./scripts/test",), False)
+    assert resolve([script], [root], env) == [script]  # a path is the project's already
+    with pytest.raises(MissingTool) as missing:
+        resolve([*checks, Check("ruff", ("ruff", "check"), True)], [root], {"PATH": ""})
+    assert str(missing.value).startswith("npm, ruff: not found in the project's virtualenv")
 
 
 def test_detects_nothing_in_an_empty_project_and_skips_the_npm_placeholder(tmp_path: Path) -> None:

@@ -221,3 +221,41 @@ def test_a_finished_worktree_is_kept_clean_and_reused(tmp_path: Path) -> None:
     assert worktrees.prune(repo, base, set(), spares_kept=0) == []
     assert worktrees.spares(base) == []
     assert git(repo, "worktree", "list").count("\n") == 1
+
+
+def test_a_merge_blocked_by_an_untracked_file_names_it_and_what_to_do(tmp_path: Path) -> None:
+    repo = init_repo(tmp_path / "repo")
+    wt = worktrees.create(repo, "8", _base(repo))
+    (wt.path / "eight.txt").write_text("from the task\n")
+    _commit(wt, "eight")
+    (repo / "eight.txt").write_text("the user's own, untracked\n")
+    result = worktrees.merge_back(repo, wt, "merge 8")
+    assert not result.merged
+    assert result.detail == (
+        f"merging tmxd/task-8 would overwrite untracked file(s) in {repo}: eight.txt"
+    )
+    assert result.fix == "move or delete it (or commit it on the current branch)"
+    assert (repo / "eight.txt").read_text() == "the user's own, untracked\n"
+    (repo / "eight.txt").unlink()
+    assert worktrees.merge_back(repo, wt, "merge 8").merged
+    worktrees.finish(repo, wt, keep_branch=False)
+
+
+def test_a_task_in_review_keeps_its_worktree_on_its_branch_until_the_branch_goes(
+    tmp_path: Path,
+) -> None:
+    """The conflict is resolved in the task's own worktree: no branch switch (and no stash)
+    in the user's working tree. Removing the branch removes that worktree."""
+    repo = init_repo(tmp_path / "repo")
+    wt = worktrees.create(repo, "2", _base(repo))
+    (wt.path / "README.md").write_text("from the task\n")
+    _commit(wt, "task edit")
+    (wt.path / "scratch.log").write_text("untracked leftovers go\n")
+    worktrees.finish(repo, wt, keep_branch=True, review=True)
+    assert worktrees.checked_out_at(repo, "tmxd/task-2") == wt.path
+    assert git(wt.path, "status", "--porcelain").strip() == ""
+    assert not (wt.path / "scratch.log").exists()
+    assert worktrees.prune(repo, _base(repo), {"2"}) == []  # a review's worktree is kept
+    worktrees.remove_branch(repo, "tmxd/task-2")
+    assert not wt.path.exists() and not worktrees.branch_exists(repo, "tmxd/task-2")
+    assert worktrees.checked_out_at(repo, "tmxd/task-2") is None

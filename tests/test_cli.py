@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
 
-from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env
+from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env, tmxd_argv
 from tmxd import __version__
 from tmxd.cli import COMMANDS, cli, main
 
@@ -157,3 +159,82 @@ def test_shell_completion_of_task_ids_and_statuses(tmp_path: Path) -> None:
     assert _complete(tmp_path, "tmxd list --status re") == ["review"]
     assert "11.1" in _complete(tmp_path, "tmxd update-subtask --id 11.")
     assert _complete(tmp_path, "tmxd se") == ["service", "set-status"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("list",), ("next",), ("show", "1"), ("list", "--format", "json"), ("--help",)],
+    ids=lambda a: " ".join(a),
+)
+def test_a_reader_that_closed_the_pipe_is_no_failure(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`tmxd list | head -1` in a `set -o pipefail` script: the reader is gone before
+    tmxd writes (a real pipe whose read end is closed), so the write fails with EPIPE;
+    tmxd stops quietly with exit 0, as a Unix filter does."""
+    copy_corpus("021", tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = _in(tmp_path, tmxd_argv(*args), stdout=write_end, stderr=subprocess.PIPE)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_head_in_a_pipefail_pipeline(tmp_path: Path) -> None:
+    copy_corpus("021", tmp_path)
+    tmxd = " ".join(f"'{a}'" for a in tmxd_argv())
+    script = f"set -o pipefail; {tmxd} show 1 | head -c 0 && {tmxd} list | head -1"
+    proc = _in(tmp_path, ["bash", "-c", script], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("tag: master")
+
+
+def _in(cwd: Path, argv: list[str], **streams: Any) -> subprocess.CompletedProcess[str]:
+    """``argv`` as a real process in ``cwd``, with this checkout's tmxd importable."""
+    return subprocess.run(
+        argv, cwd=cwd, env=subprocess_env(), text=True, timeout=60, check=False, **streams
+    )
+
+
+def _leaf_commands() -> dict[str, click.Command]:
+    ctx = click.Context(cli)
+    found: dict[str, click.Command] = {}
+
+    def walk(cmd: click.Command, name: str) -> None:
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                sub_cmd = cmd.get_command(ctx, sub)
+                assert sub_cmd is not None
+                walk(sub_cmd, f"{name} {sub}")
+        found[name] = cmd
+
+    for name in COMMANDS:
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        walk(command, name)
+    return found
+
+
+def test_readme_says_which_commands_take_a_project() -> None:
+    """README: the commands about one project take -p/--project; those about the daemon
+    and the database do not; on start and run it means "also watch"."""
+    from helpers import REPO_ROOT
+
+    takes = {
+        name
+        for name, cmd in _leaf_commands().items()
+        if any("--project" in getattr(p, "opts", ()) for p in cmd.params)
+    }
+    per_project = {
+        "list", "next", "show", "set-status", "update-subtask", "validate-dependencies",
+        "sync", "hooks install", "hooks uninstall", "hooks status", "init", "doctor", "report",
+        "autopilot", "approve", "reject", "merge-driver", "mcp",
+    }  # fmt: skip
+    assert takes == per_project | {"start", "run"}
+    readme = " ".join((REPO_ROOT / "README.md").read_text().split())
+    claim = readme[readme.index("Every command that works on one project") :][:900]
+    for name in ("sync", "hooks", "init", "doctor", "report", "autopilot", "merge-driver", "mcp"):
+        assert f"`{name}`" in claim, name
+    for name in ("status", "stop", "reload", "watch", "service", "metrics", "demo"):
+        assert f"`{name}`" in claim and not any(t.split()[0] == name for t in takes), name
+    assert '`-p PATH` means "also watch PATH for this run"' in claim

@@ -137,7 +137,7 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path: Path) -> No
     second = _tmxd(root, "autopilot", "--parallel", "3")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "recovered interrupted tasks" in second.stdout or not in_flight
-    assert statuses(root) == {str(i): "done" for i in GRAPH}
+    assert statuses(root) == {str(i): "done" for i in GRAPH}, second.stdout
     for t in done_before:
         assert runs(root, t) == 1, f"task {t} was finished before the kill and ran again"
     assert len(git(root, "log", "--merges", "--format=%s").splitlines()) == 12
@@ -149,9 +149,11 @@ def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path: Path) -> No
     assert {r["task_id"] for r in rows if r["success"] == 1} == {str(i) for i in GRAPH}
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("sig", "code", "fmt"), [(signal.SIGTERM, 143, "text"), (signal.SIGINT, 130, "json")]
+)
 def test_signal_ends_the_agent_group_and_restores_the_task(
-    tmp_path: Path, sig: signal.Signals, code: int
+    tmp_path: Path, sig: signal.Signals, code: int, fmt: str
 ) -> None:
     root = tmp_path / "proj"
     state_dir = make_project(
@@ -159,7 +161,7 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
     )
     env = subprocess_env(agent_env(root))
     proc = subprocess.Popen(
-        tmxd_argv("autopilot", "-p", str(root)),
+        tmxd_argv("autopilot", "--task", "1", "--format", fmt, "-p", str(root)),
         cwd=root,
         env=env,
         stdout=subprocess.PIPE,
@@ -182,6 +184,22 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
     assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")
     rows = executions(paths.db_path())
     assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
+    # the summary lists and counts the interrupted task, and says why the run stopped
+    if fmt == "json":
+        data = json.loads(out)
+        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
+            ("1", "interrupted", "pending")
+        ]
+        assert data["attempts"]["interrupted"] == 1
+        assert data["stop_reason"] == f"interrupted by {sig.name}"
+    else:
+        assert "task 1: interrupted; status restored to pending" in out.splitlines()
+        assert out.splitlines()[-3:] == [
+            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
+            "interrupted: task 1 (Long job), status restored to pending",
+            f"stopped: interrupted by {sig.name}",
+        ]
 
 
 def test_approve_and_reject_commands(tmp_path: Path) -> None:
@@ -242,7 +260,22 @@ def test_dry_run_with_an_open_breaker_says_nothing_would_start(tmp_path: Path) -
     assert dry.returncode == 1
     lines = dry.stdout.splitlines()
     assert lines[0].startswith("nothing would start: circuit breaker open: open after 3")
-    assert lines[1].split()[:2] == ["run", "1"] and lines[2].startswith("wait    2")
+    assert "`tmxd autopilot --reset-breaker` closes it now" in lines[0]
+    # what would run once it closes waits for it, and says so; nothing says "run"
+    assert lines[1] == (
+        "wait    1        A: circuit breaker open (`tmxd autopilot --reset-breaker` closes it)"
+    )
+    assert lines[2] == "wait    2        B: waits for 1 (pending)"
+    data = json.loads(_tmxd(root, "autopilot", "--dry-run", "--format", "json").stdout)
+    assert data["planned"] == [] and data["not_ready"][0]["task"] == "1"
+    refused = _tmxd(root, "autopilot", "--dry-run", "--reset-breaker")
+    assert refused.returncode == 2
+    reset = _tmxd(root, "autopilot", "--reset-breaker")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert reset.stdout.splitlines()[0] == (
+        "circuit breaker closed by hand (it was open; last failure: boom)"
+    )
+    assert statuses(root) == {"1": "done", "2": "done"}
 
 
 def test_failed_run_exits_one(tmp_path: Path) -> None:

@@ -146,3 +146,29 @@ def test_hook_claude_at_a_terminal_explains_itself(project: Path) -> None:
         os.close(master)
     assert (proc.returncode, proc.stdout) == (0, "")
     assert "reads a Claude Code hook event as JSON on stdin" in proc.stderr
+
+
+def test_init_outside_git_registers_the_project_and_says_why_hooks_were_skipped(
+    tmp_path: Path,
+) -> None:
+    """A Task Master project need not be a git repository: init does all it can, says in
+    one line that commits cannot be linked without git, and succeeds."""
+    from tmxd.daemon import registry
+
+    root = tmp_path / "nogit"
+    copy_corpus("001", root)
+    line = (
+        f"git hooks and merge driver: skipped: {root} is not in a git repository, so commits "
+        "cannot be linked to tasks (after `git init`, run `tmxd hooks install`)"
+    )
+    dry = tmxd(root, "init", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert line in dry.stdout.splitlines()
+    proc = tmxd(root, "init", "--yes")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert line in proc.stdout.splitlines()
+    assert "failed" not in proc.stdout and "not a git repository" not in proc.stdout
+    assert root.resolve() in [p.resolve() for p in registry.list_projects()]
+    assert not (root / ".gitattributes").exists() and (root / ".mcp.json").exists()
+    steps = json.loads(tmxd(root, "init", "--dry-run", "--format", "json").stdout)["steps"]
+    assert steps[0]["name"] == "git hooks and merge driver"

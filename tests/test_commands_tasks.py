@@ -275,6 +275,20 @@ def test_every_corpus_file_gets_an_answer_never_a_traceback(
     assert path.read_bytes() == original
 
 
+@pytest.mark.parametrize("folder", [True, False], ids=["tasks-folder", "no-tasks-folder"])
+def test_set_status_without_a_tasks_file_says_only_that(tmp_path: Path, folder: bool) -> None:
+    """No file to change: the message is the read's own, without "(the file was not
+    changed)", and the same input error (exit 2) whether or not tasks/ exists."""
+    (tmp_path / ".taskmaster" / ("tasks" if folder else "")).mkdir(parents=True)
+    out = run_tmxd("set-status", "1", "done", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr == (
+        "error: .taskmaster/tasks/tasks.json does not exist; create tasks with Task Master "
+        "(`task-master init`, then `task-master parse-prd` or `task-master add-task`)\n"
+    )
+    assert not (tmp_path / ".taskmaster" / "tasks" / "tasks.json").exists()
+
+
 def test_invalid_json_says_unchanged_only_when_a_write_was_asked(tmp_path: Path) -> None:
     path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
     path.parent.mkdir(parents=True)

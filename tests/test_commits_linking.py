@@ -82,3 +82,8 @@ def test_note_text_format() -> None:
         linking.note_text("Add `x` $(y)", "abc1234", 3, 10, 2)
         == "Committed changes: Add `x` $(y) (abc1234) — 3 files, +10/-2"
     )
+
+
+@pytest.mark.parametrize(("files", "count"), [(0, "0 files"), (1, "1 file"), (2, "2 files")])
+def test_note_text_counts_files_in_english(files: int, count: str) -> None:
+    assert linking.note_text("s", "abc1234", files, 1, 0).endswith(f" — {count}, +1/-0")

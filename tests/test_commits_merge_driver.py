@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -374,18 +377,152 @@ def test_resolve_refuses_what_it_cannot_do_in_one_line(
 def test_driver_command_uses_tmxd_on_path_or_its_absolute_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert merge_driver.driver_command(lambda _: "/usr/bin/tmxd") == (
-        "tmxd merge-driver %O %A %B %P"
+    fallback = "else git merge-file -L ours -L base -L theirs --marker-size=%L %A %O %B; fi"
+    on_path = merge_driver.driver_command(lambda _: "/usr/bin/tmxd")
+    assert on_path == (
+        "if command -v tmxd >/dev/null 2>&1; then tmxd merge-driver %O %A %B %P; " + fallback
     )
+    assert merge_driver.driver_program(on_path) == "tmxd"
     script = tmp_path / "my tools" / "tmxd"
     script.parent.mkdir()
     script.write_text("#!/bin/sh\n")
     monkeypatch.setattr("sys.argv", [str(script), "init"])
-    assert merge_driver.driver_command(no_tmxd_on_path) == (f"'{script}' merge-driver %O %A %B %P")
+    absolute = merge_driver.driver_command(no_tmxd_on_path)
+    quoted = f"'{script}'"
+    assert absolute == f"if [ -x {quoted} ]; then {quoted} merge-driver %O %A %B %P; " + fallback
+    assert merge_driver.driver_program(absolute) == str(script)
     monkeypatch.setattr("sys.argv", ["/somewhere/tmxd/__main__.py"])
-    assert merge_driver.driver_command(no_tmxd_on_path).endswith(
-        " -m tmxd merge-driver %O %A %B %P"
+    module = merge_driver.driver_command(no_tmxd_on_path)
+    assert " -m tmxd merge-driver %O %A %B %P; " + fallback in module
+    assert merge_driver.driver_program(module) == sys.executable
+    assert merge_driver.driver_program("tmxd merge-driver %O %A %B %P") is None  # no fallback
+
+
+def two_branches_change_two_tasks(root: Path) -> None:
+    """Branch ``theirs`` and main each set a different task done: lines far apart, so
+    git's own text merge is clean."""
+    pending = [js_string(t["id"]) for t in master(root) if t.get("status") == "pending"]
+    git(root, "checkout", "-q", "-b", "theirs")
+    set_status(store(root), [pending[0]], "done")
+    commit(root, "theirs: first task done")
+    git(root, "checkout", "-q", "main")
+    set_status(store(root), [pending[-1]], "done")
+    commit(root, "ours: last task done")
+
+
+def merge_without_tmxd(root: Path, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PATH": path}
+    return subprocess.run(
+        ["git", "merge", "--no-edit", "theirs"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+
+
+@pytest.mark.parametrize("where", ["on PATH", "absolute path gone"])
+def test_a_merge_without_tmxd_is_git_s_own_text_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The driver is registered, but git cannot run tmxd (not on git's PATH, or the
+    absolute path it was registered with is gone): the merge goes exactly as it goes in
+    a clone with no driver at all."""
+    plain = project_repo(tmp_path / "plain", "021", register=False)
+    two_branches_change_two_tasks(plain)
+    assert merge_without_tmxd(plain).returncode == 0
+    root = project_repo(tmp_path / "repo", "021", register=False)
+    if where == "on PATH":
+        merge_driver.register(find_project(root), which=lambda _: "/opt/tmxd/bin/tmxd")
+    else:
+        script = tmp_path / "venv" / "bin" / "tmxd"
+        script.parent.mkdir(parents=True)
+        script.write_text("#!/bin/sh\nexit 3\n")
+        script.chmod(0o755)
+        monkeypatch.setattr("sys.argv", [str(script)])
+        merge_driver.register(find_project(root), which=no_tmxd_on_path)
+        shutil.rmtree(tmp_path / "venv")  # tmxd uninstalled, its virtualenv gone
+    git(root, "add", ".gitattributes")
+    commit(root, "route tasks.json")
+    two_branches_change_two_tasks(root)
+    out = merge_without_tmxd(root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "not found" not in out.stderr and "CONFLICT" not in out.stdout
+    assert (root / TASKS).read_bytes() == (plain / TASKS).read_bytes()
+    # a real conflict is git's own: markers in the file, the path unmerged
+    for repo in (plain, root):
+        git(repo, "checkout", "-q", "-b", f"again-{repo.name}")
+    for repo in (plain, root):
+        first = js_string(master(repo)[0]["id"])
+        git(repo, "checkout", "-q", "-B", "theirs")
+        set_status(store(repo), [first], "review")
+        commit(repo, "theirs: review")
+        git(repo, "checkout", "-q", f"again-{repo.name}")
+        set_status(store(repo), [first], "deferred")
+        commit(repo, "ours: deferred")
+    conflicted = [merge_without_tmxd(repo) for repo in (plain, root)]
+    assert [c.returncode for c in conflicted] == [1, 1]
+    assert "<<<<<<< ours" in (root / TASKS).read_text()
+    assert git(root, "ls-files", "--unmerged", "--", str(TASKS)).strip()
+    assert not (root / TASKS).with_name("tasks.json.conflicts").exists()
+
+
+def test_a_merge_with_tmxd_on_path_runs_the_driver(tmp_path: Path) -> None:
+    """The same driver line, with tmxd on git's PATH: tmxd merges (no markers, a report)."""
+    root = project_repo(tmp_path / "repo", "021", register=False)
+    merge_driver.register(find_project(root), which=lambda _: "/somewhere/tmxd")
+    git(root, "add", ".gitattributes")
+    commit(root, "route tasks.json")
+    diverge(root, ours="deferred", theirs="done")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tmxd").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m tmxd "$@"\n')
+    (bin_dir / "tmxd").chmod(0o755)
+    out = merge_without_tmxd(root, f"{bin_dir}:/usr/bin:/bin")
+    assert out.returncode == 1
+    assert "<<<<<<<" not in (root / TASKS).read_text()
+    assert (root / TASKS).with_name("tasks.json.conflicts").exists()
+
+
+def test_hooks_uninstall_removes_the_driver_and_only_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = project_repo(tmp_path / "repo", "021", register=False)
+    (root / ".gitattributes").write_text("*.png binary\n*.md text eol=lf\n")
+    assert main(["hooks", "install", "-p", str(root)]) == 0
+    git(root, "config", "--local", "merge.ours.driver", "true")  # someone else's driver
+    merge_driver.config_args(root)  # the autopilot's line in info/attributes (already routed)
+    info = root / ".git" / "info" / "attributes"
+    info.write_text("*.lock -diff\n.taskmaster/tasks/tasks.json merge=tmxd-tasks\n")
+    capsys.readouterr()
+    assert main(["hooks", "uninstall", "-p", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "merge driver: git config merge.tmxd-tasks: removed; .gitattributes: line removed" in out
+    assert (root / ".gitattributes").read_text() == "*.png binary\n*.md text eol=lf\n"
+    assert info.read_text() == "*.lock -diff\n"
+    config = git(root, "config", "--local", "--list")
+    assert "tmxd-tasks" not in config and "merge.ours.driver=true" in config
+    assert git(root, "check-attr", "merge", "--", str(TASKS)).strip().endswith("unspecified")
+    assert main(["hooks", "uninstall", "-p", str(root)]) == 0
+    assert "merge driver: git config merge.tmxd-tasks: not set; no attributes line" in (
+        capsys.readouterr().out
+    )
+    # a .gitattributes tmxd created for its line alone goes with it
+    other = project_repo(tmp_path / "other", "021")
+    assert (other / ".gitattributes").exists()
+    assert main(["hooks", "uninstall", "-p", str(other)]) == 0
+    assert "(file now empty: deleted)" in capsys.readouterr().out
+    assert not (other / ".gitattributes").exists()
+
+
+def test_driver_lines_are_only_the_ones_register_writes() -> None:
+    assert merge_driver._is_driver_line(".taskmaster/tasks/tasks.json merge=tmxd-tasks\n")
+    assert merge_driver._is_driver_line('"my dir/tasks.json"\tmerge=tmxd-tasks')
+    assert not merge_driver._is_driver_line("tasks.json -diff merge=tmxd-tasks")
+    assert not merge_driver._is_driver_line("merge=tmxd-tasks")
+    assert not merge_driver._is_driver_line("tasks.json merge=tmxd-tasks-other")
+    assert not merge_driver._is_driver_line("# tasks.json merge=tmxd-tasks, see docs")
 
 
 def test_hooks_install_registers_once_merging_into_gitattributes(
@@ -399,7 +536,7 @@ def test_hooks_install_registers_once_merging_into_gitattributes(
     expected = "*.png binary\n.taskmaster/tasks/tasks.json merge=tmxd-tasks\n"
     assert (root / ".gitattributes").read_text() == expected
     driver = git(root, "config", "--local", "merge.tmxd-tasks.driver").strip()
-    assert driver.endswith("merge-driver %O %A %B %P")
+    assert merge_driver.driver_program(driver)  # tmxd, with git's text merge as fallback
     assert git(root, "config", "--local", "merge.tmxd-tasks.name").strip()
     assert main(["hooks", "install", "-p", str(root)]) == 0
     assert "line already there; git config merge.tmxd-tasks.driver: already set" in (
@@ -447,7 +584,19 @@ def test_doctor_says_what_a_clone_lacks(tmp_path: Path) -> None:
     assert result.status == "fail" and "does not define that driver" in result.summary
     assert "git reads merge drivers from each clone's config" in result.fix
     git(clone, "config", "merge.tmxd-tasks.driver", "/gone/tmxd merge-driver %O %A %B %P")
-    assert "which is not there" in check(clone).summary
+    result = check(clone)
+    assert result.status == "fail" and "whose tmxd is not there" in result.summary
+    gone = "if [ -x /gone/tmxd ]; then /gone/tmxd merge-driver %O %A %B %P; else "
+    git(clone, "config", "merge.tmxd-tasks.driver", gone + merge_driver.FALLBACK + "; fi")
+    result = check(clone)
+    assert result.status == "warn" and "fall back to git's text merge" in result.summary
+    legacy = f"{shlex.quote(sys.executable)} -m tmxd merge-driver %O %A %B %P"  # older tmxd
+    git(clone, "config", "merge.tmxd-tasks.driver", legacy)
+    result = check(clone)
+    assert (result.status, result.fix) == (
+        "warn",
+        "run `tmxd hooks install` again (the driver then falls back to git's own text merge)",
+    )
     # Open conflicts, while git holds the file unmerged, and once it no longer does.
     diverge(root, ours="deferred", theirs="done")
     assert merge(root, "theirs").returncode != 0
@@ -486,3 +635,23 @@ def test_autopilot_merges_task_branches_through_the_driver(tmp_path: Path) -> No
     assert "tasks.json merge=tmxd-tasks" in (root / info).read_text()
     for wt in trees:
         worktrees.discard(root, wt.path)
+
+
+def test_switch_merge_carries_uncommitted_notes_to_another_branch(tmp_path: Path) -> None:
+    """docs/hooks.md: a note leaves tasks.json modified, so a plain checkout of a branch
+    whose tasks.json differs refuses; `git switch --merge` carries the note over."""
+    root = project_repo(tmp_path / "repo", "021")  # the driver registered and committed
+    first, last = (js_string(t["id"]) for t in (master(root)[0], master(root)[-1]))
+    git(root, "checkout", "-q", "-b", "other")
+    set_status(store(root), [last], "review")
+    commit(root, "other: review")
+    git(root, "checkout", "-q", "main")
+    append_note(store(root), first, "Committed changes: work (abc1234) — 1 file, +1/-0")
+    refused = subprocess.run(
+        ["git", "checkout", "other"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0 and "would be overwritten" in refused.stderr
+    git(root, "switch", "-q", "--merge", "other")
+    assert "Committed changes: work (abc1234)" in str(find(root, first)["details"])
+    assert find(root, last)["status"] == "review"
+    assert git(root, "status", "--porcelain").split() == ["M", str(TASKS)]

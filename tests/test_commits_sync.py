@@ -134,7 +134,7 @@ def test_trailers_and_subject_ids_become_notes(project: Path) -> None:
     sha = commit(project, "Tokenise input [1.1]\n\nTask: 1.2, 2\n", lines=3)
     result = run_sync(project)
     short = sha[:7]
-    expected = f"Committed changes: Tokenise input [1.1] ({short}) — 1 files, +3/-0"
+    expected = f"Committed changes: Tokenise input [1.1] ({short}) — 1 file, +3/-0"
     assert notes(project, "1.1") == [expected]
     assert notes(project, "1.2") == [expected]
     assert notes(project, "2") == [expected]
@@ -220,7 +220,7 @@ def test_amend_after_sync_moves_the_note(project: Path) -> None:
     new = git(project, "rev-parse", "HEAD").strip()
     result = run_sync(project)
     assert notes(project, "1.1") == [
-        f"Committed changes: Final wording [1.1] ({new[:7]}) — 1 files, +1/-0"
+        f"Committed changes: Final wording [1.1] ({new[:7]}) — 1 file, +1/-0"
     ]
     assert [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved] == [("1.1", old, new)]
     assert details(project, "1.1").count("<info added on") == 1
@@ -231,7 +231,7 @@ def test_amend_before_sync_gives_one_note(project: Path) -> None:
     git(project, "commit", "-q", "--amend", "-m", "Final [2]")
     new = git(project, "rev-parse", "HEAD").strip()
     run_sync(project)
-    assert notes(project, "2") == [f"Committed changes: Final [2] ({new[:7]}) — 1 files, +1/-0"]
+    assert notes(project, "2") == [f"Committed changes: Final [2] ({new[:7]}) — 1 file, +1/-0"]
 
 
 def make_topic(root: Path) -> list[str]:
@@ -289,6 +289,111 @@ def test_rebase_read_in_two_syncs_still_leaves_one_note(project: Path) -> None:
         assert details(project, task_id).count("<info added on") == (2 if task_id == "1.1" else 1)
 
 
+def dropped_by_rebase(root: Path, mainline: str, date: str | None = None) -> tuple[str, str]:
+    """The QA case: ``topic`` changes the line ``main`` changes too; the rebase's conflict
+    is resolved to main's side, so git drops the topic commit and maps it to main's."""
+    (root / "f.txt").write_text("base\n")
+    git(root, "add", "f.txt")
+    git(root, "commit", "-q", "-m", "base [1.2]")  # names a task: nothing is inferred
+    git(root, "checkout", "-q", "-b", "topic")
+    topic = commit(root, "topic change\n\nTask: 2", name="f.txt")
+    git(root, "checkout", "-q", "main")
+    (root / "f.txt").write_text("mainline\n")
+    git(root, "add", "f.txt")
+    git(root, "commit", "-q", *(["--date", date] if date else []), "-F", "-", input=mainline)
+    onto = git(root, "rev-parse", "HEAD").strip()
+    git(root, "checkout", "-q", "topic")
+    git(root, "rebase", "main", check=False)
+    assert (root / ".git" / "rebase-merge").is_dir()  # it stopped on the conflict
+    (root / "f.txt").write_text("mainline\n")
+    git(root, "add", "f.txt")
+    git(root, "-c", "core.editor=true", "rebase", "--continue")
+    assert git(root, "rev-parse", "HEAD").strip() == onto  # the topic commit is gone
+    return topic, onto
+
+
+@pytest.mark.parametrize("sync_before", [False, True], ids=["one-sync", "synced-before"])
+def test_a_commit_dropped_by_rebase_keeps_its_note(project: Path, sync_before: bool) -> None:
+    """Git maps the dropped commit to main's commit, which names another task: the note
+    stays on the old sha, marked, and main's commit keeps its own note only."""
+    if sync_before:
+        commit(project, "warm up [1.2]", name="w.txt")
+        run_sync(project)
+        git(project, "commit", "-q", "-am", "the note [1.2]")  # a clean tree for the rebase
+    git_dir_spool = project / ".git" / "tmxd" / "spool"
+    topic, onto = dropped_by_rebase(project, "mainline change\n\nTask: 1.1")
+    if sync_before:  # the daemon: every line before the post-rewrite one read earlier
+        lines = git_dir_spool.read_text().splitlines(keepends=True)
+        (rewrite,) = [ln for ln in lines if "\tpost-rewrite\t" in ln]
+        assert lines[-1] == rewrite
+        git_dir_spool.write_text("".join(lines[:-1]))
+        run_sync(project)
+        assert len(notes(project, "2")) == 1
+        git_dir_spool.write_text(rewrite)
+    result = run_sync(project)
+    assert result.notes_moved == []
+    assert [(k.task_id, k.old_sha, k.new_sha) for k in result.notes_kept] == [("2", topic, onto)]
+    (note,) = notes(project, "2")
+    assert note.startswith(f"Committed changes: topic change ({topic[:7]}) — 1 file, +1/-0 — ")
+    assert note.endswith(f"{onto[:7]}, which does not name this task") or note.endswith(
+        f"{onto[:7]} already had its changes"
+    )
+    assert notes(project, "1.1") == [
+        f"Committed changes: mainline change ({onto[:7]}) — 1 file, +1/-1"
+    ]
+    assert run_sync(project).notes_kept == []  # marked once
+
+
+def test_a_commit_dropped_onto_one_naming_its_task_is_marked_dropped(project: Path) -> None:
+    """Main's commit (made earlier, by itself) names the same task: it was not made from
+    the topic commit, so the topic note is not merged into it either."""
+    topic, onto = dropped_by_rebase(project, "same fix\n\nTask: 2", date="2026-01-02T03:04:05")
+    out = run_tmxd("sync", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert f"kept   2        {topic[:7]}: dropped by the rewrite; {onto[:7]} already had" in (
+        out.stdout
+    )
+    assert "moved" not in out.stdout
+    assert notes(project, "2") == [
+        f"Committed changes: topic change ({topic[:7]}) — 1 file, +1/-0"
+        f" — dropped by rebase: {onto[:7]} already had its changes",
+        f"Committed changes: same fix ({onto[:7]}) — 1 file, +1/-1",
+    ]
+
+
+def test_squash_and_fixup_in_a_real_interactive_rebase(project: Path) -> None:
+    """The squashed message names both tasks: each keeps one note, on the new commit. A
+    fixup drops its commit's message: that note stays, marked, as the result does not
+    name its task."""
+    base = git(project, "rev-parse", "HEAD").strip()
+    first = commit(project, "Lexer [1.1]", name="a.txt")
+    commit(project, "Grammar\n\nTask: 1.1, 1.2", name="b.txt")
+    fixed = commit(project, "more CLI\n\nTask: 2", name="c.txt")
+    run_sync(project)
+    script = project.parent / "seq.sh"
+    script.write_text("#!/bin/sh\nsed -i -e '2s/^pick/squash/' -e '3s/^pick/fixup/' \"$1\"\n")
+    script.chmod(0o755)
+    editor = ["-c", f"sequence.editor={script}", "-c", "core.editor=true"]
+    git(project, *editor, "rebase", "-q", "--autostash", "-i", base)
+    new = git(project, "rev-parse", "HEAD").strip()
+    assert git(project, "rev-parse", "HEAD~1").strip() == base
+    result = run_sync(project)
+    assert [(k.task_id, k.old_sha, k.reason) for k in result.notes_kept] == [
+        ("2", fixed, "unnamed")
+    ]
+    for task_id in ("1.1", "1.2"):
+        assert notes(project, task_id) == [
+            f"Committed changes: Lexer [1.1] ({new[:7]}) — 3 files, +3/-0"
+        ]
+        assert details(project, task_id).count("<info added on") == 1
+    assert first[:7] not in details(project, "1.1")
+    assert notes(project, "2") == [
+        f"Committed changes: more CLI ({fixed[:7]}) — 1 file, +1/-0"
+        f" — rewritten by rebase into {new[:7]}, which does not name this task"
+    ]
+    assert run_sync(project).lines == 0
+
+
 def test_root_commit_is_linked(tmp_path: Path) -> None:
     root = init_repo(tmp_path / "p", commit=False)
     hooks.install(root)
@@ -299,7 +404,7 @@ def test_root_commit_is_linked(tmp_path: Path) -> None:
     sha = git(root, "rev-parse", "HEAD").strip()
     run_sync(root)
     (note,) = notes(root, "2")
-    assert note.startswith(f"Committed changes: Plan [2] ({sha[:7]}) — 1 files, +")
+    assert note.startswith(f"Committed changes: Plan [2] ({sha[:7]}) — 1 file, +")
 
 
 def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
@@ -331,7 +436,7 @@ def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
     resolved = git(project, "rev-parse", "HEAD").strip()
     run_sync(project)
     (note,) = notes(project, "1.2")
-    assert f"({resolved[:7]}) — 1 files, +1/-2" in note  # against the first parent
+    assert f"({resolved[:7]}) — 1 file, +1/-2" in note  # against the first parent
 
 
 def test_detached_head_commit_is_linked_without_a_branch(project: Path, tmp_path: Path) -> None:
@@ -375,7 +480,7 @@ def test_commits_from_a_linked_worktree_reach_the_main_project(project: Path) ->
     sha = commit(wt, "From the worktree [1.2]")
     run_sync(project)
     assert notes(project, "1.2") == [
-        f"Committed changes: From the worktree [1.2] ({sha[:7]}) — 1 files, +1/-0"
+        f"Committed changes: From the worktree [1.2] ({sha[:7]}) — 1 file, +1/-0"
     ]
 
 
@@ -397,7 +502,7 @@ def test_a_commit_naming_no_task_goes_to_the_only_task_in_progress(
         sha = commit(project, "No id here")
         result = run_sync(project, recorder)
     assert notes(project, "1.1") == [
-        f"Committed changes: No id here ({sha[:7]}) — 1 files, +1/-0 "
+        f"Committed changes: No id here ({sha[:7]}) — 1 file, +1/-0 "
         "(linked: the only task in progress)"
     ]
     assert [(n.task_id, n.inferred) for n in result.notes_added] == [("1.1", True)]
@@ -412,7 +517,7 @@ def test_a_task_without_subtasks_is_a_leaf_too(project: Path) -> None:
     sha = commit(project, "Wire the CLI")
     run_sync(project)
     assert notes(project, "2") == [
-        f"Committed changes: Wire the CLI ({sha[:7]}) — 1 files, +1/-0 "
+        f"Committed changes: Wire the CLI ({sha[:7]}) — 1 file, +1/-0 "
         "(linked: the only task in progress)"
     ]
 
@@ -499,7 +604,7 @@ def test_amend_moves_an_inferred_note_and_never_infers_again(project: Path) -> N
     new = git(project, "rev-parse", "HEAD").strip()
     result = run_sync(project)
     assert notes(project, "1.1") == [
-        f"Committed changes: Final wording ({new[:7]}) — 1 files, +1/-0 "
+        f"Committed changes: Final wording ({new[:7]}) — 1 file, +1/-0 "
         "(linked: the only task in progress)"
     ]
     assert notes(project, "2") == []
@@ -562,8 +667,21 @@ def test_cli_sync_text_and_json(project: Path) -> None:
     assert outside.returncode == 2 and outside.stderr.startswith("error: ")
 
 
+def test_mark_note_once_in_text_and_list_details() -> None:
+    old = "Committed changes: a (1111111) — 1 file, +1/-0"
+    marked = old + " — dropped"
+    text: dict[str, Any] = {"details": f"before\n{old}\nafter"}
+    assert sync._mark_note(text, old, marked)
+    assert text["details"] == f"before\n{marked}\nafter"
+    assert not sync._mark_note(text, old, marked)  # a line read again marks nothing twice
+    listed: dict[str, Any] = {"details": ["x", old]}
+    assert sync._mark_note(listed, old, marked) and listed["details"] == ["x", marked]
+    assert not sync._mark_note(listed, old, marked)
+    assert not sync._mark_note({"details": "other"}, old, marked)
+
+
 def test_replace_note_in_text_and_list_details_and_squash() -> None:
-    old, new = "Committed changes: a (1111111) — 1 files, +1/-0", "Committed changes: b (2222222)"
+    old, new = "Committed changes: a (1111111) — 1 file, +1/-0", "Committed changes: b (2222222)"
     block = "<info added on T>\n{}\n</info added on T>"
     raw: dict[str, Any] = {"details": "intro\n" + block.format(old)}
     assert sync._replace_note(raw, old, new)
@@ -727,7 +845,7 @@ def test_killed_syncs_record_every_change_exactly_once(tmp_path: Path) -> None:
     assert done_subtasks(root) == len(ids)
     for i, sha in shas.items():
         assert notes(root, i) == [
-            f"Committed changes: Finish step {i} ({sha[:7]}) — 1 files, +1/-0"
+            f"Committed changes: Finish step {i} ({sha[:7]}) — 1 file, +1/-0"
         ], i
     db = Path(os.environ["TMXD_DB"])
     changes = rows(

@@ -75,6 +75,9 @@ def test_a_task_made_ready_is_dispatched_and_done(
     assert [(r["task_id"], r["success"]) for r in rows] == [("1", 1)]
     assert (root / "task-1.txt").exists()
     wait_until(lambda: "autopilot: 1 done" in d.log(), what="the pass summary in the log")
+    # `tmxd status` counts what the daemon recorded, its autopilot's transitions too: the
+    # outside edit (deferred -> pending), then in-progress and done
+    assert d.status()["projects"][0]["transitions"] == 3
 
 
 def test_the_notify_command_hears_what_a_dispatch_pass_did(
@@ -152,6 +155,7 @@ def test_status_shows_the_open_circuit_breaker(
     assert text.returncode == 0, text.stderr
     line = next(li for li in text.stdout.splitlines() if "autopilot:" in li)
     assert "breaker open, 1 failure(s)" in line and "trial in" in line
+    assert line.endswith("(`tmxd autopilot --reset-breaker` closes it)")
     as_json = run_tmxd("status", "--format", "json")
     project = json.loads(as_json.stdout)["projects"][0]
     assert project["autopilot"]["enabled"] is True

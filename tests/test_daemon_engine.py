@@ -257,3 +257,29 @@ def test_what_the_engine_logs_is_written_before_its_status_shows_it(
     assert len(closed) == 1 and closed[0][1] == 0  # ... and 0 transitions
     info = eng.describe(root)
     assert (info["transitions"], info["notes"]) == (1, 1)
+
+
+def test_a_project_outside_git_is_one_warning_not_an_error_per_pass(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    from daemon_project import make_project
+
+    root = tmp_path / "nogit"
+    tasks = make_project(root, git=False)
+    caplog.set_level(logging.INFO, logger="tmxd.engine")
+    eng = engine.Engine(recorder)
+    assert eng.open(root) is not None
+    eng.catch_up(root)
+    write_plain(tasks, t1="in-progress")
+    eng.handle(TasksFileChanged(root))
+    eng.reconcile(root)
+    eng.handle(HooksSpooled(root))
+    assert transitions() == [("1", "pending", "in-progress", "external")]  # the rest works
+    assert [r.levelname for r in caplog.records if r.levelname in ("WARNING", "ERROR")] == [
+        "WARNING"
+    ]
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        f"{root}: not in a git repository: its commits cannot be linked to tasks "
+        "(`git init`, then `tmxd hooks install`)"
+    )

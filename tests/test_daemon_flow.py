@@ -137,6 +137,52 @@ def test_kill_9_mid_burst_then_restart_notes_every_commit_once(
         second.stop()
 
 
+def test_a_commit_dropped_by_rebase_keeps_its_note(tmp_path: Path) -> None:
+    """The QA case with the daemon: the topic commit (task 2) is dropped by a rebase onto
+    main's commit (task 3), linked long before; git maps one to the other, yet task 2's
+    note stays on its own commit, marked, and task 3 keeps main's note only."""
+    root = tmp_path / "q"
+    tasks = make_project(root)
+    with open(root / ".git" / "info" / "exclude", "a", encoding="utf-8") as fh:
+        fh.write(".taskmaster/\n.gitattributes\n")  # tmxd's notes never block the rebase
+    hooks.install(root)
+
+    def change(text: str, message: str) -> str:
+        (root / "f.txt").write_text(text)
+        git(root, "add", "f.txt")
+        git(root, "commit", "-q", "-m", message)
+        return git(root, "rev-parse", "HEAD").strip()
+
+    change("base\n", "base")
+    d = start(tmp_path, root)
+    try:
+        git(root, "checkout", "-q", "-b", "topic")
+        topic = change("topic\n", "topic change\n\nTask: 2")
+        wait_until(lambda: topic[:7] in _task(tasks, 2)["details"], what="the topic note")
+        git(root, "checkout", "-q", "main")
+        onto = change("mainline\n", "mainline change\n\nTask: 3")
+        wait_until(lambda: onto[:7] in _task(tasks, 3)["details"], what="the mainline note")
+        git(root, "checkout", "-q", "topic")
+        git(root, "rebase", "main", check=False)
+        (root / "f.txt").write_text("mainline\n")  # main's side: nothing of topic is left
+        git(root, "add", "f.txt")
+        git(root, "-c", "core.editor=true", "rebase", "--continue")
+        assert git(root, "rev-parse", "HEAD").strip() == onto
+        wait_until(lambda: "stays on" in d.log(), what="the rewrite to be processed")
+        (note,) = [ln for ln in _task(tasks, 2)["details"].splitlines() if "Committed" in ln]
+        assert note.startswith(f"Committed changes: topic change ({topic[:7]}) — 1 file, ")
+        assert onto[:7] in note and "moved" not in d.log()
+        assert _task(tasks, 3)["details"].count("Committed changes:") == 1
+    finally:
+        d.stop()
+
+
+def _task(tasks: Path, task_id: int) -> dict[str, str]:
+    doc = json.loads(tasks.read_text())
+    task = next(t for t in doc["master"]["tasks"] if str(t["id"]) == str(task_id))
+    return {k: str(v) for k, v in task.items()}
+
+
 def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, tasks: Path) -> None:
     good = tasks.read_text()
     broken = good[: len(good) // 2]

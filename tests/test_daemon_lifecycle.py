@@ -35,6 +35,13 @@ def test_start_status_stop_via_cli(hermetic_env: Path) -> None:
         again = run_tmxd("start")
         assert again.returncode == 0
         assert "already running" in again.stdout
+        other = hermetic_env / "elsewhere"
+        (other / ".taskmaster" / "tasks").mkdir(parents=True)
+        (other / ".taskmaster" / "tasks" / "tasks.json").write_text('{"master": {"tasks": []}}')
+        with_project = run_tmxd("start", "-p", str(other))  # -p is for the daemon it starts
+        assert with_project.stdout.splitlines()[1] == (
+            f"  not watching {other} for you: `tmxd watch add {other}` does"
+        )
         status = run_tmxd("status", "--format", "json")
         assert status.returncode == 0, status.stderr
         info = json.loads(status.stdout)

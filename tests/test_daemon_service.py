@@ -102,7 +102,9 @@ def test_linger_warning(hermetic_env: Path) -> None:
         assert any("loginctl enable-linger" in w for w in plan.warnings)
 
 
-def test_dry_run_prints_and_changes_nothing(hermetic_env: Path) -> None:
+def test_dry_run_prints_and_changes_nothing(hermetic_env: Path, manager_bin: Path) -> None:
+    calls = _service_manager(manager_bin, "systemctl")
+    _service_manager(manager_bin, "launchctl")
     proc = run_tmxd("service", "install", "--dry-run", "--platform", "systemd")
     assert proc.returncode == 0, proc.stderr
     assert "# would write" in proc.stdout
@@ -112,6 +114,7 @@ def test_dry_run_prints_and_changes_nothing(hermetic_env: Path) -> None:
     proc = run_tmxd("service", "uninstall", "--dry-run", "--platform", "launchd")
     assert proc.returncode == 0, proc.stderr
     assert "# would run: launchctl bootout gui/" in proc.stdout
+    assert calls.read_text().splitlines() == ["--user show-environment"]  # only asked
 
 
 def test_missing_service_manager_is_a_clear_error(
@@ -231,6 +234,31 @@ def test_install_without_a_user_bus_writes_nothing_and_says_tmxd_start(
 
 
 @needs_systemctl
+def test_dry_run_without_a_user_bus_says_install_would_refuse(
+    hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The dry run says what the real command does there: refuse (exit 1), writing
+    nothing, and name the alternatives; uninstalling would remove the file only."""
+    no_user_bus(monkeypatch, tmp_path)
+    proc = run_tmxd("service", "install", "--dry-run", "--platform", "systemd")
+    assert proc.returncode == 1, proc.stderr
+    (line,) = proc.stdout.splitlines()
+    assert line.startswith("# would refuse, writing nothing: no systemd user manager here")
+    assert "`tmxd start`" in line and "--no-enable" in line
+    assert "would run" not in proc.stdout and "would write" not in proc.stdout
+    real = run_tmxd("service", "install", "--platform", "systemd")
+    assert real.returncode == 1 and real.stderr.strip() == "error: " + line.split(": ", 1)[1]
+    plan = json.loads(run_tmxd("service", "install", "--dry-run", "--format", "json").stdout)
+    assert plan["refused"].startswith("no systemd user manager here")
+    assert (plan["commands"], plan["manager"]) == ([], False)
+    dry = run_tmxd("service", "uninstall", "--dry-run", "--platform", "systemd")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[0] == f"# would remove {service.systemd_unit_path()}"
+    assert dry.stdout.splitlines()[1].startswith("# would stop nothing: no systemd user manager")
+    assert not service.systemd_unit_path().exists()
+
+
+@needs_systemctl
 def test_no_enable_writes_the_files_and_uninstall_exits_cleanly(
     hermetic_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -278,7 +306,8 @@ def test_daemon_flags_are_kept_in_the_environment_file(hermetic_env: Path) -> No
     assert service.env_file_path().read_text() == before
 
 
-def test_dry_run_json(hermetic_env: Path) -> None:
+def test_dry_run_json(hermetic_env: Path, manager_bin: Path) -> None:
+    _service_manager(manager_bin, "systemctl")
     proc = run_tmxd(
         "service", "install", "--dry-run", "--format", "json", "--platform", "systemd", "--",
         "--listen", "127.0.0.1:9464",

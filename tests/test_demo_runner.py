@@ -29,6 +29,7 @@ def test_demo_runs_every_step_and_cleans_up(
     assert match
     assert not Path(match.group(1)).parent.exists()
     assert Path(match.group(1)).parent.name.startswith("tmxd-demo-")
+    assert "· project demo-app" in out and "project project" not in out  # the report heading
     assert Path(match.group(1)).is_relative_to(Path(tempfile.gettempdir()))
 
 

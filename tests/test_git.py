@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,10 @@ def test_commit_info_root_normal_and_merge(tmp_path: Path) -> None:
     root = tmxd_git.commit_info(repo, "HEAD")
     assert (root.files, root.insertions, root.deletions, root.parents) == (1, 1, 0, ())
     assert root.subject == "initial commit" and root.author == "Ada Tester <ada@example.invalid>"
+    git(repo, "commit", "-q", "--amend", "--no-edit", "--date", "2026-01-02T03:04:05Z")
+    amended = tmxd_git.commit_info(repo, "HEAD")
+    assert amended.authored_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert amended.committed_at != amended.authored_at  # an amend keeps only the author date
     git(repo, "checkout", "-q", "-b", "side")
     (repo / "s.txt").write_text("1\n2\n3\n")
     git(repo, "add", "s.txt")

@@ -206,3 +206,22 @@ def test_y_axis_ticks_are_drawn_in_order(browser: Browser, page: Path) -> None:
             assert len(values) >= 3, values  # ticks between 0 and the max
         assert tops == sorted(tops, reverse=True)  # higher values higher up
     assert max(top for top, _ticks in charts) >= 5  # the burn-down: 0..5
+
+
+TEXT_OUTSIDE = """[...document.querySelectorAll('.chart svg')].flatMap(s => {
+  const box = s.getBoundingClientRect();
+  return [...s.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()])
+    .filter(([_, r]) => r.left < box.left - 0.5 || r.right > box.right + 0.5
+                        || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+    .map(([text, _]) => text);})"""
+
+
+@needs_browser
+@pytest.mark.parametrize("width", [1280, 420])
+def test_every_chart_label_is_inside_its_chart(browser: Browser, page: Path, width: int) -> None:
+    """An SVG clips what falls outside its viewBox: the burn-down's last date ("11-30"),
+    centred on the last point at the right edge, lost its end at 1280 px."""
+    browser.viewport(width)
+    browser.open(page.as_uri())
+    assert browser.evaluate("document.querySelectorAll('.chart text.label').length") > 3
+    assert browser.evaluate(TEXT_OUTSIDE) == []

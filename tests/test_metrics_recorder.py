@@ -77,6 +77,26 @@ def test_transition_rows(rec: Recorder, tmp_path: Path) -> None:
         rec.transition(tmp_path, "1", None, "done", "martians")
 
 
+def test_transitions_stored_per_project_and_thread(rec: Recorder, tmp_path: Path) -> None:
+    """What this process recorded, by thread (the daemon's status counts its autopilot's
+    threads apart from the engine's); baselines are no transitions."""
+    other = tmp_path / "other"
+    rec.transition(tmp_path, "1", None, "pending", "baseline", at=T0)
+    rec.transition(tmp_path, "1", "pending", "done", "external", at=T0)
+    worker = threading.Thread(
+        target=lambda: [
+            rec.transition(tmp_path, "2", "pending", "in-progress", "autopilot", at=T0),
+            rec.transition(other, "2", "pending", "done", "autopilot", at=T0),
+        ]
+    )
+    worker.start()
+    worker.join()
+    here = threading.get_ident()
+    assert rec.transitions_stored(tmp_path) == 2
+    assert rec.transitions_stored(tmp_path, except_thread=here) == 1
+    assert rec.transitions_stored(other, except_thread=here) == 1
+
+
 def test_tasks_that_left_a_status_after_a_moment(rec: Recorder, tmp_path: Path) -> None:
     t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     before, after = t0 - timedelta(hours=1), t0 + timedelta(hours=1)

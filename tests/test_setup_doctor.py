@@ -384,6 +384,56 @@ def test_service_check_reads_the_installed_units_environment(
     assert "tmxd service install" in result.fix
 
 
+def test_an_open_breaker_warns_with_the_command_that_closes_it(tmp_path: Path) -> None:
+    import time
+
+    from tmxd.autopilot import state
+    from tmxd.autopilot.resilience import BreakerSnapshot, save_snapshot
+
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_breaker(ctx) == doctor.CheckResult("autopilot breaker", "ok", "closed")
+    snap = BreakerSnapshot(state="open", failures=3, opened_at=time.time(), reason="no network")
+    save_snapshot(state.breaker_path(root), snap)
+    result = doctor.check_breaker(ctx)
+    assert result.status == "warn" and "last failure: no network" in result.summary
+    assert result.fix == (
+        "fix the cause of the failures, then `tmxd autopilot --reset-breaker` "
+        "(or let its trial run decide)"
+    )
+
+
+def test_the_autopilots_checks_and_their_tools(tmp_path: Path) -> None:
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    assert doctor.check_autopilot_checks(ctx).summary.startswith("none detected yet")
+    write(root / "tests" / "test_app.py", "def test_x():\n    pass\n")
+    ctx.env = {"PATH": str(tmp_path / "empty-bin")}
+    missing = doctor.check_autopilot_checks(ctx)
+    assert missing.status == "warn"
+    assert missing.summary.startswith("pytest: not found in a project virtualenv")
+    assert missing.summary.endswith("(`tmxd autopilot` refuses to start)")
+    assert missing.fix.startswith("`pip install pytest`")
+    ctx.env = {"PATH": make_shims(tmp_path / "bin", "pytest")}
+    found = doctor.check_autopilot_checks(ctx)
+    assert found.status == "ok" and found.summary == f"pytest -q ({tmp_path / 'bin' / 'pytest'})"
+
+
+def test_a_project_without_git_gets_a_warning_and_its_fix(tmp_path: Path) -> None:
+    """A Task Master project outside git works (transitions, reports, MCP); only its
+    commits cannot be linked: a warning that says how, not a failure without a fix."""
+    root = tmp_path / "nogit"
+    copy_corpus("001", root)
+    ctx = _found(root, tmp_path)
+    result = doctor.check_git_hooks(ctx)
+    assert (result.status, result.fix) == ("warn", "`git init` there, then `tmxd hooks install`")
+    assert result.summary == (
+        f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks"
+    )
+
+
 def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
     from tmxd.setup import doctor
 
@@ -396,3 +446,34 @@ def test_doctor_names_the_renamed_keys(tmp_path: Path) -> None:
     assert "metrics.daily_report_dir -> report.dir" in result.summary
     cfg.write_text('[report]\ndir = "r"\n')
     assert doctor.check_config(ctx).status == doctor.OK
+
+
+def test_the_agent_is_looked_up_on_the_running_daemon_s_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon was started from a shell without `claude`: its autopilot mode cannot
+    start agents, though the shell running doctor finds `claude`."""
+    root = init_repo(tmp_path / "proj")
+    copy_corpus("001", root)
+    write(root / ".taskmaster" / "tmxd.toml", "[autopilot]\nenabled = true\n")
+    shell_path = make_shims(tmp_path / "bin", "claude", "task-master", "npx")
+    daemon = DaemonProcess(
+        tmp_path / "daemon.log", "--project", str(root), env={"PATH": "/usr/bin:/bin"}
+    ).start()
+    try:
+        monkeypatch.setenv("PATH", shell_path)
+        ctx = _found(root, tmp_path)
+        assert doctor.check_tools(ctx).status == "ok"  # the shell finds claude
+        result = doctor.check_daemon(ctx)
+    finally:
+        daemon.stop()
+    assert result.status == "warn", result
+    assert "its autopilot cannot start agents: 'claude' is not on the daemon's PATH" in (
+        result.summary
+    )
+    assert "`tmxd stop`, then `tmxd start`" in result.fix and "claude_bin" in result.fix
+    found = {"path": str(tmp_path / "bin")}
+    assert doctor._daemon_agent_missing(ctx, found) is None
+    assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) == "claude"
+    write(root / ".taskmaster" / "tmxd.toml", "[autopilot]\nenabled = false\n")
+    assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) is None

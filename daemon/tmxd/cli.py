@@ -10,6 +10,8 @@ never loads the daemon, the metrics or the autopilot.
 from __future__ import annotations
 
 import importlib
+import io
+import os
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -126,6 +128,15 @@ COMMANDS: dict[str, Entry] = {
 class LazyGroup(click.Group):
     """A group whose commands are imported when they are used, not when tmxd starts."""
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a reader that closed the pipe early (`tmxd list | head -1`)
+        ends it quietly with exit 0, as for any Unix filter (click would exit 1)."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise click.exceptions.Exit(0) from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -186,6 +197,10 @@ def cli() -> None:
                         colour even when the output is not a terminal
                         (wins over NO_COLOR; 0 means not set)
       COLUMNS           the width tables fit (default: the terminal's)
+      VIRTUAL_ENV, UV_PROJECT_ENVIRONMENT, POETRY_VIRTUALENVS_PATH,
+      POETRY_CACHE_DIR, XDG_CACHE_HOME
+                        where the autopilot's checks also look for the
+                        project's virtualenv (after .venv and venv)
       JOURNAL_STREAM, NOTIFY_SOCKET, WATCHDOG_USEC
                         set by systemd: journald priority prefixes,
                         sd_notify readiness and watchdog
@@ -222,5 +237,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
+    except SystemExit as exc:
+        # click turns a write to a closed pipe outside a command (`tmxd --help | head -c0`)
+        # into exit 1, after wrapping stdout in its quiet-flush wrapper
+        if exc.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
+            return 0
+        raise
     return code if isinstance(code, int) else 0
+
+
+def _quiet_stdout() -> None:
+    """After a write to a closed pipe, point stdout at /dev/null: Python flushes it again
+    on exit, and a second EPIPE there would print a warning and exit 120."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass  # not a real file (tests capture it): nothing will flush into a pipe

@@ -51,6 +51,10 @@ class GitError(TmxdError):
     """git ran and failed (or could not be started)."""
 
 
+class NotARepository(InputError):
+    """The folder is in no git repository (a Task Master project can live outside one)."""
+
+
 def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: this process's environment) without repository-locating ``GIT_*``."""
     env = dict(os.environ if base is None else base)
@@ -145,7 +149,7 @@ def repo_paths(cwd: Path) -> RepoPaths:
         check=False,
     )
     if proc.returncode != 0:
-        raise InputError(f"{cwd}: not a git repository; run `git init` there or pass -p PATH")
+        raise NotARepository(f"{cwd}: not a git repository; run `git init` there or pass -p PATH")
     git_dir, common_dir, hooks_dir, bare = decode(proc.stdout).splitlines()[:4]
     toplevel: Path | None = None
     if bare != "true":
@@ -196,6 +200,7 @@ class CommitInfo:
     parents: tuple[str, ...]
     author: str  # "Name <email>"
     committed_at: datetime  # aware, UTC
+    authored_at: datetime  # aware, UTC; a rebase or an amend keeps it
     subject: str  # first paragraph joined into one line, as git's %s
     message: str  # the whole raw message (%B)
     files: int  # changed against the first parent (the empty tree for a root commit)
@@ -207,17 +212,17 @@ class CommitInfo:
         return self.sha[:7]
 
 
-_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%s%x00%B"
+_FORMAT = "%H%x00%P%x00%an <%ae>%x00%ct%x00%at%x00%s%x00%B"
 
 
 def commit_info(cwd: Path, sha: str) -> CommitInfo:
     """Details of one commit; GitError when git does not know it."""
     proc = run_git(cwd, ["show", "-s", f"--format={_FORMAT}", f"{sha}^{{commit}}", "--"])
     raw = proc.stdout
-    parts = raw.split(b"\0", 5)
-    if len(parts) < 6:
+    parts = raw.split(b"\0", 6)
+    if len(parts) < 7:
         raise GitError(f"git show {sha}: unexpected output")
-    full, parents, author, ctime, subject, message = parts
+    full, parents, author, ctime, atime, subject, message = parts
     message = message.rstrip(b"\n")
     parent_list = tuple(decode(parents).split())
     files, ins, dels = diff_stats(cwd, decode(full), parent_list[0] if parent_list else None)
@@ -226,6 +231,7 @@ def commit_info(cwd: Path, sha: str) -> CommitInfo:
         parents=parent_list,
         author=decode(author),
         committed_at=datetime.fromtimestamp(int(ctime), tz=UTC),
+        authored_at=datetime.fromtimestamp(int(atime), tz=UTC),
         subject=decode(subject),
         message=decode(message),
         files=files,

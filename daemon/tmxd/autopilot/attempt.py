@@ -13,7 +13,9 @@ attempt's error):
 3. it changed something: a diff or a commit (``allow_empty`` and
    ``allow_empty_tasks`` waive this);
 4. the checks pass — detected afresh in that folder after the agent ran, or
-   the configured ones.
+   the configured ones — run with the project's own tools (``tools``). A tool
+   they need that is installed nowhere is a setup problem, not a failed check:
+   the attempt ends with ``setup problem: …`` and the runner stops the run.
 
 Every attempt is an ``executions`` row. A failed or interrupted attempt's changes
 are saved as a patch in the state dir and removed from the folder, so the next
@@ -36,6 +38,7 @@ from tmxd.autopilot import state, validation, workspace
 from tmxd.autopilot.agents import Agent, AgentOutcome, StreamStats, describe_denial, judge
 from tmxd.autopilot.config import AutopilotConfig
 from tmxd.autopilot.plan import Unit
+from tmxd.autopilot.tools import MissingTool
 from tmxd.errors import TmxdError
 from tmxd.fsutil import write_atomic
 from tmxd.taskmaster import ops
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     from tmxd.metrics.recorder import Recorder
 
 INTERRUPTED = "interrupted"
+SETUP_ERROR = "setup problem: "
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class AttemptResult:
     after: workspace.Snapshot | None = None
     denials: tuple[dict[str, Any], ...] = ()
     patch: Path | None = None
+    reverted: tuple[str, ...] = ()  # commits the agent made, taken off the branch again
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,14 @@ class Attempt:
     out: Callable[[str], None]
 
     def checks(self, folder: Path) -> list[validation.Check]:
-        """The configured checks, else those the project in ``folder`` visibly uses now."""
+        """The configured checks, else those the project in ``folder`` visibly uses now,
+        each with the project's own tool (MissingTool when one is installed nowhere)."""
         cfg = self.config
         if cfg.validate or cfg.validate_basic:
-            return validation.configured(cfg.validate, cfg.validate_basic)
-        return validation.detect(folder)
+            found = validation.configured(cfg.validate, cfg.validate_basic)
+        else:
+            found = validation.detect(folder)
+        return validation.resolve(found, [folder, self.root], self.env)
 
     def snapshot(self, place: Place) -> workspace.Snapshot:
         """The folder before the agent: a fresh worktree is its base commit."""
@@ -188,21 +196,26 @@ class Attempt:
         if error is None and not workspace.changed(before, after) and not self._may_be_empty(unit):
             error = "no changes: the agent changed no file and made no commit"
         if error is None:
-            checks = validation.select(self.checks(place.workdir), unit.route)
-            report = validation.run_checks(
-                checks,
-                place.workdir,
-                timeout_s=self.config.validate_timeout_s,
-                tail_lines=self.config.output_tail_lines,
-                env=self.env,
-                cancel=self.stop,
-            )
-            if self.stop.is_set():
-                error = INTERRUPTED
-            elif not report.ok:
-                error = "validation failed: " + report.failure_text().splitlines()[0]
+            try:
+                checks = validation.select(self.checks(place.workdir), unit.route)
+            except MissingTool as exc:  # e.g. the agent added the project's first tests
+                error = SETUP_ERROR + exc.message
+            else:
+                report = validation.run_checks(
+                    checks,
+                    place.workdir,
+                    timeout_s=self.config.validate_timeout_s,
+                    tail_lines=self.config.output_tail_lines,
+                    env=self.env,
+                    cancel=self.stop,
+                )
+                if self.stop.is_set():
+                    error = INTERRUPTED
+                elif not report.ok:
+                    error = "validation failed: " + report.headline
         if self.stop.is_set() and error is not None:
             error = INTERRUPTED
+        setup = error is not None and error.startswith(SETUP_ERROR)
         success = error is None
         cost = outcome.cost_usd if outcome is not None else None
         if self.recorder is not None and exec_id is not None:
@@ -216,17 +229,24 @@ class Attempt:
                 output_tokens=outcome.output_tokens if outcome else None,
                 cost_usd=cost,
                 peak_rss_bytes=res.peak_rss_bytes if res is not None else None,
-                error=None if success else (error or "")[:2000],
+                # a setup problem interrupted the attempt before its verdict
+                error=None
+                if success
+                else (f"{INTERRUPTED}: {error}" if setup else error or "")[:2000],
                 duration_ms=(time.monotonic() - started) * 1000.0,
                 permission_denials=denials,
             )
         patch = None
+        reverted: tuple[str, ...] = ()
         if not success:
+            reverted = workspace.commits_between(place.top, before.head, after.head)
             patch = self.discard(unit, number, place, before, after)
-        if not success and error != INTERRUPTED:
+            if reverted and workspace.head(place.top) != before.head:
+                reverted = ()  # not the agent's own commits (a merge): they stay
+        if not success and error != INTERRUPTED and not setup:
             details = _failure_details(report, res, stats, self.config.output_tail_lines)
             self._failure_note(unit, number, error or "", details, denials, patch)
-        return AttemptResult(success, error, cost, exec_id, before, after, denials, patch)
+        return AttemptResult(success, error, cost, exec_id, before, after, denials, patch, reverted)
 
     def _may_be_empty(self, unit: Unit) -> bool:
         return self.config.allow_empty or unit.id in self.config.allow_empty_tasks

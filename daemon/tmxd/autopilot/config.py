@@ -58,13 +58,18 @@ class AutopilotConfig:
     max_attempts: int = option(3, "attempts per task before it is blocked")
     backoff_base_s: float = option(5.0, "first retry waits up to this long (full jitter)")
     backoff_cap_s: float = option(300.0, "no retry waits longer than this")
-    breaker_threshold: int = option(3, "consecutive failed runs that open the circuit breaker")
+    breaker_threshold: int = option(
+        3, "failing task runs in a row (a task's retries are one run) that open the breaker"
+    )
     breaker_cooldown_s: float = option(600.0, "an open breaker allows a trial run after this long")
     max_cost_usd: float = option(0.0, "stop dispatching once a run has cost this much (0: none)")
     on_failure: str = option("blocked", 'status after the last failed attempt: "blocked"/"pending"')
     validate: list[list[str]] = option([], "validation commands (argv lists); empty: detect")
     validate_basic: list[list[str]] = option([], "the checks the simple route runs; empty: linters")
     validate_timeout_s: float = option(600.0, "time limit of each validation command, seconds")
+    baseline: bool = option(
+        True, "run the checks once before a run changes anything; stop if they fail already"
+    )
     output_tail_lines: int = option(40, "lines of failing output kept in the task note")
     expand_command: list[str] = option(
         [], "argv template run for a complex task without subtasks (empty: ask for expansion)"

@@ -71,11 +71,15 @@ def merge_reviewed(project: Project, task_id: str, title: str) -> str:
     subject = " ".join(title.split()) or f"Task {task_id}"
     result = worktrees.merge_branch(root, branch, task_id, f"Merge task {task_id}: {subject}")
     if not result.merged:
-        raise TmxdError(
-            f"task {task_id} stays in review: {result.detail}; resolve it (e.g. merge the "
-            f"current branch into {branch} and fix the conflicts there), then approve again"
+        held = worktrees.checked_out_at(root, branch)
+        where = f" in {held}" if held is not None else ""
+        fix = result.fix or (
+            f"resolve it: merge the current branch into {branch}{where} and fix the conflicts there"
         )
-    worktrees.delete_branch(root, branch)
+        raise TmxdError(
+            f"task {task_id} stays in review: {result.detail}; {fix}, then approve again"
+        )
+    worktrees.remove_branch(root, branch)
     return result.detail
 
 
@@ -113,7 +117,7 @@ def reject(
     store, tag, kind, _ = _waiting(project, task_id, tag)
     _decide(project, tag, task_id, False)
     if kind == "merge":
-        worktrees.delete_branch(project.root, worktrees.branch_name(task_id))
+        worktrees.remove_branch(project.root, worktrees.branch_name(task_id))
         status = "pending"
     else:
         status = "deferred"

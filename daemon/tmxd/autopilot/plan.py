@@ -29,7 +29,7 @@ from tmxd.taskmaster import ops
 from tmxd.taskmaster.document import Task, TasksFile
 
 DONE = "done"
-Outcome = Literal["done", "failed", "review", "interrupted", "paused", "skipped"]
+Outcome = Literal["done", "failed", "review", "interrupted", "skipped"]
 
 
 def related(a: str, b: str) -> bool:

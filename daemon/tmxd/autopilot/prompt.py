@@ -72,7 +72,8 @@ def build(
         parts.append(_section("Dependencies (already done) and their notes", "\n".join(lines)))
     rules = [
         "Work only on this task; keep changes focused.",
-        "Do not change .taskmaster/tasks/tasks.json; tmxd records the status.",
+        "Do not change this task's status (no edit of .taskmaster/tasks/tasks.json, no "
+        "Closes-Task: trailer, no set-status): tmxd sets it from the checks' verdict.",
     ]
     if mcp:
         rules.append(

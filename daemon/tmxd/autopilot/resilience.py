@@ -6,10 +6,19 @@ pure function of what they are given; nothing here sleeps.
 Backoff ("full jitter"): the delay before retry ``n`` (1-based) is uniform in
 ``[0, min(cap, base * 2 ** (n - 1))]``.
 
-Circuit breaker: **closed** (dispatch freely) → **open** after ``threshold``
-consecutive failed runs (dispatch paused) → **half-open** once ``cooldown_s`` has
-passed since it opened: exactly one trial run is allowed; its success closes the
-breaker, its failure opens it again for another cool-down.
+Circuit breaker: **closed** (dispatch freely) → **open** once failed attempts in
+``threshold`` different *task runs* came in a row, with no success between them
+(dispatch paused) → **half-open** once ``cooldown_s`` has passed since it opened:
+exactly one trial run is allowed; its success closes the breaker, its failure opens
+it again for another cool-down. :meth:`CircuitBreaker.reset` closes it by hand.
+
+A task run is one task taken up by one autopilot run, with all its retries. Its
+retries add failures but not runs, so one task failing every attempt never opens
+the breaker by itself (``max_attempts`` handles that task); failures spread over
+``threshold`` task runs are what a broken environment (no network, bad credentials,
+a missing tool) looks like. The same task taken up again by a later run (a daemon
+pass, with ``on_failure = "pending"``) is a new task run, so a task that fails
+forever still opens it.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from tmxd.errors import TmxdError
 from tmxd.fsutil import write_atomic
 
 Clock = Callable[[], float]
+RESET_COMMAND = "tmxd autopilot --reset-breaker"
 BreakerState = Literal["closed", "open", "half-open"]
 
 
@@ -56,13 +66,21 @@ class BreakerSnapshot:
     """The breaker's state as stored on disk and shown by ``tmxd status``."""
 
     state: BreakerState = "closed"
-    failures: int = 0
+    failures: int = 0  # failed attempts in a row (over ``runs``)
     opened_at: float | None = None
     trial_in_flight: bool = False
     reason: str = ""
+    runs: tuple[str, ...] = ()  # the task runs those failures came from ("<task id> <key>")
+
+    @property
+    def tasks(self) -> list[str]:
+        """The task ids of the failing runs, in order (a task run again appears again)."""
+        return [run.split(" ", 1)[0] for run in self.runs]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["runs"] = list(self.runs)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BreakerSnapshot:
@@ -70,17 +88,20 @@ class BreakerSnapshot:
         if state not in ("closed", "open", "half-open"):
             state = "closed"
         opened = data.get("opened_at")
+        runs = data.get("runs")
         return cls(
             state=state,
             failures=int(data.get("failures", 0)),
             opened_at=float(opened) if isinstance(opened, int | float) else None,
             trial_in_flight=bool(data.get("trial_in_flight", False)),
             reason=str(data.get("reason", "")),
+            runs=tuple(str(r) for r in runs) if isinstance(runs, list) else (),
         )
 
 
 class CircuitBreaker:
-    """closed → open after ``threshold`` consecutive failures → half-open after ``cooldown_s``."""
+    """closed → open after failures in ``threshold`` task runs in a row → half-open after
+    ``cooldown_s`` (see the module docstring)."""
 
     def __init__(
         self,
@@ -137,27 +158,43 @@ class CircuitBreaker:
         if self.snap != BreakerSnapshot():
             self._set(BreakerSnapshot())
 
-    def record_failure(self, reason: str = "") -> None:
+    def record_failure(self, reason: str = "", run: str | None = None) -> None:
+        """A failed attempt of task run ``run`` (``"<task id> <key>"``; None: a run of its own)."""
         state = self.state
+        failures = self.snap.failures + 1
+        key = run if run is not None else f"- {failures}"
+        runs = self.snap.runs if key in self.snap.runs else (*self.snap.runs, key)
         if state == "half-open":
             self._set(
                 BreakerSnapshot(
                     state="open",
-                    failures=self.snap.failures + 1,
+                    failures=failures,
                     opened_at=self.clock(),
                     reason=reason or self.snap.reason,
+                    runs=runs,
                 )
             )
             return
-        failures = self.snap.failures + 1
-        if state == "closed" and failures >= self.threshold:
+        if state == "closed" and len(runs) >= self.threshold:
             self._set(
                 BreakerSnapshot(
-                    state="open", failures=failures, opened_at=self.clock(), reason=reason
+                    state="open",
+                    failures=failures,
+                    opened_at=self.clock(),
+                    reason=reason,
+                    runs=runs,
                 )
             )
         else:
-            self._set(replace(self.snap, failures=failures, reason=reason or self.snap.reason))
+            self._set(
+                replace(self.snap, failures=failures, reason=reason or self.snap.reason, runs=runs)
+            )
+
+    def reset(self) -> BreakerSnapshot:
+        """Close the breaker by hand (the cause is fixed); return the state it was in."""
+        old = self.snap
+        self._set(BreakerSnapshot())
+        return old
 
     def release_trial(self) -> None:
         """A half-open trial ended without a verdict (e.g. interrupted): let another through."""
@@ -171,10 +208,21 @@ class CircuitBreaker:
             return "closed (dispatching)"
         if state == "open":
             return (
-                f"open after {self.snap.failures} consecutive failures, dispatch paused; "
-                f"trial run in {self.retry_in():.0f}s; last failure: {self.snap.reason}"
+                f"open after {self._failing_runs()}, "
+                f"dispatch paused; trial run in {self.retry_in():.0f}s "
+                f"(`{RESET_COMMAND}` closes it now); last failure: {self.snap.reason}"
             )
         return f"half-open: one trial run allowed; last failure: {self.snap.reason}"
+
+    def _failing_runs(self) -> str:
+        """``3 failing task run(s) in a row (5 failed attempts; tasks 7, 2, 9)``."""
+        runs = self.snap.runs  # each run once, in order
+        named = [run.split(" ", 1)[0] for run in runs if not run.startswith("-")]
+        count = len(runs) or self.snap.failures
+        detail = f"{self.snap.failures} failed attempt(s)"
+        if named:
+            detail += f"; tasks {', '.join(named)}"
+        return f"{count} failing task run(s) in a row ({detail})"
 
 
 def load_snapshot(path: Path) -> BreakerSnapshot:

@@ -27,6 +27,7 @@ and ``tmxd autopilot`` turn them into the project's ``[notify]`` commands).
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import shutil
@@ -40,11 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import paths, proc
-from tmxd.autopilot import routing, state, workspace, worktrees
+from tmxd.autopilot import baseline, routing, state, workspace, worktrees
 from tmxd.autopilot.agents import Agent, describe_denial, expand_template, make_agent
-from tmxd.autopilot.attempt import INTERRUPTED, Attempt, AttemptResult, Place
+from tmxd.autopilot.attempt import INTERRUPTED, SETUP_ERROR, Attempt, AttemptResult, Place
 from tmxd.autopilot.config import AutopilotConfig
-from tmxd.autopilot.notes import link_commits
+from tmxd.autopilot.notes import link_commits, mark_reverted
 from tmxd.autopilot.plan import (
     DONE,
     Gate,
@@ -57,12 +58,14 @@ from tmxd.autopilot.plan import (
     related,
 )
 from tmxd.autopilot.resilience import (
+    RESET_COMMAND,
     Backoff,
     BreakerSnapshot,
     CircuitBreaker,
     load_snapshot,
     save_snapshot,
 )
+from tmxd.autopilot.tools import MissingTool
 from tmxd.errors import InputError, TmxdError
 from tmxd.fsutil import acquire
 from tmxd.history.observe import attributed
@@ -73,6 +76,8 @@ from tmxd.taskmaster.project import Project
 from tmxd.taskmaster.store import TaskStore
 
 SEQUENTIAL_LOCK = "sequential.lock"
+STOP_REQUESTED = "stop requested"
+ONCE = "--once"
 
 # ``on_event(kind, data)``: the event rows this run records (``autopilot.done`` …), as
 # they happen, for whoever runs the autopilot.
@@ -93,6 +98,9 @@ class RunOptions:
     max_cost_usd: float | None = None
     tag: str | None = None
     allow_dirty: bool = False
+    reset_breaker: bool = False  # close the circuit breaker first
+    baseline: bool | None = None  # run the checks before any change (None: the config says)
+    reuse_failed_baseline: bool = False  # the daemon: a failing baseline is not re-run at once
 
 
 @dataclass
@@ -120,6 +128,8 @@ class RunSummary:
     execution_ids: list[int] = field(default_factory=list)
     # this run's attempts as its ``executions`` rows tell them: succeeded/failed/interrupted
     attempts: Counter[str] = field(default_factory=Counter)
+    problem: str = ""  # a setup problem that stopped the run (a tool the checks need)
+    checks: list[str] = field(default_factory=list)  # --dry-run: the checks, as found
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -130,8 +140,8 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        failed = any(r.outcome in ("failed", "paused") for r in self.results)
-        return not failed and self.breaker != "open"
+        failed = any(r.outcome == "failed" for r in self.results)
+        return not failed and self.breaker != "open" and not self.problem
 
 
 class Autopilot:
@@ -182,6 +192,7 @@ class Autopilot:
         )
         self.backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, config.max_attempts)
         self._breaker_lock = threading.Lock()
+        self._resetting = False
         self.breaker = CircuitBreaker(
             config.breaker_threshold,
             config.breaker_cooldown_s,
@@ -193,6 +204,9 @@ class Autopilot:
         self._cost = 0.0
         self._cost_lock = threading.Lock()
         self._executions: list[int] = []
+        self._runs = itertools.count(1)
+        self._problem = ""  # a setup problem that stopped the run
+        self._baselined = False
         self._top: Path | None = None
         self._lock_fd: int | None = None
         self.attempt = Attempt(
@@ -213,7 +227,8 @@ class Autopilot:
     def _breaker_changed(self, old: BreakerSnapshot, new: BreakerSnapshot) -> None:
         save_snapshot(state.breaker_path(self.root), new)
         if old.state != new.state:
-            self.out(f"circuit breaker {old.state} → {new.state}")
+            if not self._resetting:  # a reset by hand says so itself
+                self.out(f"circuit breaker {old.state} → {new.state}")
             self._event(
                 "autopilot.breaker",
                 {
@@ -525,16 +540,27 @@ class Autopilot:
         with self._breaker_lock:
             return self.breaker.allow()
 
+    def _release_trial(self) -> None:
+        """A run let through by a half-open breaker ended without a verdict."""
+        with self._breaker_lock:
+            self.breaker.release_trial()
+
+    def _halt(self, problem: str) -> None:
+        """A setup problem (a tool the checks need is missing): nothing more starts."""
+        with self._cost_lock:
+            self._problem = self._problem or problem
+        self.out(f"setup problem: {problem}")
+
     def _breaker_open(self) -> bool:
         with self._breaker_lock:
             return self.breaker.state == "open"
 
-    def _verdict(self, success: bool, reason: str) -> None:
+    def _verdict(self, success: bool, reason: str, run: str) -> None:
         with self._breaker_lock:
             if success:
                 self.breaker.record_success()
             else:
-                self.breaker.record_failure(reason)
+                self.breaker.record_failure(reason, run)
 
     def top(self) -> Path:
         """The git top level of the project's repository."""
@@ -552,43 +578,67 @@ class Autopilot:
 
     def run_unit(self, unit: Unit) -> UnitResult:
         """Claim, run (with retries), validate and settle one unit."""
-        if self._breaker_open():
+        if not self._allow():  # in half-open, this takes the one trial run
             return UnitResult(unit, "skipped", 0, 0.0, "circuit breaker open")
         previous = unit.task.status
         if not self.state.claim(self.tag, unit.id, previous):
+            self._release_trial()
             return UnitResult(unit, "skipped", 0, 0.0, "claimed by another autopilot")
         current = self._read().find(unit.id, self.tag)
         if current is None or current.status != previous:
             # Someone changed it between planning and claiming: it is theirs now.
             self.state.release(self.tag, unit.id)
+            self._release_trial()
             return UnitResult(unit, "skipped", 0, 0.0, "changed by someone else")
         self._set_status(unit.id, "in-progress")
         self.out(f"task {unit.id}: in progress ({unit.route}: {unit.reason}) — {unit.task.title}")
+        # this task run, for the breaker: its retries are failures of one run
+        run = f"{unit.id} {os.getpid()}.{next(self._runs)}"
         wt: worktrees.Worktree | None = None
         try:
             if self.use_worktrees:
                 wt = worktrees.create(self.root, unit.id, self.worktree_base)
                 self.state.update_claim(self.tag, unit.id, branch_base=wt.base)
-            return self._outcome(self._attempts(unit, previous, wt))
+            return self._outcome(self._attempts(unit, previous, wt, run))
+        except MissingTool as exc:
+            # The project's own tool is missing: a setup problem, not the task's failure.
+            self._release_trial()
+            self._halt(exc.message)
+            self._put_back(unit, previous, f"tmxd autopilot: could not check the work: {exc}")
+            return self._outcome(
+                UnitResult(unit, "interrupted", 0, 0.0, f"setup: {exc.message}", previous)
+            )
         except TmxdError as exc:
             # The environment failed (git, the state dir, an unstartable agent): the task
             # is not to blame, so it goes back as it was; the breaker counts it.
-            self._verdict(False, str(exc))
-            self._restore(unit, previous, f"tmxd autopilot: could not run the task: {exc}")
+            self._verdict(False, str(exc), run)
+            self._put_back(unit, previous, f"tmxd autopilot: could not run the task: {exc}")
             self.out(f"task {unit.id}: could not run: {exc}")
             return self._outcome(UnitResult(unit, "failed", 0, 0.0, str(exc), previous))
         except BaseException:
             # Never leave a claimed task in progress behind an unexpected error.
-            self._restore(unit, previous, "tmxd autopilot: the run stopped on an internal error")
+            self._put_back(unit, previous, "tmxd autopilot: the run stopped on an internal error")
             raise
         finally:
             self.state.release(self.tag, unit.id)
 
-    def _restore(self, unit: Unit, previous: str, note: str) -> None:
-        task = self._read().find(unit.id, self.tag)
-        if task is not None and task.status == "in-progress":
+    def _status_now(self, task_id: str) -> str | None:
+        """The task's status in tasks.json now; None when it is gone."""
+        task = self._read().find(task_id, self.tag)
+        return task.status if task is not None else None
+
+    def _put_back(self, unit: Unit, previous: str, note: str) -> None:
+        """The run gives the task up (interrupted, stopped, could not run): it goes back to
+        the status it had. Whatever set another status while the autopilot held it (the
+        agent, one of its commits, a tool) is not kept, and the note says so."""
+        found = self._status_now(unit.id)
+        if found is None:
+            return
+        if found not in ("in-progress", previous):
+            note += f"; {_not_trusted(found)}"
+        if found != previous:
             self._set_status(unit.id, previous)
-            self._note(unit.id, note)
+        self._note(unit.id, note)
 
     def _place(self, wt: worktrees.Worktree | None) -> Place:
         own = self._own_paths()
@@ -596,7 +646,15 @@ class Autopilot:
             return Place(self.top(), self.root, tuple(own))
         return Place(wt.path, wt.workdir, tuple(dict.fromkeys([*own, *wt.provisioned])), wt)
 
-    def _attempts(self, unit: Unit, previous: str, wt: worktrees.Worktree | None) -> UnitResult:
+    def _attempts(
+        self, unit: Unit, previous: str, wt: worktrees.Worktree | None, run: str
+    ) -> UnitResult:
+        """Attempts until one succeeds, the task gives up, or the run stops.
+
+        While they run, the autopilot owns the task's status: whatever changes it
+        meanwhile (the agent editing tasks.json, a ``Closes-Task:`` commit of the agent,
+        a tool call, a person) does not decide the outcome — the attempt's evidence does.
+        """
         place = self._place(wt)
         spent = 0.0
         attempt = 0
@@ -604,77 +662,146 @@ class Autopilot:
         try:
             while True:
                 attempt += 1
-                if not self._allow():
-                    self._restore(
+                if attempt > 1 and not self._allow():
+                    self._put_back(
                         unit,
                         previous,
-                        "tmxd autopilot: dispatch paused by the circuit breaker; status restored",
+                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
+                        f"status restored to {previous}",
                     )
-                    return UnitResult(unit, "paused", attempt - 1, spent, "circuit breaker open")
+                    self.out(f"task {unit.id}: not retried, the circuit breaker is open")
+                    return UnitResult(
+                        unit, "failed", attempt - 1, spent, "circuit breaker open", previous
+                    )
                 result = self.attempt.run(unit, attempt, place)
                 if result.execution_id is not None:
                     self._executions.append(result.execution_id)
                 self._spent(result.cost_usd)
                 spent += result.cost_usd or 0.0
+                if result.error is not None and result.error.startswith(SETUP_ERROR):
+                    self._release_trial()
+                    problem = result.error.removeprefix(SETUP_ERROR)
+                    self._halt(problem)
+                    self._reverted(unit, attempt, result)
+                    self._put_back(
+                        unit,
+                        previous,
+                        f"tmxd autopilot: attempt {attempt}'s work could not be checked "
+                        f"({problem}); status restored to {previous}{_saved(result)}",
+                    )
+                    return UnitResult(
+                        unit, "interrupted", attempt, spent, f"setup: {problem}", previous
+                    )
                 if result.error == INTERRUPTED:
-                    with self._breaker_lock:
-                        self.breaker.release_trial()
-                    saved = f"; its changes were saved to {result.patch}" if result.patch else ""
-                    self._restore(
+                    self._release_trial()
+                    self._reverted(unit, attempt, result)
+                    self._put_back(
                         unit,
                         previous,
                         f"tmxd autopilot: attempt {attempt} was "
-                        f"interrupted; status restored to {previous}{saved}",
+                        f"interrupted; status restored to {previous}{_saved(result)}",
                     )
+                    self.out(f"task {unit.id}: interrupted; status restored to {previous}")
                     return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
-                self._verdict(result.ok, result.error or "")
-                taken = self._taken_over(unit, attempt, place, result)
-                if taken is not None:
-                    return UnitResult(unit, "skipped", attempt, spent, taken)
+                self._verdict(result.ok, result.error or "", run)
                 if result.ok:
-                    settled = self._settle(unit, attempt, spent, place, result)
+                    found = self._status_now(unit.id)
+                    if found is None:
+                        return self._gone(unit, attempt, spent, place, result)
+                    settled = self._settle(unit, attempt, spent, place, result, found)
                     keep_branch = settled.outcome == "review"
                     return settled
+                found = self._after_failure(unit, attempt, result)
+                if found is None:
+                    return self._gone(unit, attempt, spent, place, result)
                 retry = self.backoff.should_retry(attempt) and not self._over_budget()
                 if not retry:
                     final = self.config.on_failure
                     self._set_status(unit.id, final)
+                    if found != "in-progress":
+                        self._note(unit.id, f"tmxd autopilot: {_not_trusted(found)}: {final}")
                     self.out(f"task {unit.id}: failed after {attempt} attempt(s) → {final}")
                     return UnitResult(unit, "failed", attempt, spent, result.error or "", final)
+                if self._breaker_open():  # other tasks failed too: no retry now
+                    self._put_back(
+                        unit,
+                        previous,
+                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
+                        f"status restored to {previous}",
+                    )
+                    self.out(f"task {unit.id}: not retried, the circuit breaker is open")
+                    return UnitResult(
+                        unit, "failed", attempt, spent, "circuit breaker open", previous
+                    )
+                if found != "in-progress":
+                    self._set_status(unit.id, "in-progress")
+                    self._note(
+                        unit.id,
+                        f"tmxd autopilot: {_not_trusted(found)}: in-progress for attempt "
+                        f"{attempt + 1}",
+                    )
                 delay = self.backoff.delay(attempt, self.rng)
                 self.out(f"task {unit.id}: attempt {attempt} failed; retrying in {delay:.1f}s")
                 if self.stop.wait(delay):
-                    self._restore(
+                    self._put_back(
                         unit,
                         previous,
                         f"tmxd autopilot: stopped before a retry; status restored to {previous}",
+                    )
+                    self.out(
+                        f"task {unit.id}: stopped before a retry; status restored to {previous}"
                     )
                     return UnitResult(unit, "interrupted", attempt, spent, INTERRUPTED, previous)
                 if wt is not None:
                     worktrees.reset(wt, self.top())
         finally:
             if wt is not None:
-                worktrees.finish(self.root, wt, keep_branch=keep_branch)
+                worktrees.finish(self.root, wt, keep_branch=keep_branch, review=keep_branch)
 
-    def _taken_over(
-        self, unit: Unit, attempt: int, place: Place, result: AttemptResult
-    ) -> str | None:
-        """If someone changed the task while the agent worked (a commit closed it, a person
-        cancelled it), it is theirs: its status stays, validated work is set aside."""
-        task = self._read().find(unit.id, self.tag)
-        status = task.status if task is not None else "deleted"
-        if status == "in-progress":
-            return None
-        detail = f"set to {status} by someone else while the agent worked"
-        text = f"tmxd autopilot: the task was {detail}; its status is left as it is"
+    def _after_failure(self, unit: Unit, attempt: int, result: AttemptResult) -> str | None:
+        """A failed attempt's effects on tasks.json, settled now: the status it leaves."""
+        self._reverted(unit, attempt, result)
+        return self._status_now(unit.id)
+
+    def _reverted(self, unit: Unit, attempt: int, result: AttemptResult) -> None:
+        """Commits the agent made were taken off the branch with the attempt's changes.
+
+        Their spool lines are drained now, so their notes and ``Closes-Task:`` land before
+        the verdict rather than after it; then their notes are marked as reverted: a note
+        never points to a commit no branch contains without saying so.
+        """
+        if not result.reverted:
+            return
+        self._link_commits()
+        where = f"; its changes are in {result.patch}" if result.patch else ""
+        why = "failed" if result.error != INTERRUPTED else "was interrupted"
+        marked = mark_reverted(
+            self.project,
+            self.tag,
+            result.reverted,
+            f"reverted by tmxd autopilot: attempt {attempt} of task {unit.id} {why}, "
+            f"the commit is on no branch{where}",
+        )
+        if marked:
+            self.out(
+                f"task {unit.id}: its commit(s) were taken off the branch; the commit notes "
+                f"on task(s) {', '.join(marked)} say so"
+            )
+
+    def _gone(
+        self, unit: Unit, attempt: int, spent: float, place: Place, result: AttemptResult
+    ) -> UnitResult:
+        """The task was deleted from tasks.json while its attempt ran: nothing to mark;
+        validated work is kept as a patch, not committed."""
+        detail = "the task was deleted while the agent worked"
         if result.ok and result.before is not None and result.after is not None:
             patch = self.attempt.discard(unit, attempt, place, result.before, result.after)
             if patch is not None:
-                text += f"; the agent's work was saved to {patch}, not committed"
-        if task is not None:
-            self._note(unit.id, text)
+                detail += f"; its work was saved to {patch}"
+        elif result.patch is not None:
+            detail += f"; its work was saved to {result.patch}"
         self.out(f"task {unit.id}: {detail}")
-        return detail
+        return UnitResult(unit, "failed", attempt, spent, detail, "deleted")
 
     def _over_budget(self) -> bool:
         ceiling = self._ceiling()
@@ -686,13 +813,27 @@ class Autopilot:
         return self.config.max_cost_usd if self.config.max_cost_usd > 0 else None
 
     def _settle(
-        self, unit: Unit, attempt: int, spent: float, place: Place, result: AttemptResult
+        self,
+        unit: Unit,
+        attempt: int,
+        spent: float,
+        place: Place,
+        result: AttemptResult,
+        found: str = "in-progress",
     ) -> UnitResult:
-        """Validated work: commit it (and merge a worktree's branch), then mark it done."""
+        """Validated work: commit it (and merge a worktree's branch), then mark it done.
+
+        ``found`` is the status tasks.json had when the attempt ended: one set meanwhile
+        is replaced by the outcome (the note says so).
+        """
         assert result.before is not None and result.after is not None
         detail = f"done on attempt {attempt} ({unit.route})"
         if spent:
             detail += f", ${spent:.4f}"
+        if found not in ("in-progress", DONE):
+            detail += f"; the status {found!r} set while the attempt ran was replaced"
+        elif found == DONE:
+            detail += "; it had been set to done before its checks passed"
         wt = place.worktree
         message = f"{_subject(unit.task.title, unit.id)}\n\nTask: {unit.id}\n"
         if wt is not None or self.config.commit:
@@ -719,11 +860,14 @@ class Autopilot:
                 self._note(
                     unit.id,
                     f"tmxd autopilot: the work passed validation but could not be merged "
-                    f"({merged.detail}); branch {wt.branch} is kept. Resolve it (merge the "
-                    f"current branch into {wt.branch}, or change the current branch), then "
+                    f"({merged.detail}); branch {wt.branch} is kept, checked out in "
+                    f"{wt.path}. {merged.fix or worktrees.resolve_hint(wt)}, then "
                     f"`tmxd approve {unit.id}` merges it; `tmxd reject {unit.id}` drops it",
                 )
-                self.out(f"task {unit.id}: review — {merged.detail}; branch {wt.branch} kept")
+                self.out(
+                    f"task {unit.id}: review — {merged.detail}; branch {wt.branch} kept in "
+                    f"{wt.path}"
+                )
                 self._link_commits()
                 return UnitResult(unit, "review", attempt, spent, merged.detail, "review")
             detail += f"; {merged.detail}"
@@ -747,6 +891,7 @@ class Autopilot:
         if self.use_worktrees:
             worktrees.require_location(self.root, self.worktree_base)
         self._check_agent()
+        self.attempt.checks(self.root)  # a tool the checks need, missing: say so now, once
         if not self.use_worktrees:
             self._hold_the_project()
         self.recover()
@@ -828,6 +973,8 @@ class Autopilot:
 
     def _run(self) -> RunSummary:
         summary = RunSummary()
+        if self.options.reset_breaker:
+            self.reset_breaker()
         if not self.options.dry_run:
             self._prepare()
         if self.options.task_id is not None:
@@ -839,35 +986,17 @@ class Autopilot:
         try:
             with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="tmxd-agent") as pool:
                 while True:
-                    if self.stop.is_set():
-                        summary.stop_reason = summary.stop_reason or "stopped"
-                        break
-                    can_dispatch = not (self.options.once and dispatched)
-                    ceiling = self._ceiling()
-                    if ceiling is not None and self.cost >= ceiling:
-                        summary.stop_reason = (
-                            f"cost ceiling ${ceiling:g} reached (${self.cost:.4f})"
-                        )
-                        can_dispatch = False
-                    with self._breaker_lock:
-                        state_now = self.breaker.state
-                    if state_now == "open":
-                        summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
-                        can_dispatch = False
-                    if can_dispatch and self._sequential_running():
-                        summary.stop_reason = "a sequential run is working in the project itself"
-                        can_dispatch = False
+                    state_now, why_not = self._why_not_dispatch(dispatched)
+                    if why_not and why_not != ONCE:
+                        summary.stop_reason = why_not
                     if self.options.dry_run:
-                        tasks_file = self._read()
-                        plan = self.plan(tasks_file)
-                        summary.planned = plan.units
-                        summary.gated = plan.gates
-                        summary.waiting = self.waiting(tasks_file, plan)
-                        summary.stop_reason = summary.stop_reason or "dry run"
+                        self._dry_run(summary, state_now)
                         break
                     started = 0
-                    if can_dispatch:
+                    if not why_not:
                         plan = self.plan(self._read())
+                        if plan.units:
+                            self._baseline()  # before anything changes; raises if they fail
                         changed_graph = False
                         for gate in plan.gates:
                             applied = self._apply_gate(gate)
@@ -891,23 +1020,129 @@ class Autopilot:
                         if changed_graph and not started and not running:
                             continue  # gates changed the graph; look again
                     if not running:
-                        if not summary.stop_reason:
-                            summary.stop_reason = "nothing ready" if not dispatched else "all done"
+                        summary.stop_reason = summary.stop_reason or self._finished(
+                            summary, dispatched
+                        )
                         break
+                    # in flight: wait for them even when stopping, so every task the run
+                    # touched is in the summary with its outcome
                     done, _ = wait(list(running), timeout=0.5, return_when=FIRST_COMPLETED)
                     for fut in done:
                         running.pop(fut)
                         result = fut.result()
                         if result.outcome != "skipped" or result.attempts:
                             summary.results.append(result)
-                        if result.outcome == "paused" or self._breaker_open():
-                            summary.stop_reason = "circuit breaker open: " + self.breaker.describe()
         finally:
             summary.cost_usd = self.cost
             summary.breaker = self.breaker.state
             summary.execution_ids = list(self._executions)
             summary.attempts = self._count_attempts()
+            summary.problem = self._problem
         return summary
+
+    def _why_not_dispatch(self, dispatched: int) -> tuple[str, str]:
+        """The breaker's state, and why nothing new may start now ("" when it may)."""
+        with self._breaker_lock:
+            state_now = self.breaker.state
+        if self.stop.is_set():
+            return state_now, STOP_REQUESTED
+        if self._problem:
+            return state_now, f"setup problem: {self._problem}"
+        if state_now == "open":
+            return state_now, "circuit breaker open: " + self.breaker.describe()
+        ceiling = self._ceiling()
+        if ceiling is not None and self.cost >= ceiling:
+            return state_now, f"cost ceiling ${ceiling:g} reached (${self.cost:.4f})"
+        if self.options.once and dispatched:
+            return state_now, ONCE
+        if self._sequential_running():
+            return state_now, "a sequential run is working in the project itself"
+        return state_now, ""
+
+    def _finished(self, summary: RunSummary, dispatched: int) -> str:
+        """Why a run that ran out of work stopped: true to what happened in it."""
+        if not dispatched:
+            return "nothing ready"
+        all_done = all(r.outcome == DONE for r in summary.results) and not summary.gated
+        if self.options.once:
+            return f"{ONCE}: {dispatched} task(s) started" + (", all done" if all_done else "")
+        return "all done" if all_done else "nothing more is ready"
+
+    def _dry_run(self, summary: RunSummary, state_now: str) -> None:
+        """What would start now, what would go to review, and why the rest waits. With the
+        breaker open, or a tool the checks need missing, nothing would start: what is
+        ready waits for it, and says so."""
+        tasks_file = self._read()
+        plan = self.plan(tasks_file)
+        summary.waiting = self.waiting(tasks_file, plan)
+        summary.checks = self._dry_run_checks()
+        summary.stop_reason = summary.stop_reason or "dry run"
+        held: list[Waiting] = []
+        if state_now == "open" or self._problem:
+            why = (
+                f"circuit breaker open (`{RESET_COMMAND}` closes it)"
+                if state_now == "open"
+                else "the checks cannot run: a tool they need is missing"
+            )
+            held = [Waiting(u.id, u.task.title, why) for u in plan.units]
+            held += [Waiting(g.task.id, g.task.title, why) for g in plan.gates]
+        else:
+            summary.planned = plan.units
+            summary.gated = plan.gates
+            if state_now == "half-open" and len(plan.units) > 1:
+                summary.planned = plan.units[:1]
+                why = "circuit breaker half-open: one trial run first"
+                held = [Waiting(u.id, u.task.title, why) for u in plan.units[1:]]
+        summary.waiting = held + summary.waiting
+
+    def _baseline(self) -> None:
+        """Once per run, before its first attempt: the checks on the untouched tree
+        (see ``baseline``); BaselineFailed when they fail already."""
+        if self._baselined:
+            return
+        self._baselined = True
+        wanted = self.options.baseline
+        if not (self.config.baseline if wanted is None else wanted):
+            return
+        reuse = self.config.breaker_cooldown_s if self.options.reuse_failed_baseline else 0.0
+        baseline.require_passing(
+            self.attempt.checks(self.root),
+            self.root,
+            top=self.top(),
+            exclude=self._own_paths(),
+            state_dir=state.project_dir(self.root),
+            timeout_s=self.config.validate_timeout_s,
+            tail_lines=self.config.output_tail_lines,
+            env=self.env,
+            cancel=self.stop,
+            out=self.out,
+            reuse_failure_s=reuse,
+        )
+
+    def _dry_run_checks(self) -> list[str]:
+        """The checks a run would use now, with the programs found for them."""
+        try:
+            return [c.describe() for c in self.attempt.checks(self.root)]
+        except MissingTool as exc:
+            self._problem = exc.message
+            return []
+
+    def reset_breaker(self) -> str:
+        """Close the circuit breaker by hand (``--reset-breaker``); one line saying so."""
+        with self._breaker_lock:
+            self._resetting = True
+            try:
+                old = self.breaker.reset()
+            finally:
+                self._resetting = False
+        if old.state == "closed":
+            line = "circuit breaker: already closed"
+        else:
+            line = (
+                f"circuit breaker closed by hand (it was {old.state}; last failure: {old.reason})"
+            )
+        self.out(line)
+        return line
 
     def _count_attempts(self) -> Counter[str]:
         """This run's attempts by verdict, counted from its ``executions`` rows."""
@@ -963,6 +1198,17 @@ class Autopilot:
         raise InputError(f"task {task_id} is not ready: {which}{first.reason}")
 
 
+def _not_trusted(found: str) -> str:
+    return (
+        f"the status {found!r} set while the attempt ran (by the agent, a commit of its, a "
+        "tool or anyone: tmxd cannot tell) is not trusted; the attempt's outcome decides"
+    )
+
+
+def _saved(result: AttemptResult) -> str:
+    return f"; its changes were saved to {result.patch}" if result.patch else ""
+
+
 def _subject(title: str, task_id: str) -> str:
     line = " ".join(title.split())
     return line or f"Task {task_id}"
@@ -986,6 +1232,8 @@ def breaker_status(root: Path, config: AutopilotConfig | None = None) -> dict[st
         "reason": snap.reason,
         "retry_in_s": round(breaker.retry_in(), 1),
         "summary": breaker.describe(),
+        "tasks": snap.tasks,
+        "fix": RESET_COMMAND if breaker.state != "closed" else "",
     }
 
 
@@ -1017,7 +1265,7 @@ def dispatch_ready(
             project,
             config,
             recorder,
-            options=RunOptions(once=True, parallel=config.parallel),
+            options=RunOptions(once=True, parallel=config.parallel, reuse_failed_baseline=True),
             stop=stop,
             out=out,
             on_event=on_event,
@@ -1044,5 +1292,9 @@ def log_lines(summary: RunSummary) -> Iterable[str]:
     if summary.cost_usd:
         line += f"; ${summary.cost_usd:.4f}"
     yield line
+    for r in summary.results:  # a task left unfinished is named, not only counted
+        if r.outcome == "interrupted":
+            title = r.unit.task.title
+            yield f"interrupted: task {r.unit.id} ({title}), status restored to {r.status}"
     if summary.stop_reason:
         yield f"stopped: {summary.stop_reason}"

@@ -12,10 +12,16 @@ Actions: ``edit`` writes ``file`` (default ``task-<id>.txt``) in the working dir
 with ``content`` (with ``permission_denials``, a list as Claude Code reports it, it
 writes nothing and reports those refusals); ``fail`` exits 1 with an error result;
 ``is_error`` exits 0 but reports ``is_error``; ``malformed`` prints broken JSON and
-no result; ``hang`` starts a child and sleeps forever (both write their pids to
-``TMXD_SCRIPTED_STATE``).
+no result; ``noop`` reports success and changes nothing; ``hang`` starts a child and
+sleeps forever (both write their pids to ``TMXD_SCRIPTED_STATE``).
 ``fail_times: N`` fails the first N runs of that task, then does the action.
 ``cost`` sets ``total_cost_usd``. Runs are counted in ``TMXD_SCRIPTED_STATE``.
+
+What agents told to follow Task Master's workflow do, which tmxd must not trust:
+``set_status: S`` rewrites ``.taskmaster/tasks/tasks.json`` in the working directory
+to give its own task status S (as an agent editing the file would); ``commit: true``
+commits the file it wrote (``git add`` + ``git commit``) with ``trailer`` (e.g.
+``Closes-Task: 3``) in the message. Both happen before the result is reported.
 """
 
 from __future__ import annotations
@@ -72,6 +78,29 @@ def _count_run(state: Path | None, task_id: str) -> int:
     return previous
 
 
+def _commit(name: str, task_id: str, trailer: str) -> None:
+    message = [f"agent work for {task_id}"] + ([trailer] if trailer else [])
+    subprocess.run(["git", "add", "--", name], check=True)
+    args = [a for m in message for a in ("-m", m)]
+    subprocess.run(["git", "commit", "-q", *args], check=True)
+
+
+def _set_own_status(task_id: str, status: str) -> None:
+    """Edit tasks.json as a file, the way an agent's Edit tool would."""
+    path = Path(".taskmaster") / "tasks" / "tasks.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    top, _, sub = task_id.partition(".")
+    for tag in data.values():
+        for task in tag.get("tasks", []) if isinstance(tag, dict) else []:
+            if str(task.get("id")) != top:
+                continue
+            target = task
+            if sub:
+                target = next(s for s in task.get("subtasks", []) if str(s.get("id")) == sub)
+            target["status"] = status
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 1:
         print("usage: python -m tmxd.autopilot.scripted TASK_ID [PROMPT_FILE]", file=sys.stderr)
@@ -125,6 +154,10 @@ def main(argv: list[str]) -> int:
                 },
             }
         )
+        if spec.get("commit") and not denials:
+            _commit(name, task_id, str(spec.get("trailer", "")))
+        if spec.get("set_status"):
+            _set_own_status(task_id, str(spec["set_status"]))
         delay = float(spec.get("sleep", 0))
         if delay:
             time.sleep(delay)
@@ -136,6 +169,11 @@ def main(argv: list[str]) -> int:
             turns=2,
             denials=denials,
         )
+        return 0
+    if action == "noop":  # claims success, changes no file (``set_status`` still applies)
+        if spec.get("set_status"):
+            _set_own_status(task_id, str(spec["set_status"]))
+        _result(session, is_error=False, text=f"Task {task_id} is done.", cost=cost, turns=1)
         return 0
     if action == "fail":
         print(f"scripted failure for task {task_id}", file=sys.stderr)

@@ -5,21 +5,24 @@ empty, are detected from the project: pytest, ``npm test``, ruff, eslint. The
 ``simple`` route runs only the basic commands (``validate_basic``, or the detected
 linters); every other route runs them all. Each command has a timeout; the tail of
 its output is kept for the failure note.
+
+A command named by a bare name runs the project's own tool (:func:`resolve`, see
+``tools``): its virtualenv's, its ``node_modules``', else the one on PATH — never
+tmxd's own interpreter. A tool found nowhere is :class:`~tmxd.autopilot.tools.MissingTool`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import sys
 import threading
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tmxd import proc
+from tmxd.autopilot import tools
 from tmxd.errors import TmxdError
 
 
@@ -28,6 +31,12 @@ class Check:
     name: str
     argv: tuple[str, ...]
     basic: bool
+    venv: Path | None = None  # the virtualenv its program belongs to (activated to run it)
+
+    def describe(self) -> str:
+        """``pytest -q (/app/.venv/bin/pytest)``: the check and the program it runs."""
+        shown = " ".join((os.path.basename(self.argv[0]), *self.argv[1:]))
+        return f"{shown} ({self.argv[0]})" if os.sep in self.argv[0] else shown
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,27 @@ class ValidationReport:
         return all(r.ok for r in self.results)
 
     def failure_text(self) -> str:
-        """What failed and the end of its output."""
+        """What failed (:attr:`headline`) and the end of its output."""
         lines = []
         for result in self.results:
             if not result.ok:
-                lines.append(f"{result.check.name}: {result.summary}")
+                lines.append(_headline(result))
                 if result.tail:
                     lines.append(result.tail)
         return "\n".join(lines)
+
+    @property
+    def headline(self) -> str:
+        """``pytest: exited with code 1``: the first failing check, on one line."""
+        failed = next((r for r in self.results if not r.ok), None)
+        return _headline(failed) if failed is not None else ""
+
+
+def _headline(result: CheckResult) -> str:
+    name = result.check.name
+    first = name.splitlines()[0] if name.strip() else name
+    short = first if first == name and len(first) <= 80 else first[:80].rstrip() + " …"
+    return f"{short}: {result.summary}"
 
 
 def _pyproject(root: Path) -> dict[str, object]:
@@ -65,13 +87,6 @@ def _pyproject(root: Path) -> dict[str, object]:
         return {}
 
 
-def _tool(name: str, python_module: bool) -> list[str]:
-    found = shutil.which(name)
-    if found:
-        return [found]
-    return [sys.executable, "-m", name] if python_module else [name]
-
-
 def detect(root: Path) -> list[Check]:
     """The checks a project visibly uses: pytest, npm test, ruff, eslint."""
     checks: list[Check] = []
@@ -79,7 +94,7 @@ def detect(root: Path) -> list[Check]:
     tool = pyproject.get("tool", {})
     tool_table = tool if isinstance(tool, dict) else {}
     if (root / "ruff.toml").exists() or (root / ".ruff.toml").exists() or "ruff" in tool_table:
-        checks.append(Check("ruff", (*_tool("ruff", True), "check", "."), basic=True))
+        checks.append(Check("ruff", ("ruff", "check", "."), basic=True))
     package = root / "package.json"
     scripts: dict[str, object] = {}
     if package.exists():
@@ -100,7 +115,7 @@ def detect(root: Path) -> list[Check]:
         ".eslintrc.yml",
     ]
     if any((root / name).exists() for name in eslint_configs):
-        checks.append(Check("eslint", ("npx", "--no-install", "eslint", "."), basic=True))
+        checks.append(Check("eslint", ("eslint", "."), basic=True))
     pytest_markers = [root / "pytest.ini", root / "conftest.py", root / "tests" / "conftest.py"]
     has_tests_dir = (root / "tests").is_dir() and any((root / "tests").glob("test_*.py"))
     if (
@@ -109,7 +124,7 @@ def detect(root: Path) -> list[Check]:
         or has_tests_dir
         or any(root.glob("test_*.py"))
     ):
-        checks.append(Check("pytest", (*_tool("pytest", True), "-q"), basic=False))
+        checks.append(Check("pytest", ("pytest", "-q"), basic=False))
     test_script = scripts.get("test")
     if isinstance(test_script, str) and "no test specified" not in test_script:
         checks.append(Check("npm test", ("npm", "test", "--silent"), basic=False))
@@ -126,6 +141,31 @@ def configured(validate: Sequence[Sequence[str]], basic: Sequence[Sequence[str]]
         if argv and tuple(argv) not in seen
     ]
     return checks
+
+
+def resolve(
+    checks: Sequence[Check], folders: Sequence[Path], env: Mapping[str, str]
+) -> list[Check]:
+    """``checks`` with each bare program name replaced by the project's own tool.
+
+    ``folders``: the folder the checks run in, then the project root. Raises
+    MissingTool naming every tool found nowhere (a path, like ``./scripts/test``, is
+    left as it is).
+    """
+    out, missing = [], []
+    for check in checks:
+        program = check.argv[0]
+        if os.sep in program:
+            out.append(check)
+            continue
+        tool = tools.find(program, folders, env)
+        if tool is None:
+            missing.append(program)
+            continue
+        out.append(replace(check, argv=(tool.path, *check.argv[1:]), venv=tool.venv))
+    if missing:
+        raise tools.MissingTool(tools.missing_message(list(dict.fromkeys(missing)), folders, env))
+    return out
 
 
 def select(checks: Sequence[Check], route: str) -> list[Check]:
@@ -146,8 +186,9 @@ def run_checks(
 ) -> ValidationReport:
     """Run each check in ``workdir``; stop at the first failure."""
     results = []
-    run_env = dict(env if env is not None else os.environ)
+    base = dict(env if env is not None else os.environ)
     for check in checks:
+        run_env = tools.run_env(check.venv, base)
         try:
             res = proc.run(check.argv, cwd=workdir, timeout_s=timeout_s, env=run_env, cancel=cancel)
         except TmxdError as exc:

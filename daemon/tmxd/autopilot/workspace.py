@@ -84,7 +84,7 @@ def snapshot(
 
     ``with_index=False`` skips the real index's tree (only needed to restore it).
     """
-    head = decode(run_git(top, ["rev-parse", "HEAD"]).stdout).strip()
+    head_now = head(top)
     index = _scratch_index(top, scratch_dir)
     try:
         run_git(top, ["add", "-A", "--", ":/", *excludes(top, exclude)], index_file=index)
@@ -92,10 +92,10 @@ def snapshot(
     finally:
         index.unlink(missing_ok=True)
     if not with_index:
-        return Snapshot(head, tree, None)
+        return Snapshot(head_now, tree, None)
     real = run_git(top, ["write-tree"], check=False)
     index_tree = decode(real.stdout).strip() if real.returncode == 0 else None
-    return Snapshot(head, tree, index_tree)
+    return Snapshot(head_now, tree, index_tree)
 
 
 def of_commit(top: Path, commit: str) -> Snapshot:
@@ -170,6 +170,18 @@ def restore(top: Path, before: Snapshot, after: Snapshot) -> list[str]:
     return paths
 
 
+def head(top: Path) -> str:
+    return decode(run_git(top, ["rev-parse", "HEAD"]).stdout).strip()
+
+
+def commits_between(top: Path, old: str, new: str) -> tuple[str, ...]:
+    """The commits in ``old..new`` (what an agent committed during an attempt), newest first."""
+    if old == new:
+        return ()
+    out = run_git(top, ["rev-list", f"{old}..{new}"], check=False)
+    return tuple(decode(out.stdout).split()) if out.returncode == 0 else ()
+
+
 def _own_commits(top: Path, old: str, new: str) -> bool:
     """True when ``old..new`` is plain commits on top of ``old`` (the agent's own), not a
     merge or a moved branch someone else made: only then is HEAD put back."""
@@ -211,9 +223,9 @@ def commit(top: Path, before: Snapshot, after: Snapshot, message: str) -> str | 
     paths = changed_paths(top, before, after)
     if not paths:
         return None
-    head, head_tree = decode(run_git(top, ["rev-parse", "HEAD", "HEAD^{tree}"]).stdout).split()
-    if head != before.head:  # some of it is committed already (by the agent, say)
-        pending = set(changed_paths(top, Snapshot(head, head_tree, None), after))
+    now, now_tree = decode(run_git(top, ["rev-parse", "HEAD", "HEAD^{tree}"]).stdout).split()
+    if now != before.head:  # some of it is committed already (by the agent, say)
+        pending = set(changed_paths(top, Snapshot(now, now_tree, None), after))
         paths = [p for p in paths if p in pending]
     if not paths:
         return None

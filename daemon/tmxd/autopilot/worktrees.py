@@ -24,7 +24,10 @@ Provisioned paths are left out of the attempt's evidence and of its commit (see
 ``workspace``). After validation the task's changes are committed (``Task: <id>``
 trailer) and merged into the main worktree with ``--no-ff``. A merge that does not
 go through cleanly is aborted, so the main worktree is never left half-merged; the
-branch is kept and the task goes to review.
+branch is kept and the task goes to review. Its worktree stays checked out on the
+branch (cleaned of untracked files), so the conflict can be resolved there without
+switching branches — and without stashing — in the user's own working tree;
+approve or reject removes it (:func:`remove_branch`).
 """
 
 from __future__ import annotations
@@ -221,6 +224,22 @@ class MergeResult:
     commits: int
     detail: str
     conflicts: tuple[str, ...] = ()
+    fix: str = ""  # what to do about it, when it is not a conflict to resolve
+
+
+# git refuses a merge that would overwrite a file in the working tree: (its words, ours)
+OVERWRITE = (
+    (
+        "untracked working tree files would be overwritten by merge",
+        "would overwrite untracked file(s) in {root}: {files}",
+        "move or delete {them} (or commit {them} on the current branch)",
+    ),
+    (
+        "local changes to the following files would be overwritten by merge",
+        "would overwrite uncommitted changes to {files} in {root}",
+        "commit or stash those changes",
+    ),
+)
 
 
 def merge_back(root: Path, wt: Worktree, subject: str) -> MergeResult:
@@ -264,8 +283,14 @@ def merge_branch(root: Path, branch: str, task_id: str, subject: str) -> MergeRe
             # it is reported like a conflict.
             if _merging(root) and _merge_head(root) == _rev(root, branch):
                 git(root, "merge", "--abort", check=False)
+            refused = _overwrite(root, branch, commits, result.stdout + result.stderr)
+            if refused is not None and not _index_busy(root):
+                return refused  # a file of the working tree is in the way, and stays there
             time.sleep(LOCK_WAIT_S)
         detail = (result.stdout + result.stderr).strip()
+        refused = _overwrite(root, branch, commits, detail)
+        if refused is not None:
+            return refused
         files = [line.strip() for line in detail.splitlines() if line.startswith("\t")]
         last = detail.splitlines()[-1] if detail else "git merge failed"
         return MergeResult(
@@ -274,6 +299,32 @@ def merge_branch(root: Path, branch: str, task_id: str, subject: str) -> MergeRe
             f"merging {branch} failed: " + (", ".join(files[:5]) or last),
             tuple(files),
         )
+
+
+def _overwrite(root: Path, branch: str, commits: int, output: str) -> MergeResult | None:
+    """A merge git refused because it would overwrite files in the working tree."""
+    text = " ".join(output.split()).lower()
+    for words, detail, fix in OVERWRITE:
+        if words in text:
+            files = [line.strip() for line in output.splitlines() if line.startswith("\t")]
+            shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+            them = "it" if len(files) == 1 else "them"
+            return MergeResult(
+                False,
+                commits,
+                f"merging {branch} " + detail.format(root=root, files=shown or "some files"),
+                tuple(files),
+                fix.format(them=them),
+            )
+    return None
+
+
+def resolve_hint(wt: Worktree) -> str:
+    """How to resolve a conflicting task branch in its own worktree (no stash needed)."""
+    return (
+        f"Resolve it there: `git -C {wt.path} merge <your branch>`, fix the conflicts and "
+        "commit (or change your branch)"
+    )
 
 
 def unmerged_paths(root: Path) -> list[str]:
@@ -286,9 +337,33 @@ def branch_exists(root: Path, branch: str) -> bool:
     return git(root, "rev-parse", "-q", "--verify", ref, check=False).returncode == 0
 
 
-def delete_branch(root: Path, branch: str) -> None:
+def checked_out_at(root: Path, branch: str) -> Path | None:
+    """The worktree (other than the main one) that has ``branch`` checked out, if any."""
+    listing = git(root, "worktree", "list", "--porcelain", check=False).stdout
+    path: Path | None = None
+    for line in listing.splitlines():
+        if line.startswith("worktree "):
+            path = Path(line.removeprefix("worktree ").strip())
+        elif line.strip() == f"branch refs/heads/{branch}":
+            return path
+    return None
+
+
+def remove_branch(root: Path, branch: str) -> None:
+    """Delete a task branch, and the worktree a review kept it checked out in."""
     with _repo_lock:
+        held = checked_out_at(root, branch)
+        top = Path(git(root, "rev-parse", "--show-toplevel").stdout.strip())
+        if held is not None and held.resolve() != top.resolve():
+            discard(root, held)
         git(root, "branch", "-D", branch, check=False)
+
+
+def _index_busy(root: Path) -> bool:
+    """Another git process holds the main worktree's index (its files may be changing)."""
+    out = git(root, "rev-parse", "--git-path", "index.lock", check=False).stdout.strip()
+    lock = Path(out) if Path(out).is_absolute() else root / out
+    return bool(out) and lock.exists()
 
 
 def _merging(root: Path) -> bool:
@@ -320,9 +395,16 @@ def _take_spare(root: Path, base: Path, path: Path) -> bool:
     return False
 
 
-def finish(root: Path, wt: Worktree, *, keep_branch: bool, spare: bool = True) -> None:
+def finish(
+    root: Path, wt: Worktree, *, keep_branch: bool, spare: bool = True, review: bool = False
+) -> None:
     """Done with the worktree: keep it, clean and detached, as a spare for the next task
-    (or remove it); delete its branch unless it holds work to keep."""
+    (or remove it); delete its branch unless it holds work to keep. ``review``: the
+    task waits in review for a merge, so the worktree stays on its branch (clean, the
+    provisioned files gone) for the conflict to be resolved there."""
+    kept = review and wt.path.is_dir()
+    if kept and git(wt.path, "clean", "-q", "-f", "-d", "-x", check=False).returncode == 0:
+        return
     cleaned = spare and wt.path.is_dir()
     if cleaned:  # this worktree's files only, outside the repo lock
         for args in (("checkout", "-q", "-f", "--detach"), ("clean", "-q", "-f", "-d", "-x")):

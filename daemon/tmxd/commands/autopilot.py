@@ -47,6 +47,8 @@ def _summary_json(summary: Any) -> dict[str, Any]:
         "cost_usd": round(summary.cost_usd, 6),
         "breaker": summary.breaker,
         "stop_reason": summary.stop_reason,
+        "problem": summary.problem,
+        "checks": summary.checks,
     }
 
 
@@ -74,6 +76,16 @@ def _summary_json(summary: Any) -> dict[str, Any]:
     is_flag=True,
     help="Run sequentially even with uncommitted changes (they are left untouched).",
 )
+@click.option(
+    "--reset-breaker",
+    is_flag=True,
+    help="Close the circuit breaker first (once the cause of its failures is fixed).",
+)
+@click.option(
+    "--no-baseline",
+    is_flag=True,
+    help="Do not run the checks before the first attempt (overrides autopilot.baseline).",
+)
 @format_option("text", "json")
 def autopilot_command(
     project: Path | None,
@@ -84,6 +96,8 @@ def autopilot_command(
     dry_run: bool,
     max_cost: float | None,
     allow_dirty: bool,
+    reset_breaker: bool,
+    no_baseline: bool,
     fmt: str,
 ) -> None:
     """Run ready tasks through the agent: in progress → agent → checks → done.
@@ -94,14 +108,18 @@ def autopilot_command(
     are met run at once, each in a git worktree outside the project on branch
     tmxd/task-<id>, merged back after validation. A task is done only on
     evidence: the agent succeeded, no edit was refused, something changed and
-    the checks pass. Failed attempts are saved as patches, removed and retried
-    with backoff; repeated failures open a circuit breaker. Critical tasks wait
-    in review for `tmxd approve ID`. The project's [notify] command hears of
-    each task done, given back or left in review, and of the breaker opening.
+    the checks pass (run with the project's own tools, once before the first
+    attempt too); a status the task gets meanwhile (the agent marking it done)
+    is not trusted. Failed attempts are saved as patches, removed and retried
+    with backoff; failures across several tasks open a circuit breaker, which
+    --reset-breaker closes. Critical tasks wait in review for
+    `tmxd approve ID`. The project's [notify] command hears of each task done,
+    given back or left in review, and of the breaker opening.
 
-    Exit codes: 0 all runs succeeded (or nothing was ready), 1 a task failed
-    or the breaker is open, 2 bad input (an unknown or unready --task, a dirty
-    working tree), 130/143 stopped by SIGINT/SIGTERM (tasks restored).
+    Exit codes: 0 all runs succeeded (or nothing was ready), 1 a task failed,
+    the breaker is open, the checks fail before any change, or a tool they need
+    (or the agent) is missing, 2 bad input (an unknown or unready --task, a
+    dirty working tree), 130/143 stopped by SIGINT/SIGTERM (tasks restored).
     """
     from tmxd.autopilot import config as ap_config
     from tmxd.autopilot.runner import Autopilot, RunOptions, log_lines
@@ -109,6 +127,8 @@ def autopilot_command(
     from tmxd.metrics.recorder import Recorder
     from tmxd.taskmaster.project import find_project
 
+    if reset_breaker and dry_run:
+        raise click.UsageError("--reset-breaker changes the breaker; --dry-run changes nothing")
     proj = find_project(project)
     cfg = ap_config.load(proj.root)
     notify_cfg = notify.load(proj.root)
@@ -135,6 +155,8 @@ def autopilot_command(
         max_cost_usd=max_cost,
         tag=tag,
         allow_dirty=allow_dirty,
+        reset_breaker=reset_breaker,
+        baseline=False if no_baseline else None,
     )
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -157,6 +179,8 @@ def autopilot_command(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if received:
+        summary.stop_reason = f"interrupted by {signal.Signals(received[0]).name}"
     if fmt == "json":
         echo_json(_summary_json(summary))
     elif dry_run:
@@ -176,8 +200,12 @@ EXPLAINED = 5
 def _print_plan(summary: Any) -> None:
     if summary.breaker == "open":
         echo(f"nothing would start: {summary.stop_reason}")
+    elif summary.problem:
+        echo(f"nothing would start: {summary.problem}")
     elif not summary.planned and not summary.gated:
         echo("nothing is ready to run")
+    if summary.checks:
+        echo("checks: " + "; ".join(summary.checks))
     for unit in summary.planned:
         echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
     for gate in summary.gated:

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from tmxd.commands.common import echo, echo_json, format_option, style
+from tmxd.errors import EXIT_FAILED
 from tmxd.sanitize import printable
 
 
@@ -154,6 +155,8 @@ def start(
             echo_json({"running": True, "started": False, "pid": pid})
         else:
             echo(f"tmxd is already running (pid {pid})")
+            for project in projects:  # its options were set when it started
+                echo(f"  not watching {project} for you: `tmxd watch add {project}` does")
         return
     pid = start_background(log_file, extra_args=extra)
     if fmt == "json":
@@ -256,6 +259,8 @@ def _autopilot_line(pilot: dict[str, Any]) -> str:
             text += printable(f", last: {breaker['reason']}")
         if state == "open":
             text += f", trial in {_duration(float(breaker['retry_in_s']))}"
+        if breaker.get("fix"):
+            text += f" (`{breaker['fix']}` closes it)"
         parts.append(text)
     line = "; ".join(parts)
     if pilot.get("error"):
@@ -438,9 +443,32 @@ def service_uninstall(dry_run: bool, platform_name: str, fmt: str) -> None:
 
 
 def _show_plan(plan: Any, fmt: str) -> None:
+    """What the real command would do: where the service manager cannot run, installing
+    refuses before writing anything (exit 1, as the real one), uninstalling only removes
+    the file."""
+    from tmxd.daemon import service as svc
+
+    problem = svc.preflight(plan)
+    refused = problem is not None and plan.content is not None
     if fmt == "json":
-        echo_json({**plan.as_dict(), "dry_run": True})
-        return
+        echo_json(
+            {
+                **plan.as_dict(),
+                "commands": [] if problem else plan.commands,
+                "dry_run": True,
+                "refused": svc.refusal(problem) if refused and problem else None,
+                "manager": problem is None,
+            }
+        )
+    elif refused and problem:
+        echo(f"# would refuse, writing nothing: {svc.refusal(problem)}")
+    else:
+        _show_changes(plan, problem)
+    if refused:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+def _show_changes(plan: Any, problem: str | None) -> None:
     if plan.content is not None:
         echo(f"# would write {plan.unit_path}:")
         echo(plan.content.rstrip("\n"))
@@ -451,5 +479,8 @@ def _show_plan(plan: Any, fmt: str) -> None:
             echo(f"# would keep {plan.env_file}")
     else:
         echo(f"# would remove {plan.unit_path}")
+    if problem is not None and plan.commands:
+        echo(f"# would stop nothing: {problem}")
+        return
     for argv in plan.commands:
         echo("# would run: " + " ".join(argv))

@@ -67,8 +67,14 @@ def install_cmd(project: Path | None, force: bool, suggest_trailer: bool) -> Non
 @hooks_group.command("uninstall")
 @project_option
 def uninstall_cmd(project: Path | None) -> None:
-    """Remove tmxd's hooks; put back the hooks that were there before."""
-    from tmxd.commits import hooks
+    """Remove tmxd's hooks; put back the hooks that were there before.
+
+    Also removes the merge driver: the merge.tmxd-tasks section of the repository's
+    git config, and the line routing tasks.json to it from .gitattributes (only that
+    line; commit the change, or `git checkout .gitattributes` to keep it for others)
+    and from the repository's info/attributes.
+    """
+    from tmxd.commits import hooks, merge_driver
 
     for change in hooks.uninstall(_where(project)):
         note = {
@@ -77,6 +83,12 @@ def uninstall_cmd(project: Path | None) -> None:
             "absent": "not installed",
         }.get(change.action, change.action)
         echo(f"{change.hook:<19} {note}")
+    try:
+        removed = merge_driver.unregister(_where(project))
+    except InputError as exc:
+        echo(f"merge driver: left alone: {exc.message}")
+    else:
+        echo(f"merge driver: {removed.summary}")
 
 
 @hooks_group.command("status")
@@ -210,6 +222,8 @@ def _print_sync(result: Any) -> None:
         echo(f"  note   {n.task_id:<8} {n.sha[:7]}{only}")
     for m in result.notes_moved:
         echo(f"  moved  {m.task_id:<8} {m.old_sha[:7]} -> {m.new_sha[:7]}")
+    for k in result.notes_kept:
+        echo(f"  kept   {k.task_id:<8} {k.old_sha[:7]}: {k.why}")
     for c in result.closed:
         echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for n in result.unlinked:

@@ -56,11 +56,7 @@ def init_command(
     for warning in plan.warnings:
         echo(style(f"warning: {warning}", fg="yellow"), err=True, coloured=True)
     if dry_run:
-        steps = [
-            scaffold.install_git_hooks(root, True),
-            scaffold.register_merge_driver(root, True),
-            scaffold.register_project(root, True),
-        ]
+        steps = [*scaffold.git_steps(root, True), scaffold.register_project(root, True)]
         if fmt == "json":
             echo_json(_plan_json(plan, root, steps, dry_run=True))
             return
@@ -79,11 +75,7 @@ def init_command(
         _summary(plan, root, prefix="will ")
         click.confirm("Write these files?", abort=True)
     scaffold.apply(plan.changes)
-    steps = [
-        scaffold.install_git_hooks(root),
-        scaffold.register_merge_driver(root),
-        scaffold.register_project(root),
-    ]
+    steps = [*scaffold.git_steps(root), scaffold.register_project(root)]
     failed = any(step.ok is False for step in steps)
     if fmt == "json":
         echo_json(_plan_json(plan, root, steps, dry_run=False))

@@ -30,7 +30,9 @@ def merge_driver_cmd(
     """Merge tasks.json as tasks, not lines (git's merge driver); settle its conflicts.
 
     Git runs `tmxd merge-driver %O %A %B %P` for the paths .gitattributes routes to
-    `merge=tmxd-tasks` (`tmxd init` and `tmxd hooks install` set that up). It merges
+    `merge=tmxd-tasks` (`tmxd init` and `tmxd hooks install` set that up, falling
+    back to git's own text merge when tmxd cannot run; `tmxd hooks uninstall`
+    removes it). It merges
     by tag, id and field, writes the result into %A keeping its format, and exits 0;
     on conflicts the file holds ours for each, `<file>.conflicts` lists them (tag,
     id, field, both values) and it exits 1, so git stops. Invalid JSON on any side:

@@ -164,8 +164,10 @@ def note_text(
     *,
     inferred: bool = False,
 ) -> str:
-    """The update-subtask note for one commit; an ``inferred`` link says so at its end."""
-    text = f"Committed changes: {subject} ({short_sha}) — {files} files, +{insertions}/-{deletions}"
+    """The update-subtask note for one commit (``… — 1 file, +A/-D`` or ``… — N files,
+    …``); an ``inferred`` link says so at its end."""
+    count = "1 file" if files == 1 else f"{files} files"
+    text = f"Committed changes: {subject} ({short_sha}) — {count}, +{insertions}/-{deletions}"
     return f"{text} {INFERRED_MARK}" if inferred else text
 
 

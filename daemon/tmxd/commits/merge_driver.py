@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -289,17 +290,48 @@ def _walk(node: Any, field: tuple[str, ...], conflict: Conflict) -> tuple[Any, s
 # -- registering the driver in a repository ------------------------------------------------
 
 
+#: git's own text merge of the same three files, with its conflict markers: what git
+#: does for a path with no merge driver. The driver line falls back to it when tmxd
+#: cannot run (not on git's PATH, uninstalled, its virtualenv gone).
+FALLBACK = "git merge-file -L ours -L base -L theirs --marker-size=%L %A %O %B"
+_ARGS = "merge-driver %O %A %B %P"  # git puts temp file names here, and %P shell-quoted
+_COMMAND_RE = re.compile(
+    r"if (?P<check>.+?); then (?P<exe>.+?) "
+    + re.escape(_ARGS)
+    + "; else "
+    + re.escape(FALLBACK)
+    + "; fi"
+)
+
+
 def driver_command(which: Callable[[str], str | None] = shutil.which) -> str:
-    """The ``merge.tmxd-tasks.driver`` line: ``tmxd`` if on PATH, else its absolute path."""
+    """The ``merge.tmxd-tasks.driver`` line (git runs it with ``sh -c``): tmxd (``tmxd`` if
+    on PATH, else its absolute path) when it can run, else :data:`FALLBACK`. Built from
+    tmxd's own location only, never from text in the repository."""
     if which("tmxd"):
-        exe = "tmxd"
+        exe, check = "tmxd", "command -v tmxd >/dev/null 2>&1"
     else:
         argv0 = Path(sys.argv[0])
         if argv0.name == "tmxd" and argv0.is_file():
             exe = shlex.quote(str(argv0.resolve()))
+            check = f"[ -x {exe} ]"
         else:
-            exe = f"{shlex.quote(sys.executable)} -m tmxd"
-    return f"{exe} merge-driver %O %A %B %P"
+            python = shlex.quote(sys.executable)
+            exe, check = f"{python} -m tmxd", f"{python} -c 'import tmxd' >/dev/null 2>&1"
+    return f"if {check}; then {exe} {_ARGS}; else {FALLBACK}; fi"
+
+
+def driver_program(command: str) -> str | None:
+    """The program a driver line runs tmxd with (``tmxd``, a path, a python), or None
+    when the line is not :func:`driver_command`'s (an older one, without the fallback,
+    or a hand-written one)."""
+    match = _COMMAND_RE.fullmatch(command)
+    if match is None:
+        return None
+    try:
+        return shlex.split(match["exe"])[0]
+    except (ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -429,6 +461,7 @@ class DriverStatus:
     attribute: str  # the ``merge`` attribute git gives it (``unspecified`` when none)
     command: str | None  # merge.tmxd-tasks.driver; None when this clone does not define it
     runnable: bool  # the command's program is there
+    fallback: bool  # the command falls back to git's text merge when tmxd cannot run
     report: Path
     conflicts: int  # conflicts listed in the report
     unmerged: bool  # git holds tasks.json unmerged
@@ -451,6 +484,7 @@ def status(
         attribute=_routed(top, rel),
         command=command,
         runnable=command is not None and _runnable(command, which),
+        fallback=command is not None and driver_program(command) is not None,
         report=report,
         conflicts=len(read_report(report)) if report.exists() else 0,
         unmerged=bool(git.git_text(top, "ls-files", "--unmerged", "--", rel)),
@@ -458,10 +492,82 @@ def status(
 
 
 def _runnable(command: str, which: Callable[[str], str | None]) -> bool:
+    program = driver_program(command)
     try:
-        program = shlex.split(command)[0]
+        program = program or shlex.split(command)[0]
     except (ValueError, IndexError):
         return False
     if "/" in program:
         return os.access(program, os.X_OK)
     return which(program) is not None
+
+
+# -- removing it again -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Unregistration:
+    """What :func:`unregister` removed from one repository."""
+
+    config_removed: bool  # the merge.tmxd-tasks section of the repository's git config
+    attributes: list[Path]  # files a line routing a path to the driver was removed from
+    deleted: list[Path]  # ... of which these held nothing else and are gone
+
+    @property
+    def summary(self) -> str:
+        config = "removed" if self.config_removed else "not set"
+        if not self.attributes:
+            return f"git config merge.{DRIVER}: {config}; no attributes line"
+        lines = ", ".join(
+            f"{p.name}: line removed" + (" (file now empty: deleted)" if p in self.deleted else "")
+            for p in self.attributes
+        )
+        return f"git config merge.{DRIVER}: {config}; {lines}"
+
+
+def _is_driver_line(line: str) -> bool:
+    """Whether an attributes line is ``<one pattern> merge=tmxd-tasks`` (what
+    :func:`register` writes), and nothing more."""
+    stripped = line.strip()
+    head = stripped[: -len(ATTRIBUTE)]
+    if not stripped.endswith(ATTRIBUTE) or not head[-1:].isspace():
+        return False
+    pattern = head.strip()
+    quoted = len(pattern) >= 2 and pattern[0] == pattern[-1] == '"'
+    return bool(pattern) and (quoted or not any(c.isspace() for c in pattern))
+
+
+def _without_driver_lines(text: str) -> str:
+    return "".join(ln for ln in text.splitlines(keepends=True) if not _is_driver_line(ln))
+
+
+def unregister(cwd: Path) -> Unregistration:
+    """Undo :func:`register` (and :func:`config_args`' line) in the repository at ``cwd``:
+    drop the ``merge.tmxd-tasks`` section of its git config, and the lines routing a path
+    to the driver from the top ``.gitattributes`` and ``info/attributes`` — each line
+    only, the rest of the file as it was (a file left empty is deleted). Repeating it
+    changes nothing."""
+    top = _top(cwd)
+    section = f"merge.{DRIVER}"
+    found = git.run_git(top, ["config", "--local", "--get-regexp", f"^{section}[.]"], check=False)
+    config_removed = found.returncode == 0 and bool(found.stdout.strip())
+    if config_removed:
+        git.run_git(top, ["config", "--local", "--remove-section", section])
+    info = Path(git.git_text(top, "rev-parse", "--git-path", "info/attributes"))
+    changed: list[Path] = []
+    deleted: list[Path] = []
+    for path in (top / ".gitattributes", info if info.is_absolute() else top / info):
+        try:
+            old = path.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        new = _without_driver_lines(old)
+        if new == old:
+            continue
+        changed.append(path)
+        if new.strip():
+            write_atomic(path, new)
+        else:
+            path.unlink()
+            deleted.append(path)
+    return Unregistration(config_removed, changed, deleted)

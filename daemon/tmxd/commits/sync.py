@@ -12,7 +12,10 @@
 - post-rewrite (amend, rebase): the note of the old commit is rewritten to the
   new one instead of adding a second note (an inferred note stays inferred, and
   a rewrite never infers anew). A rebase's post-commits and the post-rewrite
-  after them are merged, in one batch or across several.
+  after them are merged, in one batch or across several. Git maps a commit a
+  rebase dropped (its changes were already there) to the commit that was HEAD
+  then: when that commit was not made from the old one, or does not name the
+  task, the note stays on the old sha, marked (see :func:`made_from`).
 - post-checkout / post-merge: recorded as events; tasks.json is not touched.
 
 The processed commits (``<git common dir>/tmxd/ledger.jsonl``, keyed
@@ -36,7 +39,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +88,24 @@ class NoteMoved:
 
 
 @dataclass(frozen=True)
+class NoteKept:
+    """A note left on its commit and marked: git mapped the commit to ``new_sha``, which
+    is not a rewrite of it for this task (``reason``: ``dropped`` — it was made before
+    the rewrite; ``unnamed`` — it does not name the task)."""
+
+    task_id: str
+    old_sha: str
+    new_sha: str
+    reason: str
+
+    @property
+    def why(self) -> str:
+        if self.reason == "dropped":
+            return f"dropped by the rewrite; {self.new_sha[:7]} already had its changes"
+        return f"rewritten into {self.new_sha[:7]}, which does not name the task"
+
+
+@dataclass(frozen=True)
 class Closed:
     task_id: str
     old_status: str
@@ -106,6 +127,7 @@ class SyncResult:
     skipped: list[str] = field(default_factory=list)  # already processed earlier
     notes_added: list[NoteAdded] = field(default_factory=list)
     notes_moved: list[NoteMoved] = field(default_factory=list)
+    notes_kept: list[NoteKept] = field(default_factory=list)  # dropped by a rewrite
     closed: list[Closed] = field(default_factory=list)  # includes parents that cascaded
     unknown_ids: list[UnknownId] = field(default_factory=list)
     unlinked: list[Unlinked] = field(default_factory=list)
@@ -115,7 +137,7 @@ class SyncResult:
 
     @property
     def changed_tasks(self) -> bool:
-        return bool(self.notes_added or self.notes_moved or self.closed)
+        return bool(self.notes_added or self.notes_moved or self.notes_kept or self.closed)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,12 +237,9 @@ def _drain(queue: spool.Spool, run: _Run) -> None:
     with queue.lock():
         entries = queue.entries()
         run.processed = ProcessedCommits(queue.dir / LEDGER_NAME)
-        run.rewritten_from = {
-            new: old
-            for e in entries
-            if e.record is not None and e.record.hook == "post-rewrite"
-            for old, new in e.record.rewrites
-        }
+        for e in entries:
+            if e.record is not None and e.record.hook == "post-rewrite":
+                run.rewrites_seen(e.record)
         for entry in entries:
             run.key = _entry_key(queue, entry)
             errors = len(run.result.errors)
@@ -293,7 +312,17 @@ class _Run:
         self.matcher = linking.load_matcher(project.root)
         self.result = SyncResult()
         self.processed: ProcessedCommits = ProcessedCommits(Path(os.devnull))
-        self.rewritten_from: dict[str, str] = {}
+        self.rewritten_from: dict[str, str] = {}  # new sha -> the last old one git mapped to it
+        self.rewrites: dict[str, dict[str, str]] = {}  # new sha -> {old sha: amend/rebase}
+
+    def rewrites_seen(self, rec: spool.SpoolRecord) -> None:
+        """Learn a post-rewrite line's pairs before any line is handled: the replayed
+        post-commits come first in the spool."""
+        kind = rec.args[0] if rec.args else "rewrite"
+        for old, new in rec.rewrites:
+            self.rewritten_from[new] = old
+            pairs = self.rewrites.setdefault(new, {})
+            pairs.setdefault(old, kind)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -387,24 +416,46 @@ class _Run:
         self.processed.record(ProcessedCommit(sha, notes, closed, unlinked=unlinked))
 
     def move(self, old: str, new: str, branch: str | None) -> None:
-        """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more."""
+        """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more.
+
+        An amend always makes the new commit from the old one. A rebase also maps
+        each commit it dropped (its changes were there already) to HEAD: so there a
+        note moves only to a commit the rebase made from ``old`` (:func:`made_from`)
+        that names its task; any other stays on ``old``, marked."""
         entry = self.processed.get(old)
         assert entry is not None
         info = self._commit(new)
         if info is None:
             return
+        olds = self.rewrites.get(new) or {old: "rewrite"}
+        kind = olds.get(old, "rewrite")
         already = self.processed.get(new)
         moved: dict[str, str] = {}
+        kept: dict[str, str] = {}
         if entry.notes:
+            made = kind == "amend" or made_from(
+                self._commit_or_none(old), info, olds, self._commit_or_none
+            )
+            named = linking.find_links(info.subject, info.message, self.matcher).tasks
             with self.store.edit() as doc:
                 active = ops.resolve_tag(self.store, doc, self.tag)
                 for task_id, old_note in entry.notes.items():
                     # an inferred note stays inferred: the rewritten commit names no task either
-                    new_note = self._note(info, inferred=linking.is_inferred(old_note))
+                    inferred = linking.is_inferred(old_note)
                     found = ops.locate(doc, task_id, active)
-                    if found is not None and _replace_note(found[1], old_note, new_note):
-                        moved[task_id] = new_note
-                        self.result.notes_moved.append(NoteMoved(task_id, old, new))
+                    # a rebase's: made from it, and naming the task (or, like it, none)
+                    names = task_id in named or (inferred and not named)
+                    if kind == "amend" or (made and names):
+                        new_note = self._note(info, inferred=inferred)
+                        if found is not None and _replace_note(found[1], old_note, new_note):
+                            moved[task_id] = new_note
+                            self.result.notes_moved.append(NoteMoved(task_id, old, new))
+                        continue
+                    reason = "unnamed" if made else "dropped"
+                    marked = old_note + _mark(reason, kind, info.short)
+                    kept[task_id] = marked
+                    if found is not None and _mark_note(found[1], old_note, marked):
+                        self.result.notes_kept.append(NoteKept(task_id, old, new, reason))
                 doc.invalidate()
         if already is not None:
             merged = ProcessedCommit(
@@ -419,10 +470,13 @@ class _Run:
             self._record_commit(info, branch, [*moved, *notes])
             self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed, None, unlinked))
         self.processed.record(
-            ProcessedCommit(old, entry.notes, entry.closed, new, entry.unlinked)
+            ProcessedCommit(old, {**entry.notes, **kept}, entry.closed, new, entry.unlinked)
         )  # after the new entry: a crash in between only redoes an idempotent move
         if self.recorder is not None:
             self.recorder.commit_rewritten(self.root, old, new)  # it is not history any more
+
+    def _commit_or_none(self, sha: str) -> git.CommitInfo | None:
+        return git.commit_info(self.root, sha) if git.commit_exists(self.root, sha) else None
 
     def _note(self, info: git.CommitInfo, *, inferred: bool = False) -> str:
         return linking.note_text(
@@ -558,6 +612,55 @@ class _Run:
 
 def _opt_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def made_from(
+    old: git.CommitInfo | None,
+    new: git.CommitInfo,
+    olds: Iterable[str],
+    lookup: Callable[[str], git.CommitInfo | None],
+) -> bool:
+    """Whether a rebase made ``new`` from ``old`` (or squashed ``old`` into it).
+
+    A rebase maps each commit it replays to the one it made (same author, and the same
+    author date or subject: git keeps both unless told otherwise), each one squashed or
+    fixed up into it to that same commit — and each one it dropped to whatever HEAD
+    was: the commit it was rebased onto, made before the rewrite, or the last one it
+    made. So ``new`` was made by the rewrite when one of the commits mapped to it
+    (``olds``) is authored as it is. With ``old`` gone from the repository there is
+    nothing to tell: True.
+    """
+    if old is None:
+        return True
+    candidates = [old, *(lookup(sha) for sha in olds if sha != old.sha)]
+    return any(c is not None and _same_work(c, new) for c in candidates)
+
+
+def _same_work(old: git.CommitInfo, new: git.CommitInfo) -> bool:
+    return old.author == new.author and (
+        old.authored_at == new.authored_at or old.subject == new.subject
+    )
+
+
+def _mark(reason: str, kind: str, new_short: str) -> str:
+    if reason == "dropped":
+        return f" — dropped by {kind}: {new_short} already had its changes"
+    return f" — rewritten by {kind} into {new_short}, which does not name this task"
+
+
+def _mark_note(raw: dict[str, Any], old_note: str, marked: str) -> bool:
+    """Mark ``old_note`` in a raw task's details (once). True when the details changed."""
+    details = raw.get("details")
+    if isinstance(details, list):
+        items = [str(d) for d in details]
+        if any(marked in d for d in items) or not any(old_note in d for d in items):
+            return False
+        raw["details"] = [d.replace(old_note, marked, 1) for d in items]
+        return True
+    if not isinstance(details, str) or marked in details or old_note not in details:
+        return False
+    raw["details"] = details.replace(old_note, marked, 1)
+    return True
 
 
 def _title(doc: TasksFile, task_id: str, tag: str) -> str | None:

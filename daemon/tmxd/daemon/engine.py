@@ -35,6 +35,7 @@ from tmxd.daemon.events import (
 )
 from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
+from tmxd.git import NotARepository
 from tmxd.history.ledger import SnapshotLedger
 from tmxd.history.observe import Observation, attributed, observe, wait_settled
 from tmxd.history.snapshot import Transition, Unblocked
@@ -90,6 +91,7 @@ class Engine:
         self._recorder_error: str | None = None
         self._recorder_lock = threading.Lock()
         self._projects: dict[Path, ProjectState] = {}
+        self._thread: int | None = None  # the thread that handles events (the engine's)
         self.notifier = notify.Notifier()
 
     # -- resources ------------------------------------------------------
@@ -179,6 +181,7 @@ class Engine:
 
     def catch_up(self, root: Path) -> None:
         """Record edits and drain commits made while nobody was watching."""
+        self._thread = threading.get_ident()
         state = self._projects.get(root)
         if state is not None:
             self._observe(state, "external")
@@ -198,6 +201,7 @@ class Engine:
 
     def handle(self, event: ProjectEvent) -> None:
         """React to one event of a watched project."""
+        self._thread = threading.get_ident()
         state = self._projects.get(event.root)
         if state is None:
             return
@@ -229,10 +233,20 @@ class Engine:
             "error": state.error,
             "sync_error": state.sync_error,
             "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
-            "transitions": state.transitions,
+            # recorded by the engine (once logged) and by its autopilot mode's passes
+            "transitions": state.transitions + self._autopilot_transitions(root),
             "syncs": state.syncs,
             "notes": state.notes,
         }
+
+    def _autopilot_transitions(self, root: Path) -> int:
+        """Transitions recorded through the shared recorder by other threads than the
+        engine's: the autopilot mode's passes (their outside edits seen first, their
+        status changes, their commits' closes). The engine counts its own once logged."""
+        recorder = self._recorder  # never opened here: `tmxd status` must not wait on it
+        if recorder is None:
+            return 0
+        return recorder.transitions_stored(root, except_thread=self._thread)
 
     # -- internals ------------------------------------------------------
 
@@ -352,7 +366,14 @@ class Engine:
                 result = sync_project(state.project, self.recorder, record_status=scope.record)
         except TmxdError as exc:
             if exc.message != state.sync_error:
-                log.error("%s (commits stay in the spool until this is fixed)", exc.message)
+                if isinstance(exc, NotARepository):  # a project may live outside git
+                    log.warning(
+                        "%s: not in a git repository: its commits cannot be linked to tasks "
+                        "(`git init`, then `tmxd hooks install`)",
+                        root,
+                    )
+                else:
+                    log.error("%s (commits stay in the spool until this is fixed)", exc.message)
             state.sync_error = exc.message
             return
         if state.sync_error:
@@ -389,6 +410,8 @@ def _sync_lines(result: SyncResult) -> list[tuple[int, str]]:
         lines.append(
             (info, f"note of task {m.task_id} moved from {m.old_sha[:7]} to {m.new_sha[:7]}")
         )
+    for kept in result.notes_kept:
+        lines.append((info, f"note of task {kept.task_id} stays on {kept.old_sha[:7]}: {kept.why}"))
     for c in result.closed:
         lines.append(
             (info, f"task {c.task_id} {c.old_status} -> {c.new_status} (commit {c.sha[:7]})")

@@ -624,6 +624,7 @@ class Daemon:
             "uptime_s": round((clock.now() - self.started_at).total_seconds(), 1),
             "socket": str(self.socket_path),
             "log_file": str(self.options.log_file) if self.options.log_file else None,
+            "path": os.environ.get("PATH", os.defpath),  # where its agents are looked up
             "queue": self._queue.qsize(),
             "busy": self._busy_since is not None,  # the engine is handling an event now
             "pending_changes": self.watcher.pending(),

@@ -376,6 +376,14 @@ def preflight(plan: Plan) -> str | None:
     return None
 
 
+def refusal(problem: str) -> str:
+    """Why installing stops before writing anything, and what to do instead."""
+    return (
+        f"{problem}: run the daemon with `tmxd start` instead "
+        "(or pass --no-enable to only write the service file)"
+    )
+
+
 def execute(plan: Plan) -> str | None:
     """Write (or remove) the files and run the commands, in the order a service manager needs.
 
@@ -384,10 +392,7 @@ def execute(plan: Plan) -> str | None:
     """
     problem = preflight(plan)
     if problem is not None and plan.content is not None:
-        raise TmxdError(
-            f"{problem}: run the daemon with `tmxd start` instead "
-            "(or pass --no-enable to only write the service file)"
-        )
+        raise TmxdError(refusal(problem))
     commands = [] if problem is not None else plan.commands
     if plan.content is not None:
         plan.unit_path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,10 @@ from tmxd.taskmaster.project import find_project
 
 
 def scripted_config() -> AutopilotConfig:
-    """The demo's agent and checks: the scripted agent, and one check that reads its work."""
+    """The demo's agent and checks: the scripted agent, and one check that reads its work.
+
+    The check is written first and fails until the agent's file is there, so the run
+    skips the baseline (the checks before any change), as a test-first project does."""
     check = (
         "import pathlib, sys\n"
         "p = pathlib.Path('demo_autopilot.txt')\n"
@@ -37,6 +40,7 @@ def scripted_config() -> AutopilotConfig:
         max_attempts=2,
         backoff_base_s=0.1,
         backoff_cap_s=0.5,
+        baseline=False,
     )
 
 

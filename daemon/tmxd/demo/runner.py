@@ -52,6 +52,11 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+#: The demo project's folder, so its name reads well where tmxd names a project
+#: (`tmxd report`'s heading: "project demo-app").
+DEMO_NAME = "demo-app"
+
+
 def steps() -> list[Step]:
     """Every step, in the order the demo runs them."""
     return list(STEPS)
@@ -68,7 +73,7 @@ def run_demo(
     if shutil.which("git") is None:
         raise TmxdError("the demo needs git on PATH; install git and retry")
     folder = Path(tempfile.mkdtemp(prefix="tmxd-demo-"))
-    root = folder / "project"
+    root = folder / DEMO_NAME
     root.mkdir()
     try:
         env = demo_env(folder)

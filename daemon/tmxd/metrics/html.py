@@ -149,9 +149,11 @@ def _line(title: str, items: list[tuple[str, int]], every: int) -> str:
             f"<title>{escape(label)}: {value} open</title></circle>"
         )
         if _show_label(i, n, every):
+            # the last point sits on the right edge: a label centred there would be clipped
+            anchor = "end" if n > 1 and i == n - 1 else "middle"
             parts.append(
                 f'<text class="label" x="{x:.1f}" y="{H - BOTTOM + 17}" '
-                f'text-anchor="middle">{escape(label)}</text>'
+                f'text-anchor="{anchor}">{escape(label)}</text>'
             )
     parts.append("</svg></figure>")
     return "".join(parts)

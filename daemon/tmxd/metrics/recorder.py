@@ -26,6 +26,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,8 @@ class Recorder:
         self._project_ids: dict[str, int] = {}
         self._closed = False
         self._journal: Journal | None = None
+        # (root, thread ident) -> transitions stored or journaled (baselines aside)
+        self._transitions: Counter[tuple[str, int]] = Counter()
 
     @classmethod
     def open(cls, path: Path | None = None, *, wait: float = DEFAULT_WAIT_S) -> Recorder:
@@ -241,13 +244,32 @@ class Recorder:
                     f"written: {err.strerror or err}"
                 ) from err
             self.journaled += len(batch)
+            self._count(batch)
             return 0
+        self._count(batch)
         if ingest:
             try:
                 self.ingest_journal(max_bytes=self.ingest_max_bytes)
             except MetricsError as exc:  # this batch is in; the journal waits for the next
                 log.warning("the metrics journal is not ingested: %s", exc.message)
         return added
+
+    def _count(self, batch: Sequence[Record]) -> None:
+        thread = threading.get_ident()
+        with self._lock:
+            for record in batch:
+                if record.get("kind") == "transition" and record.get("source") != "baseline":
+                    self._transitions[(str(record["root"]), thread)] += 1
+
+    def transitions_stored(self, project: Path, *, except_thread: int | None = None) -> int:
+        """How many transitions this recorder stored (or journaled) for ``project`` since
+        it was opened, by any thread but ``except_thread``: what this process recorded."""
+        root = records.root_of(project)
+        with self._lock:
+            return sum(
+                n for (r, thread), n in self._transitions.items()
+                if r == root and thread != except_thread
+            )  # fmt: skip
 
     def _apply(self, batch: Sequence[Record], wait: float) -> int:
         big = len(batch) >= BULK_ROWS

@@ -187,7 +187,17 @@ def check_git_hooks(ctx: Context) -> CheckResult:
     name = "git hooks"
     if ctx.root is None:
         return _skipped(name, "no project")
-    status = _hooks_status(ctx)
+    from tmxd import git
+
+    try:
+        status = _hooks_status(ctx)
+    except git.NotARepository:
+        return CheckResult(
+            name,
+            WARN,
+            f"{ctx.root} is not in a git repository: commits cannot be linked to its tasks",
+            "`git init` there, then `tmxd hooks install`",
+        )
     problem = status.problem
     if problem is None:
         return CheckResult(name, OK, status.summary)
@@ -237,15 +247,23 @@ def check_merge_driver(ctx: Context) -> CheckResult:
             f".gitattributes routes {st.path} to merge={merge_driver.DRIVER}, but this clone's "
             "git config does not define that driver, so git merges it as text",
             f"{register} (git reads merge drivers from each clone's config, never from the "
-            f"repository; or: git config merge.{merge_driver.DRIVER}.driver "
-            "'tmxd merge-driver %O %A %B %P')",
+            "repository)",
         )
     if st.command is not None and not st.runnable:
         return CheckResult(
             name,
-            FAIL,
-            f"merge.{merge_driver.DRIVER}.driver runs {st.command!r}, which is not there",
+            WARN if st.fallback else FAIL,
+            f"merge.{merge_driver.DRIVER}.driver runs {st.command!r}, whose tmxd is not there"
+            + (" (merges fall back to git's text merge)" if st.fallback else ""),
             f"{register} again (it writes tmxd's absolute path when tmxd is not on PATH)",
+        )
+    if st.command is not None and not st.fallback:
+        return CheckResult(
+            name,
+            WARN,
+            f"merge.{merge_driver.DRIVER}.driver has no fallback: merges of {st.path} fail "
+            "whenever tmxd cannot run (not on git's PATH, uninstalled)",
+            f"{register} again (the driver then falls back to git's own text merge)",
         )
     if not st.routed:
         return CheckResult(
@@ -318,7 +336,39 @@ def check_daemon(ctx: Context) -> CheckResult:
             f"running (pid {pid}) but not watching {ctx.root}",
             f"run `tmxd watch add {ctx.root}`",
         )
-    return CheckResult(name, OK, f"running (pid {pid}), watching this project ({watch})")
+    running = f"running (pid {pid}), watching this project ({watch})"
+    program = _daemon_agent_missing(ctx, status)
+    if program is not None:
+        return CheckResult(
+            name,
+            WARN,
+            f"{running}, but its autopilot cannot start agents: {program!r} is not on the "
+            "daemon's PATH (it keeps the PATH of the shell or service that started it)",
+            f"restart it where {program!r} is found (`tmxd stop`, then `tmxd start` from such a "
+            "shell; `tmxd service install` again for the service), or set [autopilot] "
+            "claude_bin (or command) to an absolute path",
+        )
+    return CheckResult(name, OK, running)
+
+
+def _daemon_agent_missing(ctx: Context, status: dict[str, Any]) -> str | None:
+    """The agent program of the project's autopilot mode, when the running daemon cannot
+    find it on its own PATH (None when the mode is off, or the daemon finds it)."""
+    from tmxd.autopilot.config import load as load_autopilot
+
+    daemon_path = status.get("path")
+    if ctx.root is None or not isinstance(daemon_path, str):
+        return None  # a daemon from before it reported its PATH
+    try:
+        cfg = load_autopilot(ctx.root)
+    except TmxdError:
+        return None  # the config check reports it
+    if not cfg.enabled:
+        return None
+    program = cfg.claude_bin if cfg.agent == "claude" else (cfg.command or [""])[0]
+    if not program or "{" in program or _runnable(ctx, program, daemon_path):
+        return None  # (a templated program is only known per task)
+    return program
 
 
 def check_service(ctx: Context) -> CheckResult:
@@ -675,6 +725,54 @@ def check_worktrees(ctx: Context) -> CheckResult:
     return CheckResult(name, OK, f"{base}: outside the repository" + (extra if found else ""))
 
 
+def check_autopilot_checks(ctx: Context) -> CheckResult:
+    """The checks the autopilot would run here, with the project's own tools for them."""
+    name = "autopilot checks"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.autopilot import config, validation
+    from tmxd.autopilot.tools import MissingTool
+
+    try:
+        cfg = config.load(ctx.root)
+    except TmxdError:
+        return _skipped(name, "the config is invalid")
+    if cfg.validate or cfg.validate_basic:
+        found = validation.configured(cfg.validate, cfg.validate_basic)
+    else:
+        found = validation.detect(ctx.root)
+    if not found:
+        return CheckResult(name, OK, "none detected yet (tests and linters are found at each run)")
+    try:
+        resolved = validation.resolve(found, [ctx.root], ctx.env)
+    except MissingTool as exc:
+        summary, _, fix = exc.message.partition("; ")
+        return CheckResult(name, WARN, summary + " (`tmxd autopilot` refuses to start)", fix)
+    return CheckResult(name, OK, "; ".join(c.describe() for c in resolved))
+
+
+def check_breaker(ctx: Context) -> CheckResult:
+    name = "autopilot breaker"
+    if ctx.root is None:
+        return _skipped(name, "no project")
+    from tmxd.autopilot import config
+    from tmxd.autopilot.runner import breaker_status
+
+    try:
+        cfg = config.load(ctx.root)
+    except TmxdError:
+        return _skipped(name, "the config is invalid")
+    status = breaker_status(ctx.root, cfg)
+    if status["state"] == "closed":
+        return CheckResult(name, OK, "closed")
+    return CheckResult(
+        name,
+        WARN,
+        str(status["summary"]),
+        f"fix the cause of the failures, then `{status['fix']}` (or let its trial run decide)",
+    )
+
+
 # -- system ----------------------------------------------------------------------------
 
 
@@ -753,6 +851,8 @@ CHECKS: list[tuple[str, Check]] = [
     (".claude/settings.json", check_claude_settings),
     ("tools on PATH", check_tools),
     ("autopilot worktrees", check_worktrees),
+    ("autopilot checks", check_autopilot_checks),
+    ("autopilot breaker", check_breaker),
     ("inotify", check_inotify),
     ("log", check_log),
 ]

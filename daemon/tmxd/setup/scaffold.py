@@ -354,6 +354,28 @@ class StepResult:
     message: str
 
 
+NO_GIT_STEP = "git hooks and merge driver"
+
+
+def git_steps(root: Path, dry_run: bool = False) -> list[StepResult]:
+    """The git hooks and the merge driver; outside a git repository, one skipped step
+    that says so (a Task Master project works without git; its commits are not linked)."""
+    from tmxd import git
+
+    try:
+        git.repo_paths(root)
+    except git.NotARepository:
+        return [
+            StepResult(
+                NO_GIT_STEP,
+                None,
+                f"skipped: {root} is not in a git repository, so commits cannot be linked "
+                "to tasks (after `git init`, run `tmxd hooks install`)",
+            )
+        ]
+    return [install_git_hooks(root, dry_run), register_merge_driver(root, dry_run)]
+
+
 def install_git_hooks(root: Path, dry_run: bool = False) -> StepResult:
     """``tmxd hooks install`` for the project's repository."""
     from tmxd.commits import hooks

@@ -49,8 +49,11 @@ class TaskStore:
         return parse_tasks(self._read_text(), self.path)
 
     def _read_text(self) -> str:
+        return decode(self._read_bytes(), self.path)
+
+    def _read_bytes(self) -> bytes:
         try:
-            raw = self.path.read_bytes()
+            return self.path.read_bytes()
         except FileNotFoundError:
             raise InputError(
                 f"{display_path(self.path)} does not exist; create tasks with Task Master "
@@ -62,7 +65,6 @@ class TaskStore:
             raise InputError(f"{display_path(self.path)}: permission denied") from None
         except OSError as exc:
             raise unreadable(self.path, exc) from None
-        return decode(raw, self.path)
 
     def _target(self) -> Path:
         """The file to lock and replace: tasks.json itself, or what its symlink points at."""
@@ -77,9 +79,12 @@ class TaskStore:
         # A symlinked tasks.json is locked and replaced at its target (as proper-lockfile
         # does), so the link itself survives.
         real = self._target()
+        if not real.exists():
+            self._read_bytes()  # raises: there is no file to lock or change (nor its folder)
         with TaskLock(real, timeout=lock_timeout):
+            raw = self._read_bytes()  # gone, a folder, unreadable: it says so itself
             try:
-                doc = parse_tasks(self._read_text(), self.path)
+                doc = parse_tasks(decode(raw, self.path), self.path)
             except InputError as exc:  # a write was asked for: say that none happened
                 raise InputError(f"{exc.message} (the file was not changed)") from None
             yield doc
