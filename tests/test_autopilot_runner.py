@@ -1025,7 +1025,7 @@ def test_failures_across_task_runs_open_the_breaker_and_a_reset_closes_it(
     assert "the circuit breaker opened, so no retry for now" in details(root, "2")
     status = breaker_status(root)
     assert status["state"] == "open" and status["failures"] == 3
-    assert "(tasks 1, 2)" in status["summary"]
+    assert "(3 failed attempt(s); tasks 1, 2)" in status["summary"]
     first = next(iter(log_lines(summary)))
     assert first.startswith("autopilot: 0 done, 2 failed (blocked, pending)")
     set_plan(root, {"default": {"action": "edit"}})
