@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -196,6 +197,36 @@ def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path
     assert worktrees.abort_stale_merge(repo, {"8"}) == "8"
     assert git(repo, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).strip() == ""
     assert git(repo, "status", "--porcelain").strip() == ""
+    worktrees.finish(repo, wt, keep_branch=False)
+
+
+def test_a_merge_the_killed_runs_git_is_still_finishing_is_left_to_land(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tmxd was killed, its `git merge` child was not: it holds the index, so the abort
+    fails; once that git has committed the merge there is nothing to abort."""
+    repo = init_repo(tmp_path / "repo")
+    wt = worktrees.create(repo, "8", _base(repo))
+    (wt.path / "eight.txt").write_text("8\n")
+    _commit(wt, "eight")
+    git(
+        repo, "merge", "--no-ff", "--no-commit", "-m", "Merge task 8: eight\n\nTask: 8\n", wt.branch
+    )
+    lock = repo / ".git" / "index.lock"
+    lock.write_text("")
+    waits: list[float] = []
+
+    def the_other_git_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        lock.unlink()
+        git(repo, "commit", "--no-edit")
+
+    # only this module's waits (git's own retries wait on the real clock)
+    monkeypatch.setattr(worktrees, "time", SimpleNamespace(sleep=the_other_git_finishes))
+    assert worktrees.abort_stale_merge(repo, {"8"}) is None
+    assert len(waits) == 1
+    git(repo, "merge-base", "--is-ancestor", wt.branch, "HEAD")  # raises if it is not
+    assert git(repo, "log", "-1", "--format=%s").strip() == "Merge task 8: eight"
     worktrees.finish(repo, wt, keep_branch=False)
 
 

@@ -481,17 +481,26 @@ def abort_stale_merge(root: Path, task_ids: set[str]) -> str | None:
     leaves MERGE_HEAD behind. Only a merge whose message carries our ``Task:`` trailer
     for one of the given tasks is touched; anyone else's merge is left alone.
     """
-    if not task_ids or not _merging(root):
-        return None
-    msg_path = git(root, "rev-parse", "--git-path", "MERGE_MSG").stdout.strip()
-    path = Path(msg_path) if Path(msg_path).is_absolute() else root / msg_path
-    try:
-        message = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    for task_id in task_ids:
-        if f"\nTask: {task_id}\n" in message and message.startswith("Merge task "):
-            with _repo_lock:
-                git(root, "merge", "--abort", check=False)
-            return task_id
+    for _ in range(LOCK_RETRIES):
+        if not task_ids or not _merging(root):
+            return None
+        msg_path = git(root, "rev-parse", "--git-path", "MERGE_MSG").stdout.strip()
+        path = Path(msg_path) if Path(msg_path).is_absolute() else root / msg_path
+        try:
+            message = path.read_text(encoding="utf-8")
+        except OSError:
+            return None
+        ours = [
+            task_id
+            for task_id in task_ids
+            if f"\nTask: {task_id}\n" in message and message.startswith("Merge task ")
+        ]
+        if not ours:
+            return None
+        with _repo_lock:
+            if git(root, "merge", "--abort", check=False).returncode == 0:
+                return ours[0]
+        # The killed run's git may still be finishing the merge (it holds the index):
+        # once it has, there is nothing to abort and the task's work has landed.
+        time.sleep(LOCK_WAIT_S)
     return None
