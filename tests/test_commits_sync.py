@@ -8,7 +8,7 @@ import random
 import sqlite3
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -554,6 +554,38 @@ def test_a_task_started_after_the_commit_never_gets_it(project: Path, tmp_path: 
         result = run_sync(project, recorder)
     assert notes(project, "1.1") == [] and notes(project, "1.2") == []
     assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, 2)]
+
+
+def test_a_spooled_commit_never_goes_to_a_task_started_after_it(
+    project: Path, tmp_path: Path
+) -> None:
+    """Nothing was in progress when the commit was made; it waited in the spool (no
+    daemon) while 1.2 was started: linked now, it goes nowhere."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        set_statuses(project, t1_1="done")
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=PAST)
+        sha = commit(project, "Release notes")
+        committed = datetime.fromtimestamp(int(git(project, "log", "-1", "--format=%ct")), UTC)
+        set_statuses(project, t1_2="in-progress")
+        started = committed + timedelta(seconds=2)
+        recorder.transition(project, "1.2", "pending", "in-progress", "external", at=started)
+        result = run_sync(project, recorder)
+    assert notes(project, "1.2") == []
+    assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, 0)]
+
+
+def test_a_task_started_within_the_commits_second_gets_it(project: Path, tmp_path: Path) -> None:
+    """git dates commits to the second: a start in that second may be before it."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        set_statuses(project, t1_1="done")
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=PAST)
+        commit(project, "Release notes")
+        committed = datetime.fromtimestamp(int(git(project, "log", "-1", "--format=%ct")), UTC)
+        set_statuses(project, t1_2="in-progress")
+        started = committed + timedelta(milliseconds=900)
+        recorder.transition(project, "1.2", "pending", "in-progress", "external", at=started)
+        run_sync(project, recorder)
+    assert len(notes(project, "1.2")) == 1
 
 
 def test_a_task_finished_before_the_commit_does_not_count(project: Path, tmp_path: Path) -> None:

@@ -97,16 +97,23 @@ def test_transitions_stored_per_project_and_thread(rec: Recorder, tmp_path: Path
     assert rec.transitions_stored(other, except_thread=here) == 1
 
 
-def test_tasks_that_left_a_status_after_a_moment(rec: Recorder, tmp_path: Path) -> None:
+def test_each_changed_tasks_status_at_a_moment(rec: Recorder, tmp_path: Path) -> None:
     t0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     before, after = t0 - timedelta(hours=1), t0 + timedelta(hours=1)
     rec.transition(tmp_path, "1", "in-progress", "done", "external", at=before)
     rec.transition(tmp_path, "2", "in-progress", "review", "external", at=after)
+    rec.transition(tmp_path, "2", "review", "done", "external", at=after + timedelta(hours=1))
     rec.transition(tmp_path, "3", "pending", "in-progress", "external", at=after)
+    rec.transition(tmp_path, "5", None, "pending", "external", at=after)
     rec.transition(tmp_path, "4", "in-progress", "done", "cascade", tag="feat", at=after)
-    assert rec.left_status_after(tmp_path, "master", "in-progress", t0) == {"2"}
-    assert rec.left_status_after(tmp_path, "feat", "in-progress", t0) == {"4"}
-    assert rec.left_status_after(tmp_path / "other", "master", "in-progress", t0) == set()
+    # the old status of each task's first change after t0; task 1 has none since
+    assert rec.statuses_then(tmp_path, "master", t0) == {
+        "2": "in-progress",
+        "3": "pending",
+        "5": None,
+    }
+    assert rec.statuses_then(tmp_path, "feat", t0) == {"4": "in-progress"}
+    assert rec.statuses_then(tmp_path / "other", "master", t0) == {}
 
 
 def test_commit_is_recorded_once_with_its_tasks(rec: Recorder, tmp_path: Path) -> None:
@@ -256,11 +263,11 @@ def test_prune_deletes_old_rows_keeps_running_executions(rec: Recorder, tmp_path
 
 def test_one_connection_per_thread(rec: Recorder, tmp_path: Path) -> None:
     errors: list[BaseException] = []
-    seen: set[int] = set()
+    seen: list[object] = []  # the connections themselves: an id() can be reused once freed
 
     def work(n: int) -> None:
         try:
-            seen.add(id(rec.db))
+            seen.append(rec.db)
             for i in range(50):
                 rec.transition(tmp_path, f"{n}.{i}", "pending", "done", "tmxd", at=T0)
         except BaseException as exc:  # pragma: no cover - reported below
@@ -272,7 +279,7 @@ def test_one_connection_per_thread(rec: Recorder, tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=120)
     assert not errors
-    assert len(seen) == 4
+    assert len({id(db) for db in seen}) == 4
     assert rows(rec.path, "SELECT count(*) FROM transitions") == [(200,)]
 
 

@@ -41,7 +41,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -544,19 +544,26 @@ class _Run:
         return notes, closes, unlinked
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
-        """The leaf tasks in progress now, and those recorded leaving in-progress since
-        ``moment`` (the commit's time, to the second: a change within that second counts):
-        a task finished right after the commit still counts, so the commit never goes to
-        a task started since (without metrics: now)."""
+        """The leaf tasks in progress when the commit was made (``moment``, to the second).
+
+        From the recorded transitions: a task in progress now counts unless it entered
+        in-progress after the commit's second, and a task that has left in-progress
+        since counts too. A change within the commit's second counts either way, so a
+        task finished right after the commit still gets it and one started later (a
+        spooled commit linked only now) does not. Without metrics: the tasks of now.
+        """
         leaves = ops.leaves_in_progress(doc, tag)
         if self.recorder is None:
             return leaves
         try:
-            left = self.recorder.left_status_after(self.root, tag, "in-progress", moment)
+            at_commit = self.recorder.statuses_then(self.root, tag, moment)
+            after_it = self.recorder.statuses_then(self.root, tag, moment + timedelta(seconds=1))
         except TmxdError:
             return leaves  # the metrics database is unusable: it is reported where written
+        kept = [leaf for leaf in leaves if after_it.get(leaf, "in-progress") == "in-progress"]
+        left = {task for task, old in at_commit.items() if old == "in-progress"}
         known = {leaf.id for task in doc.tasks(tag) for leaf in (task.subtasks or [task])}
-        return leaves + sorted((left & known) - set(leaves))
+        return kept + sorted((left & known) - set(kept))
 
     def _unknown(self, task_id: str, sha: str) -> None:
         self.result.unknown_ids.append(UnknownId(task_id, sha))

@@ -431,19 +431,19 @@ class Recorder:
             raise MetricsError(f"{self.path}: cannot read job runs: {exc}") from exc
         return None if row[0] is None else from_db_time(row[0])
 
-    def left_status_after(self, project: Path, tag: str, status: str, after: datetime) -> set[str]:
-        """Ids of the tasks recorded leaving ``status`` after ``after`` (they still had it
-        then): a commit naming no task must not go to a task started since."""
+    def statuses_then(self, project: Path, tag: str, moment: datetime) -> dict[str, str | None]:
+        """For each task with a change recorded after ``moment``, its status at ``moment``
+        (the old status of its first change since; None: it did not exist yet)."""
         try:
             rows = self.conn.execute(
-                "SELECT DISTINCT task_id FROM transitions WHERE project_id = "
-                "(SELECT id FROM projects WHERE root = ?) AND tag = ? AND old_status = ? "
-                "AND at > ?",
-                [str(Path(project).resolve()), tag, status, to_db_time(after)],
+                "SELECT task_id, old_status FROM transitions WHERE project_id = "
+                "(SELECT id FROM projects WHERE root = ?) AND tag = ? AND at > ? "
+                "ORDER BY at DESC, id DESC",
+                [str(Path(project).resolve()), tag, to_db_time(moment)],
             ).fetchall()
         except sqlite3.Error as exc:
             raise MetricsError(f"{self.path}: cannot read transitions: {exc}") from exc
-        return {str(row[0]) for row in rows}
+        return {str(task_id): old for task_id, old in rows}  # the earliest row wins
 
     def executions_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         """The ``executions`` rows with these ids, in id order (for a run's summary)."""
