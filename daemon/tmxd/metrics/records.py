@@ -281,6 +281,12 @@ def _transition_row(r: Record, pid: int) -> Row:
             r["key"])  # fmt: skip
 
 
+def _baseline_row(r: Record, pid: int) -> Row:
+    # plain ``?`` only: numbered ones with a sequence of values are deprecated (3.12)
+    row = _transition_row(r, pid)
+    return (*row, pid, r["tag"], r["task_id"])
+
+
 def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
     cur = conn.execute(
         "INSERT INTO commits (project_id, sha, subject, author, committed_at, recorded_at, "
@@ -339,10 +345,10 @@ _STATEMENTS: dict[str, tuple[str, RowOf]] = {
     ),
     # where tmxd first saw a task: only for a task without rows
     "baseline": (
-        f"INSERT INTO transitions ({_TRANSITION}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 "
-        "WHERE NOT EXISTS (SELECT 1 FROM transitions WHERE project_id = ?1 AND tag = ?2 "
-        "AND task_id = ?3) ON CONFLICT (key) DO NOTHING",
-        _transition_row,
+        f"INSERT INTO transitions ({_TRANSITION}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM transitions WHERE project_id = ? AND tag = ? "
+        "AND task_id = ?) ON CONFLICT (key) DO NOTHING",
+        _baseline_row,
     ),
     "event": (
         "INSERT INTO events (project_id, at, kind, data, key) VALUES (?, ?, ?, ?, ?) "
