@@ -88,7 +88,9 @@ def test_sequential_run_takes_tasks_in_order_to_done(tmp_path: Path) -> None:
     ]
     assert all(r["tool_calls"] == 1 and r["cost_usd"] == pytest.approx(0.01) for r in rows)
     assert all(r["turns"] == 2 and r["input_tokens"] == 1000 for r in rows)
-    assert all(r["peak_rss_bytes"] and r["peak_rss_bytes"] > 1_000_000 for r in rows)
+    # sampled while the agent runs: one that ends before a sample has none (the measure
+    # itself: test_proc.py::test_peak_rss_covers_the_process_tree)
+    assert all(r["peak_rss_bytes"] is None or r["peak_rss_bytes"] > 0 for r in rows)
     assert all(r["duration_ms"] > 0 and r["finished_at"] for r in rows)
     with Recorder.open() as rec:
         moves = rec.db.execute(
