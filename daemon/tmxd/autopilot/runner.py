@@ -627,6 +627,17 @@ class Autopilot:
         task = self._read().find(task_id, self.tag)
         return task.status if task is not None else None
 
+    def _not_retried(self, unit: Unit, previous: str, attempts: int, spent: float) -> UnitResult:
+        """The breaker is open: the task goes back to ``previous`` instead of a retry."""
+        self._put_back(
+            unit,
+            previous,
+            "tmxd autopilot: the circuit breaker opened, so no retry for now; "
+            f"status restored to {previous}",
+        )
+        self.out(f"task {unit.id}: not retried, the circuit breaker is open")
+        return UnitResult(unit, "failed", attempts, spent, "circuit breaker open", previous)
+
     def _put_back(self, unit: Unit, previous: str, note: str) -> None:
         """The run gives the task up (interrupted, stopped, could not run): it goes back to
         the status it had. Whatever set another status while the autopilot held it (the
@@ -663,16 +674,7 @@ class Autopilot:
             while True:
                 attempt += 1
                 if attempt > 1 and not self._allow():
-                    self._put_back(
-                        unit,
-                        previous,
-                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
-                        f"status restored to {previous}",
-                    )
-                    self.out(f"task {unit.id}: not retried, the circuit breaker is open")
-                    return UnitResult(
-                        unit, "failed", attempt - 1, spent, "circuit breaker open", previous
-                    )
+                    return self._not_retried(unit, previous, attempt - 1, spent)
                 result = self.attempt.run(unit, attempt, place)
                 if result.execution_id is not None:
                     self._executions.append(result.execution_id)
@@ -723,16 +725,7 @@ class Autopilot:
                     self.out(f"task {unit.id}: failed after {attempt} attempt(s) → {final}")
                     return UnitResult(unit, "failed", attempt, spent, result.error or "", final)
                 if self._breaker_open():  # other tasks failed too: no retry now
-                    self._put_back(
-                        unit,
-                        previous,
-                        "tmxd autopilot: the circuit breaker opened, so no retry for now; "
-                        f"status restored to {previous}",
-                    )
-                    self.out(f"task {unit.id}: not retried, the circuit breaker is open")
-                    return UnitResult(
-                        unit, "failed", attempt, spent, "circuit breaker open", previous
-                    )
+                    return self._not_retried(unit, previous, attempt, spent)
                 if found != "in-progress":
                     self._set_status(unit.id, "in-progress")
                     self._note(
