@@ -19,11 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tmxd import clock, paths
 from tmxd.errors import DaemonNotRunning, TmxdError
 from tmxd.proc import INOTIFY_DIR, inotify_limits
+
+if TYPE_CHECKING:
+    from tmxd.autopilot.config import AutopilotConfig
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MIN_INOTIFY_WATCHES = 65536
@@ -687,22 +690,32 @@ def _runnable(ctx: Context, command: str, path: str | None = None) -> bool:
     return ctx.which(command) is not None
 
 
-def check_worktrees(ctx: Context) -> CheckResult:
-    name = "autopilot worktrees"
+def _autopilot_config(ctx: Context, name: str) -> tuple[Path, AutopilotConfig] | CheckResult:
+    """The project and its ``[autopilot]`` settings, or check ``name`` skipped without them."""
     if ctx.root is None:
         return _skipped(name, "no project")
-    from tmxd.autopilot import config, worktrees
+    from tmxd.autopilot import config
 
     try:
-        cfg = config.load(ctx.root)
+        return ctx.root, config.load(ctx.root)
     except TmxdError:
         return _skipped(name, "the config is invalid")
-    base = worktrees.base_dir(ctx.root, cfg.worktree_dir)
+
+
+def check_worktrees(ctx: Context) -> CheckResult:
+    name = "autopilot worktrees"
+    loaded = _autopilot_config(ctx, name)
+    if isinstance(loaded, CheckResult):
+        return loaded
+    root, cfg = loaded
+    from tmxd.autopilot import worktrees
+
+    base = worktrees.base_dir(root, cfg.worktree_dir)
     try:
-        worktrees.require_repo(ctx.root)
+        worktrees.require_repo(root)
     except TmxdError as exc:
         return CheckResult(name, WARN, exc.message, "git init && git add -A && git commit")
-    problem = worktrees.location_problem(ctx.root, base)
+    problem = worktrees.location_problem(root, base)
     if problem is not None:
         return CheckResult(
             name,
@@ -710,8 +723,8 @@ def check_worktrees(ctx: Context) -> CheckResult:
             problem,
             "set [autopilot] worktree_dir to a folder outside the project, or remove it",
         )
-    found = worktrees.present(ctx.root, base)
-    legacy = [p for p in found if p.parent == worktrees.legacy_base(ctx.root)]
+    found = worktrees.present(root, base)
+    legacy = [p for p in found if p.parent == worktrees.legacy_base(root)]
     if legacy:
         return CheckResult(
             name,
@@ -728,23 +741,21 @@ def check_worktrees(ctx: Context) -> CheckResult:
 def check_autopilot_checks(ctx: Context) -> CheckResult:
     """The checks the autopilot would run here, with the project's own tools for them."""
     name = "autopilot checks"
-    if ctx.root is None:
-        return _skipped(name, "no project")
-    from tmxd.autopilot import config, validation
+    loaded = _autopilot_config(ctx, name)
+    if isinstance(loaded, CheckResult):
+        return loaded
+    root, cfg = loaded
+    from tmxd.autopilot import validation
     from tmxd.autopilot.tools import MissingTool
 
-    try:
-        cfg = config.load(ctx.root)
-    except TmxdError:
-        return _skipped(name, "the config is invalid")
     if cfg.validate or cfg.validate_basic:
         found = validation.configured(cfg.validate, cfg.validate_basic)
     else:
-        found = validation.detect(ctx.root)
+        found = validation.detect(root)
     if not found:
         return CheckResult(name, OK, "none detected yet (tests and linters are found at each run)")
     try:
-        resolved = validation.resolve(found, [ctx.root], ctx.env)
+        resolved = validation.resolve(found, [root], ctx.env)
     except MissingTool as exc:
         summary, _, fix = exc.message.partition("; ")
         return CheckResult(name, WARN, summary + " (`tmxd autopilot` refuses to start)", fix)
@@ -753,16 +764,13 @@ def check_autopilot_checks(ctx: Context) -> CheckResult:
 
 def check_breaker(ctx: Context) -> CheckResult:
     name = "autopilot breaker"
-    if ctx.root is None:
-        return _skipped(name, "no project")
-    from tmxd.autopilot import config
+    loaded = _autopilot_config(ctx, name)
+    if isinstance(loaded, CheckResult):
+        return loaded
+    root, cfg = loaded
     from tmxd.autopilot.runner import breaker_status
 
-    try:
-        cfg = config.load(ctx.root)
-    except TmxdError:
-        return _skipped(name, "the config is invalid")
-    status = breaker_status(ctx.root, cfg)
+    status = breaker_status(root, cfg)
     if status["state"] == "closed":
         return CheckResult(name, OK, "closed")
     return CheckResult(
