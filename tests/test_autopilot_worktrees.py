@@ -184,7 +184,9 @@ def test_merge_waits_for_a_busy_index(tmp_path: Path) -> None:
     worktrees.finish(repo, wt, keep_branch=False)
 
 
-def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path) -> None:
+def _half_merged_task_8(tmp_path: Path) -> tuple[Path, worktrees.Worktree]:
+    """A repository with autopilot's merge of task 8 started and not committed, as a
+    killed run leaves it."""
     repo = init_repo(tmp_path / "repo")
     wt = worktrees.create(repo, "8", _base(repo))
     (wt.path / "eight.txt").write_text("8\n")
@@ -192,6 +194,11 @@ def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path
     git(
         repo, "merge", "--no-ff", "--no-commit", "-m", "Merge task 8: eight\n\nTask: 8\n", wt.branch
     )
+    return repo, wt
+
+
+def test_a_half_done_merge_of_ours_is_aborted_and_others_are_kept(tmp_path: Path) -> None:
+    repo, wt = _half_merged_task_8(tmp_path)
     assert worktrees.abort_stale_merge(repo, {"7"}) is None
     assert git(repo, "rev-parse", "-q", "--verify", "MERGE_HEAD", check=False).strip()
     assert worktrees.abort_stale_merge(repo, {"8"}) == "8"
@@ -205,13 +212,7 @@ def test_a_merge_the_killed_runs_git_is_still_finishing_is_left_to_land(
 ) -> None:
     """tmxd was killed, its `git merge` child was not: it holds the index, so the abort
     fails; once that git has committed the merge there is nothing to abort."""
-    repo = init_repo(tmp_path / "repo")
-    wt = worktrees.create(repo, "8", _base(repo))
-    (wt.path / "eight.txt").write_text("8\n")
-    _commit(wt, "eight")
-    git(
-        repo, "merge", "--no-ff", "--no-commit", "-m", "Merge task 8: eight\n\nTask: 8\n", wt.branch
-    )
+    repo, wt = _half_merged_task_8(tmp_path)
     lock = repo / ".git" / "index.lock"
     lock.write_text("")
     waits: list[float] = []
