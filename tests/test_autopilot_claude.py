@@ -326,13 +326,8 @@ def _read_then_edit_status(body: dict[str, Any], turn: int) -> list[dict[str, An
     ][turn : turn + 1]
 
 
-def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
-    tmp_path: Path,
-) -> None:
-    """The model follows Task Master's workflow: it writes its answer, then edits
-    tasks.json to mark its own task done. The answer fails the project's test: the
-    status it wrote is not trusted, the task is blocked."""
-    root = tmp_path / "proj"
+def _answer_fails_its_test(root: Path) -> Path:
+    """One task whose asked-for answer (41) fails the project's own test; one attempt."""
     claude_project(
         root,
         [task(1, "Write the answer", details=writes("answer.txt", "41"))],
@@ -340,6 +335,16 @@ def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
     )
     project_venv(root)
     add_tests(root, ANSWER_TESTS)
+    return root
+
+
+def test_a_model_that_marks_its_task_done_and_fails_the_checks_is_not_done(
+    tmp_path: Path,
+) -> None:
+    """The model follows Task Master's workflow: it writes its answer, then edits
+    tasks.json to mark its own task done. The answer fails the project's test: the
+    status it wrote is not trusted, the task is blocked."""
+    root = _answer_fails_its_test(tmp_path / "proj")
     script = Script(steps=[partial(_read_then_edit_status, turn=n) for n in range(3)])
     with model(script) as env:
         result = tmxd(root, env, "autopilot", "--format", "json")
@@ -368,14 +373,7 @@ def test_a_model_that_commits_with_closes_task_and_fails_the_checks_is_not_done(
     """The model commits its answer with a ``Closes-Task: 1`` trailer (the hooks close the
     task at once). The answer fails the project's test: the commit is taken off the
     branch, its note says so, the task is blocked and a later sync closes nothing."""
-    root = tmp_path / "proj"
-    claude_project(
-        root,
-        [task(1, "Write the answer", details=writes("answer.txt", "41"))],
-        config="max_attempts = 1\n",
-    )
-    project_venv(root)
-    add_tests(root, ANSWER_TESTS)
+    root = _answer_fails_its_test(tmp_path / "proj")
     head = git(root, "rev-parse", "HEAD")
     commit = "git commit -q -m 'Write the answer' -m 'Closes-Task: 1'"
     script = Script(
