@@ -4,6 +4,7 @@ the execution row, and a failed attempt's changes saved as a patch and removed."
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -150,3 +151,33 @@ def test_user_changes_survive_a_failed_attempt(tmp_path: Path) -> None:
     assert (root / "notes.txt").read_text() == "untracked, mine\n"
     assert git(root, "diff", "--cached", "--name-only").strip() == "README.md"
     assert result.patch is not None and "+agent" in result.patch.read_text()
+
+
+def test_what_the_failed_checks_wrote_beside_the_agents_files_goes_too(tmp_path: Path) -> None:
+    """A check that fails leaves by-products next to the agent's new files (pytest's
+    ``__pycache__``, a report): the failed attempt takes them out with the agent's work,
+    the patch holds only the agent's work, and files the user had are kept."""
+    root = tmp_path / "proj"
+    check = (
+        "import pathlib; "
+        "pathlib.Path('src/__pycache__').mkdir(); "
+        "pathlib.Path('src/__pycache__/new.pyc').write_text('by-product'); "
+        "pathlib.Path('report.xml').write_text('<failed/>'); "
+        "raise SystemExit(1)"
+    )
+    make_project(
+        root,
+        [task(1, "Add a module")],
+        config=f"validate = [[{json.dumps(sys.executable)}, \"-c\", {json.dumps(check)}]]\n",
+    )
+    (root / "notes.txt").write_text("untracked, mine\n")
+    set_plan(root, {"default": {"action": "edit", "file": "src/new.py", "content": "x = 1\n"}})
+    with Recorder.open() as recorder:
+        attempt, unit = _attempt(root, recorder, [])
+        result = attempt.run(unit, 1, _here(root))
+    assert result.error is not None and result.error.startswith("validation failed")
+    assert not (root / "src").exists() and not (root / "report.xml").exists()
+    assert (root / "notes.txt").read_text() == "untracked, mine\n"
+    assert result.patch is not None
+    patch = result.patch.read_text()
+    assert "src/new.py" in patch and "by-product" not in patch and "report.xml" not in patch

@@ -259,14 +259,21 @@ class Attempt:
         before: workspace.Snapshot,
         after: workspace.Snapshot,
     ) -> Path | None:
-        """Save a failed attempt's changes as a patch and take them out of the folder."""
+        """Save a failed attempt's changes as a patch and take them out of the folder.
+
+        The patch is the agent's work (``before → after``); what is taken out is measured
+        now, so files the checks made beside it (``__pycache__/``, reports) go too.
+        """
         stamp = clock.now().strftime("%Y%m%dT%H%M%S")
         name = f"{self.tag}-{unit.id}-attempt{number}-{stamp}.patch"
         try:
             patch = workspace.save_patch(
                 place.top, before, after, state.patches_dir(self.root) / name
             )
-            workspace.restore(place.top, before, after)
+            now = workspace.snapshot(
+                place.top, place.exclude, state.project_dir(self.root), with_index=False
+            )
+            workspace.restore(place.top, before, now)
         except (TmxdError, OSError) as exc:
             self.out(f"task {unit.id}: could not clean up attempt {number}: {exc}")
             return None
