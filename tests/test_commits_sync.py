@@ -544,16 +544,35 @@ def test_none_or_several_in_progress_links_nothing_and_is_counted(
 
 
 def test_a_task_started_after_the_commit_never_gets_it(project: Path, tmp_path: Path) -> None:
-    """The commit was made while 1.1 was in progress; 1.1 was finished and 1.2 started
-    before anyone linked it: the recorded change makes it ambiguous, so it goes nowhere."""
+    """The commit was made while 1.1 was in progress; within the commit's second (git
+    dates commits to the second) 1.1 was finished and 1.2 started, before anyone linked
+    it: either may have been in progress at the time, so it goes nowhere."""
     with Recorder.open(tmp_path / "m.db") as recorder:
         sha = commit(project, "Lexer edge cases")
+        committed = datetime.fromtimestamp(int(git(project, "log", "-1", "--format=%ct")), UTC)
         set_statuses(project, t1_1="done", t1_2="in-progress")
-        recorder.transition(project, "1.1", "in-progress", "done", "external")
-        recorder.transition(project, "1.2", "pending", "in-progress", "external")
+        done_at = committed + timedelta(milliseconds=400)
+        started = committed + timedelta(milliseconds=600)
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=done_at)
+        recorder.transition(project, "1.2", "pending", "in-progress", "external", at=started)
         result = run_sync(project, recorder)
     assert notes(project, "1.1") == [] and notes(project, "1.2") == []
     assert [(u.sha, u.in_progress) for u in result.unlinked] == [(sha, 2)]
+
+
+def test_a_task_finished_after_the_commits_second_gets_it(project: Path, tmp_path: Path) -> None:
+    """Same, but 1.1 was finished and 1.2 started seconds after the commit: 1.1 alone
+    was in progress when it was made, so the note is 1.1's."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        sha = commit(project, "Lexer edge cases")
+        committed = datetime.fromtimestamp(int(git(project, "log", "-1", "--format=%ct")), UTC)
+        set_statuses(project, t1_1="done", t1_2="in-progress")
+        done_at, started = committed + timedelta(seconds=3), committed + timedelta(seconds=4)
+        recorder.transition(project, "1.1", "in-progress", "done", "external", at=done_at)
+        recorder.transition(project, "1.2", "pending", "in-progress", "external", at=started)
+        result = run_sync(project, recorder)
+    assert [sha[:7] in note for note in notes(project, "1.1")] == [True]
+    assert notes(project, "1.2") == [] and result.unlinked == []
 
 
 def test_a_spooled_commit_never_goes_to_a_task_started_after_it(
