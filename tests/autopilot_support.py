@@ -125,6 +125,7 @@ def project_venv(root: Path) -> Path:
     """A real virtualenv of the project, ``root/.venv`` (ignored by git), whose pytest is
     the project's own tool: ``python -m venv --without-pip`` (no network), the test-suite's
     packages reached through a ``.pth`` file, and the ``pytest`` script pip would write."""
+    import importlib.metadata
     import subprocess
 
     import pytest
@@ -133,10 +134,11 @@ def project_venv(root: Path) -> Path:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python*/site-packages"))
     (site / "test-suite.pth").write_text(str(Path(pytest.__file__).resolve().parents[1]) + "\n")
+    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="pytest")
     script = venv / "bin" / "pytest"
     script.write_text(
-        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom pytest import console_main\n"
-        "sys.exit(console_main())\n"
+        f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom {entry.module} import {entry.attr}\n"
+        f"sys.exit({entry.attr}())\n"
     )
     script.chmod(0o755)
     with (root / ".gitignore").open("a") as fh:

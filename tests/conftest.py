@@ -3,7 +3,6 @@ a test that leaves a thread or a process behind fails."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from helpers import GIT_ENV, subprocess_env, tmxd_argv, wait_until
+from helpers import GIT_ENV, once_per_run, subprocess_env, tmxd_argv, wait_until
 from tmxd import proc
 
 # Hypothesis on a shared, loaded machine (and in CI, which runs on one): no per-example
@@ -32,6 +31,37 @@ TEST_MARK = "TMXD_TEST_RUN"
 # (threads and processes asked to stop may take a moment to go, more on a loaded machine).
 # TMXD_TEST_LEFTOVER_GRACE changes it (the guards' own test uses a short one).
 LEFTOVER_GRACE = 30.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Spread the tests marked ``slow`` so that parallel workers finish together.
+
+    ``--dist worksteal`` gives each of N workers one contiguous share of the list, and a
+    worker that runs out takes the back half of the longest remaining share. A test that
+    takes many seconds left near the end keeps one worker busy while the others have
+    nothing to do. So each share gets an equal number of the slow tests, spread over its
+    first third among quick ones (a share is run from its front while idle workers take
+    its back), and the shares reach theirs at different times: side by side, slow tests
+    mostly wait on their processes and leave the cores idle.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    quick = [item for item in items if not item.get_closest_marker("slow")]
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for share in range(workers):
+        size = remaining // (workers - share)  # what worksteal hands this worker
+        remaining -= size
+        mine = slow[share::workers]
+        fill = max(size - len(mine), 0) if share < workers - 1 else len(quick)
+        rest, quick = quick[:fill], quick[fill:]
+        gap = max(len(rest) // (3 * len(mine)), 1) if mine else 0
+        lead = gap * share // workers  # shares reach their slow tests at different times
+        ordered += rest[:lead]
+        for index, item in enumerate(mine):
+            ordered += [item, *rest[lead + index * gap : lead + (index + 1) * gap]]
+        ordered += rest[lead + len(mine) * gap :]
+    items[:] = ordered
 
 
 @pytest.fixture(autouse=True)
@@ -135,12 +165,9 @@ def demo_transcript(tmp_path_factory: pytest.TempPathFactory) -> subprocess.Comp
     Under pytest-xdist the workers share it too: the first one to get here runs the demo and
     leaves the transcript in the run's own temporary folder for the others.
     """
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    cache = shared / "demo-transcript.json"
-    with open(shared / "demo-transcript.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not cache.exists():
+    with once_per_run(tmp_path_factory, "demo-transcript") as (shared, first):
+        cache = shared / "demo-transcript.json"
+        if first:
             done = _run_demo(tmp_path_factory.mktemp("demo-home"))
             cache.write_text(json.dumps([done.returncode, done.stdout, done.stderr]))
         code, out, err = json.loads(cache.read_text())

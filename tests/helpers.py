@@ -3,6 +3,7 @@ process), waiting on conditions, the corpus."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import logging
 import os
@@ -11,10 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import TypeVar
+
+import pytest
 
 T = TypeVar("T")
 
@@ -263,3 +267,18 @@ def load_script(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def once_per_run(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[Path, bool]]:
+    """``(folder, first)`` under a lock that every pytest-xdist worker of this run shares:
+    ``folder`` is the run's own temporary folder, and ``first`` is true for the one caller
+    that should make ``name`` there (an earlier attempt that failed does not count)."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = shared / f"{name}.made"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        first = not done.exists()
+        yield shared, first
+        done.touch()

@@ -168,7 +168,7 @@ def test_what_the_failed_checks_wrote_beside_the_agents_files_goes_too(tmp_path:
     make_project(
         root,
         [task(1, "Add a module")],
-        config=f"validate = [[{json.dumps(sys.executable)}, \"-c\", {json.dumps(check)}]]\n",
+        config=f'validate = [[{json.dumps(sys.executable)}, "-c", {json.dumps(check)}]]\n',
     )
     (root / "notes.txt").write_text("untracked, mine\n")
     set_plan(root, {"default": {"action": "edit", "file": "src/new.py", "content": "x = 1\n"}})

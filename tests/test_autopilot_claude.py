@@ -82,6 +82,7 @@ def commits_by_task(root: Path) -> dict[str, tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_sequential_commits_each_task_and_its_note_lands(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     claude_project(
@@ -117,6 +118,7 @@ def test_sequential_commits_each_task_and_its_note_lands(tmp_path: Path) -> None
     assert all(r["agent"] == "claude" and r["permission_denials"] is None for r in rows)
 
 
+@pytest.mark.slow
 def test_parallel_merges_each_and_a_conflict_waits_for_approve(tmp_path: Path) -> None:
     """Tasks 1-3 run at once and merge; task 4 (started while 1 ran) writes the file task
     1 wrote, so its merge conflicts and it waits in review; resolved, approve merges it."""
@@ -183,6 +185,7 @@ def test_parallel_merges_each_and_a_conflict_waits_for_approve(tmp_path: Path) -
     assert others and all("/spare-" in w and "(detached HEAD)" in w for w in others)
 
 
+@pytest.mark.slow
 def test_daemon_runs_what_a_closing_commit_unblocked(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     claude_project(
@@ -266,6 +269,7 @@ ANSWER_TESTS = (
 )
 
 
+@pytest.mark.slow
 def test_a_failing_check_is_retried_then_blocked_and_other_tasks_still_run(
     tmp_path: Path,
 ) -> None:
@@ -431,6 +435,7 @@ def test_no_model_call_when_a_tool_is_missing_or_the_checks_fail_already(
     assert executions(paths.db_path()) == []
 
 
+@pytest.mark.slow
 def test_failures_across_tasks_open_the_breaker_and_a_reset_lets_the_next_task_run(
     tmp_path: Path,
 ) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from helpers import REPO_ROOT, subprocess_env
 
 
+@pytest.mark.slow
 def test_bench_daemon_runs_and_reports_every_measure() -> None:
     proc = subprocess.run(
         [

@@ -15,6 +15,7 @@ def _bench() -> dict[str, Any]:
     return runpy.run_path(str(REPO_ROOT / "scripts" / "bench_mcp.py"), run_name="bench_mcp")
 
 
+@pytest.mark.slow
 def test_bench_runs_without_task_master(capsys: pytest.CaptureFixture[str]) -> None:
     assert _bench()["main"](["--cold-runs", "1", "--calls", "3", "--no-oracle"]) == 0
     out = capsys.readouterr().out

@@ -25,6 +25,7 @@ def test_generated_file_has_a_next_task(tmp_path: object) -> None:
     assert found is not None and found.id == "27"
 
 
+@pytest.mark.slow
 def test_bench_runs_without_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--runs", "1", "--startup-runs", "1", "--tasks", "300", "--no-oracle"]
     assert _bench().main(args) == 0

@@ -70,6 +70,7 @@ def _parse(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
+@pytest.mark.slow
 def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     _graph_project(root, sleep=1.0)
@@ -108,6 +109,7 @@ def test_twelve_task_graph_runs_to_completion_in_parallel_worktrees(tmp_path: Pa
             assert end <= start
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_redoing_finished_tasks(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     _graph_project(root, sleep=1.0)

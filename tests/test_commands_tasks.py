@@ -166,6 +166,7 @@ def test_update_subtask_refuses_a_top_level_id(
     assert (project / ".taskmaster/tasks/tasks.json").read_bytes() == before
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
 def test_task_master_refuses_a_top_level_id_too(tmp_path: Path) -> None:
     root = tmp_path / "tm"

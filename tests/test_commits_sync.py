@@ -868,6 +868,7 @@ def done_subtasks(root: Path) -> int:
     return sum(s["status"] == "done" for t in data["master"]["tasks"] for s in t["subtasks"])
 
 
+@pytest.mark.slow
 def test_killed_syncs_record_every_change_exactly_once(tmp_path: Path) -> None:
     """kill -9 of `tmxd sync` at five points of a 40-commit close burst: each change is one
     transition row, each commit one note (the ledger and the transitions move together)."""

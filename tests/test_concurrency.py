@@ -176,6 +176,7 @@ print(made, after)
 """
 
 
+@pytest.mark.slow
 def test_real_task_master_cli_and_tmxd_share_the_lock(tmp_path: Path) -> None:
     """tmxd never clobbers the CLI's write, and the file always parses.
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from daemon_project import query, render, transitions
 from daemonproc import DaemonProcess
 from helpers import (
@@ -276,6 +278,7 @@ def _temp_files(root: Path) -> list[Path]:
     return [p for folder in folders for p in folder.rglob("*") if fsutil.is_temp(p.name)]
 
 
+@pytest.mark.slow
 def test_crash_matrix(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "proj"

@@ -291,6 +291,7 @@ def _count_attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempts
 
 
+@pytest.mark.slow
 def test_a_full_backlog_is_retried_then_one_line_exit_1(
     full_backlog: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -49,6 +49,7 @@ def daemon(tmp_path: Path, project: Path) -> Iterator[DaemonProcess]:
     d.stop()
 
 
+@pytest.mark.slow
 def test_every_kind_of_edit_becomes_a_transition(daemon: DaemonProcess, tasks: Path) -> None:
     write_plain(tasks, t1="in-progress")
     wait_until(lambda: transitions() == [("1", "pending", "in-progress", "external")])
@@ -183,6 +184,7 @@ def _task(tasks: Path, task_id: int) -> dict[str, str]:
     return {k: str(v) for k, v in task.items()}
 
 
+@pytest.mark.slow
 def test_corrupt_tasks_json_is_logged_once_and_recovers(daemon: DaemonProcess, tasks: Path) -> None:
     good = tasks.read_text()
     broken = good[: len(good) // 2]

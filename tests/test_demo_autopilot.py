@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from autopilot_support import details, executions, make_project, statuses, task
 from tmxd import paths
 from tmxd.demo.autopilot import run_step
@@ -29,6 +31,7 @@ def test_demo_step_runs_one_task_to_done(tmp_path: Path) -> None:
     assert lines[-2].strip().startswith("autopilot: 1 done, 0 failed")
 
 
+@pytest.mark.slow
 def test_tmxd_demo_shows_the_autopilot_step(
     demo_transcript: subprocess.CompletedProcess[str],
 ) -> None:

@@ -7,11 +7,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from helpers import git, run_tmxd
 from tmxd.demo import autopilot, commits, daemon, metrics, setup, tasks, workflow
 from tmxd.demo.runner import STEPS, steps
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_cleans_up(
     demo_transcript: subprocess.CompletedProcess[str],
 ) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import git
 from tmxd.demo.context import DemoContext, build_project, demo_env
 from tmxd.demo.runner import steps
@@ -44,6 +46,7 @@ def test_init_step_summarises_writes_and_commits(tmp_path: Path) -> None:
     assert "tmxd init" in git(ctx.root, "log", "-1", "--format=%s")
 
 
+@pytest.mark.slow
 def test_doctor_step_shows_the_checklist(tmp_path: Path) -> None:
     ctx, lines = context(tmp_path)
     step_init(ctx)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tmxd.demo import workflow
 from tmxd.demo.runner import run_demo, steps
 
@@ -19,6 +21,7 @@ def test_workflow_steps_run_last_in_the_demo() -> None:
     assert funcs[-len(ours) :] == ours
 
 
+@pytest.mark.slow
 def test_workflow_steps_show_each_rule_with_a_real_daemon() -> None:
     lines: list[str] = []
     run_demo(lines.append, only=["name no task", "last subtask", "Event commands", "Stale work"])

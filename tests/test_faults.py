@@ -578,6 +578,7 @@ def test_nan_and_infinity_are_exit_2_with_line_and_column(
     assert path.read_text() == text
 
 
+@pytest.mark.slow
 def test_the_daemon_reports_nan_like_invalid_json(tmp_path: Path, project: Path) -> None:
     path = project / TASKS
     d = DaemonProcess(tmp_path / "daemon.log", "--project", str(project)).start()

@@ -250,6 +250,7 @@ def _check(args: list[str], code: int, out: str, err: str) -> None:
         assert code == 0 or (code == 1 and args[0] in EXIT_1_MEANS_AN_ANSWER), (where, code, err)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     raw=files,
@@ -301,6 +302,7 @@ def test_every_command_answers_or_exits_2_and_reads_never_write(
 ARGUMENTS = {"id": None, "status": None, "prompt": "fuzzed note"}  # None: drawn per example
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     raw=files,

@@ -231,6 +231,7 @@ def test_sigterm_still_records_the_calls_made(tmp_path: Path) -> None:
 STEMS = ["001", "005", "022", "081", "133"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
 def test_same_calls_same_answers_as_task_masters_server(tmp_path: Path) -> None:
     """Task Master's server and tmxd's, each on its own copy of the same projects."""
@@ -326,6 +327,7 @@ def tool_results(script: Script) -> list[dict[str, Any]]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CLAUDE is None, reason="Claude Code CLI not installed; npm was unreachable")
 def test_real_claude_code_uses_the_tools_tmxd_init_set_up(tmp_path: Path) -> None:
     """`tmxd init --yes`, then the real `claude -p` whose model (the stub) calls three tools."""

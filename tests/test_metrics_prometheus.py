@@ -301,6 +301,7 @@ def _api(base: str, path: str, **params: str) -> Any:
         return json.loads(resp.read())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     PROMETHEUS is None,
     reason="the Debian package prometheus is not installed here (.ci/run installs it)",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO_ROOT, git, init_repo
+from helpers import REPO_ROOT, git, init_repo, once_per_run
 
 SITE_PACKAGES = sysconfig.get_paths()["purelib"]
 BASE_PYTHON = str(Path(sys.base_prefix) / "bin" / "python3")
@@ -39,10 +39,20 @@ def _build(hook: str, source: Path, out: Path) -> Path:
     return out / done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(sdist, wheel built from that sdist) of the working tree as it is now."""
-    base = tmp_path_factory.mktemp("dists")
+    """(sdist, wheel built from that sdist) of the working tree as it is now, built once
+    per run and shared by the workers."""
+    with once_per_run(tmp_path_factory, "dists") as (shared, first):
+        base = shared / "dists"
+        if first:
+            shutil.rmtree(base, ignore_errors=True)  # what an earlier failed build left
+            base.mkdir()
+            _build_dists(base)
+        return next((base / "sdist").iterdir()), next((base / "wheel").iterdir())
+
+
+def _build_dists(base: Path) -> None:
     tree = base / "tree"
     listed = git(REPO_ROOT, "ls-files", "-co", "--exclude-standard", "-z").split("\0")
     for name in filter(None, listed):
@@ -58,8 +68,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     with tarfile.open(sdist) as tar:
         tar.extractall(base / "unpacked", filter="data")
     unpacked = next((base / "unpacked").iterdir())
-    wheel = _build("build_wheel", unpacked, base / "wheel")
-    return sdist, wheel
+    _build("build_wheel", unpacked, base / "wheel")
 
 
 def test_sdist_carries_docs_scripts_hooks_systemd_and_license(dists: tuple[Path, Path]) -> None:
@@ -190,6 +199,7 @@ def test_prefix_install_finds_the_hook_template(dists: tuple[Path, Path], tmp_pa
     assert prefix in _imported_from(BASE_PYTHON, env).parents
 
 
+@pytest.mark.slow
 def test_wheel_from_the_sdist_runs_the_demo_in_a_fresh_venv(
     dists: tuple[Path, Path], tmp_path: Path
 ) -> None:

@@ -792,6 +792,7 @@ def _same_json(a: Any, b: Any) -> bool:
 ORACLE_FILES = ["004", "016", "025", "061", "068"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
 @settings(max_examples=3, deadline=None, phases=[Phase.generate])
 @given(scenarios(ORACLE_FILES, apart=False, min_ops=3, max_ops=8))

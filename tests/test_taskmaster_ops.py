@@ -175,6 +175,7 @@ def test_next_none_when_all_done() -> None:
     assert next_task(parse_tasks(json.dumps(data), Path("t.json")), "master") is None
 
 
+@pytest.mark.slow
 def test_oracle_agrees_on_this_file(tmp_path: Path) -> None:
     """Smoke check against the real CLI."""
     reason = oracle_missing()
