@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,28 @@ def test_next_json_shape(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert list(data) == ["task", "found", "tag", "storageType", "hasAnyTasks"]
     assert data["task"]["id"] == "2.2" and data["task"]["parentId"] == "2"
     assert data["task"]["priority"] == "high"
+
+
+def test_next_says_how_to_start_and_finish_it_in_the_same_tag_and_project(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = tasks_json(project)
+    doc["feature x"] = {"tasks": [{**doc["master"]["tasks"][2], "id": 1, "dependencies": []}]}
+    (project / ".taskmaster/tasks/tasks.json").write_text(json.dumps(doc), encoding="utf-8")
+    code, out, _ = run(capsys, "next")
+    assert code == 0
+    assert out.splitlines()[-1] == "Finish it: tmxd set-status 2.2 done"
+    assert "Start it: tmxd set-status 2.2 in-progress\n" in out
+    code, out, _ = run(capsys, "next", "--tag", "feature x", "-p", str(project))
+    assert code == 0
+    where = f"--tag 'feature x' -p {project}"
+    start = f"Start it: tmxd set-status 1 in-progress {where}"
+    assert start in out.splitlines()
+    code, _, _ = run(capsys, *shlex.split(start.removeprefix("Start it: tmxd ")))
+    assert code == 0
+    after = tasks_json(project)
+    assert after["feature x"]["tasks"][0]["status"] == "in-progress"
+    assert after["master"]["tasks"][0]["status"] == "done"  # master's task 1 untouched
 
 
 def test_show_found_and_missing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ Native versions of the Task Master CLI commands with the same semantics and, wit
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,9 +182,16 @@ def next_cmd(tag: str | None, project: Path | None, fmt: str) -> None:
     for line in text.task_detail(task, status_of=statuses.get, paint=_paint, columns=_columns()):
         echo(line, coloured=True)
     echo("")
+    # the commands name the same tag and project as this one did, or they would act elsewhere
+    where = "".join(
+        [
+            f" --tag {shlex.quote(active)}" if tag is not None else "",
+            f" -p {shlex.quote(str(project))}" if project is not None else "",
+        ]
+    )
     if task.status != "in-progress":
-        echo(f"Start it: tmxd set-status {task.id} in-progress")
-    echo(f"Finish it: tmxd set-status {task.id} done")
+        echo(f"Start it: tmxd set-status {task.id} in-progress{where}")
+    echo(f"Finish it: tmxd set-status {task.id} done{where}")
 
 
 @click.command("show", short_help="Show tasks or subtasks in detail.")
