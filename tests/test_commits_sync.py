@@ -910,3 +910,24 @@ def test_killed_syncs_record_every_change_exactly_once(tmp_path: Path) -> None:
     assert rows(db, "SELECT DISTINCT old_status, new_status FROM transitions "
                 "WHERE source != 'baseline'") == [("in-progress", "done")]  # fmt: skip
     assert len(rows(db, "SELECT id FROM commits")) == len(ids)  # each commit's row, once
+
+
+def test_a_commit_link_records_the_tag_its_task_is_in(project: Path, tmp_path: Path) -> None:
+    """Task Master's active tag is ``feature``: the commit's 1.1 is that tag's 1.1, and its
+    metrics row says so (the same id in master is another task)."""
+    data = json.loads(tasks_path(project).read_text())
+    data["feature"] = json.loads(json.dumps(data["master"]))
+    tasks_path(project).write_text(json.dumps(data, indent=2))
+    (project / ".taskmaster" / "state.json").write_text('{"currentTag": "feature"}\n')
+    db = tmp_path / "metrics.db"
+    with Recorder.open(db) as recorder:
+        commit(project, "Lexer\n\nTask: 1.1\n")
+        run_sync(project, recorder)
+        commit(project, "Release notes")  # names none; feature's 1.1 is the one in progress
+        run_sync(project, recorder)
+    assert rows(db, "SELECT task_id, tag FROM commit_tasks") == [
+        ("1.1", "feature"),
+        ("1.1", "feature"),
+    ]
+    after = json.loads(tasks_path(project).read_text())
+    assert after["master"] == data["master"]  # master's 1.1 got no note

@@ -277,3 +277,25 @@ def test_a_rewrite_between_done_like_statuses_is_not_work_done(tmp_path: Path) -
     (row,) = whole["lead_cycle"]["tasks"]
     assert (row["done"], row["lead_time"]) == ("2026-11-05T00:00:00.000Z", 4 * D)
     assert whole["summary"]["tasks_done"] == 1
+
+
+def test_a_commit_counts_for_the_task_of_its_own_tag(tmp_path: Path) -> None:
+    """Task 5.1 of tag ``two`` is not master's 5.1: its commit is listed with its title,
+    under ``--tag two`` only, and it keeps two's 5.1 from being stale, not master's."""
+    with Recorder.open(tmp_path / "t.db") as rec:
+        started = SINCE - timedelta(days=3)
+        for tag, title in (("master", "Outline page"), ("two", "Tabs for links")):
+            rec.transition(tmp_path, "5.1", "pending", "in-progress", "external", tag=tag,
+                           title=title, at=started)  # fmt: skip
+        rec.commit(tmp_path, "a" * 40, "Tabs", "dev", SINCE + timedelta(days=1), 1, 9, 0,
+                   "main", ["5.1"], tag="two")  # fmt: skip
+        everything, two, master = (
+            build_report(rec.conn, ReportQuery(since=SINCE, until=NOW, now=NOW, tag=tag))
+            for tag in (None, "two", "master")
+        )
+    (row,) = everything["commits"]["per_task"]
+    assert (row["title"], row["commits"], row["insertions"]) == ("Tabs for links", 1, 9)
+    assert [x["title"] for x in two["commits"]["per_task"]] == ["Tabs for links"]
+    assert master["commits"]["per_task"] == []
+    stale = {x["title"]: x["last_commit"] for x in everything["stale_in_progress"]}
+    assert stale == {"Outline page": None}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from tmxd.metrics import schema
+from tmxd.metrics import schema, stale
 from tmxd.metrics.schema import MetricsError
 
 
@@ -116,6 +116,29 @@ def test_database_from_the_first_release_gains_the_report_indexes(tmp_path: Path
         assert "executions_project_task" not in names
         assert db.execute("SELECT root FROM projects").fetchall() == [("/p",)]
         assert db.execute("PRAGMA user_version").fetchone()[0] == schema.schema_version()
+    finally:
+        db.close()
+
+
+def test_commit_links_of_an_older_database_keep_no_tag_and_count_as_master(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.db"
+    old = Database(path)
+    schema.migration_set().apply(old, stop_before="m007_commit_task_tags")
+    pid = old["projects"].insert({"root": "/p", "name": "p", "created_at": "2026-11-01"}).last_pk
+    cid = old["commits"].insert(
+        {"project_id": pid, "sha": "a" * 40, "subject": "s", "author": "a",
+         "committed_at": "2026-11-02T00:00:00.000Z", "recorded_at": "2026-11-02T00:00:00.000Z",
+         "files": 1, "insertions": 1, "deletions": 0},
+    ).last_pk  # fmt: skip
+    old["commit_tasks"].insert({"commit_id": cid, "project_id": pid, "task_id": "3"})
+    old.close()
+    db = connect(path)
+    try:
+        assert db.execute("SELECT task_id, tag FROM commit_tasks").fetchall() == [("3", None)]
+        found = stale.last_commit_per_task(db.conn, "1", [], "2026-12-01T00:00:00.000Z")
+        assert list(found) == [(pid, "master", "3")]
     finally:
         db.close()
 

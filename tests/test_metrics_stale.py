@@ -36,20 +36,26 @@ def rec(tmp_path: Path) -> Iterator[Recorder]:
     recorder.close()
 
 
-def _commit(rec: Recorder, root: Path, sha: str, at: datetime, *tasks: str) -> None:
-    rec.commit(root, sha, "s", "a", at, 1, 1, 0, "main", list(tasks))
+def _commit(
+    rec: Recorder, root: Path, sha: str, at: datetime, *tasks: str, tag: str | None = None
+) -> None:
+    rec.commit(root, sha, "s", "a", at, 1, 1, 0, "main", list(tasks), tag=tag)
 
 
-def test_last_commits_per_task_roll_up_to_the_parent(rec: Recorder, tmp_path: Path) -> None:
+def test_last_commits_per_task_roll_up_to_the_parent_in_their_tag(
+    rec: Recorder, tmp_path: Path
+) -> None:
     root, other = tmp_path / "p", tmp_path / "q"
-    _commit(rec, root, "a" * 40, NOW - 5 * H, "5.2")
-    _commit(rec, root, "b" * 40, NOW - 3 * H, "5")
-    _commit(rec, root, "c" * 40, NOW - 1 * H, "5.1")
+    _commit(rec, root, "a" * 40, NOW - 5 * H, "5.2")  # recorded without a tag: master's
+    _commit(rec, root, "b" * 40, NOW - 3 * H, "5", tag="master")
+    _commit(rec, root, "c" * 40, NOW - 1 * H, "5.1", tag="master")
     _commit(rec, root, "d" * 40, NOW + 1 * H, "7")  # after `until`
+    _commit(rec, root, "f" * 40, NOW - 2 * H, "5", tag="feature")  # another tag's task 5
     _commit(rec, other, "e" * 40, NOW - 1 * H, "8")
     assert stale.last_commits(rec, root, NOW) == {
-        "5": NOW - 1 * H,
-        "5.1": NOW - 1 * H,
-        "5.2": NOW - 5 * H,
+        ("master", "5"): NOW - 1 * H,
+        ("master", "5.1"): NOW - 1 * H,
+        ("master", "5.2"): NOW - 5 * H,
+        ("feature", "5"): NOW - 2 * H,
     }
     assert stale.last_commits(rec, tmp_path / "unknown", NOW) == {}

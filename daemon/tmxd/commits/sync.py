@@ -409,10 +409,10 @@ class _Run:
         info = self._commit(sha)
         if info is None:
             return
-        notes, closed, unlinked = self._apply_links(info, skip=set(), infer=infer)
+        notes, closed, unlinked, tag = self._apply_links(info, skip=set(), infer=infer)
         # the metrics row first: a crash before the ledger entry redoes the commit, which
         # records nothing twice; the other way round it would never be recorded
-        self._record_commit(info, branch, list(notes))
+        self._record_commit(info, branch, list(notes), tag)
         self.processed.record(ProcessedCommit(sha, notes, closed, unlinked=unlinked))
 
     def move(self, old: str, new: str, branch: str | None) -> None:
@@ -432,13 +432,14 @@ class _Run:
         already = self.processed.get(new)
         moved: dict[str, str] = {}
         kept: dict[str, str] = {}
+        tag: str | None = None  # the tag the moved notes are in
         if entry.notes:
             made = kind == "amend" or made_from(
                 self._commit_or_none(old), info, olds, self._commit_or_none
             )
             named = linking.find_links(info.subject, info.message, self.matcher).tasks
             with self.store.edit() as doc:
-                active = ops.resolve_tag(self.store, doc, self.tag)
+                active = tag = ops.resolve_tag(self.store, doc, self.tag)
                 for task_id, old_note in entry.notes.items():
                     # an inferred note stays inferred: the rewritten commit names no task either
                     inferred = linking.is_inferred(old_note)
@@ -465,9 +466,9 @@ class _Run:
             self.result.skipped.append(new)
         else:
             # a rewrite keeps the links the commit had: it is never inferred anew
-            notes, closed, _ = self._apply_links(info, skip=set(moved), infer=False)
+            notes, closed, _, applied = self._apply_links(info, skip=set(moved), infer=False)
             unlinked = entry.unlinked if not moved and not notes else None
-            self._record_commit(info, branch, [*moved, *notes])
+            self._record_commit(info, branch, [*moved, *notes], tag or applied)
             self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed, None, unlinked))
         self.processed.record(
             ProcessedCommit(old, {**entry.notes, **kept}, entry.closed, new, entry.unlinked)
@@ -490,11 +491,12 @@ class _Run:
 
     def _apply_links(
         self, info: git.CommitInfo, skip: set[str], *, infer: bool
-    ) -> tuple[dict[str, str], list[str], int | None]:
+    ) -> tuple[dict[str, str], list[str], int | None, str]:
         """Notes and closes for the tasks ``info`` names, or for the one in progress.
 
-        Returns the notes by task, the ids closed, and for a commit that named no task
-        and found none or several in progress, how many were (else None).
+        Returns the notes by task, the ids closed, for a commit that named no task and
+        found none or several in progress how many were (else None), and the tag the ids
+        are in (the active one).
         """
         links = linking.find_links(info.subject, info.message, self.matcher)
         doc = self.store.read()
@@ -541,7 +543,7 @@ class _Run:
                         tag=active,
                         title=_title(doc, change.task_id, active),
                     )
-        return notes, closes, unlinked
+        return notes, closes, unlinked, active
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
         """The leaf tasks in progress when the commit was made (``moment``, to the second).
@@ -575,7 +577,9 @@ class _Run:
                 key=f"{self.key}:unknown:{task_id}:{sha}",
             )
 
-    def _record_commit(self, info: git.CommitInfo, branch: str | None, task_ids: list[str]) -> None:
+    def _record_commit(
+        self, info: git.CommitInfo, branch: str | None, task_ids: list[str], tag: str | None = None
+    ) -> None:
         self.result.commits.append(info.sha)
         self.linked, self.commit_at = bool(task_ids), info.committed_at
         if self.recorder is None:
@@ -591,6 +595,7 @@ class _Run:
             info.deletions,
             branch,
             task_ids,
+            tag=tag if task_ids else None,
         )
 
     def event(self, kind: str, data: dict[str, Any], at: datetime | None) -> None:

@@ -67,7 +67,7 @@ def stale_check(engine: Engine) -> str:
             if task is None or task.status != "in-progress":
                 continue
             since = _parse_time(entered)
-            hours = stale.stale_for(since, commits.get(task_id), now, limit)
+            hours = stale.stale_for(since, commits.get((tag, task_id)), now, limit)
             if hours is None:
                 continue
             found += 1

@@ -169,9 +169,11 @@ def commit(
     branch: str | None,
     task_ids: Sequence[str],
     *,
+    tag: str | None = None,
     at: datetime | None = None,
 ) -> Record:
-    """A commit and the tasks it names; its key is its sha (one row per project and sha)."""
+    """A commit and the tasks it names (ids in Task Master tag ``tag``); its key is its
+    sha (one row per project and sha)."""
     return {
         "kind": "commit",
         "key": sha,
@@ -186,6 +188,7 @@ def commit(
         "deletions": deletions,
         "branch": branch,
         "task_ids": [str(t) for t in dict.fromkeys(task_ids)],
+        "tag": tag,
     }
 
 
@@ -308,8 +311,9 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
     if cur.rowcount == 0:
         return False
     conn.executemany(
-        "INSERT OR IGNORE INTO commit_tasks (commit_id, project_id, task_id) VALUES (?, ?, ?)",
-        [(cur.lastrowid, pid, t) for t in r["task_ids"]],
+        "INSERT OR IGNORE INTO commit_tasks (commit_id, project_id, task_id, tag) "
+        "VALUES (?, ?, ?, ?)",
+        [(cur.lastrowid, pid, t, r.get("tag")) for t in r["task_ids"]],  # older journals: none
     )
     return True
 

@@ -137,7 +137,8 @@ class _Filter:
         self.project_id = project_id
         self.q = q
 
-    def where(self, alias: str = "", *, tag: bool = True) -> tuple[str, list[Any]]:
+    def where(self, alias: str = "", *, tag: str = "tag") -> tuple[str, list[Any]]:
+        """``tag``: the column (or expression) the tag option filters; empty: none."""
         prefix = f"{alias}." if alias else ""
         parts: list[str] = []
         params: list[Any] = []
@@ -145,7 +146,7 @@ class _Filter:
             parts.append(f"{prefix}project_id = ?")
             params.append(self.project_id)
         if tag and self.q.tag is not None:
-            parts.append(f"{prefix}tag = ?")
+            parts.append(f"{prefix}{tag} = ?" if tag == "tag" else f"{tag} = ?")
             params.append(self.q.tag)
         if self.q.task is not None:
             parts.append(f"({prefix}task_id = ? OR {prefix}task_id LIKE ?)")
@@ -479,7 +480,7 @@ def _first_record(
 
 
 def _has_other_records(conn: sqlite3.Connection, flt: _Filter, since_s: str, until_s: str) -> bool:
-    where, params = flt.where("ct", tag=False)
+    where, params = flt.where("ct", tag=stale.LINK_TAG)
     row = conn.execute(
         "SELECT 1 FROM commit_tasks ct JOIN commits c ON c.id = ct.commit_id "
         f"WHERE {where} AND c.committed_at >= ? AND c.committed_at <= ? LIMIT 1",
@@ -693,12 +694,13 @@ def _commits(
     label: Any,
     titles: dict[tuple[int, str, str], str | None],
 ) -> dict[str, Any]:
-    where, params = flt.where("ct", tag=False)
+    where, params = flt.where("ct", tag=stale.LINK_TAG)
     per_task = conn.execute(
-        "SELECT ct.project_id, ct.task_id, count(*), sum(c.files), sum(c.insertions), "
-        "sum(c.deletions) FROM commit_tasks ct JOIN commits c ON c.id = ct.commit_id "
+        f"SELECT ct.project_id, {stale.LINK_TAG}, ct.task_id, count(*), sum(c.files), "
+        "sum(c.insertions), sum(c.deletions) FROM commit_tasks ct "
+        "JOIN commits c ON c.id = ct.commit_id "
         f"WHERE {where} AND c.committed_at >= ? AND c.committed_at <= ? "
-        "GROUP BY ct.project_id, ct.task_id ORDER BY count(*) DESC, ct.task_id",
+        "GROUP BY 1, 2, 3 ORDER BY count(*) DESC, ct.task_id, 2",
         [*params, since_s, until_s],
     ).fetchall()
     pwhere = "project_id = ?" if flt.project_id is not None else "1"
@@ -714,18 +716,17 @@ def _commits(
         total, linked = int(row[0]), int(row[1] or 0)
     else:
         total = linked = len(per_task)
-    tag = flt.q.tag or "master"
     return {
         "total": total,
         "linked": linked,
         "per_task": [
             {
-                "task": label((r[0], tag, r[1])),
-                "title": titles.get((r[0], tag, r[1])),
-                "commits": r[2],
-                "files": r[3] or 0,
-                "insertions": r[4] or 0,
-                "deletions": r[5] or 0,
+                "task": label((r[0], r[1], r[2])),
+                "title": titles.get((r[0], r[1], r[2])),
+                "commits": r[3],
+                "files": r[4] or 0,
+                "insertions": r[5] or 0,
+                "deletions": r[6] or 0,
             }
             for r in per_task
         ],
@@ -734,14 +735,14 @@ def _commits(
 
 def _last_commit_per_task(
     conn: sqlite3.Connection, flt: _Filter, until_s: str
-) -> dict[tuple[int, str], datetime]:
-    where, params = flt.where("ct", tag=False)
+) -> dict[tuple[int, str, str], datetime]:
+    where, params = flt.where("ct", tag=stale.LINK_TAG)
     return stale.last_commit_per_task(conn, where, params, until_s)
 
 
 def _stale(
     tasks: dict[tuple[int, str, str], _Task],
-    last_commit: dict[tuple[int, str], datetime],
+    last_commit: dict[tuple[int, str, str], datetime],
     now: datetime,
     stale_hours: float,
     label: Any,
@@ -750,8 +751,7 @@ def _stale(
     for t in tasks.values():
         if t.status_now != "in-progress" or t.entered_current is None:
             continue
-        pid, _tag, task_id = t.key
-        commit = last_commit.get((pid, task_id))
+        commit = last_commit.get(t.key)
         hours = stale.stale_for(t.entered_current, commit, now, stale_hours)
         if hours is not None:
             out.append(

@@ -460,6 +460,13 @@ def m006_execution_denials(db: Database) -> None:
     db.execute("ALTER TABLE executions ADD COLUMN permission_denials TEXT")
 
 
+def m007_commit_task_tags(db: Database) -> None:
+    """The Task Master tag a commit's task id is in (``commit_tasks.tag``): the same id
+    names different tasks in different tags. NULL for links recorded before, which were
+    made in the project's active tag, then not known; readers take them as ``master``."""
+    db.execute("ALTER TABLE commit_tasks ADD COLUMN tag TEXT")
+
+
 # Every migration, in order (sqlite-utils records each by its function's name).
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m001_initial,
@@ -468,6 +475,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m004_keys_hook_runs_views,
     m005_totals,
     m006_execution_denials,
+    m007_commit_task_tags,
 )
 
 

@@ -31,31 +31,39 @@ def stale_for(
     return hours.total_seconds() / 3600.0
 
 
+# a link recorded before tmxd kept its tag (see metrics.schema) is taken as master's
+LINK_TAG = "coalesce(ct.tag, 'master')"
+
+
 def last_commit_per_task(
     conn: sqlite3.Connection, where: str, params: list[Any], until_s: str
-) -> dict[tuple[int, str], datetime]:
-    """``(project id, task id)`` → its latest linked commit up to ``until_s``.
+) -> dict[tuple[int, str, str], datetime]:
+    """``(project id, tag, task id)`` → its latest linked commit up to ``until_s``.
 
     ``where`` filters ``commit_tasks`` (alias ``ct``). A subtask's commit also counts
     for its parent task.
     """
     cur = conn.execute(
-        "SELECT ct.project_id, ct.task_id, max(c.committed_at) FROM commit_tasks ct "
-        f"JOIN commits c ON c.id = ct.commit_id WHERE {where} AND c.committed_at <= ? "
-        "GROUP BY ct.project_id, ct.task_id",
+        f"SELECT ct.project_id, {LINK_TAG}, ct.task_id, max(c.committed_at) "
+        f"FROM commit_tasks ct JOIN commits c ON c.id = ct.commit_id "
+        f"WHERE {where} AND c.committed_at <= ? GROUP BY 1, 2, 3",
         [*params, until_s],
     )
-    latest: dict[tuple[int, str], datetime] = {}
-    for project_id, task_id, at in cur:
+    latest: dict[tuple[int, str, str], datetime] = {}
+    for project_id, tag, task_id, at in cur:
         moment = from_db_time(at)
-        for key in {(project_id, task_id), (project_id, str(task_id).split(".", 1)[0])}:
+        parent = str(task_id).split(".", 1)[0]
+        for key in {(project_id, tag, task_id), (project_id, tag, parent)}:
             if key not in latest or latest[key] < moment:
                 latest[key] = moment
     return latest
 
 
-def last_commits(recorder: Recorder, project: Path, until: datetime) -> dict[str, datetime]:
-    """Task id → its latest linked commit in ``project`` (see :func:`last_commit_per_task`)."""
+def last_commits(
+    recorder: Recorder, project: Path, until: datetime
+) -> dict[tuple[str, str], datetime]:
+    """``(tag, task id)`` → its latest linked commit in ``project`` (see
+    :func:`last_commit_per_task`)."""
     from tmxd.metrics.schema import MetricsError
 
     try:
@@ -68,4 +76,4 @@ def last_commits(recorder: Recorder, project: Path, until: datetime) -> dict[str
         found = last_commit_per_task(conn, "ct.project_id = ?", [row[0]], to_db_time(until))
     except sqlite3.Error as exc:
         raise MetricsError(f"{recorder.path}: cannot read commits: {exc}") from exc
-    return {task_id: moment for (_pid, task_id), moment in found.items()}
+    return {(tag, task_id): moment for (_pid, tag, task_id), moment in found.items()}

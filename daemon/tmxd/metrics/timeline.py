@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tmxd.metrics.schema import MetricsError
+from tmxd.metrics.stale import LINK_TAG
 
 # How many rows of each kind one answer carries at most (the newest are kept).
 LIMIT = 500
@@ -79,9 +80,10 @@ def task_timeline(
                 "SELECT ct.task_id, c.sha, c.subject, c.author, c.committed_at, c.files, "
                 "c.insertions, c.deletions, c.branch FROM commit_tasks ct "
                 "JOIN commits c ON c.id = ct.commit_id "
-                f"WHERE ct.project_id = ? AND {_MATCH.replace('task_id', 'ct.task_id')} "
+                f"WHERE ct.project_id = ? AND {_MATCH.replace('task_id', 'ct.task_id')}"
+                f"{f' AND {LINK_TAG} = ?' if tag is not None else ''} "
                 "ORDER BY c.committed_at DESC, c.id DESC LIMIT ?",
-                [*match, LIMIT],
+                [*match, *tag_params, LIMIT],
             )
         ]
         out["executions"] = [
