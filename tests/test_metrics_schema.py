@@ -271,7 +271,7 @@ def test_the_datasette_canned_queries_run(tmp_path: Path) -> None:
     assert len(answers["task_status"]) == 6
     assert answers["executions_by_project"][0][:3] == ("proj", 6, 0.5)
     assert answers["hook_times"] == [("claude", 1, 12.0, 12.0, 1)]
-    assert answers["commits_per_task"][0][:3] == ("proj", "1", 2)
+    assert answers["commits_per_task"][0][:4] == ("proj", "master", "1", 2)
 
 
 def test_an_in_memory_database_leaves_no_file(
