@@ -183,6 +183,37 @@ def test_a_save_still_being_written_is_debug_until_the_grace_period_passes(
     assert transitions() == [("2", "pending", "review", "external")]
 
 
+def test_a_look_at_a_save_under_way_reported_late_is_looked_at_again(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file was read empty a moment after an editor truncated it, and the result is
+    reported only seconds later (a sync ran first, the machine was busy): by then the
+    file's write is old, but what was read was a save under way. No ERROR: it is looked
+    at again, and that look, of the finished save, decides."""
+    caplog.set_level(logging.DEBUG, logger="tmxd.engine")
+    root, tasks = _engine_project(tmp_path)
+    rechecks: list[float] = []
+    eng = engine.Engine(recorder, recheck=lambda r, delay: rechecks.append(delay))
+    eng.open(root)
+    eng.catch_up(root)
+    (state,) = eng.states()
+    good = tasks.read_text()
+    tasks.write_text("")  # the editor truncated the file
+    with state.ledger.locked():
+        seen = observe.observe(tasks, state.ledger, recorder)
+    assert seen.error and "the file is empty" in seen.error
+    assert seen.written_before is not None and seen.written_before < engine.INVALID_GRACE
+    tasks.write_text(good)  # the save finished...
+    old = time.time() - 60
+    os.utime(tasks, (old, old))  # ...long before the late report
+    eng._report(state, seen, "external")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert rechecks == [0.1]
+    eng.reconcile(root)  # the look again: the finished save
+    assert eng.describe(root)["error"] is None
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_a_save_completed_within_the_grace_period_logs_no_error(
     tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -308,6 +308,14 @@ class Engine:
             if result.error == state.logged_error:
                 return
             young = _written_within(state.project.tasks_path, INVALID_GRACE)
+            seen = result.written_before
+            if young is None and seen is not None and seen < INVALID_GRACE:
+                # read moments after a write, reported only now (a sync ran first, the
+                # machine was busy): what was read may be a save under way; look again
+                log.debug("%s (read %.1f s after a write; looking again)", result.error, seen)
+                if self._recheck is not None:
+                    self._recheck(root, 0.1)
+                return
             if young is not None:
                 # a writer truncated the file and has not finished writing it (an editor's
                 # non-atomic save, a loaded machine): its write is the next change; if none

@@ -59,6 +59,8 @@ class Observation:
     transitions: list[Transition] = field(default_factory=list)
     unblocked: list[Unblocked] = field(default_factory=list)
     error: str | None = None  # the file does not parse (message names file, line, column)
+    # with an error: how long before the read the file had been written (seconds)
+    written_before: float | None = None
     first: bool = False  # no earlier snapshot: this one is the baseline
     changed: bool = False
 
@@ -104,6 +106,7 @@ def observe(
             text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
+        result.written_before = max(0.0, _age(tasks_path))
         flush(ledger, recorder)
         return result
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
