@@ -42,6 +42,22 @@ def test_repeats_are_collapsed() -> None:
     assert links("[5] again [5]", "Task: 5\nCloses-Task: 5").tasks == ("5",)
 
 
+def test_link_words_from_elsewhere_are_not_links_but_are_named() -> None:
+    """`Closes: 10` (GitHub's keyword) may close an issue, so it links nothing; when its
+    value looks like a task id, the trailer tmxd reads instead is named."""
+    got = links("s", "Body.\n\nCloses: 10\nFixes: #5.2, 7\nTask-Id: 4\nResolves: the crash")
+    assert (got.tasks, got.closes) == ((), ())
+    assert [(n.written, n.meant) for n in got.near] == [
+        ("Closes: 10", "Closes-Task: 10"),
+        ("Fixes: #5.2, 7", "Fixes-Task: 5.2, 7"),
+        ("Task-Id: 4", "Task: 4"),
+    ]
+    assert links("s", "Body.\n\nCloses-Task: 3\nSigned-off-by: A <a@b>").near == ()
+    custom = linking.compile_config(linking.LinkConfig(close_trailers=["Done"]))
+    near = linking.find_links("s", "Body.\n\nFixes: 8", custom).near
+    assert [n.meant for n in near] == ["Done: 8"]
+
+
 def test_configured_patterns(tmp_path: Path) -> None:
     cfg = tmp_path / ".taskmaster" / "tmxd.toml"
     cfg.parent.mkdir()

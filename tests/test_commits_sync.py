@@ -931,3 +931,25 @@ def test_a_commit_link_records_the_tag_its_task_is_in(project: Path, tmp_path: P
     ]
     after = json.loads(tasks_path(project).read_text())
     assert after["master"] == data["master"]  # master's 1.1 got no note
+
+
+def test_a_link_word_from_elsewhere_is_named_with_the_trailer_tmxd_reads(
+    project: Path, tmp_path: Path
+) -> None:
+    """`Closes: 1.2` closes nothing (it is GitHub's keyword); the commit goes where a commit
+    naming no task goes, and the result says which trailer would have closed 1.2."""
+    with Recorder.open(tmp_path / "m.db") as recorder:
+        sha = commit(project, "Grammar\n\nCloses: 1.2\n")
+        result = run_sync(project, recorder)
+    assert status(project, "1.2") != "done"
+    assert [(t.sha, t.written, t.meant) for t in result.misread] == [
+        (sha, "Closes: 1.2", "Closes-Task: 1.2")
+    ]
+    assert [n.task_id for n in result.notes_added] == ["1.1"]  # the one task in progress
+    other = commit(project, "Parser\n\nFixes: 2\n")
+    out = run_tmxd("sync", cwd=project)
+    assert out.returncode == 0, out.stderr
+    assert (
+        f"  trailer {other[:7]}: 'Fixes: 2' is not read as a task link; 'Fixes-Task: 2' is"
+        in out.stdout.splitlines()
+    )

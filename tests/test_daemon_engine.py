@@ -256,6 +256,26 @@ def test_commits_spooled_while_tasks_json_was_invalid_are_noted_once_it_reads_ag
     assert task is not None and "Committed changes: Write it (" in task.details
 
 
+def test_a_link_word_from_elsewhere_is_logged_with_the_trailer_tmxd_reads(
+    tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tmxd.engine")
+    root, _tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    eng.open(root)
+    eng.catch_up(root)
+    (root / "src.txt").write_text("x\n")
+    git(root, "add", "src.txt")
+    git(root, "commit", "-q", "-m", "Write it", "-m", "Closes: 2")
+    sha = git(root, "rev-parse", "--short=7", "HEAD").strip()
+    eng.handle(HooksSpooled(root))
+    logged = [r.getMessage() for r in caplog.records]
+    assert (
+        f"{root}: commit {sha}: 'Closes: 2' is not read as a task link; tmxd reads 'Closes-Task: 2'"
+    ) in logged
+
+
 def test_what_the_engine_logs_is_written_before_its_status_shows_it(
     tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:

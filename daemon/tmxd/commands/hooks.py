@@ -228,6 +228,8 @@ def _print_sync(result: Any) -> None:
         echo(f"  status {c.task_id:<8} {c.old_status} -> {c.new_status} ({c.sha[:7]})")
     for n in result.unlinked:
         echo(f"  no task {n.sha[:7]}: named none, and {n.in_progress} tasks are in progress")
+    for t in result.misread:
+        echo(f"  trailer {t.sha[:7]}: {t.written!r} is not read as a task link; {t.meant!r} is")
     for u in result.unknown_ids:
         echo(f"  unknown task id {u.task_id!r} in {u.sha[:7]}: not created")
     for e in result.events:

@@ -64,6 +64,24 @@ class Links:
     tasks: tuple[str, ...]  # every id named (closed ones included)
     closes: tuple[str, ...]  # ids to set done
     invalid: tuple[str, ...]  # values under a task trailer that are not ids
+    near: tuple[NearMiss, ...] = ()  # trailers that look like a link but are not read as one
+
+
+@dataclass(frozen=True)
+class NearMiss:
+    """A trailer written as a task link that tmxd does not read (``Closes: 10``), and the
+    one it does read (``Closes-Task: 10``)."""
+
+    written: str
+    meant: str
+
+
+# Trailer keys people use for a link elsewhere (GitHub's closing keywords, Task-Id): not
+# read, since they may name an issue, but worth a word when the value looks like a task id.
+_NEAR_CLOSE = frozenset(
+    {"close", "closes", "closed", "fix", "fixes", "fixed", "resolve", "resolves", "resolved"}
+)
+_NEAR_TASK = frozenset({"task-id", "taskid", "task-ids", "tasks"})
 
 
 @dataclass(frozen=True)
@@ -133,9 +151,13 @@ def find_links(subject: str, message: str, matcher: Matcher = DEFAULT_MATCHER) -
         if task_id not in target:
             target.append(task_id)
 
+    near: list[NearMiss] = []
     for key, value in trailers(message):
         low = key.lower()
         if low not in matcher.task_keys and low not in matcher.close_keys:
+            meant = _meant(low, value, matcher)
+            if meant is not None:
+                near.append(NearMiss(f"{key}: {value}", meant))
             continue
         for token in re.split(r"[\s,;]+", value):
             token = token.strip().lstrip("#")
@@ -152,7 +174,24 @@ def find_links(subject: str, message: str, matcher: Matcher = DEFAULT_MATCHER) -
             token = (match.group(1) or "").strip()
             if ID_RE.match(token):
                 add(named, token)
-    return Links(tuple(named), tuple(closes), tuple(invalid))
+    return Links(tuple(named), tuple(closes), tuple(invalid), tuple(near))
+
+
+def _meant(key: str, value: str, matcher: Matcher) -> str | None:
+    """The trailer tmxd reads for a near miss ``key: value``; None when it is not one."""
+    ids = [t for t in (t.lstrip("#") for t in re.split(r"[\s,;]+", value)) if ID_RE.match(t)]
+    if not ids:
+        return None
+    if key in _NEAR_CLOSE:
+        keys = sorted(matcher.close_keys, key=lambda k: (not k.startswith(key[:3]), k))
+    elif key in _NEAR_TASK:
+        keys = sorted(matcher.task_keys)
+    else:
+        return None
+    if not keys:
+        return None
+    name = "-".join(part.capitalize() for part in keys[0].split("-"))
+    return f"{name}: {', '.join(ids)}"
 
 
 def note_text(

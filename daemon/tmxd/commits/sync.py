@@ -81,6 +81,15 @@ class Unlinked:
 
 
 @dataclass(frozen=True)
+class MisreadTrailer:
+    """A trailer of a new commit that looks like a task link but is not read as one."""
+
+    sha: str
+    written: str  # "Closes: 10"
+    meant: str  # "Closes-Task: 10"
+
+
+@dataclass(frozen=True)
 class NoteMoved:
     task_id: str
     old_sha: str
@@ -131,6 +140,7 @@ class SyncResult:
     closed: list[Closed] = field(default_factory=list)  # includes parents that cascaded
     unknown_ids: list[UnknownId] = field(default_factory=list)
     unlinked: list[Unlinked] = field(default_factory=list)
+    misread: list[MisreadTrailer] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # checkout, merge, rewrite
     errors: list[str] = field(default_factory=list)  # malformed lines, vanished commits
     lines: int = 0  # spool lines consumed
@@ -410,6 +420,8 @@ class _Run:
         if info is None:
             return
         notes, closed, unlinked, tag = self._apply_links(info, skip=set(), infer=infer)
+        for near in linking.find_links(info.subject, info.message, self.matcher).near:
+            self.result.misread.append(MisreadTrailer(info.sha, near.written, near.meant))
         # the metrics row first: a crash before the ledger entry redoes the commit, which
         # records nothing twice; the other way round it would never be recorded
         self._record_commit(info, branch, list(notes), tag)

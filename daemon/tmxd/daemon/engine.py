@@ -414,6 +414,14 @@ def _sync_lines(result: SyncResult) -> list[tuple[int, str]]:
                 "linked to none",
             )
         )
+    for t in result.misread:
+        lines.append(
+            (
+                info,
+                f"commit {t.sha[:7]}: {t.written!r} is not read as a task link; "
+                f"tmxd reads {t.meant!r}",
+            )
+        )
     for m in result.notes_moved:
         lines.append(
             (info, f"note of task {m.task_id} moved from {m.old_sha[:7]} to {m.new_sha[:7]}")
