@@ -297,5 +297,10 @@ def test_a_commit_counts_for_the_task_of_its_own_tag(tmp_path: Path) -> None:
     assert (row["title"], row["commits"], row["insertions"]) == ("Tabs for links", 1, 9)
     assert [x["title"] for x in two["commits"]["per_task"]] == ["Tabs for links"]
     assert master["commits"]["per_task"] == []
+    # the commit names a task of two, none of master's
+    assert [(r["commits"]["total"], r["commits"]["linked"]) for r in (two, master)] == [
+        (1, 1),
+        (1, 0),
+    ]
     stale = {x["title"]: x["last_commit"] for x in everything["stale_in_progress"]}
     assert stale == {"Outline page": None}

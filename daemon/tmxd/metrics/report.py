@@ -707,11 +707,13 @@ def _commits(
     pparams = [flt.project_id] if flt.project_id is not None else []
     total, linked = 0, 0
     if flt.q.task is None:
+        # with --tag, a commit counts as linked when it names a task of that tag
+        in_tag = f" AND {stale.LINK_TAG} = ?" if flt.q.tag is not None else ""
         row = conn.execute(
             "SELECT count(*), "
-            "sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id)) "
+            f"sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id{in_tag})) "
             f"FROM commits c WHERE {pwhere} AND committed_at >= ? AND committed_at <= ?",
-            [*pparams, since_s, until_s],
+            [*([flt.q.tag] if in_tag else []), *pparams, since_s, until_s],
         ).fetchone()
         total, linked = int(row[0]), int(row[1] or 0)
     else:
