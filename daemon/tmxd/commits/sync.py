@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tmxd import git, paths
 from tmxd.commits import hooks, linking, spool
@@ -78,6 +78,16 @@ class Unlinked:
 
     sha: str
     in_progress: int  # leaf tasks in progress then: 0, or 2 and more
+
+
+class Applied(NamedTuple):
+    """What `_Run._apply_links` did for one commit."""
+
+    notes: dict[str, str]  # by task id
+    closes: list[str]  # ids set done
+    unlinked: int | None  # naming no task: how many were in progress, when not exactly one
+    tag: str  # the tag the ids are in (the active one)
+    near: tuple[linking.NearMiss, ...]  # trailers that look like links but are not read
 
 
 @dataclass(frozen=True)
@@ -419,9 +429,8 @@ class _Run:
         info = self._commit(sha)
         if info is None:
             return
-        notes, closed, unlinked, tag = self._apply_links(info, skip=set(), infer=infer)
-        for near in linking.find_links(info.subject, info.message, self.matcher).near:
-            self.result.misread.append(MisreadTrailer(info.sha, near.written, near.meant))
+        notes, closed, unlinked, tag, near = self._apply_links(info, skip=set(), infer=infer)
+        self.result.misread += [MisreadTrailer(info.sha, n.written, n.meant) for n in near]
         # the metrics row first: a crash before the ledger entry redoes the commit, which
         # records nothing twice; the other way round it would never be recorded
         self._record_commit(info, branch, list(notes), tag)
@@ -478,7 +487,7 @@ class _Run:
             self.result.skipped.append(new)
         else:
             # a rewrite keeps the links the commit had: it is never inferred anew
-            notes, closed, _, applied = self._apply_links(info, skip=set(moved), infer=False)
+            notes, closed, _, applied, _ = self._apply_links(info, skip=set(moved), infer=False)
             unlinked = entry.unlinked if not moved and not notes else None
             self._record_commit(info, branch, [*moved, *notes], tag or applied)
             self.processed.record(ProcessedCommit(new, {**moved, **notes}, closed, None, unlinked))
@@ -501,15 +510,8 @@ class _Run:
             inferred=inferred,
         )
 
-    def _apply_links(
-        self, info: git.CommitInfo, skip: set[str], *, infer: bool
-    ) -> tuple[dict[str, str], list[str], int | None, str]:
-        """Notes and closes for the tasks ``info`` names, or for the one in progress.
-
-        Returns the notes by task, the ids closed, for a commit that named no task and
-        found none or several in progress how many were (else None), and the tag the ids
-        are in (the active one).
-        """
+    def _apply_links(self, info: git.CommitInfo, skip: set[str], *, infer: bool) -> Applied:
+        """Notes and closes for the tasks ``info`` names, or for the one in progress."""
         links = linking.find_links(info.subject, info.message, self.matcher)
         doc = self.store.read()
         active = self.project.active_tag(self.tag, doc.tag_names())
@@ -555,7 +557,7 @@ class _Run:
                         tag=active,
                         title=_title(doc, change.task_id, active),
                     )
-        return notes, closes, unlinked, active
+        return Applied(notes, closes, unlinked, active, links.near)
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
         """The leaf tasks in progress when the commit was made (``moment``, to the second).

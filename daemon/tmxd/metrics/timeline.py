@@ -45,6 +45,7 @@ def task_timeline(
         pid = int(row[0])
         match = [pid, task_id, task_id, task_id]
         by_tag = " AND tag = ?" if tag is not None else ""
+        link_in_tag = f" AND {LINK_TAG} = ?" if tag is not None else ""
         tag_params = [tag] if tag is not None else []
         out["transitions"] = [
             {
@@ -81,8 +82,7 @@ def task_timeline(
                 "c.insertions, c.deletions, c.branch FROM commit_tasks ct "
                 "JOIN commits c ON c.id = ct.commit_id "
                 f"WHERE ct.project_id = ? AND {_MATCH.replace('task_id', 'ct.task_id')}"
-                f"{f' AND {LINK_TAG} = ?' if tag is not None else ''} "
-                "ORDER BY c.committed_at DESC, c.id DESC LIMIT ?",
+                f"{link_in_tag} ORDER BY c.committed_at DESC, c.id DESC LIMIT ?",
                 [*match, *tag_params, LIMIT],
             )
         ]
