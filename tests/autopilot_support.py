@@ -154,3 +154,22 @@ def add_tests(root: Path, body: str, message: str = "Add tests") -> None:
     (root / "tests" / "test_project.py").write_text(body)
     git(root, "add", "tests")
     git(root, "commit", "-q", "-m", message)
+
+
+def assert_one_task_interrupted(out: str, fmt: str, title: str, signal_name: str) -> None:
+    """The summary of a run stopped by ``signal_name`` while task 1 (``title``) ran: it
+    lists and counts the interrupted task and says why the run stopped."""
+    if fmt == "json":
+        data = json.loads(out)
+        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
+            ("1", "interrupted", "pending")
+        ]
+        assert data["attempts"]["interrupted"] == 1
+        assert data["stop_reason"] == f"interrupted by {signal_name}"
+    else:
+        assert out.splitlines()[-3:] == [
+            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
+            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
+            f"interrupted: task 1 ({title}), status restored to pending",
+            f"stopped: interrupted by {signal_name}",
+        ]

@@ -35,9 +35,9 @@ class Probe:
     def count(self) -> int:
         return len(self.runs.read_text().splitlines()) if self.runs.exists() else 0
 
-    def require(self, reuse_failure_s: float = 0.0) -> None:
+    def require(self, reuse_failure_s: float = 0.0, *, checks: list[Check] | None = None) -> None:
         baseline.require_passing(
-            [self.check],
+            [self.check] if checks is None else checks,
             self.repo,
             top=self.repo,
             exclude=[],
@@ -95,18 +95,7 @@ def test_a_failure_is_reported_again_without_a_run_while_it_is_fresh(probe: Prob
 
 
 def test_no_checks_run_nothing(probe: Probe) -> None:
-    baseline.require_passing(
-        [],
-        probe.repo,
-        top=probe.repo,
-        exclude=[],
-        state_dir=probe.state,
-        timeout_s=60,
-        tail_lines=20,
-        env=subprocess_env(),
-        cancel=threading.Event(),
-        out=probe.lines.append,
-    )
+    probe.require(checks=[])
     assert probe.lines == [] and not probe.state.exists()
     probe.require()  # the positive control: a check does run
     assert probe.count() == 1

@@ -23,6 +23,7 @@ import pytest
 
 from autopilot_support import (
     add_tests,
+    assert_one_task_interrupted,
     details,
     executions,
     make_project,
@@ -536,17 +537,4 @@ def test_a_signal_while_claude_code_works_puts_the_task_back_and_names_it(
     assert "answer.txt" in patch.read_text()
     (row,) = executions(paths.db_path())
     assert row["agent"] == "claude" and row["success"] == 0 and row["error"] == "interrupted"
-    if fmt == "json":
-        data = json.loads(out)
-        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
-            ("1", "interrupted", "pending")
-        ]
-        assert data["attempts"]["interrupted"] == 1
-        assert data["stop_reason"] == f"interrupted by {sig}"
-    else:
-        assert out.splitlines()[-3:] == [
-            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
-            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
-            "interrupted: task 1 (Write the answer), status restored to pending",
-            f"stopped: interrupted by {sig}",
-        ]
+    assert_one_task_interrupted(out, fmt, "Write the answer", sig)

@@ -849,17 +849,22 @@ def test_checks_run_with_the_projects_own_virtualenv(tmp_path: Path) -> None:
     assert "the answer must be 42" in note and "test_runs_in_the_projects_own" not in note
 
 
+def _without_tools(root: Path, **kwargs: Any) -> Autopilot:
+    """An autopilot for ``root`` whose PATH holds none of the checks' tools."""
+    return Autopilot(
+        find_project(root),
+        ap_config.load(root),
+        None,
+        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
+        **kwargs,
+    )
+
+
 def test_a_missing_tool_is_a_setup_error_before_any_agent_runs(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     make_project(root, [task(1, "A")])
     add_tests(root, "def test_ok():\n    pass\n")
-    project = find_project(root)
-    pilot = Autopilot(
-        project,
-        ap_config.load(root),
-        None,
-        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
-    )
+    pilot = _without_tools(root)
     with pytest.raises(MissingTool) as missing:
         pilot.run()
     assert str(missing.value).startswith("pytest: not found in a project virtualenv (none found")
@@ -870,14 +875,7 @@ def test_a_dry_run_with_a_tool_missing_says_nothing_would_start(tmp_path: Path) 
     root = tmp_path / "proj"
     make_project(root, [task(1, "A"), task(2, "B", [1])])
     add_tests(root, "def test_ok():\n    pass\n")
-    pilot = Autopilot(
-        find_project(root),
-        ap_config.load(root),
-        None,
-        options=RunOptions(dry_run=True),
-        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
-    )
-    summary = pilot.run()
+    summary = _without_tools(root, options=RunOptions(dry_run=True)).run()
     assert not summary.ok and summary.problem.startswith("pytest: not found")
     # what is ready waits for the setup to be fixed; nothing is listed to run
     assert summary.planned == [] and summary.checks == []
@@ -937,15 +935,7 @@ def test_a_tool_missing_for_tests_the_agent_added_stops_the_run(tmp_path: Path) 
         [task(1, "First test"), task(2, "Other")],
         plan={"default": {"action": "edit", "file": "tests/test_new.py", "content": "x = 1\n"}},
     )
-    project = find_project(root)
-    pilot = Autopilot(
-        project,
-        ap_config.load(root),
-        None,
-        env=subprocess_env({**agent_env(root), "PATH": "/nonexistent"}),
-        rng=random.Random(1),
-    )
-    summary = pilot.run()
+    summary = _without_tools(root, rng=random.Random(1)).run()
     assert not summary.ok and summary.problem.startswith("pytest: not found")
     assert [(r.unit.id, r.outcome, r.status) for r in summary.results] == [
         ("1", "interrupted", "pending")

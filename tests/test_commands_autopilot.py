@@ -15,6 +15,7 @@ import pytest
 
 from autopilot_support import (
     agent_env,
+    assert_one_task_interrupted,
     details,
     executions,
     make_project,
@@ -193,21 +194,9 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
     rows = executions(paths.db_path())
     assert len(rows) == 1 and rows[0]["success"] == 0 and rows[0]["error"] == "interrupted"
     # the summary lists and counts the interrupted task, and says why the run stopped
-    if fmt == "json":
-        data = json.loads(out)
-        assert [(r["task"], r["outcome"], r["status"]) for r in data["results"]] == [
-            ("1", "interrupted", "pending")
-        ]
-        assert data["attempts"]["interrupted"] == 1
-        assert data["stop_reason"] == f"interrupted by {sig.name}"
-    else:
+    assert_one_task_interrupted(out, fmt, "Long job", sig.name)
+    if fmt != "json":
         assert "task 1: interrupted; status restored to pending" in out.splitlines()
-        assert out.splitlines()[-3:] == [
-            "autopilot: 0 done, 0 failed, 0 to review, 1 interrupted; "
-            "1 attempt(s): 0 succeeded, 0 failed, 1 interrupted",
-            "interrupted: task 1 (Long job), status restored to pending",
-            f"stopped: interrupted by {sig.name}",
-        ]
 
 
 def test_approve_and_reject_commands(tmp_path: Path) -> None:
