@@ -7,7 +7,7 @@ import pytest
 
 from helpers import CORPUS
 from tmxd.errors import InputError
-from tmxd.taskmaster.document import js_string, parse_tasks
+from tmxd.taskmaster.document import display_path, js_string, parse_tasks
 
 P = Path("tasks.json")
 
@@ -102,3 +102,13 @@ def test_other_tools_files_are_refused(name: str) -> None:
 def test_no_edit_renders_identically() -> None:
     text = '{"tasks": [ {"id": 1, "dependencies": [2,3]} ]}\n'
     assert parse_tasks(text, P).render() == text
+
+
+def test_a_path_is_shown_relative_to_the_current_folder_except_at_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / ".taskmaster" / "tasks" / "tasks.json"
+    monkeypatch.chdir(tmp_path)
+    assert display_path(path) == ".taskmaster/tasks/tasks.json"
+    monkeypatch.chdir("/")  # where a daemon runs: a full path, never "tmp/..."
+    assert display_path(path) == str(path.resolve())

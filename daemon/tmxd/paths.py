@@ -19,6 +19,25 @@ from pathlib import Path
 DAEMON_LOG_NAME = "daemon.log"
 
 
+LOCATION_VARIABLES = (
+    "TMXD_STATE_DIR",
+    "TMXD_RUNTIME_DIR",
+    "TMXD_DB",
+    "XDG_STATE_HOME",
+    "XDG_RUNTIME_DIR",
+)
+
+
+def pin_locations() -> None:
+    """Make the location variables absolute (relative ones are read against the current
+    directory), so they name the same files after the process changes directory and in
+    the processes it starts."""
+    for name in LOCATION_VARIABLES:
+        value = os.environ.get(name)
+        if value and not os.path.isabs(value):
+            os.environ[name] = os.path.abspath(value)
+
+
 def _home() -> Path:
     return Path(os.environ.get("HOME") or Path.home())
 

@@ -33,7 +33,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -644,7 +644,15 @@ class Daemon:
 
 
 def run_daemon(options: DaemonOptions) -> int:
-    """``tmxd run``: the daemon in the foreground until SIGTERM; returns the exit code."""
+    """``tmxd run``: the daemon in the foreground until SIGTERM; returns the exit code.
+
+    Like any daemon it leaves the directory it was started from for ``/``: it never holds
+    a folder the user may delete or unmount, and what it logs names files by full path.
+    """
+    paths.pin_locations()
+    if options.log_file is not None:
+        options = replace(options, log_file=options.log_file.absolute())
+    os.chdir("/")
     return Daemon(options).run()
 
 

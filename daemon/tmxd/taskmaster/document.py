@@ -326,13 +326,17 @@ class TasksFile:
 
 
 def display_path(path: Path) -> str:
-    """``path`` relative to the current directory when it is below it."""
+    """``path`` relative to the current directory when it is below it (and that is not
+    ``/``, where a daemon runs: a full path then)."""
     try:
         try:
             full = path.resolve()
         except RuntimeError:  # a symlink loop (Python 3.11): name the link itself
             full = path.parent.resolve() / path.name
-        return str(full.relative_to(Path.cwd().resolve()))
+        here = Path.cwd().resolve()
+        if here == Path(here.anchor):
+            return str(full)
+        return str(full.relative_to(here))
     except (ValueError, OSError, RuntimeError):
         return str(path)
 
