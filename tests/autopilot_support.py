@@ -121,6 +121,19 @@ def runs(root: Path, task_id: str) -> int:
     return int(counter.read_text()) if counter.exists() else 0
 
 
+def hang_pids(pids_file: Path) -> tuple[int, int] | None:
+    """``(leader, child)`` a ``hang`` agent wrote, once the line is whole: the file exists
+    a moment before its pids are in it."""
+    try:
+        text = pids_file.read_text()
+    except FileNotFoundError:
+        return None
+    if not text.endswith("\n"):
+        return None
+    leader, child = map(int, text.split())
+    return leader, child
+
+
 def project_venv(root: Path) -> Path:
     """A real virtualenv of the project, ``root/.venv`` (ignored by git), whose pytest is
     the project's own tool: ``python -m venv --without-pip`` (no network), the test-suite's

@@ -18,6 +18,7 @@ from autopilot_support import (
     assert_one_task_interrupted,
     details,
     executions,
+    hang_pids,
     make_project,
     runs,
     statuses,
@@ -179,7 +180,9 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
     )
     pids_file = state_dir / "hang-1.pids"
     try:
-        wait_until(pids_file.exists, timeout=120, what="the agent to start")
+        leader, child = wait_until(
+            lambda: hang_pids(pids_file), timeout=120, what="the agent to start"
+        )
         assert statuses(root) == {"1": "in-progress"}
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
@@ -187,7 +190,6 @@ def test_signal_ends_the_agent_group_and_restores_the_task(
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == code, out + err
-    leader, child = map(int, pids_file.read_text().split())
     wait_until(lambda: not (running(leader) or running(child)), what="the agent group to end")
     assert statuses(root) == {"1": "pending"}
     assert "attempt 1 was interrupted; status restored to pending" in details(root, "1")

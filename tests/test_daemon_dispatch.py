@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autopilot_support import agent_env, executions, make_project, statuses, task
+from autopilot_support import agent_env, executions, hang_pids, make_project, statuses, task
 from daemonproc import TIMEOUT, DaemonProcess
 from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
@@ -117,11 +117,10 @@ def test_sigterm_during_a_run_ends_the_agent_and_restores_the_task(
     d = _start(tmp_path, root)
     daemons.append(d)
     pids_file = state_dir / "hang-1.pids"
-    wait_until(pids_file.exists, timeout=120, what="the agent to start")
+    leader, child = wait_until(lambda: hang_pids(pids_file), timeout=120, what="the agent to start")
     assert statuses(root) == {"1": "in-progress"}
     assert d.status()["projects"][0]["autopilot"]["running"] is True
     assert d.terminate(timeout=30) == 0, d.output()
-    leader, child = map(int, pids_file.read_text().split())
     wait_until(
         lambda: not (running(leader) or running(child)),
         timeout=30,

@@ -9,6 +9,7 @@ import pytest
 
 from daemon_project import engine_project as _engine_project
 from daemon_project import write_plain
+from helpers import wait_until
 from tmxd import clock
 from tmxd.daemon import engine, jobs
 from tmxd.daemon.events import TasksFileChanged
@@ -86,6 +87,8 @@ def test_a_stale_task_runs_the_notify_command_once(tmp_path: Path, recorder: Rec
         eng.handle(TasksFileChanged(root))
         jobs.stale_check(eng)
         jobs.stale_check(eng)  # the same spell in progress: told once
+        # close() gives what is queued a few seconds, then drops it: wait for the command
+        wait_until(lambda: eng.notifier.sent >= 1, what="the notify command to run")
     finally:
         eng.close()  # runs what was queued, then stops the notifier's thread
     assert received(out) == [

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import wait_until
 from notify_support import notify_toml, received, recorder_command
 from tmxd.daemon import notify
 from tmxd.daemon.notify import Failures, Notifier, NotifyConfig, argv_for, run_notice
@@ -162,6 +163,8 @@ def test_the_notifier_runs_commands_on_its_thread_in_order(tmp_path: Path) -> No
         for task in ("1", "2", "3"):
             assert notifier.send(cfg, notify.task_ready(root, task, "t"))
         assert not notifier.send(NotifyConfig(), notify.task_ready(root, "4", "t"))
+        # close() gives what is queued a few seconds, then drops it: wait for the three
+        wait_until(lambda: notifier.sent == 3, what="the three commands to run")
     finally:
         notifier.close()
     assert received(out) == [["1"], ["2"], ["3"]]
