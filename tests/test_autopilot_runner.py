@@ -42,6 +42,7 @@ from tmxd.autopilot.runner import (
 from tmxd.autopilot.tools import MissingTool
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
+from tmxd.taskmaster import store as store_module
 from tmxd.taskmaster.document import parse_tasks
 from tmxd.taskmaster.project import find_project
 
@@ -1034,3 +1035,27 @@ def test_failures_across_task_runs_open_the_breaker_and_a_reset_closes_it(
             for (d,) in rec.db.execute("SELECT data FROM events WHERE kind = 'autopilot.breaker'")
         ]
     assert moves == [("closed", "open"), ("open", "closed")]
+
+
+def test_a_tasks_json_caught_half_saved_is_read_again_once_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent or an editor saving tasks.json in place (truncate, then write) while the
+    runner reads it: the runner waits for the save to finish instead of failing the run."""
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Set up the package"), task(2, "Add the list command", [1])])
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    full = tasks.read_text(encoding="utf-8")
+    tasks.write_text(full[: len(full) // 2], encoding="utf-8")
+    waited: list[Path] = []
+
+    def save_completes(path: Path) -> bool:
+        waited.append(path)
+        path.write_text(full, encoding="utf-8")
+        return True
+
+    monkeypatch.setattr(store_module, "wait_settled", save_completes)
+    summary = _run(root)
+    assert summary.ok
+    assert statuses(root) == {"1": "done", "2": "done"}
+    assert waited == [tasks]

@@ -16,6 +16,7 @@ from tmxd.daemon import engine
 from tmxd.daemon.events import HooksSpooled, TasksFileChanged
 from tmxd.history import observe
 from tmxd.metrics.recorder import Recorder
+from tmxd.taskmaster import store
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_cascade_waits_out_the_grace_window_of_the_edit(tmp_path: Path, recorder
     eng.handle(TasksFileChanged(root))
     assert transitions()[-1] == ("1", "pending", "done", "cascade")
     # the write came once the editor's save was at least the grace window old
-    assert tasks.stat().st_mtime - edited >= observe.HALF_WRITTEN_GRACE
+    assert tasks.stat().st_mtime - edited >= store.HALF_WRITTEN_GRACE
 
 
 def test_cascade_never_writes_over_a_file_being_saved_again(

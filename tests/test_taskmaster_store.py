@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tmxd.errors import InputError
+from tmxd.taskmaster import store as store_module
 from tmxd.taskmaster.project import find_project
 from tmxd.taskmaster.store import TaskStore
 
@@ -83,3 +84,68 @@ def test_symlinked_file_keeps_its_link(tmp_path: Path) -> None:
         doc.data["tasks"][0]["status"] = "done"
     assert link.is_symlink()
     assert '"status": "done"' in real.read_text()
+
+
+FULL = '{"master": {"tasks": [{"id": 1, "title": "Parse", "status": "pending"}]}}'
+
+
+def _save_completes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The writer of a half-written tasks.json finishes while the store waits for it."""
+    waited: list[Path] = []
+
+    def save_completes(path: Path) -> bool:
+        waited.append(path)
+        path.write_text(FULL, encoding="utf-8")
+        return True
+
+    monkeypatch.setattr(store_module, "wait_settled", save_completes)
+    return waited
+
+
+def test_a_save_under_way_is_read_once_it_completes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _project(tmp_path, FULL[:30])  # truncated, then half written, a moment ago
+    waited = _save_completes(monkeypatch)
+    task = store.read_settled().find("1", "master")
+    assert task is not None and task.status == "pending"
+    assert waited == [store.path]
+
+
+def test_an_edit_waits_for_a_save_under_way_then_changes_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _project(tmp_path, FULL[:30])
+    waited = _save_completes(monkeypatch)
+    with store.edit() as doc:
+        doc.task_dicts("master")[0]["status"] = "done"
+    assert store.path.read_text(encoding="utf-8") == FULL.replace("pending", "done")
+    assert len(waited) == 1
+
+
+def test_an_old_invalid_file_is_an_error_without_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _project(tmp_path, FULL[:30])
+    old = store.path.stat().st_mtime - 60
+    os.utime(store.path, (old, old))
+    answers: list[bool] = []
+    real = store_module.wait_settled
+
+    def recorded(path: Path) -> bool:
+        answers.append(real(path))
+        return answers[-1]
+
+    monkeypatch.setattr(store_module, "wait_settled", recorded)
+    with pytest.raises(InputError, match="line 1 column 31"):
+        store.read_settled()
+    assert answers == [False]  # old enough: no wait, the error stands
+    assert store.path.read_text(encoding="utf-8") == FULL[:30]
+
+
+def test_wait_settled_returns_once_the_file_is_old_enough(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.json"
+    path.write_text("{", encoding="utf-8")
+    assert store_module.wait_settled(path) is True
+    assert store_module.file_age(path) >= store_module.HALF_WRITTEN_GRACE
+    assert store_module.wait_settled(path) is False

@@ -109,7 +109,7 @@ class Attempt:
     def run(self, unit: Unit, number: int, place: Place) -> AttemptResult:
         """Run the agent once on ``unit`` in ``place``; judge, record, clean up on failure."""
         before = self.snapshot(place)
-        tasks_file = self.store.read()
+        tasks_file = self.store.read_settled()  # another unit's agent may be saving it
         task = tasks_file.find(unit.id, self.tag) or unit.task
         parent = tasks_file.find(task.parent_id, self.tag) if task.parent_id else None
         deps = [d for d in (tasks_file.find(i, self.tag) for i in task.dependencies) if d]

@@ -268,7 +268,8 @@ class Autopilot:
         return result
 
     def _read(self) -> TasksFile:
-        return self.store.read()
+        # agents run beside this loop: one may be saving tasks.json in place right now
+        return self.store.read_settled()
 
     def _set_status(self, task_id: str, status: str) -> None:
         # Attributed, so the transition rows say "autopilot" and the daemon's engine

@@ -37,8 +37,9 @@ from tmxd.daemon.settings import DAEMON, DaemonConfig
 from tmxd.errors import TmxdError
 from tmxd.git import NotARepository
 from tmxd.history.ledger import SnapshotLedger
-from tmxd.history.observe import Observation, attributed, observe, wait_settled
+from tmxd.history.observe import Observation, attributed, observe
 from tmxd.history.snapshot import Transition, Unblocked
+from tmxd.taskmaster.store import wait_settled
 
 if TYPE_CHECKING:
     from tmxd.commits.sync import SyncResult

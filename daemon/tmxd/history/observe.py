@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +38,7 @@ from tmxd.history.snapshot import (
     snapshot_of,
 )
 from tmxd.metrics import records
+from tmxd.taskmaster.store import file_age, wait_settled
 
 if TYPE_CHECKING:
     from tmxd.metrics.recorder import Recorder
@@ -47,9 +47,6 @@ if TYPE_CHECKING:
     from tmxd.taskmaster.ops import StatusChange
 
 log = logging.getLogger("tmxd.history")
-
-# A tasks.json younger than this that does not parse may still be being written.
-HALF_WRITTEN_GRACE = 0.3
 
 
 @dataclass
@@ -94,7 +91,7 @@ def observe(
     snapshot are saved in one atomic write, then stored (see :mod:`.ledger`); without a
     recorder they wait in the ledger for the next observer that has one. A file that
     does not parse and was written a moment ago may be half written: it is read once
-    more after :data:`HALF_WRITTEN_GRACE`.
+    more after :data:`~tmxd.taskmaster.store.HALF_WRITTEN_GRACE`.
     """
     result = Observation()
     try:
@@ -106,7 +103,7 @@ def observe(
             text, tasks_file = read_tasks(tasks_path)
     except TmxdError as exc:
         result.error = exc.message
-        result.written_before = max(0.0, _age(tasks_path))
+        result.written_before = max(0.0, file_age(tasks_path))
         flush(ledger, recorder)
         return result
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -324,23 +321,3 @@ def recording(project_root: Path, tasks_path: Path, source: str) -> Iterator[Att
         return
     with recorder, attributed(project_root, tasks_path, source, recorder) as scope:
         yield scope
-
-
-def wait_settled(path: Path) -> bool:
-    """Wait until ``path`` is :data:`HALF_WRITTEN_GRACE` old; False when it already was.
-
-    A file written a moment ago may be half written (a truncate-then-write save) or
-    about to be written again: neither read it as final nor write over it before then.
-    """
-    young = HALF_WRITTEN_GRACE - _age(path)
-    if young <= 0:
-        return False
-    time.sleep(young)
-    return True
-
-
-def _age(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0

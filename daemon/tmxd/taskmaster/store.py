@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,30 @@ from tmxd.errors import InputError, TmxdError
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
 from tmxd.taskmaster.lock import TaskLock
 from tmxd.taskmaster.project import Project
+
+# A tasks.json younger than this that does not parse may be a save under way (an editor or
+# an agent writing in place, Task Master before 0.42): it is read once more after it.
+HALF_WRITTEN_GRACE = 0.3
+
+def wait_settled(path: Path) -> bool:
+    """Wait until ``path`` is :data:`HALF_WRITTEN_GRACE` old; False when it already was.
+
+    A file written a moment ago may be half written (a truncate-then-write save) or
+    about to be written again: neither read it as final nor write over it before then.
+    """
+    young = HALF_WRITTEN_GRACE - file_age(path)
+    if young <= 0:
+        return False
+    time.sleep(young)
+    return True
+
+
+def file_age(path: Path) -> float:
+    """Seconds since ``path`` was last written (0 when it cannot be read)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def unreadable(path: Path, exc: OSError | RuntimeError) -> InputError:
@@ -47,6 +72,20 @@ class TaskStore:
     def read(self) -> TasksFile:
         """The file as it is now (no lock: Task Master's writers replace it atomically)."""
         return parse_tasks(self._read_text(), self.path)
+
+    def read_settled(self) -> TasksFile:
+        """:meth:`read` for a reader beside other writers (agents, editors): a file that
+        does not parse and was written a moment ago is read once more after
+        :data:`HALF_WRITTEN_GRACE`; still invalid, the error stands."""
+        return self._parse_settled(self.path)
+
+    def _parse_settled(self, written: Path) -> TasksFile:
+        try:
+            return self.read()
+        except InputError:
+            if not wait_settled(written):
+                raise
+            return self.read()
 
     def _read_text(self) -> str:
         return decode(self._read_bytes(), self.path)
@@ -82,9 +121,8 @@ class TaskStore:
         if not real.exists():
             self._read_bytes()  # raises: there is no file to lock or change (nor its folder)
         with TaskLock(real, timeout=lock_timeout):
-            raw = self._read_bytes()  # gone, a folder, unreadable: it says so itself
             try:
-                doc = parse_tasks(decode(raw, self.path), self.path)
+                doc = self._parse_settled(real)
             except InputError as exc:  # a write was asked for: say that none happened
                 raise InputError(f"{exc.message} (the file was not changed)") from None
             yield doc
