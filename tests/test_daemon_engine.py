@@ -5,11 +5,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daemon_project import engine_project as _engine_project
-from daemon_project import transitions, write_plain
+from daemon_project import render, tasks_doc, transitions, write_plain
 from helpers import git
 from tmxd.commits import hooks
 from tmxd.daemon import engine
@@ -104,6 +105,160 @@ def test_cascade_follows_edits_seen_while_draining_commits(
     assert transitions() == [
         ("1.1", "pending", "in-progress", "external"),
         ("1", "pending", "in-progress", "cascade"),
+    ]
+
+
+def _committed(root: Path, tasks: Path, text: str) -> None:
+    """``text`` as the committed tasks.json (what `git checkout` restores)."""
+    tasks.write_text(text)
+    git(root, "add", str(tasks))
+    git(root, "commit", "-q", "-m", "Tasks")
+
+
+def _tmxd_set_status(root: Path, task_id: str, status: str) -> None:
+    """What `tmxd set-status` does: the change, and its parent's cascade, recorded as tmxd."""
+    from tmxd.taskmaster.ops import set_status
+    from tmxd.taskmaster.project import find_project
+    from tmxd.taskmaster.store import TaskStore
+
+    project = find_project(explicit=root)
+    with observe.recording(project.root, project.tasks_path, "tmxd"):
+        set_status(TaskStore(project), [task_id], status)
+
+
+def test_cascade_takes_a_parent_set_in_the_same_edit_as_written(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    """`git checkout` of a tasks.json whose parent disagrees with its subtasks: the parent
+    was set by the edit itself, so the daemon leaves the restored file as it is; an edit of
+    a subtask alone (an editor, an MCP server) still has its parent recomputed."""
+    eng, root, tasks = _cascading(tmp_path, recorder)
+    # done by hand though 1.2 is still pending: committed so
+    write_plain(tasks, t1="done", t1_1="done", t1_2="pending")
+    eng.handle(TasksFileChanged(root))
+    assert [t[3] for t in transitions()] == ["external", "external"]  # 1 and 1.1, no cascade
+    committed = tasks.read_text()
+    assert '"status": "done"' in committed.split('"subtasks"')[0]  # left as written
+    _committed(root, tasks, committed)
+    _tmxd_set_status(root, "1.2", "in-progress")  # parent 1: done -> in-progress (tmxd's)
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[-2:] == [
+        ("1", "done", "in-progress", "tmxd"),
+        ("1.2", "pending", "in-progress", "tmxd"),
+    ]
+    seen = len(transitions())
+    git(root, "checkout", "--", str(tasks))  # the user discards it: 1 and 1.2 change back
+    eng.handle(TasksFileChanged(root))
+    assert tasks.read_text() == committed  # byte for byte: the tree is clean
+    assert git(root, "status", "--porcelain", "--", str(tasks)) == ""
+    assert transitions()[seen:] == [
+        ("1", "in-progress", "done", "external"),
+        ("1.2", "in-progress", "pending", "external"),
+    ]
+    eng.handle(TasksFileChanged(root))
+    eng.reconcile(root)
+    assert tasks.read_text() == committed
+    # the control: an editor sets the subtask alone and leaves the parent done
+    write_plain(tasks, t1="done", t1_1="done", t1_2="in-progress")
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[seen + 2 :] == [
+        ("1.2", "pending", "in-progress", "external"),
+        ("1", "done", "in-progress", "cascade"),
+    ]
+
+
+def _statusless(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with task 1's subtasks carrying no status field (Task Master reads pending)."""
+    for sub in doc["master"]["tasks"][0]["subtasks"]:
+        del sub["status"]
+    return doc
+
+
+def test_cascade_leaves_a_done_parent_of_statusless_subtasks_restored_by_checkout(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    """A done parent whose subtasks have no status (they read as pending): restoring it
+    (`git checkout .`) after tmxd started a subtask must not reopen it as pending."""
+    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    _committed(root, tasks, render(_statusless(tasks_doc(t1="done"))))
+    committed = tasks.read_text()
+    eng = engine.Engine(recorder)
+    eng.open(root)
+    eng.catch_up(root)  # the first look: the baseline, nothing written
+    _tmxd_set_status(root, "1.1", "in-progress")
+    eng.handle(TasksFileChanged(root))
+    assert transitions() == [
+        ("1", "done", "in-progress", "tmxd"),
+        ("1.1", "pending", "in-progress", "tmxd"),
+    ]
+    git(root, "checkout", ".")
+    eng.handle(TasksFileChanged(root))
+    assert tasks.read_text() == committed
+    assert git(root, "status", "--porcelain", "--", str(tasks)) == ""
+    assert transitions()[2:] == [
+        ("1", "in-progress", "done", "external"),
+        ("1.1", "in-progress", "pending", "external"),
+    ]
+    # the control: an MCP server starts the subtask and leaves the parent done
+    doc = _statusless(tasks_doc(t1="done"))
+    doc["master"]["tasks"][0]["subtasks"][0]["status"] = "in-progress"
+    tasks.write_text(render(doc))
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[4:] == [
+        ("1.1", "pending", "in-progress", "external"),
+        ("1", "done", "in-progress", "cascade"),
+    ]
+
+
+def test_starting_on_a_parent_that_disagrees_with_its_subtasks_writes_nothing(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    """The first look is the baseline, and a restart sees no change: no cascade either way."""
+    root, tasks = _engine_project(tmp_path, "[daemon]\ncascade_external = true\n")
+    write_plain(tasks, t1="done", t1_1="in-progress", t1_2="pending")
+    before = tasks.read_text()
+    for _start in range(2):  # the first start (no snapshot yet), then a restart
+        eng = engine.Engine(recorder)
+        eng.open(root)
+        eng.catch_up(root)
+        eng.reconcile(root)
+        assert tasks.read_text() == before
+    assert transitions() == []
+
+
+def test_an_edit_folded_into_the_cascade_that_sets_the_parent_is_taken_as_written(
+    tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Edits that arrive while the cascade waits out the grace window are folded in by the
+    same rule, in order: the later edit set the parent itself, so it is not recomputed."""
+    eng, root, tasks = _cascading(tmp_path, recorder)
+    write_plain(tasks, t1_1="in-progress")  # an editor: parent 1 due (pending)
+    restored = render(tasks_doc(t1="review", t1_1="in-progress"))
+
+    def user_edits_meanwhile(path: Path) -> bool:
+        path.write_text(restored)  # the parent, set by hand
+        return True
+
+    monkeypatch.setattr(engine, "wait_settled", user_edits_meanwhile)
+    eng.handle(TasksFileChanged(root))
+    assert tasks.read_text() == restored
+    assert transitions() == [
+        ("1.1", "pending", "in-progress", "external"),
+        ("1", "pending", "review", "external"),
+    ]
+    # the control: a subtask alone, then another one meanwhile: the parent follows both
+    write_plain(tasks, t1="review", t1_1="done")
+
+    def editor_edits_meanwhile(path: Path) -> bool:
+        write_plain(path, t1="review", t1_1="done", t1_2="done")
+        return True
+
+    monkeypatch.setattr(engine, "wait_settled", editor_edits_meanwhile)
+    eng.handle(TasksFileChanged(root))
+    assert transitions()[2:] == [
+        ("1.1", "in-progress", "done", "external"),
+        ("1.2", "pending", "done", "external"),
+        ("1", "review", "done", "cascade"),
     ]
 
 

@@ -5,8 +5,9 @@ by type): an edit of ``tasks.json`` is observed (:mod:`tmxd.history.observe`: th
 changes become transition rows and log lines), the hook spool is drained into notes
 and closes (:func:`tmxd.commits.sync.sync_project`), and a changed ``[daemon]``
 config is read again. Outside edits of subtasks can have their parents recomputed
-(``cascade_external``: recorded as source ``cascade``), and tasks that became ready
-run the project's ``[notify]`` command (:mod:`tmxd.daemon.notify`).
+(``cascade_external``: recorded as source ``cascade``) — never a parent whose own
+status the same edit changed (see :func:`_due`) — and tasks that became ready run the
+project's ``[notify]`` command (:mod:`tmxd.daemon.notify`).
 
 What the engine logs about a change is written before the change shows in ``tmxd
 status`` (the counters of :meth:`Engine.describe`): whoever waits for the status to
@@ -70,8 +71,9 @@ class ProjectState:
     syncs: int = 0
     notes: int = 0
     announced_stale: set[tuple[str, str]] = field(default_factory=set)
-    # subtask changes whose parents could not be recomputed yet (the file was being saved)
-    cascade_pending: list[Transition] = field(default_factory=list)
+    # ``(tag, parent id)`` whose recompute is due but not made yet (the file was being
+    # saved): see :func:`_due`
+    cascade_pending: set[tuple[str, str]] = field(default_factory=set)
     cascade_error: str | None = None  # the last one logged
 
 
@@ -265,34 +267,39 @@ class Engine:
         """Report what was changed outside tmxd; with ``cascade_external``, follow it up."""
         self._report(state, result, "external")
         if state.config.cascade_external and result.error is None:
-            changes = [*result.transitions, *state.cascade_pending]
-            if _parents(changes):
-                self._cascade(state, changes)
+            due = _due(state.cascade_pending, result.transitions)
+            if due:
+                self._cascade(state, due)
+            else:
+                state.cascade_pending = due  # a later edit set those parents itself
 
-    def _cascade(self, state: ProjectState, changes: list[Transition]) -> None:
+    def _cascade(self, state: ProjectState, due: set[tuple[str, str]]) -> None:
         """Recompute the parents of subtasks edited outside tmxd, as ``set-status`` would.
 
         One locked, minimal write (:func:`tmxd.taskmaster.ops.recompute_parents`, the one
         cascade rule), recorded as ``cascade``. Never inside the half-written grace window
         of the edit, never over a file that does not parse (then it is made at the next
         valid look); edits that arrive meanwhile are recorded first (``external``) and
-        cascade in the same write. The daemon then sees its own write with the snapshot
-        already up to date: nothing loops.
+        folded in by the same rule, in the order they were seen (:func:`_due`): a parent
+        one of them set itself is left as it was written. The daemon then sees its own
+        write with the snapshot already up to date: nothing loops.
         """
         from tmxd.taskmaster import ops
         from tmxd.taskmaster.store import TaskStore
 
         project = state.project
         wait_settled(project.tasks_path)
-        state.cascade_pending = changes  # until the write is made
+        state.cascade_pending = due  # until the write is made
         scope = None
         try:
             with attributed(project.root, project.tasks_path, "cascade", self.recorder) as scope:
                 before = scope.before
                 if before is not None and before.error is None:
-                    parents = _parents([*changes, *before.transitions])
-                    ops.recompute_parents(TaskStore(project), parents)
-                    state.cascade_pending, state.cascade_error = [], None
+                    # the edits seen now are recorded: they stay folded in if the write fails
+                    state.cascade_pending = due = _due(due, before.transitions)
+                    if due:
+                        ops.recompute_parents(TaskStore(project), sorted(due))
+                    state.cascade_pending, state.cascade_error = set(), None
         except TmxdError as exc:
             if exc.message != state.cascade_error:
                 log.error("%s (parent statuses not recomputed yet)", exc.message)
@@ -439,11 +446,21 @@ def _sync_lines(result: SyncResult) -> list[tuple[int, str]]:
     return lines
 
 
-def _parents(changes: list[Transition]) -> list[tuple[str, str]]:
-    """``(tag, parent id)`` of every subtask whose status changed (new subtasks aside)."""
-    return sorted(
-        {(c.tag, c.task_id.split(".", 1)[0]) for c in changes if "." in c.task_id and c.old}
-    )
+def _due(pending: set[tuple[str, str]], edit: list[Transition]) -> set[tuple[str, str]]:
+    """The ``(tag, parent id)`` to recompute once ``edit`` (one observed outside edit) is
+    folded into those already ``pending``.
+
+    A parent is due when the edit changed the status of one of its subtasks (new subtasks
+    aside) but not its own: an editor or an MCP server that set a subtask and left the
+    parent. A parent whose own status the edit changed was set deliberately by the edit's
+    author (a ``git checkout`` restoring a committed file, a hand edit of both) and is
+    taken as written: it is not due, and no longer due for earlier edits either — the
+    latest edit to touch a parent decides. A first look (the baseline) has no transitions:
+    nothing is due, whatever the parents say.
+    """
+    subtasks = {(c.tag, c.task_id.split(".", 1)[0]) for c in edit if "." in c.task_id and c.old}
+    parents = {(c.tag, c.task_id) for c in edit if "." not in c.task_id}
+    return (pending | subtasks) - parents
 
 
 def _written_within(path: Path, seconds: float) -> float | None:
