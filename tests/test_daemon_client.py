@@ -35,7 +35,6 @@ def test_the_child_runs_this_tmxd() -> None:
     assert env["PYTHONPATH"].split(os.pathsep)[0] == str(paths.source_root())
 
 
-
 @pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="reads its folder in /proc")
 def test_the_daemon_leaves_the_folder_it_was_started_in(hermetic_env: Path, tmp_path: Path) -> None:
     here = tmp_path / "project"

@@ -27,6 +27,7 @@ from tmxd.taskmaster.project import Project
 # an agent writing in place, Task Master before 0.42): it is read once more after it.
 HALF_WRITTEN_GRACE = 0.3
 
+
 def wait_settled(path: Path) -> bool:
     """Wait until ``path`` is :data:`HALF_WRITTEN_GRACE` old; False when it already was.
 
