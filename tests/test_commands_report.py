@@ -102,6 +102,7 @@ def test_text_shows_local_times(fixture_db: tuple[Path, Path]) -> None:
 
 def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
     db, _project = fixture_db
+    (tmp_path / "out").mkdir()
     for fmt, name in (("html", "r.html"), ("markdown", "r.md")):
         target = tmp_path / "out" / name
         proc = run_tmxd(
@@ -112,6 +113,26 @@ def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
         assert f"wrote {target}" in proc.stderr
         assert target.read_text(encoding="utf-8")
     assert (tmp_path / "out" / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_output_in_a_missing_folder_is_refused_and_creates_nothing(
+    fixture_db: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, _project = fixture_db
+    target = tmp_path / "typo" / "dir" / "r.html"
+    args = ["report", "--db", str(db), *WINDOW, "--all-projects", "--format", "html"]
+    proc = run_tmxd(*args, "-o", str(target))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        f"error: {target.parent}: no such folder; create it first "
+        f"(mkdir -p {target.parent}) or write r.html somewhere that exists\n"
+    )
+    assert not (tmp_path / "typo").exists()
+    target.parent.mkdir(parents=True)  # positive control: once the folder is there
+    again = run_tmxd(*args, "-o", str(target))
+    assert again.returncode == 0, again.stderr
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
 def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
