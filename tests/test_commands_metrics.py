@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def test_prometheus_stdout_and_textfile(tmp_path: Path) -> None:
     # --textfile alone writes quietly (cron would mail anything printed)
     quiet = run_tmxd("metrics", "--db", str(db), "--textfile", str(target))
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    # node_exporter reads it as another user (a report would be 0600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
 
 
 def test_textfile_in_a_missing_folder_is_refused(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def metrics_group(
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
-            write_report(textfile, text)
+            write_report(textfile, text, shared=True)
         if prometheus:
             echo(text, nl=False)
         return
