@@ -135,6 +135,33 @@ def test_output_in_a_missing_folder_is_refused_and_creates_nothing(
     assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
+def test_an_inverted_window_is_a_usage_error(fixture_db: tuple[Path, Path]) -> None:
+    db, _project = fixture_db
+    base = ["report", "--db", str(db), "--all-projects"]
+    proc = run_tmxd(*base, "--since", "2026-11-15", "--until", "2026-11-10", env={"TZ": "UTC"})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "error: --since 2026-11-15 (2026-11-15 00:00) is after --until 2026-11-10 "
+        "(2026-11-11 00:00); give a --since before --until\n"
+    )
+    # the day after --until's day: the same moment, still an empty window
+    same = run_tmxd(*base, "--since", "2026-11-11", "--until", "2026-11-10")
+    assert same.returncode == 2 and "is the same moment as --until 2026-11-10" in same.stderr
+    # a span back from now after an explicit end (the user's case), and a --since in the
+    # future, whose window would end now
+    span = run_tmxd(*base, "--since", "7d", "--until", "2000-01-01")
+    assert span.returncode == 2 and span.stderr.startswith("error: --since 7d (")
+    future = run_tmxd(*base, "--since", "2999-01-01")
+    assert future.returncode == 2 and ", the default --until); give a --since" in future.stderr
+    for out in (same, span, future):
+        assert out.stderr.count("\n") == 1 and out.stdout == ""
+    # positive control: --since before --until, even by one day, reports
+    ok = run_tmxd(*base, "--since", "2026-11-10", "--until", "2026-11-10", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["window"]["until"].startswith("2026-11-1")
+
+
 def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
     db, _project = fixture_db
     every = [*WINDOW, "--all-projects", "--format", "json"]
