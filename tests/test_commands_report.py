@@ -162,6 +162,31 @@ def test_an_inverted_window_is_a_usage_error(fixture_db: tuple[Path, Path]) -> N
     assert json.loads(ok.stdout)["window"]["until"].startswith("2026-11-1")
 
 
+def test_sparklines_fit_the_terminal_width(fixture_db: tuple[Path, Path]) -> None:
+    from tmxd.taskmaster.text import width
+
+    db, _project = fixture_db
+    # 138 days: one cell a day would not fit 60 or 100 columns
+    args = ["report", "--db", str(db), "--all-projects", "--since", "2026-07-01"]
+    args += ["--until", "2026-11-15"]
+    wide = run_tmxd(*args, env={"COLUMNS": "400", "TZ": "UTC"}).stdout.splitlines()
+    assert wide[2].startswith("done per day  ") and wide[2].endswith(
+        "  6 in 138 days (2026-07-01 → 2026-11-15)"
+    )  # positive control: a wide terminal keeps one cell a day beside the figures
+    assert width(wide[2]) == 14 + 138 + 41
+    for columns, label, cells in ((100, "done per 2 days", 69), (60, "done per 3 days", 46)):
+        out = run_tmxd(*args, env={"COLUMNS": str(columns), "TZ": "UTC"})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[2] == f"{label}  6 in 138 days (2026-07-01 → 2026-11-15)"
+        assert lines[4].startswith("open tasks       ")
+        assert width(lines[3]) == width(lines[5]) == 2 + cells
+        assert all(width(line) <= columns for line in lines[2:6]), out.stdout
+    # JSON keeps one entry a day whatever the width
+    js = run_tmxd(*args, "--format", "json", env={"COLUMNS": "60", "TZ": "UTC"})
+    assert len(json.loads(js.stdout)["throughput"]) == 138
+
+
 def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
     db, _project = fixture_db
     every = [*WINDOW, "--all-projects", "--format", "json"]
@@ -301,5 +326,5 @@ def test_on_a_terminal_colour_and_width_follow_it(fixture_db: tuple[Path, Path])
     out = _on_a_terminal(args, _report_env(), 64)
     assert "\x1b[" in out
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
-    assert all(width(line) <= 64 for line in plain.splitlines() if line.startswith("  ")), plain
+    assert all(width(line) <= 64 for line in plain.splitlines()[1:]), plain  # the sparklines too
     assert "\x1b[" not in _on_a_terminal(args, _report_env(NO_COLOR="1"), 64)
