@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def test_prometheus_stdout_and_textfile(tmp_path: Path) -> None:
     with Recorder.open(db) as rec:
         rec.transition(tmp_path, "1", None, "done", "tmxd")
     target = tmp_path / "collector" / "tmxd.prom"
+    target.parent.mkdir()
     proc = run_tmxd("metrics", "--db", str(db), "--prometheus", "--textfile", str(target))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == target.read_text()
@@ -39,6 +41,23 @@ def test_prometheus_stdout_and_textfile(tmp_path: Path) -> None:
     # --textfile alone writes quietly (cron would mail anything printed)
     quiet = run_tmxd("metrics", "--db", str(db), "--textfile", str(target))
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    # node_exporter reads it as another user (a report would be 0600)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_textfile_in_a_missing_folder_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    Recorder.open(db).close()
+    target = tmp_path / "colector" / "tmxd.prom"  # a typo
+    for extra in ((), ("--prometheus",)):
+        proc = run_tmxd("metrics", "--db", str(db), *extra, "--textfile", str(target))
+        assert proc.returncode == 2
+        assert proc.stdout == ""  # nothing printed, with --prometheus neither
+        assert proc.stderr == (
+            f"error: {target.parent}: no such folder; create it first "
+            f"(mkdir -p {target.parent}) or write tmxd.prom somewhere that exists\n"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.db"]
 
 
 def test_read_commands_refuse_a_missing_db(tmp_path: Path) -> None:

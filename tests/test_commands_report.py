@@ -102,6 +102,7 @@ def test_text_shows_local_times(fixture_db: tuple[Path, Path]) -> None:
 
 def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
     db, _project = fixture_db
+    (tmp_path / "out").mkdir()
     for fmt, name in (("html", "r.html"), ("markdown", "r.md")):
         target = tmp_path / "out" / name
         proc = run_tmxd(
@@ -112,6 +113,78 @@ def test_output_files(fixture_db: tuple[Path, Path], tmp_path: Path) -> None:
         assert f"wrote {target}" in proc.stderr
         assert target.read_text(encoding="utf-8")
     assert (tmp_path / "out" / "r.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_output_in_a_missing_folder_is_refused_and_creates_nothing(
+    fixture_db: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, _project = fixture_db
+    target = tmp_path / "typo" / "dir" / "r.html"
+    args = ["report", "--db", str(db), *WINDOW, "--all-projects", "--format", "html"]
+    proc = run_tmxd(*args, "-o", str(target))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        f"error: {target.parent}: no such folder; create it first "
+        f"(mkdir -p {target.parent}) or write r.html somewhere that exists\n"
+    )
+    assert not (tmp_path / "typo").exists()
+    target.parent.mkdir(parents=True)  # positive control: once the folder is there
+    again = run_tmxd(*args, "-o", str(target))
+    assert again.returncode == 0, again.stderr
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_an_inverted_window_is_a_usage_error(fixture_db: tuple[Path, Path]) -> None:
+    db, _project = fixture_db
+    base = ["report", "--db", str(db), "--all-projects"]
+    proc = run_tmxd(*base, "--since", "2026-11-15", "--until", "2026-11-10", env={"TZ": "UTC"})
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "error: --since 2026-11-15 (2026-11-15 00:00) is after --until 2026-11-10 "
+        "(2026-11-11 00:00); give a --since before --until\n"
+    )
+    # the day after --until's day: the same moment, still an empty window
+    same = run_tmxd(*base, "--since", "2026-11-11", "--until", "2026-11-10")
+    assert same.returncode == 2 and "is the same moment as --until 2026-11-10" in same.stderr
+    # a span back from now after an explicit end (the user's case), and a --since in the
+    # future, whose window would end now
+    span = run_tmxd(*base, "--since", "7d", "--until", "2000-01-01")
+    assert span.returncode == 2 and span.stderr.startswith("error: --since 7d (")
+    future = run_tmxd(*base, "--since", "2999-01-01")
+    assert future.returncode == 2 and ", the default --until); give a --since" in future.stderr
+    for out in (same, span, future):
+        assert out.stderr.count("\n") == 1 and out.stdout == ""
+    # positive control: --since before --until, even by one day, reports
+    ok = run_tmxd(*base, "--since", "2026-11-10", "--until", "2026-11-10", "--format", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["window"]["until"].startswith("2026-11-1")
+
+
+def test_sparklines_fit_the_terminal_width(fixture_db: tuple[Path, Path]) -> None:
+    from tmxd.taskmaster.text import width
+
+    db, _project = fixture_db
+    # 138 days: one cell a day would not fit 60 or 100 columns
+    args = ["report", "--db", str(db), "--all-projects", "--since", "2026-07-01"]
+    args += ["--until", "2026-11-15"]
+    wide = run_tmxd(*args, env={"COLUMNS": "400", "TZ": "UTC"}).stdout.splitlines()
+    assert wide[2].startswith("done per day  ") and wide[2].endswith(
+        "  6 in 138 days (2026-07-01 → 2026-11-15)"
+    )  # positive control: a wide terminal keeps one cell a day beside the figures
+    assert width(wide[2]) == 14 + 138 + 41
+    for columns, label, cells in ((100, "done per 2 days", 69), (60, "done per 3 days", 46)):
+        out = run_tmxd(*args, env={"COLUMNS": str(columns), "TZ": "UTC"})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[2] == f"{label}  6 in 138 days (2026-07-01 → 2026-11-15)"
+        assert lines[4].startswith("open tasks       ")
+        assert width(lines[3]) == width(lines[5]) == 2 + cells
+        assert all(width(line) <= columns for line in lines[2:6]), out.stdout
+    # JSON keeps one entry a day whatever the width
+    js = run_tmxd(*args, "--format", "json", env={"COLUMNS": "60", "TZ": "UTC"})
+    assert len(json.loads(js.stdout)["throughput"]) == 138
 
 
 def test_task_and_tag_filters(fixture_db: tuple[Path, Path]) -> None:
@@ -253,5 +326,5 @@ def test_on_a_terminal_colour_and_width_follow_it(fixture_db: tuple[Path, Path])
     out = _on_a_terminal(args, _report_env(), 64)
     assert "\x1b[" in out
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
-    assert all(width(line) <= 64 for line in plain.splitlines() if line.startswith("  ")), plain
+    assert all(width(line) <= 64 for line in plain.splitlines()[1:]), plain  # the sparklines too
     assert "\x1b[" not in _on_a_terminal(args, _report_env(NO_COLOR="1"), 64)

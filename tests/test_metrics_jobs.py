@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,15 @@ from tmxd.metrics.jobs import (
 from tmxd.metrics.recorder import Recorder
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 @pytest.fixture()
@@ -39,6 +50,9 @@ def test_daily_report_writes_markdown_and_records_the_run(
     # outside the repository: the state dir, one folder per project
     assert path is not None and path.parent.parent == hermetic_env / "state" / "reports"
     assert path.parent.name.startswith("proj-")
+    # folders tmxd creates are private, whatever the umask
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
     assert not (project / ".taskmaster").exists()
     assert path.name == f"tmxd-{NOW.astimezone().date().isoformat()}.md"
     text = path.read_text(encoding="utf-8")
@@ -57,6 +71,8 @@ def test_daily_report_honours_config(rec: Recorder, tmp_path: Path) -> None:
     rec.event(tmp_path, "elsewhere", {})  # another project has records; this one none
     path = daily_report_job(project, rec, now=NOW)
     assert path is not None and path.parent == project / "out" / "daily"
+    assert stat.S_IMODE((project / "out").stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert "nothing recorded for project proj yet" in path.read_text()
     cfg.write_text("[metrics]\ndaily_report = false\n")
     assert daily_report_job(project, rec, now=NOW) is None

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,9 @@ import pytest
 
 from metrics_fixture import NOW, PLUS2, fixture_report
 from tmxd.metrics.recorder import Recorder
-from tmxd.metrics.render import layout_text, render_report
+from tmxd.metrics.render import cells, layout_text, render_report, trend_lines
 from tmxd.metrics.report import ReportQuery, build_report
-from tmxd.metrics.tables import EMPTY_MESSAGE, Table
+from tmxd.metrics.tables import EMPTY_MESSAGE, Table, sparkline
 
 
 @pytest.fixture()
@@ -41,6 +43,57 @@ def test_text_report(data: dict[str, Any]) -> None:
     # Times are local (UTC+2): task 5's done shows as the 14th, 01:30.
     assert "2026-11-14 01:30" in text
     assert "$0.30" in text
+
+
+def _days(done: list[int], opened: list[int]) -> dict[str, Any]:
+    dates = [(date(2026, 1, 1) + timedelta(days=i)).isoformat() for i in range(len(done))]
+    return {
+        "throughput": [{"date": d, "done": n} for d, n in zip(dates, done, strict=True)],
+        "burndown": [{"date": d, "open": n} for d, n in zip(dates, opened, strict=True)],
+    }
+
+
+def test_trend_lines_fit_the_width() -> None:
+    from tmxd.taskmaster.text import width
+
+    done, opened = [1, 0, 2, 0, 0, 3, 1], [5, 5, 4, 4, 4, 2, 1]
+    report = _days(done, opened)
+    one_line = [
+        f"done per day  {sparkline(done)}  7 in 7 days (2026-01-01 → 2026-01-07)",
+        f"open tasks    {sparkline(opened)}  5 → 1",
+    ]
+    # positive controls: no width (files, Markdown) or room enough: one line each, a day a cell
+    assert trend_lines(report) == one_line
+    assert trend_lines(report, 60) == one_line
+    # too narrow to sit beside the figures: under them, still a day a cell
+    assert trend_lines(report, 40) == [
+        "done per day  7 in 7 days (2026-01-01 → 2026-01-07)",
+        f"  {sparkline(done)}",
+        "open tasks    5 → 1",
+        f"  {sparkline(opened)}",
+    ]
+    # too narrow for that too: 2 days a cell, counted back from the last day
+    assert trend_lines(report, 6) == [
+        "done per 2 days  7 in 7 days (2026-01-01 → 2026-01-07)",
+        f"  {sparkline([1, 2, 0, 4])}",
+        "open tasks       5 → 1",
+        f"  {sparkline([5, 4, 4, 1])}",
+    ]
+    year = _days([i % 5 for i in range(366)], [366 - i for i in range(366)])
+    for columns in (40, 60, 80, 100, 120):
+        lines = trend_lines(year, columns)
+        assert all(width(line) <= columns for line in lines[1::2]), (columns, lines)
+        per = math.ceil(366 / (columns - 2))  # the fewest days a cell that fit
+        assert lines[0] == f"done per {per} days  730 in 366 days (2026-01-01 → 2027-01-01)"
+        assert width(lines[1]) == width(lines[3]) == 2 + math.ceil(366 / per)
+
+
+def test_cells_sum_done_and_keep_the_last_open_count() -> None:
+    assert cells([1, 2, 3, 4, 5], 1, summed=True) == [1, 2, 3, 4, 5]
+    assert cells([1, 2, 3, 4, 5], 2, summed=True) == [1, 5, 9]  # the first cell: 1 day
+    assert cells([1, 2, 3, 4, 5], 2, summed=False) == [1, 3, 5]  # ends with the last day
+    assert cells([1, 2, 3, 4, 5, 6], 3, summed=True) == [6, 15]
+    assert cells([1, 2], 5, summed=True) == [3]
 
 
 def test_markdown_report(data: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tmxd.errors import InputError
-from tmxd.metrics.timespec import parse_span, parse_when
+from tmxd.metrics.timespec import check_window, parse_span, parse_when
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
@@ -34,3 +34,22 @@ def test_when_relative_date_and_time() -> None:
     )
     with pytest.raises(InputError, match="--until 'later'"):
         parse_when("later", now=NOW, option="--until")
+
+
+def test_check_window_refuses_a_window_that_does_not_end_after_it_starts() -> None:
+    week_ago = NOW - timedelta(days=7)
+    check_window(week_ago, None, now=NOW)  # positive controls: ends now, or later
+    check_window(week_ago, week_ago + timedelta(seconds=1), now=NOW)
+    check_window(None, week_ago, now=NOW)  # from the first record
+    check_window(None, None, now=NOW)
+    until = parse_when("2026-11-01", now=NOW, end=True)
+    with pytest.raises(InputError) as caught:
+        check_window(week_ago, until, now=NOW, since_text="7d", until_text="2026-11-01")
+    assert caught.value.exit_code == 2
+    assert caught.value.message.startswith("--since 7d (")
+    assert ") is after --until 2026-11-01 (" in caught.value.message
+    assert caught.value.message.endswith("; give a --since before --until")
+    with pytest.raises(InputError, match="is the same moment as --until x"):
+        check_window(week_ago, week_ago, now=NOW, since_text="y", until_text="x")
+    with pytest.raises(InputError, match=r"is after now \(.*, the default --until\)"):
+        check_window(NOW + timedelta(days=1), None, now=NOW, since_text="2099-01-01")

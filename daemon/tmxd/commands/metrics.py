@@ -40,14 +40,16 @@ def metrics_group(
     ctx.obj["db"] = db
     if ctx.invoked_subcommand is not None:
         return
-    from tmxd.metrics.files import write_report
+    from tmxd.metrics.files import check_folder, write_report
     from tmxd.metrics.prometheus import exposition_for
 
     path = readable_db(db)
+    if textfile:
+        check_folder(textfile)  # a missing folder: exit 2, before anything is printed
     if prometheus or textfile:
         text = exposition_for(path)
         if textfile:
-            write_report(textfile, text)
+            write_report(textfile, text, shared=True)
         if prometheus:
             echo(text, nl=False)
         return

@@ -95,7 +95,7 @@ def _terminal(output: Path | None) -> tuple[int | None, Any]:
     "output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write to this file instead of standard output.",
+    help="Write to this file instead of standard output (its folder must exist).",
 )
 @click.option(
     "--stale-hours",
@@ -129,10 +129,10 @@ def report_command(
     every figure.
     """
     from tmxd import clock
-    from tmxd.metrics.files import write_report
+    from tmxd.metrics.files import check_folder, write_report
     from tmxd.metrics.render import no_paint, render_report
     from tmxd.metrics.report import ReportQuery, load_report
-    from tmxd.metrics.timespec import parse_when
+    from tmxd.metrics.timespec import check_window, parse_when
 
     scope = report_scope(project, all_projects)
     if stale_hours is None:
@@ -142,6 +142,9 @@ def report_command(
     now = clock.now()
     start = parse_when(since, now=now, option="--since") if since else None
     end = parse_when(until, now=now, option="--until", end=True) if until else None
+    check_window(start, end, now=now, since_text=since or "", until_text=until or "")
+    if output is not None:
+        check_folder(output)  # before the work, not after it
     query = ReportQuery(
         since=start,
         until=end,

@@ -2,20 +2,79 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from pathlib import Path
 
-from tmxd.errors import TmxdError
+from tmxd.errors import InputError, TmxdError
 from tmxd.fsutil import write_atomic
 
+PRIVATE_DIR_MODE = 0o700
 
-def write_report(path: Path, text: str, *, shared: bool = False) -> None:
-    """Write ``text`` to ``path`` atomically (folders created); errors name the file.
+
+def write_report(
+    path: Path, text: str, *, shared: bool = False, make_folders: bool = False
+) -> None:
+    """Write ``text`` to ``path`` atomically; errors name the file.
 
     A new report is private (0600) and an existing file keeps its mode; ``shared`` files
     (the Prometheus textfile, read by node_exporter as another user) are 0644.
+
+    A path the user typed (``-o``, ``--textfile``) must be in an existing folder: a
+    missing one is an :class:`InputError` (exit 2) that names it, and nothing is
+    created, so a typo never grows a tree. ``make_folders`` (the daemon's daily report,
+    in folders of tmxd's own) creates the missing ones, each private (0700); folders
+    that exist keep their mode.
     """
+    folder = path.parent
+    if make_folders:
+        _make_private_folders(folder)
+    else:
+        check_folder(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text, mode=0o644 if shared else None)
     except OSError as exc:
         raise TmxdError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+
+
+def check_folder(path: Path) -> None:
+    """Refuse a ``path`` (one the user typed) whose folder does not exist: an
+    :class:`InputError` naming the folder and the fix. Commands call it before the work
+    that produces the file, so a typo fails at once."""
+    folder = path.parent
+    if _missing(folder):
+        raise InputError(
+            f"{folder}: no such folder; create it first (mkdir -p {shlex.quote(str(folder))}) "
+            f"or write {path.name} somewhere that exists"
+        )
+
+
+def _make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each 0700 (``mkdir(parents=True)``
+    would give the parents the umask's mode, 0755)."""
+    missing: list[Path] = []
+    at = folder
+    while _missing(at) and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    try:
+        for new in reversed(missing):
+            try:
+                os.mkdir(new, PRIVATE_DIR_MODE)
+            except FileExistsError:
+                continue  # made meanwhile (another writer): it keeps its mode
+            os.chmod(new, PRIVATE_DIR_MODE)  # whatever the umask
+    except OSError as exc:
+        raise TmxdError(f"{folder}: cannot create: {exc.strerror or exc}") from exc
+
+
+def _missing(path: Path) -> bool:
+    """Whether ``path`` is not there (a folder that cannot be looked at counts as there:
+    the write then says why it cannot)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False

@@ -72,7 +72,8 @@ def daily_report_job(
             stale_hours=cfg.stale_hours,
             now=moment,
         )
-        write_report(path, render_markdown(build_report(recorder.conn, query)))
+        report = render_markdown(build_report(recorder.conn, query))
+        write_report(path, report, make_folders=True)
     except Exception as exc:
         if record:
             recorder.job_run(

@@ -13,7 +13,7 @@ are for people: task titles and commit subjects in them are made printable
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -23,26 +23,64 @@ from tmxd.taskmaster.text import clip, width
 
 Paint = Callable[[str, str], str]
 MIN_FREE_TEXT = 12  # a clipped title keeps at least this many cells
+SPARK_INDENT = 2  # a sparkline on its own line is indented as table rows are
 
 
 def no_paint(_role: str, text: str) -> str:
     return text
 
 
-def trend_lines(report: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
+def trend_lines(report: dict[str, Any], columns: int | None = None) -> list[str]:
+    """The throughput and open-task sparklines, one cell a day, each beside its figures.
+
+    With ``columns`` (text on a terminal) they fit that width as the tables do: a
+    sparkline too wide to sit beside its figures goes on its own line under them, and
+    when it is too wide for that too, each cell covers several days, counted back from
+    the last day (the first cell may cover fewer). The label says so (``done per 3
+    days``): a cell of done is the sum over its days, a cell of open tasks the count at
+    the end of its last day. The figures always cover every day.
+    """
+    rows: list[tuple[str, list[int], str, bool]] = []  # label, per day, figures, summed
     tp = report["throughput"]
     if tp:
-        done = [d["done"] for d in tp]
-        lines.append(
-            f"done per day  {sparkline(done)}  {sum(done)} in {len(done)} days "
-            f"({tp[0]['date']} → {tp[-1]['date']})"
-        )
+        done = [int(d["done"]) for d in tp]
+        span = f"{sum(done)} in {len(done)} days ({tp[0]['date']} → {tp[-1]['date']})"
+        rows.append(("done per day", done, span, True))
     bd = report["burndown"]
     if bd:
-        opened = [d["open"] for d in bd]
-        lines.append(f"open tasks    {sparkline(opened)}  {opened[0]} → {opened[-1]}")
+        opened = [int(d["open"]) for d in bd]
+        rows.append(("open tasks", opened, f"{opened[0]} → {opened[-1]}", False))
+    if not rows:
+        return []
+    size = max(width(label) for label, *_ in rows)
+    lines = [
+        f"{label.ljust(size)}  {sparkline(values)}  {figures}" for label, values, figures, _ in rows
+    ]
+    if columns is None or all(width(line) <= columns for line in lines):
+        return lines
+    days = max(len(values) for _, values, _, _ in rows)
+    per = -(-days // max(1, columns - SPARK_INDENT))  # days a cell, rounded up
+    if per > 1:
+        rows = [
+            (f"done per {per} days" if summed else label, values, figures, summed)
+            for label, values, figures, summed in rows
+        ]
+    size = max(width(label) for label, *_ in rows)
+    lines = []
+    for label, values, figures, summed in rows:
+        lines.append(f"{label.ljust(size)}  {figures}")
+        lines.append(" " * SPARK_INDENT + sparkline(cells(values, per, summed=summed)))
     return lines
+
+
+def cells(values: Sequence[int], per: int, *, summed: bool) -> list[int]:
+    """``values`` (one a day) in cells of ``per`` days, counted back from the last day:
+    each cell's sum (``summed``) or its last day's value."""
+    if per <= 1:
+        return list(values)
+    first = len(values) % per or per
+    groups = [values[:first]] + [values[i : i + per] for i in range(first, len(values), per)]
+    return [sum(g) if summed else g[-1] for g in groups if g]
 
 
 def _pad(cell: str, size: int, right: bool) -> str:
@@ -101,11 +139,12 @@ def render_text(
     columns: int | None = None,
     paint: Paint = no_paint,
 ) -> str:
-    """The terminal report; ``columns`` (the terminal's width) clips long titles to fit."""
+    """The terminal report; ``columns`` (the terminal's width) clips long titles and
+    narrows the sparklines (:func:`trend_lines`) to fit."""
     if report["empty"]:
         return printable(empty_message(report, tz)) + "\n"
     lines = [paint("heading", printable(heading(report, tz))), ""]
-    trend = trend_lines(report)
+    trend = trend_lines(report, columns)
     if trend:
         lines += [*(paint("trend", printable(line)) for line in trend), ""]
     for table in tables(report, tz):

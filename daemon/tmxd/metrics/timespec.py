@@ -58,3 +58,31 @@ def parse_when(
 def _localize(naive: datetime, tz: tzinfo | None) -> datetime:
     local = naive.replace(tzinfo=tz) if tz is not None else naive.astimezone()
     return local.astimezone(UTC)
+
+
+def check_window(
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    now: datetime,
+    since_text: str = "",
+    until_text: str = "",
+) -> None:
+    """Refuse a window that does not end after it starts (``until=None`` ends ``now``): an
+    :class:`InputError` naming both ends as given and as local times."""
+    end = until if until is not None else now
+    if since is None or since < end:
+        return
+    relation = "is after" if since > end else "is the same moment as"
+    ends = (
+        f"--until {until_text} ({_shown(end)})"
+        if until is not None
+        else f"now ({_shown(end)}, the default --until)"
+    )
+    raise InputError(
+        f"--since {since_text} ({_shown(since)}) {relation} {ends}; give a --since before --until"
+    )
+
+
+def _shown(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
