@@ -493,6 +493,27 @@ def loose_umask() -> Iterator[None]:
         os.umask(old)
 
 
+def test_every_folder_tmxd_creates_is_private_each_level(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+) -> None:
+    from tmxd import paths
+    from tmxd.metrics.recorder import Recorder
+
+    shared = tmp_path / "shared"  # a world-readable folder: what tmxd makes below it is not
+    shared.mkdir(mode=0o755)
+    monkeypatch.setenv("TMXD_STATE_DIR", str(shared / "state" / "tmxd"))
+    assert paths.state_dir().is_dir()
+    with Recorder.open(shared / "db" / "metrics" / "m.db"):
+        pass
+    made = {
+        p.relative_to(shared).as_posix(): stat.S_IMODE(p.stat().st_mode)
+        for p in shared.rglob("*")
+        if p.is_dir()
+    }
+    assert made == {name: 0o700 for name in ("state", "state/tmxd", "db", "db/metrics")}
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # it existed: it keeps its mode
+
+
 def test_every_file_tmxd_creates_is_private_wherever_it_is(
     tmp_path: Path,
     project: Path,

@@ -199,3 +199,18 @@ def test_create_private_never_opens_an_existing_database(tmp_path: Path) -> None
         holder.execute("COMMIT")
     finally:
         holder.close()
+
+
+def test_make_private_dirs_makes_each_missing_level_0700(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)
+    try:
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o755)
+        fsutil.make_private_dirs(shared / "a" / "b")
+        fsutil.make_private_dirs(shared / "a" / "b")  # there already: fine
+    finally:
+        os.umask(old_umask)
+    modes = {
+        p.name: stat.S_IMODE(p.stat().st_mode) for p in (shared, shared / "a", shared / "a" / "b")
+    }
+    assert modes == {"shared": 0o755, "a": 0o700, "b": 0o700}  # an existing folder keeps its mode

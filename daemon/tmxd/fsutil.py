@@ -31,6 +31,7 @@ from pathlib import Path
 TEMP_MARK = ".tmxd-"
 TEMP_SUFFIX = ".tmp"
 PRIVATE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
 DEFAULT_MODE = PRIVATE_MODE  # a new file; an existing one keeps its mode
 STALE_TEMP_AGE = 60.0  # seconds after which anyone's leftover temp file is removed
 
@@ -87,6 +88,39 @@ def remove_stale_temps(
         except OSError:
             continue  # removed meanwhile, or not ours to remove
     return removed
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and its missing parents, each 0700 whatever the umask
+    (``mkdir(parents=True)`` gives the parents the umask's mode, 0755); folders that
+    exist keep their mode. Raises :class:`OSError`."""
+    missing: list[Path] = []
+    at = folder
+    while _missing(at) and at != at.parent:
+        missing.append(at)
+        at = at.parent
+    for new in reversed(missing):
+        try:
+            os.mkdir(new, PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # made meanwhile (another writer): it keeps its mode
+        os.chmod(new, PRIVATE_DIR_MODE)
+
+
+def missing_folder(path: Path) -> bool:
+    """Whether the folder ``path`` is not there (one that cannot be looked at counts as
+    there: what is written into it then says why it cannot be)."""
+    return _missing(path)
+
+
+def _missing(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def create_private(path: Path) -> None:

@@ -93,8 +93,10 @@ def importable_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by the user alone."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``path`` (and its missing parents) readable by the user alone."""
+    from tmxd.fsutil import make_private_dirs
+
+    make_private_dirs(path)
     try:
         if path.stat().st_mode & 0o077:
             path.chmod(0o700)

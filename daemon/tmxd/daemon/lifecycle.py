@@ -52,7 +52,13 @@ from tmxd.daemon.events import (
     Tick,
 )
 from tmxd.errors import InputError, TmxdError
-from tmxd.fsutil import acquire, open_private, remove_stale_temps, write_atomic
+from tmxd.fsutil import (
+    acquire,
+    make_private_dirs,
+    open_private,
+    remove_stale_temps,
+    write_atomic,
+)
 from tmxd.sanitize import printable
 
 log = logging.getLogger("tmxd.daemon")
@@ -88,7 +94,7 @@ def setup_logging(log_file: Path | None = None, *, verbose: bool = False) -> log
     """Log to stderr (journald adds its own timestamps) or to a rotating file."""
     handler: logging.Handler
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(log_file.parent)
         handler = PrivateLogFile(
             log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
         )

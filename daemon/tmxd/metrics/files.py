@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from pathlib import Path
 
 from tmxd.errors import InputError, TmxdError
-from tmxd.fsutil import write_atomic
-
-PRIVATE_DIR_MODE = 0o700
+from tmxd.fsutil import make_private_dirs, missing_folder, write_atomic
 
 
 def write_report(
@@ -28,7 +25,10 @@ def write_report(
     """
     folder = path.parent
     if make_folders:
-        _make_private_folders(folder)
+        try:
+            make_private_dirs(folder)
+        except OSError as exc:
+            raise TmxdError(f"{folder}: cannot create: {exc.strerror or exc}") from exc
     else:
         check_folder(path)
     try:
@@ -42,39 +42,8 @@ def check_folder(path: Path) -> None:
     :class:`InputError` naming the folder and the fix. Commands call it before the work
     that produces the file, so a typo fails at once."""
     folder = path.parent
-    if _missing(folder):
+    if missing_folder(folder):
         raise InputError(
             f"{folder}: no such folder; create it first (mkdir -p {shlex.quote(str(folder))}) "
             f"or write {path.name} somewhere that exists"
         )
-
-
-def _make_private_folders(folder: Path) -> None:
-    """Create ``folder`` and its missing parents, each 0700 (``mkdir(parents=True)``
-    would give the parents the umask's mode, 0755)."""
-    missing: list[Path] = []
-    at = folder
-    while _missing(at) and at != at.parent:
-        missing.append(at)
-        at = at.parent
-    try:
-        for new in reversed(missing):
-            try:
-                os.mkdir(new, PRIVATE_DIR_MODE)
-            except FileExistsError:
-                continue  # made meanwhile (another writer): it keeps its mode
-            os.chmod(new, PRIVATE_DIR_MODE)  # whatever the umask
-    except OSError as exc:
-        raise TmxdError(f"{folder}: cannot create: {exc.strerror or exc}") from exc
-
-
-def _missing(path: Path) -> bool:
-    """Whether ``path`` is not there (a folder that cannot be looked at counts as there:
-    the write then says why it cannot)."""
-    try:
-        os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return True
-    except OSError:
-        return False
-    return False

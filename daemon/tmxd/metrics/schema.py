@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tmxd.errors import TmxdError
-from tmxd.fsutil import create_private
+from tmxd.fsutil import create_private, make_private_dirs
 
 if TYPE_CHECKING:
     from sqlite_utils import Database, Migrations
@@ -511,7 +511,7 @@ def connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> sqlite3.Conn
     stayed locked for ``busy_timeout`` while its schema needed an update.
     """
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
     except OSError as exc:
         raise MetricsError(f"{path}: cannot create its folder: {exc}") from exc
     if str(path) != MEMORY:
