@@ -407,7 +407,7 @@ def test_root_commit_is_linked(tmp_path: Path) -> None:
     assert note.startswith(f"Committed changes: Plan [2] ({sha[:7]}) — 1 file, +")
 
 
-def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
+def test_merges_are_events_and_a_merge_commit_is_never_linked(
     project: Path, tmp_path: Path
 ) -> None:
     db = tmp_path / "m.db"
@@ -419,12 +419,13 @@ def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
     merge_sha = git(project, "rev-parse", "HEAD").strip()
     with Recorder.open(db) as recorder:
         result = run_sync(project, recorder)
-    assert notes(project, "2") == []  # post-merge: tasks.json untouched
+    assert notes(project, "2") == []  # post-merge: tasks.json untouched, whatever it names
     assert {"kind": "merge", "head": merge_sha, "squash": False, "branch": "main"} in result.events
     assert merge_sha in result.commits
+    assert (merge_sha, None) in commit_tasks(db)  # recorded, under no task
     kinds = [k for (k,) in rows(db, "SELECT kind FROM events ORDER BY id")]
     assert kinds.count("checkout") == 2 and kinds.count("merge") == 1
-    # A conflicted merge finished with `git commit` runs post-commit: that one is linked.
+    # A conflicted merge finished with `git commit` runs post-commit: not linked either.
     git(project, "checkout", "-q", "-b", "clash", "HEAD~1")
     commit(project, "Clash A", name="c.txt")
     git(project, "checkout", "-q", "main")
@@ -434,9 +435,9 @@ def test_merges_are_events_and_a_resolved_merge_commit_is_linked(
     git(project, "add", "c.txt")
     git(project, "commit", "-q", "-m", "Merge clash [1.2]")
     resolved = git(project, "rev-parse", "HEAD").strip()
-    run_sync(project)
-    (note,) = notes(project, "1.2")
-    assert f"({resolved[:7]}) — 1 file, +1/-2" in note  # against the first parent
+    result = run_sync(project)
+    assert resolved in result.commits and resolved not in [n.sha for n in result.notes_added]
+    assert notes(project, "1.2") == []
 
 
 def test_detached_head_commit_is_linked_without_a_branch(project: Path, tmp_path: Path) -> None:
@@ -953,3 +954,250 @@ def test_a_link_word_from_elsewhere_is_named_with_the_trailer_tmxd_reads(
         f"  trailer {other[:7]}: 'Fixes: 2' is not read as a task link; 'Fixes-Task: 2' is"
         in out.stdout.splitlines()
     )
+
+
+# -- a rewrite naming other tasks, merges, commits of tmxd's own notes -----------------
+
+
+def commit_tasks(db: Path) -> list[tuple[Any, ...]]:
+    return rows(
+        db,
+        "SELECT c.sha, t.task_id FROM commits c LEFT JOIN commit_tasks t ON t.commit_id = c.id "
+        "ORDER BY c.id, t.task_id",
+    )
+
+
+@pytest.mark.parametrize("sync_before", [False, True], ids=["one-sync", "synced-before"])
+def test_an_amend_naming_another_task_leaves_the_note_where_it_was(
+    project: Path, tmp_path: Path, sync_before: bool
+) -> None:
+    """The user's case: `Task: 1.2` amended to `Task: 2`. The commit now belongs to 2 alone:
+    1.2's note stays on the old sha, marked, and the metrics count the commit under 2."""
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        old = commit(project, "Work\n\nTask: 1.2")
+        if sync_before:
+            run_sync(project, recorder)
+        git(project, "commit", "-q", "--amend", "-m", "Work", "-m", "Task: 2")
+        new = git(project, "rev-parse", "HEAD").strip()
+        result = run_sync(project, recorder)
+    assert result.notes_moved == []
+    assert [(k.task_id, k.old_sha, k.new_sha, k.reason) for k in result.notes_kept] == [
+        ("1.2", old, new, "unnamed")
+    ]
+    assert notes(project, "1.2") == [
+        f"Committed changes: Work ({old[:7]}) — 1 file, +1/-0"
+        f" — rewritten by amend into {new[:7]}, which does not name this task"
+    ]
+    assert notes(project, "2") == [f"Committed changes: Work ({new[:7]}) — 1 file, +1/-0"]
+    assert commit_tasks(db)[-1:] == [(new, "2")]
+    assert old not in [sha for sha, _ in commit_tasks(db)]  # it is not history any more
+    assert run_sync(project).lines == 0
+
+
+@pytest.mark.parametrize(
+    ("message", "moved", "added"),
+    [
+        ("Work again\n\nTask: 1.2", ["1.2"], []),  # the same task
+        ("Work again\n\nTask: 1.2, 2", ["1.2"], ["2"]),  # and one more
+        ("Work again", ["1.2"], []),  # no task at all: the note still follows the amend
+    ],
+    ids=["same-task", "one-more", "no-trailer"],
+)
+def test_an_amend_naming_the_task_or_none_moves_the_note(
+    project: Path, tmp_path: Path, message: str, moved: list[str], added: list[str]
+) -> None:
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        old = commit(project, "Work\n\nTask: 1.2")
+        run_sync(project, recorder)
+        git(project, "commit", "-q", "--amend", "-F", "-", input=message)
+        new = git(project, "rev-parse", "HEAD").strip()
+        result = run_sync(project, recorder)
+    assert [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved] == [
+        (t, old, new) for t in moved
+    ]
+    assert [n.task_id for n in result.notes_added] == added
+    assert result.notes_kept == []
+    for task_id in [*moved, *added]:
+        assert notes(project, task_id) == [
+            f"Committed changes: Work again ({new[:7]}) — 1 file, +1/-0"
+        ]
+    assert commit_tasks(db)[-len(moved + added) :] == [(new, t) for t in sorted(moved + added)]
+
+
+def test_an_inferred_note_amended_to_name_its_task_is_no_longer_marked_inferred(
+    project: Path,
+) -> None:
+    old = commit(project, "Draft")
+    run_sync(project)
+    assert notes(project, "1.1")[0].endswith("(linked: the only task in progress)")
+    git(project, "commit", "-q", "--amend", "-m", "Draft", "-m", "Task: 1.1")
+    new = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert [(m.task_id, m.old_sha) for m in result.notes_moved] == [("1.1", old)]
+    assert notes(project, "1.1") == [f"Committed changes: Draft ({new[:7]}) — 1 file, +1/-0"]
+
+
+def reword_in_rebase(root: Path, sed: str) -> None:
+    """``git rebase -i HEAD~2`` rewording the first commit with ``sed`` (git runs it as the
+    editor): a real interactive rebase, whose reword git does as an amend."""
+    sequence = root.parent / "seq.sh"
+    sequence.write_text("#!/bin/sh\nsed -i -e '1s/^pick/reword/' \"$1\"\n")
+    editor = root.parent / "edit.sh"
+    editor.write_text(f"#!/bin/sh\nsed -i -e '{sed}' \"$1\"\n")
+    for script in (sequence, editor):
+        script.chmod(0o755)
+    git(root, "-c", f"sequence.editor={sequence}", "-c", f"core.editor={editor}",
+        "rebase", "-q", "--autostash", "-i", "HEAD~2")  # fmt: skip
+
+
+def test_a_reword_naming_another_task_leaves_the_note_where_it_was(
+    project: Path, tmp_path: Path
+) -> None:
+    """The user's `Task: 7` reworded to `Task: 10` in `git rebase -i`."""
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        old = commit(project, "Step one\n\nTask: 1.2", name="a.txt")
+        later = commit(project, "Step two\n\nTask: 1.2", name="b.txt")
+        run_sync(project, recorder)
+        reword_in_rebase(project, "s/^Task: 1.2$/Task: 2/")
+        new, new_later = git(project, "rev-list", "--reverse", "HEAD~2..HEAD").split()
+        result = run_sync(project, recorder)
+    assert [(k.task_id, k.old_sha, k.new_sha) for k in result.notes_kept] == [("1.2", old, new)]
+    assert [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved] == [
+        ("1.2", later, new_later)  # the commit after it still names 1.2
+    ]
+    assert notes(project, "2") == [f"Committed changes: Step one ({new[:7]}) — 1 file, +1/-0"]
+    assert notes(project, "1.2") == [
+        f"Committed changes: Step one ({old[:7]}) — 1 file, +1/-0"
+        f" — rewritten by amend into {new[:7]}, which does not name this task",
+        f"Committed changes: Step two ({new_later[:7]}) — 1 file, +1/-0",
+    ]
+    assert commit_tasks(db)[-2:] == [(new, "2"), (new_later, "1.2")]
+
+
+def test_a_reword_keeping_the_task_moves_the_note(project: Path) -> None:
+    old = commit(project, "Step one\n\nTask: 1.2", name="a.txt")
+    commit(project, "Step two\n\nTask: 2", name="b.txt")
+    run_sync(project)
+    reword_in_rebase(project, "s/^Step one$/Step one, reworded/")
+    new = git(project, "rev-parse", "HEAD~1").strip()
+    result = run_sync(project)
+    assert ("1.2", old, new) in [(m.task_id, m.old_sha, m.new_sha) for m in result.notes_moved]
+    assert result.notes_kept == []
+    assert notes(project, "1.2") == [
+        f"Committed changes: Step one, reworded ({new[:7]}) — 1 file, +1/-0"
+    ]
+
+
+def conflicted_merge(root: Path) -> None:
+    """``side`` and ``main`` both change a.txt; ``git merge side`` stops on the conflict,
+    which is resolved and added (the merge commit is still to be made)."""
+    (root / "a.txt").write_text("base\n")
+    git(root, "add", "a.txt")
+    git(root, "commit", "-q", "-m", "base [2]")
+    git(root, "checkout", "-q", "-b", "side")
+    commit(root, "side change\n\nTask: 2", name="a.txt")
+    git(root, "checkout", "-q", "main")
+    commit(root, "main change\n\nTask: 2", name="a.txt", lines=2)
+    assert git(root, "merge", "side", check=False) != ""  # CONFLICT (content)
+    (root / "a.txt").write_text("resolved\n")
+    git(root, "add", "a.txt")
+
+
+def test_a_merge_finished_after_a_conflict_is_never_inferred(project: Path, tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        conflicted_merge(project)
+        git(project, "commit", "-q", "--no-edit")
+        merge = git(project, "rev-parse", "HEAD").strip()
+        result = run_sync(project, recorder)
+    assert len(git(project, "rev-list", "--parents", "-1", merge).split()) == 3
+    assert notes(project, "1.1") == []  # 1.1 is the only task in progress
+    assert merge in result.commits and result.notes_added == [
+        sync.NoteAdded("2", sha) for sha in result.commits if sha != merge
+    ]
+    assert result.unlinked == [] and sync.unlinked_commits(project) == []
+    assert (merge, None) in commit_tasks(db)  # recorded, linked to no task
+
+
+def test_a_clean_merge_is_never_inferred_either(project: Path) -> None:
+    git(project, "checkout", "-q", "-b", "side")
+    commit(project, "Side [2]", name="side.txt")
+    git(project, "checkout", "-q", "main")
+    commit(project, "Main [2]", name="main.txt")
+    git(project, "merge", "-q", "--no-ff", "--no-edit", "side")
+    result = run_sync(project)
+    assert notes(project, "1.1") == []
+    assert result.unlinked == []
+
+
+def test_a_merge_naming_a_task_after_a_conflict_is_not_linked_as_a_clean_one(
+    project: Path,
+) -> None:
+    """As `git merge -m "…" -m "Closes-Task: 1.2"` without a conflict (post-merge): the
+    branches' commits carry the links; the merge would count their changes twice."""
+    conflicted_merge(project)
+    git(project, "commit", "-q", "-m", "Merge side", "-m", "Closes-Task: 1.2")
+    merge = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert merge in result.commits
+    assert notes(project, "1.2") == [] and notes(project, "1.1") == []
+    assert status(project, "1.2") == "pending"
+    assert result.unknown_ids == [] and result.closed == []
+
+
+def test_a_clean_merge_naming_a_task_is_not_linked(project: Path) -> None:
+    git(project, "checkout", "-q", "-b", "side")
+    commit(project, "Side [2]", name="side.txt")
+    git(project, "checkout", "-q", "main")
+    git(project, "merge", "-q", "--no-ff", "-m", "Merge side", "-m", "Closes-Task: 1.2", "side")
+    result = run_sync(project)
+    assert notes(project, "1.2") == [] and status(project, "1.2") == "pending"
+    assert result.closed == []
+
+
+@pytest.mark.parametrize("where", [".", "app"], ids=["at-the-top", "in-a-subfolder"])
+def test_committing_the_notes_is_not_inferred_and_leaves_tasks_json_clean(
+    tmp_path: Path, where: str
+) -> None:
+    """With one task in progress, committing tasks.json alone (tmxd's notes) must not add a
+    note for that commit: tasks.json would never be clean again."""
+    repo = init_repo(tmp_path / "repo")
+    root = repo / where
+    tasks_path(root).parent.mkdir(parents=True)
+    tasks_path(root).write_text(json.dumps(TASKS, indent=2))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "plan [2]")
+    hooks.install(root)
+    run_sync(root)
+    sha = commit(root, "Work")
+    run_sync(root)
+    assert [n for n in notes(root, "1.1") if sha[:7] in n]  # the positive control
+    git(repo, "commit", "-qam", "Record tmxd notes")
+    result = run_sync(root)
+    assert result.notes_added == [] and result.unlinked == []
+    assert len(result.commits) == 1
+    assert git(repo, "status", "--porcelain") == ""
+    assert sync.unlinked_commits(root) == []
+
+
+def test_a_commit_of_the_notes_and_other_work_is_still_inferred(project: Path) -> None:
+    commit(project, "Work")
+    run_sync(project)
+    (project / "more.txt").write_text("more\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "Notes and more work")
+    sha = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert [(n.task_id, n.sha, n.inferred) for n in result.notes_added] == [("1.1", sha, True)]
+
+
+def test_a_commit_of_the_notes_naming_a_task_is_linked(project: Path) -> None:
+    commit(project, "Work")
+    run_sync(project)
+    git(project, "commit", "-qam", "Record notes", "-m", "Task: 2")
+    sha = git(project, "rev-parse", "HEAD").strip()
+    result = run_sync(project)
+    assert [(n.task_id, n.sha, n.inferred) for n in result.notes_added] == [("2", sha, False)]

@@ -258,3 +258,12 @@ def diff_stats(cwd: Path, sha: str, parent: str | None) -> tuple[int, int, int]:
         ins += int(added) if added.isdigit() else 0
         dels += int(deleted) if deleted.isdigit() else 0
     return files, ins, dels
+
+
+def changed_paths(cwd: Path, sha: str, parent: str | None) -> list[str]:
+    """The paths (from the top of the work tree) ``sha`` changes against ``parent`` (None:
+    a root commit), as :func:`diff_stats` counts them."""
+    args = ["diff-tree", "-r", "--name-only", "-z", "--no-renames", "--no-commit-id"]
+    args += [parent, sha] if parent else ["--root", sha]
+    out = run_git(cwd, args).stdout
+    return [decode(path) for path in out.split(b"\0") if path]

@@ -9,14 +9,20 @@
   naming no task goes to the one leaf task in progress, if exactly one is
   (``[links] infer_in_progress``), its note ending ``(linked: the only task in
   progress)``; otherwise it is counted as unlinked (``tmxd hooks status``).
+  Never inferred: a commit changing only Task Master's files (committing the
+  notes themselves); a merge commit is never linked at all (below).
 - post-rewrite (amend, rebase): the note of the old commit is rewritten to the
   new one instead of adding a second note (an inferred note stays inferred, and
   a rewrite never infers anew). A rebase's post-commits and the post-rewrite
   after them are merged, in one batch or across several. Git maps a commit a
   rebase dropped (its changes were already there) to the commit that was HEAD
   then: when that commit was not made from the old one, or does not name the
-  task, the note stays on the old sha, marked (see :func:`made_from`).
-- post-checkout / post-merge: recorded as events; tasks.json is not touched.
+  task, the note stays on the old sha, marked (see :func:`made_from`). An amend
+  naming other tasks than the note's leaves the note there too, marked.
+- post-checkout / post-merge: recorded as events; tasks.json is not touched. A
+  merge commit is recorded without a note however it was made (a conflicted
+  merge finished with ``git commit`` runs post-commit): neither inferred nor
+  linked by the ids in its message.
 
 The processed commits (``<git common dir>/tmxd/ledger.jsonl``, keyed
 by sha) makes a commit count once however often its line is read; a spool
@@ -408,7 +414,8 @@ class _Run:
         info = git.commit_info(self.root, sha)
         if len(info.parents) < 2:
             return  # a fast-forward: those commits were (or will be) seen one by one
-        # A merge commit made by `git merge` is recorded, but tasks.json is not touched.
+        # A merge commit made by `git merge` is recorded, but tasks.json is not touched
+        # (as for one finished with `git commit` after a conflict: see _apply_links).
         self._record_commit(info, rec.branch, [])  # before the ledger entry: see link()
         self.processed.record(ProcessedCommit(sha))
 
@@ -439,10 +446,12 @@ class _Run:
     def move(self, old: str, new: str, branch: str | None) -> None:
         """Amend/rebase: rewrite ``old``'s notes to ``new`` instead of adding more.
 
-        An amend always makes the new commit from the old one. A rebase also maps
-        each commit it dropped (its changes were there already) to HEAD: so there a
-        note moves only to a commit the rebase made from ``old`` (:func:`made_from`)
-        that names its task; any other stays on ``old``, marked."""
+        An amend always makes the new commit from the old one: a note moves unless the
+        new message names tasks and not the note's (the author moved the commit to
+        another task). A rebase also maps each commit it dropped (its changes were there
+        already) to HEAD: so there a note moves only to a commit the rebase made from
+        ``old`` (:func:`made_from`) that names its task; any other stays on ``old``,
+        marked. (A reword in ``rebase -i`` is an amend to git, and reported as one.)"""
         entry = self.processed.get(old)
         assert entry is not None
         info = self._commit(new)
@@ -462,12 +471,14 @@ class _Run:
             with self.store.edit() as doc:
                 active = tag = ops.resolve_tag(self.store, doc, self.tag)
                 for task_id, old_note in entry.notes.items():
-                    # an inferred note stays inferred: the rewritten commit names no task either
-                    inferred = linking.is_inferred(old_note)
+                    # an inferred note stays inferred while the new commit names no task
+                    inferred = linking.is_inferred(old_note) and not named
                     found = ops.locate(doc, task_id, active)
-                    # a rebase's: made from it, and naming the task (or, like it, none)
-                    names = task_id in named or (inferred and not named)
-                    if kind == "amend" or (made and names):
+                    if kind == "amend":  # unless it now names other tasks only
+                        follows = not named or task_id in named
+                    else:  # made from it, and naming the task (or, like it, none)
+                        follows = made and (task_id in named or inferred)
+                    if follows:
                         new_note = self._note(info, inferred=inferred)
                         if found is not None and _replace_note(found[1], old_note, new_note):
                             moved[task_id] = new_note
@@ -511,14 +522,27 @@ class _Run:
         )
 
     def _apply_links(self, info: git.CommitInfo, skip: set[str], *, infer: bool) -> Applied:
-        """Notes and closes for the tasks ``info`` names, or for the one in progress."""
+        """Notes and closes for the tasks ``info`` names, or for the one in progress.
+
+        A merge commit (two parents or more) gets none, however it was made and whatever
+        its message says: its changes are its branches' commits, which carry their own
+        links (a note on it would count them twice; the autopilot's merges name their
+        task to be recognised, not to be noted again)."""
         links = linking.find_links(info.subject, info.message, self.matcher)
         doc = self.store.read()
         active = self.project.active_tag(self.tag, doc.tag_names())
+        if len(info.parents) > 1:
+            return Applied({}, [], None, active, ())
         named = list(links.tasks)
         inferred = False
         unlinked: int | None = None
-        if infer and not named and not links.invalid and self.matcher.infer_in_progress:
+        if (
+            infer
+            and not named
+            and not links.invalid
+            and self.matcher.infer_in_progress
+            and not self._only_taskmaster_files(info)
+        ):
             leaves = self._in_progress_at(doc, active, info.committed_at)
             if len(leaves) == 1:
                 named, inferred = leaves, True
@@ -558,6 +582,27 @@ class _Run:
                         title=_title(doc, change.task_id, active),
                     )
         return Applied(notes, closes, unlinked, active, links.near)
+
+    def _only_taskmaster_files(self, info: git.CommitInfo) -> bool:
+        """Whether ``info`` changes Task Master's files only (its ``.taskmaster/`` folder,
+        its tasks file): committing tmxd's own notes, which an inferred note would make
+        uncommitted again. At least one file: an empty commit is not one."""
+        top = self.repo.toplevel
+        if top is None:
+            return False
+        try:
+            base = self.root.resolve().relative_to(top.resolve())
+        except (OSError, ValueError):
+            return False
+        files = {(base / self.project.tasks_path.relative_to(self.root)).as_posix()}
+        folders: set[str] = set()
+        if self.project.taskmaster_dir is not None:
+            folders.add((base / self.project.taskmaster_dir.relative_to(self.root)).as_posix())
+        parent = info.parents[0] if info.parents else None
+        paths = git.changed_paths(self.root, info.sha, parent)
+        return bool(paths) and all(
+            p in files or any(p.startswith(f + "/") for f in folders) for p in paths
+        )
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
         """The leaf tasks in progress when the commit was made (``moment``, to the second).
