@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from helpers import copy_corpus, run_tmxd, run_tmxd_process, subprocess_env, tmxd_argv
 from tmxd import __version__
 from tmxd.cli import COMMANDS, cli, main
+from tmxd.errors import EXIT_BROKEN_PIPE
 
 
 def test_version_in_process(capsys) -> None:
@@ -161,32 +163,80 @@ def test_shell_completion_of_task_ids_and_statuses(tmp_path: Path) -> None:
     assert _complete(tmp_path, "tmxd se") == ["service", "set-status"]
 
 
+def _with_dependency_errors(project: Path) -> None:
+    """Corpus 021 with task 1 depending on a task that does not exist."""
+    tasks = copy_corpus("021", project)
+    data = json.loads(tasks.read_text(encoding="utf-8"))
+    data["master"]["tasks"][0]["dependencies"] = [9999]
+    tasks.write_text(json.dumps(data), encoding="utf-8")
+
+
 @pytest.mark.parametrize(
-    "args",
-    [("list",), ("next",), ("show", "1"), ("list", "--format", "json"), ("--help",)],
-    ids=lambda a: " ".join(a),
+    ("args", "alone"),
+    [
+        (("list",), 0),
+        (("next",), 0),
+        (("show", "1"), 0),
+        (("list", "--format", "json"), 0),
+        (("--help",), 0),
+        (("validate-dependencies",), 1),
+        (("doctor",), 1),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, tuple) else str(a),
 )
-def test_a_reader_that_closed_the_pipe_is_no_failure(tmp_path: Path, args: tuple[str, ...]) -> None:
-    """`tmxd list | head -1` in a `set -o pipefail` script: the reader is gone before
-    tmxd writes (a real pipe whose read end is closed), so the write fails with EPIPE;
-    tmxd stops quietly with exit 0, as a Unix filter does."""
-    copy_corpus("021", tmp_path)
+def test_a_reader_that_closed_the_pipe_ends_tmxd_as_sigpipe_would(
+    tmp_path: Path, args: tuple[str, ...], alone: int
+) -> None:
+    """`tmxd validate-dependencies | head -1`: the reader is gone before tmxd writes (a real
+    pipe whose read end is closed), so the write fails with EPIPE; tmxd stops quietly with
+    141, what a shell reports for a process killed by SIGPIPE — never 0, which would hide
+    the failure the command reports when its output is read to the end (``alone``)."""
+    _with_dependency_errors(tmp_path)  # doctor fails too: no git repository, no hooks
+    control = _in(tmp_path, tmxd_argv(*args), capture_output=True)
+    assert control.returncode == alone, control.stderr
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
         proc = _in(tmp_path, tmxd_argv(*args), stdout=write_end, stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
-    assert (proc.returncode, proc.stderr) == (0, "")
+    assert (proc.returncode, proc.stderr) == (EXIT_BROKEN_PIPE, "")
 
 
-def test_head_in_a_pipefail_pipeline(tmp_path: Path) -> None:
-    copy_corpus("021", tmp_path)
+def test_head_in_a_shell_pipeline(tmp_path: Path) -> None:
+    """The shell sees 141 for a truncated run, 1 for a failure read to the end, and
+    `head` still gets the first line."""
+    _with_dependency_errors(tmp_path)
     tmxd = " ".join(f"'{a}'" for a in tmxd_argv())
-    script = f"set -o pipefail; {tmxd} show 1 | head -c 0 && {tmxd} list | head -1"
+    script = (
+        f'{tmxd} validate-dependencies | head -c 0; echo "cut=${{PIPESTATUS[0]}}"; '
+        f'{tmxd} validate-dependencies | cat >/dev/null; echo "read=${{PIPESTATUS[0]}}"; '
+        f"{tmxd} list | head -1"
+    )
     proc = _in(tmp_path, ["bash", "-c", script], capture_output=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("tag: master")
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["cut=141", "read=1"]
+    assert lines[2].startswith("tag: master")
+    assert proc.stderr == ""
+
+
+def test_a_closed_pipe_in_process_is_141(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main() itself: a BrokenPipeError from a command becomes 141, not a traceback."""
+
+    @click.command()
+    def broken() -> None:
+        raise BrokenPipeError
+
+    real = cli.get_command
+    monkeypatch.setattr(
+        cli, "get_command", lambda ctx, name: broken if name == "probe" else real(ctx, name)
+    )
+    assert main(["probe"]) == EXIT_BROKEN_PIPE
+    assert main(["--version"]) == 0  # control: the same entry point, a reader that stays
+    assert capsys.readouterr().err == ""
 
 
 def _in(cwd: Path, argv: list[str], **streams: Any) -> subprocess.CompletedProcess[str]:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import click
 
 from tmxd import __version__
-from tmxd.errors import EXIT_USAGE, TmxdError
+from tmxd.errors import EXIT_BROKEN_PIPE, EXIT_USAGE, TmxdError
 from tmxd.sanitize import printable
 
 
@@ -130,12 +130,13 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command; a reader that closed the pipe early (`tmxd list | head -1`)
-        ends it quietly with exit 0, as for any Unix filter (click would exit 1)."""
+        ends it quietly with exit 141, as SIGPIPE ends a Unix filter (click would exit 1,
+        indistinguishable from a failed check; 0 would hide one)."""
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
             _quiet_stdout()
-            raise click.exceptions.Exit(0) from None
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -175,7 +176,7 @@ def cli() -> None:
     the work really went, and runs ready tasks through an agent.
 
     Exit codes: 0 ok, 1 operation failed, 2 usage or input error,
-    3 daemon not running.
+    3 daemon not running, 141 the reader closed the output early.
 
     \b
     Environment:
@@ -238,12 +239,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         _quiet_stdout()
-        return 0
+        return EXIT_BROKEN_PIPE
     except SystemExit as exc:
         # click turns a write to a closed pipe outside a command (`tmxd --help | head -c0`)
         # into exit 1, after wrapping stdout in its quiet-flush wrapper
         if exc.code == 1 and type(sys.stdout).__name__.endswith("PacifyFlushWrapper"):
-            return 0
+            return EXIT_BROKEN_PIPE
         raise
     return code if isinstance(code, int) else 0
 

@@ -11,6 +11,10 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the operation ran and failed (a check, an agent run, a merge)
 EXIT_USAGE = 2  # usage or input error: bad id, invalid tasks.json, not a Task Master project
 EXIT_NO_DAEMON = 3  # the daemon is not running
+# the reader of stdout went away (`tmxd list | head -1`): what a shell reports for a process
+# killed by SIGPIPE (128 + 13), as `cat`, `grep` or `yes` would end; never 0, which would hide
+# a failure (`validate-dependencies` exits 1) behind a truncated output
+EXIT_BROKEN_PIPE = 141
 
 
 class TmxdError(Exception):
