@@ -70,3 +70,49 @@ def test_start_status_stop_json_with_a_real_daemon(tmp_path: Path) -> None:
         stopped = run_tmxd("stop", "--format", "json")
     assert stopped.returncode == 0, stopped.stderr
     assert json.loads(stopped.stdout) == {"running": False, "stopped": True, "pid": info["pid"]}
+
+
+@pytest.mark.parametrize(
+    ("answer", "line"),
+    [
+        ("absent", "  not watching {given} for you: `tmxd watch add {given}` does"),
+        ("inotify", "  already watching {root}"),
+        ("not watched", "  {root} is on the daemon's list but not watched: `tmxd status` says why"),
+        ("busy", "  {root} is on the watch list (`tmxd watch list`)"),
+        ("busy, not registered", "  not watching {given} for you: `tmxd watch add {given}` does"),
+    ],
+)
+def test_start_p_with_a_running_daemon_says_whether_it_watches_the_project(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    line: str,
+) -> None:
+    """`tmxd start -p P` while a daemon runs: -p changes nothing, and the line after
+    "already running" says so only when P is not the daemon's already."""
+    from tmxd.errors import TmxdError
+
+    project = tmp_path / "proj"
+    (project / ".taskmaster" / "tasks").mkdir(parents=True)
+    (project / ".taskmaster" / "tasks" / "tasks.json").write_text('{"master": {"tasks": []}}')
+    root = str(project.resolve())
+    if answer == "busy":
+        registry.add_project(project)
+
+    def request(cmd: str, args: dict[str, object] | None = None, **_: object) -> dict[str, object]:
+        if cmd == "ping":
+            return {"pid": 4242}
+        if answer.startswith("busy"):
+            raise TmxdError("the daemon stayed busy")
+        projects = [] if answer == "absent" else [{"root": root, "watch": answer}]
+        return {"projects": [{"root": "/elsewhere", "watch": "inotify"}, *projects]}
+
+    monkeypatch.setattr(control, "is_running", lambda *a, **k: True)
+    monkeypatch.setattr(control, "request", request)
+    code, out, err = cli(capsys, "start", "-p", str(project))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "tmxd is already running (pid 4242)",
+        line.format(given=project, root=root),
+    ]

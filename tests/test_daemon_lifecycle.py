@@ -42,6 +42,18 @@ def test_start_status_stop_via_cli(hermetic_env: Path) -> None:
         assert with_project.stdout.splitlines()[1] == (
             f"  not watching {other} for you: `tmxd watch add {other}` does"
         )
+        assert run_tmxd("watch", "add", str(other)).returncode == 0
+        root = str(other.resolve())
+
+        def watched() -> bool:
+            projects = json.loads(run_tmxd("status", "--format", "json").stdout)["projects"]
+            return any(p["root"] == root and p["watch"] != "not watched" for p in projects)
+
+        wait_until(watched)
+        again_with_project = run_tmxd("start", "-p", str(other))  # no hint once it is watched
+        assert again_with_project.returncode == 0, again_with_project.stderr
+        assert again_with_project.stdout.splitlines()[1:] == [f"  already watching {root}"]
+        assert run_tmxd("watch", "remove", str(other)).returncode == 0
         status = run_tmxd("status", "--format", "json")
         assert status.returncode == 0, status.stderr
         info = json.loads(status.stdout)

@@ -137,7 +137,9 @@ def start(
     from tmxd.daemon.client import start_background
 
     # validate first
-    _options(log_file, projects, settle_ms, max_wait_ms, listen, listen_public, metrics_cache)
+    options = _options(
+        log_file, projects, settle_ms, max_wait_ms, listen, listen_public, metrics_cache
+    )
     extra: list[str] = [
         f"--settle-ms={settle_ms}",
         f"--max-wait-ms={max_wait_ms}",
@@ -155,14 +157,40 @@ def start(
             echo_json({"running": True, "started": False, "pid": pid})
         else:
             echo(f"tmxd is already running (pid {pid})")
-            for project in projects:  # its options were set when it started
-                echo(f"  not watching {project} for you: `tmxd watch add {project}` does")
+            # its options were set when it started: -p adds nothing to a running daemon
+            watched = _watched_by_daemon() if projects else {}
+            for project, root in zip(projects, options.extra_projects, strict=True):
+                mode = watched.get(str(root))
+                if mode is None:
+                    echo(f"  not watching {project} for you: `tmxd watch add {project}` does")
+                elif mode == "not watched":
+                    echo(
+                        f"  {root} is on the daemon's list but not watched: `tmxd status` says why"
+                    )
+                elif mode == "registered":  # the daemon was too busy to say
+                    echo(f"  {root} is on the watch list (`tmxd watch list`)")
+                else:
+                    echo(f"  already watching {root}")
         return
     pid = start_background(log_file, extra_args=extra)
     if fmt == "json":
         echo_json({"running": True, "started": True, "pid": pid})
     else:
         echo(f"tmxd started (pid {pid})")
+
+
+def _watched_by_daemon() -> dict[str, str]:
+    """The running daemon's projects (root -> watch mode, or "not watched"): those of its
+    own ``-p`` and of the registry. A daemon too busy to answer: the registry's projects,
+    whose mode is then unknown."""
+    from tmxd.daemon import control, registry
+    from tmxd.errors import TmxdError
+
+    try:
+        info = control.request("status")
+    except TmxdError:
+        return {str(root): "registered" for root in registry.list_projects()}
+    return {str(p["root"]): str(p.get("watch", "not watched")) for p in info.get("projects", [])}
 
 
 @click.command()
