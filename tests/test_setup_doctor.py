@@ -477,3 +477,33 @@ def test_the_agent_is_looked_up_on_the_running_daemon_s_path(
     assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) == "claude"
     write(root / ".taskmaster" / "tmxd.toml", "[autopilot]\nenabled = false\n")
     assert doctor._daemon_agent_missing(ctx, {"path": "/usr/bin:/bin"}) is None
+
+
+@pytest.mark.parametrize(
+    ("fault", "fix"),
+    [
+        ("missing", "in {root}: `task-master init`, then `task-master parse-prd <prd file>` or"),
+        ("invalid", "repair {path} (tmxd leaves it untouched)"),
+        ("dangling link", "point the link {path} at a tasks file"),
+        ("folder", "move the folder {path} away"),
+    ],
+)
+def test_an_unreadable_tasks_json_gets_the_fix_for_its_fault(
+    tmp_path: Path, fault: str, fix: str
+) -> None:
+    """A missing tasks.json is Task Master's to create (not "fix it"); one that is there but
+    broken is the user's to repair. The control: the same project with its file is ok."""
+    root = tmp_path / "proj"
+    path = copy_corpus("001", root)
+    assert doctor.check_project(Context(explicit=root)).status == "ok"
+    path.unlink()
+    if fault == "invalid":
+        path.write_text('{"master": {"tasks": [}\n')
+    elif fault == "dangling link":
+        path.symlink_to(root / "nowhere.json")
+    elif fault == "folder":
+        path.mkdir()
+    result = doctor.check_project(Context(explicit=root))
+    assert result.status == "fail"
+    assert result.fix.startswith(fix.format(root=root.resolve(), path=path))
+    assert ("task-master init" in result.fix) == (fault == "missing")

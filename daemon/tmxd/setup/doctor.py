@@ -106,12 +106,29 @@ def check_project(ctx: Context) -> CheckResult:
         tasks_file = TaskStore(ctx.project).read()
     except TmxdError as exc:
         return CheckResult(
-            name, FAIL, exc.message, f"fix {ctx.project.tasks_path} (tmxd leaves it untouched)"
+            name, FAIL, exc.message, _tasks_fix(ctx.project.tasks_path, ctx.project.root)
         )
     tag = ctx.project.active_tag()
     count = len(tasks_file.tasks(tag)) if tasks_file.has_tag(tag) else 0
     ctx.tasks_ok = True
     return CheckResult(name, OK, f"{ctx.project.tasks_path}: valid, {count} tasks in tag {tag!r}")
+
+
+def _tasks_fix(path: Path, root: Path) -> str:
+    """The fix line for a tasks.json that cannot be read: Task Master creates a missing
+    one; one that is there but broken is the user's to repair."""
+    if not path.exists() and not path.is_symlink():
+        return (
+            f"in {root}: `task-master init`, then `task-master parse-prd <prd file>` "
+            "or `task-master add-task`"
+        )
+    if path.is_symlink() and not path.exists():
+        return f"point the link {path} at a tasks file, or remove it and let Task Master create one"
+    if path.is_dir():
+        return f"move the folder {path} away; Task Master keeps its tasks in a file there"
+    if not os.access(path, os.R_OK):
+        return f"make {path} readable for you (chmod u+r)"
+    return f"repair {path} (tmxd leaves it untouched)"
 
 
 def check_dependencies(ctx: Context) -> CheckResult:
