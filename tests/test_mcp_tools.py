@@ -349,3 +349,51 @@ def test_tool_definitions_keep_task_masters_names_and_arguments() -> None:
         # projectRoot is optional here: the server knows its project
         assert set(schema["required"]) == required - {"projectRoot"}
         assert schema["type"] == "object"
+
+
+def test_project_errors_tell_the_model_about_projectroot_not_the_cli_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model calling a tool names its project with projectRoot; `-p/--project` is the
+    CLI's (mentioned only for a server started with `tmxd mcp -p` and a call without
+    projectRoot)."""
+    good = copy_corpus("001", tmp_path / "good").parent.parent.parent.resolve()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    other = tmp_path / "other.json"
+    other.write_text('{"name": "not tasks"}')
+    monkeypatch.chdir(bare)
+    plain = Workspace(env={})
+    assert not run(plain, "get_tasks", projectRoot=str(good)).is_error  # control
+    for ws, args, reason in [
+        (plain, {"projectRoot": str(tmp_path / "missing")}, "does not exist"),
+        (plain, {"projectRoot": str(bare)}, "not a Task Master project"),
+        (plain, {}, "not a Task Master project"),  # the folder the server runs in
+        (plain, {"file": str(other)}, "not a Task Master project"),
+        (Workspace(bare, env={}), {"projectRoot": str(bare)}, "not a Task Master project"),
+    ]:
+        outcome = run(ws, "get_tasks", **args)
+        assert outcome.is_error and reason in outcome.text, outcome.text
+        assert "projectRoot" in outcome.text
+        assert "--project" not in outcome.text and "mcp -p" not in outcome.text, outcome.text
+    served = run(Workspace(bare, env={}), "next_task")
+    assert served.is_error
+    assert "the projectRoot argument" in served.text
+    assert f"this server uses {bare}, from its `tmxd mcp -p`" in served.text
+
+
+def test_the_cli_still_names_its_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The control: the same error on the command line names -p/--project."""
+    assert main(["list", "-p", str(tmp_path / "missing")]) == 2
+    assert "check -p/--project" in capsys.readouterr().err
+
+
+def test_a_non_task_master_file_names_projectroot(tmp_path: Path) -> None:
+    """The document's own hint (`point -p/--project at …`) reaches the model as projectRoot."""
+    root = tmp_path / "p"
+    tasks = root / ".taskmaster" / "tasks" / "tasks.json"
+    tasks.parent.mkdir(parents=True)
+    tasks.write_text('{"notes": {"a": 1}}')
+    outcome = run(Workspace(env={}), "get_tasks", projectRoot=str(root))
+    assert outcome.is_error, outcome.text
+    assert "point the projectRoot argument at a Task Master project" in outcome.text

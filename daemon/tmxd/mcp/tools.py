@@ -98,13 +98,14 @@ class Outcome:
 
 def call(ws: Workspace, tool: Tool, arguments: Mapping[str, Any] | None) -> Outcome:
     """Check the arguments, run the tool, and turn its answer or failure into text."""
+    args: Mapping[str, Any] = arguments or {}
     try:
-        args = check_arguments(tool, arguments or {})
+        args = check_arguments(tool, args)
         answer = tool.run(ws, args)
     except ToolError as exc:
-        return Outcome(error_text(exc.message, exc.tag), True, None)
+        return Outcome(error_text(ws.for_a_model(exc.message, args), exc.tag), True, None)
     except TmxdError as exc:
-        return Outcome(error_text(exc.message), True, None)
+        return Outcome(error_text(ws.for_a_model(exc.message, args)), True, None)
     return Outcome(envelope(answer), False, answer.root)
 
 

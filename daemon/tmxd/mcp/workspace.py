@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from tmxd.metrics.recorder import Recorder
 
 T = TypeVar("T")
+# how the CLI's errors tell the user to name a project; a model names it with projectRoot
+CLI_PROJECT_OPTION = "-p/--project"
 StatKey = tuple[int, int, int]
 
 
@@ -120,6 +122,21 @@ class Workspace:
             found = find_project(None, cwd=self.default_folder())
         self._projects[key] = found
         return found
+
+    def for_a_model(self, message: str, args: Mapping[str, Any]) -> str:
+        """``message`` with the CLI's way of naming a project (``-p/--project``, in the
+        errors of :func:`find_project` and of a file that is not Task Master's) turned into
+        the tool's: the ``projectRoot`` argument. The server's own ``-p`` is mentioned only
+        when this server was started with it and the call did not name a project."""
+        if CLI_PROJECT_OPTION not in message:
+            return message
+        text = message.replace(CLI_PROJECT_OPTION, "the projectRoot argument")
+        if self.default_root is not None and not (args.get("projectRoot") or args.get("file")):
+            text += (
+                f" (without projectRoot this server uses {self.default_root}, "
+                "from its `tmxd mcp -p`)"
+            )
+        return text
 
     def _is_agent_folder(self, project_root: str) -> bool:
         """True when an autopilot agent names its own working folder (a worktree, say):
