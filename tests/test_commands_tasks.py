@@ -163,8 +163,21 @@ def test_set_status_errors_exit_2_and_leave_file(
     assert code == 2 and "task 7 not found in tag 'master'" in err
     code, _, err = run(capsys, "set-status", "1", "completed")
     assert code == 2 and "valid statuses: pending, in-progress, done" in err
+    forms = "`tmxd set-status ID STATUS` or `tmxd set-status --id ID --status STATUS`"
     code, _, err = run(capsys, "set-status", "1")
-    assert code == 2 and "give an id and a status" in err
+    assert code == 2 and f"Error: missing a STATUS: {forms}" in err
+    code, _, err = run(capsys, "set-status", "--status", "done")
+    assert code == 2 and f"Error: missing an ID: {forms}" in err
+    code, _, err = run(capsys, "set-status")
+    assert code == 2 and f"Error: missing an ID and a STATUS: {forms}" in err
+    code, _, err = run(capsys, "set-status", "1", "done", "3")  # both given, and one more
+    assert code == 2
+    assert "Error: extra argument '3': set-status takes one ID and one STATUS" in err
+    assert "comma list: 5,6.1" in err and forms in err and "missing" not in err
+    code, _, err = run(capsys, "set-status", "--id", "1", "review", "done")
+    assert code == 2 and "Error: extra argument 'done'" in err
+    code, _, err = run(capsys, "set-status", "1", "done", "3", "4")
+    assert code == 2 and "Error: extra arguments '3' '4'" in err
     assert (project / ".taskmaster/tasks/tasks.json").read_bytes() == before
 
 

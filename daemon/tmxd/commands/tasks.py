@@ -319,11 +319,18 @@ def _id_and_status(
         ids = positional.pop(0)
     if status is None and positional:
         status = positional.pop(0)
-    if positional or not ids or not status:
+    usage = "`tmxd set-status ID STATUS` or `tmxd set-status --id ID --status STATUS`"
+    if positional:
+        extra = " ".join(repr(a) for a in positional)
+        noun = "argument" if len(positional) == 1 else "arguments"
         raise click.UsageError(
-            "give an id and a status: `tmxd set-status 5 done` or "
-            "`tmxd set-status --id 5,6.1 --status done`"
+            f"extra {noun} {extra}: set-status takes one ID and one STATUS "
+            f"(several ids go in one comma list: 5,6.1): {usage}"
         )
+    missing = [what for what, value in (("an ID", ids), ("a STATUS", status)) if not value]
+    if missing:
+        raise click.UsageError(f"missing {' and '.join(missing)}: {usage}")
+    assert ids and status
     return ids, status
 
 
