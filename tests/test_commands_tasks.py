@@ -337,3 +337,46 @@ def test_invalid_json_says_unchanged_only_when_a_write_was_asked(tmp_path: Path)
     write = run_tmxd("set-status", "1", "done", cwd=tmp_path)
     assert write.returncode == 2
     assert write.stderr.strip().endswith("fix the JSON and retry (the file was not changed)")
+
+
+def test_writes_name_their_tag_when_it_is_not_obvious(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """set-status and update-subtask start with list's `tag: X · path` header when the file
+    has several tags or --tag was given; one tag and no --tag prints what it always did, and
+    --format json never gets a header."""
+    path = project / ".taskmaster" / "tasks" / "tasks.json"
+    header = "tag: {} · .taskmaster/tasks/tasks.json"
+    # control: one tag, no --tag
+    code, out, _ = run(capsys, "set-status", "2.2", "review")
+    assert code == 0 and out.splitlines()[0] == "2.2: pending → review"
+    code, out, _ = run(capsys, "update-subtask", "--id", "2.2", "--prompt", "one")
+    assert code == 0 and out.startswith("2.2: note added (")
+    code, out, _ = run(capsys, "set-status", "2.2", "pending", "--tag", "master")
+    assert code == 0 and out.splitlines()[:2] == [header.format("master"), "2.2: review → pending"]
+    # a second tag: each write says which one it changed
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["feature"] = {"tasks": [dict(TASKS["master"]["tasks"][1], status="pending")]}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    code, out, _ = run(capsys, "set-status", "2.2", "done")
+    assert code == 0 and out.splitlines()[:2] == [header.format("master"), "2.2: pending → done"]
+    code, out, _ = run(capsys, "set-status", "2.1", "done", "--tag", "feature")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        header.format("feature"),
+        "2.1: already done (nothing to change)",
+    ]
+    code, out, _ = run(
+        capsys, "update-subtask", "--id", "2.2", "--prompt", "two", "--tag", "feature"
+    )
+    assert code == 0 and out.splitlines()[0] == header.format("feature")
+    assert out.splitlines()[1].startswith("2.2: note added (")
+    code, out, _ = run(
+        capsys, "set-status", "2.2", "review", "--tag", "feature", "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["updatedTasks"][0]["taskId"] == "2.2"
+    code, out, _ = run(
+        capsys, "update-subtask", "--id", "2.2", "--prompt", "x", "--tag", "feature", "--format",
+        "json",
+    )  # fmt: skip
+    assert code == 0 and json.loads(out)["taskId"] == "2.2"

@@ -297,6 +297,7 @@ def set_status_cmd(
             cli_json.set_status_json([(c.task_id, c.old_status, c.new_status) for c in requested])
         )
         return
+    _tag_header(found, store, tag)
     for change in changes:
         is_parent = not any(change is c for c in requested)
         prefix = "  parent " if is_parent else ""
@@ -307,6 +308,20 @@ def set_status_cmd(
             echo(f"{change.task_id}: already {change.new_status} (nothing to change)")
     if any(c.changed for c in changes):
         echo(style(f"updated {display_path(found.tasks_path)}", dim=True), coloured=True)
+
+
+def _tag_header(found: Project, store: TaskStore, tag: str | None) -> None:
+    """After a write, ``tag: X · path`` (as ``list`` and ``show`` start) when the tag it
+    went to is not obvious: --tag was given or the file has several tags. A file with one
+    tag gets no header, so the common case prints what it always did."""
+    from tmxd.errors import TmxdError
+
+    try:
+        tags = store.read().tag_names()
+    except TmxdError:  # gone or broken since the write: the write itself was reported
+        return
+    if tag is not None or len(tags) > 1:
+        echo(_header(found, found.active_tag(tag, tags)), coloured=True)
 
 
 def _id_and_status(
@@ -378,6 +393,7 @@ def update_subtask_cmd(
             }
         )
         return
+    _tag_header(found, store, tag)
     echo(f"{task_id.strip()}: note added ({clock.iso_ms(at)})")
     echo(style(f"updated {display_path(found.tasks_path)}", dim=True), coloured=True)
 
