@@ -86,8 +86,11 @@ def test_views_normalise_ids_and_deps() -> None:
 def test_invalid_json_names_line_and_column() -> None:
     with pytest.raises(InputError, match=r"tasks.json: line 2 column 3: .*; fix the JSON and re"):
         parse_tasks("{\n  x\n}", P)
-    with pytest.raises(InputError, match="the file is empty"):
-        parse_tasks("", P)
+    for blank in ("", "\n", " \r\n\t\n", "\ufeff\n"):  # whitespace only: no line, no column
+        with pytest.raises(InputError) as caught:
+            parse_tasks(blank, P)
+        assert caught.value.message.startswith(f"{display_path(P)}: the file is empty; restore it")
+        assert "line" not in caught.value.message and "column" not in caught.value.message
     with pytest.raises(InputError, match="comments are not allowed"):
         parse_tasks('{\n  // hi\n  "tasks": []\n}', P)
 

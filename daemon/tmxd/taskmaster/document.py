@@ -342,10 +342,16 @@ def display_path(path: Path) -> str:
 
 
 def _json_error(path: Path, text: str, exc: json.JSONDecodeError) -> InputError:
-    reason = exc.msg
     if not text.strip():
-        reason = "the file is empty"
-    elif text[exc.pos : exc.pos + 2] in ("//", "/*"):
+        # no line or column: where the parser gave up (after a lone newline) is no place
+        # to fix anything
+        return InputError(
+            f"{display_path(path)}: the file is empty; restore it (from git or a backup), "
+            "or delete it and create tasks with Task Master "
+            "(`task-master parse-prd` or `task-master add-task`)"
+        )
+    reason = exc.msg
+    if text[exc.pos : exc.pos + 2] in ("//", "/*"):
         reason = "comments are not allowed in JSON"
     elif reason == "Expecting value" and text[exc.pos : exc.pos + 1] in ("]", "}"):
         reason = "trailing comma"
