@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -122,3 +124,45 @@ def test_doctor_after_init_names_both_servers(tmp_path: Path) -> None:
     assert result.summary.startswith("tmxd: 10 tools, next_task → ")
     skipped = doctor.check_mcp_servers(doctor.Context(explicit=tmp_path))
     assert skipped.status == "warn" and "not checked" in skipped.summary
+
+
+def test_launch_keeps_npm_logs_out_of_the_users_folder(tmp_path: Path) -> None:
+    entry = {"command": "npx", "args": ["-y", "task-master-ai"]}
+    _, _, plain = launch(entry, tmp_path, {})
+    assert "npm_config_logs_max" not in plain  # never logs-max=0 alone: npm would prune
+    _, _, env = launch(entry, tmp_path, {"npm_config_logs_max": "10"}, tmp_path / "logs")
+    assert env["npm_config_logs_max"] == "0"
+    assert env["npm_config_logs_dir"] == str(tmp_path / "logs")
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="npx is not installed")
+def test_probing_an_npx_server_leaves_no_npm_log(tmp_path: Path) -> None:
+    """`tmxd doctor` starts Task Master's server with npx: npm writes a debug log into
+    ~/.npm/_logs for a failed run (the control below shows it does), the probe makes it
+    write none — and leaves the logs already there alone."""
+    home = tmp_path / "home"
+    logs = home / ".npm" / "_logs"
+    logs.mkdir(parents=True)
+    old = logs / "2020-01-01T00_00_00_000Z-debug-0.log"
+    old.write_text("the user's\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home)}
+    missing = "tmxd-probe-no-such-package-0"  # offline and not cached: npx fails at once
+    control = subprocess.run(
+        ["npx", "-y", missing],
+        env={**env, "npm_config_offline": "true"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert control.returncode != 0
+    written = set(logs.iterdir()) - {old}
+    assert written, control.stderr  # npm does log a failed run
+    for path in written:
+        path.unlink()
+    copy_corpus("001", tmp_path)
+    (probe,) = probe_servers([("npx", {"command": "npx", "args": ["-y", missing]})], tmp_path, env)
+    assert not probe.ok
+    assert "only-if-cached" in probe.detail, probe.detail  # npm's own error, not the log line
+    assert sorted(logs.iterdir()) == [old] and old.read_text() == "the user's\n"

@@ -5,7 +5,10 @@ environment after Claude Code's ``${VAR}`` / ``${VAR:-default}`` expansion, in t
 folder, with ``CLAUDE_PROJECT_DIR`` set. The probe initializes the session, lists the
 tools and calls ``next_task`` for the project, within a time limit. npm is told to stay
 offline, so a server started with ``npx -y`` that is not in npm's cache fails at once
-instead of downloading. Servers are probed side by side.
+instead of downloading, and to leave no debug log in ``~/.npm/_logs``: ``logs-max=0`` (then
+npm writes no log file) and ``logs-dir`` a throwaway folder of the probe's (where an older npm
+that ignores ``logs-max=0`` writes one). Both or neither: npm also prunes its logs folder down
+to ``logs-max`` files, and must not empty the user's. Servers are probed side by side.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ def expand(value: str, env: Mapping[str, str]) -> str:
 
 
 def launch(
-    entry: Mapping[str, Any], root: Path, env: Mapping[str, str]
+    entry: Mapping[str, Any], root: Path, env: Mapping[str, str], npm_logs: Path | None = None
 ) -> tuple[str, list[str], dict[str, str]]:
-    """The command, arguments and environment a stdio entry starts with."""
+    """The command, arguments and environment a stdio entry starts with; with ``npm_logs``
+    (an empty folder of the probe's own) npm writes no log file, there or anywhere."""
     command = expand(str(entry["command"]), env)
     args = [expand(str(a), env) for a in entry.get("args") or []]
     server_env = dict(env)
@@ -58,6 +62,10 @@ def launch(
         server_env[str(key)] = expand(str(value), env)
     server_env["CLAUDE_PROJECT_DIR"] = str(root)
     server_env["npm_config_offline"] = "true"
+    if npm_logs is not None:
+        # both or neither: logs-max=0 alone would prune the user's logs folder to nothing
+        server_env["npm_config_logs_dir"] = str(npm_logs)
+        server_env["npm_config_logs_max"] = "0"
     return command, args, server_env
 
 
@@ -67,7 +75,10 @@ def _last_line(text: str) -> str:
     errors = [
         line
         for line in lines
-        if "error" in line.lower() and "complete log" not in line and "code " not in line
+        if "error" in line.lower()
+        and "complete log" not in line
+        and "Log files were not written" not in line
+        and "code " not in line
     ]
     return (errors or lines or [""])[0 if errors else -1][:200]
 
@@ -87,10 +98,15 @@ async def _probe(
     from mcp import ClientSession, StdioServerParameters
     from mcp.client.stdio import stdio_client
 
-    command, args, server_env = launch(entry, root, env)
-    params = StdioServerParameters(command=command, args=args, env=server_env, cwd=root)
     started = time.monotonic()
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog,
+        tempfile.TemporaryDirectory(
+            prefix="tmxd-npm-logs-", ignore_cleanup_errors=True
+        ) as npm_logs,
+    ):
+        command, args, server_env = launch(entry, root, env, Path(npm_logs))
+        params = StdioServerParameters(command=command, args=args, env=server_env, cwd=root)
         try:
             with anyio.fail_after(timeout):
                 async with (
