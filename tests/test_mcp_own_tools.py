@@ -146,8 +146,13 @@ def test_report_summary_is_tmxd_reports(
     assert got["failure_reasons"] == report["failure_reasons"]
     assert got["filters"]["project"] == str(project)
     assert got["lead_time"] == report["lead_cycle"]["lead_time"]
-    later = answer(ws, "report_summary", since="2099-01-01")
-    assert later["summary"]["succeeded"] == 0 and later["summary"]["total_tasks"] == 0
+    earlier = answer(ws, "report_summary", until="2000-01-01")  # a window before it all
+    assert earlier["summary"]["succeeded"] == 0 and earlier["summary"]["total_tasks"] == 0
+    later = call(ws, TOOLS["report_summary"], {"since": "2099-01-01"})  # ends now: no window
+    assert later.is_error and "since 2099-01-01 (" in later.text
+    assert "is after now" in later.text and "give a since before until" in later.text
+    inverted = call(ws, TOOLS["report_summary"], {"since": "7d", "until": "2000-01-01"})
+    assert inverted.is_error and "is after until 2000-01-01" in inverted.text
     bad = call(ws, TOOLS["report_summary"], {"since": "last tuesday"})
     assert bad.is_error and "since 'last tuesday'" in bad.text
 

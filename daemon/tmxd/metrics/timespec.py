@@ -67,20 +67,23 @@ def check_window(
     now: datetime,
     since_text: str = "",
     until_text: str = "",
+    names: tuple[str, str] = ("--since", "--until"),
 ) -> None:
     """Refuse a window that does not end after it starts (``until=None`` ends ``now``): an
-    :class:`InputError` naming both ends as given and as local times."""
+    :class:`InputError` naming both ends as given and as local times. ``names``: what the
+    caller calls them (the command's options, the MCP tool's arguments)."""
     end = until if until is not None else now
     if since is None or since < end:
         return
+    first, last = names
     relation = "is after" if since > end else "is the same moment as"
     ends = (
-        f"--until {until_text} ({_shown(end)})"
+        f"{last} {until_text} ({_shown(end)})"
         if until is not None
-        else f"now ({_shown(end)}, the default --until)"
+        else f"now ({_shown(end)}, the default {last})"
     )
     raise InputError(
-        f"--since {since_text} ({_shown(since)}) {relation} {ends}; give a --since before --until"
+        f"{first} {since_text} ({_shown(since)}) {relation} {ends}; give a {first} before {last}"
     )
 
 
