@@ -209,6 +209,7 @@ class Autopilot:
         self._baselined = False
         self._top: Path | None = None
         self._lock_fd: int | None = None
+        self._synced = False  # the spool was drained before the run started anything
         self.attempt = Attempt(
             self.root,
             self.tag,
@@ -582,6 +583,9 @@ class Autopilot:
         if not self._allow():  # in half-open, this takes the one trial run
             return UnitResult(unit, "skipped", 0, 0.0, "circuit breaker open")
         previous = unit.task.status
+        # Commits already spooled are linked against the state before this claim: git
+        # dates them to the second, so one linked after it could land on this task.
+        self._link_commits()
         if not self.state.claim(self.tag, unit.id, previous):
             self._release_trial()
             return UnitResult(unit, "skipped", 0, 0.0, "claimed by another autopilot")
@@ -888,6 +892,10 @@ class Autopilot:
         self.attempt.checks(self.root)  # a tool the checks need, missing: say so now, once
         if not self.use_worktrees:
             self._hold_the_project()
+        # Commits made before the run are linked against the state before it (as `tmxd
+        # sync` would have), before the run recovers, gates or claims anything.
+        self._link_commits()
+        self._synced = True
         self.recover()
         data = self.state.read()
         keep = {
@@ -961,6 +969,10 @@ class Autopilot:
         try:
             return self._run()
         finally:
+            if self._synced:
+                # The hook lines of the run's last git commands (a worktree cleaned into
+                # a spare checks it out) are the run's own: none is left waiting.
+                self._link_commits()
             if self._lock_fd is not None:
                 os.close(self._lock_fd)
                 self._lock_fd = None
