@@ -560,10 +560,16 @@ class Daemon:
                 log.info("no longer watching %s", root)
             case Tick():
                 for root, spec in self.watcher.specs().items():
-                    self.watcher.refresh(spec)  # folders that appeared since (reports, spool)
+                    # folders that appeared since (reports, spool), a tasks.json link
+                    # that points elsewhere now
+                    self.watcher.refresh(spec.resolved())
                     self.engine.reconcile(root)
                     self._autopilot(root)
-            case TasksFileChanged() | ConfigChanged():
+            case TasksFileChanged():
+                self._retarget(event.root)
+                self.engine.handle(event)
+                self._autopilot(event.root)
+            case ConfigChanged():
                 self.engine.handle(event)
                 self._autopilot(event.root)
             case HooksSpooled() | HeadMoved():
@@ -586,6 +592,21 @@ class Daemon:
             log.info("watching %s (%s)", root, mode)
         self.engine.catch_up(root)
         self._autopilot(root)
+
+    def _retarget(self, root: Path) -> None:
+        """A symlinked tasks.json that was replaced (``sed -i`` writes a file in its
+        place, ``ln -sf`` points it elsewhere): watch where it leads now."""
+        spec = self.watcher.specs().get(root)
+        if spec is None:
+            return
+        now = spec.resolved()
+        if now != spec:
+            log.info(
+                "%s: tasks.json %s",
+                root,
+                f"now links to {now.tasks_target}" if now.tasks_target else "is no longer a link",
+            )
+            self.watcher.refresh(now)
 
     def _autopilot(self, root: Path) -> None:
         """Autopilot mode: a dispatch pass on a worker thread, never on this one."""
