@@ -611,7 +611,7 @@ class Daemon:
     def _autopilot(self, root: Path) -> None:
         """Autopilot mode: a dispatch pass on a worker thread, never on this one."""
         project = self.engine.project(root)
-        if project is not None and not self._stopping:
+        if project is not None and not self._stopping and project.root.is_dir():
             self.autopilot.poke(project)
 
     # ------------------------------------------------------------------ control requests
@@ -640,7 +640,8 @@ class Daemon:
         for root in self._projects():
             info = self.engine.describe(root)
             info["root"] = str(root)
-            info["watch"] = modes.get(root, "not watched")
+            # a deleted folder's watches are gone with it, whatever inotify was told
+            info["watch"] = "folder gone" if info.get("gone") else modes.get(root, "not watched")
             info["autopilot"] = self.autopilot.describe(root)
             projects.append(info)
         return {
