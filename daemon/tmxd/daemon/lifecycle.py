@@ -657,6 +657,13 @@ class Daemon:
             "busy": self._busy_since is not None,  # the engine is handling an event now
             "pending_changes": self.watcher.pending(),
             "prometheus": self.prometheus.url if self.prometheus is not None else None,
+            # what it was started with (`tmxd start` says which of its own it could not apply)
+            "options": {
+                "settle_ms": round(self.options.settle * 1000),
+                "max_wait_ms": round(self.options.max_wait * 1000),
+                "metrics_cache": self.options.metrics_cache,
+                "listen": list(self.options.listen) if self.options.listen else None,
+            },
             "projects": projects,
             "jobs": [
                 {
