@@ -589,15 +589,19 @@ def _show_plan(plan: Any, fmt: str) -> None:
     problem = svc.preflight(plan)
     refused = problem is not None and plan.content is not None
     if fmt == "json":
-        echo_json(
-            {
-                **plan.as_dict(),
-                "commands": [] if problem else plan.commands,
-                "dry_run": True,
-                "refused": svc.refusal(problem) if refused and problem else None,
-                "manager": problem is None,
-            }
-        )
+        answer = {
+            **plan.as_dict(),
+            "commands": [] if problem else plan.commands,
+            # lingering keeps a user manager running: without one it means nothing, and a
+            # refused install shows no warning either
+            "warnings": [] if problem else plan.warnings,
+            "dry_run": True,
+            "refused": svc.refusal(problem) if refused and problem else None,
+            "manager": problem is None,
+        }
+        if plan.content is None:  # uninstalling: as the real run's "removed"
+            answer["would_remove"] = plan.unit_path.exists()
+        echo_json(answer)
     elif refused and problem:
         echo(f"# would refuse, writing nothing: {svc.refusal(problem)}")
     else:
@@ -615,8 +619,10 @@ def _show_changes(plan: Any, problem: str | None) -> None:
             echo(plan.env_content.rstrip("\n"))
         elif plan.env_file is not None:
             echo(f"# would keep {plan.env_file}")
-    else:
+    elif plan.unit_path.exists():
         echo(f"# would remove {plan.unit_path}")
+    else:
+        echo(f"# would remove nothing: {plan.unit_path}: not installed")
     if problem is not None and plan.commands:
         echo(f"# would stop nothing: {problem}")
         return
