@@ -116,3 +116,35 @@ def test_start_p_with_a_running_daemon_says_whether_it_watches_the_project(
         "tmxd is already running (pid 4242)",
         line.format(given=project, root=root),
     ]
+
+
+def test_start_with_options_a_running_daemon_lacks_says_so_and_exits_1(tmp_path: Path) -> None:
+    """`tmxd start --listen ...` while a daemon runs: --listen is not silently dropped."""
+    started = run_tmxd_process("start", "--settle-ms", "150", "--format", "json")
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        asked = run_tmxd("start", "--listen", "127.0.0.1:0", "--settle-ms", "80")
+        assert asked.returncode == 1, asked.stdout + asked.stderr
+        assert asked.stdout.splitlines() == [
+            f"tmxd is already running (pid {pid})",
+            "  its options were set when it started; not applied:",
+            "    --settle-ms 80 (it uses 150)",
+            "    --listen 127.0.0.1:0 (it serves no metrics endpoint)",
+            "  to apply them: `tmxd stop`, then `tmxd start --settle-ms 80 --listen 127.0.0.1:0`;"
+            " for the service: `tmxd service install -- --settle-ms 80 --listen 127.0.0.1:0`",
+        ]
+        as_json = run_tmxd("start", "--listen", "127.0.0.1:0", "--format", "json")
+        assert as_json.returncode == 1
+        assert json.loads(as_json.stdout) == {
+            "running": True,
+            "started": False,
+            "pid": pid,
+            "not_applied": ["--listen"],
+        }
+        # control: options the daemon does run with, given again, are no failure
+        same = run_tmxd("start", "--settle-ms", "150", "--max-wait-ms", "1000")
+        assert (same.returncode, same.stdout) == (0, f"tmxd is already running (pid {pid})\n")
+    finally:
+        stopped = run_tmxd("stop")
+    assert stopped.returncode == 0, stopped.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from daemon_project import make_project, transitions, write_plain, write_renamed
 from daemonproc import DaemonProcess
-from helpers import git, oracle_missing, run_oracle, wait_until
+from helpers import git, oracle_missing, run_oracle, run_tmxd, wait_until
 from tmxd.commits import hooks
 from tmxd.daemon import control
 
@@ -299,3 +299,87 @@ def test_tmxd_sync_and_the_daemon_count_a_close_once(
     finally:
         second.stop()
     assert [r for r in transitions() if r[0] == "1.2"] == [("1.2", "pending", "done", "commit")]
+
+
+def _reconcile_done(d: DaemonProcess) -> None:
+    """Ask for a reconcile pass and wait until the engine has handled it."""
+    control.request("reconcile", timeout=20)
+    wait_until(lambda: (s := d.status())["queue"] == 0 and not s["busy"], what="the reconcile pass")
+
+
+def _job_last_run(d: DaemonProcess, name: str) -> object:
+    return next(j["last_run"] for j in d.status()["jobs"] if j["name"] == name)
+
+
+def test_a_write_through_a_symlinked_tasks_json_is_seen_at_once(
+    tmp_path: Path, project: Path, tasks: Path
+) -> None:
+    """tasks.json links to a file in another folder: the write through the link is seen
+    by the watcher, not left to the minute reconcile; so is `sed -i` replacing the link."""
+    target = tmp_path / "shared" / "tasks.json"
+    target.parent.mkdir()
+    tasks.rename(target)
+    tasks.symlink_to(target)
+    d = start(tmp_path, project)
+    try:
+        write_plain(tasks, t1="in-progress")  # open(link, "w"): the target changes in place
+        assert tasks.is_symlink()
+        wait_until(lambda: transitions() == [("1", "pending", "in-progress", "external")])
+        # seen by its events: the minute reconcile has not run yet
+        assert _job_last_run(d, "reconcile") is None
+        write_renamed(tasks, t1="done")  # sed -i: a new file renamed over the link
+        assert not tasks.is_symlink()
+        wait_until(lambda: len(transitions()) == 2, what="the save that replaced the link")
+        assert transitions()[1] == ("1", "in-progress", "done", "external")
+        wait_until(lambda: "tasks.json is no longer a link" in d.log())
+        write_plain(tasks, t1="review")  # the plain file is still watched
+        wait_until(lambda: len(transitions()) == 3, what="a write to the file in its place")
+        assert _job_last_run(d, "reconcile") is None
+    finally:
+        d.stop()
+
+
+def test_a_deleted_project_folder_is_named_with_its_fix(tmp_path: Path, project: Path) -> None:
+    """The folder of a watched project is deleted: the log says so once, with `tmxd watch
+    remove`; `tmxd status` too; the daemon's other project is followed as before."""
+    import shutil
+
+    other = tmp_path / "other"
+    other_tasks = make_project(other)
+    d = DaemonProcess(
+        tmp_path / "d.log", "--project", str(project), "--project", str(other)
+    ).start()
+    try:
+        wait_until(
+            lambda: all(p.get("baseline") for p in d.status()["projects"]), what="the baselines"
+        )
+        root = str(project.resolve())
+        fix = f"`tmxd watch remove {root}`"
+        assert "project folder is gone" not in d.log()  # control: not said of a live project
+        shutil.rmtree(project)
+        _reconcile_done(d)
+        wait_until(lambda: "the project folder is gone" in d.log())
+        _reconcile_done(d)
+        log = d.log()
+        assert log.count("the project folder is gone") == 1, log
+        assert fix in log
+        assert "no such directory" not in log and "file is missing" not in log
+        info = next(p for p in d.status()["projects"] if p["root"] == root)
+        assert info["watch"] == "folder gone" and info["gone"] is True
+        assert "project folder is gone" in info["error"] and fix in info["error"]
+        shown = run_tmxd("status")
+        assert f"{root} [folder gone]" in shown.stdout and fix in shown.stdout
+        # `tmxd doctor` in the other project: its daemon check names the gone one
+        from tmxd.setup.doctor import Context, check_daemon
+
+        ctx = Context(explicit=other)
+        ctx.root = other.resolve()
+        checked = check_daemon(ctx)
+        assert checked.status == "warn", checked
+        assert f"watched project folder(s) are gone (deleted or moved): {root}" in (checked.summary)
+        assert checked.fix.startswith(fix)
+        # positive control: the other project is still followed
+        write_plain(other_tasks, t2="in-progress")
+        wait_until(lambda: ("2", "pending", "in-progress", "external") in transitions())
+    finally:
+        d.stop()

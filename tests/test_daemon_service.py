@@ -251,11 +251,44 @@ def test_dry_run_without_a_user_bus_says_install_would_refuse(
     plan = json.loads(run_tmxd("service", "install", "--dry-run", "--format", "json").stdout)
     assert plan["refused"].startswith("no systemd user manager here")
     assert (plan["commands"], plan["manager"]) == ([], False)
+    # no user manager to keep running: lingering means nothing here (the real run, refused,
+    # warns of nothing either)
+    assert plan["warnings"] == [] and "linger" not in real.stderr
     dry = run_tmxd("service", "uninstall", "--dry-run", "--platform", "systemd")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.splitlines()[0] == f"# would remove {service.systemd_unit_path()}"
+    unit = service.systemd_unit_path()
+    assert dry.stdout.splitlines()[0] == f"# would remove nothing: {unit}: not installed"
     assert dry.stdout.splitlines()[1].startswith("# would stop nothing: no systemd user manager")
-    assert not service.systemd_unit_path().exists()
+    assert not unit.exists()
+    # control: with the file there, the dry run would remove it, as the real run then does
+    assert run_tmxd("service", "install", "--no-enable", "--platform", "systemd").returncode == 0
+    dry = run_tmxd("service", "uninstall", "--dry-run", "--platform", "systemd")
+    assert dry.stdout.splitlines()[0] == f"# would remove {unit}"
+    as_json = run_tmxd("service", "uninstall", "--dry-run", "--format", "json")
+    assert json.loads(as_json.stdout)["would_remove"] is True
+    real_uninstall = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert real_uninstall.stdout.splitlines()[0] == f"removed {unit}"
+    as_json = run_tmxd("service", "uninstall", "--dry-run", "--format", "json")
+    assert json.loads(as_json.stdout)["would_remove"] is False
+
+
+def test_uninstall_dry_run_says_what_the_real_run_would(
+    hermetic_env: Path, manager_bin: Path
+) -> None:
+    """With a service manager: nothing installed, the dry run removes nothing, as the real
+    run says "not installed"; its commands run all the same (harmless)."""
+    _service_manager(manager_bin, "systemctl")
+    unit = service.systemd_unit_path()
+    dry = run_tmxd("service", "uninstall", "--dry-run", "--platform", "systemd")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[0] == f"# would remove nothing: {unit}: not installed"
+    assert "# would run: systemctl --user disable --now tmxd.service" in dry.stdout
+    real = run_tmxd("service", "uninstall", "--platform", "systemd")
+    assert real.stdout.splitlines() == [f"{unit}: not installed"]
+    # with a manager, an enabling install's plan keeps its lingering warning (when it is off)
+    plan = json.loads(run_tmxd("service", "install", "--dry-run", "--format", "json").stdout)
+    assert plan["manager"] is True
+    assert plan["warnings"] == service.install_plan("systemd").warnings
 
 
 @needs_systemctl

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,111 @@ def test_inotify_exhaustion_falls_back_to_polling(spec: WatchSpec) -> None:
 
 def test_inotify_help_names_the_sysctl() -> None:
     assert "fs.inotify.max_user_watches" in watch.INOTIFY_HELP
+
+
+# ----------------------------------------------------------------- a symlinked tasks.json
+
+
+def _linked(tmp_path: Path) -> tuple[WatchSpec, Path]:
+    """A project whose tasks.json is a symlink to a file in a folder of its own."""
+    spec = _project(tmp_path / "proj")
+    target = tmp_path / "elsewhere" / "tasks.json"
+    target.parent.mkdir()
+    target.write_text(spec.tasks_path.read_text())
+    spec.tasks_path.unlink()
+    spec.tasks_path.symlink_to(target)
+    return WatchSpec.for_project(spec.root, spec.tasks_path), target
+
+
+def _write_in_place(path: Path, text: str) -> None:
+    """What the Task Master CLI and most editors do: open(path, "w") through the link."""
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def test_a_write_through_a_symlinked_tasks_json_is_delivered(tmp_path: Path) -> None:
+    spec, target = _linked(tmp_path)
+    assert spec.tasks_target == target.resolve()
+    assert target.parent.resolve() in spec.directories()
+    assert spec.classify(target.resolve()) == "tasks"
+    assert spec.classify(target.parent.resolve() / "notes.md") is None
+    got: queue.Queue[Delivery] = queue.Queue()
+    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
+    watcher.start()
+    try:
+        watcher.watch(spec)
+        # an unrelated file beside the target is not a change: the write after it comes alone
+        (target.parent / "notes.md").write_text("x")
+        _write_in_place(spec.tasks_path, '{"master": {"tasks": [1]}}')
+        assert _next(got) == (spec.root, frozenset({"tasks"}))
+    finally:
+        watcher.stop(flush=False)
+
+
+def test_without_the_target_folder_a_write_through_the_link_goes_unseen(tmp_path: Path) -> None:
+    """Positive control of the test above: the link's own folder hears nothing of it."""
+    spec, _target = _linked(tmp_path)
+    unlinked = replace(spec, tasks_target=None)
+    got: queue.Queue[Delivery] = queue.Queue()
+    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
+    watcher.start()
+    try:
+        watcher.watch(unlinked)
+        _write_in_place(spec.tasks_path, '{"master": {"tasks": [1]}}')
+        (spec.root / ".taskmaster" / "state.json").write_text("{}")
+        assert _next(got) == (spec.root, frozenset({"state"}))
+    finally:
+        watcher.stop(flush=False)
+
+
+def test_a_link_replaced_by_a_file_or_pointed_elsewhere_is_followed(tmp_path: Path) -> None:
+    spec, target = _linked(tmp_path)
+    got: queue.Queue[Delivery] = queue.Queue()
+    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
+    watcher.start()
+    try:
+        watcher.watch(spec)
+        # `sed -i`: a new file renamed over the link, which is a change of its own
+        tmp = spec.tasks_path.with_name("sedXYZ")
+        tmp.write_text('{"master": {"tasks": [2]}}')
+        os.replace(tmp, spec.tasks_path)
+        assert "tasks" in _kinds_until(got, "tasks")
+        plain = spec.resolved()
+        assert plain.tasks_target is None and target.parent.resolve() not in plain.directories()
+        watcher.refresh(plain)
+        assert watcher.specs()[spec.root] == plain
+        _write_in_place(target, "{}")  # the old target is no longer the project's
+        _write_in_place(spec.tasks_path, '{"master": {"tasks": [3]}}')
+        assert _next(got) == (spec.root, frozenset({"tasks"}))
+        # `ln -sf` to a file in a third folder
+        other = tmp_path / "third" / "tasks.json"
+        other.parent.mkdir()
+        other.write_text("{}")
+        spec.tasks_path.unlink()
+        spec.tasks_path.symlink_to(other)
+        assert "tasks" in _kinds_until(got, "tasks")
+        watcher.refresh(watcher.specs()[spec.root].resolved())
+        _write_in_place(spec.tasks_path, '{"master": {"tasks": [4]}}')
+        assert _next(got) == (spec.root, frozenset({"tasks"}))
+    finally:
+        watcher.stop(flush=False)
+
+
+def test_two_projects_linking_to_one_file_keep_their_watch_when_one_goes(tmp_path: Path) -> None:
+    """watchdog keys a watch by folder: unwatching one project must not silence the other."""
+    first, target = _linked(tmp_path)
+    second = _project(tmp_path / "proj2")
+    second.tasks_path.unlink()
+    second.tasks_path.symlink_to(target)
+    second = WatchSpec.for_project(second.root, second.tasks_path)
+    got: queue.Queue[Delivery] = queue.Queue()
+    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
+    watcher.start()
+    try:
+        watcher.watch(first)
+        watcher.watch(second)
+        watcher.unwatch(first.root)
+        _write_in_place(target, '{"master": {"tasks": [5]}}')
+        assert _next(got) == (second.root, frozenset({"tasks"}))
+    finally:
+        watcher.stop(flush=False)

@@ -153,8 +153,15 @@ def start(
         extra += ["--project", str(project.resolve())]
     if control.is_running():
         pid = control.request("ping")["pid"]
+        given = _given_options(
+            log_file, settle_ms, max_wait_ms, listen, listen_public, metrics_cache
+        )
+        ignored = _not_applied(given, options) if given else []
         if fmt == "json":
-            echo_json({"running": True, "started": False, "pid": pid})
+            answer: dict[str, Any] = {"running": True, "started": False, "pid": pid}
+            if ignored:
+                answer["not_applied"] = [flag for flag, _ in ignored]
+            echo_json(answer)
         else:
             echo(f"tmxd is already running (pid {pid})")
             # its options were set when it started: -p adds nothing to a running daemon
@@ -171,12 +178,115 @@ def start(
                     echo(f"  {root} is on the watch list (`tmxd watch list`)")
                 else:
                     echo(f"  already watching {root}")
+            if ignored:
+                _tell_not_applied(ignored, given)
+        if ignored:
+            raise click.exceptions.Exit(EXIT_FAILED)
         return
     pid = start_background(log_file, extra_args=extra)
     if fmt == "json":
         echo_json({"running": True, "started": True, "pid": pid})
     else:
         echo(f"tmxd started (pid {pid})")
+
+
+def _given_options(
+    log_file: Path | None,
+    settle_ms: int,
+    max_wait_ms: int,
+    listen: str | None,
+    listen_public: bool,
+    metrics_cache: float,
+) -> list[tuple[str, str | None]]:
+    """The daemon options on the command line (not left at their default), as
+    ``(flag, value)``; -p is answered apart."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    values: dict[str, tuple[str, str | None]] = {
+        "log_file": ("--log-file", str(log_file)),
+        "settle_ms": ("--settle-ms", str(settle_ms)),
+        "max_wait_ms": ("--max-wait-ms", str(max_wait_ms)),
+        "listen": ("--listen", listen),
+        "listen_public": ("--listen-public", None),
+        "metrics_cache": ("--metrics-cache", f"{metrics_cache:g}"),
+    }
+    return [
+        flag
+        for name, flag in values.items()
+        if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+    ]
+
+
+def _not_applied(given: list[tuple[str, str | None]], options: Any) -> list[tuple[str, str]]:
+    """The given options the running daemon does not run with, each as ``(flag, what it
+    does instead)``; a daemon that cannot say (too busy, older) applied none of them."""
+    from tmxd.daemon import control
+    from tmxd.errors import TmxdError
+
+    try:
+        info = control.request("status")
+    except TmxdError:
+        info = {}
+    running = info.get("options")
+    if not isinstance(running, dict):
+        return [(flag, "unknown: the daemon did not say") for flag, _ in given]
+    listening = running.get("listen")
+    log_file = info.get("log_file")
+    now: dict[str, tuple[bool, str]] = {
+        "--settle-ms": (
+            running.get("settle_ms") == round(options.settle * 1000),
+            f"it uses {running.get('settle_ms')}",
+        ),
+        "--max-wait-ms": (
+            running.get("max_wait_ms") == round(options.max_wait * 1000),
+            f"it uses {running.get('max_wait_ms')}",
+        ),
+        "--metrics-cache": (
+            running.get("metrics_cache") == options.metrics_cache,
+            f"it uses {running.get('metrics_cache')}",
+        ),
+        "--log-file": (
+            options.log_file is not None
+            and log_file is not None
+            and Path(str(log_file)) == options.log_file.absolute(),
+            f"it logs to {log_file}" if log_file else "it logs to stderr",
+        ),
+        "--listen": (_same_listen(listening, options.listen), _serves(info)),
+    }
+    # --listen-public only permits an address: it is applied when the --listen is
+    now["--listen-public"] = now["--listen"] if options.listen else (True, "")
+    return [(flag, now[flag][1]) for flag, _ in given if not now[flag][0]]
+
+
+def _same_listen(running: object, wanted: tuple[str, int] | None) -> bool:
+    """Whether the daemon listens where asked (port 0, any free port: any port of that host)."""
+    if wanted is None or not isinstance(running, list) or len(running) != 2:
+        return False
+    host, port = running
+    return bool(host == wanted[0] and (port == wanted[1] or wanted[1] == 0))
+
+
+def _serves(info: dict[str, Any]) -> str:
+    url = info.get("prometheus")
+    return f"it serves {url}" if url else "it serves no metrics endpoint"
+
+
+def _tell_not_applied(ignored: list[tuple[str, str]], given: list[tuple[str, str | None]]) -> None:
+    """Say which options a running daemon did not take, and how to restart it with them."""
+    import shlex
+
+    echo("  its options were set when it started; not applied:")
+    values = dict(given)
+    for flag, instead in ignored:
+        value = values.get(flag)
+        echo(f"    {flag}{'' if value is None else ' ' + value} ({instead})")
+    words = [w for flag, value in given for w in ([flag] if value is None else [flag, value])]
+    flags = shlex.join(words)
+    echo(
+        f"  to apply them: `tmxd stop`, then `tmxd start {flags}`; for the service: "
+        f"`tmxd service install -- {flags}`"
+    )
 
 
 def _watched_by_daemon() -> dict[str, str]:
@@ -479,15 +589,19 @@ def _show_plan(plan: Any, fmt: str) -> None:
     problem = svc.preflight(plan)
     refused = problem is not None and plan.content is not None
     if fmt == "json":
-        echo_json(
-            {
-                **plan.as_dict(),
-                "commands": [] if problem else plan.commands,
-                "dry_run": True,
-                "refused": svc.refusal(problem) if refused and problem else None,
-                "manager": problem is None,
-            }
-        )
+        answer = {
+            **plan.as_dict(),
+            "commands": [] if problem else plan.commands,
+            # lingering keeps a user manager running: without one it means nothing, and a
+            # refused install shows no warning either
+            "warnings": [] if problem else plan.warnings,
+            "dry_run": True,
+            "refused": svc.refusal(problem) if refused and problem else None,
+            "manager": problem is None,
+        }
+        if plan.content is None:  # uninstalling: as the real run's "removed"
+            answer["would_remove"] = plan.unit_path.exists()
+        echo_json(answer)
     elif refused and problem:
         echo(f"# would refuse, writing nothing: {svc.refusal(problem)}")
     else:
@@ -505,8 +619,10 @@ def _show_changes(plan: Any, problem: str | None) -> None:
             echo(plan.env_content.rstrip("\n"))
         elif plan.env_file is not None:
             echo(f"# would keep {plan.env_file}")
-    else:
+    elif plan.unit_path.exists():
         echo(f"# would remove {plan.unit_path}")
+    else:
+        echo(f"# would remove nothing: {plan.unit_path}: not installed")
     if problem is not None and plan.commands:
         echo(f"# would stop nothing: {problem}")
         return

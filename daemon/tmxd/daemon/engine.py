@@ -56,6 +56,14 @@ log = logging.getLogger("tmxd.engine")
 INVALID_GRACE = 5.0
 
 
+def gone_message(root: Path) -> str:
+    """What the daemon says of a watched project whose folder was deleted or moved."""
+    return (
+        f"{root}: the project folder is gone (deleted or moved); nothing there is "
+        f"followed until it is back. Stop watching it: `tmxd watch remove {root}`"
+    )
+
+
 @dataclass
 class ProjectState:
     project: Project
@@ -75,6 +83,7 @@ class ProjectState:
     # saved): see :func:`_due`
     cascade_pending: set[tuple[str, str]] = field(default_factory=set)
     cascade_error: str | None = None  # the last one logged
+    gone: bool = False  # the project folder no longer exists (logged once)
 
 
 class Engine:
@@ -140,11 +149,15 @@ class Engine:
         """
         from tmxd.taskmaster.project import find_project
 
+        known = self._projects.get(root)
+        if known is not None and self._gone(known):
+            return known.project
         try:
+            if not root.is_dir():
+                raise TmxdError(gone_message(root))
             project = find_project(explicit=root)
             config = DAEMON.load(project.root)
         except TmxdError as exc:
-            known = self._projects.get(root)
             if known is None or known.error != exc.message:
                 log.error("%s", exc.message)
             if known is not None:
@@ -186,7 +199,7 @@ class Engine:
         """Record edits and drain commits made while nobody was watching."""
         self._thread = threading.get_ident()
         state = self._projects.get(root)
-        if state is not None:
+        if state is not None and not self._gone(state):
             self._observe(state, "external")
             self._sync(state)
 
@@ -206,7 +219,7 @@ class Engine:
         """React to one event of a watched project."""
         self._thread = threading.get_ident()
         state = self._projects.get(event.root)
-        if state is None:
+        if state is None or self._gone(state):
             return
         match event:
             case ConfigChanged():
@@ -229,8 +242,11 @@ class Engine:
     def describe(self, root: Path) -> dict[str, Any]:
         state = self._projects.get(root)
         if state is None:
+            if not root.is_dir():
+                return {"error": gone_message(root), "gone": True}
             return {"error": "not loaded (see the daemon log)"}
         return {
+            "gone": state.gone,
             "tasks_path": str(state.project.tasks_path),
             "baseline": state.ledger.path.exists(),
             "error": state.error,
@@ -252,6 +268,21 @@ class Engine:
         return recorder.transitions_stored(root, except_thread=self._thread)
 
     # -- internals ------------------------------------------------------
+
+    def _gone(self, state: ProjectState) -> bool:
+        """Whether the project folder no longer exists: then nothing is looked at (its
+        spool went with it), and the log (once) and ``tmxd status`` say what to do."""
+        root = state.project.root
+        if root.is_dir():
+            if state.gone:
+                log.info("%s: the project folder is back", root)
+                state.gone, state.error, state.logged_error = False, None, None
+            return False
+        if not state.gone:
+            log.error("%s", gone_message(root))
+            state.gone = True
+        state.error = state.logged_error = gone_message(root)
+        return True
 
     def _observe(self, state: ProjectState, source: str) -> None:
         with state.ledger.locked():

@@ -560,10 +560,16 @@ class Daemon:
                 log.info("no longer watching %s", root)
             case Tick():
                 for root, spec in self.watcher.specs().items():
-                    self.watcher.refresh(spec)  # folders that appeared since (reports, spool)
+                    # folders that appeared since (reports, spool), a tasks.json link
+                    # that points elsewhere now
+                    self.watcher.refresh(spec.resolved())
                     self.engine.reconcile(root)
                     self._autopilot(root)
-            case TasksFileChanged() | ConfigChanged():
+            case TasksFileChanged():
+                self._retarget(event.root)
+                self.engine.handle(event)
+                self._autopilot(event.root)
+            case ConfigChanged():
                 self.engine.handle(event)
                 self._autopilot(event.root)
             case HooksSpooled() | HeadMoved():
@@ -587,10 +593,25 @@ class Daemon:
         self.engine.catch_up(root)
         self._autopilot(root)
 
+    def _retarget(self, root: Path) -> None:
+        """A symlinked tasks.json that was replaced (``sed -i`` writes a file in its
+        place, ``ln -sf`` points it elsewhere): watch where it leads now."""
+        spec = self.watcher.specs().get(root)
+        if spec is None:
+            return
+        now = spec.resolved()
+        if now != spec:
+            log.info(
+                "%s: tasks.json %s",
+                root,
+                f"now links to {now.tasks_target}" if now.tasks_target else "is no longer a link",
+            )
+            self.watcher.refresh(now)
+
     def _autopilot(self, root: Path) -> None:
         """Autopilot mode: a dispatch pass on a worker thread, never on this one."""
         project = self.engine.project(root)
-        if project is not None and not self._stopping:
+        if project is not None and not self._stopping and project.root.is_dir():
             self.autopilot.poke(project)
 
     # ------------------------------------------------------------------ control requests
@@ -619,7 +640,8 @@ class Daemon:
         for root in self._projects():
             info = self.engine.describe(root)
             info["root"] = str(root)
-            info["watch"] = modes.get(root, "not watched")
+            # a deleted folder's watches are gone with it, whatever inotify was told
+            info["watch"] = "folder gone" if info.get("gone") else modes.get(root, "not watched")
             info["autopilot"] = self.autopilot.describe(root)
             projects.append(info)
         return {
@@ -635,6 +657,13 @@ class Daemon:
             "busy": self._busy_since is not None,  # the engine is handling an event now
             "pending_changes": self.watcher.pending(),
             "prometheus": self.prometheus.url if self.prometheus is not None else None,
+            # what it was started with (`tmxd start` says which of its own it could not apply)
+            "options": {
+                "settle_ms": round(self.options.settle * 1000),
+                "max_wait_ms": round(self.options.max_wait * 1000),
+                "metrics_cache": self.options.metrics_cache,
+                "listen": list(self.options.listen) if self.options.listen else None,
+            },
             "projects": projects,
             "jobs": [
                 {

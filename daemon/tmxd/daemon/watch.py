@@ -4,7 +4,9 @@ For each project only a handful of directories are watched, each
 non-recursively — never the repository root recursively:
 
 * the folder holding ``tasks.json`` (editors save by rename, so a move's
-  destination counts as a write);
+  destination counts as a write) and, when ``tasks.json`` is a symlink, the folder of
+  the file it points to (a write through the link changes only that file; the link
+  is resolved again when it is replaced, and at each reconcile);
 * ``.taskmaster/`` (``state.json``) and ``.taskmaster/reports/`` (complexity report);
 * the folder of the hook spool (``<git common dir>/tmxd/spool``);
 * the git dir (``HEAD``, ``packed-refs``, ``index.lock``, ``rebase-*``), its
@@ -29,7 +31,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from watchdog.events import (
@@ -106,6 +108,18 @@ def read_git_dirs(root: Path) -> tuple[Path, Path] | None:
     return git_dir, common
 
 
+def link_target(path: Path) -> Path | None:
+    """The file a symlink at ``path`` points to, fully resolved; None when ``path`` is
+    not a symlink (or the link cannot be resolved)."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=False)
+    except (OSError, RuntimeError):  # a loop
+        return None
+    return target if target != path else None
+
+
 @dataclass(frozen=True)
 class WatchSpec:
     """What to watch for one project, and how to name what changed."""
@@ -116,6 +130,8 @@ class WatchSpec:
     git_dir: Path | None = None
     common_dir: Path | None = None
     spool_path: Path | None = None
+    # where a symlinked tasks.json points (resolved); None when it is not a symlink
+    tasks_target: Path | None = None
 
     @classmethod
     def for_project(cls, root: Path, tasks_path: Path, spool_path: Path | None = None) -> WatchSpec:
@@ -131,11 +147,19 @@ class WatchSpec:
             git_dir=git_dir,
             common_dir=common,
             spool_path=spool_path,
+            tasks_target=link_target(tasks_path),
         )
+
+    def resolved(self) -> WatchSpec:
+        """This spec with ``tasks.json``'s link target as it is now (the link may have
+        been replaced by a file, or pointed elsewhere)."""
+        return replace(self, tasks_target=link_target(self.tasks_path))
 
     def directories(self) -> list[Path]:
         """The existing directories to watch, each non-recursively."""
         wanted: list[Path] = [self.tasks_path.parent]
+        if self.tasks_target is not None:
+            wanted.append(self.tasks_target.parent)
         if self.taskmaster_dir is not None:
             wanted += [self.taskmaster_dir, self.taskmaster_dir / "reports"]
         if self.spool_path is not None:
@@ -152,7 +176,7 @@ class WatchSpec:
 
     def classify(self, path: Path) -> str | None:
         """The kind of change a write to ``path`` means, ``HOLD``, or None to ignore it."""
-        if path == self.tasks_path:
+        if path == self.tasks_path or path == self.tasks_target:
             return "tasks"
         parent = path.parent
         # the spool, or a batch a late hook line was appended to (not its .pos file)
@@ -319,6 +343,16 @@ class Debouncer:
         return True
 
 
+def _drop(observer: BaseObserver, handler: FileSystemEventHandler, watch: ObservedWatch) -> None:
+    """Stop ``handler`` hearing ``watch``; the directory itself stays watched while another
+    project's handler listens to it (two projects whose tasks.json link to one file, two
+    worktrees sharing a common dir): watchdog keys watches by path."""
+    with contextlib.suppress(KeyError, OSError):
+        observer.remove_handler_for_watch(handler, watch)
+        if not observer._handlers.get(watch):
+            observer.unschedule(watch)
+
+
 def _is_batch(name: str) -> bool:
     return name.startswith("batch-") and not name.endswith(".pos")
 
@@ -438,8 +472,7 @@ class Watcher:
             if project is None:
                 return
             for observer, watch, _ in project.watches:
-                with contextlib.suppress(KeyError, OSError):
-                    observer.unschedule(watch)
+                _drop(observer, project.handler, watch)
 
     def modes(self) -> dict[Path, str]:
         with self._lock:
@@ -486,8 +519,7 @@ class Watcher:
         else:
             log.info("%s", message)
         for observer, watch, _ in project.watches:
-            with contextlib.suppress(KeyError, OSError):
-                observer.unschedule(watch)
+            _drop(observer, project.handler, watch)
         project.watches.clear()
         project.mode = "polling"
         self._schedule(project, project.spec.directories())

@@ -343,7 +343,7 @@ def check_daemon(ctx: Context) -> CheckResult:
         ctx.log_file = Path(status["log_file"])
     pid = status.get("pid", "?")
     if ctx.root is None:
-        return CheckResult(name, OK, f"running (pid {pid})")
+        return _ok_unless_gone(name, f"running (pid {pid})", status)
     watch = _watch_mode(status.get("projects", []), ctx.root)
     deadline = clock.monotonic() + WATCH_SETTLE_S
     while watch == "not watched" and clock.monotonic() < deadline:
@@ -368,7 +368,26 @@ def check_daemon(ctx: Context) -> CheckResult:
             "shell; `tmxd service install` again for the service), or set [autopilot] "
             "claude_bin (or command) to an absolute path",
         )
-    return CheckResult(name, OK, running)
+    return _ok_unless_gone(name, running, status)
+
+
+def _ok_unless_gone(name: str, running: str, status: dict[str, Any]) -> CheckResult:
+    """OK, or a warning naming the daemon's projects whose folder was deleted or moved."""
+    gone = [
+        str(entry["root"])
+        for entry in status.get("projects", [])
+        if isinstance(entry, dict) and entry.get("gone") and entry.get("root")
+    ]
+    if not gone:
+        return CheckResult(name, OK, running)
+    return CheckResult(
+        name,
+        WARN,
+        f"{running}; {len(gone)} watched project folder(s) are gone (deleted or moved): "
+        + ", ".join(gone),
+        " and ".join(f"`tmxd watch remove {root}`" for root in gone)
+        + " (then `tmxd watch add` a moved folder where it is now)",
+    )
 
 
 def _daemon_agent_missing(ctx: Context, status: dict[str, Any]) -> str | None:
