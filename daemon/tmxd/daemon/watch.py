@@ -343,16 +343,6 @@ class Debouncer:
         return True
 
 
-def _drop(observer: BaseObserver, handler: FileSystemEventHandler, watch: ObservedWatch) -> None:
-    """Stop ``handler`` hearing ``watch``; the directory itself stays watched while another
-    project's handler listens to it (two projects whose tasks.json link to one file, two
-    worktrees sharing a common dir): watchdog keys watches by path."""
-    with contextlib.suppress(KeyError, OSError):
-        observer.remove_handler_for_watch(handler, watch)
-        if not observer._handlers.get(watch):
-            observer.unschedule(watch)
-
-
 def _is_batch(name: str) -> bool:
     return name.startswith("batch-") and not name.endswith(".pos")
 
@@ -471,8 +461,7 @@ class Watcher:
             project = self._projects.pop(root, None)
             if project is None:
                 return
-            for observer, watch, _ in project.watches:
-                _drop(observer, project.handler, watch)
+            self._drop(project)
 
     def modes(self) -> dict[Path, str]:
         with self._lock:
@@ -505,6 +494,23 @@ class Watcher:
                 continue
             project.watches.append((observer, watch, directory))
 
+    def _drop(self, project: _Project) -> None:
+        """Stop ``project``'s handler hearing its folders. Watchdog keys a watch by its path,
+        so a folder another project listens to too (two tasks.json linked to one file, two
+        worktrees sharing a git dir) keeps its watch and loses only this handler."""
+        shared = {
+            (id(observer), watch)
+            for other in self._projects.values()
+            if other is not project
+            for observer, watch, _ in other.watches
+        }
+        for observer, watch, _ in project.watches:
+            with contextlib.suppress(KeyError, OSError):
+                if (id(observer), watch) in shared:
+                    observer.remove_handler_for_watch(project.handler, watch)
+                else:
+                    observer.unschedule(watch)
+
     def _fall_back(self, project: _Project, exc: OSError) -> None:
         what = "watches" if exc.errno == errno.ENOSPC else "instances"
         limit = "max_user_watches" if exc.errno == errno.ENOSPC else "max_user_instances"
@@ -518,8 +524,7 @@ class Watcher:
             self._limit_warned = True
         else:
             log.info("%s", message)
-        for observer, watch, _ in project.watches:
-            _drop(observer, project.handler, watch)
+        self._drop(project)
         project.watches.clear()
         project.mode = "polling"
         self._schedule(project, project.spec.directories())
