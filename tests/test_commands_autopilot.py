@@ -248,6 +248,37 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: ")
 
 
+def test_dry_run_columns_are_as_wide_as_their_widest_value(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [
+            task(1, "Fix typo in docs"),
+            task(4, "Rotate credentials"),
+            task(5, "Refactor the storage layer"),
+            task(123456789012, "Long id"),
+            task(6, "x", [1]),
+        ],
+    )
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "run     1            simple    Fix typo in docs  (simple keyword 'typo')",
+        "run     123456789012 medium    Long id  (no keyword matched)",
+        "review  4            approval  Rotate credentials  (critical keyword 'credentials')",
+        "review  5            expansion Refactor the storage layer  (complex keyword 'Refactor')",
+        "wait    6            x: waits for 1 (pending)",
+    ]
+    # control: narrow values keep the 8-wide columns (`expansion` is what widens them)
+    narrow = tmp_path / "narrow"
+    make_project(narrow, [task(1, "Fix typo in docs"), task(4, "Rotate credentials")])
+    lines = _tmxd(narrow, "autopilot", "--dry-run").stdout.splitlines()
+    assert lines == [
+        "run     1        simple   Fix typo in docs  (simple keyword 'typo')",
+        "review  4        approval Rotate credentials  (critical keyword 'credentials')",
+    ]
+
+
 def test_dry_run_with_an_open_breaker_says_nothing_would_start(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     make_project(root, [task(1, "A"), task(2, "B", [1])])
