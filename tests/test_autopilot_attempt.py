@@ -4,6 +4,7 @@ the execution row, and a failed attempt's changes saved as a patch and removed."
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from dataclasses import replace
@@ -94,6 +95,8 @@ def test_checks_are_detected_after_the_agent_ran(tmp_path: Path) -> None:
     assert not result.ok and result.error is not None
     assert result.error.startswith("validation failed: pytest: pytest exited with code 1")
     assert result.patch is not None and "broken on purpose" in result.patch.read_text()
+    # <tag>-<id>-attempt<n>-<time>.patch (a killed attempt's: see the runner's recovery test)
+    assert re.fullmatch(r"master-1-attempt2-\d{8}T\d{6}\.patch", result.patch.name)
     assert not (root / "tests").exists(), "a failed attempt leaves nothing behind"
     assert git(root, "status", "--porcelain", "--untracked-files=all").strip() == f"M {TASKS}"
     (row,) = executions(paths.db_path())

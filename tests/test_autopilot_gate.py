@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from autopilot_support import details, make_project, statuses, task
-from helpers import git
+from helpers import git, run_tmxd
+from tmxd import paths
 from tmxd.autopilot import gate, state, worktrees
+from tmxd.commits import hooks
 from tmxd.errors import InputError, TmxdError
 from tmxd.taskmaster.project import find_project
 
@@ -80,6 +83,69 @@ def test_reject_a_merge_review_sends_it_back_to_pending(tmp_path: Path) -> None:
     assert gate.reject(find_project(root), "1") == "task 1 rejected: pending"
     assert statuses(root) == {"1": "pending"}
     assert not state.StateFile(root).is_approved("master", "1")
+
+
+def _linked_commits() -> dict[str, list[str]]:
+    """The metrics' commits by sha (short), with the tasks each is linked to."""
+    conn = sqlite3.connect(paths.db_path())
+    try:
+        rows = conn.execute(
+            "SELECT c.sha, t.task_id FROM commits c "
+            "LEFT JOIN commit_tasks t ON t.commit_id = c.id ORDER BY c.id"
+        ).fetchall()
+    finally:
+        conn.close()
+    linked: dict[str, list[str]] = {}
+    for sha, task_id in rows:
+        linked.setdefault(sha[:7], []).extend([task_id] if task_id else [])
+    return linked
+
+
+def test_rejecting_a_merge_marks_its_commits_notes_and_drops_them_from_the_metrics(
+    tmp_path: Path,
+) -> None:
+    """The branch's commits are on no branch once it is deleted: their notes say so, as a
+    failed attempt's do, and the metrics no longer count them for the task."""
+    root = waiting(tmp_path, "merge")
+    hooks.install(root)
+    _conflicting_branch(root)  # Ship it (Task: 1) on tmxd/task-1, "main moved on" on main
+    sync = run_tmxd("sync", "-p", str(root), cwd=root)  # the notes, as the run left them
+    assert sync.returncode == 0, sync.stderr
+    gone = git(root, "rev-parse", "--short=7", "tmxd/task-1").strip()
+    kept = git(root, "rev-parse", "--short=7", "main").strip()
+    assert f"Committed changes: Ship it ({gone})" in details(root, "1")
+    assert _linked_commits()[gone] == ["1"]
+    assert gate.reject(find_project(root), "1") == "task 1 rejected: pending"
+    assert not worktrees.branch_exists(root, "tmxd/task-1")
+    assert git(root, "branch", "--all", "--contains", gone, check=False).strip() == ""
+    note = details(root, "1")
+    assert f"Committed changes: Ship it ({gone}) — 1 file, +1/-1 [reverted by tmxd autopilot: " in (
+        " ".join(note.split())
+    )
+    assert (
+        "[reverted by tmxd autopilot: the merge of task 1 was rejected and its branch "
+        "tmxd/task-1 deleted, the commit is on no branch]"
+    ) in " ".join(note.split())
+    assert note.count("[reverted by") == 1
+    linked = _linked_commits()
+    assert gone not in linked
+    # control: the commit on the current branch is still there, in the metrics too
+    assert kept in linked
+
+
+def test_rejecting_a_merge_leaves_a_commit_another_branch_has(tmp_path: Path) -> None:
+    """Control: a commit of the task's branch that another branch also has is not gone."""
+    root = waiting(tmp_path, "merge")
+    hooks.install(root)
+    _conflicting_branch(root)
+    git(root, "branch", "keep-it", "tmxd/task-1")
+    assert run_tmxd("sync", "-p", str(root), cwd=root).returncode == 0
+    sha = git(root, "rev-parse", "--short=7", "tmxd/task-1").strip()
+    assert gate.reject(find_project(root), "1") == "task 1 rejected: pending"
+    assert not worktrees.branch_exists(root, "tmxd/task-1")
+    assert f"Committed changes: Ship it ({sha})" in details(root, "1")
+    assert "[reverted by" not in details(root, "1")
+    assert _linked_commits()[sha] == ["1"]
 
 
 def test_unknown_task_and_task_not_in_review_are_input_errors(tmp_path: Path) -> None:

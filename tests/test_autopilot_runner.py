@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 import threading
 from pathlib import Path
@@ -555,6 +556,9 @@ def test_a_killed_sequential_attempt_is_undone_by_the_next_run(tmp_path: Path) -
     assert "an interrupted run was recovered; status restored to pending" in note
     patch = note.split("unfinished changes were saved to ")[1].split(" and removed")[0]
     assert "def half(" in Path(patch).read_text()
+    # named as docs/autopilot.md says: <tag>-<id>-killed-<unix seconds>.patch, in patches/
+    assert Path(patch).parent == state.patches_dir(root)
+    assert re.fullmatch(r"master-1-killed-\d{10}\.patch", Path(patch).name), patch
     assert statuses(root) == {"1": "done"}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -247,6 +248,37 @@ def test_dry_run_and_usage_errors(tmp_path: Path) -> None:
     assert nowhere.returncode == 2 and nowhere.stderr.startswith("error: ")
 
 
+def test_dry_run_columns_are_as_wide_as_their_widest_value(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [
+            task(1, "Fix typo in docs"),
+            task(4, "Rotate credentials"),
+            task(5, "Refactor the storage layer"),
+            task(123456789012, "Long id"),
+            task(6, "x", [1]),
+        ],
+    )
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines() == [
+        "run     1            simple    Fix typo in docs  (simple keyword 'typo')",
+        "run     123456789012 medium    Long id  (no keyword matched)",
+        "review  4            approval  Rotate credentials  (critical keyword 'credentials')",
+        "review  5            expansion Refactor the storage layer  (complex keyword 'Refactor')",
+        "wait    6            x: waits for 1 (pending)",
+    ]
+    # control: narrow values keep the 8-wide columns (`expansion` is what widens them)
+    narrow = tmp_path / "narrow"
+    make_project(narrow, [task(1, "Fix typo in docs"), task(4, "Rotate credentials")])
+    lines = _tmxd(narrow, "autopilot", "--dry-run").stdout.splitlines()
+    assert lines == [
+        "run     1        simple   Fix typo in docs  (simple keyword 'typo')",
+        "review  4        approval Rotate credentials  (critical keyword 'credentials')",
+    ]
+
+
 def test_dry_run_with_an_open_breaker_says_nothing_would_start(tmp_path: Path) -> None:
     root = tmp_path / "proj"
     make_project(root, [task(1, "A"), task(2, "B", [1])])
@@ -384,3 +416,48 @@ def test_missing_agent_program_is_one_clear_error(tmp_path: Path) -> None:
         "in .taskmaster/tmxd.toml"
     )
     assert statuses(root) == {"1": "pending"}
+
+
+def test_a_dry_run_with_the_agent_program_missing_says_nothing_would_start(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "proj"
+    make_project(
+        root,
+        [task(1, "A"), task(2, "Migrate production database"), task(3, "B", [1])],
+        config='agent = "claude"\nclaude_bin = "no-such-claude"\n',
+    )
+    missing = (
+        "no-such-claude: agent program not found; install Claude Code "
+        "(npm install -g @anthropic-ai/claude-code) or set autopilot.claude_bin "
+        "in .taskmaster/tmxd.toml"
+    )
+    real = _tmxd(root, "autopilot")
+    assert real.returncode == 1 and real.stderr.strip() == f"error: {missing}"
+    dry = _tmxd(root, "autopilot", "--dry-run")
+    # what the real run says, and its exit code; nothing is listed to run or review
+    assert dry.returncode == 1, dry.stdout
+    why = "the agent program is missing"
+    assert dry.stdout.splitlines() == [
+        f"nothing would start: {missing}",
+        f"wait    1        A: {why}",
+        f"wait    2        Migrate production database: {why}",
+        "wait    3        B: waits for 1 (pending)",
+    ]
+    data = json.loads(_tmxd(root, "autopilot", "--dry-run", "--format", "json").stdout)
+    assert data["problem"] == missing and data["planned"] == [] and data["review"] == []
+    # a missing tool of the checks as well: the agent is named, as a real run names it
+    toml = root / ".taskmaster" / "tmxd.toml"
+    toml.write_text(
+        '[autopilot]\nagent = "claude"\nclaude_bin = "no-such-claude"\n'
+        'validate = [["no-such-tool"]]\n'
+    )
+    both = _tmxd(root, "autopilot", "--dry-run")
+    assert both.returncode == 1
+    assert both.stdout.splitlines()[0] == f"nothing would start: {missing}"
+    # control: an agent program that exists, and the same project would run
+    toml.write_text(f'[autopilot]\nagent = "claude"\nclaude_bin = {json.dumps(sys.executable)}\n')
+    ok = _tmxd(root, "autopilot", "--dry-run")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.splitlines()[0].split()[:2] == ["run", "1"]
+    assert statuses(root) == {"1": "pending", "2": "pending", "3": "pending"}

@@ -17,7 +17,7 @@ from autopilot_support import agent_env, executions, hang_pids, make_project, st
 from daemonproc import TIMEOUT, DaemonProcess
 from helpers import run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
-from tmxd.daemon.dispatch import AutopilotDispatcher
+from tmxd.daemon.dispatch import PASS_OVER, AutopilotDispatcher
 from tmxd.daemon.lifecycle import parse_listen
 from tmxd.errors import InputError
 from tmxd.proc import running
@@ -296,3 +296,30 @@ def test_a_pass_that_fails_is_reported_and_the_next_poke_runs_again(
         assert dispatcher.stop(timeout=60)
     described = dispatcher.describe(root)
     assert described is not None and described["error"] is None
+
+
+def test_a_pass_is_summed_up_as_the_daemons_pass_not_as_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In process: the pass's summary in the daemon's log names no option nobody passed."""
+    root = tmp_path / "proj"
+    make_project(root, [task(1, "Add the greeting file")], config="enabled = true\n")
+    for key, value in agent_env(root).items():
+        monkeypatch.setenv(key, value)
+    dispatcher = AutopilotDispatcher(lambda: None)
+    with caplog.at_level(logging.INFO, logger="tmxd.autopilot"):
+        try:
+            assert dispatcher.poke(find_project(root)) is True
+            wait_until(lambda: not dispatcher.busy(root), timeout=120, what="the pass to end")
+        finally:
+            assert dispatcher.stop(timeout=60)
+    assert statuses(root) == {"1": "done"}
+    logged = [r.getMessage() for r in caplog.records if r.name == "tmxd.autopilot"]
+    assert f"{root}: stopped: {PASS_OVER}: 1 task(s) started, all done" in logged
+    assert not [line for line in logged if "--once" in line]
+    # control: `tmxd autopilot --once` (someone passed it) still says so
+    cli = tmp_path / "cli"
+    make_project(cli, [task(1, "Add the greeting file")])
+    once = run_tmxd("autopilot", "--once", "-p", str(cli), cwd=cli, env=agent_env(cli))
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert once.stdout.splitlines()[-1] == "stopped: --once: 1 task(s) started, all done"

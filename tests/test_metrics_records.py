@@ -76,6 +76,18 @@ def test_a_rewritten_commit_leaves_with_its_links(rec: Recorder, tmp_path: Path)
     assert rec.store([records.commit_rewritten(tmp_path, "new", "new")]) == 0  # not itself
 
 
+def test_a_commit_gone_from_every_branch_leaves_with_its_links(
+    rec: Recorder, tmp_path: Path
+) -> None:
+    gone = records.commit(tmp_path, "gone", "Unmerged", "Ada", T0, 1, 1, 0, "tmxd/task-1", ["1"])
+    kept = records.commit(tmp_path, "kept", "Merged", "Ada", T0, 1, 1, 0, "main", ["1"])
+    assert rec.store([gone, kept]) == 2
+    assert rec.commit_gone(tmp_path, "gone") == 1
+    assert rows(rec, "SELECT sha FROM commits") == [("kept",)]
+    assert rows(rec, "SELECT count(*) FROM commit_tasks") == [(1,)]
+    assert rec.commit_gone(tmp_path, "gone") == 0  # once
+
+
 def test_an_unknown_kind_is_refused_and_nothing_applied(rec: Recorder, tmp_path: Path) -> None:
     good = records.event(tmp_path, "e", {})
     with pytest.raises(ValueError, match="unknown record kind 'gossip'"):

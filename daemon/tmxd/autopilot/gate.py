@@ -11,6 +11,9 @@ Approve lets it go on; reject turns it down:
 | expand   | pending, run whole                              | deferred                      |
 | merge    | merges the branch again: done once it is merged | pending, the branch deleted   |
 
+A rejected merge's commits that only its branch had are on no branch afterwards: their
+notes are marked so and they leave the metrics (:func:`notes.mark_reverted`).
+
 A merge approval that still conflicts changes nothing and fails (exit 1) naming
 the branch and the conflicting files: a task is never done while its work is not
 merged.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from tmxd import clock
 from tmxd.autopilot import state, worktrees
-from tmxd.autopilot.notes import link_commits
+from tmxd.autopilot.notes import link_commits, mark_reverted
 from tmxd.errors import InputError, TmxdError
 from tmxd.history.observe import attributed
 from tmxd.taskmaster import ops
@@ -116,11 +119,50 @@ def reject(
     """Reject ``task_id``; return one line saying what happened."""
     store, tag, kind, _ = _waiting(project, task_id, tag)
     _decide(project, tag, task_id, False)
+    dropped: tuple[str, ...] = ()
     if kind == "merge":
-        worktrees.remove_branch(project.root, worktrees.branch_name(task_id))
+        branch = worktrees.branch_name(task_id)
+        dropped = _only_on(project, branch)
+        worktrees.remove_branch(project.root, branch)
         status = "pending"
     else:
         status = "deferred"
     _set_status(project, store, task_id, status, tag)
     ops.append_note(store, task_id, f"tmxd: rejected{': ' + note if note else ''}", tag=tag)
+    if dropped:
+        _unmerged(project, tag, task_id, branch, dropped)
     return f"task {task_id} rejected: {status}"
+
+
+def _only_on(project: Project, branch: str) -> tuple[str, ...]:
+    """The commits ``branch`` has that no other branch has: deleting it leaves them on
+    none (the task's unmerged work)."""
+    if not worktrees.branch_exists(project.root, branch):
+        return ()
+    listed = worktrees.git(
+        project.root,
+        "rev-list",
+        f"refs/heads/{branch}",
+        "--not",
+        f"--exclude={branch}",  # relative to refs/heads/, as --branches wants
+        "--branches",
+        check=False,
+    )
+    return tuple(listed.stdout.split()) if listed.returncode == 0 else ()
+
+
+def _unmerged(project: Project, tag: str, task_id: str, branch: str, shas: tuple[str, ...]) -> None:
+    """A rejected merge's commits are on no branch now: their notes say so, as a failed
+    attempt's do, and they leave the metrics (see ``notes.mark_reverted``)."""
+    from tmxd.metrics.recorder import Recorder
+
+    with Recorder.open() as recorder:
+        link_commits(project, recorder, tag)  # notes still in the hooks' spool land first
+        mark_reverted(
+            project,
+            tag,
+            shas,
+            f"reverted by tmxd autopilot: the merge of task {task_id} was rejected and its branch "
+            f"{branch} deleted, the commit is on no branch",
+            recorder,
+        )

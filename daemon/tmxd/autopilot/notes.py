@@ -6,7 +6,8 @@ spools them, and :func:`link_commits` drains that spool at once (the same work a
 runs. The write is attributed, so a running daemon does not count it twice.
 
 A commit an agent made during a failed attempt is taken off the branch with the
-attempt's changes; :func:`mark_reverted` says so in the notes that name it.
+attempt's changes, and a rejected merge review's branch is deleted with its commits;
+:func:`mark_reverted` says so in the notes that name them.
 """
 
 from __future__ import annotations
@@ -39,9 +40,20 @@ def link_commits(project: Project, recorder: Recorder | None, tag: str) -> str |
     return None
 
 
-def mark_reverted(project: Project, tag: str, shas: Sequence[str], why: str) -> list[str]:
+def mark_reverted(
+    project: Project,
+    tag: str,
+    shas: Sequence[str],
+    why: str,
+    recorder: Recorder | None = None,
+) -> list[str]:
     """Append `` [<why>]`` to each note of the commits ``shas`` (the processed-commits
-    ledger says which tasks they were noted on); return those task ids."""
+    ledger says which tasks they were noted on); return those task ids. With a
+    ``recorder``, the commits also leave the metrics (their rows and task links), as a
+    rewritten commit does: the metrics follow the history."""
+    if recorder is not None:
+        for sha in shas:
+            recorder.commit_gone(project.root, sha)
     try:
         ledger = ProcessedCommits(Spool(git.repo_paths(project.root).common_dir).dir / LEDGER_NAME)
     except TmxdError:

@@ -1076,19 +1076,22 @@ class Autopilot:
 
     def _dry_run(self, summary: RunSummary, state_now: str) -> None:
         """What would start now, what would go to review, and why the rest waits. With the
-        breaker open, or a tool the checks need missing, nothing would start: what is
-        ready waits for it, and says so."""
+        breaker open, the agent program missing or a tool the checks need missing, nothing
+        would start (as a real run would stop): what is ready waits for it, and says so."""
         tasks_file = self._read()
         plan = self.plan(tasks_file)
         summary.waiting = self.waiting(tasks_file, plan)
+        held_by = self._dry_run_agent()
         summary.checks = self._dry_run_checks()
+        if not held_by and self._problem:
+            held_by = "the checks cannot run: a tool they need is missing"
         summary.stop_reason = summary.stop_reason or "dry run"
         held: list[Waiting] = []
-        if state_now == "open" or self._problem:
+        if state_now == "open" or held_by:
             why = (
                 f"circuit breaker open (`{RESET_COMMAND}` closes it)"
                 if state_now == "open"
-                else "the checks cannot run: a tool they need is missing"
+                else held_by
             )
             held = [Waiting(u.id, u.task.title, why) for u in plan.units]
             held += [Waiting(g.task.id, g.task.title, why) for g in plan.gates]
@@ -1125,12 +1128,22 @@ class Autopilot:
             reuse_failure_s=reuse,
         )
 
+    def _dry_run_agent(self) -> str:
+        """A run would stop before any task if the agent program is missing (see
+        ``_check_agent``): note it as the run's setup problem, and say why tasks wait."""
+        try:
+            self._check_agent()
+        except TmxdError as exc:
+            self._problem = exc.message
+            return "the agent program is missing"
+        return ""
+
     def _dry_run_checks(self) -> list[str]:
         """The checks a run would use now, with the programs found for them."""
         try:
             return [c.describe() for c in self.attempt.checks(self.root)]
         except MissingTool as exc:
-            self._problem = exc.message
+            self._problem = self._problem or exc.message  # a run names the agent first
             return []
 
     def reset_breaker(self) -> str:

@@ -195,6 +195,7 @@ def autopilot_command(
 
 
 EXPLAINED = 5
+COLUMN = 8  # the narrowest the id and route columns get
 
 
 def _print_plan(summary: Any) -> None:
@@ -206,13 +207,25 @@ def _print_plan(summary: Any) -> None:
         echo("nothing is ready to run")
     if summary.checks:
         echo("checks: " + "; ".join(summary.checks))
-    for unit in summary.planned:
-        echo(f"run     {unit.id:<8} {unit.route:<8} {unit.task.title}  ({unit.reason})")
-    for gate in summary.gated:
-        what = "approval" if gate.kind == "critical" else "expansion"
-        echo(f"review  {gate.task.id:<8} {what:<8} {gate.task.title}  ({gate.reason})")
-    for waiting in summary.waiting[:EXPLAINED]:
-        echo(f"wait    {waiting.id:<8} {waiting.title}: {waiting.reason}")
+    rows = [("run", unit.id, unit.route, unit.task.title, unit.reason) for unit in summary.planned]
+    rows += [
+        (
+            "review",
+            gate.task.id,
+            "approval" if gate.kind == "critical" else "expansion",
+            gate.task.title,
+            gate.reason,
+        )
+        for gate in summary.gated
+    ]
+    shown = summary.waiting[:EXPLAINED]
+    # each column as wide as its widest value (at least COLUMN), so titles line up
+    id_width = max([COLUMN, *(len(row[1]) for row in rows), *(len(w.id) for w in shown)])
+    route_width = max([COLUMN, *(len(row[2]) for row in rows)])
+    for verb, task_id, route, title, reason in rows:
+        echo(f"{verb:<7} {task_id:<{id_width}} {route:<{route_width}} {title}  ({reason})")
+    for waiting in shown:
+        echo(f"{'wait':<7} {waiting.id:<{id_width}} {waiting.title}: {waiting.reason}")
     more = len(summary.waiting) - EXPLAINED
     if more > 0:
         echo(f"… and {more} more task(s) not ready (`--format json` lists them all)")

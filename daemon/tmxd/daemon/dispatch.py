@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tmxd.autopilot")
 
+PASS_OVER = "end of the daemon's pass (one per change or reconcile)"
+
+
+def pass_reason(reason: str) -> str:
+    """Why a pass stopped, in the daemon's words. A pass runs like ``tmxd autopilot
+    --once --parallel N`` (one batch, then it ends), and the runner words a batch that
+    ended so as ``--once: N task(s) started…``; but nobody passed ``--once`` to the
+    daemon, which runs one pass per trigger, so the log says that instead."""
+    from tmxd.autopilot.runner import ONCE
+
+    prefix = f"{ONCE}: "
+    return f"{PASS_OVER}: {reason[len(prefix) :]}" if reason.startswith(prefix) else reason
+
 
 class AutopilotDispatcher:
     """One dispatch worker per project in autopilot mode; every method is thread-safe."""
@@ -148,6 +161,7 @@ class AutopilotDispatcher:
             return
         self._errors.pop(root, None)
         if summary is not None and summary.results:
+            summary.stop_reason = pass_reason(summary.stop_reason)
             for line in log_lines(summary):
                 log.info("%s: %s", root, line)
 

@@ -326,6 +326,7 @@ class Recorder:
     transition = _recording(records.transition)
     commit = _recording(records.commit)
     commit_rewritten = _recording(records.commit_rewritten)
+    commit_gone = _recording(records.commit_gone)
     hook_run = _recording(records.hook_run)
     tool_call = _recording(records.tool_call)
     job_run = _recording(records.job_run)

@@ -204,6 +204,13 @@ def commit_rewritten(project: Path, old: str, new: str) -> Record:
     }
 
 
+def commit_gone(project: Path, sha: str) -> Record:
+    """Commit ``sha`` is on no branch any more (``tmxd reject`` deleted the branch of work
+    that was never merged): the history lost it with no commit in its place, so it leaves
+    the metrics as a rewritten commit does — the same record, with no new sha."""
+    return commit_rewritten(project, sha, "")
+
+
 def job_run(
     name: str,
     started: datetime,
