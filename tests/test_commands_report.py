@@ -328,3 +328,32 @@ def test_on_a_terminal_colour_and_width_follow_it(fixture_db: tuple[Path, Path])
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert all(width(line) <= 64 for line in plain.splitlines()[1:]), plain  # the sparklines too
     assert "\x1b[" not in _on_a_terminal(args, _report_env(NO_COLOR="1"), 64)
+
+
+def _one_run_db(tmp_path: Path, **outcome: object) -> tuple[Path, Path]:
+    """A database with one finished execution of task 1 (``outcome`` as for ``finish``)."""
+    from metrics_fixture import finish
+
+    project = tmp_path / "proj"
+    project.mkdir(parents=True)
+    db = tmp_path / "runs.db"
+    with Recorder.open(db) as rec:
+        finish(rec, rec.execution_started(project, "1", 1, "medium", "claude"), **outcome)
+    return db, project
+
+
+def _summary_value(text: str, label: str) -> str:
+    """The value column of a summary row (``  total time   0.7s  their durations…``)."""
+    line = next(line for line in text.splitlines() if line.strip().startswith(label + "  "))
+    return re.split(r"\s{2,}", line.strip())[1]
+
+
+def test_sub_second_durations_keep_a_decimal_in_every_summary_figure(tmp_path: Path) -> None:
+    db, project = _one_run_db(tmp_path, duration_ms=660.0)
+    text = run_tmxd("report", "--db", str(db), "-p", str(project)).stdout
+    # one execution: its total and its average are the same 0.66 s, shown the same way
+    assert _summary_value(text, "total time") == "0.7s", text
+    assert _summary_value(text, "avg execution time") == "0.7s", text
+    db2, project2 = _one_run_db(tmp_path / "b", duration_ms=42_000.0)
+    text2 = run_tmxd("report", "--db", str(db2), "-p", str(project2)).stdout
+    assert _summary_value(text2, "total time") == "42s"  # control: whole seconds

@@ -48,12 +48,20 @@ class Table:
 
 
 def duration(seconds: float | None) -> str:
-    """``45s``, ``12m 5s``, ``3h 20m``, ``2d 4h``; ``–`` when unknown."""
+    """``0.7s``, ``45s``, ``12m 5s``, ``3h 20m``, ``2d 4h``; ``–`` when unknown.
+
+    Under a second the value keeps one decimal (``0.7s``, ``<0.1s``), whatever figure it is:
+    rounding 0.66 s to ``1s`` beside an average shown as ``0.1s`` read as a contradiction."""
     if seconds is None:
         return "–"
-    s = round(float(seconds))
+    value = float(seconds)
+    if 0 < value < 0.05:
+        return "<0.1s"
+    if 0 < value < 1:
+        return f"{value:.1f}s"
+    s = round(value)
     if s < 60:
-        return f"{s}s" if s or seconds == 0 else f"{seconds:.1f}s"
+        return f"{s}s"
     m, s = divmod(s, 60)
     if m < 60:
         return f"{m}m {s}s" if s else f"{m}m"
