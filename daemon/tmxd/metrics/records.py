@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -124,9 +125,21 @@ def tool_call(
         "task_id": None if task_id is None else str(task_id),
         "tool": tool,
         "success": bool(success),
-        "duration_ms": duration_ms,
+        "duration_ms": finite(duration_ms),
         "at": stamp(at),
     }
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (stored as NULL): an
+    infinity or a NaN stored in a REAL column would poison every sum and mean over it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 def hook_run(
