@@ -25,7 +25,8 @@ EMPTY_MESSAGE = (
 # The summary's rows: (JSON key, what it counts). docs/metrics.md defines each figure once.
 SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("total_tasks", "agent executions finished in the window"),
-    ("success_rate", "succeeded ÷ total tasks"),
+    ("success_rate", "succeeded ÷ (succeeded + failed)"),
+    ("interrupted", "stopped (Ctrl-C, a signal, a killed run): not failures"),
     ("avg_execution_time", "mean duration of those executions"),
     ("avg_tool_calls", "mean tool calls per execution"),
     ("total_time", "their durations added up"),
@@ -147,8 +148,8 @@ def summary_value(summary: dict[str, Any], key: str) -> str:
     """A summary figure as shown in text, Markdown and HTML."""
     value = summary[key]
     if key == "success_rate":
-        finished = summary["total_tasks"]
-        return percent(value) + (f" ({summary['succeeded']}/{finished})" if finished else "")
+        judged = summary["succeeded"] + summary["failed"]
+        return percent(value) + (f" ({summary['succeeded']}/{judged})" if judged else "")
     if key in ("avg_execution_time", "total_time"):
         return duration(value)
     return number(value)
@@ -157,7 +158,9 @@ def summary_value(summary: dict[str, Any], key: str) -> str:
 def summary_table(report: dict[str, Any]) -> Table:
     s = report["summary"]
     rows = [
-        [key.replace("_", " "), summary_value(s, key), meaning] for key, meaning in SUMMARY_ROWS
+        [key.replace("_", " "), summary_value(s, key), meaning]
+        for key, meaning in SUMMARY_ROWS
+        if key in s  # a report saved by an older tmxd has no ``interrupted``
     ]
     if s["input_tokens"] is not None or s["output_tokens"] is not None:
         rows.append(
@@ -296,16 +299,26 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
         ]
         out.append(t)
     if report["agents"]:
+        stopped = any(r.get("interrupted") for r in report["agents"])
         t = Table(
             "Agents",
-            ["agent", "executions", "succeeded", "tokens in/out", "cost", "time"],
-            right={1, 2, 3, 4, 5},
+            [
+                "agent",
+                "executions",
+                "succeeded",
+                *(["interrupted"] if stopped else []),
+                "tokens in/out",
+                "cost",
+                "time",
+            ],
+            right=set(range(1, 7 if stopped else 6)),
         )
         t.rows = [
             [
                 r["agent"],
                 str(r["executions"]),
                 str(r["succeeded"]),
+                *([str(r.get("interrupted", 0))] if stopped else []),
                 f"{number(r['input_tokens'])}/{number(r['output_tokens'])}",
                 money(r["cost_usd"]),
                 duration(r["time"]),
