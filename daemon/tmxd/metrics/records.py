@@ -184,9 +184,13 @@ def commit(
     *,
     tag: str | None = None,
     at: datetime | None = None,
+    merge: bool | None = None,
+    taskmaster_only: bool | None = None,
 ) -> Record:
     """A commit and the tasks it names (ids in Task Master tag ``tag``); its key is its
-    sha (one row per project and sha)."""
+    sha (one row per project and sha). ``merge``: a merge commit (never linked);
+    ``taskmaster_only``: it changes only Task Master's files (never linked by inference);
+    None when not known."""
     return {
         "kind": "commit",
         "key": sha,
@@ -202,6 +206,8 @@ def commit(
         "branch": branch,
         "task_ids": [str(t) for t in dict.fromkeys(task_ids)],
         "tag": tag,
+        "merge": merge,
+        "taskmaster_only": taskmaster_only,
     }
 
 
@@ -306,7 +312,8 @@ def _baseline_row(r: Record, pid: int) -> Row:
 def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
     cur = conn.execute(
         "INSERT INTO commits (project_id, sha, subject, author, committed_at, recorded_at, "
-        "files, insertions, deletions, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "files, insertions, deletions, branch, merge, taskmaster_only) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (project_id, sha) DO NOTHING",
         (
             pid,
@@ -319,6 +326,8 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
             r["insertions"],
             r["deletions"],
             r["branch"],
+            _optional_flag(r.get("merge")),  # older journals: not known
+            _optional_flag(r.get("taskmaster_only")),
         ),
     )
     if cur.rowcount == 0:
@@ -329,6 +338,10 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
         [(cur.lastrowid, pid, t, r.get("tag")) for t in r["task_ids"]],  # older journals: none
     )
     return True
+
+
+def _optional_flag(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
 
 
 def _optional_int(value: Any) -> int | None:

@@ -753,22 +753,31 @@ def _commits(
     ).fetchall()
     pwhere = "project_id = ?" if flt.project_id is not None else "1"
     pparams = [flt.project_id] if flt.project_id is not None else []
-    total, linked = 0, 0
+    total, linked, merges, taskmaster_only = 0, 0, 0, 0
     if flt.q.task is None:
-        # with --tag, a commit counts as linked when it names a task of that tag
+        # with --tag, a commit counts as linked when it names a task of that tag. Left out
+        # of the total, as `tmxd hooks status` leaves them out of the unlinked: merge
+        # commits (never linked) and commits of Task Master's files only that name no task
+        # (never linked by inference)
         in_tag = f" AND {stale.LINK_TAG} = ?" if flt.q.tag is not None else ""
+        any_link = "EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id)"
         row = conn.execute(
             "SELECT count(*), "
-            f"sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id{in_tag})) "
+            f"sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id{in_tag})), "
+            "sum(coalesce(c.merge, 0)), "
+            f"sum(coalesce(c.merge, 0) = 0 AND coalesce(c.taskmaster_only, 0) AND NOT {any_link}) "
             f"FROM commits c WHERE {pwhere} AND committed_at >= ? AND committed_at <= ?",
             [*([flt.q.tag] if in_tag else []), *pparams, since_s, until_s],
         ).fetchone()
-        total, linked = int(row[0]), int(row[1] or 0)
+        linked, merges, taskmaster_only = int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
+        total = int(row[0]) - merges - taskmaster_only
     else:
         total = linked = len(per_task)
     return {
         "total": total,
         "linked": linked,
+        "merges": merges,
+        "taskmaster_only": taskmaster_only,
         "per_task": [
             {
                 "task": label((r[0], r[1], r[2])),

@@ -526,6 +526,21 @@ def m008_interrupted_executions(db: Database) -> None:
     )
 
 
+def m009_commit_kinds(db: Database) -> None:
+    """Which commits could not name a task by design: ``commits.merge`` (1 for a merge
+    commit, two parents or more: never linked) and ``commits.taskmaster_only`` (1 when it
+    changes only Task Master's files: never linked by inference). The report leaves them
+    out of "N of M commits name a task" unless they do, as ``tmxd hooks status`` leaves
+    them out of the unlinked ones. NULL for commits recorded before (not known)."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE commits ADD COLUMN merge INTEGER;
+        ALTER TABLE commits ADD COLUMN taskmaster_only INTEGER;
+        """,
+    )
+
+
 # Every migration, in order (sqlite-utils records each by its function's name).
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m001_initial,
@@ -536,6 +551,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m006_execution_denials,
     m007_commit_task_tags,
     m008_interrupted_executions,
+    m009_commit_kinds,
 )
 
 

@@ -254,6 +254,7 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
             ["task", "title", "commits", "files", "+", "-"],
             right={2, 3, 4, 5},
             note=f"{commits['linked']} of {commits['total']} commits name a task"
+            + _not_counted(commits)
             + (
                 f"; the {MAX_ROWS} tasks with most commits shown"
                 if len(commits["per_task"]) > MAX_ROWS
@@ -327,6 +328,17 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
         ]
         out.append(t)
     return out
+
+
+def _not_counted(commits: dict[str, Any]) -> str:
+    """The commits left out of "N of M": merges, and Task Master-only commits naming none."""
+    left = []
+    if commits.get("merges"):
+        n = commits["merges"]
+        left.append(f"{n} merge{'s' if n != 1 else ''}")
+    if commits.get("taskmaster_only"):
+        left.append(f"{commits['taskmaster_only']} changing only Task Master files")
+    return f" (not counted: {', '.join(left)})" if left else ""
 
 
 def _med_p90(stats: dict[str, float | None]) -> list[str]:
