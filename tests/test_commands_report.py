@@ -328,3 +328,90 @@ def test_on_a_terminal_colour_and_width_follow_it(fixture_db: tuple[Path, Path])
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert all(width(line) <= 64 for line in plain.splitlines()[1:]), plain  # the sparklines too
     assert "\x1b[" not in _on_a_terminal(args, _report_env(NO_COLOR="1"), 64)
+
+
+def _one_run_db(tmp_path: Path, **outcome: object) -> tuple[Path, Path]:
+    """A database with one finished execution of task 1 (``outcome`` as for ``finish``)."""
+    from metrics_fixture import finish
+
+    project = tmp_path / "proj"
+    project.mkdir(parents=True)
+    db = tmp_path / "runs.db"
+    with Recorder.open(db) as rec:
+        finish(rec, rec.execution_started(project, "1", 1, "medium", "claude"), **outcome)
+    return db, project
+
+
+def _summary_value(text: str, label: str) -> str:
+    """The value column of a summary row (``  total time   0.7s  their durations…``)."""
+    line = next(line for line in text.splitlines() if line.strip().startswith(label + "  "))
+    return re.split(r"\s{2,}", line.strip())[1]
+
+
+def test_sub_second_durations_keep_a_decimal_in_every_summary_figure(tmp_path: Path) -> None:
+    db, project = _one_run_db(tmp_path, duration_ms=660.0)
+    text = run_tmxd("report", "--db", str(db), "-p", str(project)).stdout
+    # one execution: its total and its average are the same 0.66 s, shown the same way
+    assert _summary_value(text, "total time") == "0.7s", text
+    assert _summary_value(text, "avg execution time") == "0.7s", text
+    db2, project2 = _one_run_db(tmp_path / "b", duration_ms=42_000.0)
+    text2 = run_tmxd("report", "--db", str(db2), "-p", str(project2)).stdout
+    assert _summary_value(text2, "total time") == "42s"  # control: whole seconds
+
+
+def _interrupt_db(tmp_path: Path) -> tuple[Path, Path]:
+    """Task 1: a success; task 2: stopped by Ctrl-C, then killed and recovered; task 3: a
+    real failure (the control); and before WINDOW, task 9 stopped by the daemon."""
+    from datetime import UTC, datetime, timedelta
+
+    from metrics_fixture import finish
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    db = tmp_path / "i.db"
+    start = datetime(2026, 11, 12, 9, tzinfo=UTC)
+    outcomes = [
+        ("1", {}),
+        ("2", {"success": False, "exit_code": None, "error": "interrupted"}),
+        ("2", {"success": False, "exit_code": None, "error": "interrupted: the run was killed; "
+               "recovered by a later run"}),
+        ("3", {"success": False, "exit_code": 1, "error": "tests failed: test_x"}),
+    ]  # fmt: skip
+    with Recorder.open(db) as rec:
+        for i, (task, outcome) in enumerate(outcomes):
+            began = start + timedelta(minutes=i)
+            ex = rec.execution_started(project, task, 1, "medium", "claude", at=began)
+            finish(rec, ex, at=began + timedelta(seconds=10), **outcome)
+        began = datetime(2026, 11, 1, 9, tzinfo=UTC)
+        ex = rec.execution_started(project, "9", 1, "medium", "claude", at=began)
+        stopped = {"success": False, "exit_code": None, "error": "interrupted: SIGTERM"}
+        finish(rec, ex, at=began + timedelta(seconds=10), **stopped)
+    return db, project
+
+
+# all time: the running totals; a window that leaves a run out: the executions themselves
+@pytest.mark.parametrize(("window", "stopped"), [([], 3), (WINDOW, 2)], ids=["all", "window"])
+def test_an_interrupted_execution_is_not_a_failure(
+    tmp_path: Path, window: list[str], stopped: int
+) -> None:
+    db, project = _interrupt_db(tmp_path)
+    args = ["report", "--db", str(db), "-p", str(project), *window]
+    out = json.loads(run_tmxd(*args, "--format", "json").stdout)
+    s = out["summary"]
+    finished = 2 + stopped
+    assert (s["total_tasks"], s["succeeded"], s["failed"], s["interrupted"]) == (
+        finished,
+        1,
+        1,
+        stopped,
+    )
+    assert s["success_rate"] == 0.5  # 1 of the 2 that reached a verdict
+    assert s["total_time"] == 10.0 * finished  # the interrupted runs' time was spent all the same
+    assert [r["reason"] for r in out["failure_reasons"]] == ["tests failed: test_x"]
+    assert [(a["executions"], a["succeeded"], a["interrupted"]) for a in out["agents"]] == [
+        (finished, 1, stopped)
+    ]
+    text = run_tmxd(*args).stdout
+    assert _summary_value(text, "success rate") == "50.0% (1/2)", text
+    assert _summary_value(text, "interrupted") == str(stopped)
+    assert "interrupted" not in text.split("Failure reasons")[1].split("\n\n")[0]

@@ -1201,3 +1201,36 @@ def test_a_commit_of_the_notes_naming_a_task_is_linked(project: Path) -> None:
     sha = git(project, "rev-parse", "HEAD").strip()
     result = run_sync(project)
     assert [(n.task_id, n.sha, n.inferred) for n in result.notes_added] == [("2", sha, False)]
+
+
+def test_the_report_counts_commits_as_hooks_status_does(project: Path, tmp_path: Path) -> None:
+    """After parallel runs: merges named their task (as the autopilot's do) and the notes
+    were committed. Neither could name a task by design, so neither is in "N of M"."""
+    db = tmp_path / "m.db"
+    with Recorder.open(db) as recorder:
+        git(project, "checkout", "-q", "-b", "side")
+        commit(project, "Side\n\nTask: 2", name="side.txt")
+        git(project, "checkout", "-q", "main")
+        commit(project, "Main\n\nTask: 2", name="main.txt")
+        git(project, "merge", "-q", "--no-ff", "-m", "Merge side", "-m", "Task: 2", "side")
+        commit(project, "Typo in the id\n\nTask: 99", name="main.txt")  # control: counted
+        run_sync(project, recorder)
+        git(project, "commit", "-qam", "Record tmxd notes")  # tasks.json only
+        run_sync(project, recorder)
+    assert sync.unlinked_commits(project) == []  # `tmxd hooks status`: nothing unlinked
+    kinds = rows(db, "SELECT subject, merge, taskmaster_only FROM commits ORDER BY id")
+    assert sorted(kinds) == [
+        ("Main", 0, 0),
+        ("Merge side", 1, 0),
+        ("Record tmxd notes", 0, 1),
+        ("Side", 0, 0),
+        ("Typo in the id", 0, 0),
+    ]
+    args = ["report", "--db", str(db), "-p", str(project)]
+    out = json.loads(run_tmxd(*args, "--format", "json").stdout)["commits"]
+    assert (out["linked"], out["total"], out["merges"], out["taskmaster_only"]) == (2, 3, 1, 1)
+    text = run_tmxd(*args).stdout
+    assert (
+        "2 of 3 commits name a task (not counted: 1 merge, 1 changing only Task Master files)"
+        in text
+    ), text

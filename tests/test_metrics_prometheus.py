@@ -117,7 +117,33 @@ def test_one_result_vocabulary(db: Path) -> None:
         for (_name, labels) in samples(exposition_for(db))
         if "result" in dict(labels)
     }
-    assert results == {"success", "failure"}
+    # executions also say which ended by an interrupt (zero here: none did)
+    assert results == {"success", "failure", "interrupted"}
+    s = samples(exposition_for(db))
+    lab = {"project": "proj", "agent": "claude", "result": "interrupted"}
+    assert get(s, "tmxd_executions_total", **lab) == 0
+    assert not [k for k in s if ("result", "interrupted") in k[1] and "executions" not in k[0]]
+
+
+def test_an_interrupted_execution_is_not_a_failure(tmp_path: Path) -> None:
+    path, p = tmp_path / "i.db", tmp_path / "proj"
+    p.mkdir()
+    with Recorder.open(path) as rec:
+        finish(rec, rec.execution_started(p, "1", 1, "medium", "claude"))
+        for error in ("interrupted", "interrupted: the run was killed; recovered by a later run"):
+            ex = rec.execution_started(p, "2", 1, "medium", "claude")
+            finish(rec, ex, success=False, exit_code=None, error=error)
+        ex = rec.execution_started(p, "3", 1, "medium", "claude")
+        finish(rec, ex, success=False, exit_code=1, error="tests failed")  # control
+        ex = rec.execution_started(p, "3", 2, "medium", "claude")
+        finish(rec, ex, success=False, exit_code=1, error="Interrupted by the linter")
+    s = samples(exposition_for(path))
+    lab = {"project": "proj", "agent": "claude"}
+    assert get(s, "tmxd_executions_total", result="success", **lab) == 1
+    assert get(s, "tmxd_executions_total", result="failure", **lab) == 2  # the word's case counts
+    assert get(s, "tmxd_executions_total", result="interrupted", **lab) == 2
+    # every finished execution is still in the duration histogram
+    assert get(s, "tmxd_execution_duration_seconds_count", **lab) == 5
 
 
 def test_project_labels_are_names_made_unique() -> None:
@@ -371,8 +397,10 @@ def test_a_real_prometheus_scrapes_the_daemon(tmp_path: Path) -> None:
             "FROM transitions t JOIN projects p ON p.id = t.project_id GROUP BY 1, 2, 3, 4"
         )
         wait_until(lambda: series("tmxd_transitions_total") == counted(transitions))
-        assert series("tmxd_executions_total") == counted(
-            "SELECT p.name AS project, e.agent, CASE e.success WHEN 1 THEN 'success' "
+        executions = series("tmxd_executions_total")
+        assert {k: v for k, v in executions.items() if v} == counted(
+            "SELECT p.name AS project, e.agent, CASE WHEN e.success = 1 THEN 'success' "
+            "WHEN e.error LIKE 'interrupted%' THEN 'interrupted' "
             "ELSE 'failure' END AS result, count(*) FROM executions e JOIN projects p "
             "ON p.id = e.project_id WHERE e.success IS NOT NULL GROUP BY 1, 2, 3"
         )

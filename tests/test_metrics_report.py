@@ -304,3 +304,36 @@ def test_a_commit_counts_for_the_task_of_its_own_tag(tmp_path: Path) -> None:
     ]
     stale = {x["title"]: x["last_commit"] for x in everything["stale_in_progress"]}
     assert stale == {"Outline page": None}
+
+
+def test_commits_that_cannot_name_a_task_are_left_out_unless_they_do(tmp_path: Path) -> None:
+    from tmxd.metrics import records
+
+    p = tmp_path / "p"
+    p.mkdir()
+    when = datetime(2026, 11, 12, tzinfo=UTC)
+
+    def made(sha: str, tasks: list[str], **kind: Any) -> records.Record:
+        return records.commit(p, sha, sha, "Ada", when, 1, 1, 0, "main", tasks, **kind)
+
+    old = made("old", [])
+    del old["merge"], old["taskmaster_only"]  # a journal line from before: not known
+    with Recorder.open(tmp_path / "c.db") as rec:
+        rec.store(
+            [
+                made("a", ["1"], merge=False, taskmaster_only=False),
+                made("m1", [], merge=True, taskmaster_only=False),
+                made("m2", [], merge=True),
+                made("tm", [], merge=False, taskmaster_only=True),
+                made("tm-named", ["2"], merge=False, taskmaster_only=True),  # named: counts
+                made("none", [], merge=False, taskmaster_only=False),  # control: counts
+                old,  # counts, as before
+            ]
+        )
+        got = build_report(rec.db.conn, ReportQuery(project=p, now=NOW))["commits"]
+        assert (got["linked"], got["total"], got["merges"], got["taskmaster_only"]) == (2, 4, 2, 1)
+        assert rec.db.conn.execute(
+            "SELECT merge, taskmaster_only FROM commits WHERE sha = 'old'"
+        ).fetchone() == (None, None)
+        by_tag = build_report(rec.db.conn, ReportQuery(project=p, now=NOW, tag="master"))
+        assert by_tag["commits"]["total"] == 4

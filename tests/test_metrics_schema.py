@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,6 +243,13 @@ def test_the_views_answer_with_the_reports_definitions(tmp_path: Path) -> None:
             "total_time, running FROM executions_by_project"
         ).fetchone()
         assert row == ("p", 1, 1.0, 2.0, 4.0, 2.0, 1)
+        stopped = rec.execution_started(root, "2", 3, "simple", "script")
+        finish(rec, stopped, success=False, error="interrupted", duration_ms=4000)
+        row = q(
+            "SELECT total_tasks, succeeded, failed, interrupted, success_rate, total_time "
+            "FROM executions_by_project"
+        ).fetchone()
+        assert row == (2, 1, 0, 1, 1.0, 6.0)  # an interrupt is no failure; its time counts
         assert q("SELECT session_id FROM executions WHERE id = ?", (ex,)).fetchone() == ("sess",)
 
 
@@ -280,3 +288,46 @@ def test_an_in_memory_database_leaves_no_file(
     monkeypatch.chdir(tmp_path)
     schema.connect(Path(":memory:")).close()
     assert list(tmp_path.iterdir()) == []  # not a file named ":memory:" made private
+
+
+def test_interrupted_executions_of_an_older_database_are_counted_apart(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    old = Database(path)
+    schema.migration_set().apply(old, stop_before="m008_interrupted_executions")
+    # the totals as m005 made them before they counted interrupts
+    was = schema.TOTALS[0]
+    was = dataclasses.replace(was, sums={k: v for k, v in was.sums.items() if k != "interrupted"})
+    schema._run_script(
+        old,
+        "".join(f"DROP TRIGGER {was.name}_{e};" for e in ("insert", "delete", "update"))
+        + f"DROP TABLE {was.name};"
+        + was.create_sql(),
+    )
+    pid = old["projects"].insert({"root": "/p", "name": "p", "created_at": "2026-11-01"}).last_pk
+    for success, error in ((1, None), (0, "interrupted"), (0, "exit code 1"), (None, None)):
+        old["executions"].insert(
+            {"project_id": pid, "tag": "master", "task_id": "1", "attempt": 1, "route": "r",
+             "agent": "claude", "started_at": "2026-11-02T00:00:00.000Z",
+             "finished_at": None if success is None else "2026-11-02T00:00:01.000Z",
+             "duration_ms": 1000, "success": success, "error": error},
+        )  # fmt: skip
+    assert "interrupted" not in {c.name for c in old["execution_task_totals"].columns}
+    old.close()
+    db = connect(path)
+    try:
+        q = db.execute
+        assert q("SELECT n, finished, ok, interrupted FROM execution_task_totals").fetchall() == [
+            (4, 3, 1, 1)
+        ]
+        assert q(
+            "SELECT total_tasks, succeeded, failed, interrupted, success_rate, running "
+            "FROM executions_by_project"
+        ).fetchall() == [(3, 1, 1, 1, 0.5, 1)]
+        # the rebuilt triggers follow later writes
+        q("UPDATE executions SET success = 0, error = 'interrupted: SIGTERM' WHERE success IS NULL")
+        q("DELETE FROM executions WHERE error = 'interrupted'")
+        assert q("SELECT n, finished, ok, interrupted FROM execution_task_totals").fetchall() == [
+            (3, 3, 1, 1)
+        ]
+    finally:
+        db.close()

@@ -3,11 +3,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
+from math import inf, nan
 from pathlib import Path
 from typing import Any
 
@@ -384,3 +386,45 @@ def test_real_claude_code_runs_the_hooks_init_writes(project: Path, tmp_path: Pa
     assert {"claude.stop", "claude.session_end"} <= kinds
     (root,) = rows("SELECT root FROM projects")[0]
     assert Path(root) == project.resolve()
+
+
+def test_a_number_that_is_not_finite_is_stored_as_null(project: Path) -> None:
+    bash = payloads(project)["PostToolUse.Bash"]
+    text = json.dumps(bash)
+    for raw in ("1e400", "-1e400", "NaN", '"41"', "true", "1" + "0" * 400):
+        proc = run_hook(text.replace('"duration_ms": 41', f'"duration_ms": {raw}'), project)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), raw
+    proc = run_hook(bash, project)  # control: a plain number is kept as it is
+    assert (proc.returncode, proc.stdout) == (0, "")
+    durations = [d for (d,) in rows("SELECT duration_ms FROM tool_calls ORDER BY id")]
+    assert durations == [None] * 6 + [41.0]
+    ((total,),) = rows("SELECT sum(duration_ms) FROM tool_calls")
+    assert total is not None and math.isfinite(total)
+
+
+def test_a_session_id_that_is_not_a_string_is_no_session_id(project: Path) -> None:
+    bash = payloads(project)["PostToolUse.Bash"]
+    for bad in ({"a": 1}, 7, ["x"], None):
+        proc = run_hook({**bash, "session_id": bad}, project)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    # as for a missing one: Claude Code's own variable names the session when set
+    proc = run_hook({**bash, "session_id": {"a": 1}}, project, CLAUDE_CODE_SESSION_ID="env-s")
+    assert (proc.returncode, proc.stdout) == (0, "")
+    start = {**payloads(project)["SessionStart"], "session_id": {"a": 1}}
+    assert run_hook(start, project).returncode == 0
+    assert run_hook(bash, project).returncode == 0  # control: a string is kept
+    sessions = [s for (s,) in rows("SELECT session_id FROM tool_calls ORDER BY id")]
+    assert sessions == ["unknown"] * 4 + ["env-s", SESSION]
+    (data,) = rows("SELECT data FROM events WHERE kind = 'claude.session_start'")[0]
+    assert json.loads(data)["session_id"] == "unknown"
+
+
+def test_records_keep_no_infinite_duration(tmp_path: Path) -> None:
+    from tmxd.metrics import records
+
+    made = [records.tool_call(tmp_path, "s", "Bash", True, v, None) for v in (inf, nan, 5)]
+    assert [r["duration_ms"] for r in made] == [None, None, 5.0]
+    with Recorder.open(tmp_path / "r.db") as rec:
+        rec.store(made)
+        got = list(rec.db.conn.execute("SELECT duration_ms FROM tool_calls ORDER BY id"))
+    assert got == [(None,), (None,), (5.0,)]

@@ -333,6 +333,7 @@ class _Run:
         self.record_status = record_status
         self.key = ""  # the spool line being handled (see _entry_key)
         self.linked: bool | None = None  # whether its commit went to a task
+        self._taskmaster_only: dict[str, bool] = {}  # by sha: one git call per commit
         self.commit_at: datetime | None = None  # and when it was made
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
@@ -587,6 +588,12 @@ class _Run:
         """Whether ``info`` changes Task Master's files only (its ``.taskmaster/`` folder,
         its tasks file): committing tmxd's own notes, which an inferred note would make
         uncommitted again. At least one file: an empty commit is not one."""
+        found = self._taskmaster_only.get(info.sha)
+        if found is None:
+            found = self._taskmaster_only[info.sha] = self._changes_taskmaster_only(info)
+        return found
+
+    def _changes_taskmaster_only(self, info: git.CommitInfo) -> bool:
         top = self.repo.toplevel
         if top is None:
             return False
@@ -643,6 +650,8 @@ class _Run:
         self.linked, self.commit_at = bool(task_ids), info.committed_at
         if self.recorder is None:
             return
+        # the kinds of commit never linked by design, so the report can leave them out
+        merge = len(info.parents) > 1
         self.recorder.commit(
             self.root,
             info.sha,
@@ -655,6 +664,8 @@ class _Run:
             branch,
             task_ids,
             tag=tag if task_ids else None,
+            merge=merge,
+            taskmaster_only=not merge and self._only_taskmaster_files(info),
         )
 
     def event(self, kind: str, data: dict[str, Any], at: datetime | None) -> None:

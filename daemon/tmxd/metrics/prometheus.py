@@ -8,7 +8,8 @@ database with millions of rows costs milliseconds and many scrapes cost one read
 Counters are totals over what the database still holds (pruning lowers them, which
 Prometheus treats as a counter reset). One label vocabulary everywhere: ``project``
 is the project's folder name (made unique on the machine; ``tmxd_project_info``
-maps it to its root), ``result`` is ``success`` or ``failure``.
+maps it to its root), ``result`` is ``success`` or ``failure`` (and, for executions,
+``interrupted``).
 
 Three ways out: ``tmxd metrics --prometheus`` prints it, ``--textfile PATH`` writes
 it atomically for node_exporter's textfile collector, and :func:`serve_prometheus`
@@ -63,6 +64,9 @@ from tmxd.metrics.schema import (
 DEFAULT_CACHE_SECONDS = 5.0
 
 SUCCESS, FAILURE = "success", "failure"
+#: ``tmxd_executions_total`` only: an execution ended by an interrupt (Ctrl-C, a signal,
+#: a killed run) is not a failure of the agent.
+INTERRUPTED = "interrupted"
 
 
 def result(ok: Any) -> str:
@@ -188,6 +192,7 @@ class _AgentTotals:
 
     finished: int = 0
     ok: int = 0
+    interrupted: int = 0
     le: list[int] = field(default_factory=lambda: [0] * len(DURATION_BUCKETS))  # cumulative
     ms: float = 0.0
     calls: int = 0
@@ -212,13 +217,14 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
     cost = CounterMetricFamily("tmxd_agent_cost_usd", "Agent cost in US dollars.", labels=by)
     per: dict[tuple[str, str], _AgentTotals] = defaultdict(_AgentTotals)
     buckets_sql = ", ".join(f"sum({bucket_column(b)})" for b in DURATION_BUCKETS)
-    for pid, agent, finished, ok, dur, calls, tin, tout, usd, *le in conn.execute(
-        "SELECT project_id, agent, sum(finished), sum(ok), sum(duration_ms), sum(tool_calls), "
+    for pid, agent, finished, ok, stopped, dur, calls, tin, tout, usd, *le in conn.execute(
+        "SELECT project_id, agent, sum(finished), sum(ok), sum(interrupted), sum(duration_ms), "
+        "sum(tool_calls), "
         f"sum(input_tokens), sum(output_tokens), sum(cost_usd), {buckets_sql} "
         "FROM execution_task_totals GROUP BY project_id, agent HAVING sum(n) > 0"
     ):
         acc = per[(project(pid), agent)]
-        acc.finished, acc.ok, acc.ms, acc.calls = finished, ok, dur, calls
+        acc.finished, acc.ok, acc.interrupted, acc.ms, acc.calls = finished, ok, stopped, dur, calls
         acc.tokens_in, acc.tokens_out, acc.usd, acc.le = tin, tout, usd, le
     for pid, agent, n in conn.execute(
         "SELECT project_id, agent, count(*) FROM executions INDEXED BY executions_running "
@@ -230,7 +236,8 @@ def _executions(conn: sqlite3.Connection, project: Callable[[Any], str]) -> Iter
     for key, acc in sorted(per.items()):
         labels = list(key)
         total.add_metric([*labels, SUCCESS], acc.ok)
-        total.add_metric([*labels, FAILURE], acc.finished - acc.ok)
+        total.add_metric([*labels, FAILURE], acc.finished - acc.ok - acc.interrupted)
+        total.add_metric([*labels, INTERRUPTED], acc.interrupted)
         buckets = [(f"{float(b)}", n) for b, n in zip(DURATION_BUCKETS, acc.le, strict=True)]
         buckets.append(("+Inf", acc.finished))
         hist.add_metric(labels, buckets, round(acc.ms / 1000.0, 3))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -124,9 +125,21 @@ def tool_call(
         "task_id": None if task_id is None else str(task_id),
         "tool": tool,
         "success": bool(success),
-        "duration_ms": duration_ms,
+        "duration_ms": finite(duration_ms),
         "at": stamp(at),
     }
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float when it is a finite number, else None (stored as NULL): an
+    infinity or a NaN stored in a REAL column would poison every sum and mean over it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
 
 
 def hook_run(
@@ -171,9 +184,13 @@ def commit(
     *,
     tag: str | None = None,
     at: datetime | None = None,
+    merge: bool | None = None,
+    taskmaster_only: bool | None = None,
 ) -> Record:
     """A commit and the tasks it names (ids in Task Master tag ``tag``); its key is its
-    sha (one row per project and sha)."""
+    sha (one row per project and sha). ``merge``: a merge commit (never linked);
+    ``taskmaster_only``: it changes only Task Master's files (never linked by inference);
+    None when not known."""
     return {
         "kind": "commit",
         "key": sha,
@@ -189,6 +206,8 @@ def commit(
         "branch": branch,
         "task_ids": [str(t) for t in dict.fromkeys(task_ids)],
         "tag": tag,
+        "merge": merge,
+        "taskmaster_only": taskmaster_only,
     }
 
 
@@ -300,7 +319,8 @@ def _baseline_row(r: Record, pid: int) -> Row:
 def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
     cur = conn.execute(
         "INSERT INTO commits (project_id, sha, subject, author, committed_at, recorded_at, "
-        "files, insertions, deletions, branch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "files, insertions, deletions, branch, merge, taskmaster_only) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (project_id, sha) DO NOTHING",
         (
             pid,
@@ -313,6 +333,8 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
             r["insertions"],
             r["deletions"],
             r["branch"],
+            _optional_flag(r.get("merge")),  # older journals: not known
+            _optional_flag(r.get("taskmaster_only")),
         ),
     )
     if cur.rowcount == 0:
@@ -323,6 +345,10 @@ def _commit(conn: sqlite3.Connection, r: Record, pid: int) -> bool:
         [(cur.lastrowid, pid, t, r.get("tag")) for t in r["task_ids"]],  # older journals: none
     )
     return True
+
+
+def _optional_flag(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
 
 
 def _optional_int(value: Any) -> int | None:

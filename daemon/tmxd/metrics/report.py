@@ -10,7 +10,9 @@ Definitions (also in docs/metrics.md):
 
 * The window is ``[since, until]``; ``since=None`` means "from the first record".
 * ``total_tasks``: distinct tasks with an agent execution or a status change
-  in the window. ``success_rate``: successful / finished executions (0..1).
+  in the window. ``success_rate``: successful / (successful + failed) executions
+  (0..1): one ended by an interrupt (Ctrl-C, a signal, a killed run) counts as
+  ``interrupted``, neither a success nor a failure, and is no failure reason.
   ``avg_execution_time`` and ``total_time``: mean and sum of finished
   executions' durations, in seconds. ``avg_tool_calls``: mean tool calls per
   finished execution. Executions still running count in ``running`` only.
@@ -39,6 +41,7 @@ from tmxd import clock
 from tmxd.metrics import stale
 from tmxd.metrics.recorder import from_db_time, to_db_time
 from tmxd.metrics.records import REMOVED
+from tmxd.metrics.schema import interrupted_error
 from tmxd.taskmaster.status import DONE_LIKE
 
 # Not open work: done-like, given up on, or gone from tasks.json.
@@ -330,8 +333,9 @@ class _Runs:
 
     runs: int = 0
     ok: int = 0
-    failed: int = 0
+    failed: int = 0  # finished, not ok and not interrupted
     finished: int = 0
+    interrupted: int = 0  # ended by an interrupt: neither a success nor a failure
     dur_ms: float = 0.0
     tool_calls: int = 0
     input_tokens: int | None = None
@@ -344,6 +348,7 @@ class _Runs:
         self.ok += other.ok
         self.failed += other.failed
         self.finished += other.finished
+        self.interrupted += other.interrupted
         self.dur_ms += other.dur_ms
         self.tool_calls += other.tool_calls
         self.input_tokens = _add_known(self.input_tokens, other.input_tokens)
@@ -365,7 +370,19 @@ def _execution_stats(
     holds every execution, else from one scan of a covering index."""
     where, params = flt.where()
     window = _time_window(conn, "executions", "started_at", since_s, until_s)
+    interrupted: dict[tuple[int, str, str, str], int] = {}
     if window[0]:
+        # few rows, found through the failures index (it holds no agent: a lookup each)
+        interrupted = {
+            (pid, tag, task_id, agent_name): n
+            for pid, tag, task_id, agent_name, n in conn.execute(
+                "SELECT project_id, tag, task_id, agent, count(*) FROM executions "
+                "INDEXED BY executions_failures "
+                f"WHERE {where} AND success = 0 AND {interrupted_error()}{window[0]} "
+                "GROUP BY 1, 2, 3, 4",
+                [*params, *window[1]],
+            )
+        }
         cur = conn.execute(
             "SELECT project_id, tag, task_id, agent, count(*), sum(success), count(success), "
             "sum(duration_ms), sum(tool_calls), sum(input_tokens), sum(output_tokens), "
@@ -378,16 +395,42 @@ def _execution_stats(
             "SELECT project_id, tag, task_id, agent, n, ok, finished, duration_ms, tool_calls, "
             "CASE WHEN input_known THEN input_tokens END, "
             "CASE WHEN output_known THEN output_tokens END, "
-            f"CASE WHEN cost_known THEN cost_usd END FROM execution_task_totals WHERE {where} "
-            "AND n > 0",
+            "CASE WHEN cost_known THEN cost_usd END, interrupted FROM execution_task_totals "
+            f"WHERE {where} AND n > 0",
             params,
         )
     per_task: dict[tuple[int, str, str], _Runs] = {}
     per_agent: dict[str, _Runs] = {}
-    for pid, tag, task_id, agent_name, runs, ok, finished, dur, calls, tin, tout, cost in cur:
+    for (
+        pid,
+        tag,
+        task_id,
+        agent_name,
+        runs,
+        ok,
+        finished,
+        dur,
+        calls,
+        tin,
+        tout,
+        cost,
+        *more,
+    ) in cur:
         ok = ok or 0
         key = (pid, tag, task_id)
-        row = _Runs(runs, ok, finished - ok, finished, dur or 0.0, calls or 0, tin, tout, cost)
+        stopped = more[0] if more else interrupted.get((pid, tag, task_id, agent_name), 0)
+        row = _Runs(
+            runs,
+            ok,
+            finished - ok - stopped,
+            finished,
+            stopped,
+            dur or 0.0,
+            calls or 0,
+            tin,
+            tout,
+            cost,
+        )
         stats = per_task.get(key)
         if stats is None:
             per_task[key] = row  # one agent per task is the usual case: no sum needed
@@ -430,15 +473,17 @@ def _summary(
     for stats in execs.values():
         total.merge(stats)
     finished = total.finished
+    judged = total.ok + total.failed  # an interrupted execution is neither
     return {
         # the seed's five, over the executions that finished in the window
         "total_tasks": finished,
-        "success_rate": _round(total.ok / finished) if finished else None,
+        "success_rate": _round(total.ok / judged) if judged else None,
         "avg_execution_time": _round(total.dur_ms / finished / 1000.0) if finished else None,
         "avg_tool_calls": _round(total.tool_calls / finished) if finished else None,
         "total_time": _round(total.dur_ms / 1000.0),
         "succeeded": total.ok,
         "failed": total.failed,
+        "interrupted": total.interrupted,
         "running": total.runs - finished,
         # the project's tasks and subtasks
         "tasks_in_project": sum(
@@ -658,7 +703,10 @@ def _failure_reasons(
 ) -> list[dict[str, Any]]:
     """Failed executions grouped by :func:`failure_reason`, with a few example tasks."""
     where, params = flt.where()
-    window = f"{where} AND success = 0 AND started_at >= ? AND started_at <= ?"
+    window = (
+        f"{where} AND success = 0 AND (error IS NULL OR NOT ({interrupted_error()})) "
+        "AND started_at >= ? AND started_at <= ?"
+    )
     cur = conn.execute(
         "SELECT error, exit_code, count(*) FROM executions INDEXED BY executions_failures "
         f"WHERE {window} GROUP BY error, exit_code",
@@ -705,22 +753,31 @@ def _commits(
     ).fetchall()
     pwhere = "project_id = ?" if flt.project_id is not None else "1"
     pparams = [flt.project_id] if flt.project_id is not None else []
-    total, linked = 0, 0
+    total, linked, merges, taskmaster_only = 0, 0, 0, 0
     if flt.q.task is None:
-        # with --tag, a commit counts as linked when it names a task of that tag
+        # with --tag, a commit counts as linked when it names a task of that tag. Left out
+        # of the total, as `tmxd hooks status` leaves them out of the unlinked: merge
+        # commits (never linked) and commits of Task Master's files only that name no task
+        # (never linked by inference)
         in_tag = f" AND {stale.LINK_TAG} = ?" if flt.q.tag is not None else ""
+        any_link = "EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id)"
         row = conn.execute(
             "SELECT count(*), "
-            f"sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id{in_tag})) "
+            f"sum(EXISTS (SELECT 1 FROM commit_tasks ct WHERE ct.commit_id = c.id{in_tag})), "
+            "sum(coalesce(c.merge, 0)), "
+            f"sum(coalesce(c.merge, 0) = 0 AND coalesce(c.taskmaster_only, 0) AND NOT {any_link}) "
             f"FROM commits c WHERE {pwhere} AND committed_at >= ? AND committed_at <= ?",
             [*([flt.q.tag] if in_tag else []), *pparams, since_s, until_s],
         ).fetchone()
-        total, linked = int(row[0]), int(row[1] or 0)
+        linked, merges, taskmaster_only = int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)
+        total = int(row[0]) - merges - taskmaster_only
     else:
         total = linked = len(per_task)
     return {
         "total": total,
         "linked": linked,
+        "merges": merges,
+        "taskmaster_only": taskmaster_only,
         "per_task": [
             {
                 "task": label((r[0], r[1], r[2])),
@@ -799,6 +856,7 @@ def _agents(per_agent: dict[str, _Runs]) -> list[dict[str, Any]]:
             "agent": agent,
             "executions": r.finished,
             "succeeded": r.ok,
+            "interrupted": r.interrupted,
             "running": r.runs - r.finished,
             "input_tokens": r.input_tokens,
             "output_tokens": r.output_tokens,

@@ -268,9 +268,63 @@ def _run_script(db: Database, script: str) -> None:
             statement = ""
 
 
+#: How an execution ended by an interrupt is told apart (the autopilot's ``INTERRUPTED``):
+#: ``success = 0`` and an error starting with ``interrupted`` — Ctrl-C, SIGTERM, the daemon
+#: stopping, a killed run recovered later. Not a failure of the agent: the report counts
+#: it on its own, outside the success rate and the failure reasons. As a range over the
+#: error (rows whose error starts with the word) so the failures index serves it.
+INTERRUPTED_PREFIX = "interrupted"
+
+
+def interrupted_error(row: str = "") -> str:
+    """SQL true when ``{row}error`` starts with ``interrupted`` (NULL for no error), as a
+    range an index on ``error`` can serve."""
+    after = INTERRUPTED_PREFIX[:-1] + chr(ord(INTERRUPTED_PREFIX[-1]) + 1)
+    return f"{row}error >= '{INTERRUPTED_PREFIX}' AND {row}error < '{after}'"
+
+
+def interrupted_sql(row: str = "") -> str:
+    """SQL 1 when the execution ``row`` (``"e."``, ``"R."`` or ``""``) ended by an
+    interrupt, 0 otherwise (never NULL)."""
+    return f"coalesce({row}success = 0 AND {interrupted_error(row)}, 0)"
+
+
+EXECUTIONS_BY_PROJECT = (
+    """CREATE VIEW executions_by_project AS
+    SELECT e.project_id, p.name AS project,
+           count(e.success) AS total_tasks,
+           round(coalesce(sum(e.success), 0) * 1.0
+               / nullif(count(e.success) - sum("""
+    + interrupted_sql("e.")
+    + """), 0), 4) AS success_rate,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END) / 1000.0, 4)
+               AS avg_execution_time,
+           round(avg(CASE WHEN e.success IS NOT NULL THEN e.tool_calls END), 4)
+               AS avg_tool_calls,
+           round(coalesce(sum(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END), 0)
+               / 1000.0, 4) AS total_time,
+           coalesce(sum(e.success), 0) AS succeeded,
+           count(e.success) - coalesce(sum(e.success), 0) - sum("""
+    + interrupted_sql("e.")
+    + """) AS failed,
+           sum("""
+    + interrupted_sql("e.")
+    + """) AS interrupted,
+           count(*) - count(e.success) AS running,
+           sum(e.input_tokens) AS input_tokens,
+           sum(e.output_tokens) AS output_tokens,
+           sum(e.cost_usd) AS cost_usd
+    FROM executions e JOIN projects p ON p.id = e.project_id
+    GROUP BY e.project_id;
+
+"""
+)
+
+
 # The views: one definition per figure, shared with docs/metrics.md. Done-like statuses
 # are ``done`` and ``completed``; a ``baseline`` row is tmxd's first look at a task.
-VIEWS = """
+VIEWS = (
+    """
 CREATE VIEW task_titles AS
     SELECT t.project_id, p.name AS project, t.tag, t.task_id, t.title, max(t.at) AS titled_at
     FROM transitions t JOIN projects p ON p.id = t.project_id
@@ -283,26 +337,9 @@ CREATE VIEW task_status_now AS
     FROM transitions t JOIN projects p ON p.id = t.project_id
     GROUP BY t.project_id, t.tag, t.task_id;
 
-CREATE VIEW executions_by_project AS
-    SELECT e.project_id, p.name AS project,
-           count(e.success) AS total_tasks,
-           round(avg(e.success), 4) AS success_rate,
-           round(avg(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END) / 1000.0, 4)
-               AS avg_execution_time,
-           round(avg(CASE WHEN e.success IS NOT NULL THEN e.tool_calls END), 4)
-               AS avg_tool_calls,
-           round(coalesce(sum(CASE WHEN e.success IS NOT NULL THEN e.duration_ms END), 0)
-               / 1000.0, 4) AS total_time,
-           coalesce(sum(e.success), 0) AS succeeded,
-           count(e.success) - coalesce(sum(e.success), 0) AS failed,
-           count(*) - count(e.success) AS running,
-           sum(e.input_tokens) AS input_tokens,
-           sum(e.output_tokens) AS output_tokens,
-           sum(e.cost_usd) AS cost_usd
-    FROM executions e JOIN projects p ON p.id = e.project_id
-    GROUP BY e.project_id;
-
-CREATE VIEW done_per_day AS
+"""
+    + EXECUTIONS_BY_PROJECT
+    + """CREATE VIEW done_per_day AS
     SELECT t.project_id, p.name AS project, substr(t.at, 1, 10) AS day,
            count(DISTINCT t.tag || char(9) || t.task_id) AS tasks_done
     FROM transitions t JOIN projects p ON p.id = t.project_id
@@ -311,6 +348,7 @@ CREATE VIEW done_per_day AS
       AND t.source != 'baseline'
     GROUP BY t.project_id, day;
 """
+)
 
 
 #: Upper bounds (seconds) of the execution-duration histogram's buckets (then +Inf).
@@ -400,6 +438,7 @@ TOTALS = (
         {
             "finished": "R.success IS NOT NULL",
             "ok": "coalesce(R.success, 0)",
+            "interrupted": interrupted_sql("R."),
             "duration_ms": "coalesce(R.duration_ms, 0)",
             "tool_calls": "coalesce(R.tool_calls, 0)",
             "input_tokens": "coalesce(R.input_tokens, 0)",
@@ -467,6 +506,41 @@ def m007_commit_task_tags(db: Database) -> None:
     db.execute("ALTER TABLE commit_tasks ADD COLUMN tag TEXT")
 
 
+def m008_interrupted_executions(db: Database) -> None:
+    """Executions ended by an interrupt (see :func:`interrupted_sql`) counted on their own:
+    ``execution_task_totals.interrupted`` (the totals are rebuilt from the executions, with
+    their triggers) and ``executions_by_project.interrupted``, whose ``failed`` and
+    ``success_rate`` leave them out. The rows themselves are unchanged."""
+    totals = TOTALS[0]
+    assert totals.name == "execution_task_totals"
+    _run_script(
+        db,
+        "".join(
+            f"DROP TRIGGER IF EXISTS {totals.name}_{event};"
+            for event in ("insert", "delete", "update")
+        )
+        + f"DROP TABLE IF EXISTS {totals.name};"
+        + totals.create_sql()
+        + "DROP VIEW IF EXISTS executions_by_project;"
+        + EXECUTIONS_BY_PROJECT,
+    )
+
+
+def m009_commit_kinds(db: Database) -> None:
+    """Which commits could not name a task by design: ``commits.merge`` (1 for a merge
+    commit, two parents or more: never linked) and ``commits.taskmaster_only`` (1 when it
+    changes only Task Master's files: never linked by inference). The report leaves them
+    out of "N of M commits name a task" unless they do, as ``tmxd hooks status`` leaves
+    them out of the unlinked ones. NULL for commits recorded before (not known)."""
+    _run_script(
+        db,
+        """
+        ALTER TABLE commits ADD COLUMN merge INTEGER;
+        ALTER TABLE commits ADD COLUMN taskmaster_only INTEGER;
+        """,
+    )
+
+
 # Every migration, in order (sqlite-utils records each by its function's name).
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m001_initial,
@@ -476,6 +550,8 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     m005_totals,
     m006_execution_denials,
     m007_commit_task_tags,
+    m008_interrupted_executions,
+    m009_commit_kinds,
 )
 
 

@@ -25,7 +25,8 @@ EMPTY_MESSAGE = (
 # The summary's rows: (JSON key, what it counts). docs/metrics.md defines each figure once.
 SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("total_tasks", "agent executions finished in the window"),
-    ("success_rate", "succeeded ÷ total tasks"),
+    ("success_rate", "succeeded ÷ (succeeded + failed)"),
+    ("interrupted", "stopped (Ctrl-C, a signal, a killed run): not failures"),
     ("avg_execution_time", "mean duration of those executions"),
     ("avg_tool_calls", "mean tool calls per execution"),
     ("total_time", "their durations added up"),
@@ -48,12 +49,20 @@ class Table:
 
 
 def duration(seconds: float | None) -> str:
-    """``45s``, ``12m 5s``, ``3h 20m``, ``2d 4h``; ``–`` when unknown."""
+    """``0.7s``, ``45s``, ``12m 5s``, ``3h 20m``, ``2d 4h``; ``–`` when unknown.
+
+    Under a second the value keeps one decimal (``0.7s``, ``<0.1s``), whatever figure it is:
+    rounding 0.66 s to ``1s`` beside an average shown as ``0.1s`` read as a contradiction."""
     if seconds is None:
         return "–"
-    s = round(float(seconds))
+    value = float(seconds)
+    if 0 < value < 0.05:
+        return "<0.1s"
+    if 0 < value < 1:
+        return f"{value:.1f}s"
+    s = round(value)
     if s < 60:
-        return f"{s}s" if s or seconds == 0 else f"{seconds:.1f}s"
+        return f"{s}s"
     m, s = divmod(s, 60)
     if m < 60:
         return f"{m}m {s}s" if s else f"{m}m"
@@ -139,8 +148,8 @@ def summary_value(summary: dict[str, Any], key: str) -> str:
     """A summary figure as shown in text, Markdown and HTML."""
     value = summary[key]
     if key == "success_rate":
-        finished = summary["total_tasks"]
-        return percent(value) + (f" ({summary['succeeded']}/{finished})" if finished else "")
+        judged = summary["succeeded"] + summary["failed"]
+        return percent(value) + (f" ({summary['succeeded']}/{judged})" if judged else "")
     if key in ("avg_execution_time", "total_time"):
         return duration(value)
     return number(value)
@@ -149,7 +158,9 @@ def summary_value(summary: dict[str, Any], key: str) -> str:
 def summary_table(report: dict[str, Any]) -> Table:
     s = report["summary"]
     rows = [
-        [key.replace("_", " "), summary_value(s, key), meaning] for key, meaning in SUMMARY_ROWS
+        [key.replace("_", " "), summary_value(s, key), meaning]
+        for key, meaning in SUMMARY_ROWS
+        if key in s  # a report saved by an older tmxd has no ``interrupted``
     ]
     if s["input_tokens"] is not None or s["output_tokens"] is not None:
         rows.append(
@@ -243,6 +254,7 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
             ["task", "title", "commits", "files", "+", "-"],
             right={2, 3, 4, 5},
             note=f"{commits['linked']} of {commits['total']} commits name a task"
+            + _not_counted(commits)
             + (
                 f"; the {MAX_ROWS} tasks with most commits shown"
                 if len(commits["per_task"]) > MAX_ROWS
@@ -288,16 +300,26 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
         ]
         out.append(t)
     if report["agents"]:
+        stopped = any(r.get("interrupted") for r in report["agents"])
         t = Table(
             "Agents",
-            ["agent", "executions", "succeeded", "tokens in/out", "cost", "time"],
-            right={1, 2, 3, 4, 5},
+            [
+                "agent",
+                "executions",
+                "succeeded",
+                *(["interrupted"] if stopped else []),
+                "tokens in/out",
+                "cost",
+                "time",
+            ],
+            right=set(range(1, 7 if stopped else 6)),
         )
         t.rows = [
             [
                 r["agent"],
                 str(r["executions"]),
                 str(r["succeeded"]),
+                *([str(r.get("interrupted", 0))] if stopped else []),
                 f"{number(r['input_tokens'])}/{number(r['output_tokens'])}",
                 money(r["cost_usd"]),
                 duration(r["time"]),
@@ -306,6 +328,17 @@ def tables(report: dict[str, Any], tz: tzinfo | None) -> list[Table]:
         ]
         out.append(t)
     return out
+
+
+def _not_counted(commits: dict[str, Any]) -> str:
+    """The commits left out of "N of M": merges, and Task Master-only commits naming none."""
+    left = []
+    if commits.get("merges"):
+        n = commits["merges"]
+        left.append(f"{n} merge{'s' if n != 1 else ''}")
+    if commits.get("taskmaster_only"):
+        left.append(f"{commits['taskmaster_only']} changing only Task Master files")
+    return f" (not counted: {', '.join(left)})" if left else ""
 
 
 def _med_p90(stats: dict[str, float | None]) -> list[str]:

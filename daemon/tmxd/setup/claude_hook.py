@@ -28,6 +28,7 @@ next writer ingests.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import select
@@ -121,8 +122,9 @@ def record(payload: Mapping[str, Any], env: Mapping[str, str], started: float) -
     from tmxd.metrics import records
     from tmxd.metrics.journal import Journal
 
-    event = str(payload.get("hook_event_name") or "unknown")
-    session = str(payload.get("session_id") or env.get("CLAUDE_CODE_SESSION_ID") or "unknown")
+    event = _text(payload.get("hook_event_name")) or "unknown"
+    # a session id that is not a string is no session id (not its repr): as if it were missing
+    session = _text(payload.get("session_id")) or env.get("CLAUDE_CODE_SESSION_ID") or "unknown"
     # the autopilot names its project: an agent in a worktree records against the project
     folder = (
         env.get("TMXD_PROJECT_ROOT")
@@ -137,7 +139,7 @@ def record(payload: Mapping[str, Any], env: Mapping[str, str], started: float) -
         row = records.tool_call(
             root,
             session,
-            str(payload.get("tool_name") or "unknown"),
+            _text(payload.get("tool_name")) or "unknown",
             success,
             _duration(payload.get("duration_ms")),
             task_id,
@@ -190,8 +192,11 @@ def event_data(payload: Mapping[str, Any], session: str, task_id: str | None) ->
     """The small, secret-free part of a non-tool event worth keeping."""
     data: dict[str, Any] = {"session_id": session, "task_id": task_id}
     for key in ("reason", "source", "stop_hook_active", "permission_mode", "agent_type"):
-        if key in payload and isinstance(payload[key], str | bool | int | float):
-            data[key] = payload[key]
+        value = payload.get(key)
+        if isinstance(value, str | bool | int) or (
+            isinstance(value, float) and math.isfinite(value)
+        ):
+            data[key] = value
     return data
 
 
@@ -230,9 +235,21 @@ def _interrupted(payload: Mapping[str, Any]) -> bool:
 
 
 def _duration(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
+    """A duration in ms as given, or None (stored as NULL) for anything but a finite,
+    non-negative number: JSON's ``1e400`` parses as infinity, ``NaN`` as a NaN."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too big for a float
+            return None
+        if math.isfinite(number) and number >= 0:
+            return number
     return None
+
+
+def _text(value: Any) -> str | None:
+    """A string field as given; None for a missing, empty or non-string one."""
+    return value if isinstance(value, str) and value else None
 
 
 def _snake(name: str) -> str:
