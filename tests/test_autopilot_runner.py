@@ -789,6 +789,9 @@ def test_a_closes_task_commit_of_a_failed_attempt_closes_nothing(tmp_path: Path)
     assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no " in marked
     assert "branch; its changes are in " in marked
     assert "the status 'done' set while the attempt ran (by the agent" in note
+    with Recorder.open() as rec:  # the metrics follow the history: the commit is gone
+        recorded = [row[0] for row in rec.db.execute("SELECT sha FROM commits").fetchall()]
+    assert not any(full.startswith(sha) for full in recorded), recorded
     # the commit's spool line was drained: a later sync closes nothing
     result = run_tmxd("sync", "-p", str(root), cwd=root)
     assert result.returncode == 0, result.stderr

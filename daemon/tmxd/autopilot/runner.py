@@ -779,6 +779,7 @@ class Autopilot:
             result.reverted,
             f"reverted by tmxd autopilot: attempt {attempt} of task {unit.id} {why}, "
             f"the commit is on no branch{where}",
+            self.recorder,  # and out of the metrics: they follow the history
         )
         if marked:
             self.out(
