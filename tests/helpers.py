@@ -282,3 +282,14 @@ def once_per_run(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[P
         first = not done.exists()
         yield shared, first
         done.touch()
+
+
+def scripted_agent(root: Path) -> None:
+    """Give the project at ``root`` the scripted agent as its autopilot agent (a program that
+    is there), so a dry run plans rather than saying that Claude Code is not installed."""
+    import json
+
+    config = root / ".taskmaster" / "tmxd.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    command = json.dumps([sys.executable, "-m", "tmxd.autopilot.scripted"])
+    config.write_text(f'[autopilot]\nagent = "command"\ncommand = {command}\n', encoding="utf-8")

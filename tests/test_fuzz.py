@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from helpers import CORPUS, git, init_repo
+from helpers import CORPUS, git, init_repo, scripted_agent
 from tmxd.cli import main
 from tmxd.commits.hooks import install
 from tmxd.errors import InputError
@@ -267,6 +267,7 @@ def test_every_command_answers_or_exits_2_and_reads_never_write(
         tasks = root / ".taskmaster" / "tasks" / "tasks.json"
         tasks.parent.mkdir(parents=True)
         tasks.write_bytes(raw)
+        scripted_agent(root)  # an agent that is there: the dry run plans
         ids = _ids(raw)
         wanted = [ids[i % len(ids)] for i in picks] if ids else []
         wanted.append(other_id)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from helpers import copy_corpus, git, init_repo
+from helpers import copy_corpus, git, init_repo, scripted_agent
 from metrics_fixture import build
 from tmxd import clock
 from tmxd.autopilot import state
@@ -46,6 +46,7 @@ def test_ready_tasks_is_the_autopilots_plan(
     tmp_path: Path, stem: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy_corpus(stem, tmp_path)
+    scripted_agent(tmp_path)  # an agent that is there: the dry run plans
     ws = Workspace(tmp_path)
     got = answer(ws, "ready_tasks")
     plan = cli_json(capsys, "autopilot", "--dry-run", "-p", str(tmp_path))

@@ -32,6 +32,7 @@ from helpers import (
     git,
     init_repo,
     oracle_missing,
+    scripted_agent,
     subprocess_env,
     tmxd_argv,
 )
@@ -107,6 +108,7 @@ def test_every_tool_over_stdio_against_the_json_commands(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root = project(tmp_path / "p133", "133")
+    scripted_agent(root)  # an agent that is there: the dry run plans
     other = project(tmp_path / "p081", "081")
     p = ("-p", str(root))
     listed = cli_json(capsys, "list", "--with-subtasks", *p)

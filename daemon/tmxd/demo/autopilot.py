@@ -21,6 +21,13 @@ from tmxd.demo.context import DemoContext
 from tmxd.metrics.recorder import Recorder
 from tmxd.taskmaster.project import find_project
 
+TOML = ".taskmaster/tmxd.toml"
+
+
+def scripted_command() -> list[str]:
+    """The scripted agent as a command agent's argv (see :mod:`tmxd.autopilot.scripted`)."""
+    return [sys.executable, "-m", "tmxd.autopilot.scripted", "{task_id}", "{prompt_file}"]
+
 
 def scripted_config() -> AutopilotConfig:
     """The demo's agent and checks: the scripted agent, and one check that reads its work.
@@ -34,7 +41,7 @@ def scripted_config() -> AutopilotConfig:
     )
     return AutopilotConfig(
         agent="command",
-        command=[sys.executable, "-m", "tmxd.autopilot.scripted", "{task_id}", "{prompt_file}"],
+        command=scripted_command(),
         validate=[[sys.executable, "-c", check]],
         timeout_s=60.0,
         max_attempts=2,
@@ -100,8 +107,12 @@ def step_autopilot(ctx: DemoContext) -> None:
         ctx.tmxd("set-status", "3.1", "done")
     ctx.say("The autopilot routes the next ready task, marks it in-progress, hands the agent a")
     ctx.say("prompt (task, parent, dependencies' notes), validates, and marks it done.")
+    ctx.say("The agent is Claude Code by default; here it is a scripted stand-in that speaks")
+    ctx.say("its stream-json (no model, no network), set in .taskmaster/tmxd.toml:")
+    for key, value in (("agent", "command"), ("command", scripted_command())):
+        ctx.say("    " + ctx.set_option("autopilot", key, value))
+    ctx.git("commit", "-q", "-m", "Run the autopilot with the scripted agent", TOML)
     ctx.tmxd("autopilot", "--dry-run")
-    ctx.say("Here the agent is a scripted stand-in for Claude Code (same stream-json output):")
     ctx.run(
         [sys.executable, "-m", "tmxd.demo.autopilot"],
         show="tmxd autopilot --once   # agent: python -m tmxd.autopilot.scripted",

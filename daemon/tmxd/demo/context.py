@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import git, paths, proc
+from tmxd.config import config_path
 from tmxd.errors import TmxdError
+from tmxd.fsutil import write_atomic
 
 
 @dataclass
@@ -41,6 +43,37 @@ class DemoContext:
     def say(self, text: str) -> None:
         """A line of explanation."""
         self.echo(text)
+
+    def config_text(self) -> str:
+        """The project's ``.taskmaster/tmxd.toml`` ("" when there is none)."""
+        try:
+            return config_path(self.root).read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
+    def set_option(self, table: str, key: str, value: object) -> str:
+        """Set ``key`` in ``[table]`` of tmxd.toml to ``value`` (JSON is TOML for strings and
+        lists), over its line or its commented-out default; return the line written."""
+        lines = self.config_text().splitlines(keepends=True)
+        line = f"{key} = {json.dumps(value)}\n"
+        header = f"[{table}]\n"
+        if header not in lines:
+            lines += [f"\n{header}", line]
+        else:
+            start = lines.index(header)
+            end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), None)
+            region = range(start + 1, len(lines) if end is None else end)
+            found = [i for i in region if lines[i].startswith((f"{key} =", f"# {key} ="))]
+            if found:
+                lines[found[0]] = line
+                for i in reversed(found[1:]):
+                    del lines[i]
+            else:
+                lines.insert(start + 1, line)
+        path = config_path(self.root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, "".join(lines))
+        return line.rstrip("\n")
 
     def run(
         self, argv: Sequence[str], *, show: str | None = None, check: bool = True

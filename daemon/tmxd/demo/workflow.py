@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from tmxd import clock, git
-from tmxd.config import config_path
 from tmxd.demo.commits import commit
 from tmxd.demo.context import DemoContext
 from tmxd.demo.daemon import add_task, demo_locations, wait_until, watching
@@ -71,9 +70,9 @@ def step_cascade(ctx: DemoContext) -> None:
     ctx.say("`task-master set-status` makes a parent done with its last subtask; an editor or")
     ctx.say("an MCP server may not. tmxd init turned the daemon's cascade on for the project")
     ctx.say("(a project only registered with `tmxd watch add` keeps it off):")
-    if "cascade_external = true" not in _config_text(ctx):
+    if "cascade_external = true" not in ctx.config_text():
         ctx.tmxd("init", "--yes")
-    for line in _config_text(ctx).splitlines():
+    for line in ctx.config_text().splitlines():
         if "cascade_external" in line and not line.startswith("# when"):
             ctx.say(f"    {line}")
     with running_daemon(ctx) as log:
@@ -95,8 +94,8 @@ def step_notify(ctx: DemoContext) -> None:
     script = Path(ctx.env["TMXD_STATE_DIR"]).parent / "notify-log.sh"
     write_atomic(script, NOTIFY_SCRIPT)
     script.chmod(0o700)
-    _set_notify_command(ctx, [str(script), "{event}", "{task}", "{title}", "{message}"])
-    for line in _config_text(ctx).split("[notify]", 1)[1].splitlines():
+    ctx.set_option("notify", "command", [str(script), "{event}", "{task}", "{title}", "{message}"])
+    for line in ctx.config_text().split("[notify]", 1)[1].splitlines():
         if line.startswith(("command", "on")):
             ctx.say(f"    {line}")
     with running_daemon(ctx):
@@ -243,32 +242,3 @@ def _add_waiting_task(ctx: DemoContext, title: str, depends_on: str) -> str:
     task.update(status="pending", dependencies=[int(depends_on)])
     write_atomic(ctx.tasks_path, json.dumps(data, indent=2, ensure_ascii=False))
     return new_id
-
-
-def _config_text(ctx: DemoContext) -> str:
-    try:
-        return config_path(ctx.root).read_text(encoding="utf-8")
-    except OSError:
-        return ""
-
-
-def _set_notify_command(ctx: DemoContext, command: list[str]) -> None:
-    """Point the ``[notify]`` table of tmxd.toml at ``command`` (kept minimal: one line)."""
-    path = config_path(ctx.root)
-    lines = _config_text(ctx).splitlines(keepends=True)
-    line = f"command = {json.dumps(command)}\n"
-    if "[notify]\n" not in lines:
-        lines += ["\n[notify]\n", line]
-    else:
-        start = lines.index("[notify]\n")
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), None)
-        region = range(start + 1, len(lines) if end is None else end)
-        found = [i for i in region if lines[i].startswith(("command =", "# command ="))]
-        if found:
-            lines[found[0]] = line
-            for i in reversed(found[1:]):
-                del lines[i]
-        else:
-            lines.insert(start + 1, line)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, "".join(lines))
