@@ -80,15 +80,14 @@ def test_a_commit_made_before_a_parallel_run_never_lands_on_a_task_it_claims(
     hooks.install(root)
     typo = _commit(root, "README.md", "Fix README typo", date=LATER)
     stop = threading.Event()
-    control: list[str] = []
+    at_claim: list[dict[str, int]] = []
+    done: list[str] = []
 
     def on_line(line: str) -> None:
-        if line.startswith("task 1: done"):
-            # positive control: a commit made now, while task 2 alone is in progress,
-            # and linked now, goes to task 2
-            control.append(_commit(root, "notes.txt", "Jot down notes"))
-            synced = run_tmxd_process("sync", cwd=root)
-            assert synced.returncode == 0, synced.stderr
+        if " in progress (" in line:  # just after a claim
+            at_claim.append(_unlinked(root))
+        elif line.startswith("task 1: done"):
+            done.append(line)
             stop.set()
 
     project = find_project(root)
@@ -104,32 +103,35 @@ def test_a_commit_made_before_a_parallel_run_never_lands_on_a_task_it_claims(
             stop=stop,
         )
         pilot.run()
-    assert control, "task 1 was not done"
-    assert f"({control[0][:7]})" in details(root, "2")
+    assert done, "task 1 was not done"
+    # processed before the claims, with none in progress (after them, tasks 1 and 2 both
+    # in progress, it would count "with several", or go to one of them)
+    none = {"total": 1, "none_in_progress": 1, "several_in_progress": 0}
+    assert len(at_claim) == 2 and all(seen == none for seen in at_claim)
     assert typo[:7] not in details(root, "1") + details(root, "2")
     assert _unlinked(root) == {"total": 1, "none_in_progress": 1, "several_in_progress": 0}
 
 
 def test_a_commit_made_between_two_claims_is_linked_before_the_second(tmp_path: Path) -> None:
     """Sequential run: the user commits after task 1 is done, dated no earlier than
-    task 2's claim; it is linked before task 2 is claimed, so a `tmxd sync` made while
-    task 2 is in progress finds nothing of it to link."""
+    task 2's claim; it is linked before task 2 is claimed: with nothing in progress, it
+    goes to no task (linked after the claim, it would have gone to task 2)."""
     root = tmp_path / "proj"
     make_project(root, [task(1, "First"), task(2, "Second")])
     hooks.install(root)
     made: dict[str, str] = {}
+    at_claim: list[dict[str, int]] = []
 
     def on_line(line: str) -> None:
         if line.startswith("task 1: done"):
             made["between"] = _commit(root, "README.md", "Fix README typo", date=LATER)
-        elif line.startswith("task 2: in progress"):
-            made["control"] = _commit(root, "notes.txt", "Jot down notes")
-            synced = run_tmxd_process("sync", cwd=root)
-            assert synced.returncode == 0, synced.stderr
+        elif line.startswith("task 2: in progress"):  # just after the claim
+            at_claim.append(_unlinked(root))
 
     assert _run(root, on_line).ok
-    assert f"({made['control'][:7]})" in details(root, "2")  # positive control
     assert made["between"][:7] not in details(root, "1") + details(root, "2")
+    # processed before the claim, with none in progress (after it, task 2 would be)
+    assert at_claim == [{"total": 1, "none_in_progress": 1, "several_in_progress": 0}]
     assert _unlinked(root) == {"total": 1, "none_in_progress": 1, "several_in_progress": 0}
 
 
