@@ -156,7 +156,8 @@ def start(
         given = _given_options(
             log_file, settle_ms, max_wait_ms, listen, listen_public, metrics_cache
         )
-        ignored = _not_applied(given, options) if given else []
+        info = _daemon_status() if given or projects else None
+        ignored = _not_applied(given, options, info) if given else []
         if fmt == "json":
             answer: dict[str, Any] = {"running": True, "started": False, "pid": pid}
             if ignored:
@@ -165,7 +166,7 @@ def start(
         else:
             echo(f"tmxd is already running (pid {pid})")
             # its options were set when it started: -p adds nothing to a running daemon
-            watched = _watched_by_daemon() if projects else {}
+            watched = _watched_by_daemon(info) if projects else {}
             for project, root in zip(projects, options.extra_projects, strict=True):
                 mode = watched.get(str(root))
                 if mode is None:
@@ -218,16 +219,24 @@ def _given_options(
     ]
 
 
-def _not_applied(given: list[tuple[str, str | None]], options: Any) -> list[tuple[str, str]]:
-    """The given options the running daemon does not run with, each as ``(flag, what it
-    does instead)``; a daemon that cannot say (too busy, older) applied none of them."""
+def _daemon_status() -> dict[str, Any] | None:
+    """The running daemon's ``status`` answer; None when it cannot give one (too busy)."""
     from tmxd.daemon import control
     from tmxd.errors import TmxdError
 
     try:
-        info = control.request("status")
+        return control.request("status")
     except TmxdError:
-        info = {}
+        return None
+
+
+def _not_applied(
+    given: list[tuple[str, str | None]], options: Any, info: dict[str, Any] | None
+) -> list[tuple[str, str]]:
+    """The given options the running daemon (its ``status``: ``info``) does not run with,
+    each as ``(flag, what it does instead)``; a daemon that cannot say (too busy, older)
+    applied none of them."""
+    info = info or {}
     running = info.get("options")
     if not isinstance(running, dict):
         return [(flag, "unknown: the daemon did not say") for flag, _ in given]
@@ -289,16 +298,13 @@ def _tell_not_applied(ignored: list[tuple[str, str]], given: list[tuple[str, str
     )
 
 
-def _watched_by_daemon() -> dict[str, str]:
-    """The running daemon's projects (root -> watch mode, or "not watched"): those of its
-    own ``-p`` and of the registry. A daemon too busy to answer: the registry's projects,
-    whose mode is then unknown."""
-    from tmxd.daemon import control, registry
-    from tmxd.errors import TmxdError
+def _watched_by_daemon(info: dict[str, Any] | None) -> dict[str, str]:
+    """The running daemon's projects (root -> watch mode, or "not watched") from its
+    ``status`` (``info``): those of its own ``-p`` and of the registry. A daemon too busy
+    to answer: the registry's projects, whose mode is then unknown."""
+    from tmxd.daemon import registry
 
-    try:
-        info = control.request("status")
-    except TmxdError:
+    if info is None:
         return {str(root): "registered" for root in registry.list_projects()}
     return {str(p["root"]): str(p.get("watch", "not watched")) for p in info.get("projects", [])}
 
