@@ -77,11 +77,13 @@ def test_commit_info_root_normal_and_merge(tmp_path: Path) -> None:
     git(repo, "commit", "-q", "-m", "main work\n\nbody line\n\nTask: 1")
     info = tmxd_git.commit_info(repo, "HEAD")
     assert (info.files, info.insertions, info.deletions) == (2, 1, 1)  # binary: no lines
+    assert sorted(info.paths) == ["README.md", "bin.dat"]
     assert info.message == "main work\n\nbody line\n\nTask: 1"
     git(repo, "merge", "-q", "--no-ff", "-m", "merge side", "side")
     merge = tmxd_git.commit_info(repo, "HEAD")
     assert len(merge.parents) == 2
     assert (merge.files, merge.insertions) == (1, 3)  # against the first parent
+    assert merge.paths == ("s.txt",)
     assert tmxd_git.commit_exists(repo, merge.sha)
     assert not tmxd_git.commit_exists(repo, "0" * 40)
     with pytest.raises(tmxd_git.GitError):

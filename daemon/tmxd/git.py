@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from tmxd.errors import InputError, TmxdError
 
@@ -206,6 +207,7 @@ class CommitInfo:
     files: int  # changed against the first parent (the empty tree for a root commit)
     insertions: int
     deletions: int
+    paths: tuple[str, ...] = ()  # those files, from the top of the work tree
 
     @property
     def short(self) -> str:
@@ -225,7 +227,7 @@ def commit_info(cwd: Path, sha: str) -> CommitInfo:
     full, parents, author, ctime, atime, subject, message = parts
     message = message.rstrip(b"\n")
     parent_list = tuple(decode(parents).split())
-    files, ins, dels = diff_stats(cwd, decode(full), parent_list[0] if parent_list else None)
+    stats = diff_stats(cwd, decode(full), parent_list[0] if parent_list else None)
     return CommitInfo(
         sha=decode(full),
         parents=parent_list,
@@ -234,14 +236,21 @@ def commit_info(cwd: Path, sha: str) -> CommitInfo:
         authored_at=datetime.fromtimestamp(int(atime), tz=UTC),
         subject=decode(subject),
         message=decode(message),
-        files=files,
-        insertions=ins,
-        deletions=dels,
+        files=len(stats.paths),
+        insertions=stats.insertions,
+        deletions=stats.deletions,
+        paths=stats.paths,
     )
 
 
-def diff_stats(cwd: Path, sha: str, parent: str | None) -> tuple[int, int, int]:
-    """(files, insertions, deletions) of ``sha`` against ``parent`` (None: a root commit).
+class DiffStats(NamedTuple):
+    paths: tuple[str, ...]  # the changed files, from the top of the work tree
+    insertions: int
+    deletions: int
+
+
+def diff_stats(cwd: Path, sha: str, parent: str | None) -> DiffStats:
+    """The files, insertions and deletions of ``sha`` against ``parent`` (None: a root commit).
 
     Binary files count as changed files with no lines; renames count as a
     deletion and an addition (no rename detection, like ``diff-tree`` plumbing).
@@ -249,21 +258,13 @@ def diff_stats(cwd: Path, sha: str, parent: str | None) -> tuple[int, int, int]:
     args = ["diff-tree", "-r", "--numstat", "-z", "--no-renames", "--no-commit-id"]
     args += [parent, sha] if parent else ["--root", sha]
     out = run_git(cwd, args).stdout
-    files = ins = dels = 0
+    paths: list[str] = []
+    ins = dels = 0
     for record in out.split(b"\0"):
         if not record or b"\t" not in record:
             continue
-        added, deleted, *_ = record.split(b"\t", 2)
-        files += 1
+        added, deleted, path = record.split(b"\t", 2)
+        paths.append(decode(path))
         ins += int(added) if added.isdigit() else 0
         dels += int(deleted) if deleted.isdigit() else 0
-    return files, ins, dels
-
-
-def changed_paths(cwd: Path, sha: str, parent: str | None) -> list[str]:
-    """The paths (from the top of the work tree) ``sha`` changes against ``parent`` (None:
-    a root commit), as :func:`diff_stats` counts them."""
-    args = ["diff-tree", "-r", "--name-only", "-z", "--no-renames", "--no-commit-id"]
-    args += [parent, sha] if parent else ["--root", sha]
-    out = run_git(cwd, args).stdout
-    return [decode(path) for path in out.split(b"\0") if path]
+    return DiffStats(tuple(paths), ins, dels)

@@ -333,7 +333,6 @@ class _Run:
         self.record_status = record_status
         self.key = ""  # the spool line being handled (see _entry_key)
         self.linked: bool | None = None  # whether its commit went to a task
-        self._taskmaster_only: dict[str, bool] = {}  # by sha: one git call per commit
         self.commit_at: datetime | None = None  # and when it was made
         self.store = TaskStore(project)
         self.matcher = linking.load_matcher(project.root)
@@ -588,12 +587,6 @@ class _Run:
         """Whether ``info`` changes Task Master's files only (its ``.taskmaster/`` folder,
         its tasks file): committing tmxd's own notes, which an inferred note would make
         uncommitted again. At least one file: an empty commit is not one."""
-        found = self._taskmaster_only.get(info.sha)
-        if found is None:
-            found = self._taskmaster_only[info.sha] = self._changes_taskmaster_only(info)
-        return found
-
-    def _changes_taskmaster_only(self, info: git.CommitInfo) -> bool:
         top = self.repo.toplevel
         if top is None:
             return False
@@ -605,10 +598,8 @@ class _Run:
         folders: set[str] = set()
         if self.project.taskmaster_dir is not None:
             folders.add((base / self.project.taskmaster_dir.relative_to(self.root)).as_posix())
-        parent = info.parents[0] if info.parents else None
-        paths = git.changed_paths(self.root, info.sha, parent)
-        return bool(paths) and all(
-            p in files or any(p.startswith(f + "/") for f in folders) for p in paths
+        return bool(info.paths) and all(
+            p in files or any(p.startswith(f + "/") for f in folders) for p in info.paths
         )
 
     def _in_progress_at(self, doc: TasksFile, tag: str, moment: datetime) -> list[str]:
