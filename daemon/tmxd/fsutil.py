@@ -96,7 +96,7 @@ def make_private_dirs(folder: Path) -> None:
     exist keep their mode. Raises :class:`OSError`."""
     missing: list[Path] = []
     at = folder
-    while _missing(at) and at != at.parent:
+    while missing_folder(at) and at != at.parent:
         missing.append(at)
         at = at.parent
     for new in reversed(missing):
@@ -110,10 +110,6 @@ def make_private_dirs(folder: Path) -> None:
 def missing_folder(path: Path) -> bool:
     """Whether the folder ``path`` is not there (one that cannot be looked at counts as
     there: what is written into it then says why it cannot be)."""
-    return _missing(path)
-
-
-def _missing(path: Path) -> bool:
     try:
         os.stat(path)
     except (FileNotFoundError, NotADirectoryError):

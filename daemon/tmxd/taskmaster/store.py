@@ -78,13 +78,10 @@ class TaskStore:
         """:meth:`read` for a reader beside other writers (agents, editors): a file that
         does not parse and was written a moment ago is read once more after
         :data:`HALF_WRITTEN_GRACE`; still invalid, the error stands."""
-        return self._parse_settled(self.path)
-
-    def _parse_settled(self, written: Path) -> TasksFile:
         try:
             return self.read()
         except InputError:
-            if not wait_settled(written):
+            if not wait_settled(self.path):  # its age: a symlink's target's
                 raise
             return self.read()
 
@@ -123,7 +120,7 @@ class TaskStore:
             self._read_bytes()  # raises: there is no file to lock or change (nor its folder)
         with TaskLock(real, timeout=lock_timeout):
             try:
-                doc = self._parse_settled(real)
+                doc = self.read_settled()
             except InputError as exc:  # a write was asked for: say that none happened
                 raise InputError(f"{exc.message} (the file was not changed)") from None
             yield doc
