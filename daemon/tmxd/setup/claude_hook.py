@@ -237,14 +237,10 @@ def _interrupted(payload: Mapping[str, Any]) -> bool:
 def _duration(value: Any) -> float | None:
     """A duration in ms as given, or None (stored as NULL) for anything but a finite,
     non-negative number: JSON's ``1e400`` parses as infinity, ``NaN`` as a NaN."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer too big for a float
-            return None
-        if math.isfinite(number) and number >= 0:
-            return number
-    return None
+    from tmxd.metrics.records import finite
+
+    number = finite(value)
+    return number if number is not None and number >= 0 else None
 
 
 def _text(value: Any) -> str | None:
