@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tmxd.errors import InputError
-from tmxd.metrics.timespec import check_window, parse_span, parse_when
+from tmxd.metrics.timespec import check_window, parse_span, parse_when, parse_window
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
@@ -53,3 +53,15 @@ def test_check_window_refuses_a_window_that_does_not_end_after_it_starts() -> No
         check_window(week_ago, week_ago, now=NOW, since_text="y", until_text="x")
     with pytest.raises(InputError, match=r"is after now \(.*, the default --until\)"):
         check_window(NOW + timedelta(days=1), None, now=NOW, since_text="2099-01-01")
+
+
+def test_parse_window_parses_both_ends_and_refuses_them_inverted() -> None:
+    assert parse_window(None, None, now=NOW) == (None, None)
+    assert parse_window("7d", "2026-11-25T00:00Z", now=NOW) == (
+        NOW - timedelta(days=7),
+        datetime(2026, 11, 25, tzinfo=UTC),
+    )
+    with pytest.raises(InputError, match=r"^since 1d \(.*\) is after until 7d .*before until$"):
+        parse_window("1d", "7d", now=NOW, names=("since", "until"))
+    with pytest.raises(InputError, match=r"^--until 'soon': expected a span"):
+        parse_window("7d", "soon", now=NOW)

@@ -132,7 +132,7 @@ def report_command(
     from tmxd.metrics.files import check_folder, write_report
     from tmxd.metrics.render import no_paint, render_report
     from tmxd.metrics.report import ReportQuery, load_report
-    from tmxd.metrics.timespec import check_window, parse_when
+    from tmxd.metrics.timespec import parse_window
 
     scope = report_scope(project, all_projects)
     if stale_hours is None:
@@ -140,9 +140,7 @@ def report_command(
 
         stale_hours = METRICS.load(scope).stale_hours if scope else 24.0
     now = clock.now()
-    start = parse_when(since, now=now, option="--since") if since else None
-    end = parse_when(until, now=now, option="--until", end=True) if until else None
-    check_window(start, end, now=now, since_text=since or "", until_text=until or "")
+    start, end = parse_window(since, until, now=now)
     if output is not None:
         check_folder(output)  # before the work, not after it
     query = ReportQuery(

@@ -113,21 +113,12 @@ def report_summary(ws: Workspace, args: Mapping[str, Any]) -> Answer:
     from tmxd import clock
     from tmxd.metrics.report import ReportQuery, build_report
     from tmxd.metrics.settings import METRICS
-    from tmxd.metrics.timespec import check_window, parse_when
+    from tmxd.metrics.timespec import parse_window
 
     project = project_of(ws, args)
     now = clock.now()
-    since = args.get("since")
-    until = args.get("until")
-    start = parse_when(since, now=now, option="since") if since else None
-    end = parse_when(until, now=now, option="until", end=True) if until else None
-    check_window(
-        start,
-        end,
-        now=now,
-        since_text=since or "",
-        until_text=until or "",
-        names=("since", "until"),
+    start, end = parse_window(
+        args.get("since"), args.get("until"), now=now, names=("since", "until")
     )
     query = ReportQuery(
         since=start,

@@ -60,6 +60,22 @@ def _localize(naive: datetime, tz: tzinfo | None) -> datetime:
     return local.astimezone(UTC)
 
 
+def parse_window(
+    since: str | None,
+    until: str | None,
+    *,
+    now: datetime,
+    names: tuple[str, str] = ("--since", "--until"),
+) -> tuple[datetime | None, datetime | None]:
+    """The window ``since`` .. ``until`` as given (either may be absent), parsed by
+    :func:`parse_when` and refused by :func:`check_window` when it does not end after it
+    starts. ``names``: what the caller calls the two (options, a tool's arguments)."""
+    start = parse_when(since, now=now, option=names[0]) if since else None
+    end = parse_when(until, now=now, option=names[1], end=True) if until else None
+    check_window(start, end, now=now, since_text=since or "", until_text=until or "", names=names)
+    return start, end
+
+
 def check_window(
     since: datetime | None,
     until: datetime | None,
