@@ -143,6 +143,17 @@ def hermetic_variables(home: Path) -> dict[str, str | None]:
     return variables
 
 
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask (files 0644, folders 0755 unless made otherwise), whatever this
+    process was started with: what tmxd makes private must be so by its own doing."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 @pytest.fixture(autouse=True)
 def hermetic_env(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

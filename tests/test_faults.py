@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -484,17 +483,8 @@ def test_the_daemon_logs_a_read_only_tasks_json_once_and_resumes(
 # -- 9. every file tmxd creates is private ------------------------------------------------
 
 
-@pytest.fixture
-def loose_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
-
-
 def test_every_folder_tmxd_creates_is_private_each_level(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loose_umask: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, umask_022: None
 ) -> None:
     from tmxd import paths
     from tmxd.metrics.recorder import Recorder
@@ -520,7 +510,7 @@ def test_every_file_tmxd_creates_is_private_wherever_it_is(
     cli: Cli,
     hermetic_env: Path,
     monkeypatch: pytest.MonkeyPatch,
-    loose_umask: None,
+    umask_022: None,
 ) -> None:
     shared = tmp_path / "shared"  # a world-readable folder outside the state dir
     shared.mkdir(mode=0o755)
@@ -564,7 +554,7 @@ def test_every_file_tmxd_creates_is_private_wherever_it_is(
     assert all(os.access(h, os.X_OK) for h in hooks_dir.iterdir() if h.name.startswith("post-"))
 
 
-def test_the_metrics_journal_is_private(tmp_path: Path, loose_umask: None) -> None:
+def test_the_metrics_journal_is_private(tmp_path: Path, umask_022: None) -> None:
     """What waits for a busy database (the journal, its lock, a claimed file) is private."""
     from tmxd.metrics import records
     from tmxd.metrics.journal import Journal

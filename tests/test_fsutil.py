@@ -151,23 +151,21 @@ def test_write_atomic_leaves_no_temp_file_and_names_it_for_cleanup(tmp_path: Pat
     assert [p.name for p in tmp_path.iterdir()] == ["tasks.json"]
 
 
-def test_open_private_creates_0600_and_tightens_an_open_file(tmp_path: Path) -> None:
-    old_umask = os.umask(0o022)
-    try:
-        fresh = tmp_path / "daemon.log"
-        os.close(fsutil.open_private(fresh))
-        assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
-        loose = tmp_path / "old.log"
-        loose.write_text("x")
-        loose.chmod(0o644)
-        os.close(fsutil.open_private(loose))
-        assert stat.S_IMODE(loose.stat().st_mode) == 0o600
-        assert loose.read_text() == "x"  # appended to, not truncated
-        db = tmp_path / "metrics.db"
-        fsutil.create_private(db)
-        assert stat.S_IMODE(db.stat().st_mode) == 0o600 and db.read_bytes() == b""
-    finally:
-        os.umask(old_umask)
+def test_open_private_creates_0600_and_tightens_an_open_file(
+    tmp_path: Path, umask_022: None
+) -> None:
+    fresh = tmp_path / "daemon.log"
+    os.close(fsutil.open_private(fresh))
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600
+    loose = tmp_path / "old.log"
+    loose.write_text("x")
+    loose.chmod(0o644)
+    os.close(fsutil.open_private(loose))
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+    assert loose.read_text() == "x"  # appended to, not truncated
+    db = tmp_path / "metrics.db"
+    fsutil.create_private(db)
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600 and db.read_bytes() == b""
 
 
 def test_create_private_never_opens_an_existing_database(tmp_path: Path) -> None:
@@ -201,15 +199,11 @@ def test_create_private_never_opens_an_existing_database(tmp_path: Path) -> None
         holder.close()
 
 
-def test_make_private_dirs_makes_each_missing_level_0700(tmp_path: Path) -> None:
-    old_umask = os.umask(0o022)
-    try:
-        shared = tmp_path / "shared"
-        shared.mkdir(mode=0o755)
-        fsutil.make_private_dirs(shared / "a" / "b")
-        fsutil.make_private_dirs(shared / "a" / "b")  # there already: fine
-    finally:
-        os.umask(old_umask)
+def test_make_private_dirs_makes_each_missing_level_0700(tmp_path: Path, umask_022: None) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    fsutil.make_private_dirs(shared / "a" / "b")
+    fsutil.make_private_dirs(shared / "a" / "b")  # there already: fine
     modes = {
         p.name: stat.S_IMODE(p.stat().st_mode) for p in (shared, shared / "a", shared / "a" / "b")
     }

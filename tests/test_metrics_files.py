@@ -1,23 +1,12 @@
 from __future__ import annotations
 
-import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tmxd.errors import EXIT_USAGE, InputError, TmxdError
 from tmxd.metrics.files import check_folder, write_report
-
-
-@pytest.fixture()
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def mode(path: Path) -> int:

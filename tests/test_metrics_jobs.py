@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import re
 import stat
 from collections.abc import Iterator
@@ -22,13 +21,7 @@ from tmxd.metrics.recorder import Recorder
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def umask_022() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
+pytestmark = pytest.mark.usefixtures("umask_022")
 
 
 @pytest.fixture()
