@@ -293,3 +293,19 @@ def scripted_agent(root: Path) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     command = json.dumps([sys.executable, "-m", "tmxd.autopilot.scripted"])
     config.write_text(f'[autopilot]\nagent = "command"\ncommand = {command}\n', encoding="utf-8")
+
+
+def save_completes_while_waited(monkeypatch: pytest.MonkeyPatch, text: str) -> list[Path]:
+    """A tasks.json caught half saved: its writer finishes (``text``) while the store waits
+    out the grace for it (``store.wait_settled``). Returns the paths waited on."""
+    from tmxd.taskmaster import store
+
+    waited: list[Path] = []
+
+    def save_completes(path: Path) -> bool:
+        waited.append(path)
+        path.write_text(text, encoding="utf-8")
+        return True
+
+    monkeypatch.setattr(store, "wait_settled", save_completes)
+    return waited

@@ -25,7 +25,7 @@ from autopilot_support import (
     statuses,
     task,
 )
-from helpers import git, run_tmxd, subprocess_env, wait_until
+from helpers import git, run_tmxd, save_completes_while_waited, subprocess_env, wait_until
 from tmxd import paths
 from tmxd.autopilot import config as ap_config
 from tmxd.autopilot import gate, state
@@ -43,7 +43,6 @@ from tmxd.autopilot.runner import (
 from tmxd.autopilot.tools import MissingTool
 from tmxd.errors import InputError
 from tmxd.metrics.recorder import Recorder
-from tmxd.taskmaster import store as store_module
 from tmxd.taskmaster.document import parse_tasks
 from tmxd.taskmaster.project import find_project
 
@@ -1054,14 +1053,7 @@ def test_a_tasks_json_caught_half_saved_is_read_again_once_saved(
     tasks = root / ".taskmaster" / "tasks" / "tasks.json"
     full = tasks.read_text(encoding="utf-8")
     tasks.write_text(full[: len(full) // 2], encoding="utf-8")
-    waited: list[Path] = []
-
-    def save_completes(path: Path) -> bool:
-        waited.append(path)
-        path.write_text(full, encoding="utf-8")
-        return True
-
-    monkeypatch.setattr(store_module, "wait_settled", save_completes)
+    waited = save_completes_while_waited(monkeypatch, full)
     summary = _run(root)
     assert summary.ok
     assert statuses(root) == {"1": "done", "2": "done"}

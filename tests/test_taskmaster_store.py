@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import save_completes_while_waited
 from tmxd.errors import InputError
 from tmxd.taskmaster import store as store_module
 from tmxd.taskmaster.project import find_project
@@ -89,24 +90,11 @@ def test_symlinked_file_keeps_its_link(tmp_path: Path) -> None:
 FULL = '{"master": {"tasks": [{"id": 1, "title": "Parse", "status": "pending"}]}}'
 
 
-def _save_completes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    """The writer of a half-written tasks.json finishes while the store waits for it."""
-    waited: list[Path] = []
-
-    def save_completes(path: Path) -> bool:
-        waited.append(path)
-        path.write_text(FULL, encoding="utf-8")
-        return True
-
-    monkeypatch.setattr(store_module, "wait_settled", save_completes)
-    return waited
-
-
 def test_a_save_under_way_is_read_once_it_completes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _project(tmp_path, FULL[:30])  # truncated, then half written, a moment ago
-    waited = _save_completes(monkeypatch)
+    waited = save_completes_while_waited(monkeypatch, FULL)
     task = store.read_settled().find("1", "master")
     assert task is not None and task.status == "pending"
     assert waited == [store.path]
@@ -116,7 +104,7 @@ def test_an_edit_waits_for_a_save_under_way_then_changes_what_it_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _project(tmp_path, FULL[:30])
-    waited = _save_completes(monkeypatch)
+    waited = save_completes_while_waited(monkeypatch, FULL)
     with store.edit() as doc:
         doc.task_dicts("master")[0]["status"] = "done"
     assert store.path.read_text(encoding="utf-8") == FULL.replace("pending", "done")
