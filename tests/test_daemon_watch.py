@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,14 +34,23 @@ def spec(tmp_path: Path) -> WatchSpec:
     return _project(tmp_path / "proj")
 
 
-@pytest.fixture
-def watched(spec: WatchSpec) -> Iterator[tuple[Watcher, queue.Queue[Delivery]]]:
+@contextmanager
+def _watching() -> Iterator[tuple[Watcher, queue.Queue[Delivery]]]:
+    """A started watcher (settle 50 ms) whose deliveries go to the queue; stopped after."""
     got: queue.Queue[Delivery] = queue.Queue()
     watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
     watcher.start()
-    assert watcher.watch(spec) == "inotify"
-    yield watcher, got
-    watcher.stop(flush=False)
+    try:
+        yield watcher, got
+    finally:
+        watcher.stop(flush=False)
+
+
+@pytest.fixture
+def watched(spec: WatchSpec) -> Iterator[tuple[Watcher, queue.Queue[Delivery]]]:
+    with _watching() as (watcher, got):
+        assert watcher.watch(spec) == "inotify"
+        yield watcher, got
 
 
 def _next(got: queue.Queue[Delivery], timeout: float = 30) -> Delivery:
@@ -384,41 +394,28 @@ def test_a_write_through_a_symlinked_tasks_json_is_delivered(tmp_path: Path) -> 
     assert target.parent.resolve() in spec.directories()
     assert spec.classify(target.resolve()) == "tasks"
     assert spec.classify(target.parent.resolve() / "notes.md") is None
-    got: queue.Queue[Delivery] = queue.Queue()
-    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
-    watcher.start()
-    try:
+    with _watching() as (watcher, got):
         watcher.watch(spec)
         # an unrelated file beside the target is not a change: the write after it comes alone
         (target.parent / "notes.md").write_text("x")
         _write_in_place(spec.tasks_path, '{"master": {"tasks": [1]}}')
         assert _next(got) == (spec.root, frozenset({"tasks"}))
-    finally:
-        watcher.stop(flush=False)
 
 
 def test_without_the_target_folder_a_write_through_the_link_goes_unseen(tmp_path: Path) -> None:
     """Positive control of the test above: the link's own folder hears nothing of it."""
     spec, _target = _linked(tmp_path)
     unlinked = replace(spec, tasks_target=None)
-    got: queue.Queue[Delivery] = queue.Queue()
-    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
-    watcher.start()
-    try:
+    with _watching() as (watcher, got):
         watcher.watch(unlinked)
         _write_in_place(spec.tasks_path, '{"master": {"tasks": [1]}}')
         (spec.root / ".taskmaster" / "state.json").write_text("{}")
         assert _next(got) == (spec.root, frozenset({"state"}))
-    finally:
-        watcher.stop(flush=False)
 
 
 def test_a_link_replaced_by_a_file_or_pointed_elsewhere_is_followed(tmp_path: Path) -> None:
     spec, target = _linked(tmp_path)
-    got: queue.Queue[Delivery] = queue.Queue()
-    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
-    watcher.start()
-    try:
+    with _watching() as (watcher, got):
         watcher.watch(spec)
         # `sed -i`: a new file renamed over the link, which is a change of its own
         tmp = spec.tasks_path.with_name("sedXYZ")
@@ -442,8 +439,6 @@ def test_a_link_replaced_by_a_file_or_pointed_elsewhere_is_followed(tmp_path: Pa
         watcher.refresh(watcher.specs()[spec.root].resolved())
         _write_in_place(spec.tasks_path, '{"master": {"tasks": [4]}}')
         assert _next(got) == (spec.root, frozenset({"tasks"}))
-    finally:
-        watcher.stop(flush=False)
 
 
 def test_two_projects_linking_to_one_file_keep_their_watch_when_one_goes(tmp_path: Path) -> None:
@@ -453,14 +448,9 @@ def test_two_projects_linking_to_one_file_keep_their_watch_when_one_goes(tmp_pat
     second.tasks_path.unlink()
     second.tasks_path.symlink_to(target)
     second = WatchSpec.for_project(second.root, second.tasks_path)
-    got: queue.Queue[Delivery] = queue.Queue()
-    watcher = Watcher(lambda root, kinds: got.put((root, kinds)), settle=0.05, max_wait=0.5)
-    watcher.start()
-    try:
+    with _watching() as (watcher, got):
         watcher.watch(first)
         watcher.watch(second)
         watcher.unwatch(first.root)
         _write_in_place(target, '{"master": {"tasks": [5]}}')
         assert _next(got) == (second.root, frozenset({"tasks"}))
-    finally:
-        watcher.stop(flush=False)
