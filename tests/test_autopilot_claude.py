@@ -36,7 +36,7 @@ from daemonproc import DaemonProcess
 from helpers import git, run_tmxd, subprocess_env, tmxd_argv, wait_until
 from tmxd import paths
 from tmxd.autopilot import worktrees
-from tmxd.commits import hooks
+from tmxd.commits import hooks, spool
 from tmxd.metrics.recorder import Recorder
 
 CLAUDE = claude_binary()
@@ -140,9 +140,15 @@ def test_parallel_merges_each_and_a_conflict_waits_for_approve(tmp_path: Path) -
         "/task-1": lambda: script.started_in("/task-4"),
         "/task-4": lambda: (root / "shared.txt").exists(),
     }
+    # the agent program (the real claude) is there: the dry run plans what the run does
+    planned = tmxd(root, {}, "autopilot", "--dry-run", "--parallel", "3", "--format", "json")
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert [u["task"] for u in json.loads(planned.stdout)["planned"]] == ["1", "2", "3", "4"]
     with model(script) as env:
         result = tmxd(root, env, "autopilot", "--parallel", "3", "--format", "json")
     assert result.returncode == 0, result.stdout + result.stderr
+    # the hook lines of the run's own git work (worktrees cleaned into spares) are drained
+    assert spool.Spool(root / ".git").pending().lines == 0
     data = json.loads(result.stdout)
     outcomes = {r["task"]: r["outcome"] for r in data["results"]}
     assert outcomes == {"1": "done", "2": "done", "3": "done", "4": "review"}
@@ -408,6 +414,9 @@ def test_a_model_that_commits_with_closes_task_and_fails_the_checks_is_not_done(
     assert git(root, "branch", "--contains", sha).strip() == ""
     assert "[reverted by tmxd autopilot: attempt 1 of task 1 failed, the commit is on no" in note
     assert "the status 'done' set while the attempt ran (by the agent" in note
+    with Recorder.open() as rec:  # on no branch, so out of the metrics too
+        recorded = [r[0] for r in rec.db.execute("SELECT sha FROM commits").fetchall()]
+    assert not any(full.startswith(sha) for full in recorded), recorded
     assert tmxd(root, {}, "sync").returncode == 0
     assert statuses(root) == {"1": "blocked"}
 
