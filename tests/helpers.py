@@ -309,3 +309,27 @@ def save_completes_while_waited(monkeypatch: pytest.MonkeyPatch, text: str) -> l
 
     monkeypatch.setattr(store, "wait_settled", save_completes)
     return waited
+
+
+def saved_by_an_editor_meanwhile(
+    monkeypatch: pytest.MonkeyPatch, times: int, save: Callable[[int], None]
+) -> list[int]:
+    """An editor (which takes no lock) saves tasks.json right after each of the next
+    ``times`` locked reads (``TaskStore.read_settled``, inside ``edit()``): ``save(n)``
+    writes its ``n``-th save, a different one each time. Returns the saves made."""
+    from typing import Any
+
+    from tmxd.taskmaster import store
+
+    real_read = store.TaskStore.read_settled
+    saves: list[int] = []
+
+    def read_then_editor_saves(self: store.TaskStore) -> Any:
+        doc = real_read(self)
+        if len(saves) < times:
+            saves.append(len(saves))
+            save(len(saves) - 1)
+        return doc
+
+    monkeypatch.setattr(store.TaskStore, "read_settled", read_then_editor_saves)
+    return saves

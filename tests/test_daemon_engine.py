@@ -11,7 +11,7 @@ import pytest
 
 from daemon_project import engine_project as _engine_project
 from daemon_project import render, tasks_doc, transitions, write_plain
-from helpers import git
+from helpers import git, saved_by_an_editor_meanwhile
 from tmxd.commits import hooks
 from tmxd.daemon import engine
 from tmxd.daemon.events import HooksSpooled, TasksFileChanged
@@ -410,6 +410,80 @@ def test_commits_spooled_while_tasks_json_was_invalid_are_noted_once_it_reads_ag
     assert info["sync_error"] is None and info["notes"] == 1
     task = TaskStore(find_project(explicit=root)).read().find("2", "master")
     assert task is not None and "Committed changes: Write it (" in task.details
+
+
+def _commit_naming_task_2(root: Path) -> None:
+    (root / "src.txt").write_text("x\n")
+    git(root, "add", "src.txt")
+    git(root, "commit", "-q", "-m", "Write it", "-m", "Task: 2")
+
+
+def _editor_saves(monkeypatch: pytest.MonkeyPatch, tasks: Path, times: int) -> list[int]:
+    """Saves setting task 1 in progress, each with its own trailing blank lines."""
+
+    def save(n: int) -> None:
+        tasks.write_text(render(tasks_doc(t1="in-progress")) + "\n" * (n + 1))
+
+    return saved_by_an_editor_meanwhile(monkeypatch, times, save)
+
+
+def test_an_editor_save_during_a_drain_stands_and_the_note_is_written_on_it(
+    tmp_path: Path,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An editor does not take Task Master's lock: its save between the drain's read and
+    its write is kept, and the commit's note is written on top of it."""
+    caplog.set_level(logging.INFO, logger="tmxd.engine")
+    root, tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    assert eng.open(root) is not None and not eng.describe(root)["caught_up"]
+    eng.catch_up(root)
+    assert eng.describe(root)["caught_up"]
+    _commit_naming_task_2(root)
+    saves = _editor_saves(monkeypatch, tasks, times=1)
+    eng.handle(HooksSpooled(root))
+    assert saves == [0]
+    text = tasks.read_text()
+    assert '"status": "in-progress"' in text and "Committed changes: Write it (" in text
+    eng.handle(TasksFileChanged(root))  # the save's own change event
+    info = eng.describe(root)
+    assert (info["transitions"], info["notes"], info["sync_error"]) == (1, 1, None)
+    assert ("1", "pending", "in-progress", "external") in transitions()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_drain_meeting_save_after_save_waits_for_the_next_change(
+    tmp_path: Path,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="tmxd.engine")
+    root, tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    eng.open(root)
+    eng.catch_up(root)
+    _commit_naming_task_2(root)
+    saves = _editor_saves(monkeypatch, tasks, times=store.SAVE_ATTEMPTS)
+    eng.handle(HooksSpooled(root))
+    assert len(saves) == store.SAVE_ATTEMPTS
+    text = tasks.read_text()
+    assert '"status": "in-progress"' in text and "Committed changes" not in text  # it stands
+    assert eng.describe(root)["notes"] == 0  # the commit waits in the spool
+    eng.handle(TasksFileChanged(root))  # the last save's change event
+    info = eng.describe(root)
+    assert (info["transitions"], info["notes"], info["sync_error"]) == (1, 1, None)
+    assert "Committed changes: Write it (" in tasks.read_text()
+    messages = [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [m for m in messages if "works again" in m]
+    assert f"{tasks}: saved by another program while commit notes were written; " in "".join(
+        messages
+    )
 
 
 def test_a_link_word_from_elsewhere_is_logged_with_the_trailer_tmxd_reads(

@@ -145,6 +145,27 @@ def test_remove_stale_temps_takes_what_killed_writers_left(tmp_path: Path) -> No
     assert fsutil.remove_stale_temps(tmp_path / "missing") == []
 
 
+def test_write_atomic_asks_before_replacing_and_a_refusal_changes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+    at_check: list[tuple[str, list[str]]] = []
+
+    def check() -> None:  # the new content is on disk, the rename not made yet
+        temps = [p.read_text() for p in tmp_path.iterdir() if fsutil.is_temp(p.name)]
+        at_check.append((target.read_text(), temps))
+
+    write_atomic(target, "new", before_replace=check)
+    assert at_check == [("old", ["new"])] and target.read_text() == "new"
+
+    def refuse() -> None:
+        raise ValueError("changed meanwhile")
+
+    with pytest.raises(ValueError, match="changed meanwhile"):
+        write_atomic(target, "newer", before_replace=refuse)
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
 def test_write_atomic_leaves_no_temp_file_and_names_it_for_cleanup(tmp_path: Path) -> None:
     target = tmp_path / "tasks.json"
     write_atomic(target, "{}")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from helpers import git, init_repo, oracle_missing, run_oracle
+from helpers import git, init_repo, oracle_missing, run_oracle, saved_by_an_editor_meanwhile
 from tmxd.errors import InputError
 from tmxd.taskmaster.document import parse_tasks
 from tmxd.taskmaster.ops import (
@@ -20,7 +20,7 @@ from tmxd.taskmaster.ops import (
     split_ids,
 )
 from tmxd.taskmaster.project import find_project
-from tmxd.taskmaster.store import TaskStore
+from tmxd.taskmaster.store import SAVE_ATTEMPTS, ChangedMeanwhile, TaskStore
 
 AT = datetime(2026, 1, 8, 21, 17, 16, 264000, tzinfo=UTC)
 
@@ -231,3 +231,51 @@ def test_cascade_stamps_an_unchanged_parent_only_for_set_status() -> None:
         "3", "pending", "done"
     )
     assert (parent["status"], parent["updatedAt"]) == ("done", "newer")
+
+
+def _editor_adds_task(store: TaskStore) -> Any:
+    """A save adding task 4 (the ``n``-th save titles it ``Four n``)."""
+
+    def save(n: int) -> None:
+        data = base_tasks()
+        data["master"]["tasks"].append(
+            {"id": 4, "title": f"Four {n}", "status": "pending", "dependencies": []}
+        )
+        store.path.write_text(json.dumps(data, indent=2))
+
+    return save
+
+
+def test_a_change_meeting_an_editor_save_is_made_again_on_that_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path)
+    saves = saved_by_an_editor_meanwhile(monkeypatch, 2, _editor_adds_task(store))
+    changes = set_status(store, ["2.2"], "done", at=AT)
+    assert saves == [0, 1]  # two saves met, made a third time
+    assert changes == [
+        StatusChange("2.2", "pending", "done"),
+        StatusChange("2", "in-progress", "done"),
+    ]
+    doc = store.read()
+    assert doc.status_map("master")["2.2"] == "done"
+    assert doc.find("4", "master") is not None and doc.find("4", "master").title == "Four 1"
+    saved_by_an_editor_meanwhile(monkeypatch, 1, _editor_adds_task(store))
+    append_note(store, "2.2", "after the save", at=AT)
+    assert "after the save" in (store.read().find("2.2", "master").details or "")
+    saved_by_an_editor_meanwhile(monkeypatch, 1, _editor_adds_task(store))
+    assert recompute_parents(store, [("master", "3")], at=AT) == []
+    assert store.read().find("4", "master") is not None  # the save stands
+
+
+def test_saves_that_keep_coming_leave_the_last_one_and_say_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = make_store(tmp_path)
+    saves = saved_by_an_editor_meanwhile(monkeypatch, SAVE_ATTEMPTS, _editor_adds_task(store))
+    with pytest.raises(ChangedMeanwhile, match="saved by another program while tmxd"):
+        set_status(store, ["2.2"], "done", at=AT)
+    assert len(saves) == SAVE_ATTEMPTS
+    doc = store.read()
+    assert doc.status_map("master")["2.2"] == "pending"  # nothing of tmxd's written
+    assert doc.find("4", "master").title == f"Four {SAVE_ATTEMPTS - 1}"

@@ -49,6 +49,36 @@ def test_error_inside_edit_leaves_file(tmp_path: Path) -> None:
     assert store.path.read_text() == '{"tasks": []}'
 
 
+def test_a_save_made_without_the_lock_during_an_edit_stands_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    """An editor saving while tmxd holds the lock (editors do not take it) keeps its save."""
+    text = '{"tasks": [{"id": 1, "status": "pending"}]}'
+    store = _project(tmp_path, text)
+    saved = '{"tasks": [{"id": 1, "status": "pending"}, {"id": 2, "status": "pending"}]}'
+    with pytest.raises(store_module.ChangedMeanwhile) as info, store.edit() as doc:
+        doc.task_dicts("master")[0]["status"] = "done"
+        store.path.write_text(saved, encoding="utf-8")  # the editor's save, after tmxd read
+    assert store.path.read_text() == saved
+    assert info.value.exit_code == 1
+    assert info.value.message == (
+        f"{store.path} was saved by another program while tmxd was changing it; "
+        "tmxd wrote nothing and kept that save: run the command again"
+    )
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["tasks.json"]
+    with store.edit() as doc:  # run again: the change lands on the editor's save
+        doc.task_dicts("master")[0]["status"] = "done"
+    assert store.path.read_text() == saved.replace('"pending"', '"done"', 1)
+
+
+def test_a_file_removed_during_an_edit_is_not_written_back(tmp_path: Path) -> None:
+    store = _project(tmp_path, '{"tasks": []}')
+    with pytest.raises(store_module.ChangedMeanwhile), store.edit() as doc:
+        doc.data["tasks"].append({"id": 1})
+        store.path.unlink()
+    assert not store.path.exists()
+
+
 def test_invalid_json_is_input_error_and_untouched(tmp_path: Path) -> None:
     store = _project(tmp_path, '{"tasks": [}')
     with pytest.raises(InputError, match="line 1 column 12") as info, store.edit():

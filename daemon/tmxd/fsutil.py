@@ -25,7 +25,7 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 TEMP_MARK = ".tmxd-"
@@ -156,12 +156,21 @@ def _make_private(fd: int) -> None:
             os.fchmod(fd, mode & 0o7700)
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+def write_atomic(
+    path: Path,
+    data: str | bytes,
+    *,
+    mode: int | None = None,
+    before_replace: Callable[[], None] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` (text is written as UTF-8, byte for byte).
 
     The new file gets ``mode``; without one it keeps the mode ``path`` has now, or
     gets 0600 when it is new. The folder must exist. An ``OSError`` leaves ``path``
     as it was and no temp file behind; the caller turns it into its own message.
+    ``before_replace`` runs once the new content is on disk, just before the rename:
+    whatever it raises leaves ``path`` as it was (a writer checking that nobody
+    changed the file since it read it keeps the window down to that last moment).
     """
     raw = data.encode("utf-8") if isinstance(data, str) else data
     directory = path.parent
@@ -178,6 +187,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None) -> N
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        if before_replace is not None:
+            before_replace()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

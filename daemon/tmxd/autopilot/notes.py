@@ -22,7 +22,7 @@ from tmxd.errors import TmxdError
 from tmxd.history.observe import attributed
 from tmxd.taskmaster import ops
 from tmxd.taskmaster.project import Project
-from tmxd.taskmaster.store import TaskStore
+from tmxd.taskmaster.store import TaskStore, retry_if_saved_meanwhile
 
 if TYPE_CHECKING:
     from tmxd.metrics.recorder import Recorder
@@ -66,8 +66,13 @@ def mark_reverted(
     ]
     if not notes:
         return []
+    return _mark_notes(TaskStore(project), notes, tag, why)
+
+
+@retry_if_saved_meanwhile
+def _mark_notes(store: TaskStore, notes: list[tuple[str, str]], tag: str, why: str) -> list[str]:
+    """Mark each ``(task id, note)`` with ``[why]``, in one locked write; the ids marked."""
     marked: list[str] = []
-    store = TaskStore(project)
     with store.edit() as doc:
         active = ops.resolve_tag(store, doc, tag)
         for task_id, note in notes:

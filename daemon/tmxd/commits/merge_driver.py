@@ -35,7 +35,7 @@ from tmxd.taskmaster import jsonedit
 from tmxd.taskmaster.document import TasksFile, decode, parse_tasks
 from tmxd.taskmaster.merge import MISSING, Conflict, MergeResult, merge, tag_views
 from tmxd.taskmaster.project import Project, find_project
-from tmxd.taskmaster.store import TaskStore
+from tmxd.taskmaster.store import TaskStore, retry_if_saved_meanwhile
 
 DRIVER = "tmxd-tasks"
 DRIVER_LABEL = "tmxd: merge Task Master tasks.json by task and field"
@@ -233,6 +233,7 @@ def resolve(
     return Resolved(conflict, choice, len(remaining), report)
 
 
+@retry_if_saved_meanwhile
 def _write_value(project: Project, conflict: Conflict, value: Any) -> None:
     with TaskStore(project).edit() as doc:
         holder, key = _place(doc, conflict)

@@ -40,7 +40,7 @@ from tmxd.git import NotARepository
 from tmxd.history.ledger import SnapshotLedger
 from tmxd.history.observe import Observation, attributed, observe
 from tmxd.history.snapshot import Transition, Unblocked
-from tmxd.taskmaster.store import wait_settled
+from tmxd.taskmaster.store import ChangedMeanwhile, wait_settled
 
 if TYPE_CHECKING:
     from tmxd.commits.sync import SyncResult
@@ -54,6 +54,8 @@ log = logging.getLogger("tmxd.engine")
 # editor's save still under way (truncate, then write): logged at debug level, and looked
 # at again once this has passed (then, still invalid, it is an error).
 INVALID_GRACE = 5.0
+# the sync error of a drain whose write met an editor's save (retried, never logged as one)
+SAVED_MEANWHILE = "tasks.json was saved by another program meanwhile; retrying after it"
 
 
 def gone_message(root: Path) -> str:
@@ -84,6 +86,7 @@ class ProjectState:
     cascade_pending: set[tuple[str, str]] = field(default_factory=set)
     cascade_error: str | None = None  # the last one logged
     gone: bool = False  # the project folder no longer exists (logged once)
+    caught_up: bool = False  # the first look and drain after opening are done
 
 
 class Engine:
@@ -202,6 +205,7 @@ class Engine:
         if state is not None and not self._gone(state):
             self._observe(state, "external")
             self._sync(state)
+            state.caught_up = True
 
     def forget(self, root: Path) -> None:
         self._projects.pop(root, None)
@@ -249,6 +253,9 @@ class Engine:
             "gone": state.gone,
             "tasks_path": str(state.project.tasks_path),
             "baseline": state.ledger.path.exists(),
+            # what was written while nobody watched is recorded and drained: a change
+            # made from now on is seen as one
+            "caught_up": state.caught_up,
             "error": state.error,
             "sync_error": state.sync_error,
             "last_change": clock.iso_ms(state.last_change) if state.last_change else None,
@@ -411,6 +418,16 @@ class Engine:
                 root, state.project.tasks_path, "commit", self.recorder, others="external"
             ) as scope:
                 result = sync_project(state.project, self.recorder, record_status=scope.record)
+        except ChangedMeanwhile:
+            # an editor's save landed between the read and the write: it stands, and its
+            # change event (queued behind this) records it and then drains the spool again
+            log.info(
+                "%s: saved by another program while commit notes were written; "
+                "they are written once that save is recorded",
+                state.project.tasks_path,
+            )
+            state.sync_error = SAVED_MEANWHILE
+            return
         except TmxdError as exc:
             if exc.message != state.sync_error:
                 if isinstance(exc, NotARepository):  # a project may live outside git
@@ -424,7 +441,8 @@ class Engine:
             state.sync_error = exc.message
             return
         if state.sync_error:
-            log.info("%s: commit linking works again", root)
+            if state.sync_error != SAVED_MEANWHILE:
+                log.info("%s: commit linking works again", root)
             state.sync_error = None
         for obs in (scope.before, scope.after):
             if obs is not None:

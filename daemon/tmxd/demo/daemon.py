@@ -130,7 +130,9 @@ def _projects() -> list[dict[str, Any]]:
 
 
 def watching() -> bool:
-    return any(p.get("baseline") and p.get("watch") != "not watched" for p in _projects())
+    """The daemon watches the project and has caught up with it (what was committed
+    before it started is drained): an edit from now on is recorded as one."""
+    return any(p.get("caught_up") and p.get("watch") != "not watched" for p in _projects())
 
 
 def transitions_seen() -> int:

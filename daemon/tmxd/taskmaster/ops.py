@@ -29,7 +29,7 @@ from tmxd.taskmaster.document import (
     subtask_dep_id,
 )
 from tmxd.taskmaster.status import check_status, parent_status
-from tmxd.taskmaster.store import TaskStore
+from tmxd.taskmaster.store import TaskStore, retry_if_saved_meanwhile
 
 PRIORITY_RANK: dict[str, int] = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
@@ -85,6 +85,7 @@ def not_found(task_id: str, tag: str, doc: TasksFile) -> InputError:
     )
 
 
+@retry_if_saved_meanwhile
 def set_status(
     store: TaskStore,
     ids: Sequence[str],
@@ -161,6 +162,7 @@ def cascade_to_parent(
     return StatusChange(js_string(parent.get("id")), old, new)
 
 
+@retry_if_saved_meanwhile
 def recompute_parents(
     store: TaskStore, parents: Collection[tuple[str, str]], at: datetime | None = None
 ) -> list[StatusChange]:
@@ -203,6 +205,7 @@ def note_block(text: str, at: datetime) -> str:
     return f"<info added on {stamp}>\n{text}\n</info added on {stamp}>"
 
 
+@retry_if_saved_meanwhile
 def append_note(
     store: TaskStore,
     task_id: str,

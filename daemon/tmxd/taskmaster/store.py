@@ -7,16 +7,22 @@ tmxd changes it::
         doc.task_dicts("master")[0]["status"] = "done"
     # only the changed values are spliced into the original text, written to a temp
     # file, fsynced and renamed over tasks.json; nothing is written if nothing changed.
+
+A program that saves tasks.json without the lock (an editor, an agent) while ``edit()``
+holds it would lose its save to the rename: the file is read once more just before
+the rename, and when it changed nothing is written (:class:`ChangedMeanwhile`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from tmxd.errors import InputError, TmxdError
 from tmxd.taskmaster.document import TasksFile, decode, display_path, parse_tasks
@@ -47,6 +53,32 @@ def file_age(path: Path) -> float:
         return time.time() - path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+class ChangedMeanwhile(TmxdError):
+    """tasks.json was saved by another program (without Task Master's lock) while tmxd
+    was changing it: tmxd wrote nothing, and the other program's save stands."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+SAVE_ATTEMPTS = 3
+
+
+def retry_if_saved_meanwhile(func: Callable[P, R]) -> Callable[P, R]:
+    """Run ``func`` (one :meth:`TaskStore.edit` that only reads and changes the file)
+    again when another program saved the file meanwhile: its change is then made to
+    that save, as running the command again would. After :data:`SAVE_ATTEMPTS` such
+    saves in a row, :class:`ChangedMeanwhile` stands."""
+
+    @functools.wraps(func)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for _ in range(SAVE_ATTEMPTS - 1):
+            with contextlib.suppress(ChangedMeanwhile):
+                return func(*args, **kwargs)
+        return func(*args, **kwargs)
+
+    return run
 
 
 def unreadable(path: Path, exc: OSError | RuntimeError) -> InputError:
@@ -127,7 +159,7 @@ class TaskStore:
             new_text = doc.render()
             if new_text != doc.text:
                 self._refuse_read_only(real)
-                self._write(new_text, real)
+                self._write(new_text, real, read=doc.text)
 
     def _refuse_read_only(self, target: Path) -> None:
         """A read-only tasks.json is refused as an editor refuses it: the rename would
@@ -142,11 +174,24 @@ class TaskStore:
                 f"(make it writable with `chmod u+w {display_path(self.path)}` and retry)"
             )
 
-    def _write(self, text: str, target: Path) -> None:
+    def _unchanged_since(self, read: str) -> None:
+        """Raise :class:`ChangedMeanwhile` when the file no longer holds ``read``."""
+        try:
+            now: str | None = self._read_text()
+        except InputError:
+            now = None  # gone, or unreadable: changed all the same
+        if now != read:
+            raise ChangedMeanwhile(
+                f"{display_path(self.path)} was saved by another program while tmxd was "
+                "changing it; tmxd wrote nothing and kept that save: run the command again"
+            )
+
+    def _write(self, text: str, target: Path, *, read: str) -> None:
         from tmxd.fsutil import write_atomic  # reads, the common case, start without it
 
         try:
-            write_atomic(target, text)  # keeps the file's mode
+            # keeps the file's mode; never over a save made since the file was read
+            write_atomic(target, text, before_replace=lambda: self._unchanged_since(read))
         except OSError as exc:
             raise TmxdError(
                 f"could not write {display_path(self.path)}: {exc.strerror or exc}; "
