@@ -40,7 +40,7 @@ from helpers import (
 from tmxd import fsutil
 from tmxd.commits import hooks
 from tmxd.daemon import control
-from tmxd.taskmaster.lock import TaskLock
+from tmxd.taskmaster.lock import TaskLock, lock_path_for
 
 SEED = int(os.environ.get("TMXD_CRASH_SEED", "13"))
 ROUNDS = int(os.environ.get("TMXD_CRASH_ROUNDS", "5"))
@@ -176,7 +176,11 @@ class Matrix:
     def edit(self, task_id: str, status: str, *, cli: bool) -> None:
         if cli:
             proc = run_oracle("set-status", "--id", task_id, "--status", status, cwd=self.root)
-            assert proc.returncode == 0, proc.stdout + proc.stderr
+            lock = lock_path_for(self.tasks)
+            assert proc.returncode == 0, (
+                f"task-master set-status exit {proc.returncode} (lock dir there now: "
+                f"{lock.exists()}, kills so far: {self.kills}): {proc.stdout}{proc.stderr}"
+            )
             self.cli_writes += 1
         else:
             with TaskLock(self.tasks):  # a lock-respecting editor: re-read inside the lock
