@@ -386,22 +386,33 @@ def test_a_save_completed_within_the_grace_period_logs_no_error(
     assert transitions() == [("2", "pending", "done", "external")]
 
 
+def _caught_up(tmp_path: Path, recorder: Recorder) -> tuple[Path, Path, engine.Engine]:
+    """``(root, tasks.json, engine)``: a git project with the hooks, opened and caught up."""
+    root, tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    eng.open(root)
+    eng.catch_up(root)
+    return root, tasks, eng
+
+
+def _commit_write_it(root: Path, trailer: str) -> None:
+    """Commit a new src.txt as "Write it", with ``trailer`` in the message."""
+    (root / "src.txt").write_text("x\n")
+    git(root, "add", "src.txt")
+    git(root, "commit", "-q", "-m", "Write it", "-m", trailer)
+
+
 def test_commits_spooled_while_tasks_json_was_invalid_are_noted_once_it_reads_again(
     tmp_path: Path, recorder: Recorder
 ) -> None:
     from tmxd.taskmaster.project import find_project
     from tmxd.taskmaster.store import TaskStore
 
-    root, tasks = _engine_project(tmp_path)
-    hooks.install(root)
-    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
-    eng.open(root)
-    eng.catch_up(root)
+    root, tasks, eng = _caught_up(tmp_path, recorder)
     good = tasks.read_text()
     tasks.write_text(good[: len(good) // 2])
-    (root / "src.txt").write_text("x\n")
-    git(root, "add", "src.txt")
-    git(root, "commit", "-q", "-m", "Write it", "-m", "Task: 2")
+    _commit_write_it(root, "Task: 2")
     eng.handle(HooksSpooled(root))
     assert eng.describe(root)["sync_error"]  # the note waits in the spool
     tasks.write_text(good)
@@ -410,12 +421,6 @@ def test_commits_spooled_while_tasks_json_was_invalid_are_noted_once_it_reads_ag
     assert info["sync_error"] is None and info["notes"] == 1
     task = TaskStore(find_project(explicit=root)).read().find("2", "master")
     assert task is not None and "Committed changes: Write it (" in task.details
-
-
-def _commit_naming_task_2(root: Path) -> None:
-    (root / "src.txt").write_text("x\n")
-    git(root, "add", "src.txt")
-    git(root, "commit", "-q", "-m", "Write it", "-m", "Task: 2")
 
 
 def _editor_saves(monkeypatch: pytest.MonkeyPatch, tasks: Path, times: int) -> list[int]:
@@ -427,6 +432,17 @@ def _editor_saves(monkeypatch: pytest.MonkeyPatch, tasks: Path, times: int) -> l
     return saved_by_an_editor_meanwhile(monkeypatch, times, save)
 
 
+def test_a_project_is_caught_up_once_its_first_look_and_drain_are_done(
+    tmp_path: Path, recorder: Recorder
+) -> None:
+    root, _tasks = _engine_project(tmp_path)
+    hooks.install(root)
+    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
+    assert eng.open(root) is not None and not eng.describe(root)["caught_up"]
+    eng.catch_up(root)
+    assert eng.describe(root)["caught_up"]
+
+
 def test_an_editor_save_during_a_drain_stands_and_the_note_is_written_on_it(
     tmp_path: Path,
     recorder: Recorder,
@@ -436,13 +452,8 @@ def test_an_editor_save_during_a_drain_stands_and_the_note_is_written_on_it(
     """An editor does not take Task Master's lock: its save between the drain's read and
     its write is kept, and the commit's note is written on top of it."""
     caplog.set_level(logging.INFO, logger="tmxd.engine")
-    root, tasks = _engine_project(tmp_path)
-    hooks.install(root)
-    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
-    assert eng.open(root) is not None and not eng.describe(root)["caught_up"]
-    eng.catch_up(root)
-    assert eng.describe(root)["caught_up"]
-    _commit_naming_task_2(root)
+    root, tasks, eng = _caught_up(tmp_path, recorder)
+    _commit_write_it(root, "Task: 2")
     saves = _editor_saves(monkeypatch, tasks, times=1)
     eng.handle(HooksSpooled(root))
     assert saves == [0]
@@ -462,12 +473,8 @@ def test_a_drain_meeting_save_after_save_waits_for_the_next_change(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="tmxd.engine")
-    root, tasks = _engine_project(tmp_path)
-    hooks.install(root)
-    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
-    eng.open(root)
-    eng.catch_up(root)
-    _commit_naming_task_2(root)
+    root, tasks, eng = _caught_up(tmp_path, recorder)
+    _commit_write_it(root, "Task: 2")
     saves = _editor_saves(monkeypatch, tasks, times=store.SAVE_ATTEMPTS)
     eng.handle(HooksSpooled(root))
     assert len(saves) == store.SAVE_ATTEMPTS
@@ -490,14 +497,8 @@ def test_a_link_word_from_elsewhere_is_logged_with_the_trailer_tmxd_reads(
     tmp_path: Path, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="tmxd.engine")
-    root, _tasks = _engine_project(tmp_path)
-    hooks.install(root)
-    eng = engine.Engine(recorder, recheck=lambda r, delay: None)
-    eng.open(root)
-    eng.catch_up(root)
-    (root / "src.txt").write_text("x\n")
-    git(root, "add", "src.txt")
-    git(root, "commit", "-q", "-m", "Write it", "-m", "Closes: 2")
+    root, _tasks, eng = _caught_up(tmp_path, recorder)
+    _commit_write_it(root, "Closes: 2")
     sha = git(root, "rev-parse", "--short=7", "HEAD").strip()
     eng.handle(HooksSpooled(root))
     logged = [r.getMessage() for r in caplog.records]
@@ -526,9 +527,7 @@ def test_what_the_engine_logs_is_written_before_its_status_shows_it(
     caplog.set_level(logging.INFO, logger="tmxd.engine")
     logging.getLogger("tmxd.engine").addHandler(probe)
     try:
-        (root / "src.txt").write_text("x\n")
-        git(root, "add", "src.txt")
-        git(root, "commit", "-q", "-m", "Write it", "-m", "Closes-Task: 2")
+        _commit_write_it(root, "Closes-Task: 2")
         eng.handle(HooksSpooled(root))
     finally:
         logging.getLogger("tmxd.engine").removeHandler(probe)
